@@ -1,0 +1,240 @@
+//! The chainable builder that configures a container, shaped like [`std::process::Command`].
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use crate::config::Config;
+use crate::container::{Container, Output};
+use crate::error::Result;
+use crate::idmap::IdMap;
+use crate::mount::Mount;
+use crate::namespaces::Namespaces;
+use crate::rootfs::Rootfs;
+use crate::stdio::Stdio;
+
+/// Configures and starts containers. Made by [`Container::builder`].
+///
+/// Methods take `&mut self` and return it, so a builder can be chained in one expression or
+/// filled in step by step, and spawned more than once.
+///
+/// ```no_run
+/// use nsbox::{Container, Namespaces, Mount, Stdio};
+/// let out = Container::builder()
+///     .namespaces(Namespaces::all())
+///     .hostname("box")
+///     .mount(Mount::tmpfs("/scratch").size(64 << 20))
+///     .command("/bin/sh")
+///     .args(["-c", "hostname"])
+///     .output()?;
+/// assert_eq!(out.stdout, b"box\n");
+/// # Ok::<(), nsbox::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ContainerBuilder {
+    config: Config,
+}
+
+impl ContainerBuilder {
+    /// A builder with the defaults: every namespace, the host root read-only, the caller's
+    /// environment, `/` as working directory, inherited stdio, a PID 1 init, no_new_privs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The namespaces to create (default: [`Namespaces::all`]).
+    pub fn namespaces(&mut self, namespaces: Namespaces) -> &mut Self {
+        self.config.namespaces = namespaces;
+        self
+    }
+
+    /// The root filesystem (default: [`Rootfs::host`]); needs [`Namespaces::MOUNT`].
+    pub fn rootfs(&mut self, rootfs: Rootfs) -> &mut Self {
+        self.config.rootfs = Some(rootfs);
+        self
+    }
+
+    /// Whether the root filesystem is mounted read-only (default: true). The host root is
+    /// always read-only, so `false` is refused with [`Rootfs::host`].
+    pub fn read_only_root(&mut self, read_only: bool) -> &mut Self {
+        self.config.read_only_root = Some(read_only);
+        self
+    }
+
+    /// The hostname inside the container (default: the container id); needs [`Namespaces::UTS`].
+    pub fn hostname(&mut self, name: impl AsRef<OsStr>) -> &mut Self {
+        self.config.hostname = Some(name.as_ref().to_os_string());
+        self
+    }
+
+    /// Adds a mount; mounts are made in the order they are added, after the default ones.
+    pub fn mount(&mut self, mount: Mount) -> &mut Self {
+        self.config.mounts.push(mount);
+        self
+    }
+
+    /// Sets an environment variable for the payload.
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Self {
+        self.config
+            .env
+            .push((key.as_ref().to_os_string(), Some(value.as_ref().to_os_string())));
+        self
+    }
+
+    /// Sets several environment variables.
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        for (k, v) in vars {
+            self.env(k, v);
+        }
+        self
+    }
+
+    /// Removes an environment variable (inherited or set earlier).
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
+        self.config.env.push((key.as_ref().to_os_string(), None));
+        self
+    }
+
+    /// Starts from an empty environment instead of the caller's.
+    pub fn env_clear(&mut self) -> &mut Self {
+        self.config.env_clear = true;
+        self.config.env.clear();
+        self
+    }
+
+    /// The working directory inside the container (default `/`).
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.config.cwd = dir.as_ref().to_path_buf();
+        self
+    }
+
+    /// The program to execute. A name without `/` is looked up in the container's `PATH`
+    /// (the payload's environment, else a standard default), inside the container.
+    pub fn command(&mut self, program: impl AsRef<OsStr>) -> &mut Self {
+        self.config.program = Some(program.as_ref().to_os_string());
+        self
+    }
+
+    /// Adds an argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
+        self.config.args.push(arg.as_ref().to_os_string());
+        self
+    }
+
+    /// Adds several arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        for a in args {
+            self.arg(a);
+        }
+        self
+    }
+
+    /// The payload's stdin (default: inherited; [`output`](Self::output) uses null).
+    pub fn stdin(&mut self, stdio: impl Into<Stdio>) -> &mut Self {
+        self.config.stdin = Some(stdio.into());
+        self
+    }
+
+    /// The payload's stdout (default: inherited; [`output`](Self::output) captures it).
+    pub fn stdout(&mut self, stdio: impl Into<Stdio>) -> &mut Self {
+        self.config.stdout = Some(stdio.into());
+        self
+    }
+
+    /// The payload's stderr (default: inherited; [`output`](Self::output) captures it).
+    pub fn stderr(&mut self, stdio: impl Into<Stdio>) -> &mut Self {
+        self.config.stderr = Some(stdio.into());
+        self
+    }
+
+    /// The uid and gid the payload runs as, inside the container (default 0, 0).
+    pub fn user(&mut self, uid: u32, gid: u32) -> &mut Self {
+        self.config.user = Some((uid, gid));
+        self
+    }
+
+    /// Supplementary groups of the payload (needs [`user`](Self::user)).
+    pub fn groups(&mut self, groups: impl IntoIterator<Item = u32>) -> &mut Self {
+        self.config.groups = groups.into_iter().collect();
+        self
+    }
+
+    /// Overrides the uid map of the user namespace.
+    pub fn uid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
+        self.config.uid_map = Some(maps.into_iter().collect());
+        self
+    }
+
+    /// Overrides the gid map of the user namespace.
+    pub fn gid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
+        self.config.gid_map = Some(maps.into_iter().collect());
+        self
+    }
+
+    /// With a PID namespace, whether a minimal init runs as PID 1, reaping orphans and
+    /// forwarding signals to the payload (default: true). With `false` the payload is PID 1.
+    pub fn init(&mut self, init: bool) -> &mut Self {
+        self.config.init = init;
+        self
+    }
+
+    /// Lets the container outlive its handle: dropping the [`Container`] neither kills it nor
+    /// waits for it, and the container survives the caller's exit.
+    pub fn detach(&mut self) -> &mut Self {
+        self.config.detach = true;
+        self
+    }
+
+    /// Lets the payload gain privileges through setuid binaries and file capabilities, by not
+    /// setting `PR_SET_NO_NEW_PRIVS`. Unsafe in the sense of weaker isolation, not memory.
+    pub fn unsafe_allow_new_privileges(&mut self) -> &mut Self {
+        self.config.no_new_privileges = false;
+        self
+    }
+
+    /// Checks the configuration and returns it, ready to spawn.
+    pub fn build(&self) -> Result<Config> {
+        Ok(self.config.clone().validate()?)
+    }
+
+    /// Starts the container; returns once the payload's `execve` succeeded, or the step that
+    /// failed.
+    pub fn spawn(&mut self) -> Result<Container> {
+        self.build()?.spawn()
+    }
+
+    /// Starts the container, waits for it and collects stdout and stderr (stdin is null unless
+    /// set).
+    pub fn output(&mut self) -> Result<Output> {
+        self.build()?.output()
+    }
+
+    /// Starts the container and waits for it.
+    pub fn status(&mut self) -> Result<crate::ExitStatus> {
+        self.spawn()?.wait()
+    }
+}
+
+impl Config {
+    /// Starts a container from this configuration.
+    pub fn spawn(&self) -> Result<Container> {
+        crate::spawn::spawn(self)
+    }
+
+    /// Starts a container, waits for it and collects its output.
+    pub fn output(&self) -> Result<Output> {
+        let mut config = self.clone();
+        config.stdin.get_or_insert_with(Stdio::null);
+        config.stdout.get_or_insert_with(Stdio::piped);
+        config.stderr.get_or_insert_with(Stdio::piped);
+        crate::spawn::spawn(&config)?.wait_with_output()
+    }
+}

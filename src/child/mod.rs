@@ -1,0 +1,245 @@
+//! The child's half of a spawn: executing the plan's steps between clone and exec.
+//!
+//! This code runs in a copy of a possibly multi-threaded parent, where only the cloning
+//! thread exists and any lock another thread held stays locked forever. So: no heap
+//! allocation, no locks, no logging, no panics (no indexing, no unwrap), only the wrappers in
+//! [`crate::sys`] on data the parent prepared. A failing step writes `(index, errno)` to the
+//! error pipe and the child `_exit`s; the parent turns that back into a typed error.
+
+mod init;
+
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+use nix::errno::Errno;
+
+use crate::plan::{ContainerPath, Leaf, Plan, Step};
+use crate::sys::{self, SysResult};
+
+/// Exit code of a child whose setup failed (as a shell's for a command that cannot run).
+const SETUP_FAILED: i32 = 127;
+
+/// Runs the plan; never returns. Called in the child right after clone.
+pub(crate) fn run(plan: &mut Plan) -> ! {
+    let Plan { steps, slots, error_fd, .. } = plan;
+    let mut root: RawFd = -1;
+    for (index, step) in steps.iter().enumerate() {
+        if let Err(errno) = run_step(step, &mut root, slots) {
+            report(*error_fd, index, errno);
+            sys::exit(SETUP_FAILED);
+        }
+    }
+    // The last step is Exec, which only returns on failure.
+    sys::exit(SETUP_FAILED)
+}
+
+/// Sends `(step index, errno)` to the parent: 8 bytes, one atomic pipe write.
+fn report(error_fd: RawFd, index: usize, errno: Errno) {
+    let mut buf = [0u8; 8];
+    let (a, b) = buf.split_at_mut(4);
+    a.copy_from_slice(&(index as u32).to_le_bytes());
+    b.copy_from_slice(&(errno as i32).to_le_bytes());
+    let _ = sys::write_all(error_fd, &buf);
+}
+
+fn slot(slots: &[RawFd], index: usize) -> SysResult<RawFd> {
+    slots.get(index).copied().filter(|fd| *fd >= 0).ok_or(Errno::EBADF)
+}
+
+fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()> {
+    match step {
+        Step::CloseFd(fd) => {
+            sys::close(*fd);
+            Ok(())
+        }
+        Step::ParentDeathSignal(signal) => sys::prctl(libc::PR_SET_PDEATHSIG, *signal as libc::c_ulong),
+        Step::WaitForParent(fd) => {
+            let mut byte = [0u8; 1];
+            let got = sys::read_full(*fd, &mut byte)?;
+            sys::close(*fd);
+            // EOF: the parent died or gave up; nothing may run.
+            if got == 1 { Ok(()) } else { Err(Errno::ECANCELED) }
+        }
+        Step::SetCredentials { uid, gid, groups } => {
+            if let Some(groups) = groups {
+                sys::setgroups(groups)?;
+            }
+            sys::setresgid(*gid)?;
+            sys::setresuid(*uid)
+        }
+        Step::NotDumpable => sys::prctl(libc::PR_SET_DUMPABLE, 0),
+        Step::NoNewPrivileges => sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1),
+        Step::PrivatePropagation => sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None),
+        Step::OpenSource { path, slot } => {
+            let fd = sys::openat(libc::AT_FDCWD, path, libc::O_PATH, 0)?;
+            match slots.get_mut(*slot) {
+                Some(s) => *s = fd,
+                None => return Err(Errno::EBADF),
+            }
+            Ok(())
+        }
+        Step::Stage { stage, bind_slot } => {
+            match bind_slot {
+                None => sys::mount(Some(c"tmpfs"), stage, Some(c"tmpfs"), libc::MS_NOSUID | libc::MS_NODEV, Some(c"mode=755"))?,
+                Some(index) => {
+                    let tree = clone_tree(slot(slots, *index)?, true, false)?;
+                    let moved = sys::move_mount(tree, c"", libc::AT_FDCWD, stage, libc::MOVE_MOUNT_F_EMPTY_PATH);
+                    sys::close(tree);
+                    moved?;
+                }
+            }
+            *root = sys::openat(libc::AT_FDCWD, stage, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+            Ok(())
+        }
+        Step::Bind { slot: index, target, leaf, recursive, read_only } => {
+            let source = slot(slots, *index)?;
+            let target_fd = resolve(*root, target, target.prefixes.len(), *leaf)?;
+            let result = clone_tree(source, *recursive, *read_only).and_then(|tree| {
+                let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+                let moved = sys::move_mount(tree, c"", target_fd, c"", flags);
+                sys::close(tree);
+                moved
+            });
+            sys::close(target_fd);
+            result
+        }
+        Step::Mount { fstype, target, flags, data } => {
+            let target_fd = resolve(*root, target, target.prefixes.len(), Leaf::Dir)?;
+            let mut buf = [0u8; 32];
+            let result = sys::mount(Some(fstype), sys::proc_fd_path(target_fd, &mut buf), Some(fstype), *flags, data.as_deref());
+            sys::close(target_fd);
+            result
+        }
+        Step::Symlink { link, path } => {
+            let depth = path.prefixes.len().saturating_sub(1);
+            let parent = if depth == 0 { *root } else { resolve(*root, path, depth, Leaf::Dir)? };
+            let result = match path.names.last() {
+                Some(name) => sys::symlinkat(link, parent, name),
+                None => Err(Errno::EINVAL),
+            };
+            if parent != *root {
+                sys::close(parent);
+            }
+            result
+        }
+        Step::ReadOnlyRoot => sys::mount_setattr(*root, c"", libc::AT_EMPTY_PATH as u32, libc::MOUNT_ATTR_RDONLY),
+        Step::PivotRoot => {
+            // pivot_root(".", ".") stacks the old root on the new one; detaching "." then
+            // removes the old root without needing a directory for it (runc, lxc).
+            sys::fchdir(*root)?;
+            sys::pivot_root(c".", c".")?;
+            sys::umount2(c".", libc::MNT_DETACH)?;
+            sys::close(*root);
+            *root = -1;
+            sys::chdir(c"/")
+        }
+        Step::MaskPath(path) => mask(path),
+        Step::ReadOnlyPath(path) => match sys::mount(Some(path), path, None, libc::MS_BIND | libc::MS_REC, None) {
+            Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(e),
+            Ok(()) => sys::mount_setattr(libc::AT_FDCWD, path, libc::AT_RECURSIVE as u32, libc::MOUNT_ATTR_RDONLY),
+        },
+        Step::SetHostname(name) => sys::sethostname(name.as_bytes()),
+        Step::LoopbackUp => sys::loopback_up(),
+        Step::Chdir(dir) => sys::chdir(dir),
+        Step::Dup { from, to } => sys::dup2(*from, *to),
+        Step::CloseOtherFds => sys::cloexec_from(3),
+        Step::BlockSignals => sys::block_all_signals(),
+        Step::ForkInit { status_fd, error_fd } => init::fork_init(*status_fd, *error_fd),
+        Step::ResetSignals => sys::reset_signals(),
+        Step::Exec { candidates, argv, envp } => Err(exec(candidates, argv, envp)),
+    }
+}
+
+/// A detached copy of the mount tree at `source` (`open_tree(OPEN_TREE_CLONE)`), made
+/// read-only before it is attached anywhere, so it is never writable in the container.
+fn clone_tree(source: RawFd, recursive: bool, read_only: bool) -> SysResult<RawFd> {
+    let recursive_flag = if recursive { libc::AT_RECURSIVE as u32 } else { 0 };
+    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32 | recursive_flag;
+    let tree = sys::open_tree(source, c"", flags)?;
+    if read_only {
+        if let Err(e) = sys::mount_setattr(tree, c"", libc::AT_EMPTY_PATH as u32 | recursive_flag, libc::MOUNT_ATTR_RDONLY) {
+            sys::close(tree);
+            return Err(e);
+        }
+    }
+    Ok(tree)
+}
+
+/// Resolves the first `depth` components of `path` under `root` with openat2, creating
+/// missing ones (directories, or an empty file for a `File` leaf) inside the directory the
+/// previous component resolved to: nothing is ever created through a symlink or outside the
+/// root. Returns an O_PATH fd of the last component.
+fn resolve(root: RawFd, path: &ContainerPath, depth: usize, leaf: Leaf) -> SysResult<RawFd> {
+    let mut current = root;
+    for (i, (prefix, name)) in path.prefixes.iter().zip(&path.names).take(depth).enumerate() {
+        let last = i + 1 == depth;
+        let file_leaf = last && leaf == Leaf::File;
+        let flags = libc::O_PATH | if file_leaf { 0 } else { libc::O_DIRECTORY };
+        let opened = match sys::openat2(root, prefix, flags, path.resolve) {
+            Err(Errno::ENOENT) => create(current, name, file_leaf).and_then(|()| sys::openat2(root, prefix, flags, path.resolve)),
+            other => other,
+        };
+        if current != root {
+            sys::close(current);
+        }
+        current = opened?;
+    }
+    Ok(current)
+}
+
+fn create(dir: RawFd, name: &CStr, file: bool) -> SysResult<()> {
+    let result = if file {
+        sys::openat(dir, name, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW, 0o644).map(sys::close)
+    } else {
+        sys::mkdirat(dir, name, 0o755)
+    };
+    match result {
+        // Lost a race with another creator, or a dangling symlink: the re-open decides.
+        Err(Errno::EEXIST) => Ok(()),
+        other => other,
+    }
+}
+
+/// Hides `path` (after pivot_root): a directory under an empty read-only tmpfs, anything else
+/// under /dev/null, after checking /dev/null is the real null device (CVE-2025-31133).
+fn mask(path: &CStr) -> SysResult<()> {
+    let Some(st) = lstat(path)? else { return Ok(()) };
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        return sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None);
+    }
+    let null = lstat(c"/dev/null")?.ok_or(Errno::ENOENT)?;
+    if null.st_mode & libc::S_IFMT != libc::S_IFCHR || null.st_rdev != libc::makedev(1, 3) {
+        return Err(Errno::EPERM);
+    }
+    sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None)
+}
+
+fn lstat(path: &CStr) -> SysResult<Option<libc::stat>> {
+    // SAFETY: stat is plain data, filled by the kernel; path is NUL-terminated.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; st is a valid out-pointer.
+    let ret = unsafe { libc::fstatat(libc::AT_FDCWD, path.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    match ret {
+        0 => Ok(Some(st)),
+        _ => match Errno::last() {
+            Errno::ENOENT => Ok(None),
+            e => Err(e),
+        },
+    }
+}
+
+/// Tries each candidate; returns the most telling errno, as execvp does: EACCES if any
+/// candidate was there but not executable, else the last error.
+fn exec(candidates: &[std::ffi::CString], argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> Errno {
+    let mut result = Errno::ENOENT;
+    let mut saw_eacces = false;
+    for path in candidates {
+        match sys::execve(path, argv, envp) {
+            Errno::EACCES => saw_eacces = true,
+            e @ (Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT) => result = e,
+            e => return e,
+        }
+    }
+    if saw_eacces { Errno::EACCES } else { result }
+}

@@ -1,0 +1,222 @@
+//! The handle to a running container: wait, signal, stdio, and cleanup on drop.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::builder::ContainerBuilder;
+use crate::error::{Error, Result};
+use crate::stdio::{ChildStderr, ChildStdin, ChildStdout};
+use crate::sys;
+pub use crate::status::{ExitStatus, Output};
+
+/// A started container, like [`std::process::Child`] but held through a pidfd, so a recycled
+/// pid can never be signalled or waited for by mistake.
+///
+/// Dropping the handle kills the container (SIGKILL to its PID 1, which takes the whole PID
+/// namespace with it) and reaps it, unless it was built with
+/// [`detach`](ContainerBuilder::detach).
+///
+/// ```no_run
+/// use nsbox::{Container, Stdio};
+/// use std::io::Read;
+/// let mut c = Container::builder()
+///     .command("/bin/echo").arg("hello")
+///     .stdout(Stdio::piped())
+///     .spawn()?;
+/// let mut text = String::new();
+/// c.take_stdout().unwrap().read_to_string(&mut text).unwrap();
+/// assert!(c.wait()?.success());
+/// assert_eq!(text, "hello\n");
+/// # Ok::<(), nsbox::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Container {
+    id: String,
+    pid: Pid,
+    pidfd: OwnedFd,
+    /// The init's report of the payload's status (PID namespace with init only).
+    status_pipe: Option<OwnedFd>,
+    status: Option<ExitStatus>,
+    detached: bool,
+    stdin: Option<ChildStdin>,
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+}
+
+impl Container {
+    /// A builder for a new container.
+    pub fn builder() -> ContainerBuilder {
+        ContainerBuilder::new()
+    }
+
+    pub(crate) fn new(id: String, pid: Pid, pidfd: OwnedFd, status_pipe: Option<OwnedFd>, detached: bool) -> Self {
+        Container {
+            id,
+            pid,
+            pidfd,
+            status_pipe,
+            status: None,
+            detached,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        }
+    }
+
+    pub(crate) fn set_stdio(&mut self, stdin: Option<ChildStdin>, stdout: Option<ChildStdout>, stderr: Option<ChildStderr>) {
+        self.stdin = stdin;
+        self.stdout = stdout;
+        self.stderr = stderr;
+    }
+
+    /// The container's id: 12 random hex digits, also its default hostname.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The host pid of the container's first process (its init, with a PID namespace).
+    pub fn pid(&self) -> u32 {
+        self.pid.as_raw() as u32
+    }
+
+    /// The pidfd of the container's first process.
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// Takes the caller's end of a piped stdin.
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.stdin.take()
+    }
+
+    /// Takes the caller's end of a piped stdout.
+    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
+        self.stdout.take()
+    }
+
+    /// Takes the caller's end of a piped stderr.
+    pub fn take_stderr(&mut self) -> Option<ChildStderr> {
+        self.stderr.take()
+    }
+
+    /// Sends `signal` to the container's first process. With an init, it is forwarded to the
+    /// payload; SIGKILL ends the whole container. A container that has already exited is not
+    /// an error.
+    pub fn kill(&mut self, signal: Signal) -> Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        // SAFETY: raw pidfd_send_signal on our own pidfd with no siginfo.
+        let ret = unsafe {
+            libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), signal as libc::c_int, std::ptr::null::<libc::siginfo_t>(), 0)
+        };
+        match ret {
+            0 => Ok(()),
+            _ if Errno::last() == Errno::ESRCH => Ok(()),
+            _ => Err(Error::io(format!("send {signal} to container {}", self.id), Errno::last())),
+        }
+    }
+
+    /// Waits for the payload to exit. Closes a piped stdin first, so a payload reading it sees
+    /// EOF.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        drop(self.stdin.take());
+        loop {
+            if let Some(status) = self.reap(true)? {
+                return Ok(status);
+            }
+        }
+    }
+
+    /// The status if the payload has exited, without blocking.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        self.reap(false)
+    }
+
+    /// Waits at most `timeout` for the payload to exit.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.reap(false)? {
+                return Ok(Some(status));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let ms = PollTimeout::try_from(left.as_millis().clamp(1, i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
+            let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, ms) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(Error::io("poll the container's pidfd", e)),
+            }
+        }
+    }
+
+    /// Waits for the payload, collecting what it writes to piped stdout and stderr.
+    pub fn wait_with_output(mut self) -> Result<Output> {
+        drop(self.stdin.take());
+        let (stdout, stderr) =
+            crate::capture::read_both(self.stdout.take(), self.stderr.take()).map_err(|e| Error::io("read the container's output", e))?;
+        let status = self.wait()?;
+        Ok(Output { status, stdout, stderr })
+    }
+
+    /// waitid on the pidfd; then, with an init, its report of the payload's own status.
+    fn reap(&mut self, block: bool) -> Result<Option<ExitStatus>> {
+        if let Some(status) = self.status {
+            return Ok(Some(status));
+        }
+        // SAFETY: siginfo_t is plain data filled by the kernel.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | if block { 0 } else { libc::WNOHANG };
+        // SAFETY: info is a valid out-pointer; P_PIDFD takes our pidfd as the id.
+        let ret = unsafe { libc::waitid(libc::P_PIDFD, self.pidfd.as_raw_fd() as libc::id_t, &mut info, flags) };
+        if ret < 0 {
+            return match Errno::last() {
+                Errno::EINTR => Ok(None),
+                e => Err(Error::io(format!("wait for container {}", self.id), e)),
+            };
+        }
+        // SAFETY: waitid filled info; si_pid/si_status are valid for SIGCHLD infos.
+        let (pid, code, raw) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
+        if pid == 0 {
+            return Ok(None);
+        }
+        let mut status = ExitStatus::from_siginfo(code, raw);
+        if let Some(pipe) = self.status_pipe.take() {
+            let mut buf = [0u8; 4];
+            if sys::read_full(pipe.as_raw_fd(), &mut buf) == Ok(4) {
+                status = ExitStatus::from_raw(i32::from_le_bytes(buf));
+            }
+        }
+        self.status = Some(status);
+        Ok(Some(status))
+    }
+
+    /// SIGKILL and reap, ignoring errors: for cleanup paths.
+    pub(crate) fn kill_and_reap(&mut self) {
+        let _ = self.kill(Signal::SIGKILL);
+        let _ = self.wait();
+    }
+
+    /// After a failure report the setup process exits on its own; reap it.
+    pub(crate) fn reap_after_setup_failure(&mut self) {
+        self.status_pipe = None;
+        self.kill_and_reap();
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if self.status.is_none() && !self.detached {
+            self.kill_and_reap();
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! # nsbox: Linux containers as easily as `std::process::Command`
+//!
+//! nsbox starts a process in new Linux namespaces, on its own root filesystem, from any
+//! (multi-threaded) Rust program: no daemon, no image registry, no shell-out to runc.
+//!
+//! ```no_run
+//! use nsbox::{Container, Namespaces, Mount, Rootfs, Stdio};
+//!
+//! let out = Container::builder()
+//!     .namespaces(Namespaces::all())            // mnt, uts, ipc, pid, net, user, cgroup, time
+//!     .rootfs(Rootfs::host())                   // the default: host root, read-only
+//!     .hostname("box")
+//!     .mount(Mount::bind("/srv/data", "/data").read_only())
+//!     .mount(Mount::tmpfs("/scratch").size(64 << 20))
+//!     .env("KEY", "value")
+//!     .current_dir("/")
+//!     .command("/bin/sh")
+//!     .args(["-c", "echo hi; hostname; echo $$"])
+//!     .stdout(Stdio::piped())
+//!     .output()?;
+//! assert!(out.status.success());
+//! // The payload is PID 2: a minimal init is PID 1 (`.init(false)` makes the payload PID 1).
+//! assert_eq!(out.stdout, b"hi\nbox\n2\n");
+//! # Ok::<(), nsbox::Error>(())
+//! ```
+//!
+//! ## Where nsbox differs from `std::process::Command`
+//!
+//! - **Setup errors are typed.** [`spawn`](ContainerBuilder::spawn) returns only after the
+//!   payload's `execve` succeeded, or with a [`SetupError`] naming the step, the path and the
+//!   errno. A payload that runs and fails is an [`ExitStatus`], never an error.
+//! - **Kill on drop.** Dropping a [`Container`] kills and reaps it, unless built with
+//!   [`detach`](ContainerBuilder::detach). The container also dies with the thread that
+//!   spawned it (`PR_SET_PDEATHSIG`), so spawn from a long-lived thread or detach.
+//! - **No PATH surprises.** A bare command name is looked up in the container's `PATH`,
+//!   inside the container, never in the caller's.
+//! - **Defaults isolate.** Every namespace, the host root read-only, fresh `/proc`, `/dev`,
+//!   `/sys`, `/tmp` and `/run`, a PID 1 init, `no_new_privs`. The environment is inherited,
+//!   as with `Command`; [`env_clear`](ContainerBuilder::env_clear) starts empty.
+//!
+//! ## How it works
+//!
+//! The parent turns the configuration into a plan of small steps over data it prepared; the
+//! child runs them with raw syscalls (no allocation, no locks) and reports a failure as
+//! `(step, errno)` through a close-on-exec pipe. See `docs/architecture.md`.
+//!
+//! Requires Linux 5.12 or later (clone3, openat2, open_tree, move_mount, mount_setattr).
+
+#![warn(missing_docs)]
+
+mod builder;
+mod capture;
+mod child;
+mod config;
+mod container;
+mod error;
+mod idmap;
+mod mount;
+mod namespaces;
+mod plan;
+mod rootfs;
+mod spawn;
+mod status;
+mod stdio;
+mod sys;
+
+pub use builder::ContainerBuilder;
+pub use config::Config;
+pub use container::Container;
+pub use error::{ConfigError, Errno, Error, Result, SetupError, SetupStep};
+pub use idmap::IdMap;
+pub use mount::Mount;
+pub use namespaces::Namespaces;
+pub use nix::sys::signal::Signal;
+pub use rootfs::Rootfs;
+pub use status::{ExitStatus, Output};
+pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};

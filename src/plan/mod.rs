@@ -1,0 +1,281 @@
+//! The parent's half of a spawn: turning a [`Config`] into a [`Plan`], the list of
+//! [`Step`]s the child runs between clone and exec, over data the parent owns.
+//!
+//! Everything that allocates, formats or reads files happens here, before clone. The child
+//! gets only C strings, fd numbers and pre-sized buffers.
+
+mod rootfs;
+pub(crate) mod step;
+
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+
+use crate::config::Config;
+use crate::error::{Error, Result, SetupStep};
+use crate::idmap::IdMaps;
+use crate::namespaces::Namespaces;
+use crate::stdio::{ChildStderr, ChildStdin, ChildStdout, StdioKind};
+pub(crate) use step::{ContainerPath, Leaf, Step};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Everything a spawn needs, prepared before clone.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub steps: Vec<Step>,
+    /// For each step, what the parent reports if it fails: the step and its path.
+    pub labels: Vec<(SetupStep, Option<PathBuf>)>,
+    /// Fd slots the child fills with `OpenSource` and reads in `Bind`/`Stage`.
+    pub slots: Vec<RawFd>,
+    pub clone_flags: u64,
+    pub id_maps: Option<IdMaps>,
+    /// The child writes `(step index, errno)` here on failure; CLOEXEC, so EOF means exec.
+    pub error_fd: RawFd,
+    pub parent: ParentEnds,
+    /// The child's ends and copies the parent closes right after clone.
+    pub child_fds: Vec<OwnedFd>,
+    /// Strings the `argv`/`envp` pointers of the exec step point into.
+    _strings: Vec<CString>,
+}
+
+/// The ends of the pipes the parent keeps.
+#[derive(Debug)]
+pub(crate) struct ParentEnds {
+    pub error: OwnedFd,
+    pub sync: OwnedFd,
+    pub status: Option<OwnedFd>,
+    pub stdin: Option<ChildStdin>,
+    pub stdout: Option<ChildStdout>,
+    pub stderr: Option<ChildStderr>,
+}
+
+impl Plan {
+    pub fn new(config: &Config, id: &str) -> Result<Plan> {
+        let ns = config.namespaces;
+        let (error_r, error_w) = pipe()?;
+        let (sync_r, sync_w) = pipe()?;
+        let status = if config.has_init() { Some(pipe()?) } else { None };
+        let mut plan = Plan {
+            steps: Vec::with_capacity(64),
+            labels: Vec::with_capacity(64),
+            slots: Vec::new(),
+            clone_flags: ns.bits(),
+            id_maps: None,
+            error_fd: error_w.as_raw_fd(),
+            parent: ParentEnds {
+                error: error_r,
+                sync: sync_w,
+                status: None,
+                stdin: None,
+                stdout: None,
+                stderr: None,
+            },
+            child_fds: Vec::new(),
+            _strings: Vec::new(),
+        };
+        let attrs = SetupStep::ProcessAttributes;
+        plan.push(Step::CloseFd(plan.parent.error.as_raw_fd()), attrs, None);
+        plan.push(Step::CloseFd(plan.parent.sync.as_raw_fd()), attrs, None);
+        plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
+        plan.push(Step::WaitForParent(sync_r.as_raw_fd()), SetupStep::WaitForParent, None);
+        plan.child_fds.extend([error_w, sync_r]);
+
+        let stdio = plan.plan_stdio(config)?;
+        let status_w = status.map(|(r, w)| {
+            plan.push(Step::CloseFd(r.as_raw_fd()), attrs, None);
+            plan.parent.status = Some(r);
+            let raw = w.as_raw_fd();
+            plan.child_fds.push(w);
+            raw
+        });
+
+        if ns.contains(Namespaces::USER) {
+            let defaults = IdMaps::default_for_caller();
+            let maps = IdMaps {
+                uid: config.uid_map.clone().unwrap_or(defaults.uid),
+                gid: config.gid_map.clone().unwrap_or(defaults.gid),
+                allow_setgroups: defaults.allow_setgroups,
+            };
+            plan.id_maps = Some(maps);
+            plan.push(Step::SetCredentials { uid: 0, gid: 0, groups: None }, SetupStep::SetCredentials, None);
+            plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
+        }
+        plan.push(Step::NotDumpable, attrs, None);
+
+        if ns.contains(Namespaces::MOUNT) {
+            rootfs::plan_rootfs(&mut plan, config)?;
+        }
+        if ns.contains(Namespaces::UTS) {
+            let name = config.hostname.clone().unwrap_or_else(|| id.into());
+            plan.push(Step::SetHostname(cstring(name.as_bytes())?), SetupStep::SetHostname, Some(name.into()));
+        }
+        if ns.contains(Namespaces::NET) {
+            plan.push(Step::LoopbackUp, SetupStep::Loopback, Some("lo".into()));
+        }
+        plan.push(Step::Chdir(cstring(config.cwd.as_os_str().as_bytes())?), SetupStep::Chdir, Some(config.cwd.clone()));
+
+        if let Some(status_fd) = status_w {
+            if config.detach {
+                plan.push(Step::ParentDeathSignal(0), attrs, None);
+            }
+            plan.push(Step::BlockSignals, SetupStep::Init, None);
+            plan.push(Step::ForkInit { status_fd, error_fd: plan.error_fd }, SetupStep::Init, None);
+        }
+        if let Some((uid, gid)) = config.user {
+            let allow = plan.id_maps.as_ref().is_none_or(|m| m.allow_setgroups);
+            if !allow && !config.groups.is_empty() {
+                return Err(crate::error::ConfigError::Invalid {
+                    what: "supplementary groups".into(),
+                    why: "setgroups is denied in an unprivileged user namespace".into(),
+                }
+                .into());
+            }
+            let groups = allow.then(|| config.groups.clone());
+            plan.push(Step::SetCredentials { uid, gid, groups }, SetupStep::SetCredentials, Some(format!("{uid}:{gid}").into()));
+        }
+        if status_w.is_none() {
+            // After the last credential change, which clears it.
+            let signal = if config.detach { 0 } else { libc::SIGKILL };
+            plan.push(Step::ParentDeathSignal(signal), attrs, None);
+        }
+        if config.no_new_privileges {
+            plan.push(Step::NoNewPrivileges, attrs, None);
+        }
+        for (from, to) in stdio {
+            plan.push(Step::Dup { from, to }, SetupStep::Stdio, None);
+        }
+        plan.push(Step::CloseOtherFds, SetupStep::CloseFds, None);
+        plan.push(Step::ResetSignals, SetupStep::Signals, None);
+        plan.plan_exec(config)?;
+        Ok(plan)
+    }
+
+    pub fn push(&mut self, step: Step, label: SetupStep, path: Option<PathBuf>) {
+        self.steps.push(step);
+        self.labels.push((label, path));
+    }
+
+    /// A new fd slot the child opens `path` into, early, in its own mount namespace.
+    pub fn open_source(&mut self, path: &Path, label: SetupStep) -> Result<usize> {
+        let slot = self.slots.len();
+        self.slots.push(-1);
+        let step = Step::OpenSource { path: cstring(path.as_os_str().as_bytes())?, slot };
+        self.push(step, label, Some(path.to_path_buf()));
+        Ok(slot)
+    }
+
+    /// Stdio fds: parent ends are kept, child ends duplicated to 3 or above (so the dup2s
+    /// into 0, 1, 2 cannot clobber each other) and returned as `(from, to)` pairs.
+    fn plan_stdio(&mut self, config: &Config) -> Result<Vec<(RawFd, RawFd)>> {
+        let mut dups = Vec::new();
+        for (to, stdio) in [(0, &config.stdin), (1, &config.stdout), (2, &config.stderr)] {
+            let child_end = match stdio.as_ref().map(|s| &s.0) {
+                None | Some(StdioKind::Inherit) => continue,
+                Some(StdioKind::Null) => nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                    .map_err(|e| Error::io("open /dev/null for stdio", e))?,
+                Some(StdioKind::Fd(fd)) => fd.try_clone().map_err(|e| Error::io("duplicate stdio fd", e))?,
+                Some(StdioKind::Piped) => {
+                    let (r, w) = pipe()?;
+                    let (child, parent) = if to == 0 { (r, w) } else { (w, r) };
+                    self.steps.push(Step::CloseFd(parent.as_raw_fd()));
+                    self.labels.push((SetupStep::Stdio, None));
+                    match to {
+                        0 => self.parent.stdin = Some(ChildStdin::new(parent)),
+                        1 => self.parent.stdout = Some(ChildStdout::new(parent)),
+                        _ => self.parent.stderr = Some(ChildStderr::new(parent)),
+                    }
+                    child
+                }
+            };
+            let high = nix::fcntl::fcntl(&child_end, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
+                .map_err(|e| Error::io("duplicate stdio fd", e))?;
+            // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
+            let high = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(high) };
+            dups.push((high.as_raw_fd(), to));
+            self.child_fds.push(high);
+        }
+        Ok(dups)
+    }
+
+    fn plan_exec(&mut self, config: &Config) -> Result<()> {
+        let program = config.program.clone().unwrap_or_default();
+        let mut env: Vec<(OsString, OsString)> = if config.env_clear { Vec::new() } else { std::env::vars_os().collect() };
+        for (key, value) in &config.env {
+            env.retain(|(k, _)| k != key);
+            if let Some(value) = value {
+                env.push((key.clone(), value.clone()));
+            }
+        }
+        let search = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map_or_else(|| OsString::from(DEFAULT_PATH), |(_, v)| v.clone());
+        let candidates = exec_candidates(&program, &search)?;
+
+        let mut strings = Vec::new();
+        strings.push(cstring(program.as_bytes())?);
+        for arg in &config.args {
+            strings.push(cstring(arg.as_bytes())?);
+        }
+        let argc = strings.len();
+        for (k, v) in env {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            strings.push(cstring(&kv)?);
+        }
+        let mut argv: Vec<_> = strings[..argc].iter().map(|s| s.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<_> = strings[argc..].iter().map(|s| s.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        self._strings = strings;
+        self.push(Step::Exec { candidates, argv, envp }, SetupStep::Exec, Some(PathBuf::from(program)));
+        Ok(())
+    }
+}
+
+/// The paths execve tries, in order: the program itself if it has a `/`, else each `PATH`
+/// directory joined with it (empty entries mean the working directory, as in execvp).
+fn exec_candidates(program: &OsStr, search: &OsStr) -> Result<Vec<CString>> {
+    if program.as_bytes().contains(&b'/') {
+        return Ok(vec![cstring(program.as_bytes())?]);
+    }
+    search
+        .as_bytes()
+        .split(|&b| b == b':')
+        .map(|dir| {
+            let dir = if dir.is_empty() { b".".as_slice() } else { dir };
+            cstring(Path::new(OsStr::from_bytes(dir)).join(program).as_os_str().as_bytes())
+        })
+        .collect()
+}
+
+pub(crate) fn cstring(bytes: &[u8]) -> Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        crate::error::ConfigError::NulByte {
+            what: String::from_utf8_lossy(bytes).into_owned(),
+        }
+        .into()
+    })
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::io("create pipe", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_candidates_search_path_only_for_bare_names() {
+        let c = exec_candidates(OsStr::new("sh"), OsStr::new("/usr/bin::/bin")).unwrap();
+        assert_eq!(c, [c"/usr/bin/sh".to_owned(), c"./sh".to_owned(), c"/bin/sh".to_owned()]);
+        let c = exec_candidates(OsStr::new("./run"), OsStr::new("/bin")).unwrap();
+        assert_eq!(c, [c"./run".to_owned()]);
+    }
+}

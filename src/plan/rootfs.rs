@@ -1,0 +1,285 @@
+//! Planning the container's filesystem: the root, the default mounts every container gets,
+//! the caller's mounts, pivot_root, and the masked and read-only paths.
+//!
+//! The layout follows runc and Docker (default mounts, masked and read-only paths) and
+//! bubblewrap (the host root as read-only binds into a fresh tmpfs, so mount points can be
+//! created without touching the host).
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use libc::c_ulong;
+
+use super::{ContainerPath, Leaf, Plan, Step, cstring};
+use crate::config::Config;
+use crate::error::{Error, Result, SetupStep};
+use crate::mount::MountKind;
+use crate::namespaces::Namespaces;
+use crate::rootfs::RootfsKind;
+
+/// Host directories where the child may mount its staging root. The mount is private to the
+/// child's mount namespace, so any real directory serves; these exist almost everywhere.
+const STAGE_CANDIDATES: [&str; 4] = ["/tmp", "/mnt", "/var/tmp", "/run"];
+
+/// Top-level host entries a host-root container gets fresh instead of bound.
+const FRESH_ON_HOST_ROOT: [&str; 5] = ["proc", "sys", "dev", "tmp", "run"];
+
+/// Device nodes bound from the host into the fresh /dev (binds work in a user namespace,
+/// where mknod does not).
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Docker's masked paths: hidden behind /dev/null (files) or an empty tmpfs (directories).
+const MASKED: [&str; 12] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Docker's read-only paths.
+const READ_ONLY: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+const RESOLVE_IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+/// For the kernel filesystems' mount points: a symlinked /proc, /sys or /dev in a rootfs is
+/// refused (CVE-2019-16884, CVE-2023-27561).
+const RESOLVE_STRICT: u64 = RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS;
+
+enum HostEntry {
+    Dir(PathBuf),
+    File(PathBuf),
+    Symlink(PathBuf, PathBuf),
+}
+
+pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
+    let ns = config.namespaces;
+    let in_userns = ns.contains(Namespaces::USER);
+    // procfs and sysfs can be mounted fresh only for namespaces this user namespace owns.
+    let fresh_proc = ns.contains(Namespaces::PID) || !in_userns;
+    let fresh_sys = ns.contains(Namespaces::NET) || !in_userns;
+    let rootfs = config.rootfs.clone().unwrap_or_default();
+
+    plan.push(Step::PrivatePropagation, SetupStep::PrivatePropagation, None);
+
+    // 1. Open every host source now, before the staging mount can hide any of them.
+    let root_slot = match &rootfs.0 {
+        RootfsKind::Dir(dir) => Some(plan.open_source(dir, SetupStep::PrepareRoot)?),
+        RootfsKind::Host => None,
+    };
+    let mut host_entries = Vec::new();
+    if rootfs.is_host() {
+        for entry in host_top_level()? {
+            let slot = match &entry {
+                HostEntry::Dir(p) | HostEntry::File(p) => Some(plan.open_source(p, SetupStep::PrepareRoot)?),
+                HostEntry::Symlink(..) => None,
+            };
+            host_entries.push((entry, slot));
+        }
+    }
+    let mut devices = Vec::new();
+    for name in DEVICES {
+        let host = Path::new("/dev").join(name);
+        devices.push((plan.open_source(&host, SetupStep::Mount)?, host));
+    }
+    let proc_slot = if fresh_proc { None } else { Some(plan.open_source(Path::new("/proc"), SetupStep::Mount)?) };
+    let sys_slot = if fresh_sys { None } else { Some(plan.open_source(Path::new("/sys"), SetupStep::Mount)?) };
+    let mut user_sources = Vec::new();
+    for mount in &config.mounts {
+        user_sources.push(match &mount.kind {
+            MountKind::Bind { source, .. } => Some(plan.open_source(source, SetupStep::BindMount)?),
+            _ => None,
+        });
+    }
+
+    // 2. The new root.
+    let stage = choose_stage()?;
+    let stage_label = match &rootfs.0 {
+        RootfsKind::Dir(dir) => dir.clone(),
+        RootfsKind::Host => PathBuf::from(stage),
+    };
+    plan.push(
+        Step::Stage { stage: cstring(stage.as_bytes())?, bind_slot: root_slot },
+        SetupStep::PrepareRoot,
+        Some(stage_label),
+    );
+    for (entry, slot) in host_entries {
+        match (entry, slot) {
+            (HostEntry::Symlink(path, link), _) => symlink(plan, &link, &path)?,
+            (HostEntry::Dir(path), Some(slot)) => bind(plan, slot, &path, Leaf::Dir, true, true, SetupStep::PrepareRoot)?,
+            (HostEntry::File(path), Some(slot)) => bind(plan, slot, &path, Leaf::File, false, true, SetupStep::PrepareRoot)?,
+            _ => {}
+        }
+    }
+    if rootfs.is_host() {
+        mount(plan, "tmpfs", "/tmp", libc::MS_NOSUID | libc::MS_NODEV, Some("mode=1777"))?;
+        mount(plan, "tmpfs", "/run", libc::MS_NOSUID | libc::MS_NODEV, Some("mode=755"))?;
+    }
+
+    // 3. Kernel filesystems and /dev.
+    let nosuid_noexec = libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV;
+    match proc_slot {
+        None => mount(plan, "proc", "/proc", nosuid_noexec, None)?,
+        Some(slot) => bind(plan, slot, Path::new("/proc"), Leaf::Dir, true, false, SetupStep::Mount)?,
+    }
+    mount(plan, "tmpfs", "/dev", libc::MS_NOSUID | libc::MS_STRICTATIME, Some("mode=755,size=65536k"))?;
+    for (slot, host) in devices {
+        bind(plan, slot, &host, Leaf::File, false, false, SetupStep::Mount)?;
+    }
+    let tty_gid = plan
+        .id_maps
+        .as_ref()
+        .is_none_or(|m| crate::idmap::IdMap::maps_inside(&m.gid, 5));
+    let devpts = if tty_gid { "newinstance,ptmxmode=0666,mode=0620,gid=5" } else { "newinstance,ptmxmode=0666,mode=0620" };
+    mount(plan, "devpts", "/dev/pts", libc::MS_NOSUID | libc::MS_NOEXEC, Some(devpts))?;
+    symlink(plan, Path::new("pts/ptmx"), Path::new("/dev/ptmx"))?;
+    mount(plan, "tmpfs", "/dev/shm", nosuid_noexec, Some("mode=1777,size=65536k"))?;
+    if ns.contains(Namespaces::IPC) || !in_userns {
+        mount(plan, "mqueue", "/dev/mqueue", nosuid_noexec, None)?;
+    }
+    for (link, name) in [
+        ("/proc/self/fd", "/dev/fd"),
+        ("/proc/self/fd/0", "/dev/stdin"),
+        ("/proc/self/fd/1", "/dev/stdout"),
+        ("/proc/self/fd/2", "/dev/stderr"),
+    ] {
+        symlink(plan, Path::new(link), Path::new(name))?;
+    }
+    match sys_slot {
+        None => mount(plan, "sysfs", "/sys", nosuid_noexec | libc::MS_RDONLY, None)?,
+        Some(slot) => bind(plan, slot, Path::new("/sys"), Leaf::Dir, true, true, SetupStep::Mount)?,
+    }
+
+    // 4. The caller's mounts, in order.
+    for (m, slot) in config.mounts.iter().zip(user_sources) {
+        let target = &m.target;
+        match (&m.kind, slot) {
+            (MountKind::Bind { source, recursive }, Some(slot)) => {
+                let leaf = if source.is_dir() || !source.exists() { Leaf::Dir } else { Leaf::File };
+                let path = resolve_path(target, RESOLVE_IN_ROOT)?;
+                plan.push(
+                    Step::Bind { slot, target: path, leaf, recursive: *recursive, read_only: m.read_only },
+                    SetupStep::BindMount,
+                    Some(source.clone()),
+                );
+            }
+            (MountKind::Tmpfs { size, mode }, _) => {
+                let mut data = format!("mode={mode:o}");
+                if let Some(size) = size {
+                    data.push_str(&format!(",size={size}"));
+                }
+                let flags = libc::MS_NOSUID | libc::MS_NODEV | if m.read_only { libc::MS_RDONLY } else { 0 };
+                mount_user(plan, "tmpfs", target, flags, Some(&data))?;
+            }
+            (MountKind::Proc, _) => {
+                let flags = nosuid_noexec | if m.read_only { libc::MS_RDONLY } else { 0 };
+                mount_user(plan, "proc", target, flags, None)?;
+            }
+            (MountKind::Bind { .. }, None) => unreachable!("every bind mount has a source slot"),
+        }
+    }
+
+    // 5. Enter it.
+    if config.is_read_only_root() {
+        plan.push(Step::ReadOnlyRoot, SetupStep::ReadOnlyRoot, None);
+    }
+    plan.push(Step::PivotRoot, SetupStep::PivotRoot, None);
+    for path in MASKED {
+        plan.push(Step::MaskPath(cstring(path.as_bytes())?), SetupStep::MaskPath, Some(path.into()));
+    }
+    for path in READ_ONLY {
+        plan.push(Step::ReadOnlyPath(cstring(path.as_bytes())?), SetupStep::ReadOnlyPath, Some(path.into()));
+    }
+    Ok(())
+}
+
+fn bind(plan: &mut Plan, slot: usize, target: &Path, leaf: Leaf, recursive: bool, read_only: bool, label: SetupStep) -> Result<()> {
+    let path = resolve_path(target, RESOLVE_STRICT)?;
+    plan.push(Step::Bind { slot, target: path, leaf, recursive, read_only }, label, Some(target.to_path_buf()));
+    Ok(())
+}
+
+fn mount(plan: &mut Plan, fstype: &str, target: &str, flags: c_ulong, data: Option<&str>) -> Result<()> {
+    mount_with(plan, fstype, Path::new(target), flags, data, RESOLVE_STRICT)
+}
+
+fn mount_user(plan: &mut Plan, fstype: &str, target: &Path, flags: c_ulong, data: Option<&str>) -> Result<()> {
+    mount_with(plan, fstype, target, flags, data, RESOLVE_IN_ROOT)
+}
+
+fn mount_with(plan: &mut Plan, fstype: &str, target: &Path, flags: c_ulong, data: Option<&str>, resolve: u64) -> Result<()> {
+    let step = Step::Mount {
+        fstype: cstring(fstype.as_bytes())?,
+        target: resolve_path(target, resolve)?,
+        flags,
+        data: data.map(|d| cstring(d.as_bytes())).transpose()?,
+    };
+    plan.push(step, SetupStep::Mount, Some(target.to_path_buf()));
+    Ok(())
+}
+
+fn symlink(plan: &mut Plan, link: &Path, path: &Path) -> Result<()> {
+    let step = Step::Symlink { link: cstring(link.as_os_str().as_bytes())?, path: resolve_path(path, RESOLVE_STRICT)? };
+    plan.push(step, SetupStep::Symlink, Some(path.to_path_buf()));
+    Ok(())
+}
+
+/// Splits an absolute, normalised container path into the prefixes and names the child walks.
+pub(super) fn resolve_path(path: &Path, resolve: u64) -> Result<ContainerPath> {
+    let mut prefixes = Vec::new();
+    let mut names = Vec::new();
+    let mut prefix = PathBuf::from("/");
+    for component in path.components().skip(1) {
+        prefix.push(component);
+        prefixes.push(cstring(prefix.as_os_str().as_bytes())?);
+        names.push(cstring(component.as_os_str().as_bytes())?);
+    }
+    Ok(ContainerPath { prefixes, names, resolve })
+}
+
+fn choose_stage() -> Result<&'static str> {
+    STAGE_CANDIDATES
+        .into_iter()
+        .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()))
+        .ok_or_else(|| Error::io("find a directory to stage the root on", std::io::Error::from_raw_os_error(libc::ENOENT)))
+}
+
+/// The host's top-level entries, minus the ones a container gets fresh.
+fn host_top_level() -> Result<Vec<HostEntry>> {
+    let read = std::fs::read_dir("/").map_err(|e| Error::io("list the host root", e))?;
+    let mut entries = Vec::new();
+    for entry in read {
+        let entry = entry.map_err(|e| Error::io("list the host root", e))?;
+        let name = entry.file_name();
+        if FRESH_ON_HOST_ROOT.iter().any(|f| name.as_bytes() == f.as_bytes()) {
+            continue;
+        }
+        let path = Path::new("/").join(&name);
+        let kind = entry.file_type().map_err(|e| Error::io(format!("stat {}", path.display()), e))?;
+        entries.push(if kind.is_symlink() {
+            let link = std::fs::read_link(&path).map_err(|e| Error::io(format!("read link {}", path.display()), e))?;
+            HostEntry::Symlink(path, link)
+        } else if kind.is_dir() {
+            HostEntry::Dir(path)
+        } else if kind.is_file() {
+            HostEntry::File(path)
+        } else {
+            continue;
+        });
+    }
+    entries.sort_by(|a, b| entry_path(a).cmp(entry_path(b)));
+    Ok(entries)
+}
+
+fn entry_path(e: &HostEntry) -> &Path {
+    match e {
+        HostEntry::Dir(p) | HostEntry::File(p) | HostEntry::Symlink(p, _) => p,
+    }
+}
+

@@ -1,0 +1,79 @@
+//! The child's instruction set: each [`Step`] is one small thing the child does with raw
+//! syscalls on data the parent prepared.
+
+use std::ffi::CString;
+use std::os::fd::RawFd;
+
+use libc::{c_char, c_ulong};
+
+/// A path inside the container, split by the parent into what the child needs to resolve it
+/// one component at a time under the root fd: the growing prefixes (`/a`, `/a/b`, ...) and
+/// the name each prefix adds (`a`, `b`, ...).
+#[derive(Debug)]
+pub(crate) struct ContainerPath {
+    pub prefixes: Vec<CString>,
+    pub names: Vec<CString>,
+    /// `RESOLVE_*` flags for openat2: always `RESOLVE_IN_ROOT`, plus `RESOLVE_NO_SYMLINKS`
+    /// where the path must not contain symlinks at all (`/proc`, `/dev`, `/sys`).
+    pub resolve: u64,
+}
+
+/// What a missing last component of a mount point is created as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Leaf {
+    Dir,
+    File,
+}
+
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Close the child's copy of a parent-only fd.
+    CloseFd(RawFd),
+    /// `PR_SET_PDEATHSIG(SIGKILL)`, or 0 to clear it; cleared by credential changes, so repeated.
+    ParentDeathSignal(libc::c_int),
+    /// Block until the parent writes one byte (it has written id maps); EOF means it died.
+    WaitForParent(RawFd),
+    /// setgroups (if `groups`), setresgid, setresuid.
+    SetCredentials { uid: u32, gid: u32, groups: Option<Vec<libc::gid_t>> },
+    /// `PR_SET_DUMPABLE(0)`: no ptrace or /proc/pid access from the container until exec.
+    NotDumpable,
+    /// `PR_SET_NO_NEW_PRIVS(1)`.
+    NoNewPrivileges,
+    /// `mount(NULL, "/", MS_REC|MS_PRIVATE)`.
+    PrivatePropagation,
+    /// Open a host path (O_PATH) in the child's own mount namespace, into a slot, before the
+    /// staging mount can hide it.
+    OpenSource { path: CString, slot: usize },
+    /// Mount the new root at `stage` (tmpfs, or a bind of the source in `bind_slot`) and keep
+    /// an fd to it as the root every later container path is resolved under.
+    Stage { stage: CString, bind_slot: Option<usize> },
+    /// Bind the tree opened in `slot` at `target`.
+    Bind { slot: usize, target: ContainerPath, leaf: Leaf, recursive: bool, read_only: bool },
+    /// Mount a fresh filesystem at `target`.
+    Mount { fstype: CString, target: ContainerPath, flags: c_ulong, data: Option<CString> },
+    /// A symlink at `path` pointing to `link`.
+    Symlink { link: CString, path: ContainerPath },
+    /// Make the root mount read-only.
+    ReadOnlyRoot,
+    /// `pivot_root(".", ".")` in the new root and detach the old one.
+    PivotRoot,
+    /// After pivot: hide `path` under /dev/null or an empty read-only tmpfs (skipped if absent).
+    MaskPath(CString),
+    /// After pivot: make `path` read-only (skipped if absent).
+    ReadOnlyPath(CString),
+    SetHostname(CString),
+    LoopbackUp,
+    Chdir(CString),
+    /// `dup2(from, to)` for stdio.
+    Dup { from: RawFd, to: RawFd },
+    /// Mark every fd from 3 up close-on-exec.
+    CloseOtherFds,
+    /// Block every signal (before the init fork, so none is lost).
+    BlockSignals,
+    /// Fork: the parent becomes PID 1 (reaps, forwards signals, reports the payload's status
+    /// on `status_fd`) and never returns; the child goes on with the next step.
+    ForkInit { status_fd: RawFd, error_fd: RawFd },
+    ResetSignals,
+    /// Try each candidate path in turn (a PATH search done by the parent's string work).
+    Exec { candidates: Vec<CString>, argv: Vec<*const c_char>, envp: Vec<*const c_char> },
+}

@@ -1,0 +1,41 @@
+//! Where a container's root filesystem comes from.
+
+use std::path::{Path, PathBuf};
+
+/// The root filesystem a container sees after `pivot_root`.
+///
+/// The default, [`Rootfs::host`], needs nothing prepared: the host's own directories, bound
+/// read-only, with a fresh `/proc`, `/dev`, `/sys`, `/tmp` and `/run`.
+///
+/// ```
+/// use nsbox::Rootfs;
+/// let _host = Rootfs::host();
+/// let _busybox = Rootfs::dir("/var/lib/fixtures/busybox");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rootfs(pub(crate) RootfsKind);
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) enum RootfsKind {
+    #[default]
+    Host,
+    Dir(PathBuf),
+}
+
+impl Rootfs {
+    /// The host's root, every top-level directory bound read-only into a fresh tmpfs root.
+    /// `/proc`, `/dev`, `/sys`, `/tmp` and `/run` are the container's own, never the host's.
+    pub fn host() -> Self {
+        Rootfs(RootfsKind::Host)
+    }
+
+    /// A directory tree (for example an unpacked busybox or distribution root).
+    pub fn dir(path: impl AsRef<Path>) -> Self {
+        Rootfs(RootfsKind::Dir(path.as_ref().to_path_buf()))
+    }
+
+    /// Whether this is the host root.
+    pub fn is_host(&self) -> bool {
+        matches!(self.0, RootfsKind::Host)
+    }
+}

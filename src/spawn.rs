@@ -1,0 +1,114 @@
+//! Starting a container: clone, the parent's part of the handshake, and turning a failure
+//! report from the child back into a typed error.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+use crate::config::Config;
+use crate::container::Container;
+use crate::error::{Error, Result, SetupError, SetupStep};
+use crate::plan::Plan;
+use crate::sys;
+
+/// Set once clone3 answered ENOSYS, so later spawns go straight to clone.
+static NO_CLONE3: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn spawn(config: &Config) -> Result<Container> {
+    let id = container_id();
+    let mut plan = Plan::new(config, &id)?;
+    let (pid, pidfd) = clone(&mut plan)?;
+    // The child has its own copies now; the parent's would hold pipes open.
+    plan.child_fds.clear();
+    let parent = plan.parent;
+    tracing::debug!(%id, pid = pid.as_raw(), "container cloned");
+
+    let mut container = Container::new(id, pid, pidfd, parent.status, config.detach);
+    let release = match &plan.id_maps {
+        Some(maps) => maps.write(pid),
+        None => Ok(()),
+    };
+    if let Err(e) = release {
+        container.kill_and_reap();
+        return Err(e.into());
+    }
+    // One byte lets the child go on; dropping the write end then makes sure a child that
+    // waits again sees EOF rather than hanging.
+    sys::write_all(parent.sync.as_raw_fd(), &[1]).map_err(|e| Error::io("release the container's setup process", e))?;
+    drop(parent.sync);
+
+    let mut report = [0u8; 8];
+    let got = sys::read_full(parent.error.as_raw_fd(), &mut report).map_err(|e| Error::io("read the setup report", e))?;
+    if got == 0 {
+        tracing::debug!(id = container.id(), "container payload executed");
+        container.set_stdio(parent.stdin, parent.stdout, parent.stderr);
+        return Ok(container);
+    }
+    container.reap_after_setup_failure();
+    let (index, errno) = decode_report(&report, got);
+    let (step, path) = plan.labels.get(index).cloned().unwrap_or((SetupStep::Exec, None));
+    let error = SetupError { step, path, errno };
+    tracing::debug!(%error, "container setup failed");
+    Err(error.into())
+}
+
+fn decode_report(report: &[u8; 8], got: usize) -> (usize, Errno) {
+    if got < report.len() {
+        return (usize::MAX, Errno::EIO);
+    }
+    let (a, b) = report.split_at(4);
+    let index = u32::from_le_bytes(a.try_into().unwrap_or_default()) as usize;
+    let errno = i32::from_le_bytes(b.try_into().unwrap_or_default());
+    (index, Errno::from_raw(errno))
+}
+
+/// clone3 with `CLONE_PIDFD` (clone on kernels without clone3); runs the plan in the child.
+fn clone(plan: &mut Plan) -> Result<(Pid, OwnedFd)> {
+    let mut pidfd: RawFd = -1;
+    let flags = plan.clone_flags | libc::CLONE_PIDFD as u64;
+    let mut ret = -1;
+    if !NO_CLONE3.load(Ordering::Relaxed) {
+        // SAFETY: clone_args is plain data; zeroed is valid and the fields we need are set.
+        let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+        args.flags = flags;
+        args.pidfd = &mut pidfd as *mut RawFd as u64;
+        args.exit_signal = libc::SIGCHLD as u64;
+        // SAFETY: without CLONE_VM and with no stack the child runs on a copy of this stack,
+        // as after fork; it only runs `child::run`, which never returns.
+        ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const libc::clone_args, std::mem::size_of::<libc::clone_args>()) };
+        if ret < 0 && Errno::last() == Errno::ENOSYS {
+            NO_CLONE3.store(true, Ordering::Relaxed);
+        }
+    }
+    if NO_CLONE3.load(Ordering::Relaxed) {
+        if flags & libc::CLONE_NEWTIME as u64 != 0 {
+            // clone(2) reads the low byte as the exit signal, where CLONE_NEWTIME lives.
+            return Err(SetupError { step: SetupStep::Clone, path: None, errno: Errno::ENOSYS }.into());
+        }
+        // SAFETY: as above; clone(2) stores the pidfd through the parent_tid argument.
+        ret = unsafe { libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD as u64, 0usize, &mut pidfd as *mut RawFd, 0usize, 0usize) };
+    }
+    match ret {
+        0 => crate::child::run(plan),
+        pid if pid > 0 => {
+            // SAFETY: the kernel stored a new pidfd that nothing else owns.
+            let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+            Ok((Pid::from_raw(pid as i32), pidfd))
+        }
+        _ => Err(SetupError { step: SetupStep::Clone, path: None, errno: Errno::last() }.into()),
+    }
+}
+
+/// A fresh random id: 12 hex digits, like a short Docker id.
+fn container_id() -> String {
+    let mut bytes = [0u8; 6];
+    // SAFETY: bytes is a valid writable buffer of its length.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != bytes.len() as isize {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        bytes.copy_from_slice(&(nanos as u64 ^ std::process::id() as u64).to_le_bytes()[..6]);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

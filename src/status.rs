@@ -1,0 +1,92 @@
+//! How a container's payload ended.
+
+use std::fmt;
+
+use nix::sys::signal::Signal;
+
+/// The payload's exit status, in the encoding of `waitpid(2)`.
+///
+/// With a PID 1 init in front of the payload, this is the payload's own status (the init
+/// reports it), so a payload killed by SIGTERM shows [`signal`](Self::signal) `SIGTERM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExitStatus(i32);
+
+impl ExitStatus {
+    /// From a raw `waitpid` status.
+    pub fn from_raw(raw: i32) -> Self {
+        ExitStatus(raw)
+    }
+
+    /// The raw `waitpid` status.
+    pub fn into_raw(self) -> i32 {
+        self.0
+    }
+
+    pub(crate) fn from_siginfo(code: i32, status: i32) -> Self {
+        match code {
+            libc::CLD_EXITED => ExitStatus((status & 0xff) << 8),
+            libc::CLD_DUMPED => ExitStatus((status & 0x7f) | 0x80),
+            _ => ExitStatus(status & 0x7f),
+        }
+    }
+
+    /// Whether the payload exited with code 0.
+    pub fn success(&self) -> bool {
+        self.code() == Some(0)
+    }
+
+    /// The exit code, if the payload exited rather than being killed.
+    pub fn code(&self) -> Option<i32> {
+        libc::WIFEXITED(self.0).then(|| libc::WEXITSTATUS(self.0))
+    }
+
+    /// The signal that killed the payload, if one did.
+    pub fn signal(&self) -> Option<Signal> {
+        if libc::WIFSIGNALED(self.0) {
+            Signal::try_from(libc::WTERMSIG(self.0)).ok()
+        } else {
+            None
+        }
+    }
+
+    /// Whether the payload dumped core.
+    pub fn core_dumped(&self) -> bool {
+        libc::WIFSIGNALED(self.0) && libc::WCOREDUMP(self.0)
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code(), self.signal()) {
+            (Some(code), _) => write!(f, "exit status: {code}"),
+            (None, Some(signal)) => write!(f, "signal: {} ({signal})", signal as i32),
+            _ => write!(f, "wait status: {}", self.0),
+        }
+    }
+}
+
+/// What [`Container::wait_with_output`](crate::Container::wait_with_output) collects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// How the payload ended.
+    pub status: ExitStatus,
+    /// Everything it wrote to a piped stdout.
+    pub stdout: Vec<u8>,
+    /// Everything it wrote to a piped stderr.
+    pub stderr: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_decode_like_waitpid() {
+        let exited = ExitStatus::from_siginfo(libc::CLD_EXITED, 3);
+        assert_eq!((exited.code(), exited.signal(), exited.success()), (Some(3), None, false));
+        let killed = ExitStatus::from_siginfo(libc::CLD_KILLED, libc::SIGKILL);
+        assert_eq!((killed.code(), killed.signal()), (None, Some(Signal::SIGKILL)));
+        assert!(ExitStatus::from_siginfo(libc::CLD_DUMPED, libc::SIGSEGV).core_dumped());
+        assert_eq!(ExitStatus::from_siginfo(libc::CLD_EXITED, 0).to_string(), "exit status: 0");
+    }
+}
