@@ -117,7 +117,10 @@ impl Config {
         for (key, value) in &self.env {
             no_nul("environment variable name", key)?;
             if key.is_empty() || key.as_bytes().contains(&b'=') {
-                return Err(invalid(format!("environment variable name {key:?}"), "must be non-empty and free of '='"));
+                return Err(invalid(
+                    format!("environment variable name {key:?}"),
+                    "must be non-empty and free of '='",
+                ));
             }
             if let Some(value) = value {
                 no_nul("environment variable value", value)?;
@@ -155,7 +158,10 @@ impl Config {
         for mount in &mut self.mounts {
             mount.target = container_path(&mount.target)?;
             if mount.target == Path::new("/") {
-                return Err(invalid("mount target /".into(), "use Rootfs to choose the root filesystem"));
+                return Err(invalid(
+                    "mount target /".into(),
+                    "use Rootfs to choose the root filesystem",
+                ));
             }
             match &mut mount.kind {
                 MountKind::Bind { source, .. } => {
@@ -167,10 +173,16 @@ impl Config {
                     }
                 }
                 MountKind::Tmpfs { size: Some(0), .. } => {
-                    return Err(invalid(format!("tmpfs size at {}", mount.target.display()), "must be more than 0"));
+                    return Err(invalid(
+                        format!("tmpfs size at {}", mount.target.display()),
+                        "must be more than 0",
+                    ));
                 }
                 MountKind::Tmpfs { mode, .. } if *mode > 0o7777 => {
-                    return Err(invalid(format!("tmpfs mode at {}", mount.target.display()), "must be at most 0o7777"));
+                    return Err(invalid(
+                        format!("tmpfs mode at {}", mount.target.display()),
+                        "must be at most 0o7777",
+                    ));
                 }
                 MountKind::Proc => {
                     need(ns.contains(Namespaces::PID), "a procfs mount", "PID")?;
@@ -190,14 +202,20 @@ impl Config {
                 (Some(u), Some(g)) => (u.clone(), g.clone()),
                 _ => {
                     let defaults = crate::idmap::IdMaps::default_for_caller();
-                    (self.uid_map.clone().unwrap_or(defaults.uid), self.gid_map.clone().unwrap_or(defaults.gid))
+                    (
+                        self.uid_map.clone().unwrap_or(defaults.uid),
+                        self.gid_map.clone().unwrap_or(defaults.gid),
+                    )
                 }
             };
             let (uid, gid) = self.user.unwrap_or((0, 0));
             if !IdMap::maps_inside(&uid_map, uid) {
                 return Err(invalid(format!("user {uid}"), "is not mapped by the uid map"));
             }
-            if let Some(g) = std::iter::once(gid).chain(self.groups.iter().copied()).find(|g| !IdMap::maps_inside(&gid_map, *g)) {
+            if let Some(g) = std::iter::once(gid)
+                .chain(self.groups.iter().copied())
+                .find(|g| !IdMap::maps_inside(&gid_map, *g))
+            {
                 return Err(invalid(format!("group {g}"), "is not mapped by the gid map"));
             }
         }
@@ -237,7 +255,9 @@ fn check_maps(maps: &[IdMap]) -> Result<(), ConfigError> {
 /// Normalises an absolute container path: no `..`, no `.`, no repeated slashes.
 pub(crate) fn container_path(path: &Path) -> Result<PathBuf, ConfigError> {
     no_nul("container path", path.as_os_str())?;
-    let bad = || ConfigError::BadContainerPath { path: path.to_path_buf() };
+    let bad = || ConfigError::BadContainerPath {
+        path: path.to_path_buf(),
+    };
     if !path.is_absolute() {
         return Err(bad());
     }

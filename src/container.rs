@@ -10,9 +10,9 @@ use nix::unistd::Pid;
 
 use crate::builder::ContainerBuilder;
 use crate::error::{Error, Result};
+pub use crate::status::{ExitStatus, Output};
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout};
 use crate::sys;
-pub use crate::status::{ExitStatus, Output};
 
 /// A started container, like [`std::process::Child`] but held through a pidfd, so a recycled
 /// pid can never be signalled or waited for by mistake.
@@ -68,7 +68,12 @@ impl Container {
         }
     }
 
-    pub(crate) fn set_stdio(&mut self, stdin: Option<ChildStdin>, stdout: Option<ChildStdout>, stderr: Option<ChildStderr>) {
+    pub(crate) fn set_stdio(
+        &mut self,
+        stdin: Option<ChildStdin>,
+        stdout: Option<ChildStdout>,
+        stderr: Option<ChildStderr>,
+    ) {
         self.stdin = stdin;
         self.stdout = stdout;
         self.stderr = stderr;
@@ -113,12 +118,21 @@ impl Container {
         }
         // SAFETY: raw pidfd_send_signal on our own pidfd with no siginfo.
         let ret = unsafe {
-            libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), signal as libc::c_int, std::ptr::null::<libc::siginfo_t>(), 0)
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                signal as libc::c_int,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
         };
         match ret {
             0 => Ok(()),
             _ if Errno::last() == Errno::ESRCH => Ok(()),
-            _ => Err(Error::io(format!("send {signal} to container {}", self.id), Errno::last())),
+            _ => Err(Error::io(
+                format!("send {signal} to container {}", self.id),
+                Errno::last(),
+            )),
         }
     }
 
@@ -150,7 +164,8 @@ impl Container {
             if left.is_zero() {
                 return Ok(None);
             }
-            let ms = PollTimeout::try_from(left.as_millis().clamp(1, i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
+            let ms =
+                PollTimeout::try_from(left.as_millis().clamp(1, i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
             let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, ms) {
                 Ok(_) | Err(Errno::EINTR) => {}
@@ -162,8 +177,8 @@ impl Container {
     /// Waits for the payload, collecting what it writes to piped stdout and stderr.
     pub fn wait_with_output(mut self) -> Result<Output> {
         drop(self.stdin.take());
-        let (stdout, stderr) =
-            crate::capture::read_both(self.stdout.take(), self.stderr.take()).map_err(|e| Error::io("read the container's output", e))?;
+        let (stdout, stderr) = crate::capture::read_both(self.stdout.take(), self.stderr.take())
+            .map_err(|e| Error::io("read the container's output", e))?;
         let status = self.wait()?;
         Ok(Output { status, stdout, stderr })
     }

@@ -34,16 +34,11 @@ pub struct IdMap {
 impl IdMap {
     /// A range of `count` ids starting at `inside` in the container and `outside` on the host.
     pub fn new(inside: u32, outside: u32, count: u32) -> Self {
-        IdMap {
-            inside,
-            outside,
-            count,
-        }
+        IdMap { inside, outside, count }
     }
 
     pub(crate) fn maps_inside(maps: &[IdMap], id: u32) -> bool {
-        maps.iter()
-            .any(|m| id >= m.inside && (id - m.inside) < m.count)
+        maps.iter().any(|m| id >= m.inside && (id - m.inside) < m.count)
     }
 }
 
@@ -84,8 +79,7 @@ impl IdMaps {
     pub fn write(&self, pid: Pid) -> Result<(), SetupError> {
         let privileged = Uid::effective().is_root();
         let own_only = |maps: &[IdMap], own: u32| matches!(maps, [m] if m.count == 1 && m.outside == own);
-        let simple = own_only(&self.uid, Uid::effective().as_raw())
-            && own_only(&self.gid, Gid::effective().as_raw());
+        let simple = own_only(&self.uid, Uid::effective().as_raw()) && own_only(&self.gid, Gid::effective().as_raw());
         if privileged || simple {
             if !self.allow_setgroups {
                 write_proc(pid, "setgroups", "deny")?;
@@ -171,7 +165,10 @@ mod tests {
     fn subordinate_range_for_root_is_found_by_name_or_number() {
         let text = "alice:100000:65536\nroot:200000:131072\n";
         assert_eq!(parse_subordinate(text, "root", 0), Some(IdMap::new(0, 200000, 65536)));
-        assert_eq!(parse_subordinate("0:300000:10\n", "root", 0), Some(IdMap::new(0, 300000, 10)));
+        assert_eq!(
+            parse_subordinate("0:300000:10\n", "root", 0),
+            Some(IdMap::new(0, 300000, 10))
+        );
         assert_eq!(parse_subordinate("alice:1:2\nbad line\n", "root", 0), None);
     }
 

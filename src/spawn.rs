@@ -40,7 +40,8 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     drop(parent.sync);
 
     let mut report = [0u8; 8];
-    let got = sys::read_full(parent.error.as_raw_fd(), &mut report).map_err(|e| Error::io("read the setup report", e))?;
+    let got =
+        sys::read_full(parent.error.as_raw_fd(), &mut report).map_err(|e| Error::io("read the setup report", e))?;
     if got == 0 {
         tracing::debug!(id = container.id(), "container payload executed");
         container.set_stdio(parent.stdin, parent.stdout, parent.stderr);
@@ -77,7 +78,13 @@ fn clone(plan: &mut Plan) -> Result<(Pid, OwnedFd)> {
         args.exit_signal = libc::SIGCHLD as u64;
         // SAFETY: without CLONE_VM and with no stack the child runs on a copy of this stack,
         // as after fork; it only runs `child::run`, which never returns.
-        ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const libc::clone_args, std::mem::size_of::<libc::clone_args>()) };
+        ret = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &args as *const libc::clone_args,
+                std::mem::size_of::<libc::clone_args>(),
+            )
+        };
         if ret < 0 && Errno::last() == Errno::ENOSYS {
             NO_CLONE3.store(true, Ordering::Relaxed);
         }
@@ -85,10 +92,24 @@ fn clone(plan: &mut Plan) -> Result<(Pid, OwnedFd)> {
     if NO_CLONE3.load(Ordering::Relaxed) {
         if flags & libc::CLONE_NEWTIME as u64 != 0 {
             // clone(2) reads the low byte as the exit signal, where CLONE_NEWTIME lives.
-            return Err(SetupError { step: SetupStep::Clone, path: None, errno: Errno::ENOSYS }.into());
+            return Err(SetupError {
+                step: SetupStep::Clone,
+                path: None,
+                errno: Errno::ENOSYS,
+            }
+            .into());
         }
         // SAFETY: as above; clone(2) stores the pidfd through the parent_tid argument.
-        ret = unsafe { libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD as u64, 0usize, &mut pidfd as *mut RawFd, 0usize, 0usize) };
+        ret = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                flags | libc::SIGCHLD as u64,
+                0usize,
+                &mut pidfd as *mut RawFd,
+                0usize,
+                0usize,
+            )
+        };
     }
     match ret {
         0 => crate::child::run(plan),
@@ -97,7 +118,12 @@ fn clone(plan: &mut Plan) -> Result<(Pid, OwnedFd)> {
             let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
             Ok((Pid::from_raw(pid as i32), pidfd))
         }
-        _ => Err(SetupError { step: SetupStep::Clone, path: None, errno: Errno::last() }.into()),
+        _ => Err(SetupError {
+            step: SetupStep::Clone,
+            path: None,
+            errno: Errno::last(),
+        }
+        .into()),
     }
 }
 
@@ -107,7 +133,9 @@ fn container_id() -> String {
     // SAFETY: bytes is a valid writable buffer of its length.
     let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
     if n != bytes.len() as isize {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         bytes.copy_from_slice(&(nanos as u64 ^ std::process::id() as u64).to_le_bytes()[..6]);
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()

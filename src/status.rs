@@ -83,10 +83,16 @@ mod tests {
     #[test]
     fn statuses_decode_like_waitpid() {
         let exited = ExitStatus::from_siginfo(libc::CLD_EXITED, 3);
-        assert_eq!((exited.code(), exited.signal(), exited.success()), (Some(3), None, false));
+        assert_eq!(
+            (exited.code(), exited.signal(), exited.success()),
+            (Some(3), None, false)
+        );
         let killed = ExitStatus::from_siginfo(libc::CLD_KILLED, libc::SIGKILL);
         assert_eq!((killed.code(), killed.signal()), (None, Some(Signal::SIGKILL)));
         assert!(ExitStatus::from_siginfo(libc::CLD_DUMPED, libc::SIGSEGV).core_dumped());
-        assert_eq!(ExitStatus::from_siginfo(libc::CLD_EXITED, 0).to_string(), "exit status: 0");
+        assert_eq!(
+            ExitStatus::from_siginfo(libc::CLD_EXITED, 0).to_string(),
+            "exit status: 0"
+        );
     }
 }

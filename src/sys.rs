@@ -74,7 +74,13 @@ pub fn openat2(dirfd: RawFd, path: &CStr, flags: c_int, resolve: u64) -> SysResu
     how.resolve = resolve;
     // SAFETY: path is NUL-terminated and how points to a live open_how of the size we pass.
     let ret = unsafe {
-        libc::syscall(libc::SYS_openat2, dirfd, path.as_ptr(), &how as *const libc::open_how, std::mem::size_of::<libc::open_how>())
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd,
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
     };
     check(ret).map(|fd| fd as RawFd)
 }
@@ -89,10 +95,22 @@ pub fn symlinkat(target: &CStr, dirfd: RawFd, name: &CStr) -> SysResult<()> {
     check_int(unsafe { libc::symlinkat(target.as_ptr(), dirfd, name.as_ptr()) }).map(drop)
 }
 
-pub fn mount(source: Option<&CStr>, target: &CStr, fstype: Option<&CStr>, flags: c_ulong, data: Option<&CStr>) -> SysResult<()> {
+pub fn mount(
+    source: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: c_ulong,
+    data: Option<&CStr>,
+) -> SysResult<()> {
     // SAFETY: every pointer is NULL or a NUL-terminated string that outlives the call.
     check_int(unsafe {
-        libc::mount(opt_ptr(source), target.as_ptr(), opt_ptr(fstype), flags, opt_ptr(data).cast::<c_void>())
+        libc::mount(
+            opt_ptr(source),
+            target.as_ptr(),
+            opt_ptr(fstype),
+            flags,
+            opt_ptr(data).cast::<c_void>(),
+        )
     })
     .map(drop)
 }
@@ -109,7 +127,17 @@ pub fn open_tree(dirfd: RawFd, path: &CStr, flags: c_uint) -> SysResult<RawFd> {
 
 pub fn move_mount(from: RawFd, from_path: &CStr, to: RawFd, to_path: &CStr, flags: c_uint) -> SysResult<()> {
     // SAFETY: both paths are NUL-terminated.
-    check(unsafe { libc::syscall(libc::SYS_move_mount, from, from_path.as_ptr(), to, to_path.as_ptr(), flags) }).map(drop)
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from,
+            from_path.as_ptr(),
+            to,
+            to_path.as_ptr(),
+            flags,
+        )
+    })
+    .map(drop)
 }
 
 pub fn mount_setattr(dirfd: RawFd, path: &CStr, flags: c_uint, set: u64) -> SysResult<()> {
@@ -118,7 +146,14 @@ pub fn mount_setattr(dirfd: RawFd, path: &CStr, flags: c_uint, set: u64) -> SysR
     attr.attr_set = set;
     // SAFETY: path is NUL-terminated; attr is live for the call and its size is passed.
     check(unsafe {
-        libc::syscall(libc::SYS_mount_setattr, dirfd, path.as_ptr(), flags, &attr as *const libc::mount_attr, std::mem::size_of::<libc::mount_attr>())
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            dirfd,
+            path.as_ptr(),
+            flags,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
     })
     .map(drop)
 }
@@ -176,7 +211,14 @@ pub fn dup2(from: RawFd, to: RawFd) -> SysResult<()> {
 /// Marks every fd from `first` up as close-on-exec.
 pub fn cloexec_from(first: c_uint) -> SysResult<()> {
     // SAFETY: no memory is passed.
-    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as c_uint) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as c_uint,
+        )
+    };
     match check(ret) {
         Err(Errno::ENOSYS | Errno::EINVAL) => {
             // Kernels before 5.11: walk the fd table up to the soft limit.
@@ -219,8 +261,17 @@ pub fn exit(code: c_int) -> ! {
 pub fn fork() -> SysResult<libc::pid_t> {
     // SAFETY: a clone without CLONE_VM and without a new stack behaves as fork: the child
     // continues on its copy of this stack.
-    check(unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as c_ulong, 0usize, 0usize, 0usize, 0usize) })
-        .map(|p| p as libc::pid_t)
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            libc::SIGCHLD as c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    })
+    .map(|p| p as libc::pid_t)
 }
 
 pub fn kill(pid: libc::pid_t, sig: c_int) {

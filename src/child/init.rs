@@ -36,7 +36,11 @@ fn reap(payload: libc::pid_t, status_fd: RawFd) {
     while let Ok(Some((pid, status))) = sys::waitpid_any_nohang() {
         if pid == payload {
             let _ = sys::write_all(status_fd, &status.to_le_bytes());
-            let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
+            let code = if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                128 + libc::WTERMSIG(status)
+            };
             sys::exit(code);
         }
     }

@@ -21,7 +21,9 @@ const SETUP_FAILED: i32 = 127;
 
 /// Runs the plan; never returns. Called in the child right after clone.
 pub(crate) fn run(plan: &mut Plan) -> ! {
-    let Plan { steps, slots, error_fd, .. } = plan;
+    let Plan {
+        steps, slots, error_fd, ..
+    } = plan;
     let mut root: RawFd = -1;
     for (index, step) in steps.iter().enumerate() {
         if let Err(errno) = run_step(step, &mut root, slots) {
@@ -80,7 +82,13 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         }
         Step::Stage { stage, bind_slot } => {
             match bind_slot {
-                None => sys::mount(Some(c"tmpfs"), stage, Some(c"tmpfs"), libc::MS_NOSUID | libc::MS_NODEV, Some(c"mode=755"))?,
+                None => sys::mount(
+                    Some(c"tmpfs"),
+                    stage,
+                    Some(c"tmpfs"),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    Some(c"mode=755"),
+                )?,
                 Some(index) => {
                     let tree = clone_tree(slot(slots, *index)?, true, false)?;
                     let moved = sys::move_mount(tree, c"", libc::AT_FDCWD, stage, libc::MOVE_MOUNT_F_EMPTY_PATH);
@@ -88,10 +96,21 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
                     moved?;
                 }
             }
-            *root = sys::openat(libc::AT_FDCWD, stage, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+            *root = sys::openat(
+                libc::AT_FDCWD,
+                stage,
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+            )?;
             Ok(())
         }
-        Step::Bind { slot: index, target, leaf, recursive, read_only } => {
+        Step::Bind {
+            slot: index,
+            target,
+            leaf,
+            recursive,
+            read_only,
+        } => {
             let source = slot(slots, *index)?;
             let target_fd = resolve(*root, target, target.prefixes.len(), *leaf)?;
             let result = clone_tree(source, *recursive, *read_only).and_then(|tree| {
@@ -103,16 +122,31 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             sys::close(target_fd);
             result
         }
-        Step::Mount { fstype, target, flags, data } => {
+        Step::Mount {
+            fstype,
+            target,
+            flags,
+            data,
+        } => {
             let target_fd = resolve(*root, target, target.prefixes.len(), Leaf::Dir)?;
             let mut buf = [0u8; 32];
-            let result = sys::mount(Some(fstype), sys::proc_fd_path(target_fd, &mut buf), Some(fstype), *flags, data.as_deref());
+            let result = sys::mount(
+                Some(fstype),
+                sys::proc_fd_path(target_fd, &mut buf),
+                Some(fstype),
+                *flags,
+                data.as_deref(),
+            );
             sys::close(target_fd);
             result
         }
         Step::Symlink { link, path } => {
             let depth = path.prefixes.len().saturating_sub(1);
-            let parent = if depth == 0 { *root } else { resolve(*root, path, depth, Leaf::Dir)? };
+            let parent = if depth == 0 {
+                *root
+            } else {
+                resolve(*root, path, depth, Leaf::Dir)?
+            };
             let result = match path.names.last() {
                 Some(name) => sys::symlinkat(link, parent, name),
                 None => Err(Errno::EINVAL),
@@ -157,11 +191,16 @@ fn clone_tree(source: RawFd, recursive: bool, read_only: bool) -> SysResult<RawF
     let recursive_flag = if recursive { libc::AT_RECURSIVE as u32 } else { 0 };
     let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32 | recursive_flag;
     let tree = sys::open_tree(source, c"", flags)?;
-    if read_only {
-        if let Err(e) = sys::mount_setattr(tree, c"", libc::AT_EMPTY_PATH as u32 | recursive_flag, libc::MOUNT_ATTR_RDONLY) {
-            sys::close(tree);
-            return Err(e);
-        }
+    if read_only
+        && let Err(e) = sys::mount_setattr(
+            tree,
+            c"",
+            libc::AT_EMPTY_PATH as u32 | recursive_flag,
+            libc::MOUNT_ATTR_RDONLY,
+        )
+    {
+        sys::close(tree);
+        return Err(e);
     }
     Ok(tree)
 }
@@ -177,7 +216,9 @@ fn resolve(root: RawFd, path: &ContainerPath, depth: usize, leaf: Leaf) -> SysRe
         let file_leaf = last && leaf == Leaf::File;
         let flags = libc::O_PATH | if file_leaf { 0 } else { libc::O_DIRECTORY };
         let opened = match sys::openat2(root, prefix, flags, path.resolve) {
-            Err(Errno::ENOENT) => create(current, name, file_leaf).and_then(|()| sys::openat2(root, prefix, flags, path.resolve)),
+            Err(Errno::ENOENT) => {
+                create(current, name, file_leaf).and_then(|()| sys::openat2(root, prefix, flags, path.resolve))
+            }
             other => other,
         };
         if current != root {
@@ -190,7 +231,13 @@ fn resolve(root: RawFd, path: &ContainerPath, depth: usize, leaf: Leaf) -> SysRe
 
 fn create(dir: RawFd, name: &CStr, file: bool) -> SysResult<()> {
     let result = if file {
-        sys::openat(dir, name, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW, 0o644).map(sys::close)
+        sys::openat(
+            dir,
+            name,
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW,
+            0o644,
+        )
+        .map(sys::close)
     } else {
         sys::mkdirat(dir, name, 0o755)
     };
@@ -206,7 +253,13 @@ fn create(dir: RawFd, name: &CStr, file: bool) -> SysResult<()> {
 fn mask(path: &CStr) -> SysResult<()> {
     let Some(st) = lstat(path)? else { return Ok(()) };
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        return sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None);
+        return sys::mount(
+            Some(c"tmpfs"),
+            path,
+            Some(c"tmpfs"),
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            None,
+        );
     }
     let null = lstat(c"/dev/null")?.ok_or(Errno::ENOENT)?;
     if null.st_mode & libc::S_IFMT != libc::S_IFCHR || null.st_rdev != libc::makedev(1, 3) {

@@ -101,7 +101,15 @@ impl Plan {
                 allow_setgroups: defaults.allow_setgroups,
             };
             plan.id_maps = Some(maps);
-            plan.push(Step::SetCredentials { uid: 0, gid: 0, groups: None }, SetupStep::SetCredentials, None);
+            plan.push(
+                Step::SetCredentials {
+                    uid: 0,
+                    gid: 0,
+                    groups: None,
+                },
+                SetupStep::SetCredentials,
+                None,
+            );
             plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
         }
         plan.push(Step::NotDumpable, attrs, None);
@@ -111,19 +119,34 @@ impl Plan {
         }
         if ns.contains(Namespaces::UTS) {
             let name = config.hostname.clone().unwrap_or_else(|| id.into());
-            plan.push(Step::SetHostname(cstring(name.as_bytes())?), SetupStep::SetHostname, Some(name.into()));
+            plan.push(
+                Step::SetHostname(cstring(name.as_bytes())?),
+                SetupStep::SetHostname,
+                Some(name.into()),
+            );
         }
         if ns.contains(Namespaces::NET) {
             plan.push(Step::LoopbackUp, SetupStep::Loopback, Some("lo".into()));
         }
-        plan.push(Step::Chdir(cstring(config.cwd.as_os_str().as_bytes())?), SetupStep::Chdir, Some(config.cwd.clone()));
+        plan.push(
+            Step::Chdir(cstring(config.cwd.as_os_str().as_bytes())?),
+            SetupStep::Chdir,
+            Some(config.cwd.clone()),
+        );
 
         if let Some(status_fd) = status_w {
             if config.detach {
                 plan.push(Step::ParentDeathSignal(0), attrs, None);
             }
             plan.push(Step::BlockSignals, SetupStep::Init, None);
-            plan.push(Step::ForkInit { status_fd, error_fd: plan.error_fd }, SetupStep::Init, None);
+            plan.push(
+                Step::ForkInit {
+                    status_fd,
+                    error_fd: plan.error_fd,
+                },
+                SetupStep::Init,
+                None,
+            );
         }
         if let Some((uid, gid)) = config.user {
             let allow = plan.id_maps.as_ref().is_none_or(|m| m.allow_setgroups);
@@ -135,7 +158,11 @@ impl Plan {
                 .into());
             }
             let groups = allow.then(|| config.groups.clone());
-            plan.push(Step::SetCredentials { uid, gid, groups }, SetupStep::SetCredentials, Some(format!("{uid}:{gid}").into()));
+            plan.push(
+                Step::SetCredentials { uid, gid, groups },
+                SetupStep::SetCredentials,
+                Some(format!("{uid}:{gid}").into()),
+            );
         }
         if status_w.is_none() {
             // After the last credential change, which clears it.
@@ -163,7 +190,10 @@ impl Plan {
     pub fn open_source(&mut self, path: &Path, label: SetupStep) -> Result<usize> {
         let slot = self.slots.len();
         self.slots.push(-1);
-        let step = Step::OpenSource { path: cstring(path.as_os_str().as_bytes())?, slot };
+        let step = Step::OpenSource {
+            path: cstring(path.as_os_str().as_bytes())?,
+            slot,
+        };
         self.push(step, label, Some(path.to_path_buf()));
         Ok(slot)
     }
@@ -175,8 +205,12 @@ impl Plan {
         for (to, stdio) in [(0, &config.stdin), (1, &config.stdout), (2, &config.stderr)] {
             let child_end = match stdio.as_ref().map(|s| &s.0) {
                 None | Some(StdioKind::Inherit) => continue,
-                Some(StdioKind::Null) => nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                    .map_err(|e| Error::io("open /dev/null for stdio", e))?,
+                Some(StdioKind::Null) => nix::fcntl::open(
+                    "/dev/null",
+                    OFlag::O_RDWR | OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| Error::io("open /dev/null for stdio", e))?,
                 Some(StdioKind::Fd(fd)) => fd.try_clone().map_err(|e| Error::io("duplicate stdio fd", e))?,
                 Some(StdioKind::Piped) => {
                     let (r, w) = pipe()?;
@@ -203,7 +237,11 @@ impl Plan {
 
     fn plan_exec(&mut self, config: &Config) -> Result<()> {
         let program = config.program.clone().unwrap_or_default();
-        let mut env: Vec<(OsString, OsString)> = if config.env_clear { Vec::new() } else { std::env::vars_os().collect() };
+        let mut env: Vec<(OsString, OsString)> = if config.env_clear {
+            Vec::new()
+        } else {
+            std::env::vars_os().collect()
+        };
         for (key, value) in &config.env {
             env.retain(|(k, _)| k != key);
             if let Some(value) = value {
@@ -233,7 +271,11 @@ impl Plan {
         let mut envp: Vec<_> = strings[argc..].iter().map(|s| s.as_ptr()).collect();
         envp.push(std::ptr::null());
         self._strings = strings;
-        self.push(Step::Exec { candidates, argv, envp }, SetupStep::Exec, Some(PathBuf::from(program)));
+        self.push(
+            Step::Exec { candidates, argv, envp },
+            SetupStep::Exec,
+            Some(PathBuf::from(program)),
+        );
         Ok(())
     }
 }
@@ -274,7 +316,10 @@ mod tests {
     #[test]
     fn exec_candidates_search_path_only_for_bare_names() {
         let c = exec_candidates(OsStr::new("sh"), OsStr::new("/usr/bin::/bin")).unwrap();
-        assert_eq!(c, [c"/usr/bin/sh".to_owned(), c"./sh".to_owned(), c"/bin/sh".to_owned()]);
+        assert_eq!(
+            c,
+            [c"/usr/bin/sh".to_owned(), c"./sh".to_owned(), c"/bin/sh".to_owned()]
+        );
         let c = exec_candidates(OsStr::new("./run"), OsStr::new("/bin")).unwrap();
         assert_eq!(c, [c"./run".to_owned()]);
     }

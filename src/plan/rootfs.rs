@@ -88,8 +88,16 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
         let host = Path::new("/dev").join(name);
         devices.push((plan.open_source(&host, SetupStep::Mount)?, host));
     }
-    let proc_slot = if fresh_proc { None } else { Some(plan.open_source(Path::new("/proc"), SetupStep::Mount)?) };
-    let sys_slot = if fresh_sys { None } else { Some(plan.open_source(Path::new("/sys"), SetupStep::Mount)?) };
+    let proc_slot = if fresh_proc {
+        None
+    } else {
+        Some(plan.open_source(Path::new("/proc"), SetupStep::Mount)?)
+    };
+    let sys_slot = if fresh_sys {
+        None
+    } else {
+        Some(plan.open_source(Path::new("/sys"), SetupStep::Mount)?)
+    };
     let mut user_sources = Vec::new();
     for mount in &config.mounts {
         user_sources.push(match &mount.kind {
@@ -105,21 +113,40 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
         RootfsKind::Host => PathBuf::from(stage),
     };
     plan.push(
-        Step::Stage { stage: cstring(stage.as_bytes())?, bind_slot: root_slot },
+        Step::Stage {
+            stage: cstring(stage.as_bytes())?,
+            bind_slot: root_slot,
+        },
         SetupStep::PrepareRoot,
         Some(stage_label),
     );
     for (entry, slot) in host_entries {
         match (entry, slot) {
             (HostEntry::Symlink(path, link), _) => symlink(plan, &link, &path)?,
-            (HostEntry::Dir(path), Some(slot)) => bind(plan, slot, &path, Leaf::Dir, true, true, SetupStep::PrepareRoot)?,
-            (HostEntry::File(path), Some(slot)) => bind(plan, slot, &path, Leaf::File, false, true, SetupStep::PrepareRoot)?,
+            (HostEntry::Dir(path), Some(slot)) => {
+                bind(plan, slot, &path, Leaf::Dir, true, true, SetupStep::PrepareRoot)?
+            }
+            (HostEntry::File(path), Some(slot)) => {
+                bind(plan, slot, &path, Leaf::File, false, true, SetupStep::PrepareRoot)?
+            }
             _ => {}
         }
     }
     if rootfs.is_host() {
-        mount(plan, "tmpfs", "/tmp", libc::MS_NOSUID | libc::MS_NODEV, Some("mode=1777"))?;
-        mount(plan, "tmpfs", "/run", libc::MS_NOSUID | libc::MS_NODEV, Some("mode=755"))?;
+        mount(
+            plan,
+            "tmpfs",
+            "/tmp",
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some("mode=1777"),
+        )?;
+        mount(
+            plan,
+            "tmpfs",
+            "/run",
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some("mode=755"),
+        )?;
     }
 
     // 3. Kernel filesystems and /dev.
@@ -128,7 +155,13 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
         None => mount(plan, "proc", "/proc", nosuid_noexec, None)?,
         Some(slot) => bind(plan, slot, Path::new("/proc"), Leaf::Dir, true, false, SetupStep::Mount)?,
     }
-    mount(plan, "tmpfs", "/dev", libc::MS_NOSUID | libc::MS_STRICTATIME, Some("mode=755,size=65536k"))?;
+    mount(
+        plan,
+        "tmpfs",
+        "/dev",
+        libc::MS_NOSUID | libc::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )?;
     for (slot, host) in devices {
         bind(plan, slot, &host, Leaf::File, false, false, SetupStep::Mount)?;
     }
@@ -136,8 +169,18 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
         .id_maps
         .as_ref()
         .is_none_or(|m| crate::idmap::IdMap::maps_inside(&m.gid, 5));
-    let devpts = if tty_gid { "newinstance,ptmxmode=0666,mode=0620,gid=5" } else { "newinstance,ptmxmode=0666,mode=0620" };
-    mount(plan, "devpts", "/dev/pts", libc::MS_NOSUID | libc::MS_NOEXEC, Some(devpts))?;
+    let devpts = if tty_gid {
+        "newinstance,ptmxmode=0666,mode=0620,gid=5"
+    } else {
+        "newinstance,ptmxmode=0666,mode=0620"
+    };
+    mount(
+        plan,
+        "devpts",
+        "/dev/pts",
+        libc::MS_NOSUID | libc::MS_NOEXEC,
+        Some(devpts),
+    )?;
     symlink(plan, Path::new("pts/ptmx"), Path::new("/dev/ptmx"))?;
     mount(plan, "tmpfs", "/dev/shm", nosuid_noexec, Some("mode=1777,size=65536k"))?;
     if ns.contains(Namespaces::IPC) || !in_userns {
@@ -161,10 +204,20 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
         let target = &m.target;
         match (&m.kind, slot) {
             (MountKind::Bind { source, recursive }, Some(slot)) => {
-                let leaf = if source.is_dir() || !source.exists() { Leaf::Dir } else { Leaf::File };
+                let leaf = if source.is_dir() || !source.exists() {
+                    Leaf::Dir
+                } else {
+                    Leaf::File
+                };
                 let path = resolve_path(target, RESOLVE_IN_ROOT)?;
                 plan.push(
-                    Step::Bind { slot, target: path, leaf, recursive: *recursive, read_only: m.read_only },
+                    Step::Bind {
+                        slot,
+                        target: path,
+                        leaf,
+                        recursive: *recursive,
+                        read_only: m.read_only,
+                    },
                     SetupStep::BindMount,
                     Some(source.clone()),
                 );
@@ -191,17 +244,43 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
     }
     plan.push(Step::PivotRoot, SetupStep::PivotRoot, None);
     for path in MASKED {
-        plan.push(Step::MaskPath(cstring(path.as_bytes())?), SetupStep::MaskPath, Some(path.into()));
+        plan.push(
+            Step::MaskPath(cstring(path.as_bytes())?),
+            SetupStep::MaskPath,
+            Some(path.into()),
+        );
     }
     for path in READ_ONLY {
-        plan.push(Step::ReadOnlyPath(cstring(path.as_bytes())?), SetupStep::ReadOnlyPath, Some(path.into()));
+        plan.push(
+            Step::ReadOnlyPath(cstring(path.as_bytes())?),
+            SetupStep::ReadOnlyPath,
+            Some(path.into()),
+        );
     }
     Ok(())
 }
 
-fn bind(plan: &mut Plan, slot: usize, target: &Path, leaf: Leaf, recursive: bool, read_only: bool, label: SetupStep) -> Result<()> {
+fn bind(
+    plan: &mut Plan,
+    slot: usize,
+    target: &Path,
+    leaf: Leaf,
+    recursive: bool,
+    read_only: bool,
+    label: SetupStep,
+) -> Result<()> {
     let path = resolve_path(target, RESOLVE_STRICT)?;
-    plan.push(Step::Bind { slot, target: path, leaf, recursive, read_only }, label, Some(target.to_path_buf()));
+    plan.push(
+        Step::Bind {
+            slot,
+            target: path,
+            leaf,
+            recursive,
+            read_only,
+        },
+        label,
+        Some(target.to_path_buf()),
+    );
     Ok(())
 }
 
@@ -213,7 +292,14 @@ fn mount_user(plan: &mut Plan, fstype: &str, target: &Path, flags: c_ulong, data
     mount_with(plan, fstype, target, flags, data, RESOLVE_IN_ROOT)
 }
 
-fn mount_with(plan: &mut Plan, fstype: &str, target: &Path, flags: c_ulong, data: Option<&str>, resolve: u64) -> Result<()> {
+fn mount_with(
+    plan: &mut Plan,
+    fstype: &str,
+    target: &Path,
+    flags: c_ulong,
+    data: Option<&str>,
+    resolve: u64,
+) -> Result<()> {
     let step = Step::Mount {
         fstype: cstring(fstype.as_bytes())?,
         target: resolve_path(target, resolve)?,
@@ -225,7 +311,10 @@ fn mount_with(plan: &mut Plan, fstype: &str, target: &Path, flags: c_ulong, data
 }
 
 fn symlink(plan: &mut Plan, link: &Path, path: &Path) -> Result<()> {
-    let step = Step::Symlink { link: cstring(link.as_os_str().as_bytes())?, path: resolve_path(path, RESOLVE_STRICT)? };
+    let step = Step::Symlink {
+        link: cstring(link.as_os_str().as_bytes())?,
+        path: resolve_path(path, RESOLVE_STRICT)?,
+    };
     plan.push(step, SetupStep::Symlink, Some(path.to_path_buf()));
     Ok(())
 }
@@ -240,14 +329,23 @@ pub(super) fn resolve_path(path: &Path, resolve: u64) -> Result<ContainerPath> {
         prefixes.push(cstring(prefix.as_os_str().as_bytes())?);
         names.push(cstring(component.as_os_str().as_bytes())?);
     }
-    Ok(ContainerPath { prefixes, names, resolve })
+    Ok(ContainerPath {
+        prefixes,
+        names,
+        resolve,
+    })
 }
 
 fn choose_stage() -> Result<&'static str> {
     STAGE_CANDIDATES
         .into_iter()
         .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()))
-        .ok_or_else(|| Error::io("find a directory to stage the root on", std::io::Error::from_raw_os_error(libc::ENOENT)))
+        .ok_or_else(|| {
+            Error::io(
+                "find a directory to stage the root on",
+                std::io::Error::from_raw_os_error(libc::ENOENT),
+            )
+        })
 }
 
 /// The host's top-level entries, minus the ones a container gets fresh.
@@ -261,7 +359,9 @@ fn host_top_level() -> Result<Vec<HostEntry>> {
             continue;
         }
         let path = Path::new("/").join(&name);
-        let kind = entry.file_type().map_err(|e| Error::io(format!("stat {}", path.display()), e))?;
+        let kind = entry
+            .file_type()
+            .map_err(|e| Error::io(format!("stat {}", path.display()), e))?;
         entries.push(if kind.is_symlink() {
             let link = std::fs::read_link(&path).map_err(|e| Error::io(format!("read link {}", path.display()), e))?;
             HostEntry::Symlink(path, link)
@@ -282,4 +382,3 @@ fn entry_path(e: &HostEntry) -> &Path {
         HostEntry::Dir(p) | HostEntry::File(p) | HostEntry::Symlink(p, _) => p,
     }
 }
-

@@ -34,7 +34,11 @@ pub(crate) enum Step {
     /// Block until the parent writes one byte (it has written id maps); EOF means it died.
     WaitForParent(RawFd),
     /// setgroups (if `groups`), setresgid, setresuid.
-    SetCredentials { uid: u32, gid: u32, groups: Option<Vec<libc::gid_t>> },
+    SetCredentials {
+        uid: u32,
+        gid: u32,
+        groups: Option<Vec<libc::gid_t>>,
+    },
     /// `PR_SET_DUMPABLE(0)`: no ptrace or /proc/pid access from the container until exec.
     NotDumpable,
     /// `PR_SET_NO_NEW_PRIVS(1)`.
@@ -43,16 +47,36 @@ pub(crate) enum Step {
     PrivatePropagation,
     /// Open a host path (O_PATH) in the child's own mount namespace, into a slot, before the
     /// staging mount can hide it.
-    OpenSource { path: CString, slot: usize },
+    OpenSource {
+        path: CString,
+        slot: usize,
+    },
     /// Mount the new root at `stage` (tmpfs, or a bind of the source in `bind_slot`) and keep
     /// an fd to it as the root every later container path is resolved under.
-    Stage { stage: CString, bind_slot: Option<usize> },
+    Stage {
+        stage: CString,
+        bind_slot: Option<usize>,
+    },
     /// Bind the tree opened in `slot` at `target`.
-    Bind { slot: usize, target: ContainerPath, leaf: Leaf, recursive: bool, read_only: bool },
+    Bind {
+        slot: usize,
+        target: ContainerPath,
+        leaf: Leaf,
+        recursive: bool,
+        read_only: bool,
+    },
     /// Mount a fresh filesystem at `target`.
-    Mount { fstype: CString, target: ContainerPath, flags: c_ulong, data: Option<CString> },
+    Mount {
+        fstype: CString,
+        target: ContainerPath,
+        flags: c_ulong,
+        data: Option<CString>,
+    },
     /// A symlink at `path` pointing to `link`.
-    Symlink { link: CString, path: ContainerPath },
+    Symlink {
+        link: CString,
+        path: ContainerPath,
+    },
     /// Make the root mount read-only.
     ReadOnlyRoot,
     /// `pivot_root(".", ".")` in the new root and detach the old one.
@@ -65,15 +89,25 @@ pub(crate) enum Step {
     LoopbackUp,
     Chdir(CString),
     /// `dup2(from, to)` for stdio.
-    Dup { from: RawFd, to: RawFd },
+    Dup {
+        from: RawFd,
+        to: RawFd,
+    },
     /// Mark every fd from 3 up close-on-exec.
     CloseOtherFds,
     /// Block every signal (before the init fork, so none is lost).
     BlockSignals,
     /// Fork: the parent becomes PID 1 (reaps, forwards signals, reports the payload's status
     /// on `status_fd`) and never returns; the child goes on with the next step.
-    ForkInit { status_fd: RawFd, error_fd: RawFd },
+    ForkInit {
+        status_fd: RawFd,
+        error_fd: RawFd,
+    },
     ResetSignals,
     /// Try each candidate path in turn (a PATH search done by the parent's string work).
-    Exec { candidates: Vec<CString>, argv: Vec<*const c_char>, envp: Vec<*const c_char> },
+    Exec {
+        candidates: Vec<CString>,
+        argv: Vec<*const c_char>,
+        envp: Vec<*const c_char>,
+    },
 }
