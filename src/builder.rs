@@ -238,3 +238,76 @@ impl Config {
         crate::spawn::spawn(&config)?.wait_with_output()
     }
 }
+
+/// Resource limits and the cgroup.
+impl ContainerBuilder {
+    /// Hard memory limit in bytes; past it the kernel OOM-kills inside the container only, and
+    /// [`ExitStatus::oom_killed`](crate::ExitStatus::oom_killed) says so.
+    pub fn memory_limit(&mut self, bytes: u64) -> &mut Self {
+        self.config.resources.memory = Some(bytes);
+        self
+    }
+
+    /// Swap the container may use beyond its memory limit, in bytes (0: none).
+    pub fn memory_swap_limit(&mut self, bytes: u64) -> &mut Self {
+        self.config.resources.swap = Some(bytes);
+        self
+    }
+
+    /// CPU bandwidth in CPUs (0.5 is half of one CPU), enforced per 100 ms period.
+    pub fn cpu_limit(&mut self, cpus: f64) -> &mut Self {
+        self.config.resources.cpus = Some(cpus);
+        self
+    }
+
+    /// Relative CPU weight under contention, 1..=10000 (default 100).
+    pub fn cpu_weight(&mut self, weight: u64) -> &mut Self {
+        self.config.resources.cpu_weight = Some(weight);
+        self
+    }
+
+    /// The CPUs the container may run on, as a list like `"0-3,5"`.
+    pub fn cpuset_cpus(&mut self, cpus: impl Into<String>) -> &mut Self {
+        self.config.resources.cpuset_cpus = Some(cpus.into());
+        self
+    }
+
+    /// The memory nodes the container may allocate from, as a list like `"0"`.
+    pub fn cpuset_mems(&mut self, mems: impl Into<String>) -> &mut Self {
+        self.config.resources.cpuset_mems = Some(mems.into());
+        self
+    }
+
+    /// The most processes (and threads) the container may have at once, init included.
+    pub fn pids_limit(&mut self, max: u64) -> &mut Self {
+        self.config.resources.pids = Some(max);
+        self
+    }
+
+    /// Relative block I/O weight, 1..=10000 (default 100).
+    pub fn io_weight(&mut self, weight: u64) -> &mut Self {
+        self.config.resources.io_weight = Some(weight);
+        self
+    }
+
+    /// A per-device read/write bandwidth or IOPS limit.
+    pub fn io_device_limit(&mut self, limit: crate::IoDeviceLimit) -> &mut Self {
+        self.config.resources.io_devices.push(limit);
+        self
+    }
+
+    /// Gives the container a cgroup even without limits, for [`Container::stats`] and
+    /// [`Container::pause`]. Limits imply it; without either a container has no cgroup.
+    pub fn cgroup(&mut self) -> &mut Self {
+        self.config.cgroup = true;
+        self
+    }
+
+    /// Where the container's cgroup is created in every hierarchy: an absolute cgroup path, or
+    /// one relative to the caller's own cgroup (the default parent). Missing parents are
+    /// created and left in place.
+    pub fn cgroup_parent(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.config.cgroup_parent = Some(path.as_ref().to_path_buf());
+        self
+    }
+}

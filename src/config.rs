@@ -4,6 +4,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+use crate::cgroup::Resources;
 use crate::error::{ConfigError, Result};
 use crate::idmap::IdMap;
 use crate::mount::{Mount, MountKind};
@@ -36,6 +37,9 @@ pub struct Config {
     pub(crate) init: bool,
     pub(crate) detach: bool,
     pub(crate) no_new_privileges: bool,
+    pub(crate) resources: Resources,
+    pub(crate) cgroup: bool,
+    pub(crate) cgroup_parent: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -61,6 +65,9 @@ impl Default for Config {
             init: true,
             detach: false,
             no_new_privileges: true,
+            resources: Resources::default(),
+            cgroup: false,
+            cgroup_parent: None,
         }
     }
 }
@@ -89,6 +96,11 @@ impl Config {
     /// Whether the container's root filesystem is mounted read-only.
     pub fn is_read_only_root(&self) -> bool {
         self.read_only_root.unwrap_or(true)
+    }
+
+    /// Whether the container gets a cgroup: for limits, or because one was asked for.
+    pub(crate) fn wants_cgroup(&self) -> bool {
+        self.cgroup || self.cgroup_parent.is_some() || !self.resources.is_empty()
     }
 
     /// Whether a PID 1 init runs in front of the payload.
@@ -217,6 +229,16 @@ impl Config {
                 .find(|g| !IdMap::maps_inside(&gid_map, *g))
             {
                 return Err(invalid(format!("group {g}"), "is not mapped by the gid map"));
+            }
+        }
+        self.resources.validate()?;
+        if let Some(parent) = &self.cgroup_parent {
+            no_nul("cgroup_parent", parent.as_os_str())?;
+            if parent.components().any(|c| matches!(c, Component::ParentDir)) {
+                return Err(invalid(
+                    format!("cgroup_parent {}", parent.display()),
+                    "must not contain '..'",
+                ));
             }
         }
         if !self.groups.is_empty() && self.user.is_none() {

@@ -9,6 +9,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::builder::ContainerBuilder;
+use crate::cgroup::{Cgroup, Stats};
 use crate::error::{Error, Result};
 pub use crate::status::{ExitStatus, Output};
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout};
@@ -46,6 +47,9 @@ pub struct Container {
     stdin: Option<ChildStdin>,
     stdout: Option<ChildStdout>,
     stderr: Option<ChildStderr>,
+    cgroup: Option<Cgroup>,
+    /// The last stats, read just before the cgroup was removed.
+    final_stats: Option<Stats>,
 }
 
 impl Container {
@@ -54,7 +58,14 @@ impl Container {
         ContainerBuilder::new()
     }
 
-    pub(crate) fn new(id: String, pid: Pid, pidfd: OwnedFd, status_pipe: Option<OwnedFd>, detached: bool) -> Self {
+    pub(crate) fn new(
+        id: String,
+        pid: Pid,
+        pidfd: OwnedFd,
+        status_pipe: Option<OwnedFd>,
+        detached: bool,
+        cgroup: Option<Cgroup>,
+    ) -> Self {
         Container {
             id,
             pid,
@@ -65,7 +76,13 @@ impl Container {
             stdin: None,
             stdout: None,
             stderr: None,
+            cgroup,
+            final_stats: None,
         }
+    }
+
+    pub(crate) fn cgroup(&self) -> Option<&Cgroup> {
+        self.cgroup.as_ref()
     }
 
     pub(crate) fn set_stdio(
@@ -211,8 +228,43 @@ impl Container {
                 status = ExitStatus::from_raw(i32::from_le_bytes(buf));
             }
         }
+        if let Some(mut cgroup) = self.cgroup.take() {
+            status = status.with_oom_killed(cgroup.oom_killed());
+            self.final_stats = Some(cgroup.stats());
+            self.status = Some(status);
+            cgroup.remove()?;
+        }
         self.status = Some(status);
         Ok(Some(status))
+    }
+
+    /// Resource usage now; after the container exited, the last reading before its cgroup was
+    /// removed. Needs a cgroup: a limit or [`cgroup`](ContainerBuilder::cgroup).
+    pub fn stats(&self) -> Result<Stats> {
+        match (&self.cgroup, self.final_stats) {
+            (Some(cgroup), _) => Ok(cgroup.stats()),
+            (None, Some(stats)) => Ok(stats),
+            (None, None) => Err(no_cgroup("stats")),
+        }
+    }
+
+    /// Freezes every process of the container (cgroup freezer); they use no CPU until
+    /// [`resume`](Self::resume).
+    pub fn pause(&self) -> Result<()> {
+        self.cgroup
+            .as_ref()
+            .ok_or_else(|| no_cgroup("pause"))?
+            .set_frozen(true)?;
+        Ok(())
+    }
+
+    /// Thaws a paused container.
+    pub fn resume(&self) -> Result<()> {
+        self.cgroup
+            .as_ref()
+            .ok_or_else(|| no_cgroup("resume"))?
+            .set_frozen(false)?;
+        Ok(())
     }
 
     /// SIGKILL and reap, ignoring errors: for cleanup paths.
@@ -230,8 +282,21 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        if self.status.is_none() && !self.detached {
+        if self.detached {
+            if let Some(cgroup) = self.cgroup.take() {
+                cgroup.disown();
+            }
+        } else if self.status.is_none() {
+            // Also thaws nothing: SIGKILL reaches frozen processes (Linux 5.x+ and v1 freezer).
             self.kill_and_reap();
         }
     }
+}
+
+fn no_cgroup(what: &str) -> Error {
+    crate::error::ConfigError::Invalid {
+        what: what.into(),
+        why: "the container has no cgroup: ask for one with .cgroup() or a resource limit".into(),
+    }
+    .into()
 }

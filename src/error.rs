@@ -21,6 +21,10 @@ pub enum Error {
     /// A setup step failed in the container's setup process; nothing of the payload ran.
     #[error(transparent)]
     Setup(#[from] SetupError),
+    /// Creating, configuring or using the container's cgroup failed, or a limit cannot be
+    /// enforced on this host.
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroup::CgroupError),
     /// An operation of the parent (supervisor) side failed.
     #[error("{context}: {source}")]
     Io {
@@ -53,7 +57,8 @@ impl Error {
         match self {
             Error::Setup(e) => Some(e.errno),
             Error::Io { source, .. } => source.raw_os_error().map(Errno::from_raw),
-            Error::Config(_) => None,
+            Error::Cgroup(crate::cgroup::CgroupError::Io { source, .. }) => source.raw_os_error().map(Errno::from_raw),
+            Error::Config(_) | Error::Cgroup(_) => None,
         }
     }
 }
@@ -145,6 +150,8 @@ pub enum SetupStep {
     SetCredentials,
     /// Setting process attributes (parent-death signal, dumpable, no_new_privs).
     ProcessAttributes,
+    /// Entering a new cgroup namespace after joining the v1 cgroups.
+    CgroupNamespace,
     /// Making every mount private so nothing propagates to the host.
     PrivatePropagation,
     /// Preparing the new root filesystem.
@@ -189,6 +196,7 @@ impl fmt::Display for SetupStep {
             SetupStep::WaitForParent => "wait for parent",
             SetupStep::SetCredentials => "set credentials",
             SetupStep::ProcessAttributes => "set process attributes",
+            SetupStep::CgroupNamespace => "unshare cgroup namespace",
             SetupStep::PrivatePropagation => "make mounts private",
             SetupStep::PrepareRoot => "prepare root",
             SetupStep::BindMount => "bind mount",

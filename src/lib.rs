@@ -50,6 +50,7 @@
 
 mod builder;
 mod capture;
+mod cgroup;
 mod child;
 mod config;
 mod container;
@@ -58,6 +59,7 @@ mod idmap;
 mod mount;
 mod namespaces;
 mod plan;
+mod preflight;
 mod rootfs;
 mod spawn;
 mod status;
@@ -65,6 +67,7 @@ mod stdio;
 mod sys;
 
 pub use builder::ContainerBuilder;
+pub use cgroup::{CgroupError, CgroupMode, Controller, IoDeviceLimit, IoLimitKind, Stats};
 pub use config::Config;
 pub use container::Container;
 pub use error::{ConfigError, Errno, Error, Result, SetupError, SetupStep};
@@ -72,6 +75,7 @@ pub use idmap::IdMap;
 pub use mount::Mount;
 pub use namespaces::Namespaces;
 pub use nix::sys::signal::Signal;
+pub use preflight::{ControllerSupport, Preflight, preflight};
 pub use rootfs::Rootfs;
 pub use status::{ExitStatus, Output};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};

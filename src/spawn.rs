@@ -7,32 +7,44 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
+use crate::cgroup::Cgroup;
 use crate::config::Config;
 use crate::container::Container;
 use crate::error::{Error, Result, SetupError, SetupStep};
 use crate::plan::Plan;
 use crate::sys;
 
+/// `CLONE_INTO_CGROUP` (Linux 5.7); libc's constant is deprecated for overflowing a c_int.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
 /// Set once clone3 answered ENOSYS, so later spawns go straight to clone.
 static NO_CLONE3: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn spawn(config: &Config) -> Result<Container> {
     let id = container_id();
-    let mut plan = Plan::new(config, &id)?;
-    let (pid, pidfd) = clone(&mut plan)?;
+    let cgroup = match config.wants_cgroup() {
+        true => Some(Cgroup::create(&config.resources, config.cgroup_parent.as_deref(), &id)?),
+        false => None,
+    };
+    let mut plan = Plan::new(config, &id, cgroup.as_ref())?;
+    let (pid, pidfd, born_in_cgroup) = clone(&mut plan, cgroup.as_ref().and_then(Cgroup::clone_into_fd))?;
     // The child has its own copies now; the parent's would hold pipes open.
     plan.child_fds.clear();
     let parent = plan.parent;
     tracing::debug!(%id, pid = pid.as_raw(), "container cloned");
 
-    let mut container = Container::new(id, pid, pidfd, parent.status, config.detach);
+    let mut container = Container::new(id, pid, pidfd, parent.status, config.detach, cgroup);
     let release = match &plan.id_maps {
-        Some(maps) => maps.write(pid),
+        Some(maps) => maps.write(pid).map_err(Error::from),
         None => Ok(()),
-    };
+    }
+    .and_then(|()| match container.cgroup() {
+        Some(cgroup) => cgroup.attach(pid.as_raw(), born_in_cgroup).map_err(Error::from),
+        None => Ok(()),
+    });
     if let Err(e) = release {
         container.kill_and_reap();
-        return Err(e.into());
+        return Err(e);
     }
     // One byte lets the child go on; dropping the write end then makes sure a child that
     // waits again sees EOF rather than hanging.
@@ -65,8 +77,10 @@ fn decode_report(report: &[u8; 8], got: usize) -> (usize, Errno) {
     (index, Errno::from_raw(errno))
 }
 
-/// clone3 with `CLONE_PIDFD` (clone on kernels without clone3); runs the plan in the child.
-fn clone(plan: &mut Plan) -> Result<(Pid, OwnedFd)> {
+/// clone3 with `CLONE_PIDFD`, and `CLONE_INTO_CGROUP` when there is a v2 cgroup (clone on
+/// kernels without clone3); runs the plan in the child. Returns whether the child was born in
+/// the cgroup.
+fn clone(plan: &mut Plan, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd, bool)> {
     let mut pidfd: RawFd = -1;
     let flags = plan.clone_flags | libc::CLONE_PIDFD as u64;
     let mut ret = -1;
@@ -74,6 +88,10 @@ fn clone(plan: &mut Plan) -> Result<(Pid, OwnedFd)> {
         // SAFETY: clone_args is plain data; zeroed is valid and the fields we need are set.
         let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
         args.flags = flags;
+        if let Some(fd) = cgroup_fd {
+            args.flags |= CLONE_INTO_CGROUP;
+            args.cgroup = fd as u64;
+        }
         args.pidfd = &mut pidfd as *mut RawFd as u64;
         args.exit_signal = libc::SIGCHLD as u64;
         // SAFETY: without CLONE_VM and with no stack the child runs on a copy of this stack,
@@ -116,7 +134,8 @@ fn clone(plan: &mut Plan) -> Result<(Pid, OwnedFd)> {
         pid if pid > 0 => {
             // SAFETY: the kernel stored a new pidfd that nothing else owns.
             let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-            Ok((Pid::from_raw(pid as i32), pidfd))
+            let born_in_cgroup = cgroup_fd.is_some() && !NO_CLONE3.load(Ordering::Relaxed);
+            Ok((Pid::from_raw(pid as i32), pidfd, born_in_cgroup))
         }
         _ => Err(SetupError {
             step: SetupStep::Clone,

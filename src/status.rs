@@ -9,24 +9,38 @@ use nix::sys::signal::Signal;
 /// With a PID 1 init in front of the payload, this is the payload's own status (the init
 /// reports it), so a payload killed by SIGTERM shows [`signal`](Self::signal) `SIGTERM`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ExitStatus(i32);
+pub struct ExitStatus {
+    raw: i32,
+    oom_killed: bool,
+}
 
 impl ExitStatus {
     /// From a raw `waitpid` status.
     pub fn from_raw(raw: i32) -> Self {
-        ExitStatus(raw)
+        ExitStatus { raw, oom_killed: false }
+    }
+
+    pub(crate) fn with_oom_killed(mut self, oom_killed: bool) -> Self {
+        self.oom_killed = oom_killed;
+        self
+    }
+
+    /// Whether the kernel's OOM killer killed a process of the container because it reached
+    /// its memory limit (known for containers with a memory cgroup).
+    pub fn oom_killed(&self) -> bool {
+        self.oom_killed
     }
 
     /// The raw `waitpid` status.
     pub fn into_raw(self) -> i32 {
-        self.0
+        self.raw
     }
 
     pub(crate) fn from_siginfo(code: i32, status: i32) -> Self {
         match code {
-            libc::CLD_EXITED => ExitStatus((status & 0xff) << 8),
-            libc::CLD_DUMPED => ExitStatus((status & 0x7f) | 0x80),
-            _ => ExitStatus(status & 0x7f),
+            libc::CLD_EXITED => ExitStatus::from_raw((status & 0xff) << 8),
+            libc::CLD_DUMPED => ExitStatus::from_raw((status & 0x7f) | 0x80),
+            _ => ExitStatus::from_raw(status & 0x7f),
         }
     }
 
@@ -37,13 +51,13 @@ impl ExitStatus {
 
     /// The exit code, if the payload exited rather than being killed.
     pub fn code(&self) -> Option<i32> {
-        libc::WIFEXITED(self.0).then(|| libc::WEXITSTATUS(self.0))
+        libc::WIFEXITED(self.raw).then(|| libc::WEXITSTATUS(self.raw))
     }
 
     /// The signal that killed the payload, if one did.
     pub fn signal(&self) -> Option<Signal> {
-        if libc::WIFSIGNALED(self.0) {
-            Signal::try_from(libc::WTERMSIG(self.0)).ok()
+        if libc::WIFSIGNALED(self.raw) {
+            Signal::try_from(libc::WTERMSIG(self.raw)).ok()
         } else {
             None
         }
@@ -51,7 +65,7 @@ impl ExitStatus {
 
     /// Whether the payload dumped core.
     pub fn core_dumped(&self) -> bool {
-        libc::WIFSIGNALED(self.0) && libc::WCOREDUMP(self.0)
+        libc::WIFSIGNALED(self.raw) && libc::WCOREDUMP(self.raw)
     }
 }
 
@@ -60,8 +74,12 @@ impl fmt::Display for ExitStatus {
         match (self.code(), self.signal()) {
             (Some(code), _) => write!(f, "exit status: {code}"),
             (None, Some(signal)) => write!(f, "signal: {} ({signal})", signal as i32),
-            _ => write!(f, "wait status: {}", self.0),
+            _ => write!(f, "wait status: {}", self.raw),
+        }?;
+        if self.oom_killed {
+            f.write_str(" (out of memory)")?;
         }
+        Ok(())
     }
 }
 

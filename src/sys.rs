@@ -193,6 +193,11 @@ pub fn setgroups(groups: &[libc::gid_t]) -> SysResult<()> {
     check(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) }).map(drop)
 }
 
+pub fn unshare(flags: c_int) -> SysResult<()> {
+    // SAFETY: no memory is passed.
+    check_int(unsafe { libc::unshare(flags) }).map(drop)
+}
+
 pub fn prctl(option: c_int, arg: c_ulong) -> SysResult<()> {
     // SAFETY: the options used take integer arguments only.
     check_int(unsafe { libc::prctl(option, arg, 0 as c_ulong, 0 as c_ulong, 0 as c_ulong) }).map(drop)

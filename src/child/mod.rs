@@ -69,6 +69,7 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             sys::setresgid(*gid)?;
             sys::setresuid(*uid)
         }
+        Step::Unshare(flags) => sys::unshare(*flags),
         Step::NotDumpable => sys::prctl(libc::PR_SET_DUMPABLE, 0),
         Step::NoNewPrivileges => sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1),
         Step::PrivatePropagation => sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None),

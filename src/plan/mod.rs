@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 
+use crate::cgroup::Cgroup;
 use crate::config::Config;
 use crate::error::{Error, Result, SetupStep};
 use crate::idmap::IdMaps;
@@ -54,7 +55,7 @@ pub(crate) struct ParentEnds {
 }
 
 impl Plan {
-    pub fn new(config: &Config, id: &str) -> Result<Plan> {
+    pub fn new(config: &Config, id: &str, cgroup: Option<&Cgroup>) -> Result<Plan> {
         let ns = config.namespaces;
         let (error_r, error_w) = pipe()?;
         let (sync_r, sync_w) = pipe()?;
@@ -111,6 +112,12 @@ impl Plan {
                 None,
             );
             plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
+        }
+        if ns.contains(Namespaces::CGROUP) && cgroup.is_some_and(Cgroup::needs_parent_attach) {
+            // The namespace's root is the cgroup at the time it is created: wait until the
+            // parent has moved the child into its v1 cgroups.
+            plan.clone_flags &= !(libc::CLONE_NEWCGROUP as u64);
+            plan.push(Step::Unshare(libc::CLONE_NEWCGROUP), SetupStep::CgroupNamespace, None);
         }
         plan.push(Step::NotDumpable, attrs, None);
 

@@ -39,6 +39,9 @@ pub(crate) enum Step {
         gid: u32,
         groups: Option<Vec<libc::gid_t>>,
     },
+    /// `unshare(2)` of namespaces that must be entered after a parent-side step (the cgroup
+    /// namespace, after the parent moved the child into its v1 cgroups).
+    Unshare(libc::c_int),
     /// `PR_SET_DUMPABLE(0)`: no ptrace or /proc/pid access from the container until exec.
     NotDumpable,
     /// `PR_SET_NO_NEW_PRIVS(1)`.

@@ -1,0 +1,376 @@
+//! One cgroup per container, on whatever layout the host has: v1 hierarchies, cgroup2, or
+//! both (hybrid). Each controller is used where it is mounted.
+//!
+//! The container's cgroup is `nsbox-<id>`, nested under the caller's own cgroup (or the
+//! configured parent) in every hierarchy it needs, never the hierarchy root itself. Where a
+//! cgroup2 is mounted, the child is born in its v2 cgroup (`CLONE_INTO_CGROUP`, no migration);
+//! v1 cgroups are joined by the parent before it releases the child. Removal kills every
+//! process first (`cgroup.kill`, or freeze + kill + thaw) and happens on wait, on setup
+//! failure and on drop. Why not cgroups-rs: see docs/cgroups.md.
+
+mod layout;
+pub(crate) mod limits;
+mod stats;
+mod v1;
+mod v2;
+
+use std::collections::BTreeSet;
+use std::fmt::Display;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use layout::{CgroupMode, Controller};
+pub(crate) use layout::{Layout, dir_of};
+pub(crate) use limits::Resources;
+pub use limits::{IoDeviceLimit, IoLimitKind};
+pub use stats::Stats;
+
+/// A cgroup operation that failed, or a limit this host cannot enforce.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CgroupError {
+    /// A controller a limit needs is not usable here.
+    #[error("{controller} controller not available: {why}")]
+    Unavailable {
+        /// The controller.
+        controller: Controller,
+        /// Why, with the path that says so.
+        why: String,
+    },
+    /// Reading or writing a cgroup file failed.
+    #[error("cgroup: {action} {}: {source}", path.display())]
+    Io {
+        /// What nsbox was doing.
+        action: String,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl CgroupError {
+    fn io(action: impl Into<String>, path: &Path, source: io::Error) -> Self {
+        CgroupError::Io {
+            action: action.into(),
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Writes `value` to `dir/file`; a missing file means the controller is not there.
+fn write(dir: &Path, file: &str, value: impl Display, controller: Controller) -> Result<(), CgroupError> {
+    let path = dir.join(file);
+    std::fs::write(&path, value.to_string()).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => CgroupError::Unavailable {
+            controller,
+            why: format!("{} does not exist", path.display()),
+        },
+        _ => CgroupError::io(format!("write {value} to"), &path, e),
+    })
+}
+
+fn read(dir: &Path, file: &str, controller: Controller) -> Result<String, CgroupError> {
+    let path = dir.join(file);
+    std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => CgroupError::Unavailable {
+            controller,
+            why: format!("{} does not exist", path.display()),
+        },
+        _ => CgroupError::io("read", &path, e),
+    })
+}
+
+/// Polls `done` (1 ms apart) for up to 5 s: state changes like freezing are asynchronous.
+fn wait_until(mut done: impl FnMut() -> Result<bool, CgroupError>, dir: &Path, file: &str) -> Result<(), CgroupError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done()? {
+        if Instant::now() > deadline {
+            return Err(CgroupError::io(
+                "wait for",
+                &dir.join(file),
+                io::Error::from(io::ErrorKind::TimedOut),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+/// Controllers read for [`Stats`] and used for pause, created when available even without a
+/// limit for them.
+const ACCOUNTING: [Controller; 5] = [
+    Controller::Memory,
+    Controller::Cpuacct,
+    Controller::Pids,
+    Controller::Io,
+    Controller::Freezer,
+];
+
+#[derive(Debug)]
+struct V1Group {
+    dir: PathBuf,
+    controllers: BTreeSet<Controller>,
+}
+
+#[derive(Debug)]
+struct V2Group {
+    dir: PathBuf,
+    fd: OwnedFd,
+    controllers: BTreeSet<Controller>,
+}
+
+/// A container's cgroups, removed (after killing what is left in them) when dropped.
+#[derive(Debug)]
+pub(crate) struct Cgroup {
+    v1: Vec<V1Group>,
+    v2: Option<V2Group>,
+}
+
+impl Cgroup {
+    /// Creates `nsbox-<id>` in every hierarchy needed, with the limits written.
+    pub fn create(resources: &Resources, parent: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
+        let layout = Layout::detect().map_err(|e| CgroupError::io("read", Path::new("/proc/self/mountinfo"), e))?;
+        let needed = needed_controllers(resources);
+        let name = format!("nsbox-{id}");
+        let mut cgroup = Cgroup {
+            v1: Vec::new(),
+            v2: None,
+        };
+
+        let mut v1_sets: Vec<(usize, BTreeSet<Controller>)> = Vec::new();
+        let (mut v2_needed, mut v2_wanted) = (BTreeSet::new(), BTreeSet::new());
+        for controller in needed.iter().chain(ACCOUNTING.iter()) {
+            let is_needed = needed.contains(controller);
+            match layout.v1.iter().position(|h| h.controllers.contains(controller)) {
+                Some(index) => match v1_sets.iter_mut().find(|(i, _)| *i == index) {
+                    Some((_, set)) => {
+                        set.insert(*controller);
+                    }
+                    None => v1_sets.push((index, BTreeSet::from([*controller]))),
+                },
+                None if layout.v2.is_some() => {
+                    if is_needed { &mut v2_needed } else { &mut v2_wanted }.insert(*controller);
+                }
+                None if is_needed => {
+                    return Err(CgroupError::Unavailable {
+                        controller: *controller,
+                        why: "no v1 hierarchy has it mounted and there is no cgroup2 mount".into(),
+                    });
+                }
+                None => {}
+            }
+        }
+        for (index, controllers) in v1_sets {
+            let h = &layout.v1[index];
+            let parent_dir = layout::dir_of(&h.mountpoint, &h.root, &parent_path(&h.own, parent));
+            let dir = make_dir(&parent_dir, &name, parent.is_some())?;
+            cgroup.v1.push(V1Group {
+                dir: dir.clone(),
+                controllers: h.controllers.clone(),
+            });
+            let mut controllers = controllers;
+            if h.controllers.contains(&Controller::Cpuset) {
+                // Co-mounted with something we use: its cpus and mems must still be filled in.
+                controllers.insert(Controller::Cpuset);
+            }
+            v1::apply(&dir, &parent_dir, &controllers, resources)?;
+        }
+        if let Some(h) = &layout.v2 {
+            let parent_dir = layout::dir_of(&h.mountpoint, &h.root, &parent_path(&h.own, parent));
+            if parent.is_some() {
+                std::fs::create_dir_all(&parent_dir).map_err(|e| CgroupError::io("create", &parent_dir, e))?;
+            }
+            let controllers = v2::enable(&parent_dir, &v2_needed, &v2_wanted)?;
+            let dir = make_dir(&parent_dir, &name, false)?;
+            let fd = nix::fcntl::open(
+                &dir,
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| CgroupError::io("open", &dir, e.into()))?;
+            cgroup.v2 = Some(V2Group {
+                dir: dir.clone(),
+                fd,
+                controllers: controllers.clone(),
+            });
+            v2::apply(&dir, &controllers, resources)?;
+        }
+        tracing::debug!(?cgroup, "cgroup created");
+        Ok(cgroup)
+    }
+
+    /// The v2 cgroup's directory fd, for `CLONE_INTO_CGROUP`.
+    pub fn clone_into_fd(&self) -> Option<RawFd> {
+        self.v2.as_ref().map(|g| g.fd.as_raw_fd())
+    }
+
+    /// Whether the parent must move the child into (v1) cgroups after clone.
+    pub fn needs_parent_attach(&self) -> bool {
+        !self.v1.is_empty()
+    }
+
+    /// Moves `pid` into the v1 cgroups, and the v2 one too unless it was born there.
+    pub fn attach(&self, pid: i32, born_in_v2: bool) -> Result<(), CgroupError> {
+        let v2 = self.v2.as_ref().filter(|_| !born_in_v2).map(|g| &g.dir);
+        for dir in self.v1.iter().map(|g| &g.dir).chain(v2) {
+            write(dir, "cgroup.procs", pid, Controller::Cpuacct)?;
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> Stats {
+        let mut stats = Stats::default();
+        for g in &self.v1 {
+            v1::stats(&g.dir, &g.controllers, &mut stats);
+        }
+        if let Some(g) = &self.v2 {
+            v2::stats(&g.dir, &mut stats);
+        }
+        stats
+    }
+
+    pub fn oom_killed(&self) -> bool {
+        self.v1
+            .iter()
+            .any(|g| g.controllers.contains(&Controller::Memory) && v1::oom_killed(&g.dir))
+            || self
+                .v2
+                .as_ref()
+                .is_some_and(|g| g.controllers.contains(&Controller::Memory) && v2::oom_killed(&g.dir))
+    }
+
+    pub fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
+        match (
+            self.v1.iter().find(|g| g.controllers.contains(&Controller::Freezer)),
+            &self.v2,
+        ) {
+            (Some(g), _) => v1::set_frozen(&g.dir, frozen),
+            (None, Some(g)) => v2::set_frozen(&g.dir, frozen),
+            (None, None) => Err(CgroupError::Unavailable {
+                controller: Controller::Freezer,
+                why: "no v1 freezer hierarchy and no cgroup2 mount".into(),
+            }),
+        }
+    }
+
+    /// The processes left in the container's cgroups.
+    fn procs(&self) -> Vec<i32> {
+        let dir = self.v2.as_ref().map(|g| &g.dir).or(self.v1.first().map(|g| &g.dir));
+        dir.and_then(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// SIGKILL to everything in the cgroups: `cgroup.kill` where the kernel has it, else
+    /// freeze (so nothing forks or exits under us), kill each listed process, thaw; repeated
+    /// until the cgroup is empty.
+    fn kill_all(&self) {
+        if let Some(g) = &self.v2
+            && v2::kill(&g.dir)
+        {
+            let _ = wait_until(|| Ok(self.procs().is_empty()), &g.dir, "cgroup.procs");
+            return;
+        }
+        for _ in 0..100 {
+            let pids = self.procs();
+            if pids.is_empty() {
+                return;
+            }
+            let frozen = self.set_frozen(true).is_ok();
+            for pid in pids {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+            if frozen {
+                let _ = self.set_frozen(false);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Leaves the cgroups in place (a detached container still runs in them).
+    pub fn disown(mut self) {
+        self.v1.clear();
+        self.v2 = None;
+    }
+
+    /// Kills what is left and removes every cgroup directory.
+    pub fn remove(&mut self) -> Result<(), CgroupError> {
+        if self.v1.is_empty() && self.v2.is_none() {
+            return Ok(());
+        }
+        self.kill_all();
+        let mut first_error = None;
+        let dirs = self.v1.drain(..).map(|g| g.dir).chain(self.v2.take().map(|g| g.dir));
+        for dir in dirs {
+            if let Err(e) = remove_dir(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cgroup not removed");
+                first_error.get_or_insert(CgroupError::io("remove", &dir, e));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        let _ = self.remove();
+    }
+}
+
+/// rmdir, retried while the kernel still counts exiting processes (EBUSY).
+fn remove_dir(dir: &Path) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match std::fs::remove_dir(dir) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            other => return other,
+        }
+    }
+}
+
+fn make_dir(parent_dir: &Path, name: &str, create_parent: bool) -> Result<PathBuf, CgroupError> {
+    if create_parent {
+        std::fs::create_dir_all(parent_dir).map_err(|e| CgroupError::io("create", parent_dir, e))?;
+    }
+    let dir = parent_dir.join(name);
+    std::fs::create_dir(&dir).map_err(|e| CgroupError::io("create", &dir, e))?;
+    Ok(dir)
+}
+
+/// The parent cgroup path: the configured one (absolute, or relative to the caller's own),
+/// else the caller's own.
+fn parent_path(own: &Path, configured: Option<&Path>) -> PathBuf {
+    match configured {
+        Some(p) if p.is_absolute() => p.to_path_buf(),
+        Some(p) => own.join(p),
+        None => own.to_path_buf(),
+    }
+}
+
+fn needed_controllers(r: &Resources) -> BTreeSet<Controller> {
+    let mut set = BTreeSet::new();
+    if r.memory.is_some() {
+        set.insert(Controller::Memory);
+    }
+    if r.cpus.is_some() || r.cpu_weight.is_some() {
+        set.insert(Controller::Cpu);
+    }
+    if r.cpuset_cpus.is_some() || r.cpuset_mems.is_some() {
+        set.insert(Controller::Cpuset);
+    }
+    if r.pids.is_some() {
+        set.insert(Controller::Pids);
+    }
+    if r.io_weight.is_some() || !r.io_devices.is_empty() {
+        set.insert(Controller::Io);
+    }
+    set
+}

@@ -1,0 +1,140 @@
+//! cgroup v1: the files each controller's limits, stats and freezing live in.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use super::stats::{Stats, keyed, v1_io};
+use super::{CgroupError, Controller, Resources, read, write};
+use crate::cgroup::limits::{CPU_PERIOD_US, IoLimitKind};
+
+/// Writes the limits that belong to the `controllers` of the hierarchy `dir` is in.
+pub(super) fn apply(
+    dir: &Path,
+    parent: &Path,
+    controllers: &BTreeSet<Controller>,
+    r: &Resources,
+) -> Result<(), CgroupError> {
+    for controller in controllers {
+        match controller {
+            Controller::Memory => {
+                if let Some(bytes) = r.memory {
+                    write(dir, "memory.limit_in_bytes", bytes, Controller::Memory)?;
+                    if let Some(swap) = r.swap {
+                        write(
+                            dir,
+                            "memory.memsw.limit_in_bytes",
+                            bytes.saturating_add(swap),
+                            Controller::Memory,
+                        )?;
+                    }
+                }
+            }
+            Controller::Cpu => {
+                if let Some(quota) = r.cpu_quota_us() {
+                    write(dir, "cpu.cfs_period_us", CPU_PERIOD_US, Controller::Cpu)?;
+                    write(dir, "cpu.cfs_quota_us", quota, Controller::Cpu)?;
+                }
+                if let Some(weight) = r.cpu_weight {
+                    write(dir, "cpu.shares", weight_to_shares(weight), Controller::Cpu)?;
+                }
+            }
+            Controller::Cpuset => {
+                // A new v1 cpuset is empty and takes no task until both lists are set.
+                for (file, wanted) in [("cpuset.cpus", &r.cpuset_cpus), ("cpuset.mems", &r.cpuset_mems)] {
+                    let value = match wanted {
+                        Some(v) => v.clone(),
+                        None => read(parent, file, Controller::Cpuset)?.trim().to_string(),
+                    };
+                    write(dir, file, value, Controller::Cpuset)?;
+                }
+            }
+            Controller::Pids => {
+                if let Some(max) = r.pids {
+                    write(dir, "pids.max", max, Controller::Pids)?;
+                }
+            }
+            Controller::Io => {
+                if let Some(weight) = r.io_weight {
+                    // v1 weights are 10..=1000.
+                    let v1 = (weight * 1000 / 10_000).clamp(10, 1000);
+                    let file = ["blkio.weight", "blkio.bfq.weight"]
+                        .into_iter()
+                        .find(|f| dir.join(f).exists());
+                    let file = file.ok_or_else(|| CgroupError::Unavailable {
+                        controller: Controller::Io,
+                        why: format!(
+                            "no blkio.weight or blkio.bfq.weight in {} (no proportional I/O scheduler)",
+                            dir.display()
+                        ),
+                    })?;
+                    write(dir, file, v1, Controller::Io)?;
+                }
+                for limit in &r.io_devices {
+                    let file = match limit.kind {
+                        IoLimitKind::ReadBps => "blkio.throttle.read_bps_device",
+                        IoLimitKind::WriteBps => "blkio.throttle.write_bps_device",
+                        IoLimitKind::ReadIops => "blkio.throttle.read_iops_device",
+                        IoLimitKind::WriteIops => "blkio.throttle.write_iops_device",
+                    };
+                    write(
+                        dir,
+                        file,
+                        format!("{}:{} {}", limit.major, limit.minor, limit.value),
+                        Controller::Io,
+                    )?;
+                }
+            }
+            Controller::Cpuacct | Controller::Freezer => {}
+        }
+    }
+    Ok(())
+}
+
+/// cpu.weight (1..=10000) to cpu.shares (2..=262144), the inverse of runc's conversion.
+fn weight_to_shares(weight: u64) -> u64 {
+    2 + (weight.saturating_sub(1) * 262_142) / 9_999
+}
+
+/// Fills in what this hierarchy accounts for.
+pub(super) fn stats(dir: &Path, controllers: &BTreeSet<Controller>, stats: &mut Stats) {
+    let num = |file: &str| std::fs::read_to_string(dir.join(file)).ok()?.trim().parse::<u64>().ok();
+    if controllers.contains(&Controller::Memory) {
+        stats.memory_current = num("memory.usage_in_bytes");
+        stats.memory_peak = num("memory.max_usage_in_bytes");
+    }
+    if controllers.contains(&Controller::Cpuacct) {
+        stats.cpu_total = num("cpuacct.usage").map(Duration::from_nanos);
+        if let Ok(text) = std::fs::read_to_string(dir.join("cpuacct.stat")) {
+            // SAFETY: sysconf takes no memory.
+            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+            let ticks = |k| keyed(&text, k).map(|t| Duration::from_nanos(t * 1_000_000_000 / hz));
+            stats.cpu_user = ticks("user");
+            stats.cpu_system = ticks("system");
+        }
+    }
+    if controllers.contains(&Controller::Pids) {
+        stats.pids_current = num("pids.current");
+    }
+    if controllers.contains(&Controller::Io)
+        && let Ok(text) = std::fs::read_to_string(dir.join("blkio.throttle.io_service_bytes_recursive"))
+    {
+        let (r, w) = v1_io(&text);
+        (stats.io_read_bytes, stats.io_write_bytes) = (Some(r), Some(w));
+    }
+}
+
+pub(super) fn oom_killed(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("memory.oom_control")).is_ok_and(|t| keyed(&t, "oom_kill").unwrap_or(0) > 0)
+}
+
+/// FROZEN or THAWED, waiting until the kernel reports the state reached.
+pub(super) fn set_frozen(dir: &Path, frozen: bool) -> Result<(), CgroupError> {
+    let state = if frozen { "FROZEN" } else { "THAWED" };
+    write(dir, "freezer.state", state, Controller::Freezer)?;
+    super::wait_until(
+        || Ok(read(dir, "freezer.state", Controller::Freezer)?.trim() == state),
+        dir,
+        "freezer.state",
+    )
+}

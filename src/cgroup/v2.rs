@@ -1,0 +1,160 @@
+//! cgroup v2: enabling controllers in the parent, limits, stats, freeze and kill.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use super::stats::{Stats, keyed, v2_io};
+use super::{CgroupError, Controller, Resources, read, write};
+use crate::cgroup::limits::{CPU_PERIOD_US, IoLimitKind};
+
+/// Enables `needed` (an error if impossible) and as many of `wanted` as the parent allows in
+/// the parent's `cgroup.subtree_control`; returns the controllers the new cgroup will have.
+pub(super) fn enable(
+    parent: &Path,
+    needed: &BTreeSet<Controller>,
+    wanted: &BTreeSet<Controller>,
+) -> Result<BTreeSet<Controller>, CgroupError> {
+    let available = names(&read(parent, "cgroup.controllers", Controller::Cpuacct)?);
+    if let Some(missing) = needed.iter().find(|c| !in_core_or(&available, c)) {
+        return Err(CgroupError::Unavailable {
+            controller: *missing,
+            why: format!(
+                "no v1 {missing} hierarchy is mounted and it is not in {}/cgroup.controllers",
+                parent.display()
+            ),
+        });
+    }
+    let enabled = names(&read(parent, "cgroup.subtree_control", Controller::Cpuacct)?);
+    let desired: BTreeSet<Controller> = needed
+        .iter()
+        .chain(wanted.iter().filter(|c| in_core_or(&available, c)))
+        .copied()
+        .collect();
+    let plus = |set: &BTreeSet<Controller>| -> String {
+        set.iter()
+            .filter_map(|c| c.v2_name())
+            .filter(|n| !enabled.contains(*n))
+            .map(|n| format!("+{n} "))
+            .collect::<String>()
+            .trim_end()
+            .to_string()
+    };
+    let all = plus(&desired);
+    if all.is_empty() || write(parent, "cgroup.subtree_control", &all, Controller::Cpuacct).is_ok() {
+        return Ok(desired);
+    }
+    // Accounting is best effort; the limits are not.
+    let essential = plus(needed);
+    if let Err(e) = (!essential.is_empty())
+        .then(|| write(parent, "cgroup.subtree_control", &essential, Controller::Cpuacct))
+        .transpose()
+    {
+        return Err(CgroupError::Unavailable {
+            controller: needed.iter().next().copied().unwrap_or(Controller::Cpu),
+            why: format!(
+                "cannot enable {essential:?} in {}/cgroup.subtree_control ({e}); a v2 cgroup with processes \
+                 cannot delegate controllers: choose an empty one with cgroup_parent()",
+                parent.display()
+            ),
+        });
+    }
+    Ok(needed
+        .iter()
+        .chain(wanted.iter().filter(|c| in_core_or(&enabled, c)))
+        .copied()
+        .collect())
+}
+
+/// Whether `c` is part of the v2 core or listed in `set`.
+fn in_core_or(set: &BTreeSet<String>, c: &Controller) -> bool {
+    c.v2_name().is_none_or(|n| set.contains(n))
+}
+
+fn names(text: &str) -> BTreeSet<String> {
+    text.split_whitespace().map(str::to_string).collect()
+}
+
+/// Writes the limits of the `controllers` this cgroup has (the others live in v1 on a hybrid
+/// host).
+pub(super) fn apply(dir: &Path, controllers: &BTreeSet<Controller>, r: &Resources) -> Result<(), CgroupError> {
+    let has = |c| controllers.contains(&c);
+    if let Some(bytes) = r.memory.filter(|_| has(Controller::Memory)) {
+        write(dir, "memory.max", bytes, Controller::Memory)?;
+    }
+    if let Some(swap) = r.swap.filter(|_| has(Controller::Memory)) {
+        write(dir, "memory.swap.max", swap, Controller::Memory)?;
+    }
+    if let Some(quota) = r.cpu_quota_us().filter(|_| has(Controller::Cpu)) {
+        write(dir, "cpu.max", format!("{quota} {CPU_PERIOD_US}"), Controller::Cpu)?;
+    }
+    if let Some(weight) = r.cpu_weight.filter(|_| has(Controller::Cpu)) {
+        write(dir, "cpu.weight", weight, Controller::Cpu)?;
+    }
+    if let Some(cpus) = r.cpuset_cpus.as_ref().filter(|_| has(Controller::Cpuset)) {
+        write(dir, "cpuset.cpus", cpus, Controller::Cpuset)?;
+    }
+    if let Some(mems) = r.cpuset_mems.as_ref().filter(|_| has(Controller::Cpuset)) {
+        write(dir, "cpuset.mems", mems, Controller::Cpuset)?;
+    }
+    if let Some(max) = r.pids.filter(|_| has(Controller::Pids)) {
+        write(dir, "pids.max", max, Controller::Pids)?;
+    }
+    if let Some(weight) = r.io_weight.filter(|_| has(Controller::Io)) {
+        write(dir, "io.weight", format!("default {weight}"), Controller::Io)?;
+    }
+    for limit in r.io_devices.iter().filter(|_| has(Controller::Io)) {
+        let key = match limit.kind {
+            IoLimitKind::ReadBps => "rbps",
+            IoLimitKind::WriteBps => "wbps",
+            IoLimitKind::ReadIops => "riops",
+            IoLimitKind::WriteIops => "wiops",
+        };
+        write(
+            dir,
+            "io.max",
+            format!("{}:{} {key}={}", limit.major, limit.minor, limit.value),
+            Controller::Io,
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn stats(dir: &Path, stats: &mut Stats) {
+    let text = |file: &str| std::fs::read_to_string(dir.join(file)).ok();
+    let num = |file: &str| text(file)?.trim().parse::<u64>().ok();
+    stats.memory_current = stats.memory_current.or_else(|| num("memory.current"));
+    stats.memory_peak = stats.memory_peak.or_else(|| num("memory.peak"));
+    stats.pids_current = stats.pids_current.or_else(|| num("pids.current"));
+    if let Some(cpu) = text("cpu.stat") {
+        let usec = |k| keyed(&cpu, k).map(Duration::from_micros);
+        stats.cpu_total = stats.cpu_total.or_else(|| usec("usage_usec"));
+        stats.cpu_user = stats.cpu_user.or_else(|| usec("user_usec"));
+        stats.cpu_system = stats.cpu_system.or_else(|| usec("system_usec"));
+    }
+    if stats.io_read_bytes.is_none()
+        && let Some(io) = text("io.stat")
+    {
+        let (r, w) = v2_io(&io);
+        (stats.io_read_bytes, stats.io_write_bytes) = (Some(r), Some(w));
+    }
+}
+
+pub(super) fn oom_killed(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("memory.events")).is_ok_and(|t| keyed(&t, "oom_kill").unwrap_or(0) > 0)
+}
+
+pub(super) fn set_frozen(dir: &Path, frozen: bool) -> Result<(), CgroupError> {
+    write(dir, "cgroup.freeze", u8::from(frozen), Controller::Freezer)?;
+    let want = u64::from(frozen);
+    super::wait_until(
+        || Ok(keyed(&read(dir, "cgroup.events", Controller::Freezer)?, "frozen") == Some(want)),
+        dir,
+        "cgroup.events",
+    )
+}
+
+/// `cgroup.kill` (Linux 5.14+): SIGKILL to every process, atomically. False if missing.
+pub(super) fn kill(dir: &Path) -> bool {
+    dir.join("cgroup.kill").exists() && write(dir, "cgroup.kill", 1, Controller::Freezer).is_ok()
+}
