@@ -79,3 +79,32 @@ pub use preflight::{ControllerSupport, Preflight, preflight};
 pub use rootfs::Rootfs;
 pub use status::{ExitStatus, Output};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
+
+/// Entry points for the fuzz targets in `fuzz/`: the parsers of outside input. Not a stable API.
+#[doc(hidden)]
+pub mod __fuzz {
+    /// Parses `/proc/self/mountinfo` and `/proc/self/cgroup` texts into a cgroup layout, and
+    /// maps every hierarchy's own cgroup to a directory.
+    pub fn cgroup_layout(mountinfo: &str, proc_cgroup: &str) {
+        let layout = crate::cgroup::Layout::parse(mountinfo, proc_cgroup);
+        let _ = layout.mode();
+        for h in &layout.v1 {
+            let _ = crate::cgroup::dir_of(&h.mountpoint, &h.root, &h.own);
+        }
+    }
+
+    /// Parses an /etc/subuid-style text.
+    pub fn subordinate_ids(text: &str) {
+        let _ = crate::idmap::parse_subordinate(text, "root", 0);
+    }
+
+    /// Normalises a container path and splits it as the child will walk it.
+    pub fn container_path(path: &[u8]) {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
+        if let Ok(normal) = crate::config::container_path(path) {
+            assert!(normal.is_absolute());
+            assert!(!normal.components().any(|c| matches!(c, std::path::Component::ParentDir)));
+        }
+    }
+}
