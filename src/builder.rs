@@ -10,7 +10,9 @@ use crate::idmap::IdMap;
 use crate::mount::Mount;
 use crate::namespaces::Namespaces;
 use crate::rootfs::Rootfs;
+use crate::security::{Capabilities, Capability, Profile, Seccomp};
 use crate::stdio::Stdio;
+use nix::sys::resource::Resource;
 
 /// Configures and starts containers. Made by [`Container::builder`].
 ///
@@ -308,6 +310,91 @@ impl ContainerBuilder {
     /// created and left in place.
     pub fn cgroup_parent(&mut self, path: impl AsRef<Path>) -> &mut Self {
         self.config.cgroup_parent = Some(path.as_ref().to_path_buf());
+        self
+    }
+}
+
+/// Security: capabilities, seccomp, rlimits, profiles.
+impl ContainerBuilder {
+    /// Applies a [`Profile`]'s settings; later calls override single ones.
+    pub fn profile(&mut self, profile: Profile) -> &mut Self {
+        let c = &mut self.config;
+        c.namespaces = Namespaces::all();
+        c.no_new_privileges = true;
+        c.refused_new_privileges = false;
+        c.ambient = Capabilities::empty();
+        match profile {
+            Profile::Sandbox => {
+                c.capabilities = Capabilities::empty();
+                c.seccomp = Seccomp::sandbox();
+                c.read_only_root = Some(true);
+                c.env_clear = true;
+                c.env.clear();
+                c.new_session = true;
+                c.rlimits = vec![(Resource::RLIMIT_CORE, 0, 0), (Resource::RLIMIT_NOFILE, 1024, 1024)];
+            }
+            Profile::Fixture => {
+                c.capabilities = Capabilities::podman_default();
+                c.seccomp = Seccomp::docker_default();
+            }
+        }
+        self
+    }
+
+    /// The payload's capabilities (the bounding set; for a root payload also its permitted
+    /// and effective sets). Default: Podman's 11 ([`Capabilities::podman_default`]).
+    pub fn capabilities(&mut self, caps: impl IntoIterator<Item = Capability>) -> &mut Self {
+        self.config.capabilities = caps.into_iter().collect();
+        self
+    }
+
+    /// Adds one capability.
+    pub fn cap_add(&mut self, cap: Capability) -> &mut Self {
+        self.config.capabilities.insert(cap);
+        self
+    }
+
+    /// Removes one capability (from the ambient set too).
+    pub fn cap_drop(&mut self, cap: Capability) -> &mut Self {
+        self.config.capabilities.remove(cap);
+        self.config.ambient.remove(cap);
+        self
+    }
+
+    /// Capabilities a non-root payload keeps across exec (the ambient set); each must also be
+    /// in [`capabilities`](Self::capabilities). Empty unless asked for.
+    pub fn ambient_capabilities(&mut self, caps: impl IntoIterator<Item = Capability>) -> &mut Self {
+        self.config.ambient = caps.into_iter().collect();
+        self
+    }
+
+    /// The seccomp policy (default: [`Seccomp::docker_default`]).
+    pub fn seccomp(&mut self, seccomp: Seccomp) -> &mut Self {
+        self.config.seccomp = seccomp;
+        self
+    }
+
+    /// Sets a resource limit (`setrlimit`) for the payload. Raising a hard limit needs
+    /// CAP_SYS_RESOURCE on the host; without it the spawn fails naming the limit.
+    pub fn rlimit(&mut self, resource: Resource, soft: u64, hard: u64) -> &mut Self {
+        self.config.rlimits.retain(|(r, _, _)| *r != resource);
+        self.config.rlimits.push((resource, soft, hard));
+        self
+    }
+
+    /// Starts the payload in a new session, without a controlling terminal (default: false).
+    pub fn new_session(&mut self, new: bool) -> &mut Self {
+        self.config.new_session = new;
+        self
+    }
+
+    /// Keeps `PR_SET_NO_NEW_PRIVS` on (the default). `false` is refused by
+    /// [`build`](Self::build): turning it off is [`unsafe_allow_new_privileges`](Self::unsafe_allow_new_privileges).
+    pub fn no_new_privileges(&mut self, on: bool) -> &mut Self {
+        if on {
+            self.config.no_new_privileges = true;
+        }
+        self.config.refused_new_privileges = !on;
         self
     }
 }

@@ -10,7 +10,9 @@ use crate::idmap::IdMap;
 use crate::mount::{Mount, MountKind};
 use crate::namespaces::Namespaces;
 use crate::rootfs::Rootfs;
+use crate::security::{Capabilities, Seccomp};
 use crate::stdio::Stdio;
+use nix::sys::resource::Resource;
 
 /// A complete container description, checked by [`ContainerBuilder::build`](crate::ContainerBuilder::build).
 ///
@@ -38,6 +40,13 @@ pub struct Config {
     pub(crate) detach: bool,
     pub(crate) no_new_privileges: bool,
     pub(crate) resources: Resources,
+    pub(crate) capabilities: Capabilities,
+    pub(crate) ambient: Capabilities,
+    pub(crate) seccomp: Seccomp,
+    pub(crate) rlimits: Vec<(Resource, u64, u64)>,
+    pub(crate) new_session: bool,
+    /// Set by `no_new_privileges(false)`, which is refused: the unsafe_ method is the way.
+    pub(crate) refused_new_privileges: bool,
     pub(crate) cgroup: bool,
     pub(crate) cgroup_parent: Option<PathBuf>,
 }
@@ -66,6 +75,12 @@ impl Default for Config {
             detach: false,
             no_new_privileges: true,
             resources: Resources::default(),
+            capabilities: Capabilities::podman_default(),
+            ambient: Capabilities::empty(),
+            seccomp: Seccomp::docker_default(),
+            rlimits: Vec::new(),
+            new_session: false,
+            refused_new_privileges: false,
             cgroup: false,
             cgroup_parent: None,
         }
@@ -232,6 +247,27 @@ impl Config {
             }
         }
         self.resources.validate()?;
+        self.seccomp.validate()?;
+        if self.refused_new_privileges {
+            return Err(invalid(
+                "no_new_privileges(false)".into(),
+                "letting setuid binaries gain privileges weakens isolation: call unsafe_allow_new_privileges()",
+            ));
+        }
+        if !self.capabilities.is_superset(self.ambient) {
+            return Err(invalid(
+                format!("ambient capabilities {:?}", self.ambient),
+                "must also be in capabilities()",
+            ));
+        }
+        for (resource, soft, hard) in &self.rlimits {
+            if soft > hard {
+                return Err(invalid(
+                    format!("rlimit {resource:?}"),
+                    "soft limit above the hard limit",
+                ));
+            }
+        }
         if let Some(parent) = &self.cgroup_parent {
             no_nul("cgroup_parent", parent.as_os_str())?;
             if parent.components().any(|c| matches!(c, Component::ParentDir)) {

@@ -176,6 +176,12 @@ pub enum SetupStep {
     Loopback,
     /// Changing to the working directory.
     Chdir,
+    /// Setting a resource limit (the path names the resource).
+    Rlimit,
+    /// Dropping or setting capabilities.
+    Capabilities,
+    /// Loading the seccomp filter.
+    Seccomp,
     /// Connecting stdin, stdout and stderr.
     Stdio,
     /// Closing every file descriptor not passed to the payload.
@@ -209,6 +215,9 @@ impl fmt::Display for SetupStep {
             SetupStep::SetHostname => "set hostname",
             SetupStep::Loopback => "loopback up",
             SetupStep::Chdir => "chdir",
+            SetupStep::Rlimit => "set rlimit",
+            SetupStep::Capabilities => "set capabilities",
+            SetupStep::Seccomp => "load seccomp filter",
             SetupStep::Stdio => "stdio",
             SetupStep::CloseFds => "close fds",
             SetupStep::Signals => "reset signals",

@@ -61,6 +61,7 @@ mod namespaces;
 mod plan;
 mod preflight;
 mod rootfs;
+mod security;
 mod spawn;
 mod status;
 mod stdio;
@@ -74,9 +75,11 @@ pub use error::{ConfigError, Errno, Error, Result, SetupError, SetupStep};
 pub use idmap::IdMap;
 pub use mount::Mount;
 pub use namespaces::Namespaces;
+pub use nix::sys::resource::Resource;
 pub use nix::sys::signal::Signal;
 pub use preflight::{ControllerSupport, Preflight, preflight};
 pub use rootfs::Rootfs;
+pub use security::{Capabilities, Capability, Profile, Seccomp};
 pub use status::{ExitStatus, Output};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 
@@ -104,7 +107,11 @@ pub mod __fuzz {
         let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
         if let Ok(normal) = crate::config::container_path(path) {
             assert!(normal.is_absolute());
-            assert!(!normal.components().any(|c| matches!(c, std::path::Component::ParentDir)));
+            assert!(
+                !normal
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            );
         }
     }
 }

@@ -193,6 +193,98 @@ pub fn setgroups(groups: &[libc::gid_t]) -> SysResult<()> {
     check(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) }).map(drop)
 }
 
+pub fn setsid() -> SysResult<()> {
+    // SAFETY: no memory is passed.
+    check_int(unsafe { libc::setsid() }).map(drop)
+}
+
+pub fn prlimit(resource: c_int, soft: u64, hard: u64) -> SysResult<()> {
+    let limit = libc::rlimit64 {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: limit is a live rlimit64; the old-limit pointer is NULL.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            0,
+            resource,
+            &limit as *const libc::rlimit64,
+            ptr::null_mut::<libc::rlimit64>(),
+        )
+    })
+    .map(drop)
+}
+
+/// capset(2) on the calling thread, version 3 (64-bit sets).
+pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> SysResult<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: c_int,
+    }
+    #[repr(C)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let header = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let half = |set: u64, high: bool| if high { (set >> 32) as u32 } else { set as u32 };
+    let data = [false, true].map(|high| Data {
+        effective: half(effective, high),
+        permitted: half(permitted, high),
+        inheritable: half(inheritable, high),
+    });
+    // SAFETY: header and data are live, correctly laid out for _LINUX_CAPABILITY_VERSION_3.
+    check(unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) }).map(drop)
+}
+
+/// prctl with two integer arguments (PR_CAPBSET_DROP, PR_CAP_AMBIENT).
+pub fn prctl2(option: c_int, arg2: c_ulong, arg3: c_ulong) -> SysResult<()> {
+    // SAFETY: the options used take integer arguments only.
+    check_int(unsafe { libc::prctl(option, arg2, arg3, 0 as c_ulong, 0 as c_ulong) }).map(drop)
+}
+
+/// Loads a seccomp BPF program for the calling thread.
+pub fn seccomp_load(program: &[seccompiler::sock_filter]) -> SysResult<()> {
+    let fprog = libc::sock_fprog {
+        len: program.len().min(u16::MAX as usize) as u16,
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: seccompiler's sock_filter has the kernel's layout; fprog points into `program`,
+    // alive for the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const libc::sock_fprog,
+        )
+    })
+    .map(drop)
+}
+
+/// Whether the working directory is reachable from the root: the kernel's getcwd prefixes an
+/// unreachable one with "(unreachable)" (CVE-2024-21626: a cwd on a leaked host fd).
+pub fn cwd_is_inside_root() -> SysResult<bool> {
+    let mut buf = [0u8; 4096];
+    // SAFETY: buf is a valid writable buffer of its length.
+    check(unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) })?;
+    Ok(buf.first() == Some(&b'/'))
+}
+
+pub fn fstat_mode(fd: RawFd) -> SysResult<libc::mode_t> {
+    // SAFETY: stat is plain data filled by the kernel.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: st is a valid out-pointer.
+    check_int(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(st.st_mode)
+}
+
 pub fn unshare(flags: c_int) -> SysResult<()> {
     // SAFETY: no memory is passed.
     check_int(unsafe { libc::unshare(flags) }).map(drop)
@@ -312,22 +404,39 @@ pub fn wait_any_signal() -> SysResult<c_int> {
     }
 }
 
-/// Every handler back to SIG_DFL, the mask empty: exec keeps both, and the caller's process
-/// may have ignored signals (Rust ignores SIGPIPE).
+/// Every handler back to SIG_DFL, the mask empty: exec keeps ignored signals and the mask,
+/// and the caller's process may have ignored some (Rust ignores SIGPIPE). The raw syscall,
+/// because glibc's sigaction refuses its reserved signals 32 and 33.
 pub fn reset_signals() -> SysResult<()> {
-    // SAFETY: sigaction structs are zero-initialised (SIG_DFL, empty mask) and live for each
-    // call; errors for signals the kernel refuses (SIGKILL, SIGSTOP) are ignored.
-    unsafe {
-        let dfl: libc::sigaction = std::mem::zeroed();
-        for sig in 1..=64 {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::sigaction(sig, &dfl, ptr::null_mut());
-            }
+    // The kernel's struct sigaction: handler, flags, restorer, mask (all zero = SIG_DFL).
+    let default = [0u64; 4];
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: default is a live kernel sigaction of the size the kernel reads; the old
+            // action pointer is NULL. Errors (none expected) are ignored.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    default.as_ptr(),
+                    ptr::null_mut::<u64>(),
+                    8usize,
+                )
+            };
         }
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        check_int(libc::sigprocmask(libc::SIG_SETMASK, &empty, ptr::null_mut())).map(drop)
     }
+    let empty = 0u64;
+    // SAFETY: empty is a live 8-byte signal set; the old mask pointer is NULL.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty as *const u64,
+            ptr::null_mut::<u64>(),
+            8usize,
+        )
+    })
+    .map(drop)
 }
 
 /// Brings the loopback interface of the current network namespace up.

@@ -72,6 +72,40 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         Step::Unshare(flags) => sys::unshare(*flags),
         Step::NotDumpable => sys::prctl(libc::PR_SET_DUMPABLE, 0),
         Step::NoNewPrivileges => sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1),
+        Step::NewSession => sys::setsid(),
+        Step::SetRlimit { resource, soft, hard } => sys::prlimit(*resource, *soft, *hard),
+        Step::DropBoundingSet { keep, last } => {
+            for cap in 0..=*last {
+                if keep & (1u64 << cap) == 0 {
+                    match sys::prctl2(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0) {
+                        Ok(()) | Err(Errno::EINVAL) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Ok(())
+        }
+        Step::KeepCapabilities => sys::prctl(libc::PR_SET_KEEPCAPS, 1),
+        Step::SetCapabilities { set, ambient } => {
+            sys::capset(*set, *set, *ambient)?;
+            sys::prctl2(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0)?;
+            for cap in 0..64u32 {
+                if ambient & (1u64 << cap) != 0 {
+                    sys::prctl2(
+                        libc::PR_CAP_AMBIENT,
+                        libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                        cap as libc::c_ulong,
+                    )?;
+                }
+            }
+            Ok(())
+        }
+        Step::Seccomp(programs) => {
+            for program in programs {
+                sys::seccomp_load(program)?;
+            }
+            Ok(())
+        }
         Step::PrivatePropagation => sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None),
         Step::OpenSource { path, slot } => {
             let fd = sys::openat(libc::AT_FDCWD, path, libc::O_PATH, 0)?;
@@ -176,7 +210,14 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         },
         Step::SetHostname(name) => sys::sethostname(name.as_bytes()),
         Step::LoopbackUp => sys::loopback_up(),
-        Step::Chdir(dir) => sys::chdir(dir),
+        Step::Chdir(dir) => {
+            sys::chdir(dir)?;
+            if sys::cwd_is_inside_root()? {
+                Ok(())
+            } else {
+                Err(Errno::EPERM)
+            }
+        }
         Step::Dup { from, to } => sys::dup2(*from, *to),
         Step::CloseOtherFds => sys::cloexec_from(3),
         Step::BlockSignals => sys::block_all_signals(),
@@ -216,10 +257,12 @@ fn resolve(root: RawFd, path: &ContainerPath, depth: usize, leaf: Leaf) -> SysRe
         let last = i + 1 == depth;
         let file_leaf = last && leaf == Leaf::File;
         let flags = libc::O_PATH | if file_leaf { 0 } else { libc::O_DIRECTORY };
-        let opened = match sys::openat2(root, prefix, flags, path.resolve) {
-            Err(Errno::ENOENT) => {
-                create(current, name, file_leaf).and_then(|()| sys::openat2(root, prefix, flags, path.resolve))
-            }
+        let open = || match sys::openat2(root, prefix, flags, path.resolve) {
+            Err(Errno::ENOSYS) => open_no_symlink(current, name, flags),
+            other => other,
+        };
+        let opened = match open() {
+            Err(Errno::ENOENT) => create(current, name, file_leaf).and_then(|()| open()),
             other => other,
         };
         if current != root {
@@ -228,6 +271,19 @@ fn resolve(root: RawFd, path: &ContainerPath, depth: usize, leaf: Leaf) -> SysRe
         current = opened?;
     }
     Ok(current)
+}
+
+/// Without openat2 (Linux < 5.6): one component below `dir`, refusing a symlink (ELOOP).
+/// Stricter than openat2's RESOLVE_IN_ROOT, never looser.
+fn open_no_symlink(dir: RawFd, name: &CStr, flags: libc::c_int) -> SysResult<RawFd> {
+    let fd = sys::openat(dir, name, flags | libc::O_NOFOLLOW, 0)?;
+    match sys::fstat_mode(fd) {
+        Ok(mode) if mode & libc::S_IFMT != libc::S_IFLNK => Ok(fd),
+        other => {
+            sys::close(fd);
+            Err(other.err().unwrap_or(Errno::ELOOP))
+        }
+    }
 }
 
 fn create(dir: RawFd, name: &CStr, file: bool) -> SysResult<()> {

@@ -4,6 +4,7 @@
 //! Everything that allocates, formats or reads files happens here, before clone. The child
 //! gets only C strings, fd numbers and pre-sized buffers.
 
+mod privileges;
 mod rootfs;
 pub(crate) mod step;
 
@@ -155,35 +156,16 @@ impl Plan {
                 None,
             );
         }
-        if let Some((uid, gid)) = config.user {
-            let allow = plan.id_maps.as_ref().is_none_or(|m| m.allow_setgroups);
-            if !allow && !config.groups.is_empty() {
-                return Err(crate::error::ConfigError::Invalid {
-                    what: "supplementary groups".into(),
-                    why: "setgroups is denied in an unprivileged user namespace".into(),
-                }
-                .into());
-            }
-            let groups = allow.then(|| config.groups.clone());
-            plan.push(
-                Step::SetCredentials { uid, gid, groups },
-                SetupStep::SetCredentials,
-                Some(format!("{uid}:{gid}").into()),
-            );
-        }
-        if status_w.is_none() {
-            // After the last credential change, which clears it.
-            let signal = if config.detach { 0 } else { libc::SIGKILL };
-            plan.push(Step::ParentDeathSignal(signal), attrs, None);
-        }
-        if config.no_new_privileges {
-            plan.push(Step::NoNewPrivileges, attrs, None);
-        }
+        let seccomp_last = plan.plan_privileges(config, status_w.is_none())?;
         for (from, to) in stdio {
             plan.push(Step::Dup { from, to }, SetupStep::Stdio, None);
         }
         plan.push(Step::CloseOtherFds, SetupStep::CloseFds, None);
         plan.push(Step::ResetSignals, SetupStep::Signals, None);
+        if let Some(programs) = seccomp_last {
+            // Last, so the filter needs to allow nothing of the setup but execve.
+            plan.push(Step::Seccomp(programs), SetupStep::Seccomp, None);
+        }
         plan.plan_exec(config)?;
         Ok(plan)
     }

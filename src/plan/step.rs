@@ -46,6 +46,29 @@ pub(crate) enum Step {
     NotDumpable,
     /// `PR_SET_NO_NEW_PRIVS(1)`.
     NoNewPrivileges,
+    /// `setsid()`: a new session without a controlling terminal.
+    NewSession,
+    /// `prlimit64(0, resource, soft, hard)`.
+    SetRlimit {
+        resource: libc::c_int,
+        soft: u64,
+        hard: u64,
+    },
+    /// Drop every capability up to `last` not in `keep` from the bounding set.
+    DropBoundingSet {
+        keep: u64,
+        last: u8,
+    },
+    /// `PR_SET_KEEPCAPS(1)`: keep permitted capabilities across the switch to a non-root uid.
+    KeepCapabilities,
+    /// capset (effective = permitted = `set`, inheritable = `ambient`), then clear the ambient
+    /// set and raise each of `ambient`.
+    SetCapabilities {
+        set: u64,
+        ambient: u64,
+    },
+    /// Load the BPF programs, in order.
+    Seccomp(Vec<std::sync::Arc<seccompiler::BpfProgram>>),
     /// `mount(NULL, "/", MS_REC|MS_PRIVATE)`.
     PrivatePropagation,
     /// Open a host path (O_PATH) in the child's own mount namespace, into a slot, before the

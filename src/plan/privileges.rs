@@ -1,0 +1,94 @@
+//! Planning what the payload may do: session, rlimits, capabilities, credentials,
+//! no_new_privs and seccomp, in the order the kernel needs them.
+//!
+//! The bounding set is dropped while the child still has CAP_SETPCAP; credentials switch next
+//! (with PR_SET_KEEPCAPS only when a non-root payload keeps ambient capabilities); capset then
+//! leaves the inheritable set empty unless ambient capabilities were asked for. Seccomp loads
+//! last with no_new_privs; without it, before the credentials change, while CAP_SYS_ADMIN
+//! still allows loading a filter (as runc does).
+
+use std::sync::Arc;
+
+use seccompiler::BpfProgram;
+
+use super::{Plan, Step};
+use crate::config::Config;
+use crate::error::{ConfigError, Result, SetupStep};
+use crate::security::capabilities::last_cap;
+
+impl Plan {
+    /// Pushes the privilege steps; returns the seccomp programs to load as the last step.
+    pub(super) fn plan_privileges(&mut self, config: &Config, no_init: bool) -> Result<Option<Vec<Arc<BpfProgram>>>> {
+        let attrs = SetupStep::ProcessAttributes;
+        if config.new_session {
+            self.push(Step::NewSession, attrs, None);
+        }
+        for (resource, soft, hard) in &config.rlimits {
+            let step = Step::SetRlimit {
+                resource: *resource as libc::c_int,
+                soft: *soft,
+                hard: *hard,
+            };
+            self.push(step, SetupStep::Rlimit, Some(format!("{resource:?}").into()));
+        }
+        let caps = config.capabilities;
+        self.push(
+            Step::DropBoundingSet {
+                keep: caps.bits(),
+                last: last_cap(),
+            },
+            SetupStep::Capabilities,
+            None,
+        );
+        let non_root = config.user.is_some_and(|(uid, _)| uid != 0);
+        if non_root && config.ambient.bits() != 0 {
+            self.push(Step::KeepCapabilities, SetupStep::Capabilities, None);
+        }
+        let seccomp = config.seccomp.compile(caps)?;
+        if !config.no_new_privileges && !seccomp.is_empty() {
+            self.push(Step::Seccomp(seccomp.clone()), SetupStep::Seccomp, None);
+        }
+        if let Some((uid, gid)) = config.user {
+            let allow = self.id_maps.as_ref().is_none_or(|m| m.allow_setgroups);
+            if !allow && !config.groups.is_empty() {
+                return Err(ConfigError::Invalid {
+                    what: "supplementary groups".into(),
+                    why: "setgroups is denied in an unprivileged user namespace".into(),
+                }
+                .into());
+            }
+            let groups = allow.then(|| config.groups.clone());
+            let label = Some(format!("{uid}:{gid}").into());
+            self.push(
+                Step::SetCredentials { uid, gid, groups },
+                SetupStep::SetCredentials,
+                label,
+            );
+        }
+        if no_init {
+            // After the last credential change, which clears it.
+            let signal = if config.detach { 0 } else { libc::SIGKILL };
+            self.push(Step::ParentDeathSignal(signal), attrs, None);
+        }
+        // A non-root payload lost its permitted set at setresuid (unless it keeps ambient
+        // capabilities): raising nothing then is what the kernel allows.
+        let set = if non_root && config.ambient.bits() == 0 {
+            0
+        } else {
+            caps.bits()
+        };
+        self.push(
+            Step::SetCapabilities {
+                set,
+                ambient: config.ambient.bits(),
+            },
+            SetupStep::Capabilities,
+            None,
+        );
+        if config.no_new_privileges {
+            self.push(Step::NoNewPrivileges, attrs, None);
+            return Ok((!seccomp.is_empty()).then_some(seccomp));
+        }
+        Ok(None)
+    }
+}

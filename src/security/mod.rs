@@ -1,0 +1,11 @@
+//! Process hardening applied in the child: capabilities, seccomp, resource limits, and the
+//! ready-made profiles that combine them with the other settings.
+
+pub(crate) mod capabilities;
+mod docker_profile;
+mod profile;
+pub(crate) mod seccomp;
+
+pub use capabilities::{Capabilities, Capability};
+pub use profile::Profile;
+pub use seccomp::Seccomp;

@@ -1,0 +1,32 @@
+//! Ready-made security settings for the crate's two kinds of users.
+
+/// A named set of defaults, applied by [`ContainerBuilder::profile`](crate::ContainerBuilder::profile);
+/// later builder calls override single settings.
+///
+/// | setting | `Sandbox` (untrusted code) | `Fixture` (tests, services; the builder's default) |
+/// |---|---|---|
+/// | namespaces | all | all |
+/// | root filesystem | read-only | read-only host root; a directory may be made writable |
+/// | capabilities | none | Podman's 11 |
+/// | seccomp | Docker's default + TIOCSTI/TIOCLINUX denied | Docker's default |
+/// | no_new_privs | on | on |
+/// | environment | cleared | inherited |
+/// | session | new (no controlling terminal) | inherited |
+/// | rlimits | core 0, nofile 1024 | inherited |
+///
+/// ```no_run
+/// use nsbox::{Container, Profile};
+/// let status = Container::builder()
+///     .profile(Profile::Sandbox)
+///     .command("/usr/bin/python3").args(["-c", "print(1 + 1)"])
+///     .status()?;
+/// # Ok::<(), nsbox::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Profile {
+    /// For running untrusted code: deny by default.
+    Sandbox,
+    /// For test fixtures and services: Docker-like defaults.
+    Fixture,
+}
