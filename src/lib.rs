@@ -77,7 +77,7 @@ pub use mount::Mount;
 pub use namespaces::Namespaces;
 pub use nix::sys::resource::Resource;
 pub use nix::sys::signal::Signal;
-pub use preflight::{ControllerSupport, Preflight, preflight};
+pub use preflight::{ControllerSupport, Preflight, Syscalls, UserNamespaces, preflight};
 pub use rootfs::Rootfs;
 pub use security::{Capabilities, Capability, Profile, Seccomp};
 pub use status::{ExitStatus, Output};

@@ -16,6 +16,39 @@ pub struct Preflight {
     pub controllers: Vec<ControllerSupport>,
     /// The most user namespaces this user may create (`/proc/sys/user/max_user_namespaces`).
     pub max_user_namespaces: Option<u64>,
+    /// Whether this process can create a user namespace, and what blocks it if not.
+    pub user_namespaces: UserNamespaces,
+    /// Which of the syscalls nsbox relies on the kernel has.
+    pub syscalls: Syscalls,
+}
+
+/// User namespace support for the calling process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UserNamespaces {
+    /// Whether creating one works (tried, then thrown away).
+    pub available: bool,
+    /// Settings that block them: `kernel.unprivileged_userns_clone=0`,
+    /// `kernel.apparmor_restrict_unprivileged_userns=1`, `user.max_user_namespaces=0`.
+    pub blocked_by: Vec<String>,
+    /// Where `newuidmap` is, needed for more than one id range without root.
+    pub newuidmap: Option<PathBuf>,
+    /// Where `newgidmap` is.
+    pub newgidmap: Option<PathBuf>,
+}
+
+/// Kernel syscalls nsbox uses, by availability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Syscalls {
+    /// clone3 (5.3): without it, clone; no CLONE_INTO_CGROUP, no time namespace.
+    pub clone3: bool,
+    /// openat2 (5.6): without it, mount points with symlinks are refused.
+    pub openat2: bool,
+    /// open_tree, move_mount (5.2) and mount_setattr (5.12): required for bind mounts.
+    pub mount_api: bool,
+    /// pidfd_open (5.3): required for the container handle.
+    pub pidfd: bool,
 }
 
 /// Where a controller is and whether a container's cgroup can use it.
@@ -62,9 +95,86 @@ pub fn preflight() -> Preflight {
             .unwrap_or_default(),
         cgroup_mode: layout.mode(),
         controllers: Controller::ALL.into_iter().map(|c| support(&layout, c)).collect(),
-        max_user_namespaces: std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
-            .ok()
-            .and_then(|s| s.trim().parse().ok()),
+        max_user_namespaces: sysctl("/proc/sys/user/max_user_namespaces"),
+        user_namespaces: user_namespaces(),
+        syscalls: syscalls(),
+    }
+}
+
+fn sysctl(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok())
+}
+
+fn user_namespaces() -> UserNamespaces {
+    let mut blocked_by = Vec::new();
+    let unprivileged = !nix::unistd::Uid::effective().is_root();
+    if unprivileged && sysctl("/proc/sys/kernel/unprivileged_userns_clone") == Some(0) {
+        blocked_by.push("kernel.unprivileged_userns_clone=0".to_string());
+    }
+    if unprivileged && sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == Some(1) {
+        blocked_by.push("kernel.apparmor_restrict_unprivileged_userns=1".to_string());
+    }
+    if sysctl("/proc/sys/user/max_user_namespaces") == Some(0) {
+        blocked_by.push("user.max_user_namespaces=0".to_string());
+    }
+    let find = |name: &str| {
+        std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(["/usr/bin", "/bin"].map(|d| Path::new(d).join(name)))
+            .find(|p| p.is_file())
+    };
+    UserNamespaces {
+        available: try_user_namespace(),
+        blocked_by,
+        newuidmap: find("newuidmap"),
+        newgidmap: find("newgidmap"),
+    }
+}
+
+/// Creates a user namespace in a short-lived child that does nothing else (the caller's own
+/// state never changes).
+fn try_user_namespace() -> bool {
+    match crate::sys::fork() {
+        Ok(0) => {
+            // SAFETY: unshare takes no memory; the child only unshares and exits.
+            let ok = unsafe { libc::unshare(libc::CLONE_NEWUSER) } == 0;
+            crate::sys::exit(if ok { 0 } else { 1 })
+        }
+        Ok(pid) => matches!(
+            nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None),
+            Ok(nix::sys::wait::WaitStatus::Exited(_, 0))
+        ),
+        Err(_) => false,
+    }
+}
+
+fn syscalls() -> Syscalls {
+    // Each probe passes arguments the kernel rejects before doing anything; only ENOSYS
+    // means the syscall is missing.
+    let exists = |ret: libc::c_long| ret >= 0 || nix::errno::Errno::last() != nix::errno::Errno::ENOSYS;
+    // SAFETY: NULL or invalid arguments; the kernel validates and fails (EFAULT/EINVAL/EBADF).
+    unsafe {
+        Syscalls {
+            clone3: exists(libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0usize)),
+            openat2: exists(libc::syscall(
+                libc::SYS_openat2,
+                -1,
+                std::ptr::null::<u8>(),
+                std::ptr::null::<u8>(),
+                0usize,
+            )),
+            mount_api: exists(libc::syscall(
+                libc::SYS_mount_setattr,
+                -1,
+                std::ptr::null::<u8>(),
+                0,
+                std::ptr::null::<u8>(),
+                0usize,
+            )) && exists(libc::syscall(libc::SYS_open_tree, -1, std::ptr::null::<u8>(), 0)),
+            pidfd: exists(libc::syscall(libc::SYS_pidfd_open, 0, 0)),
+        }
     }
 }
 
