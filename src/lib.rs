@@ -44,7 +44,8 @@
 //! child runs them with raw syscalls (no allocation, no locks) and reports a failure as
 //! `(step, errno)` through a close-on-exec pipe. See `docs/architecture.md`.
 //!
-//! Requires Linux 5.12 or later (clone3, openat2, open_tree, move_mount, mount_setattr).
+//! Requires Linux 5.12 or later for mounts (open_tree, move_mount, mount_setattr); clone3 and
+//! openat2 are used where present, with fallbacks (see [`preflight`]).
 
 #![warn(missing_docs)]
 
@@ -94,6 +95,13 @@ pub mod __fuzz {
         for h in &layout.v1 {
             let _ = crate::cgroup::dir_of(&h.mountpoint, &h.root, &h.own);
         }
+    }
+
+    /// Parses the flat-keyed and I/O statistics files of both cgroup versions.
+    pub fn cgroup_stats(text: &str) {
+        let _ = crate::cgroup::stats::keyed(text, "oom_kill");
+        let _ = crate::cgroup::stats::v1_io(text);
+        let _ = crate::cgroup::stats::v2_io(text);
     }
 
     /// Parses an /etc/subuid-style text.

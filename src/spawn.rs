@@ -2,7 +2,7 @@
 //! report from the child back into a typed error.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -17,8 +17,16 @@ use crate::sys;
 /// `CLONE_INTO_CGROUP` (Linux 5.7); libc's constant is deprecated for overflowing a c_int.
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// Set once clone3 answered ENOSYS, so later spawns go straight to clone.
-static NO_CLONE3: AtomicBool = AtomicBool::new(false);
+/// Whether the kernel (and any seccomp filter we run under) has clone3; probed once with
+/// arguments it rejects before doing anything.
+pub(crate) fn clone3_available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        // SAFETY: a NULL clone_args of size 0 is rejected (EINVAL) without creating anything.
+        let ret = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<libc::clone_args>(), 0usize) };
+        !(ret < 0 && Errno::last() == Errno::ENOSYS)
+    })
+}
 
 pub(crate) fn spawn(config: &Config) -> Result<Container> {
     let id = container_id();
@@ -83,8 +91,8 @@ fn decode_report(report: &[u8; 8], got: usize) -> (usize, Errno) {
 fn clone(plan: &mut Plan, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd, bool)> {
     let mut pidfd: RawFd = -1;
     let flags = plan.clone_flags | libc::CLONE_PIDFD as u64;
-    let mut ret = -1;
-    if !NO_CLONE3.load(Ordering::Relaxed) {
+    let use_clone3 = clone3_available();
+    let ret = if use_clone3 {
         // SAFETY: clone_args is plain data; zeroed is valid and the fields we need are set.
         let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
         args.flags = flags;
@@ -96,18 +104,14 @@ fn clone(plan: &mut Plan, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd, boo
         args.exit_signal = libc::SIGCHLD as u64;
         // SAFETY: without CLONE_VM and with no stack the child runs on a copy of this stack,
         // as after fork; it only runs `child::run`, which never returns.
-        ret = unsafe {
+        unsafe {
             libc::syscall(
                 libc::SYS_clone3,
                 &args as *const libc::clone_args,
                 std::mem::size_of::<libc::clone_args>(),
             )
-        };
-        if ret < 0 && Errno::last() == Errno::ENOSYS {
-            NO_CLONE3.store(true, Ordering::Relaxed);
         }
-    }
-    if NO_CLONE3.load(Ordering::Relaxed) {
+    } else {
         if flags & libc::CLONE_NEWTIME as u64 != 0 {
             // clone(2) reads the low byte as the exit signal, where CLONE_NEWTIME lives.
             return Err(SetupError {
@@ -118,7 +122,7 @@ fn clone(plan: &mut Plan, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd, boo
             .into());
         }
         // SAFETY: as above; clone(2) stores the pidfd through the parent_tid argument.
-        ret = unsafe {
+        unsafe {
             libc::syscall(
                 libc::SYS_clone,
                 flags | libc::SIGCHLD as u64,
@@ -127,14 +131,14 @@ fn clone(plan: &mut Plan, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd, boo
                 0usize,
                 0usize,
             )
-        };
-    }
+        }
+    };
     match ret {
         0 => crate::child::run(plan),
         pid if pid > 0 => {
             // SAFETY: the kernel stored a new pidfd that nothing else owns.
             let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-            let born_in_cgroup = cgroup_fd.is_some() && !NO_CLONE3.load(Ordering::Relaxed);
+            let born_in_cgroup = cgroup_fd.is_some() && use_clone3;
             Ok((Pid::from_raw(pid as i32), pidfd, born_in_cgroup))
         }
         _ => Err(SetupError {

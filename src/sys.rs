@@ -140,10 +140,11 @@ pub fn move_mount(from: RawFd, from_path: &CStr, to: RawFd, to_path: &CStr, flag
     .map(drop)
 }
 
-pub fn mount_setattr(dirfd: RawFd, path: &CStr, flags: c_uint, set: u64) -> SysResult<()> {
+pub fn mount_setattr(dirfd: RawFd, path: &CStr, flags: c_uint, set: u64, clear: u64) -> SysResult<()> {
     // SAFETY: mount_attr is plain data; zeroed is valid.
     let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
     attr.attr_set = set;
+    attr.attr_clr = clear;
     // SAFETY: path is NUL-terminated; attr is live for the call and its size is passed.
     check(unsafe {
         libc::syscall(

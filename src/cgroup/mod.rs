@@ -10,7 +10,7 @@
 
 mod layout;
 pub(crate) mod limits;
-mod stats;
+pub(crate) mod stats;
 mod v1;
 mod v2;
 
@@ -62,27 +62,26 @@ impl CgroupError {
     }
 }
 
-/// Writes `value` to `dir/file`; a missing file means the controller is not there.
-fn write(dir: &Path, file: &str, value: impl Display, controller: Controller) -> Result<(), CgroupError> {
+/// Writes `value` to `dir/file`. For a controller's file, a missing file means the controller
+/// is not there; core files (`cgroup.*`, `None`) fail as plain I/O errors.
+fn write(dir: &Path, file: &str, value: impl Display, controller: Option<Controller>) -> Result<(), CgroupError> {
     let path = dir.join(file);
-    std::fs::write(&path, value.to_string()).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => CgroupError::Unavailable {
-            controller,
-            why: format!("{} does not exist", path.display()),
-        },
-        _ => CgroupError::io(format!("write {value} to"), &path, e),
-    })
+    std::fs::write(&path, value.to_string()).map_err(|e| missing_or(e, controller, &path, &format!("write {value} to")))
 }
 
-fn read(dir: &Path, file: &str, controller: Controller) -> Result<String, CgroupError> {
+fn read(dir: &Path, file: &str, controller: Option<Controller>) -> Result<String, CgroupError> {
     let path = dir.join(file);
-    std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => CgroupError::Unavailable {
+    std::fs::read_to_string(&path).map_err(|e| missing_or(e, controller, &path, "read"))
+}
+
+fn missing_or(e: io::Error, controller: Option<Controller>, path: &Path, action: &str) -> CgroupError {
+    match (e.kind(), controller) {
+        (io::ErrorKind::NotFound, Some(controller)) => CgroupError::Unavailable {
             controller,
             why: format!("{} does not exist", path.display()),
         },
-        _ => CgroupError::io("read", &path, e),
-    })
+        _ => CgroupError::io(action, path, e),
+    }
 }
 
 /// Polls `done` (1 ms apart) for up to 5 s: state changes like freezing are asynchronous.
@@ -187,12 +186,19 @@ impl Cgroup {
             }
             let controllers = v2::enable(&parent_dir, &v2_needed, &v2_wanted)?;
             let dir = make_dir(&parent_dir, &name, false)?;
-            let fd = nix::fcntl::open(
+            let opened = nix::fcntl::open(
                 &dir,
                 nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
                 nix::sys::stat::Mode::empty(),
             )
-            .map_err(|e| CgroupError::io("open", &dir, e.into()))?;
+            .map_err(|e| CgroupError::io("open", &dir, e.into()));
+            let fd = match opened {
+                Ok(fd) => fd,
+                Err(e) => {
+                    let _ = std::fs::remove_dir(&dir);
+                    return Err(e);
+                }
+            };
             cgroup.v2 = Some(V2Group {
                 dir: dir.clone(),
                 fd,
@@ -218,7 +224,7 @@ impl Cgroup {
     pub fn attach(&self, pid: i32, born_in_v2: bool) -> Result<(), CgroupError> {
         let v2 = self.v2.as_ref().filter(|_| !born_in_v2).map(|g| &g.dir);
         for dir in self.v1.iter().map(|g| &g.dir).chain(v2) {
-            write(dir, "cgroup.procs", pid, Controller::Cpuacct)?;
+            write(dir, "cgroup.procs", pid, None)?;
         }
         Ok(())
     }

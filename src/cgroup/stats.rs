@@ -37,12 +37,12 @@ pub(crate) fn keyed(text: &str, key: &str) -> Option<u64> {
 
 /// Sums `rbytes=`/`wbytes=` over every device of a v2 `io.stat`.
 pub(crate) fn v2_io(text: &str) -> (u64, u64) {
-    let mut sum = (0, 0);
+    let mut sum = (0u64, 0u64);
     for field in text.split_whitespace() {
         if let Some(v) = field.strip_prefix("rbytes=").and_then(|v| v.parse::<u64>().ok()) {
-            sum.0 += v;
+            sum.0 = sum.0.saturating_add(v);
         } else if let Some(v) = field.strip_prefix("wbytes=").and_then(|v| v.parse::<u64>().ok()) {
-            sum.1 += v;
+            sum.1 = sum.1.saturating_add(v);
         }
     }
     sum
@@ -50,14 +50,14 @@ pub(crate) fn v2_io(text: &str) -> (u64, u64) {
 
 /// Sums the `Read`/`Write` lines of a v1 `blkio.throttle.io_service_bytes` file.
 pub(crate) fn v1_io(text: &str) -> (u64, u64) {
-    let mut sum = (0, 0);
+    let mut sum = (0u64, 0u64);
     for line in text.lines() {
         let parts: Vec<&str> = line.split_whitespace().collect();
         if let [_, op, value] = parts.as_slice() {
             let v: u64 = value.parse().unwrap_or(0);
             match *op {
-                "Read" => sum.0 += v,
-                "Write" => sum.1 += v,
+                "Read" => sum.0 = sum.0.saturating_add(v),
+                "Write" => sum.1 = sum.1.saturating_add(v),
                 _ => {}
             }
         }

@@ -19,24 +19,24 @@ pub(super) fn apply(
         match controller {
             Controller::Memory => {
                 if let Some(bytes) = r.memory {
-                    write(dir, "memory.limit_in_bytes", bytes, Controller::Memory)?;
+                    write(dir, "memory.limit_in_bytes", bytes, Some(Controller::Memory))?;
                     if let Some(swap) = r.swap {
                         write(
                             dir,
                             "memory.memsw.limit_in_bytes",
                             bytes.saturating_add(swap),
-                            Controller::Memory,
+                            Some(Controller::Memory),
                         )?;
                     }
                 }
             }
             Controller::Cpu => {
                 if let Some(quota) = r.cpu_quota_us() {
-                    write(dir, "cpu.cfs_period_us", CPU_PERIOD_US, Controller::Cpu)?;
-                    write(dir, "cpu.cfs_quota_us", quota, Controller::Cpu)?;
+                    write(dir, "cpu.cfs_period_us", CPU_PERIOD_US, Some(Controller::Cpu))?;
+                    write(dir, "cpu.cfs_quota_us", quota, Some(Controller::Cpu))?;
                 }
                 if let Some(weight) = r.cpu_weight {
-                    write(dir, "cpu.shares", weight_to_shares(weight), Controller::Cpu)?;
+                    write(dir, "cpu.shares", weight_to_shares(weight), Some(Controller::Cpu))?;
                 }
             }
             Controller::Cpuset => {
@@ -44,14 +44,14 @@ pub(super) fn apply(
                 for (file, wanted) in [("cpuset.cpus", &r.cpuset_cpus), ("cpuset.mems", &r.cpuset_mems)] {
                     let value = match wanted {
                         Some(v) => v.clone(),
-                        None => read(parent, file, Controller::Cpuset)?.trim().to_string(),
+                        None => read(parent, file, Some(Controller::Cpuset))?.trim().to_string(),
                     };
-                    write(dir, file, value, Controller::Cpuset)?;
+                    write(dir, file, value, Some(Controller::Cpuset))?;
                 }
             }
             Controller::Pids => {
                 if let Some(max) = r.pids {
-                    write(dir, "pids.max", max, Controller::Pids)?;
+                    write(dir, "pids.max", max, Some(Controller::Pids))?;
                 }
             }
             Controller::Io => {
@@ -68,7 +68,7 @@ pub(super) fn apply(
                             dir.display()
                         ),
                     })?;
-                    write(dir, file, v1, Controller::Io)?;
+                    write(dir, file, v1, Some(Controller::Io))?;
                 }
                 for limit in &r.io_devices {
                     let file = match limit.kind {
@@ -81,7 +81,7 @@ pub(super) fn apply(
                         dir,
                         file,
                         format!("{}:{} {}", limit.major, limit.minor, limit.value),
-                        Controller::Io,
+                        Some(Controller::Io),
                     )?;
                 }
             }
@@ -108,7 +108,7 @@ pub(super) fn stats(dir: &Path, controllers: &BTreeSet<Controller>, stats: &mut 
         if let Ok(text) = std::fs::read_to_string(dir.join("cpuacct.stat")) {
             // SAFETY: sysconf takes no memory.
             let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-            let ticks = |k| keyed(&text, k).map(|t| Duration::from_nanos(t * 1_000_000_000 / hz));
+            let ticks = |k| keyed(&text, k).map(|t| Duration::from_nanos(t.saturating_mul(1_000_000_000 / hz)));
             stats.cpu_user = ticks("user");
             stats.cpu_system = ticks("system");
         }
@@ -131,9 +131,9 @@ pub(super) fn oom_killed(dir: &Path) -> bool {
 /// FROZEN or THAWED, waiting until the kernel reports the state reached.
 pub(super) fn set_frozen(dir: &Path, frozen: bool) -> Result<(), CgroupError> {
     let state = if frozen { "FROZEN" } else { "THAWED" };
-    write(dir, "freezer.state", state, Controller::Freezer)?;
+    write(dir, "freezer.state", state, Some(Controller::Freezer))?;
     super::wait_until(
-        || Ok(read(dir, "freezer.state", Controller::Freezer)?.trim() == state),
+        || Ok(read(dir, "freezer.state", Some(Controller::Freezer))?.trim() == state),
         dir,
         "freezer.state",
     )

@@ -15,7 +15,7 @@ pub(super) fn enable(
     needed: &BTreeSet<Controller>,
     wanted: &BTreeSet<Controller>,
 ) -> Result<BTreeSet<Controller>, CgroupError> {
-    let available = names(&read(parent, "cgroup.controllers", Controller::Cpuacct)?);
+    let available = names(&read(parent, "cgroup.controllers", None)?);
     if let Some(missing) = needed.iter().find(|c| !in_core_or(&available, c)) {
         return Err(CgroupError::Unavailable {
             controller: *missing,
@@ -25,7 +25,7 @@ pub(super) fn enable(
             ),
         });
     }
-    let enabled = names(&read(parent, "cgroup.subtree_control", Controller::Cpuacct)?);
+    let enabled = names(&read(parent, "cgroup.subtree_control", None)?);
     let desired: BTreeSet<Controller> = needed
         .iter()
         .chain(wanted.iter().filter(|c| in_core_or(&available, c)))
@@ -41,13 +41,13 @@ pub(super) fn enable(
             .to_string()
     };
     let all = plus(&desired);
-    if all.is_empty() || write(parent, "cgroup.subtree_control", &all, Controller::Cpuacct).is_ok() {
+    if all.is_empty() || write(parent, "cgroup.subtree_control", &all, None).is_ok() {
         return Ok(desired);
     }
     // Accounting is best effort; the limits are not.
     let essential = plus(needed);
     if let Err(e) = (!essential.is_empty())
-        .then(|| write(parent, "cgroup.subtree_control", &essential, Controller::Cpuacct))
+        .then(|| write(parent, "cgroup.subtree_control", &essential, None))
         .transpose()
     {
         return Err(CgroupError::Unavailable {
@@ -80,28 +80,33 @@ fn names(text: &str) -> BTreeSet<String> {
 pub(super) fn apply(dir: &Path, controllers: &BTreeSet<Controller>, r: &Resources) -> Result<(), CgroupError> {
     let has = |c| controllers.contains(&c);
     if let Some(bytes) = r.memory.filter(|_| has(Controller::Memory)) {
-        write(dir, "memory.max", bytes, Controller::Memory)?;
+        write(dir, "memory.max", bytes, Some(Controller::Memory))?;
     }
     if let Some(swap) = r.swap.filter(|_| has(Controller::Memory)) {
-        write(dir, "memory.swap.max", swap, Controller::Memory)?;
+        write(dir, "memory.swap.max", swap, Some(Controller::Memory))?;
     }
     if let Some(quota) = r.cpu_quota_us().filter(|_| has(Controller::Cpu)) {
-        write(dir, "cpu.max", format!("{quota} {CPU_PERIOD_US}"), Controller::Cpu)?;
+        write(
+            dir,
+            "cpu.max",
+            format!("{quota} {CPU_PERIOD_US}"),
+            Some(Controller::Cpu),
+        )?;
     }
     if let Some(weight) = r.cpu_weight.filter(|_| has(Controller::Cpu)) {
-        write(dir, "cpu.weight", weight, Controller::Cpu)?;
+        write(dir, "cpu.weight", weight, Some(Controller::Cpu))?;
     }
     if let Some(cpus) = r.cpuset_cpus.as_ref().filter(|_| has(Controller::Cpuset)) {
-        write(dir, "cpuset.cpus", cpus, Controller::Cpuset)?;
+        write(dir, "cpuset.cpus", cpus, Some(Controller::Cpuset))?;
     }
     if let Some(mems) = r.cpuset_mems.as_ref().filter(|_| has(Controller::Cpuset)) {
-        write(dir, "cpuset.mems", mems, Controller::Cpuset)?;
+        write(dir, "cpuset.mems", mems, Some(Controller::Cpuset))?;
     }
     if let Some(max) = r.pids.filter(|_| has(Controller::Pids)) {
-        write(dir, "pids.max", max, Controller::Pids)?;
+        write(dir, "pids.max", max, Some(Controller::Pids))?;
     }
     if let Some(weight) = r.io_weight.filter(|_| has(Controller::Io)) {
-        write(dir, "io.weight", format!("default {weight}"), Controller::Io)?;
+        write(dir, "io.weight", format!("default {weight}"), Some(Controller::Io))?;
     }
     for limit in r.io_devices.iter().filter(|_| has(Controller::Io)) {
         let key = match limit.kind {
@@ -114,7 +119,7 @@ pub(super) fn apply(dir: &Path, controllers: &BTreeSet<Controller>, r: &Resource
             dir,
             "io.max",
             format!("{}:{} {key}={}", limit.major, limit.minor, limit.value),
-            Controller::Io,
+            Some(Controller::Io),
         )?;
     }
     Ok(())
@@ -145,10 +150,10 @@ pub(super) fn oom_killed(dir: &Path) -> bool {
 }
 
 pub(super) fn set_frozen(dir: &Path, frozen: bool) -> Result<(), CgroupError> {
-    write(dir, "cgroup.freeze", u8::from(frozen), Controller::Freezer)?;
+    write(dir, "cgroup.freeze", u8::from(frozen), None)?;
     let want = u64::from(frozen);
     super::wait_until(
-        || Ok(keyed(&read(dir, "cgroup.events", Controller::Freezer)?, "frozen") == Some(want)),
+        || Ok(keyed(&read(dir, "cgroup.events", None)?, "frozen") == Some(want)),
         dir,
         "cgroup.events",
     )
@@ -156,5 +161,5 @@ pub(super) fn set_frozen(dir: &Path, frozen: bool) -> Result<(), CgroupError> {
 
 /// `cgroup.kill` (Linux 5.14+): SIGKILL to every process, atomically. False if missing.
 pub(super) fn kill(dir: &Path) -> bool {
-    dir.join("cgroup.kill").exists() && write(dir, "cgroup.kill", 1, Controller::Freezer).is_ok()
+    dir.join("cgroup.kill").exists() && write(dir, "cgroup.kill", 1, None).is_ok()
 }

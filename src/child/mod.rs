@@ -115,7 +115,11 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             }
             Ok(())
         }
-        Step::Stage { stage, bind_slot } => {
+        Step::Stage {
+            stage,
+            bind_slot,
+            read_only_submounts,
+        } => {
             match bind_slot {
                 None => sys::mount(
                     Some(c"tmpfs"),
@@ -125,7 +129,16 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
                     Some(c"mode=755"),
                 )?,
                 Some(index) => {
-                    let tree = clone_tree(slot(slots, *index)?, true, false)?;
+                    let tree = clone_tree(slot(slots, *index)?, true, *read_only_submounts)?;
+                    if *read_only_submounts {
+                        // The submounts stay read-only; the top is made so by ReadOnlyRoot,
+                        // once the mount points are created.
+                        let top = sys::mount_setattr(tree, c"", libc::AT_EMPTY_PATH as u32, 0, libc::MOUNT_ATTR_RDONLY);
+                        if let Err(e) = top {
+                            sys::close(tree);
+                            return Err(e);
+                        }
+                    }
                     let moved = sys::move_mount(tree, c"", libc::AT_FDCWD, stage, libc::MOVE_MOUNT_F_EMPTY_PATH);
                     sys::close(tree);
                     moved?;
@@ -191,7 +204,7 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             }
             result
         }
-        Step::ReadOnlyRoot => sys::mount_setattr(*root, c"", libc::AT_EMPTY_PATH as u32, libc::MOUNT_ATTR_RDONLY),
+        Step::ReadOnlyRoot => sys::mount_setattr(*root, c"", libc::AT_EMPTY_PATH as u32, libc::MOUNT_ATTR_RDONLY, 0),
         Step::PivotRoot => {
             // pivot_root(".", ".") stacks the old root on the new one; detaching "." then
             // removes the old root without needing a directory for it (runc, lxc).
@@ -206,7 +219,13 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         Step::ReadOnlyPath(path) => match sys::mount(Some(path), path, None, libc::MS_BIND | libc::MS_REC, None) {
             Err(Errno::ENOENT) => Ok(()),
             Err(e) => Err(e),
-            Ok(()) => sys::mount_setattr(libc::AT_FDCWD, path, libc::AT_RECURSIVE as u32, libc::MOUNT_ATTR_RDONLY),
+            Ok(()) => sys::mount_setattr(
+                libc::AT_FDCWD,
+                path,
+                libc::AT_RECURSIVE as u32,
+                libc::MOUNT_ATTR_RDONLY,
+                0,
+            ),
         },
         Step::SetHostname(name) => sys::sethostname(name.as_bytes()),
         Step::LoopbackUp => sys::loopback_up(),
@@ -239,6 +258,7 @@ fn clone_tree(source: RawFd, recursive: bool, read_only: bool) -> SysResult<RawF
             c"",
             libc::AT_EMPTY_PATH as u32 | recursive_flag,
             libc::MOUNT_ATTR_RDONLY,
+            0,
         )
     {
         sys::close(tree);

@@ -114,9 +114,10 @@ impl Plan {
             );
             plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
         }
-        if ns.contains(Namespaces::CGROUP) && cgroup.is_some_and(Cgroup::needs_parent_attach) {
+        let joined_later = |c: &Cgroup| c.needs_parent_attach() || !crate::spawn::clone3_available();
+        if ns.contains(Namespaces::CGROUP) && cgroup.is_some_and(joined_later) {
             // The namespace's root is the cgroup at the time it is created: wait until the
-            // parent has moved the child into its v1 cgroups.
+            // parent has moved the child into its cgroups (v1, or v2 without clone3).
             plan.clone_flags &= !(libc::CLONE_NEWCGROUP as u64);
             plan.push(Step::Unshare(libc::CLONE_NEWCGROUP), SetupStep::CgroupNamespace, None);
         }

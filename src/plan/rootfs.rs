@@ -116,6 +116,7 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
         Step::Stage {
             stage: cstring(stage.as_bytes())?,
             bind_slot: root_slot,
+            read_only_submounts: root_slot.is_some() && config.is_read_only_root(),
         },
         SetupStep::PrepareRoot,
         Some(stage_label),

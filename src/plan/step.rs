@@ -79,9 +79,12 @@ pub(crate) enum Step {
     },
     /// Mount the new root at `stage` (tmpfs, or a bind of the source in `bind_slot`) and keep
     /// an fd to it as the root every later container path is resolved under.
+    /// With `read_only_submounts`, the bound tree's submounts are read-only from the start
+    /// (the top follows at `ReadOnlyRoot`).
     Stage {
         stage: CString,
         bind_slot: Option<usize>,
+        read_only_submounts: bool,
     },
     /// Bind the tree opened in `slot` at `target`.
     Bind {
