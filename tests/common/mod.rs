@@ -1,0 +1,311 @@
+//! Helpers shared by the integration tests: prerequisites, a busybox rootfs, snapshots of the
+//! state a spawn could leak, and small conveniences around the builder.
+//!
+//! Each test binary uses a different subset, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use nsbox::{Container, Output};
+
+/// Applets linked into the busybox rootfs (`/bin/<name> -> busybox`).
+const APPLETS: &[&str] = &[
+    "sh", "ls", "cat", "echo", "id", "hostname", "mount", "sleep", "touch", "dd", "wc", "grep", "ps", "stat",
+    "readlink", "env", "mkdir", "rm", "test", "true", "false", "head", "tail", "cut", "tr", "sort", "pwd", "kill",
+    "uname",
+];
+
+/// Where Debian's busybox-static installs its binary.
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// Checks a prerequisite: with `NSBOX_REQUIRE_ALL=1` a missing one fails the test, otherwise the
+/// test is skipped (prints `SKIP:` and returns false).
+pub fn require(what: &str, ok: bool) -> bool {
+    if ok {
+        return true;
+    }
+    if std::env::var_os("NSBOX_REQUIRE_ALL").is_some_and(|v| v == "1") {
+        panic!("missing prerequisite: {what}");
+    }
+    eprintln!("SKIP: {what}");
+    false
+}
+
+/// Whether the tests run as root (the effective uid, from /proc: std has no geteuid).
+pub fn is_root() -> bool {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
+        .unwrap_or(false)
+}
+
+/// Root is needed by every test that starts a container.
+pub fn root() -> bool {
+    require("running as root", is_root())
+}
+
+/// Root and a static busybox at /bin/busybox (Debian's busybox-static).
+pub fn root_and_busybox() -> bool {
+    root()
+        && require(
+            "a static /bin/busybox (apt-get install busybox-static)",
+            is_static_elf(Path::new(BUSYBOX)),
+        )
+}
+
+/// True if `path` is an ELF executable without a program interpreter (statically linked), so
+/// it runs in a rootfs that has no shared libraries.
+pub fn is_static_elf(path: &Path) -> bool {
+    let Ok(bytes) = fs::read(path) else { return false };
+    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 {
+        return false; // not a 64-bit ELF
+    }
+    let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]) as usize;
+    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    (0..phnum).all(|i| {
+        let at = phoff + i * phentsize;
+        const PT_INTERP: u32 = 3;
+        bytes
+            .get(at..at + 4)
+            .is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) != PT_INTERP)
+    })
+}
+
+/// A rootfs directory under the temp dir: `/bin/busybox` (copied from the host by `cp`, see
+/// [`write_executable`] for why) and a symlink per applet. Mode 0755 like a real root, so
+/// mapped users can walk it.
+pub fn busybox_rootfs() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("nsbox-busybox-")
+        .tempdir_in(std::env::temp_dir())
+        .expect("create rootfs dir");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod rootfs");
+    let bin = dir.path().join("bin");
+    fs::create_dir(&bin).expect("mkdir bin");
+    let copied = Command::new("cp")
+        .arg(BUSYBOX)
+        .arg(bin.join("busybox"))
+        .status()
+        .expect("run cp");
+    assert!(copied.success(), "cp {BUSYBOX}: {copied}");
+    for applet in APPLETS {
+        symlink("busybox", bin.join(applet)).expect("symlink applet");
+    }
+    dir
+}
+
+/// Writes an executable file from another process. A write fd open in this multi-threaded
+/// process would be inherited by containers spawned meanwhile from other threads (until their
+/// exec), and executing the file would then fail with ETXTBSY.
+pub fn write_executable(path: &Path, contents: &str) {
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("run sh");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(contents.as_bytes())
+        .expect("write to sh");
+    assert!(
+        child.wait().expect("wait for sh").success(),
+        "writing {}",
+        path.display()
+    );
+}
+
+/// Runs `/bin/sh -c script` in a container with the default builder and collects its output.
+pub fn sh(script: &str) -> Output {
+    Container::builder()
+        .command("/bin/sh")
+        .args(["-c", script])
+        .output()
+        .expect("spawn /bin/sh")
+}
+
+/// A builder for `/bin/sh -c script`, to configure further.
+pub fn sh_builder(script: &str) -> nsbox::ContainerBuilder {
+    let mut builder = Container::builder();
+    builder.command("/bin/sh").args(["-c", script]);
+    builder
+}
+
+/// The payload's stdout after checking it exited 0 (stderr in the panic message otherwise).
+pub fn stdout_of(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "payload failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).expect("stdout is UTF-8")
+}
+
+/// `sh(script)`, checked for success, stdout as a string.
+pub fn sh_ok(script: &str) -> String {
+    stdout_of(&sh(script))
+}
+
+/// A name no other test run uses: for files on the host and paths inside containers.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The target of `/proc/<pid>/ns/<name>` (`self` for this process), e.g. `pid:[4026531836]`.
+pub fn ns_link(pid: &str, name: &str) -> String {
+    let link = fs::read_link(format!("/proc/{pid}/ns/{name}")).expect("read ns link");
+    link.to_string_lossy().into_owned()
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name: `[state, ppid, ...]`.
+/// None when the process does not exist.
+pub fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// The pids whose parent is `parent`.
+pub fn children_of(parent: u32) -> BTreeSet<u32> {
+    let mut pids = BTreeSet::new();
+    for entry in fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if proc_stat(pid).is_some_and(|f| f.get(1).is_some_and(|ppid| *ppid == parent.to_string())) {
+            pids.insert(pid);
+        }
+    }
+    pids
+}
+
+/// The state a spawn could leak into the calling process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub fds: Vec<String>,
+    pub mounts: Vec<String>,
+    pub children: BTreeSet<u32>,
+    pub temp_entries: BTreeSet<OsString>,
+}
+
+impl Snapshot {
+    pub fn take() -> Snapshot {
+        let mut fds: Vec<String> = fs::read_dir("/proc/self/fd")
+            .expect("read /proc/self/fd")
+            .flatten()
+            .map(|e| {
+                let target = fs::read_link(e.path())
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default();
+                format!("{} -> {target}", e.file_name().to_string_lossy())
+            })
+            .collect();
+        // The fd read_dir itself holds shows up under a varying number.
+        fds.retain(|f| !f.ends_with("/fd"));
+        fds.sort();
+        let mounts = fs::read_to_string("/proc/self/mountinfo")
+            .expect("read mountinfo")
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let temp_entries = fs::read_dir(std::env::temp_dir())
+            .expect("read temp dir")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        Snapshot {
+            fds,
+            mounts,
+            children: children_of(std::process::id()),
+            temp_entries,
+        }
+    }
+
+    /// Panics with the difference if anything leaked between `self` (before) and now.
+    pub fn assert_unchanged(&self, what: &str) {
+        let now = Snapshot::take();
+        let added = |a: &[String], b: &[String]| b.iter().filter(|x| !a.contains(x)).cloned().collect::<Vec<_>>();
+        assert_eq!(
+            self.fds,
+            now.fds,
+            "{what}: open fds changed; new: {:?}",
+            added(&self.fds, &now.fds)
+        );
+        assert_eq!(
+            self.mounts,
+            now.mounts,
+            "{what}: mountinfo changed; new: {:?}",
+            added(&self.mounts, &now.mounts)
+        );
+        assert_eq!(self.children, now.children, "{what}: child processes changed");
+        let new_temp: Vec<_> = now.temp_entries.difference(&self.temp_entries).collect();
+        assert!(new_temp.is_empty(), "{what}: new entries in the temp dir: {new_temp:?}");
+    }
+}
+
+/// Serialises the tests of one binary that take snapshots: spawns in parallel tests would show
+/// up as fds and children.
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Polls `done` every 10 ms until it is true; panics after `limit` (a bound, not a timing check).
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A fresh host directory anyone may write to (for payloads running as mapped ids).
+pub fn world_writable_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("nsbox-shared-")
+        .tempdir_in(std::env::temp_dir())
+        .expect("create dir");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).expect("chmod 0777");
+    dir
+}
+
+/// The mount points (field 5) of a mountinfo text.
+pub fn mount_points(mountinfo: &str) -> Vec<PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(PathBuf::from))
+        .collect()
+}
+
+/// The per-mount options (field 6) of the last mount at `point` in a mountinfo text.
+pub fn mount_options(mountinfo: &str, point: &str) -> Option<String> {
+    mountinfo
+        .lines()
+        .rfind(|l| l.split(' ').nth(4) == Some(point))
+        .and_then(|l| l.split(' ').nth(5).map(str::to_owned))
+}

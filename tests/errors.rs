@@ -1,0 +1,318 @@
+//! Failures: setup errors name the step, the path and the errno; invalid configurations are
+//! refused before anything starts; and no failure leaves a process, an fd or a mount behind.
+//!
+//! Every test holds `common::exclusive()`, so the snapshots see no other test's spawns.
+
+mod common;
+
+use std::path::Path;
+
+use common::Snapshot;
+use nsbox::{ConfigError, Container, ContainerBuilder, Errno, Error, IdMap, Mount, Namespaces, Rootfs, SetupStep};
+
+/// Spawns, expects a setup error, and checks nothing leaked.
+fn setup_failure(builder: &mut ContainerBuilder) -> Error {
+    let before = Snapshot::take();
+    let err = builder.spawn().expect_err("spawn must fail");
+    assert!(err.as_setup().is_some(), "expected a setup error, got: {err:?}");
+    before.assert_unchanged(&format!("after '{err}'"));
+    err
+}
+
+/// Expects `build()` and `spawn()` to refuse the configuration alike, without side effects.
+fn refused(builder: &mut ContainerBuilder) -> ConfigError {
+    let before = Snapshot::take();
+    let built = match builder.build() {
+        Err(Error::Config(e)) => e,
+        other => panic!("build() must refuse with a config error, got: {other:?}"),
+    };
+    match builder.spawn() {
+        Err(Error::Config(e)) => assert_eq!(e, built, "spawn() and build() disagree"),
+        Err(other) => panic!("spawn() must refuse with a config error, got: {other:?}"),
+        Ok(_) => panic!("spawn() started a container with a refused configuration"),
+    }
+    before.assert_unchanged(&format!("after refusing '{built}'"));
+    built
+}
+
+fn true_builder() -> ContainerBuilder {
+    let mut b = Container::builder();
+    b.command("/bin/true");
+    b
+}
+
+#[test]
+fn missing_command_fails_at_exec_with_enoent() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    for init in [true, false] {
+        let err = setup_failure(Container::builder().init(init).command("/no/such/nsbox-command"));
+        let setup = err.as_setup().unwrap();
+        assert_eq!(
+            (setup.step, setup.errno),
+            (SetupStep::Exec, Errno::ENOENT),
+            "init {init}: {err}"
+        );
+        assert_eq!(err.errno(), Some(Errno::ENOENT));
+        assert!(err.to_string().contains("/no/such/nsbox-command"), "{err}");
+    }
+}
+
+#[test]
+fn missing_bare_command_fails_at_exec_naming_it() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let err = setup_failure(Container::builder().command("nsbox-no-such-command"));
+    let setup = err.as_setup().unwrap();
+    assert_eq!((setup.step, setup.errno), (SetupStep::Exec, Errno::ENOENT), "{err}");
+    assert!(err.to_string().contains("nsbox-no-such-command"), "{err}");
+}
+
+#[test]
+fn missing_bind_source_names_the_path() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let err = setup_failure(true_builder().mount(Mount::bind("/no/such/nsbox-source", "/data")));
+    let setup = err.as_setup().unwrap();
+    assert_eq!(
+        (setup.step, setup.errno),
+        (SetupStep::BindMount, Errno::ENOENT),
+        "{err}"
+    );
+    assert_eq!(setup.path.as_deref(), Some(Path::new("/no/such/nsbox-source")));
+    assert!(err.to_string().contains("/no/such/nsbox-source"), "{err}");
+}
+
+#[test]
+fn nonexistent_rootfs_fails_to_prepare_root() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let err = setup_failure(true_builder().rootfs(Rootfs::dir("/nonexistent")));
+    let setup = err.as_setup().unwrap();
+    assert_eq!(
+        (setup.step, setup.errno),
+        (SetupStep::PrepareRoot, Errno::ENOENT),
+        "{err}"
+    );
+    assert!(err.to_string().contains("/nonexistent"), "{err}");
+}
+
+#[test]
+fn missing_working_directory_fails_at_chdir() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let err = setup_failure(true_builder().current_dir("/no/such/nsbox-dir"));
+    let setup = err.as_setup().unwrap();
+    assert_eq!((setup.step, setup.errno), (SetupStep::Chdir, Errno::ENOENT), "{err}");
+    assert!(err.to_string().contains("/no/such/nsbox-dir"), "{err}");
+}
+
+#[test]
+fn empty_command_is_refused() {
+    let _serial = common::exclusive();
+    assert_eq!(refused(&mut Container::builder()), ConfigError::EmptyCommand);
+    assert_eq!(refused(Container::builder().command("")), ConfigError::EmptyCommand);
+}
+
+#[test]
+fn relative_mount_target_is_refused() {
+    let _serial = common::exclusive();
+    let err = refused(true_builder().mount(Mount::tmpfs("scratch")));
+    assert_eq!(err, ConfigError::BadContainerPath { path: "scratch".into() });
+}
+
+#[test]
+fn parent_dir_in_mount_target_is_refused() {
+    let _serial = common::exclusive();
+    let err = refused(true_builder().mount(Mount::bind("/tmp", "/data/../../etc")));
+    assert_eq!(
+        err,
+        ConfigError::BadContainerPath {
+            path: "/data/../../etc".into()
+        }
+    );
+}
+
+#[test]
+fn relative_working_directory_is_refused() {
+    let _serial = common::exclusive();
+    assert!(matches!(
+        refused(true_builder().current_dir("tmp")),
+        ConfigError::BadContainerPath { .. }
+    ));
+}
+
+#[test]
+fn hostname_without_uts_namespace_is_refused() {
+    let _serial = common::exclusive();
+    let err = refused(
+        true_builder()
+            .namespaces(Namespaces::all() - Namespaces::UTS)
+            .hostname("box"),
+    );
+    assert!(
+        matches!(err, ConfigError::MissingNamespace { namespace: "UTS", .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn uid_map_without_user_namespace_is_refused() {
+    let _serial = common::exclusive();
+    let err = refused(
+        true_builder()
+            .namespaces(Namespaces::all() - Namespaces::USER)
+            .uid_map([IdMap::new(0, 100000, 1)]),
+    );
+    assert!(
+        matches!(err, ConfigError::MissingNamespace { namespace: "USER", .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn mounts_without_mount_namespace_are_refused() {
+    let _serial = common::exclusive();
+    let no_mnt = Namespaces::all() - Namespaces::MOUNT;
+    let err = refused(true_builder().namespaces(no_mnt).mount(Mount::tmpfs("/scratch")));
+    assert!(
+        matches!(err, ConfigError::MissingNamespace { namespace: "MOUNT", .. }),
+        "{err:?}"
+    );
+    let err = refused(true_builder().namespaces(no_mnt).rootfs(Rootfs::dir("/")));
+    assert!(
+        matches!(err, ConfigError::MissingNamespace { namespace: "MOUNT", .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn nul_byte_in_an_argument_is_refused() {
+    let _serial = common::exclusive();
+    assert!(matches!(
+        refused(true_builder().arg("a\0b")),
+        ConfigError::NulByte { .. }
+    ));
+    assert!(matches!(
+        refused(true_builder().env("KEY", "a\0b")),
+        ConfigError::NulByte { .. }
+    ));
+    assert!(matches!(
+        refused(Container::builder().command("/bin/tr\0ue")),
+        ConfigError::NulByte { .. }
+    ));
+}
+
+#[test]
+fn zero_sized_tmpfs_is_refused() {
+    let _serial = common::exclusive();
+    let err = refused(true_builder().mount(Mount::tmpfs("/scratch").size(0)));
+    assert!(matches!(err, ConfigError::Invalid { .. }), "{err:?}");
+}
+
+#[test]
+fn writable_host_root_is_refused() {
+    let _serial = common::exclusive();
+    assert!(matches!(
+        refused(true_builder().read_only_root(false)),
+        ConfigError::Invalid { .. }
+    ));
+    let err = refused(true_builder().rootfs(Rootfs::host()).read_only_root(false));
+    assert!(matches!(err, ConfigError::Invalid { .. }), "{err:?}");
+}
+
+#[test]
+fn supplementary_groups_without_a_user_are_refused() {
+    let _serial = common::exclusive();
+    assert!(matches!(
+        refused(true_builder().groups([1001])),
+        ConfigError::Invalid { .. }
+    ));
+}
+
+#[test]
+fn environment_name_with_equals_sign_is_refused() {
+    let _serial = common::exclusive();
+    assert!(matches!(
+        refused(true_builder().env("A=B", "c")),
+        ConfigError::Invalid { .. }
+    ));
+}
+
+#[test]
+fn non_executable_command_fails_with_eacces() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("script"), "#!/bin/sh\ntrue\n").unwrap();
+    let err = setup_failure(
+        Container::builder()
+            .mount(Mount::bind(dir.path(), "/tools"))
+            .command("/tools/script"),
+    );
+    let setup = err.as_setup().unwrap();
+    assert_eq!((setup.step, setup.errno), (SetupStep::Exec, Errno::EACCES), "{err}");
+    drop(dir);
+}
+
+#[test]
+fn overlapping_id_maps_fail_without_leaving_anything_behind() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let maps = [IdMap::new(0, 100000, 10), IdMap::new(5, 200000, 10)];
+    let before = Snapshot::take();
+    let err = true_builder()
+        .uid_map(maps)
+        .gid_map(maps)
+        .spawn()
+        .expect_err("the kernel refuses overlapping ranges");
+    let ok = matches!(err, Error::Config(_)) || err.as_setup().is_some_and(|s| s.step == SetupStep::IdMap);
+    assert!(ok, "a config error or a failure to write the maps: {err:?}");
+    before.assert_unchanged(&format!("after '{err}'"));
+}
+
+#[test]
+fn mount_over_the_root_is_refused() {
+    let _serial = common::exclusive();
+    assert!(matches!(
+        refused(true_builder().mount(Mount::tmpfs("/"))),
+        ConfigError::Invalid { .. }
+    ));
+}
+
+#[test]
+fn proc_mount_without_pid_namespace_is_refused() {
+    let _serial = common::exclusive();
+    let err = refused(
+        true_builder()
+            .namespaces(Namespaces::all() - Namespaces::PID)
+            .mount(Mount::proc("/proc2")),
+    );
+    assert!(
+        matches!(err, ConfigError::MissingNamespace { namespace: "PID", .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn overlong_hostname_is_refused() {
+    let _serial = common::exclusive();
+    assert!(matches!(
+        refused(true_builder().hostname("h".repeat(65))),
+        ConfigError::Invalid { .. }
+    ));
+}
