@@ -59,6 +59,7 @@ mod error;
 mod idmap;
 mod mount;
 mod namespaces;
+mod pid1;
 mod plan;
 mod preflight;
 mod rootfs;

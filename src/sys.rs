@@ -306,6 +306,42 @@ pub fn dup2(from: RawFd, to: RawFd) -> SysResult<()> {
     check_int(unsafe { libc::dup2(from, to) }).map(drop)
 }
 
+/// A copy of `fd` at the lowest free number from `min` up.
+pub fn dup_above(fd: RawFd, min: RawFd, cloexec: bool) -> SysResult<RawFd> {
+    let cmd = if cloexec { libc::F_DUPFD_CLOEXEC } else { libc::F_DUPFD };
+    // SAFETY: fcntl with integer arguments.
+    check_int(unsafe { libc::fcntl(fd, cmd, min) })
+}
+
+pub fn dup3(from: RawFd, to: RawFd, cloexec: bool) -> SysResult<()> {
+    let flags = if cloexec { libc::O_CLOEXEC } else { 0 };
+    // SAFETY: no memory is passed.
+    check_int(unsafe { libc::dup3(from, to, flags) }).map(drop)
+}
+
+/// Closes every fd from `first` up.
+pub fn close_from(first: RawFd) {
+    // SAFETY: no memory is passed.
+    unsafe { libc::syscall(libc::SYS_close_range, first as c_uint, c_uint::MAX, 0 as c_uint) };
+}
+
+/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: executes the file `fd` refers to.
+pub fn execveat_empty_path(fd: RawFd, argv: &[*const c_char], envp: &[*const c_char]) -> Errno {
+    // SAFETY: argv and envp are NULL-terminated arrays of NUL-terminated strings alive until
+    // exec replaces the process.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd,
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    Errno::last()
+}
+
 /// Marks every fd from `first` up as close-on-exec.
 pub fn cloexec_from(first: c_uint) -> SysResult<()> {
     // SAFETY: no memory is passed.

@@ -240,7 +240,12 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         Step::Dup { from, to } => sys::dup2(*from, *to),
         Step::CloseOtherFds => sys::cloexec_from(3),
         Step::BlockSignals => sys::block_all_signals(),
-        Step::ForkInit { status_fd, error_fd } => init::fork_init(*status_fd, *error_fd),
+        Step::ForkInit {
+            status_fd,
+            error_fd,
+            binary,
+            last_cap,
+        } => init::fork_init(*status_fd, *error_fd, *binary, *last_cap),
         Step::ResetSignals => sys::reset_signals(),
         Step::Exec { candidates, argv, envp } => Err(exec(candidates, argv, envp)),
     }

@@ -144,6 +144,11 @@ impl Plan {
         );
 
         if let Some(status_fd) = status_w {
+            let init_binary = crate::pid1::memfd().map_or(-1, |fd| {
+                let raw = fd.as_raw_fd();
+                plan.child_fds.push(fd);
+                raw
+            });
             if config.detach {
                 plan.push(Step::ParentDeathSignal(0), attrs, None);
             }
@@ -152,6 +157,8 @@ impl Plan {
                 Step::ForkInit {
                     status_fd,
                     error_fd: plan.error_fd,
+                    binary: init_binary,
+                    last_cap: crate::security::capabilities::last_cap(),
                 },
                 SetupStep::Init,
                 None,

@@ -128,9 +128,13 @@ pub(crate) enum Step {
     BlockSignals,
     /// Fork: the parent becomes PID 1 (reaps, forwards signals, reports the payload's status
     /// on `status_fd`) and never returns; the child goes on with the next step.
+    /// `binary` is the init binary's memfd (-1: run the loop in process); `last_cap` bounds the
+    /// capability drop before executing it.
     ForkInit {
         status_fd: RawFd,
         error_fd: RawFd,
+        binary: RawFd,
+        last_cap: u8,
     },
     ResetSignals,
     /// Try each candidate path in turn (a PATH search done by the parent's string work).
