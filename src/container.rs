@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 pub use crate::status::{ExitStatus, Output};
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout};
 use crate::sys;
+use crate::timing::SpawnTimings;
 
 /// A started container, like [`std::process::Child`] but held through a pidfd, so a recycled
 /// pid can never be signalled or waited for by mistake.
@@ -50,6 +51,7 @@ pub struct Container {
     cgroup: Option<Cgroup>,
     /// The last stats, read just before the cgroup was removed.
     final_stats: Option<Stats>,
+    timings: SpawnTimings,
 }
 
 impl Container {
@@ -78,7 +80,18 @@ impl Container {
             stderr: None,
             cgroup,
             final_stats: None,
+            timings: SpawnTimings::default(),
         }
+    }
+
+    pub(crate) fn set_timings(&mut self, timings: SpawnTimings) {
+        self.timings = timings;
+    }
+
+    /// Where the time of this container's spawn went, phase by phase. Empty unless nsbox was
+    /// built with the `trace-timing` feature.
+    pub fn setup_timings(&self) -> &SpawnTimings {
+        &self.timings
     }
 
     pub(crate) fn cgroup(&self) -> Option<&Cgroup> {

@@ -68,6 +68,7 @@ mod spawn;
 mod status;
 mod stdio;
 mod sys;
+mod timing;
 
 pub use builder::ContainerBuilder;
 pub use cgroup::{CgroupError, CgroupMode, Controller, IoDeviceLimit, IoLimitKind, Stats};
@@ -84,6 +85,7 @@ pub use rootfs::Rootfs;
 pub use security::{Capabilities, Capability, Profile, Seccomp};
 pub use status::{ExitStatus, Output};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
+pub use timing::SpawnTimings;
 
 /// Entry points for the fuzz targets in `fuzz/`: the parsers of outside input. Not a stable API.
 #[doc(hidden)]

@@ -13,6 +13,7 @@ use crate::container::Container;
 use crate::error::{Error, Result, SetupError, SetupStep};
 use crate::plan::Plan;
 use crate::sys;
+use crate::timing::Recorder;
 
 /// `CLONE_INTO_CGROUP` (Linux 5.7); libc's constant is deprecated for overflowing a c_int.
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
@@ -29,16 +30,23 @@ pub(crate) fn clone3_available() -> bool {
 }
 
 pub(crate) fn spawn(config: &Config) -> Result<Container> {
+    let mut clock = Recorder::start();
     let id = container_id();
     let cgroup = match config.wants_cgroup() {
         true => Some(Cgroup::create(&config.resources, config.cgroup_parent.as_deref(), &id)?),
         false => None,
     };
+    clock.mark("cgroup create");
     let mut plan = Plan::new(config, &id, cgroup.as_ref())?;
+    clock.mark("plan");
+    clock.share(plan.steps.len());
+    plan.clock = clock;
     let (pid, pidfd, born_in_cgroup) = clone(&mut plan, cgroup.as_ref().and_then(Cgroup::clone_into_fd))?;
     // The child has its own copies now; the parent's would hold pipes open.
     plan.child_fds.clear();
     let parent = plan.parent;
+    let mut clock = plan.clock;
+    clock.mark("clone");
     tracing::debug!(%id, pid = pid.as_raw(), "container cloned");
 
     let mut container = Container::new(id, pid, pidfd, parent.status, config.detach, cgroup);
@@ -46,10 +54,14 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
         Some(maps) => maps.write(pid).map_err(Error::from),
         None => Ok(()),
     }
-    .and_then(|()| match container.cgroup() {
-        Some(cgroup) => cgroup.attach(pid.as_raw(), born_in_cgroup).map_err(Error::from),
-        None => Ok(()),
+    .and_then(|()| {
+        clock.mark("id maps");
+        match container.cgroup() {
+            Some(cgroup) => cgroup.attach(pid.as_raw(), born_in_cgroup).map_err(Error::from),
+            None => Ok(()),
+        }
     });
+    clock.mark("cgroup attach");
     if let Err(e) = release {
         container.kill_and_reap();
         return Err(e);
@@ -58,6 +70,7 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     // waits again sees EOF rather than hanging.
     sys::write_all(parent.sync.as_raw_fd(), &[1]).map_err(|e| Error::io("release the container's setup process", e))?;
     drop(parent.sync);
+    clock.mark("released");
 
     let mut report = [0u8; 8];
     let got =
@@ -65,6 +78,7 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     if got == 0 {
         tracing::debug!(id = container.id(), "container payload executed");
         container.set_stdio(parent.stdin, parent.stdout, parent.stderr);
+        container.set_timings(clock.finish(&plan.labels));
         return Ok(container);
     }
     container.reap_after_setup_failure();

@@ -22,14 +22,20 @@ const SETUP_FAILED: i32 = 127;
 /// Runs the plan; never returns. Called in the child right after clone.
 pub(crate) fn run(plan: &mut Plan) -> ! {
     let Plan {
-        steps, slots, error_fd, ..
+        steps,
+        slots,
+        error_fd,
+        clock,
+        ..
     } = plan;
+    clock.stamp(clock.child_start_slot());
     let mut root: RawFd = -1;
     for (index, step) in steps.iter().enumerate() {
         if let Err(errno) = run_step(step, &mut root, slots) {
             report(*error_fd, index, errno);
             sys::exit(SETUP_FAILED);
         }
+        clock.stamp(index);
     }
     // The last step is Exec, which only returns on failure.
     sys::exit(SETUP_FAILED)

@@ -40,6 +40,8 @@ pub(crate) struct Plan {
     pub parent: ParentEnds,
     /// The child's ends and copies the parent closes right after clone.
     pub child_fds: Vec<OwnedFd>,
+    /// Per-step timestamps (feature `trace-timing`).
+    pub clock: crate::timing::Recorder,
     /// Strings the `argv`/`envp` pointers of the exec step point into.
     _strings: Vec<CString>,
 }
@@ -77,6 +79,7 @@ impl Plan {
                 stderr: None,
             },
             child_fds: Vec::new(),
+            clock: crate::timing::Recorder::start(),
             _strings: Vec::new(),
         };
         let attrs = SetupStep::ProcessAttributes;

@@ -1,0 +1,31 @@
+//! Prints where the time of one spawn goes, phase by phase (build with the `trace-timing`
+//! feature: `cargo run --release --features trace-timing --example phases`).
+
+use nsbox::{Container, Namespaces, Seccomp};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let configs: [(&str, fn(&mut nsbox::ContainerBuilder)); 3] = [
+        ("all namespaces, no seccomp", |b| {
+            b.seccomp(Seccomp::unconfined());
+        }),
+        ("all namespaces + Docker's seccomp", |_| {}),
+        ("no namespaces", |b| {
+            b.namespaces(Namespaces::empty()).seccomp(Seccomp::unconfined());
+        }),
+    ];
+    for (name, configure) in configs {
+        let mut builder = Container::builder();
+        builder.command("/bin/true");
+        configure(&mut builder);
+        builder.spawn()?.wait()?; // warm caches (seccomp compile, page cache)
+        let mut c = builder.spawn()?;
+        println!("== {name}");
+        if c.setup_timings().phases().is_empty() {
+            println!("(built without the trace-timing feature)");
+        } else {
+            println!("{}", c.setup_timings());
+        }
+        c.wait()?;
+    }
+    Ok(())
+}
