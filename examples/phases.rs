@@ -3,8 +3,11 @@
 
 use nsbox::{Container, Namespaces, Seccomp};
 
+/// A named way to set up the builder.
+type Config = (&'static str, fn(&mut nsbox::ContainerBuilder));
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let configs: [(&str, fn(&mut nsbox::ContainerBuilder)); 3] = [
+    let configs: [Config; 3] = [
         ("all namespaces, no seccomp", |b| {
             b.seccomp(Seccomp::unconfined());
         }),
