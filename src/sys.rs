@@ -251,12 +251,12 @@ pub fn prctl2(option: c_int, arg2: c_ulong, arg3: c_ulong) -> SysResult<()> {
 }
 
 /// Loads a seccomp BPF program for the calling thread.
-pub fn seccomp_load(program: &[seccompiler::sock_filter]) -> SysResult<()> {
+pub fn seccomp_load(program: &[crate::security::SockFilter]) -> SysResult<()> {
     let fprog = libc::sock_fprog {
         len: program.len().min(u16::MAX as usize) as u16,
         filter: program.as_ptr() as *mut libc::sock_filter,
     };
-    // SAFETY: seccompiler's sock_filter has the kernel's layout; fprog points into `program`,
+    // SAFETY: SockFilter has the kernel's sock_filter layout; fprog points into `program`,
     // alive for the call.
     check(unsafe {
         libc::syscall(

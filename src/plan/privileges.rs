@@ -9,8 +9,6 @@
 
 use std::sync::Arc;
 
-use seccompiler::BpfProgram;
-
 use super::{Plan, Step};
 use crate::config::Config;
 use crate::error::{ConfigError, Result, SetupStep};
@@ -18,7 +16,11 @@ use crate::security::capabilities::last_cap;
 
 impl Plan {
     /// Pushes the privilege steps; returns the seccomp programs to load as the last step.
-    pub(super) fn plan_privileges(&mut self, config: &Config, no_init: bool) -> Result<Option<Vec<Arc<BpfProgram>>>> {
+    pub(super) fn plan_privileges(
+        &mut self,
+        config: &Config,
+        no_init: bool,
+    ) -> Result<Option<Vec<Arc<crate::security::Program>>>> {
         let attrs = SetupStep::ProcessAttributes;
         if config.new_session {
             self.push(Step::NewSession, attrs, None);

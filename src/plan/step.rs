@@ -68,7 +68,7 @@ pub(crate) enum Step {
         ambient: u64,
     },
     /// Load the BPF programs, in order.
-    Seccomp(Vec<std::sync::Arc<seccompiler::BpfProgram>>),
+    Seccomp(Vec<std::sync::Arc<crate::security::Program>>),
     /// `mount(NULL, "/", MS_REC|MS_PRIVATE)`.
     PrivatePropagation,
     /// Open a host path (O_PATH) in the child's own mount namespace, into a slot, before the

@@ -423,10 +423,10 @@ pub(super) const BY_CAPABILITY: &[(caps::Capability, &[&str])] = &[
 ];
 
 /// The personality(2) values Docker allows (PER_LINUX, PER_LINUX32, UNAME26 variants, query).
-pub(super) const PERSONALITIES: [u64; 5] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
+pub(super) const PERSONALITIES: [u32; 5] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
 
 /// clone(2) flags that create namespaces; clone with any of them needs CAP_SYS_ADMIN.
-pub(super) const NAMESPACE_FLAGS: u64 = 0x7E02_0000;
+pub(super) const NAMESPACE_FLAGS: u32 = 0x7E02_0000;
 
 /// AF_VSOCK: sockets Docker refuses (host communication channel).
-pub(super) const AF_VSOCK: u64 = 40;
+pub(super) const AF_VSOCK: u32 = 40;

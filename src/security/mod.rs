@@ -1,11 +1,13 @@
 //! Process hardening applied in the child: capabilities, seccomp, resource limits, and the
 //! ready-made profiles that combine them with the other settings.
 
+mod bpf;
 pub(crate) mod capabilities;
 mod docker_profile;
 mod profile;
 pub(crate) mod seccomp;
 
+pub(crate) use bpf::{Program, SockFilter};
 pub use capabilities::{Capabilities, Capability};
 pub use profile::Profile;
 pub use seccomp::Seccomp;

@@ -1,15 +1,13 @@
 //! Seccomp filters: Docker's default profile, allow and deny lists, compiled to BPF in the
-//! parent with seccompiler and cached, so the second spawn of a profile pays nothing.
+//! parent (see `bpf`) and cached, so the second spawn of a profile pays nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
-};
 use syscalls::Sysno;
 
+use super::bpf::{self, Action, Cond, Program};
 use super::capabilities::{Capabilities, Capability};
 use super::docker_profile::{AF_VSOCK, BASE, BY_CAPABILITY, NAMESPACE_FLAGS, PERSONALITIES};
 use crate::error::ConfigError;
@@ -99,8 +97,8 @@ impl Seccomp {
 
     /// The BPF programs to load, in order (none when unconfined), from the cache when this
     /// policy was compiled before for the same capabilities.
-    pub(crate) fn compile(&self, caps: Capabilities) -> Result<Vec<Arc<BpfProgram>>, ConfigError> {
-        type Cache = Mutex<HashMap<(Seccomp, u64), Vec<Arc<BpfProgram>>>>;
+    pub(crate) fn compile(&self, caps: Capabilities) -> Result<Vec<Arc<Program>>, ConfigError> {
+        type Cache = Mutex<HashMap<(Seccomp, u64), Vec<Arc<Program>>>>;
         static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
         if self.0 == SeccompKind::Unconfined {
             return Ok(Vec::new());
@@ -110,7 +108,7 @@ impl Seccomp {
         if let Some(programs) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(programs.clone());
         }
-        let programs: Vec<Arc<BpfProgram>> = self.build(caps)?.into_iter().map(Arc::new).collect();
+        let programs = self.build(caps)?;
         cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -118,114 +116,74 @@ impl Seccomp {
         Ok(programs)
     }
 
-    fn build(&self, caps: Capabilities) -> Result<Vec<BpfProgram>, ConfigError> {
-        let eperm = SeccompAction::Errno(libc::EPERM as u32);
-        match &self.0 {
-            SeccompKind::Unconfined => Ok(Vec::new()),
-            SeccompKind::Deny(names) => {
-                let rules = names
-                    .iter()
-                    .map(|n| Ok((sysno(n)?, Vec::new())))
-                    .collect::<Result<_, _>>()?;
-                Ok(vec![program(rules, SeccompAction::Allow, eperm)?])
-            }
+    fn build(&self, caps: Capabilities) -> Result<Vec<Arc<Program>>, ConfigError> {
+        let eperm = bpf::errno(libc::EPERM as u32);
+        let numbers = |names: &[String]| names.iter().map(|n| sysno(n)).collect::<Result<BTreeSet<u32>, _>>();
+        let program = match &self.0 {
+            SeccompKind::Unconfined => return Ok(Vec::new()),
+            SeccompKind::Deny(names) => bpf::program(&numbers(names)?, eperm, &[], bpf::RET_ALLOW),
             SeccompKind::Allow(names) => {
-                let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-                for name in names
-                    .iter()
-                    .map(String::as_str)
-                    .chain(["execve", "execveat", "write", "exit_group"])
-                {
-                    rules.insert(sysno(name)?, Vec::new());
+                let mut allowed = numbers(names)?;
+                for name in ["execve", "execveat", "write", "exit_group"] {
+                    allowed.insert(sysno(name)?);
                 }
-                Ok(vec![program(rules, eperm, SeccompAction::Allow)?])
+                bpf::program(&allowed, bpf::RET_ALLOW, &[], eperm)
             }
             SeccompKind::Docker {
                 deny_terminal_injection,
             } => docker(caps, *deny_terminal_injection),
-        }
+        };
+        program.map(|p| vec![Arc::new(p)]).map_err(compile_error)
     }
 }
 
-fn docker(caps: Capabilities, deny_terminal_injection: bool) -> Result<Vec<BpfProgram>, ConfigError> {
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    let mut allow = |name: &str, conditions: Vec<Vec<SeccompCondition>>| -> Result<(), ConfigError> {
-        // Names this architecture does not have are skipped, as libseccomp does.
-        if let Ok(nr) = Sysno::from_str(name) {
-            let list = rules.entry(nr.id() as i64).or_default();
-            for c in conditions {
-                list.push(SeccompRule::new(c).map_err(compile_error)?);
-            }
-        }
-        Ok(())
+/// Docker's default profile for a container with `caps`.
+fn docker(caps: Capabilities, deny_terminal_injection: bool) -> Result<Program, String> {
+    // Names this architecture does not have are skipped, as libseccomp does.
+    let known = |names: &'static [&'static str]| {
+        names
+            .iter()
+            .filter_map(|n| Sysno::from_str(n).ok())
+            .map(|s| s.id() as u32)
     };
-    let admin = caps.contains(Capability::CAP_SYS_ADMIN);
-    for name in BASE {
-        if *name == "ioctl" && deny_terminal_injection {
-            let not = |cmd: u64| condition(1, SeccompCmpOp::Ne, cmd);
-            allow(name, vec![vec![not(libc::TIOCSTI), not(libc::TIOCLINUX)]])?;
-        } else {
-            allow(name, Vec::new())?;
-        }
-    }
+    let mut allowed: BTreeSet<u32> = known(BASE).collect();
     for (cap, names) in BY_CAPABILITY {
         if caps.contains(*cap) {
-            for name in names.iter() {
-                allow(name, Vec::new())?;
-            }
+            allowed.extend(known(names));
         }
     }
-    allow("socket", vec![vec![condition(0, SeccompCmpOp::Ne, AF_VSOCK)]])?;
-    allow(
-        "personality",
-        PERSONALITIES
-            .iter()
-            .map(|p| vec![condition(0, SeccompCmpOp::Eq, *p)])
-            .collect(),
-    )?;
-    if admin {
-        allow("clone", Vec::new())?;
+    let nr = |s: Sysno| s.id() as u32;
+    let mut special = vec![
+        (nr(Sysno::socket), Action::AllowIf(vec![vec![Cond::Ne(0, AF_VSOCK)]])),
+        (
+            nr(Sysno::personality),
+            Action::AllowIf(PERSONALITIES.iter().map(|p| vec![Cond::Eq(0, *p)]).collect()),
+        ),
+    ];
+    if caps.contains(Capability::CAP_SYS_ADMIN) {
+        allowed.insert(nr(Sysno::clone));
     } else {
-        allow(
-            "clone",
-            vec![vec![condition(0, SeccompCmpOp::MaskedEq(NAMESPACE_FLAGS), 0)]],
-        )?;
+        special.push((
+            nr(Sysno::clone),
+            Action::AllowIf(vec![vec![Cond::MaskedEq(0, NAMESPACE_FLAGS, 0)]]),
+        ));
+        // clone3's flags are in memory a filter cannot read: ENOSYS makes libc fall back to
+        // clone, whose flags the rule above checks.
+        special.push((nr(Sysno::clone3), Action::Return(bpf::errno(libc::ENOSYS as u32))));
     }
-    let eperm = SeccompAction::Errno(libc::EPERM as u32);
-    let mut programs = vec![program(rules, eperm, SeccompAction::Allow)?];
-    if !admin {
-        // A second filter, evaluated first: clone3 gets ENOSYS rather than the first filter's
-        // EPERM (for equal actions the most recently loaded filter's data wins), so glibc
-        // falls back to clone, whose flags the first filter can check.
-        let clone3 = BTreeMap::from([(Sysno::clone3.id() as i64, Vec::new())]);
-        programs.push(program(
-            clone3,
-            SeccompAction::Allow,
-            SeccompAction::Errno(libc::ENOSYS as u32),
-        )?);
+    if deny_terminal_injection {
+        let (tiocsti, tioclinux) = (libc::TIOCSTI as u32, libc::TIOCLINUX as u32);
+        special.push((
+            nr(Sysno::ioctl),
+            Action::AllowIf(vec![vec![Cond::Ne(1, tiocsti), Cond::Ne(1, tioclinux)]]),
+        ));
     }
-    Ok(programs)
+    bpf::program(&allowed, bpf::RET_ALLOW, &special, bpf::errno(libc::EPERM as u32))
 }
 
-/// A comparison of the low 32 bits of argument `index`: ioctl commands and clone flags are
-/// ints, and the kernel ignores the high bits (a 64-bit compare could be bypassed with them).
-fn condition(index: u8, op: SeccompCmpOp, value: u64) -> SeccompCondition {
-    SeccompCondition::new(index, SeccompCmpArgLen::Dword, op, value).expect("argument index below 6")
-}
-
-fn program(
-    rules: BTreeMap<i64, Vec<SeccompRule>>,
-    mismatch: SeccompAction,
-    matched: SeccompAction,
-) -> Result<BpfProgram, ConfigError> {
-    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(compile_error)?;
-    let filter = SeccompFilter::new(rules, mismatch, matched, arch).map_err(compile_error)?;
-    filter.try_into().map_err(compile_error)
-}
-
-fn sysno(name: &str) -> Result<i64, ConfigError> {
+fn sysno(name: &str) -> Result<u32, ConfigError> {
     Sysno::from_str(name)
-        .map(|s| s.id() as i64)
+        .map(|s| s.id() as u32)
         .map_err(|_| ConfigError::Invalid {
             what: format!("seccomp syscall {name:?}"),
             why: format!("is not a syscall on {}", std::env::consts::ARCH),
@@ -248,13 +206,14 @@ mod tests {
         let first = Seccomp::docker_default()
             .compile(Capabilities::podman_default())
             .unwrap();
-        assert_eq!(first.len(), 2, "allow-list plus the clone3 ENOSYS filter");
         let second = Seccomp::docker_default()
             .compile(Capabilities::podman_default())
             .unwrap();
         assert!(Arc::ptr_eq(&first[0], &second[0]));
-        let admin = Seccomp::docker_default().compile(Capabilities::all()).unwrap();
-        assert_eq!(admin.len(), 1);
+        assert!(first[0].len() < 300, "{} instructions", first[0].len());
+        for caps in [Capabilities::all(), Capabilities::empty()] {
+            assert_eq!(Seccomp::sandbox().compile(caps).unwrap().len(), 1);
+        }
     }
 
     #[test]
