@@ -306,6 +306,11 @@ pub fn dup2(from: RawFd, to: RawFd) -> SysResult<()> {
     check_int(unsafe { libc::dup2(from, to) }).map(drop)
 }
 
+pub fn set_cloexec(fd: RawFd, on: bool) -> SysResult<()> {
+    // SAFETY: fcntl with integer arguments.
+    check_int(unsafe { libc::fcntl(fd, libc::F_SETFD, if on { libc::FD_CLOEXEC } else { 0 }) }).map(drop)
+}
+
 /// A copy of `fd` at the lowest free number from `min` up.
 pub fn dup_above(fd: RawFd, min: RawFd, cloexec: bool) -> SysResult<RawFd> {
     let cmd = if cloexec { libc::F_DUPFD_CLOEXEC } else { libc::F_DUPFD };

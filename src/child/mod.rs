@@ -253,7 +253,23 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             last_cap,
         } => init::fork_init(*status_fd, *error_fd, *binary, *last_cap),
         Step::ResetSignals => sys::reset_signals(),
-        Step::Exec { candidates, argv, envp } => Err(exec(candidates, argv, envp)),
+        Step::Exec {
+            candidates,
+            argv,
+            envp,
+            launcher,
+            error_fd,
+        } => {
+            if let Some((binary, launcher_argv)) = launcher {
+                // The launcher reports its own failure on the error pipe, so it must inherit it;
+                // it sets close-on-exec again before executing the payload.
+                if sys::set_cloexec(*error_fd, false).is_ok() {
+                    let _ = sys::execveat_empty_path(*binary, launcher_argv, envp);
+                    let _ = sys::set_cloexec(*error_fd, true);
+                }
+            }
+            Err(exec(candidates, argv, envp))
+        }
     }
 }
 

@@ -1,15 +1,26 @@
-//! nsbox-init: the PID 1 of a container with a PID namespace, as a tiny static program.
+//! nsbox-init: the PID 1 of a container with a PID namespace, and the last exec before the
+//! payload, as a tiny static program.
 //!
 //! Not a module of the crate: build.rs compiles this file on its own (`no_std`, no libc, raw
 //! syscalls) and the crate embeds the binary, so a container's init is a ~2 KB process instead
 //! of a fork of the host program, which would keep every page of the host's memory alive
 //! (copy-on-write) for as long as the container runs.
 //!
-//! Contract with `src/child/init.rs`, which execs it: every signal is blocked (the mask
-//! survives exec), fd 3 is the status pipe, the payload is PID 2 (the first process forked in
-//! the new PID namespace), and capabilities were dropped to CAP_KILL. Then, like tini: wait
-//! for signals; reap on SIGCHLD; forward everything else to the payload; when the payload
-//! exits, write its raw wait status to fd 3 and exit, which ends the namespace.
+//! As `nsbox-init` (argv[0], and only as PID 1), the contract with `src/child/init.rs`: every
+//! signal is blocked (the mask survives exec), fd 3 is the status pipe, the payload is PID 2
+//! (the first process forked in the new PID namespace), and capabilities were dropped to
+//! CAP_KILL. Then, like tini: wait for signals; reap on SIGCHLD; forward everything else to the
+//! payload; when the payload exits, write its raw wait status to fd 3 and exit, which ends the
+//! namespace.
+//!
+//! As `nsbox-exec ERROR_FD STEP COUNT CANDIDATE... ARGV...`, it executes the payload: the first
+//! of the COUNT candidate paths that execve accepts, with ARGV and the environment it was given.
+//! The setup process runs this instead of executing the payload itself, so that at the
+//! payload's execve `/proc/self/exe` is this sealed memfd and not the caller's program: a
+//! payload whose interpreter is `/proc/self/exe` (CVE-2019-5736) then runs this binary, which
+//! exits, instead of the caller's binary, which it could keep a handle to and overwrite. On
+//! failure it writes `(STEP, errno)` to ERROR_FD, as every setup step does, and exits 127.
+//! Any other argv[0] exits 127 at once.
 #![no_std]
 #![no_main]
 
@@ -23,6 +34,9 @@ mod nr {
     pub const RT_SIGTIMEDWAIT: usize = 128;
     pub const PRCTL: usize = 157;
     pub const EXIT_GROUP: usize = 231;
+    pub const GETPID: usize = 39;
+    pub const EXECVE: usize = 59;
+    pub const FCNTL: usize = 72;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -33,6 +47,9 @@ mod nr {
     pub const RT_SIGTIMEDWAIT: usize = 137;
     pub const PRCTL: usize = 167;
     pub const WAIT4: usize = 260;
+    pub const GETPID: usize = 172;
+    pub const EXECVE: usize = 221;
+    pub const FCNTL: usize = 25;
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -88,7 +105,100 @@ fn reap() {
     }
 }
 
-extern "C" fn main() -> ! {
+const ENOENT: isize = 2;
+const EACCES: isize = 13;
+const F_SETFD: usize = 2;
+const FD_CLOEXEC: usize = 1;
+const EXIT_CANNOT_RUN: i32 = 127;
+
+/// Whether the NUL-terminated `s` is `expected` (which has no NUL).
+fn is(s: *const u8, expected: &[u8]) -> bool {
+    for (i, b) in expected.iter().enumerate() {
+        // SAFETY: s is a NUL-terminated argv string; we stop at its NUL at the latest.
+        let c = unsafe { *s.add(i) };
+        if c != *b {
+            return false;
+        }
+    }
+    // SAFETY: as above; index len(expected) is at most the NUL.
+    unsafe { *s.add(expected.len()) == 0 }
+}
+
+/// A decimal number from a NUL-terminated string.
+fn number(s: *const u8) -> Option<usize> {
+    let (mut n, mut i) = (0usize, 0);
+    loop {
+        // SAFETY: s is NUL-terminated; we stop at the NUL.
+        let c = unsafe { *s.add(i) };
+        match c {
+            0 if i > 0 => return Some(n),
+            b'0'..=b'9' if i < 10 => n = n * 10 + (c - b'0') as usize,
+            _ => return None,
+        }
+        i += 1;
+    }
+}
+
+/// `nsbox-exec ERROR_FD STEP COUNT CANDIDATE... ARGV...` (see the module docs).
+fn exec_payload(argc: usize, argv: *const *const u8, envp: *const *const u8) -> ! {
+    // SAFETY: the kernel laid out argc argv pointers followed by NULL.
+    let arg = |i: usize| unsafe { *argv.add(i) };
+    let (Some(error_fd), Some(step), Some(count)) = (number(arg(1)), number(arg(2)), number(arg(3))) else {
+        exit(EXIT_CANNOT_RUN)
+    };
+    if argc < 4 + count + 1 {
+        exit(EXIT_CANNOT_RUN);
+    }
+    // The error pipe closes at the payload's exec, which tells the parent it succeeded.
+    // SAFETY: fcntl with integer arguments.
+    unsafe { syscall4(nr::FCNTL, error_fd, F_SETFD, FD_CLOEXEC, 0) };
+    // SAFETY: the payload's argv starts after the candidates and ends with argv's NULL.
+    let payload_argv = unsafe { argv.add(4 + count) };
+    let (mut errno, mut saw_eacces) = (ENOENT, false);
+    for i in 0..count {
+        // SAFETY: NUL-terminated path, NULL-terminated argv and envp from the kernel.
+        let ret = unsafe { syscall4(nr::EXECVE, arg(4 + i) as usize, payload_argv as usize, envp as usize, 0) };
+        match -ret {
+            EACCES => saw_eacces = true,
+            // Not there (or not a directory on the way): try the next, as execvp does.
+            e @ (2 | 20 | 116 | 19 | 110) => errno = e,
+            e => {
+                errno = e;
+                break;
+            }
+        }
+    }
+    if saw_eacces && errno != EACCES && matches!(errno, 2 | 20 | 116 | 19 | 110) {
+        errno = EACCES;
+    }
+    let mut report = [0u8; 8];
+    report[..4].copy_from_slice(&(step as u32).to_le_bytes());
+    report[4..].copy_from_slice(&(errno as i32).to_le_bytes());
+    // SAFETY: writes the 8 bytes of report.
+    unsafe { syscall4(nr::WRITE, error_fd, report.as_ptr() as usize, 8, 0) };
+    exit(EXIT_CANNOT_RUN)
+}
+
+/// Entered from `_start` with the initial stack: argc, argv..., NULL, envp..., NULL.
+extern "C" fn main(stack: *const usize) -> ! {
+    // SAFETY: the kernel's initial stack layout.
+    let argc = unsafe { *stack };
+    let argv = unsafe { stack.add(1) } as *const *const u8;
+    // SAFETY: envp follows argv's NULL.
+    let envp = unsafe { argv.add(argc + 1) };
+    // SAFETY: argv[0] exists when argc > 0.
+    let name = if argc > 0 { unsafe { *argv } } else { b"\0".as_ptr() };
+    if is(name, b"nsbox-exec") && argc >= 5 {
+        exec_payload(argc, argv, envp);
+    }
+    // SAFETY: getpid takes no memory.
+    if !is(name, b"nsbox-init") || unsafe { syscall4(nr::GETPID, 0, 0, 0, 0) } != 1 {
+        exit(EXIT_CANNOT_RUN);
+    }
+    init()
+}
+
+fn init() -> ! {
     // Not even the container's root may ptrace or read the memory of its init.
     // SAFETY: prctl with integer arguments.
     unsafe { syscall4(nr::PRCTL, PR_SET_DUMPABLE, 0, 0, 0) };
@@ -110,14 +220,14 @@ extern "C" fn main() -> ! {
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub extern "C" fn _start() -> ! {
-    naked_asm!("xor ebp, ebp", "and rsp, -16", "call {main}", "ud2", main = sym main)
+    naked_asm!("xor ebp, ebp", "mov rdi, rsp", "and rsp, -16", "call {main}", "ud2", main = sym main)
 }
 
 #[cfg(target_arch = "aarch64")]
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub extern "C" fn _start() -> ! {
-    naked_asm!("mov x29, xzr", "mov x30, xzr", "bl {main}", "brk #0", main = sym main)
+    naked_asm!("mov x29, xzr", "mov x30, xzr", "mov x0, sp", "bl {main}", "brk #0", main = sym main)
 }
 
 #[panic_handler]

@@ -40,10 +40,13 @@ pub(crate) struct Plan {
     pub parent: ParentEnds,
     /// The child's ends and copies the parent closes right after clone.
     pub child_fds: Vec<OwnedFd>,
+    /// The memfd of the init/launcher binary (-1 if it could not be made).
+    pub binary: RawFd,
     /// Per-step timestamps (feature `trace-timing`).
     pub clock: crate::timing::Recorder,
     /// Strings the `argv`/`envp` pointers of the exec step point into.
     _strings: Vec<CString>,
+    _launcher_strings: Vec<CString>,
 }
 
 /// The ends of the pipes the parent keeps.
@@ -79,9 +82,15 @@ impl Plan {
                 stderr: None,
             },
             child_fds: Vec::new(),
+            binary: -1,
             clock: crate::timing::Recorder::start(),
             _strings: Vec::new(),
+            _launcher_strings: Vec::new(),
         };
+        if let Some(fd) = crate::pid1::memfd() {
+            plan.binary = fd.as_raw_fd();
+            plan.child_fds.push(fd);
+        }
         let attrs = SetupStep::ProcessAttributes;
         plan.push(Step::CloseFd(plan.parent.error.as_raw_fd()), attrs, None);
         plan.push(Step::CloseFd(plan.parent.sync.as_raw_fd()), attrs, None);
@@ -147,11 +156,7 @@ impl Plan {
         );
 
         if let Some(status_fd) = status_w {
-            let init_binary = crate::pid1::memfd().map_or(-1, |fd| {
-                let raw = fd.as_raw_fd();
-                plan.child_fds.push(fd);
-                raw
-            });
+            let init_binary = plan.binary;
             if config.detach {
                 plan.push(Step::ParentDeathSignal(0), attrs, None);
             }
@@ -270,12 +275,29 @@ impl Plan {
         argv.push(std::ptr::null());
         let mut envp: Vec<_> = strings[argc..].iter().map(|s| s.as_ptr()).collect();
         envp.push(std::ptr::null());
+        // nsbox-exec ERROR_FD STEP COUNT CANDIDATE... ARGV... (see src/pid1/nsbox_init.rs)
+        let launcher = (self.binary >= 0).then(|| {
+            let number = |n: usize| CString::new(n.to_string()).unwrap_or_default();
+            let header = vec![
+                c"nsbox-exec".to_owned(),
+                number(self.error_fd as usize),
+                number(self.steps.len()),
+                number(candidates.len()),
+            ];
+            let mut pointers: Vec<_> = header.iter().chain(&candidates).map(|s| s.as_ptr()).collect();
+            pointers.extend_from_slice(&argv);
+            self._launcher_strings = header;
+            (self.binary, pointers)
+        });
         self._strings = strings;
-        self.push(
-            Step::Exec { candidates, argv, envp },
-            SetupStep::Exec,
-            Some(PathBuf::from(program)),
-        );
+        let step = Step::Exec {
+            candidates,
+            argv,
+            envp,
+            launcher,
+            error_fd: self.error_fd,
+        };
+        self.push(step, SetupStep::Exec, Some(PathBuf::from(program)));
         Ok(())
     }
 }

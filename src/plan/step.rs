@@ -137,10 +137,15 @@ pub(crate) enum Step {
         last_cap: u8,
     },
     ResetSignals,
-    /// Try each candidate path in turn (a PATH search done by the parent's string work).
+    /// Execute the payload: through the launcher (nsbox-exec from the init binary's memfd,
+    /// given `error_fd` and this step's index in its argv) so that `/proc/self/exe` is never
+    /// the caller's program at the payload's execve; without it, try each candidate path in
+    /// turn (a PATH search done by the parent's string work).
     Exec {
         candidates: Vec<CString>,
         argv: Vec<*const c_char>,
         envp: Vec<*const c_char>,
+        launcher: Option<(RawFd, Vec<*const c_char>)>,
+        error_fd: RawFd,
     },
 }

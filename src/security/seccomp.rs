@@ -57,8 +57,8 @@ impl Seccomp {
         })
     }
 
-    /// Only the named syscalls (plus `execve`, `execveat`, `write` and `exit_group`, which the
-    /// setup needs to exec the payload or report failing to); EPERM for the rest.
+    /// Only the named syscalls (plus `execve`, `execveat`, `fcntl`, `write` and `exit_group`,
+    /// which the setup needs to exec the payload or report failing to); EPERM for the rest.
     pub fn allow<I, S>(syscalls: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -124,7 +124,7 @@ impl Seccomp {
             SeccompKind::Deny(names) => bpf::program(&numbers(names)?, eperm, &[], bpf::RET_ALLOW),
             SeccompKind::Allow(names) => {
                 let mut allowed = numbers(names)?;
-                for name in ["execve", "execveat", "write", "exit_group"] {
+                for name in ["execve", "execveat", "write", "exit_group", "fcntl"] {
                     allowed.insert(sysno(name)?);
                 }
                 bpf::program(&allowed, bpf::RET_ALLOW, &[], eperm)
