@@ -278,6 +278,15 @@ pub fn cwd_is_inside_root() -> SysResult<bool> {
     Ok(buf.first() == Some(&b'/'))
 }
 
+/// Whether `name` below `dir` is a symlink (not followed).
+pub fn is_symlink_at(dir: RawFd, name: &CStr) -> bool {
+    // SAFETY: stat is plain data filled by the kernel; name is NUL-terminated.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; st is a valid out-pointer.
+    let ret = unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    ret == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK
+}
+
 pub fn fstat_mode(fd: RawFd) -> SysResult<libc::mode_t> {
     // SAFETY: stat is plain data filled by the kernel.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };

@@ -323,7 +323,11 @@ fn resolve(root: RawFd, path: &ContainerPath, depth: usize, leaf: Leaf) -> SysRe
 /// Without openat2 (Linux < 5.6): one component below `dir`, refusing a symlink (ELOOP).
 /// Stricter than openat2's RESOLVE_IN_ROOT, never looser.
 fn open_no_symlink(dir: RawFd, name: &CStr, flags: libc::c_int) -> SysResult<RawFd> {
-    let fd = sys::openat(dir, name, flags | libc::O_NOFOLLOW, 0)?;
+    let fd = match sys::openat(dir, name, flags | libc::O_NOFOLLOW, 0) {
+        // O_DIRECTORY on a symlink says ENOTDIR: tell the symlink apart.
+        Err(Errno::ENOTDIR) if sys::is_symlink_at(dir, name) => return Err(Errno::ELOOP),
+        other => other?,
+    };
     match sys::fstat_mode(fd) {
         Ok(mode) if mode & libc::S_IFMT != libc::S_IFLNK => Ok(fd),
         other => {

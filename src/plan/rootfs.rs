@@ -61,20 +61,26 @@ enum HostEntry {
 pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
     let ns = config.namespaces;
     let in_userns = ns.contains(Namespaces::USER);
-    // procfs and sysfs can be mounted fresh only for namespaces this user namespace owns.
-    let fresh_proc = ns.contains(Namespaces::PID) || !in_userns;
-    let fresh_sys = ns.contains(Namespaces::NET) || !in_userns;
+    // A fresh procfs or sysfs needs its own PID or network namespace: the host's would be the
+    // same superblock, which cannot be mounted over itself (EBUSY) and, in a user namespace,
+    // not at all. Without one, the host's is bound (sysfs read-only).
+    let fresh_proc = ns.contains(Namespaces::PID);
+    let fresh_sys = ns.contains(Namespaces::NET);
     let rootfs = config.rootfs.clone().unwrap_or_default();
 
     plan.push(Step::PrivatePropagation, SetupStep::PrivatePropagation, None);
 
     // 1. Open every host source now, before the staging mount can hide any of them.
+    // The host root in one recursive read-only bind when every mount point already exists;
+    // otherwise (a mount needs a new directory) each top-level entry bound into a fresh tmpfs.
+    let whole_host = rootfs.is_host() && config.mounts.iter().all(|m| mount_point_exists_on_host(&m.target));
     let root_slot = match &rootfs.0 {
         RootfsKind::Dir(dir) => Some(plan.open_source(dir, SetupStep::PrepareRoot)?),
+        RootfsKind::Host if whole_host => Some(plan.open_source(Path::new("/"), SetupStep::PrepareRoot)?),
         RootfsKind::Host => None,
     };
     let mut host_entries = Vec::new();
-    if rootfs.is_host() {
+    if rootfs.is_host() && !whole_host {
         for entry in host_top_level()? {
             let slot = match &entry {
                 HostEntry::Dir(p) | HostEntry::File(p) => Some(plan.open_source(p, SetupStep::PrepareRoot)?),
@@ -335,6 +341,17 @@ pub(super) fn resolve_path(path: &Path, resolve: u64) -> Result<ContainerPath> {
         names,
         resolve,
     })
+}
+
+/// Whether `target` can be a mount point in the whole-host root (read-only, so nothing can be
+/// created in it): it exists on the host, or it lies in the container's own /tmp or /run.
+fn mount_point_exists_on_host(target: &Path) -> bool {
+    let fresh = FRESH_ON_HOST_ROOT.iter().filter(|d| matches!(**d, "tmp" | "run"));
+    fresh.into_iter().any(|d| {
+        target
+            .strip_prefix("/")
+            .is_ok_and(|t| t.starts_with(d) && t != Path::new(d))
+    }) || std::fs::symlink_metadata(target).is_ok_and(|m| !m.file_type().is_symlink())
 }
 
 fn choose_stage() -> Result<&'static str> {
