@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::idmap::IdMap;
 use crate::mount::Mount;
 use crate::namespaces::Namespaces;
+use crate::net::{Network, Port};
 use crate::rootfs::Rootfs;
 use crate::security::{Capabilities, Capability, Profile, Seccomp};
 use crate::stdio::Stdio;
@@ -310,6 +311,22 @@ impl ContainerBuilder {
     /// created and left in place.
     pub fn cgroup_parent(&mut self, path: impl AsRef<Path>) -> &mut Self {
         self.config.cgroup_parent = Some(path.as_ref().to_path_buf());
+        self
+    }
+}
+
+/// Networking.
+impl ContainerBuilder {
+    /// The container's network (default: its own namespace with loopback only, when
+    /// [`Namespaces::NET`] is in the set). Changes the NET bit of the namespaces to match.
+    pub fn network(&mut self, network: Network) -> &mut Self {
+        self.config.network = Some(network);
+        self
+    }
+
+    /// Publishes a container port on the host; see [`Container::ports`] for the result.
+    pub fn publish(&mut self, port: Port) -> &mut Self {
+        self.config.ports.push(port);
         self
     }
 }

@@ -9,6 +9,7 @@ use crate::error::{ConfigError, Result};
 use crate::idmap::IdMap;
 use crate::mount::{Mount, MountKind};
 use crate::namespaces::Namespaces;
+use crate::net::{Network, Port};
 use crate::rootfs::Rootfs;
 use crate::security::{Capabilities, Seccomp};
 use crate::stdio::Stdio;
@@ -40,6 +41,8 @@ pub struct Config {
     pub(crate) detach: bool,
     pub(crate) no_new_privileges: bool,
     pub(crate) resources: Resources,
+    pub(crate) network: Option<Network>,
+    pub(crate) ports: Vec<Port>,
     pub(crate) capabilities: Capabilities,
     pub(crate) ambient: Capabilities,
     pub(crate) seccomp: Seccomp,
@@ -75,6 +78,8 @@ impl Default for Config {
             detach: false,
             no_new_privileges: true,
             resources: Resources::default(),
+            network: None,
+            ports: Vec::new(),
             capabilities: Capabilities::podman_default(),
             ambient: Capabilities::empty(),
             seccomp: Seccomp::docker_default(),
@@ -125,7 +130,6 @@ impl Config {
 
     /// Checks everything that can be checked without a syscall; fills in defaults.
     pub(crate) fn validate(mut self) -> Result<Config, ConfigError> {
-        let ns = self.namespaces;
         let need = |ok: bool, setting, namespace| {
             if ok {
                 Ok(())
@@ -133,6 +137,18 @@ impl Config {
                 Err(ConfigError::MissingNamespace { setting, namespace })
             }
         };
+        match &self.network {
+            Some(Network::None) => self.namespaces |= Namespaces::NET,
+            Some(Network::Host | Network::Join(_)) => self.namespaces -= Namespaces::NET,
+            None => {}
+        }
+        let ns = self.namespaces;
+        let joins = matches!(self.network, Some(Network::Join(_)));
+        need(
+            self.ports.is_empty() || ns.contains(Namespaces::NET) || joins,
+            "published ports",
+            "NET",
+        )?;
         let program = self.program.as_ref().ok_or(ConfigError::EmptyCommand)?;
         if program.is_empty() {
             return Err(ConfigError::EmptyCommand);

@@ -11,10 +11,12 @@ use nix::unistd::Pid;
 use crate::builder::ContainerBuilder;
 use crate::cgroup::{Cgroup, Stats};
 use crate::error::{Error, Result};
+use crate::net::{Forwarder, PublishedPort};
 pub use crate::status::{ExitStatus, Output};
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout};
 use crate::sys;
 use crate::timing::SpawnTimings;
+use std::net::IpAddr;
 
 /// A started container, like [`std::process::Child`] but held through a pidfd, so a recycled
 /// pid can never be signalled or waited for by mistake.
@@ -52,6 +54,7 @@ pub struct Container {
     /// The last stats, read just before the cgroup was removed.
     final_stats: Option<Stats>,
     timings: SpawnTimings,
+    forwarder: Option<Forwarder>,
 }
 
 impl Container {
@@ -81,7 +84,23 @@ impl Container {
             cgroup,
             final_stats: None,
             timings: SpawnTimings::default(),
+            forwarder: None,
         }
+    }
+
+    pub(crate) fn set_forwarder(&mut self, forwarder: Forwarder) {
+        self.forwarder = Some(forwarder);
+    }
+
+    /// The ports published with [`publish`](ContainerBuilder::publish), with the host port the
+    /// kernel picked where 0 was asked. Empty once the container has exited.
+    pub fn ports(&self) -> Vec<PublishedPort> {
+        self.forwarder.as_ref().map(|f| f.ports().to_vec()).unwrap_or_default()
+    }
+
+    /// The host address the published ports listen on (the first port's), if any.
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.ports().first().map(|p| p.host.ip())
     }
 
     pub(crate) fn set_timings(&mut self, timings: SpawnTimings) {
@@ -235,6 +254,10 @@ impl Container {
             return Ok(None);
         }
         let mut status = ExitStatus::from_siginfo(code, raw);
+        // The listeners go with the container: the port is free again.
+        if let Some(mut forwarder) = self.forwarder.take() {
+            forwarder.stop();
+        }
         if let Some(pipe) = self.status_pipe.take() {
             let mut buf = [0u8; 4];
             if sys::read_full(pipe.as_raw_fd(), &mut buf) == Ok(4) {

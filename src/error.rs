@@ -152,6 +152,8 @@ pub enum SetupStep {
     ProcessAttributes,
     /// Entering a new cgroup namespace after joining the v1 cgroups.
     CgroupNamespace,
+    /// Joining an existing network namespace (done by the spawning thread around clone).
+    JoinNetwork,
     /// Making every mount private so nothing propagates to the host.
     PrivatePropagation,
     /// Preparing the new root filesystem.
@@ -203,6 +205,7 @@ impl fmt::Display for SetupStep {
             SetupStep::SetCredentials => "set credentials",
             SetupStep::ProcessAttributes => "set process attributes",
             SetupStep::CgroupNamespace => "unshare cgroup namespace",
+            SetupStep::JoinNetwork => "join network namespace",
             SetupStep::PrivatePropagation => "make mounts private",
             SetupStep::PrepareRoot => "prepare root",
             SetupStep::BindMount => "bind mount",

@@ -11,9 +11,11 @@ use crate::cgroup::Cgroup;
 use crate::config::Config;
 use crate::container::Container;
 use crate::error::{Error, Result, SetupError, SetupStep};
+use crate::net::{Forwarder, Listeners, NetnsRef, Network};
 use crate::plan::Plan;
 use crate::sys;
 use crate::timing::Recorder;
+use nix::sched::CloneFlags;
 
 /// `CLONE_INTO_CGROUP` (Linux 5.7); libc's constant is deprecated for overflowing a c_int.
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
@@ -41,7 +43,18 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     clock.mark("plan");
     clock.share(plan.steps.len());
     plan.clock = clock;
-    let (pid, pidfd, born_in_cgroup) = clone(&mut plan, cgroup.as_ref().and_then(Cgroup::clone_into_fd))?;
+    let listeners = match config.ports.is_empty() {
+        true => None,
+        false => Some(Listeners::bind(&config.ports)?),
+    };
+    let joined = match &config.network {
+        Some(Network::Join(target)) => Some(ThreadNetns::enter(target)?),
+        _ => None,
+    };
+    let cloned = clone(&mut plan, cgroup.as_ref().and_then(Cgroup::clone_into_fd));
+    // Back to the caller's own network namespace before anything else, whatever happened.
+    let joined_fd = joined.map(ThreadNetns::leave).transpose()?;
+    let (pid, pidfd, born_in_cgroup) = cloned?;
     // The child has its own copies now; the parent's would hold pipes open.
     plan.child_fds.clear();
     let parent = plan.parent;
@@ -79,6 +92,22 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
         tracing::debug!(id = container.id(), "container payload executed");
         container.set_stdio(parent.stdin, parent.stdout, parent.stderr);
         container.set_timings(clock.finish(&plan.labels));
+        if let Some(listeners) = listeners {
+            let started = container_netns(pid, joined_fd).and_then(|netns| {
+                let pidfd = container
+                    .pidfd()
+                    .try_clone_to_owned()
+                    .map_err(|e| Error::io("duplicate the pidfd", e))?;
+                Forwarder::start(listeners, netns, pidfd)
+            });
+            match started {
+                Ok(forwarder) => container.set_forwarder(forwarder),
+                Err(e) => {
+                    container.kill_and_reap();
+                    return Err(e);
+                }
+            }
+        }
         return Ok(container);
     }
     container.reap_after_setup_failure();
@@ -87,6 +116,53 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     let error = SetupError { step, path, errno };
     tracing::debug!(%error, "container setup failed");
     Err(error.into())
+}
+
+/// The network namespace whose ports are published: the joined one, else the container's own.
+fn container_netns(pid: Pid, joined: Option<OwnedFd>) -> Result<OwnedFd> {
+    if let Some(fd) = joined {
+        return Ok(fd);
+    }
+    let path = format!("/proc/{pid}/ns/net");
+    std::fs::File::open(&path)
+        .map(OwnedFd::from)
+        .map_err(|e| Error::io(format!("open {path}"), e))
+}
+
+/// The spawning thread, moved into a network namespace for the clone only: the child is born
+/// in it (network namespaces are per thread, so the caller's other threads never see this).
+struct ThreadNetns {
+    own: OwnedFd,
+    target: OwnedFd,
+}
+
+impl ThreadNetns {
+    fn enter(target: &NetnsRef) -> Result<ThreadNetns> {
+        let target: OwnedFd = match target {
+            NetnsRef::Path(path) => std::fs::File::open(path)
+                .map(OwnedFd::from)
+                .map_err(|e| Error::io(format!("open network namespace {}", path.display()), e))?,
+            NetnsRef::Fd(fd) => fd
+                .try_clone()
+                .map_err(|e| Error::io("duplicate the network namespace fd", e))?,
+        };
+        let own = std::fs::File::open("/proc/thread-self/ns/net")
+            .map(OwnedFd::from)
+            .map_err(|e| Error::io("open this thread's network namespace", e))?;
+        nix::sched::setns(&target, CloneFlags::CLONE_NEWNET).map_err(|e| SetupError {
+            step: SetupStep::JoinNetwork,
+            path: None,
+            errno: e,
+        })?;
+        Ok(ThreadNetns { own, target })
+    }
+
+    /// Returns the thread to its own namespace; gives back the joined one's fd.
+    fn leave(self) -> Result<OwnedFd> {
+        nix::sched::setns(&self.own, CloneFlags::CLONE_NEWNET)
+            .map_err(|e| Error::io("return to the caller's network namespace", e))?;
+        Ok(self.target)
+    }
 }
 
 fn decode_report(report: &[u8; 8], got: usize) -> (usize, Errno) {
