@@ -159,9 +159,6 @@ impl Buffer {
     }
     /// Reads what fits; Ok(false) at EOF.
     fn fill(&mut self, from: &mut TcpStream) -> io::Result<bool> {
-        if self.start == self.end {
-            (self.start, self.end) = (0, 0);
-        }
         match from.read(&mut self.data[self.end..]) {
             Ok(0) => Ok(false),
             Ok(n) => {
@@ -176,6 +173,10 @@ impl Buffer {
         match to.write(&self.data[self.start..self.end]) {
             Ok(n) => {
                 self.start += n;
+                if self.start == self.end {
+                    // All delivered: the whole buffer is free again.
+                    (self.start, self.end) = (0, 0);
+                }
                 Ok(())
             }
             Err(e) if would_block(&e) => Ok(()),

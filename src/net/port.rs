@@ -47,6 +47,11 @@ impl Port {
         }
     }
 
+    /// The port inside the container.
+    pub fn container_port(&self) -> u16 {
+        self.container_port
+    }
+
     /// Listens on `ip` instead of 127.0.0.1.
     pub fn host_ip(mut self, ip: impl Into<IpAddr>) -> Self {
         self.host.set_ip(ip.into());
