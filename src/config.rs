@@ -323,6 +323,15 @@ fn check_maps(maps: &[IdMap]) -> Result<(), ConfigError> {
             return Err(invalid(format!("id map range {m:?}"), "is empty or overflows"));
         }
     }
+    // The kernel refuses overlapping ranges on either side (EINVAL at the id-map write).
+    for (i, a) in maps.iter().enumerate() {
+        for b in &maps[i + 1..] {
+            let overlap = |x: u32, y: u32| x < y + b.count && y < x + a.count;
+            if overlap(a.inside, b.inside) || overlap(a.outside, b.outside) {
+                return Err(invalid(format!("id map ranges {a:?} and {b:?}"), "overlap"));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -349,6 +358,13 @@ pub(crate) fn container_path(path: &Path) -> Result<PathBuf, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlapping_id_maps_are_refused() {
+        assert!(check_maps(&[IdMap::new(0, 1000, 10), IdMap::new(5, 5000, 10)]).is_err());
+        assert!(check_maps(&[IdMap::new(0, 1000, 10), IdMap::new(10, 1005, 1)]).is_err());
+        assert!(check_maps(&[IdMap::new(0, 1000, 10), IdMap::new(10, 1010, 10)]).is_ok());
+    }
 
     #[test]
     fn container_paths_are_normalised_or_refused() {
