@@ -245,7 +245,10 @@ fn the_port_threads_and_fds_are_released_when_the_container_ends() {
     let before = threads();
     let mut c = serve(ECHO_SERVER, Port::tcp(0, 7003), |_| {});
     let address = c.ports()[0].host;
-    assert!(listening_here(address.port()), "the published port is not held by this process");
+    assert!(
+        listening_here(address.port()),
+        "the published port is not held by this process"
+    );
     round_trip(address, b"x");
     c.kill(Signal::SIGKILL).unwrap();
     c.wait().unwrap();

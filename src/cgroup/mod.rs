@@ -164,10 +164,20 @@ impl Cgroup {
                 None => {}
             }
         }
+        // Hierarchies with a limit first, so an unusable one is reported as what it is.
+        v1_sets.sort_by_key(|(_, set)| set.is_disjoint(&needed));
         for (index, controllers) in v1_sets {
             let h = &layout.v1[index];
             let parent_dir = layout::dir_of(&h.mountpoint, &h.root, &parent_path(&h.own, parent));
-            let dir = make_dir(&parent_dir, &name, parent.is_some())?;
+            let dir = match make_dir(&parent_dir, &name, parent.is_some()) {
+                Ok(dir) => dir,
+                // Accounting only (no limit here): best effort, its stats stay None.
+                Err(e) if controllers.is_disjoint(&needed) => {
+                    tracing::debug!(error = %e, "accounting cgroup skipped");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             cgroup.v1.push(V1Group {
                 dir: dir.clone(),
                 controllers: h.controllers.clone(),

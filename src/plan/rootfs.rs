@@ -73,7 +73,11 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
     // 1. Open every host source now, before the staging mount can hide any of them.
     // The host root in one recursive read-only bind when every mount point already exists;
     // otherwise (a mount needs a new directory) each top-level entry bound into a fresh tmpfs.
-    let whole_host = rootfs.is_host() && config.mounts.iter().all(|m| mount_point_exists_on_host(&m.target));
+    // The one bind keeps the host's /tmp, /run, /proc... under the container's fresh mounts, so
+    // it is only for payloads that cannot unmount those (no CAP_SYS_ADMIN).
+    let may_unmount = config.capabilities.contains(crate::security::Capability::CAP_SYS_ADMIN);
+    let whole_host =
+        rootfs.is_host() && !may_unmount && config.mounts.iter().all(|m| mount_point_exists_on_host(&m.target));
     let root_slot = match &rootfs.0 {
         RootfsKind::Dir(dir) => Some(plan.open_source(dir, SetupStep::PrepareRoot)?),
         RootfsKind::Host if whole_host => Some(plan.open_source(Path::new("/"), SetupStep::PrepareRoot)?),

@@ -309,3 +309,80 @@ pub fn mount_options(mountinfo: &str, point: &str) -> Option<String> {
         .rfind(|l| l.split(' ').nth(4) == Some(point))
         .and_then(|l| l.split(' ').nth(5).map(str::to_owned))
 }
+
+/// The host's Python, run inside host-root containers for syscall probes (through ctypes).
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// Root and the host's /usr/bin/python3.
+pub fn root_and_python() -> bool {
+    root()
+        && require(
+            "/usr/bin/python3 (apt-get install python3)",
+            Path::new(PYTHON).is_file(),
+        )
+}
+
+/// Python prelude for probe scripts: `libc` through ctypes with errno kept, and helpers that
+/// print one `name RESULT` line per probe, RESULT being `OK` or the errno's name (`EPERM`).
+pub const PY_PROBES: &str = r#"
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def errname(e):
+    return errno.errorcode.get(e, str(e))
+def check(name, ret):
+    print(name, "OK" if ret != -1 else errname(ctypes.get_errno()), flush=True)
+def check_os(name, call):
+    try:
+        call()
+        print(name, "OK", flush=True)
+    except OSError as e:
+        print(name, errname(e.errno), flush=True)
+"#;
+
+/// The `name RESULT` lines a probe script printed, as a map (later lines win).
+pub fn probe_results(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(name, result)| (name.to_owned(), result.trim().to_owned()))
+        .collect()
+}
+
+/// The value of a hexadecimal field of a `/proc/<pid>/status` text, such as `CapEff`.
+pub fn status_hex(status: &str, field: &str) -> u64 {
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|rest| rest.strip_prefix(':')))
+        .unwrap_or_else(|| panic!("no {field} in status:\n{status}"));
+    u64::from_str_radix(line.trim(), 16).unwrap_or_else(|e| panic!("{field}: {line:?}: {e}"))
+}
+
+/// Copies the running test binary into `dir` as `name`, mode 0755 (by `install` in another
+/// process, for the reason [`write_executable`] gives). Running the copy rather than the
+/// original lets a test run a test of this binary as another user, or with the original busy.
+pub fn copy_of_this_test_binary(dir: &Path, name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let copy = dir.join(name);
+    let status = Command::new("install")
+        .args(["-m", "0755"])
+        .arg(&exe)
+        .arg(&copy)
+        .status()
+        .expect("run install");
+    assert!(
+        status.success(),
+        "install {} {}: {status}",
+        exe.display(),
+        copy.display()
+    );
+    copy
+}
+
+/// A fresh 0755 directory under the temp dir, so that any user can read and run what is in it.
+pub fn public_dir(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(std::env::temp_dir())
+        .expect("create dir");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod 0755");
+    dir
+}

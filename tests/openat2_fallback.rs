@@ -1,0 +1,187 @@
+//! The path-safety tests again on a "kernel" without openat2 (before Linux 5.6, or under a
+//! seccomp policy that hides it): a thread whose own seccomp filter answers ENOSYS to openat2
+//! spawns the containers, whose setup processes inherit the filter. The fallback walks one
+//! component at a time and refuses every symlink (ELOOP): stricter than RESOLVE_IN_ROOT.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+use common::stdout_of;
+use nsbox::{Container, Errno, Error, Mount, Rootfs, SetupStep};
+
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 0xC000_003E;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 0xC000_00B7;
+
+/// Sets no_new_privs on the calling thread and loads a filter that fails openat2 with
+/// ENOSYS; every other syscall is allowed. Only this thread (and what it spawns) is affected.
+fn hide_openat2_from_this_thread() {
+    let op = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let jump_eq = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
+    let ret = libc::BPF_RET | libc::BPF_K;
+    let mut filter = [
+        op(load, 4, 0, 0), // seccomp_data.arch
+        op(jump_eq, AUDIT_ARCH, 1, 0),
+        op(ret, libc::SECCOMP_RET_ALLOW, 0, 0),
+        op(load, 0, 0, 0), // seccomp_data.nr
+        op(jump_eq, libc::SYS_openat2 as u32, 0, 1),
+        op(ret, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32, 0, 0),
+        op(ret, libc::SECCOMP_RET_ALLOW, 0, 0),
+    ];
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: prctl with integer arguments, then with a pointer to a valid filter program
+    // that outlives the call (the kernel copies it). Without SECCOMP_FILTER_FLAG_TSYNC the
+    // filter and no_new_privs apply to this thread only.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0, "no_new_privs");
+        let mode = libc::SECCOMP_MODE_FILTER as libc::c_ulong;
+        assert_eq!(libc::prctl(libc::PR_SET_SECCOMP, mode, &program), 0, "load the filter");
+    }
+}
+
+fn openat2_errno() -> Option<i32> {
+    // SAFETY: open_how is plain data; all zero is valid.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    // SAFETY: a valid path and open_how of the size passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            c"/".as_ptr(),
+            &how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: the fd was just opened here.
+        unsafe { libc::close(fd as i32) };
+        return None;
+    }
+    std::io::Error::last_os_error().raw_os_error()
+}
+
+/// Runs `check` on a fresh thread without openat2, after proving openat2 is gone there (and
+/// only there), so that no test here passes because openat2 quietly worked.
+fn without_openat2(check: impl FnOnce() + Send + 'static) {
+    assert_eq!(openat2_errno(), None, "openat2 works on the test's own thread");
+    let thread = std::thread::spawn(move || {
+        hide_openat2_from_this_thread();
+        assert_eq!(openat2_errno(), Some(libc::ENOSYS), "openat2 is hidden");
+        assert!(!nsbox::preflight().syscalls.openat2, "preflight sees no openat2");
+        check();
+    });
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+    assert_eq!(openat2_errno(), None, "the filter stayed on its thread");
+}
+
+fn setup_failure(result: nsbox::Result<nsbox::Output>) -> nsbox::SetupError {
+    match result {
+        Err(Error::Setup(e)) => e,
+        Err(e) => panic!("not a setup error: {e}"),
+        Ok(out) => panic!("spawn succeeded: {}", out.status),
+    }
+}
+
+#[test]
+fn without_openat2_plain_mount_targets_work() {
+    if !common::root_and_busybox() {
+        return;
+    }
+    without_openat2(|| {
+        let rootfs = common::busybox_rootfs();
+        let source = tempfile::tempdir().unwrap();
+        fs::write(source.path().join("file"), "from the host\n").unwrap();
+        let out = Container::builder()
+            .rootfs(Rootfs::dir(rootfs.path()))
+            .mount(Mount::tmpfs("/scratch/a/b"))
+            .mount(Mount::bind(source.path(), "/data"))
+            .command("/bin/sh")
+            .args(["-c", "cat /data/file; grep -c ' /scratch/a/b ' /proc/self/mountinfo"])
+            .output()
+            .unwrap();
+        assert_eq!(stdout_of(&out), "from the host\n1\n");
+        // The host root, whose top-level symlinks (/bin -> usr/bin) are recreated, not walked.
+        let out = Container::builder()
+            .mount(Mount::tmpfs("/tmp/x/y"))
+            .command("/bin/true")
+            .output()
+            .unwrap();
+        stdout_of(&out);
+    });
+}
+
+#[test]
+fn without_openat2_mount_targets_through_symlinks_are_refused() {
+    if !common::root_and_busybox() {
+        return;
+    }
+    without_openat2(|| {
+        let rootfs = common::busybox_rootfs();
+        let host = tempfile::tempdir().unwrap();
+        symlink("bin", rootfs.path().join("inside")).unwrap();
+        symlink(host.path(), rootfs.path().join("escape")).unwrap();
+        let source = tempfile::tempdir().unwrap();
+        let builder = || {
+            let mut b = Container::builder();
+            b.rootfs(Rootfs::dir(rootfs.path())).command("/bin/true");
+            b
+        };
+        let mut failures = Vec::new();
+        for target in ["/inside/x", "/escape/x/y"] {
+            let tmpfs = setup_failure(builder().mount(Mount::tmpfs(target)).output());
+            let bind = setup_failure(builder().mount(Mount::bind(source.path(), target)).output());
+            failures.push((target, SetupStep::Mount, tmpfs));
+            failures.push((target, SetupStep::BindMount, bind));
+        }
+        // What matters most first: nothing was created through the symlinks.
+        assert!(!rootfs.path().join("bin/x").exists(), "created through the symlink");
+        assert_eq!(fs::read_dir(host.path()).unwrap().count(), 0, "created on the host");
+        for (target, step, e) in failures {
+            assert_eq!((e.step, e.errno), (step, Errno::ELOOP), "{target}: {e}");
+            if step == SetupStep::Mount {
+                assert_eq!(e.path.as_deref(), Some(Path::new(target)), "{e}");
+            }
+        }
+    });
+}
+
+#[test]
+fn without_openat2_symlinked_proc_is_refused() {
+    if !common::root_and_busybox() {
+        return;
+    }
+    without_openat2(|| {
+        let rootfs = common::busybox_rootfs();
+        let decoy = tempfile::tempdir().unwrap();
+        symlink(decoy.path(), rootfs.path().join("proc")).unwrap();
+        let e = setup_failure(
+            Container::builder()
+                .rootfs(Rootfs::dir(rootfs.path()))
+                .command("/bin/true")
+                .output(),
+        );
+        assert_eq!(
+            fs::read_dir(decoy.path()).unwrap().count(),
+            0,
+            "something landed in the decoy"
+        );
+        assert_eq!(e.path.as_deref(), Some(Path::new("/proc")), "{e}");
+        assert_eq!((e.step, e.errno), (SetupStep::Mount, Errno::ELOOP), "{e}");
+    });
+}

@@ -1,0 +1,262 @@
+//! The rootless run: what works, and what is refused, when the caller is an unprivileged user.
+//!
+//! The outer test (as root) copies this test binary into a fresh 0755 directory and runs the
+//! `rootless_inner_*` tests in it as `nobody` (uid and gid 65534, no groups) through
+//! `setpriv`. The inner tests return at once unless `NSBOX_ROOTLESS_INNER=1`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, symlink};
+use std::path::Path;
+use std::process::Command;
+
+use common::{Snapshot, status_hex, stdout_of};
+use nsbox::{Capabilities, Container, Controller, Errno, Error, Mount, Profile, Rootfs, SetupStep};
+
+const INNER: &str = "NSBOX_ROOTLESS_INNER";
+const NOBODY: u32 = 65534;
+
+/// True when this is the inner run (as nobody); the inner tests do nothing otherwise.
+fn inner() -> bool {
+    let on = std::env::var_os(INNER).is_some_and(|v| v == "1");
+    if on {
+        assert!(!common::is_root(), "the inner run must not be root");
+    }
+    on
+}
+
+fn run_as_nobody(binary: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(binary)
+        .arg("rootless_inner_")
+        .args(args)
+        .env(INNER, "1")
+        .env("TMPDIR", "/tmp")
+        .current_dir("/")
+        .output()
+        .expect("run setpriv");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn suite_passes_as_an_unprivileged_user() {
+    if !common::root_and_busybox() || !common::require("setpriv (util-linux)", Path::new("/usr/bin/setpriv").exists()) {
+        return;
+    }
+    let dir = common::public_dir("nsbox-rootless-");
+    let binary = common::copy_of_this_test_binary(dir.path(), "rootless");
+    let (listed_ok, listed) = run_as_nobody(&binary, &["--list"]);
+    let count = listed.lines().filter(|l| l.ends_with(": test")).count();
+    assert!(listed_ok && count > 0, "no inner tests listed:\n{listed}");
+    // One at a time: one of them checks that a refused spawn leaves no fd or process behind.
+    let (ok, text) = run_as_nobody(&binary, &["--nocapture", "--test-threads=1"]);
+    let summary = format!("test result: ok. {count} passed; 0 failed");
+    assert!(
+        ok && text.contains(&summary),
+        "the rootless run failed (want {summary:?}):\n{text}"
+    );
+}
+
+#[test]
+fn rootless_inner_default_container_is_root_mapped_to_the_caller() {
+    if !inner() {
+        return;
+    }
+    let text = common::sh_ok("id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map");
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(
+        lines,
+        [vec!["0"], vec!["0"], vec!["0", "65534", "1"], vec!["0", "65534", "1"]]
+    );
+}
+
+#[test]
+fn rootless_inner_tmpfs_and_bind_mounts_work() {
+    if !inner() {
+        return;
+    }
+    let shared = common::world_writable_dir();
+    let out = Container::builder()
+        .mount(Mount::tmpfs("/scratch"))
+        .mount(Mount::bind(shared.path(), "/shared"))
+        .command("/bin/sh")
+        .args([
+            "-c",
+            "echo hi > /scratch/f && cat /scratch/f && touch /shared/made-inside",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "hi\n");
+    let meta = fs::metadata(shared.path().join("made-inside")).expect("made inside, seen on the host");
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (NOBODY, NOBODY),
+        "owned by the caller on the host"
+    );
+}
+
+#[test]
+fn rootless_inner_sandbox_profile_runs() {
+    if !inner() {
+        return;
+    }
+    let out = Container::builder()
+        .profile(Profile::Sandbox)
+        .command("/bin/cat")
+        .arg("/proc/self/status")
+        .output()
+        .unwrap();
+    let status = stdout_of(&out);
+    for field in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(status_hex(&status, field), 0, "{field}");
+    }
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+    assert_eq!(field("NoNewPrivs:"), Some("1"));
+    assert_eq!(field("Seccomp:"), Some("2"), "a seccomp filter is loaded");
+}
+
+#[test]
+fn rootless_inner_symlinked_kernel_fs_in_rootfs_is_refused() {
+    if !inner() {
+        return;
+    }
+    for name in ["proc", "sys", "dev"] {
+        let rootfs = common::busybox_rootfs();
+        let decoy = tempfile::tempdir().unwrap();
+        symlink(decoy.path(), rootfs.path().join(name)).unwrap();
+        let err = Container::builder()
+            .rootfs(Rootfs::dir(rootfs.path()))
+            .command("/bin/true")
+            .spawn()
+            .unwrap_err();
+        let setup = err.as_setup().unwrap_or_else(|| panic!("/{name}: {err}"));
+        assert_eq!(
+            (setup.step, setup.errno),
+            (SetupStep::Mount, Errno::ELOOP),
+            "/{name}: {err}"
+        );
+        assert_eq!(setup.path.as_deref(), Some(Path::new("/").join(name).as_path()));
+        assert_eq!(
+            fs::read_dir(decoy.path()).unwrap().count(),
+            0,
+            "/{name}: wrote to the decoy"
+        );
+    }
+}
+
+#[test]
+fn rootless_inner_mount_targets_through_symlinks_stay_inside() {
+    if !inner() {
+        return;
+    }
+    // A symlink to an existing host directory; the rootfs has the same path. Mount points
+    // through it are made in the rootfs' copy, never in the host directory.
+    let host = tempfile::tempdir().unwrap();
+    fs::write(host.path().join("marker"), "host").unwrap();
+    let rootfs = common::busybox_rootfs();
+    let inside = rootfs.path().join(host.path().strip_prefix("/").unwrap());
+    fs::create_dir_all(&inside).unwrap();
+    symlink(host.path(), rootfs.path().join("escape")).unwrap();
+    let source = tempfile::tempdir().unwrap();
+    fs::write(source.path().join("f"), "source\n").unwrap();
+    let out = Container::builder()
+        .rootfs(Rootfs::dir(rootfs.path()))
+        .mount(Mount::bind(source.path(), "/escape/sub"))
+        .mount(Mount::tmpfs("/escape/t/u"))
+        .command("/bin/sh")
+        .args([
+            "-c",
+            &format!(
+                "cat /escape/sub/f; grep -c ' {}/t/u ' /proc/self/mountinfo",
+                host.path().display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(text, "source\n1\n", "the bind and the tmpfs are in the rootfs' copy");
+    assert!(
+        inside.join("sub").is_dir() && inside.join("t/u").is_dir(),
+        "made in the rootfs"
+    );
+    let entries: Vec<_> = fs::read_dir(host.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries, ["marker"], "something was created in the host directory");
+}
+
+#[test]
+fn rootless_inner_capability_sets_are_clean() {
+    if !inner() {
+        return;
+    }
+    let status = common::sh_ok("cat /proc/self/status");
+    let podman = Capabilities::podman_default().bits();
+    let sets = ["CapInh", "CapEff", "CapBnd", "CapAmb"].map(|f| status_hex(&status, f));
+    assert_eq!(sets, [0, podman, podman, 0], "CapInh, CapEff, CapBnd, CapAmb");
+}
+
+/// The entries of the directory a container's cgroup would be made in, for every controller.
+fn cgroup_parents() -> BTreeSet<String> {
+    let host = nsbox::preflight();
+    let mut entries = BTreeSet::new();
+    for support in &host.controllers {
+        if let Some(dir) = &support.parent {
+            for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+                entries.insert(e.path().display().to_string());
+            }
+        }
+    }
+    entries
+}
+
+#[test]
+fn rootless_inner_cgroup_limits_fail_clearly_and_leave_nothing_behind() {
+    if !inner() {
+        return;
+    }
+    let before = Snapshot::take();
+    let cgroups = cgroup_parents();
+    let host = nsbox::preflight();
+    assert!(!host.can_use(Controller::Pids), "nobody can use pids here? {host:?}");
+    for (name, result) in [
+        ("pids", Container::builder().pids_limit(16).command("/bin/true").spawn()),
+        (
+            "memory",
+            Container::builder().memory_limit(64 << 20).command("/bin/true").spawn(),
+        ),
+    ] {
+        let err = result
+            .err()
+            .unwrap_or_else(|| panic!("{name}: a limit without delegation was accepted"));
+        assert!(matches!(err, Error::Cgroup(_)), "{name}: not a cgroup error: {err}");
+        // Either the controller is named as unavailable, or the cgroup nsbox had to create
+        // (for the limit or for accounting) is refused: both say "no delegation here".
+        let text = err.to_string();
+        assert!(
+            text.contains(name) || text.contains("Permission denied"),
+            "{name}: unclear error: {text}"
+        );
+    }
+    before.assert_unchanged("refused cgroup limits");
+    assert_eq!(cgroups, cgroup_parents(), "cgroup directories changed");
+}
+
+#[test]
+fn rootless_inner_preflight_reports_user_namespaces() {
+    if !inner() {
+        return;
+    }
+    let host = nsbox::preflight();
+    assert!(host.user_namespaces.available, "{host:?}");
+    assert!(host.user_namespaces.blocked_by.is_empty(), "{host:?}");
+}

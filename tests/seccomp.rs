@@ -1,0 +1,277 @@
+//! Seccomp: the Sandbox profile's refusals (terminal injection, CVE-2017-5226; privileged
+//! operations), allow and deny lists, and names the kernel does not know. Probes run the
+//! host's Python in a host-root container and report the errno of each syscall.
+
+mod common;
+
+use std::os::fd::OwnedFd;
+
+use common::{PY_PROBES, PYTHON, probe_results, stdout_of};
+use nsbox::{Capabilities, Container, ContainerBuilder, Error, IdMap, Mount, Profile, Rootfs, Seccomp, Stdio};
+
+/// mkdir(2) as busybox calls it here (aarch64 has only mkdirat).
+#[cfg(target_arch = "x86_64")]
+const MKDIR: &str = "mkdir";
+#[cfg(not(target_arch = "x86_64"))]
+const MKDIR: &str = "mkdirat";
+
+/// What static busybox needs to start and report an error, besides what Seccomp::allow adds
+/// (execve, execveat, write, exit_group). Found with strace.
+#[cfg(target_arch = "x86_64")]
+const BUSYBOX_STARTUP: &[&str] = &[
+    "arch_prctl",
+    "brk",
+    "getrandom",
+    "getuid",
+    "mprotect",
+    "prctl",
+    "prlimit64",
+    "readlink",
+    "rseq",
+    "set_robust_list",
+    "set_tid_address",
+];
+#[cfg(not(target_arch = "x86_64"))]
+const BUSYBOX_STARTUP: &[&str] = &[
+    "brk",
+    "getrandom",
+    "getuid",
+    "mprotect",
+    "prctl",
+    "prlimit64",
+    "readlinkat",
+    "rseq",
+    "set_robust_list",
+    "set_tid_address",
+];
+
+fn sandbox() -> ContainerBuilder {
+    let mut builder = Container::builder();
+    builder.profile(Profile::Sandbox);
+    builder
+}
+
+/// Runs the TIOCSTI/TIOCLINUX probes with a fresh pty's slave as stdin and stdout.
+fn terminal_probes(builder: &mut ContainerBuilder) -> std::collections::BTreeMap<String, String> {
+    // The payload first makes the pty its controlling terminal (it leads a new session, so it
+    // may): the kernel then allows TIOCSTI without any capability (legacy_tiocsti=1) or
+    // refuses it with EIO (legacy_tiocsti=0), never with EPERM. So EPERM can only come from
+    // the seccomp filter. The high bits test the filter's 32-bit compare: the kernel ignores
+    // them, so a 64-bit compare would let TIOCSTI through.
+    let script = format!(
+        "{PY_PROBES}
+import fcntl, termios
+sys.stdout = sys.stderr
+c = ctypes.c_char(b'x')
+def ioctl(name, cmd):
+    check(name, libc.syscall({sys_ioctl}, 0, ctypes.c_ulong(cmd), ctypes.byref(c)))
+check_os('ctty', lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+ioctl('tiocsti', {tiocsti})
+ioctl('tiocsti-high-bits', {tiocsti} | (1 << 32))
+ioctl('tioclinux', {tioclinux})
+",
+        sys_ioctl = libc::SYS_ioctl,
+        tiocsti = libc::TIOCSTI,
+        tioclinux = libc::TIOCLINUX,
+    );
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave: OwnedFd = pty.slave;
+    let out = builder
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave)
+        .stderr(Stdio::piped())
+        .command(PYTHON)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{}: {text}", out.status);
+    drop(pty.master);
+    probe_results(&text)
+}
+
+#[test]
+fn terminal_injection_is_refused_in_the_sandbox() {
+    if !common::root_and_python() {
+        return;
+    }
+    let legacy = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").map_or(true, |v| v.trim() == "1");
+    let kernel_answer = if legacy { "OK" } else { "EIO" };
+    // Controls: the same sandbox without the terminal rule, and with no filter at all.
+    let mut without_rule = sandbox();
+    without_rule.seccomp(Seccomp::docker_default());
+    let mut unconfined = sandbox();
+    unconfined
+        .seccomp(Seccomp::unconfined())
+        .cap_add(nsbox::Capability::CAP_SYS_ADMIN);
+    for (name, mut builder) in [("docker_default", without_rule), ("unconfined", unconfined)] {
+        let results = terminal_probes(&mut builder);
+        assert_eq!(
+            results.get("ctty").map(String::as_str),
+            Some("OK"),
+            "{name}: {results:?}"
+        );
+        assert_eq!(results["tiocsti"], kernel_answer, "{name}: {results:?}");
+        assert_eq!(results["tiocsti-high-bits"], kernel_answer, "{name}: {results:?}");
+        assert_ne!(results["tioclinux"], "EPERM", "{name}: {results:?}");
+    }
+    let results = terminal_probes(&mut sandbox());
+    assert_eq!(results.get("ctty").map(String::as_str), Some("OK"), "{results:?}");
+    for probe in ["tiocsti", "tiocsti-high-bits", "tioclinux"] {
+        assert_eq!(results[probe], "EPERM", "sandbox {probe}: {results:?}");
+    }
+}
+
+/// The privileged-operation probes; `host_pid` is a pid the container cannot see.
+fn privileged_probes(host_pid: u32) -> String {
+    format!(
+        "{PY_PROBES}
+check('mount', libc.mount(b'none', b'/tmp', b'tmpfs', 0, None))
+check('unshare', libc.unshare({newuser}))
+check('setns', libc.setns(os.open('/proc/self/ns/uts', os.O_RDONLY), 0))
+check('keyctl', libc.syscall({keyctl}, 1, 0))
+check('bpf', libc.syscall({bpf}, 0, None, 0))
+check('ptrace', libc.ptrace(16, {host_pid}, None, None))
+check('kill', libc.kill({host_pid}, 0))
+check_os('hostname', lambda: os.close(os.open('/proc/sys/kernel/hostname', os.O_WRONLY)))
+check_os('sys', lambda: os.close(os.open('/sys/class/net/lo/mtu', os.O_WRONLY)))
+check_os('sysrq', lambda: os.close(os.open('/proc/sysrq-trigger', os.O_WRONLY)))
+check_os('mknod', lambda: os.mknod('/tmp/nsbox-null', 0o20666, os.makedev(1, 3)))
+check('init_module', libc.syscall({init_module}, None, 0, b''))
+check('finit_module', libc.syscall({finit_module}, -1, b'', 0))
+check('reboot', libc.reboot(0))
+",
+        newuser = libc::CLONE_NEWUSER,
+        keyctl = libc::SYS_keyctl,
+        bpf = libc::SYS_bpf,
+        init_module = libc::SYS_init_module,
+        finit_module = libc::SYS_finit_module,
+    )
+}
+
+#[test]
+fn sandbox_refuses_privileged_operations_with_the_expected_errno() {
+    if !common::root_and_python() {
+        return;
+    }
+    let host_pid = std::process::id();
+    assert!(
+        host_pid > 100,
+        "the test's pid must not exist in the container's PID namespace"
+    );
+    let script = privileged_probes(host_pid);
+    // Root mapped to itself, so that read-only mounts, not unmapped owners, answer (EROFS
+    // rather than EACCES) whatever /etc/subuid says.
+    let identity = [IdMap::new(0, 0, 65536)];
+    let run = |builder: &mut ContainerBuilder| {
+        let out = builder
+            .uid_map(identity)
+            .gid_map(identity)
+            .mount(Mount::tmpfs("/tmp"))
+            .command(PYTHON)
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        probe_results(&stdout_of(&out))
+    };
+    // Control: without the filter and with every capability, the same probes do succeed.
+    let mut control = sandbox();
+    control
+        .seccomp(Seccomp::unconfined())
+        .capabilities(Capabilities::all().iter());
+    let results = run(&mut control);
+    for probe in ["mount", "unshare", "keyctl"] {
+        assert_eq!(results[probe], "OK", "control {probe}: {results:?}");
+    }
+
+    let sysrq = if std::path::Path::new("/proc/sysrq-trigger").exists() {
+        "EROFS"
+    } else {
+        "ENOENT"
+    };
+    let expected = [
+        ("mount", "EPERM"),
+        ("unshare", "EPERM"),
+        ("setns", "EPERM"),
+        ("keyctl", "EPERM"),
+        ("bpf", "EPERM"),
+        ("ptrace", "ESRCH"),
+        ("kill", "ESRCH"),
+        ("hostname", "EROFS"),
+        ("sys", "EROFS"),
+        ("sysrq", sysrq),
+        ("mknod", "EPERM"),
+        ("init_module", "EPERM"),
+        ("finit_module", "EPERM"),
+        ("reboot", "EPERM"),
+    ];
+    let results = run(&mut sandbox());
+    let wrong: Vec<String> = expected
+        .iter()
+        .filter(|(probe, errno)| results.get(*probe).map(String::as_str) != Some(errno))
+        .map(|(probe, errno)| format!("{probe}: want {errno}, got {:?}", results.get(*probe)))
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}\nall: {results:?}");
+}
+
+/// `busybox mkdir /scratch/made` in a busybox rootfs under `seccomp`.
+fn busybox_mkdir(seccomp: Seccomp) -> nsbox::Output {
+    let rootfs = common::busybox_rootfs();
+    Container::builder()
+        .rootfs(Rootfs::dir(rootfs.path()))
+        .mount(Mount::tmpfs("/scratch"))
+        .seccomp(seccomp)
+        .command("/bin/busybox")
+        .args(["mkdir", "/scratch/made"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn deny_list_refuses_the_named_syscall_with_eperm() {
+    if !common::root_and_busybox() {
+        return;
+    }
+    let out = busybox_mkdir(Seccomp::deny([MKDIR]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("Operation not permitted"),
+        "{}: {stderr}",
+        out.status
+    );
+    stdout_of(&busybox_mkdir(Seccomp::deny(["ptrace"])));
+    stdout_of(&busybox_mkdir(Seccomp::docker_default()));
+}
+
+#[test]
+fn allow_list_refuses_every_other_syscall_with_eperm() {
+    if !common::root_and_busybox() {
+        return;
+    }
+    let out = busybox_mkdir(Seccomp::allow(BUSYBOX_STARTUP));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("Operation not permitted"),
+        "{}: {stderr}",
+        out.status
+    );
+    let with_mkdir = BUSYBOX_STARTUP.iter().copied().chain([MKDIR]);
+    stdout_of(&busybox_mkdir(Seccomp::allow(with_mkdir)));
+}
+
+#[test]
+fn unknown_syscall_names_are_a_configuration_error() {
+    for seccomp in [
+        Seccomp::allow(["read", "nsbox_no_such_call"]),
+        Seccomp::deny(["nsbox_no_such_call"]),
+    ] {
+        let mut builder = Container::builder();
+        builder.seccomp(seccomp.clone()).command("/bin/true");
+        let err = builder.build().unwrap_err();
+        assert!(
+            matches!(&err, Error::Config(_)) && err.to_string().contains("nsbox_no_such_call"),
+            "{seccomp:?}: {err}"
+        );
+        assert!(matches!(builder.spawn(), Err(Error::Config(_))), "{seccomp:?}");
+    }
+}
