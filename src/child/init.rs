@@ -12,19 +12,72 @@
 
 use std::os::fd::RawFd;
 
+use super::Context;
 use crate::sys::{self, SysResult};
 
 /// The fds nsbox-init expects: the status pipe, and its own binary while it is executed.
 const INIT_STATUS_FD: RawFd = 3;
 const INIT_BINARY_FD: RawFd = 4;
 
-/// Forks: returns `Ok` in the payload; the init side never returns.
-pub(super) fn fork_init(status_fd: RawFd, error_fd: RawFd, binary: RawFd, last_cap: u8) -> SysResult<()> {
-    let payload = sys::fork()?;
-    if payload == 0 {
-        sys::close(status_fd);
-        return Ok(());
+/// What the payload's entry point needs: the step context and where to go on.
+struct PayloadStart<'c, 'a> {
+    context: &'c mut Context<'a>,
+    from: usize,
+    status_fd: RawFd,
+}
+
+/// Starts the payload as PID 2 and becomes the init; returns only on failure (in the init,
+/// before anything was started).
+///
+/// The payload is cloned with CLONE_VM|CLONE_VFORK onto a stack the parent prepared, as
+/// posix_spawn does: no copy of the page tables (whose size is the host program's), and the
+/// init, sharing the memory, stays suspended until the payload has executed (or exited), so
+/// nothing touches that memory concurrently. The payload runs the remaining steps there.
+pub(super) fn start(
+    context: &mut Context<'_>,
+    index: usize,
+    status_fd: RawFd,
+    binary: RawFd,
+    last_cap: u8,
+) -> SysResult<()> {
+    let error_fd = context.error_fd;
+    let stack = context.payload_stack.as_mut_ptr_range();
+    // The stack grows down from its 16-byte aligned top.
+    let top = ((stack.end as usize) & !15) as *mut libc::c_void;
+    if stack.start.is_null() || (top as usize) < stack.start as usize + 16 * 1024 {
+        return Err(nix::errno::Errno::ENOMEM);
     }
+    let mut payload = PayloadStart {
+        context,
+        from: index + 1,
+        status_fd,
+    };
+    // SAFETY: the entry point never returns (it execs or exits); its stack is memory the plan
+    // owns and nothing else uses; CLONE_VFORK keeps this process from running until then.
+    let pid = unsafe {
+        libc::clone(
+            payload_entry,
+            top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            &mut payload as *mut PayloadStart as *mut libc::c_void,
+        )
+    };
+    if pid < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    init(pid, status_fd, error_fd, binary, last_cap)
+}
+
+extern "C" fn payload_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `start` passed a PayloadStart that lives, unmoved, while its process is
+    // suspended by CLONE_VFORK, i.e. as long as this process may use it.
+    let start = unsafe { &mut *(arg as *mut PayloadStart) };
+    sys::close(start.status_fd);
+    super::run_from(start.context, start.from)
+}
+
+/// The init side: executes nsbox-init, or runs its loop here if that fails.
+fn init(payload: libc::pid_t, status_fd: RawFd, error_fd: RawFd, binary: RawFd, last_cap: u8) -> ! {
     // The error pipe now belongs to the payload alone: its exec (CLOEXEC) or its failure
     // report is what the parent waits for. Init keeps nothing but the status pipe, so it never
     // holds the container's stdio open.

@@ -19,6 +19,17 @@ use crate::sys::{self, SysResult};
 /// Exit code of a child whose setup failed (as a shell's for a command that cannot run).
 const SETUP_FAILED: i32 = 127;
 
+/// What the step loop works on. The payload, forked with CLONE_VM by `ForkInit`, goes on with
+/// the same context through a pointer: its parent (the init) is suspended until it execs.
+pub(super) struct Context<'a> {
+    steps: &'a [Step],
+    slots: &'a mut [RawFd],
+    error_fd: RawFd,
+    clock: &'a crate::timing::Recorder,
+    payload_stack: &'a mut [u8],
+    root: RawFd,
+}
+
 /// Runs the plan; never returns. Called in the child right after clone.
 pub(crate) fn run(plan: &mut Plan) -> ! {
     let Plan {
@@ -26,16 +37,39 @@ pub(crate) fn run(plan: &mut Plan) -> ! {
         slots,
         error_fd,
         clock,
+        payload_stack,
         ..
     } = plan;
     clock.stamp(clock.child_start_slot());
-    let mut root: RawFd = -1;
-    for (index, step) in steps.iter().enumerate() {
-        if let Err(errno) = run_step(step, &mut root, slots) {
-            report(*error_fd, index, errno);
+    let mut context = Context {
+        steps,
+        slots,
+        error_fd: *error_fd,
+        clock,
+        payload_stack,
+        root: -1,
+    };
+    run_from(&mut context, 0)
+}
+
+/// Runs the steps from `from` on; never returns (the last step execs or the process exits).
+pub(super) fn run_from(context: &mut Context<'_>, from: usize) -> ! {
+    let steps = context.steps;
+    for (index, step) in steps.iter().enumerate().skip(from) {
+        let result = match step {
+            Step::ForkInit {
+                status_fd,
+                binary,
+                last_cap,
+                ..
+            } => init::start(context, index, *status_fd, *binary, *last_cap),
+            step => run_step(step, &mut context.root, context.slots),
+        };
+        if let Err(errno) = result {
+            report(context.error_fd, index, errno);
             sys::exit(SETUP_FAILED);
         }
-        clock.stamp(index);
+        context.clock.stamp(index);
     }
     // The last step is Exec, which only returns on failure.
     sys::exit(SETUP_FAILED)
@@ -246,12 +280,8 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         Step::Dup { from, to } => sys::dup2(*from, *to),
         Step::CloseOtherFds => sys::cloexec_from(3),
         Step::BlockSignals => sys::block_all_signals(),
-        Step::ForkInit {
-            status_fd,
-            error_fd,
-            binary,
-            last_cap,
-        } => init::fork_init(*status_fd, *error_fd, *binary, *last_cap),
+        // Handled by `run_from`, which continues the payload on its own stack.
+        Step::ForkInit { .. } => Err(Errno::EINVAL),
         Step::ResetSignals => sys::reset_signals(),
         Step::Exec {
             candidates,

@@ -23,6 +23,10 @@ use crate::namespaces::Namespaces;
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout, StdioKind};
 pub(crate) use step::{ContainerPath, Leaf, Step};
 
+/// The payload's stack between the init's fork and its exec: the steps need a few KiB (getcwd
+/// takes 4); generous, as nothing guards its end.
+const PAYLOAD_STACK: usize = 256 * 1024;
+
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Everything a spawn needs, prepared before clone.
@@ -40,6 +44,8 @@ pub(crate) struct Plan {
     pub parent: ParentEnds,
     /// The child's ends and copies the parent closes right after clone.
     pub child_fds: Vec<OwnedFd>,
+    /// The stack the payload runs its last steps on, when an init forks it (see child::init).
+    pub payload_stack: Vec<u8>,
     /// The memfd of the init/launcher binary (-1 if it could not be made).
     pub binary: RawFd,
     /// Per-step timestamps (feature `trace-timing`).
@@ -82,6 +88,7 @@ impl Plan {
                 stderr: None,
             },
             child_fds: Vec::new(),
+            payload_stack: Vec::new(),
             binary: -1,
             clock: crate::timing::Recorder::start(),
             _strings: Vec::new(),
@@ -157,6 +164,7 @@ impl Plan {
 
         if let Some(status_fd) = status_w {
             let init_binary = plan.binary;
+            plan.payload_stack = vec![0; PAYLOAD_STACK];
             if config.detach {
                 plan.push(Step::ParentDeathSignal(0), attrs, None);
             }
@@ -164,7 +172,6 @@ impl Plan {
             plan.push(
                 Step::ForkInit {
                     status_fd,
-                    error_fd: plan.error_fd,
                     binary: init_binary,
                     last_cap: crate::security::capabilities::last_cap(),
                 },

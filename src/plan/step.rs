@@ -132,7 +132,6 @@ pub(crate) enum Step {
     /// capability drop before executing it.
     ForkInit {
         status_fd: RawFd,
-        error_fd: RawFd,
         binary: RawFd,
         last_cap: u8,
     },
