@@ -11,7 +11,7 @@ use crate::cgroup::Cgroup;
 use crate::config::Config;
 use crate::container::Container;
 use crate::error::{Error, Result, SetupError, SetupStep};
-use crate::net::{Forwarder, Listeners, NetnsRef, Network};
+use crate::net::{Connector, Forwarder, Listeners, NetnsRef, Network};
 use crate::plan::Plan;
 use crate::sys;
 use crate::timing::Recorder;
@@ -93,12 +93,16 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
         container.set_stdio(parent.stdin, parent.stdout, parent.stderr);
         container.set_timings(clock.finish(&plan.labels));
         if let Some(listeners) = listeners {
-            let started = container_netns(pid, joined_fd).and_then(|netns| {
+            let connector = match parent.connector {
+                Some(socket) => Ok(Connector::Helper(socket)),
+                None => container_netns(pid, joined_fd).map(Connector::Join),
+            };
+            let started = connector.and_then(|connector| {
                 let pidfd = container
                     .pidfd()
                     .try_clone_to_owned()
                     .map_err(|e| Error::io("duplicate the pidfd", e))?;
-                Forwarder::start(listeners, netns, pidfd)
+                Forwarder::start(listeners, connector, pidfd)
             });
             match started {
                 Ok(forwarder) => container.set_forwarder(forwarder),

@@ -510,6 +510,29 @@ pub fn loopback_up() -> SysResult<()> {
     result.map(drop)
 }
 
+/// Formats `n` in decimal into `buf` as a C string.
+pub fn decimal(mut n: u64, buf: &mut [u8; 16]) -> &CStr {
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    loop {
+        if let Some(d) = digits.get_mut(len) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        len += 1;
+        n /= 10;
+        if n == 0 || len >= buf.len() - 1 {
+            break;
+        }
+    }
+    for (slot, d) in buf.iter_mut().zip(digits.iter().take(len).rev()) {
+        *slot = *d;
+    }
+    if let Some(end) = buf.get_mut(len) {
+        *end = 0;
+    }
+    CStr::from_bytes_until_nul(buf).unwrap_or(c"0")
+}
+
 /// Formats `/proc/self/fd/<fd>` into `buf` and returns it as a C string.
 pub fn proc_fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &CStr {
     const PREFIX: &[u8] = b"/proc/self/fd/";

@@ -260,3 +260,36 @@ fn rootless_inner_preflight_reports_user_namespaces() {
     assert!(host.user_namespaces.available, "{host:?}");
     assert!(host.user_namespaces.blocked_by.is_empty(), "{host:?}");
 }
+
+#[test]
+fn rootless_inner_published_port_round_trip() {
+    if !inner() {
+        return;
+    }
+    use std::io::{BufRead, Read};
+    // The server inside answers with the host uid root is mapped to: the caller's.
+    let server = "import socket
+s = socket.socket(); s.bind(('127.0.0.1', 7000)); s.listen()
+print('ready', flush=True)
+c, _ = s.accept()
+c.sendall(b'uid ' + open('/proc/self/uid_map').read().split()[1].encode())";
+    let mut c = Container::builder()
+        .publish(nsbox::Port::tcp(0, 7000))
+        .command(common::PYTHON)
+        .args(["-c", server])
+        .stdout(nsbox::Stdio::piped())
+        .spawn()
+        .expect("publishing works without privileges");
+    let mut line = String::new();
+    std::io::BufReader::new(c.take_stdout().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    let mut reply = String::new();
+    std::net::TcpStream::connect(c.ports()[0].host)
+        .unwrap()
+        .read_to_string(&mut reply)
+        .unwrap();
+    assert_eq!(reply, format!("uid {NOBODY}"));
+    c.wait().unwrap();
+}

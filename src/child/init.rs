@@ -83,8 +83,7 @@ fn init(payload: libc::pid_t, status_fd: RawFd, error_fd: RawFd, binary: RawFd, 
     // holds the container's stdio open.
     let _ = error_fd;
     let mut status_fd = status_fd;
-    // nsbox-init knows the payload as PID 2, the first process forked in the namespace.
-    if binary >= 0 && payload == 2 && exec_init_binary(status_fd, binary, last_cap) {
+    if binary >= 0 && exec_init_binary(status_fd, binary, last_cap, payload) {
         // exec failed after the fds were rearranged: the status pipe is now at fd 3.
         status_fd = INIT_STATUS_FD;
     }
@@ -100,7 +99,7 @@ fn init(payload: libc::pid_t, status_fd: RawFd, error_fd: RawFd, binary: RawFd, 
 /// Executes nsbox-init with the status pipe at fd 3 and capabilities down to CAP_KILL (what
 /// forwarding a signal to a payload running as another user needs). Returns only if that
 /// fails: true if the fds were already moved.
-fn exec_init_binary(status_fd: RawFd, binary: RawFd, last_cap: u8) -> bool {
+fn exec_init_binary(status_fd: RawFd, binary: RawFd, last_cap: u8, payload: libc::pid_t) -> bool {
     // Both above the target numbers first, so neither dup3 can clobber the other.
     let (Ok(status), Ok(bin)) = (sys::dup_above(status_fd, 10, false), sys::dup_above(binary, 10, true)) else {
         return false;
@@ -121,10 +120,63 @@ fn exec_init_binary(status_fd: RawFd, binary: RawFd, last_cap: u8) -> bool {
     let _ = sys::capset(kill, kill, 0);
     let _ = sys::prctl2(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0);
     let _ = sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1);
-    let argv: [*const libc::c_char; 2] = [c"nsbox-init".as_ptr(), std::ptr::null()];
+    let mut digits = [0u8; 16];
+    let pid = sys::decimal(payload as u64, &mut digits);
+    let argv: [*const libc::c_char; 3] = [c"nsbox-init".as_ptr(), pid.as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     let _ = sys::execveat_empty_path(INIT_BINARY_FD, &argv, &envp);
     true
+}
+
+/// Starts the connector for published ports (`nsbox-connect`, see src/pid1/nsbox_init.rs) in
+/// this process's network namespace, with `socket` as its fd 3 and no capabilities. Forked
+/// with CLONE_VM|CLONE_VFORK like the payload, on the same (still unused) stack.
+pub(super) fn start_connector(context: &mut Context<'_>, socket: RawFd, binary: RawFd, last_cap: u8) -> SysResult<()> {
+    let stack = context.payload_stack.as_mut_ptr_range();
+    let top = ((stack.end as usize) & !15) as *mut libc::c_void;
+    if stack.start.is_null() || (top as usize) < stack.start as usize + 16 * 1024 {
+        return Err(nix::errno::Errno::ENOMEM);
+    }
+    let mut args = (socket, binary, last_cap);
+    // SAFETY: the entry point execs or exits; the stack is unused until the payload's fork;
+    // CLONE_VFORK keeps this process from running meanwhile.
+    let pid = unsafe {
+        libc::clone(
+            connector_entry,
+            top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            &mut args as *mut (RawFd, RawFd, u8) as *mut libc::c_void,
+        )
+    };
+    if pid < 0 {
+        Err(nix::errno::Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+extern "C" fn connector_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `start_connector` passed these, alive while it is suspended by CLONE_VFORK.
+    let (socket, binary, last_cap) = unsafe { *(arg as *const (RawFd, RawFd, u8)) };
+    let (Ok(socket), Ok(bin)) = (sys::dup_above(socket, 10, false), sys::dup_above(binary, 10, true)) else {
+        sys::exit(127)
+    };
+    if sys::dup3(socket, 3, false).is_err() || sys::dup3(bin, 4, true).is_err() {
+        sys::exit(127);
+    }
+    sys::close_from(5);
+    for fd in 0..3 {
+        sys::close(fd);
+    }
+    for cap in 0..=last_cap {
+        let _ = sys::prctl2(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0);
+    }
+    let _ = sys::capset(0, 0, 0);
+    let _ = sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1);
+    let argv: [*const libc::c_char; 2] = [c"nsbox-connect".as_ptr(), std::ptr::null()];
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    let _ = sys::execveat_empty_path(4, &argv, &envp);
+    sys::exit(127)
 }
 
 /// Reaps every exited child; on the payload's exit, reports and exits.

@@ -63,6 +63,11 @@ pub(super) fn run_from(context: &mut Context<'_>, from: usize) -> ! {
                 last_cap,
                 ..
             } => init::start(context, index, *status_fd, *binary, *last_cap),
+            Step::StartConnector {
+                socket,
+                binary,
+                last_cap,
+            } => init::start_connector(context, *socket, *binary, *last_cap),
             step => run_step(step, &mut context.root, context.slots),
         };
         if let Err(errno) = result {
@@ -281,7 +286,8 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         Step::CloseOtherFds => sys::cloexec_from(3),
         Step::BlockSignals => sys::block_all_signals(),
         // Handled by `run_from`, which continues the payload on its own stack.
-        Step::ForkInit { .. } => Err(Errno::EINVAL),
+        // Handled by `run_from`, which has the context they need.
+        Step::ForkInit { .. } | Step::StartConnector { .. } => Err(Errno::EINVAL),
         Step::ResetSignals => sys::reset_signals(),
         Step::Exec {
             candidates,

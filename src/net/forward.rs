@@ -1,6 +1,8 @@
 //! The port forwarder: listeners bound in the caller's network namespace before the clone, and
-//! one thread per container that joins the container's network namespace and relays every
-//! connection (TCP) or client (UDP) in a single poll loop.
+//! one thread per container that relays every connection (TCP) or client (UDP) in a single poll
+//! loop. The container side of each is a socket made in the container's network namespace by
+//! its connector process (`nsbox-connect`, see src/pid1/nsbox_init.rs), or, for a container
+//! without an init, by the thread itself after joining the namespace (which needs root).
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
@@ -77,9 +79,9 @@ pub(crate) struct Forwarder {
 }
 
 impl Forwarder {
-    /// Starts relaying into the network namespace `netns` (an fd of it); the loop also ends when
-    /// the process behind `pidfd` exits.
-    pub fn start(listeners: Listeners, netns: OwnedFd, pidfd: OwnedFd) -> Result<Forwarder> {
+    /// Starts relaying through `connector`; the loop also ends when the process behind `pidfd`
+    /// exits.
+    pub fn start(listeners: Listeners, connector: Connector, pidfd: OwnedFd) -> Result<Forwarder> {
         let ports = listeners.published();
         let (stop_r, stop_w) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::io("create pipe", e))?;
@@ -87,14 +89,15 @@ impl Forwarder {
         let thread = std::thread::Builder::new()
             .name("nsbox-ports".into())
             .spawn(move || {
-                // Only this thread changes its network namespace: sockets it creates live there.
-                if let Err(e) = nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET) {
-                    let _ = ready_tx.send(Err(e));
-                    return;
+                if let Connector::Join(netns) = &connector {
+                    // Only this thread changes its network namespace: sockets it creates live there.
+                    if let Err(e) = nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET) {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
                 }
-                drop(netns);
                 let _ = ready_tx.send(Ok(()));
-                Relay::new(listeners, stop_r, pidfd).run();
+                Relay::new(listeners, connector, stop_r, pidfd).run();
             })
             .map_err(|e| Error::io("start the port forwarder thread", e))?;
         match ready_rx.recv() {
@@ -208,7 +211,81 @@ struct UdpClient {
     last: Instant,
 }
 
+/// Where container-side sockets come from.
+#[derive(Debug)]
+pub(crate) enum Connector {
+    /// The connector process in the container's network namespace, over this socket.
+    Helper(OwnedFd),
+    /// The forwarder thread joins this namespace and makes them itself (root only).
+    Join(OwnedFd),
+}
+
+impl Connector {
+    /// A socket connected (or connecting, non-blocking) to 127.0.0.1:`port` in the container.
+    fn connect(&self, protocol: Protocol, port: u16) -> io::Result<OwnedFd> {
+        match self {
+            Connector::Join(_) => match protocol {
+                Protocol::Tcp => connect_nonblocking(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)).map(OwnedFd::from),
+                Protocol::Udp => {
+                    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+                    socket.connect((Ipv4Addr::LOCALHOST, port))?;
+                    Ok(OwnedFd::from(socket))
+                }
+            },
+            Connector::Helper(socket) => ask(socket, protocol, port),
+        }
+    }
+}
+
+/// One request to nsbox-connect: `[kind, 0, port]`; the reply is an errno and, on success, the
+/// socket (SCM_RIGHTS).
+fn ask(socket: &OwnedFd, protocol: Protocol, port: u16) -> io::Result<OwnedFd> {
+    let [lo, hi] = port.to_le_bytes();
+    let request = [if protocol == Protocol::Udp { b'u' } else { b't' }, 0, lo, hi];
+    // SAFETY: request is a live 4-byte buffer.
+    if unsafe { libc::send(socket.as_raw_fd(), request.as_ptr().cast(), 4, libc::MSG_NOSIGNAL) } != 4 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut errno = [0u8; 4];
+    let mut iov = libc::iovec {
+        iov_base: errno.as_mut_ptr().cast(),
+        iov_len: 4,
+    };
+    let mut control = [0u64; 8]; // aligned room for one SCM_RIGHTS fd
+    // SAFETY: msghdr is plain data; zeroed is valid; the pointers are set below.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = &mut iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control.as_mut_ptr().cast();
+    message.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: message points to live buffers of the sizes given.
+    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut message, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if n != 4 {
+        return Err(io::Error::new(
+            ErrorKind::UnexpectedEof,
+            "the container's port connector is gone",
+        ));
+    }
+    let errno = i32::from_le_bytes(errno);
+    if errno != 0 {
+        return Err(io::Error::from_raw_os_error(errno));
+    }
+    // SAFETY: the kernel filled message; CMSG_* walk the control buffer it describes.
+    unsafe {
+        let header = libc::CMSG_FIRSTHDR(&message);
+        if header.is_null() || (*header).cmsg_level != libc::SOL_SOCKET || (*header).cmsg_type != libc::SCM_RIGHTS {
+            return Err(io::Error::other("no socket in the connector's reply"));
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(header) as *const RawFd);
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
 struct Relay {
+    connector: Connector,
     listeners: Vec<(Bound, PublishedPort)>,
     stop: OwnedFd,
     pidfd: OwnedFd,
@@ -217,8 +294,9 @@ struct Relay {
 }
 
 impl Relay {
-    fn new(listeners: Listeners, stop: OwnedFd, pidfd: OwnedFd) -> Self {
+    fn new(listeners: Listeners, connector: Connector, stop: OwnedFd, pidfd: OwnedFd) -> Self {
         Relay {
+            connector,
             listeners: listeners.bound,
             stop,
             pidfd,
@@ -303,14 +381,14 @@ impl Relay {
 
     fn accept(&mut self, index: usize) {
         let (socket, port) = &self.listeners[index];
-        let target = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port.container_port);
+        let container_port = port.container_port;
         match socket {
             Bound::Tcp(listener) => loop {
                 match listener.accept() {
-                    Ok((client, _)) => match connect_nonblocking(target) {
+                    Ok((client, _)) => match self.connector.connect(Protocol::Tcp, container_port) {
                         Ok(inner) if client.set_nonblocking(true).is_ok() => self.connections.push(Connection {
                             client,
-                            inner,
+                            inner: TcpStream::from(inner),
                             connected: false,
                             up: Buffer::new(),
                             down: Buffer::new(),
@@ -338,10 +416,11 @@ impl Relay {
                         {
                             self.udp.remove(&oldest);
                         }
-                        let Ok(inner) = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)) else {
+                        let Ok(inner) = self.connector.connect(Protocol::Udp, container_port) else {
                             continue;
                         };
-                        if inner.connect(target).is_err() || inner.set_nonblocking(true).is_err() {
+                        let inner = UdpSocket::from(inner);
+                        if inner.set_nonblocking(true).is_err() {
                             continue;
                         }
                         self.udp.insert(

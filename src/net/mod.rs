@@ -13,7 +13,7 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub(crate) use forward::{Forwarder, Listeners};
+pub(crate) use forward::{Connector, Forwarder, Listeners};
 pub use port::{Port, Protocol, PublishedPort};
 
 /// Which network a container gets.

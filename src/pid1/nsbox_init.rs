@@ -6,10 +6,9 @@
 //! of a fork of the host program, which would keep every page of the host's memory alive
 //! (copy-on-write) for as long as the container runs.
 //!
-//! As `nsbox-init` (argv[0], and only as PID 1), the contract with `src/child/init.rs`: every
-//! signal is blocked (the mask survives exec), fd 3 is the status pipe, the payload is PID 2
-//! (the first process forked in the new PID namespace), and capabilities were dropped to
-//! CAP_KILL. Then, like tini: wait for signals; reap on SIGCHLD; forward everything else to the
+//! As `nsbox-init PAYLOAD_PID` (argv[0], and only as PID 1), the contract with
+//! `src/child/init.rs`: every signal is blocked (the mask survives exec), fd 3 is the status
+//! pipe, and capabilities were dropped to CAP_KILL. Then, like tini: wait for signals; reap on SIGCHLD; forward everything else to the
 //! payload; when the payload exits, write its raw wait status to fd 3 and exit, which ends the
 //! namespace.
 //!
@@ -20,6 +19,14 @@
 //! payload whose interpreter is `/proc/self/exe` (CVE-2019-5736) then runs this binary, which
 //! exits, instead of the caller's binary, which it could keep a handle to and overwrite. On
 //! failure it writes `(STEP, errno)` to ERROR_FD, as every setup step does, and exits 127.
+//!
+//! As `nsbox-connect`, it is the container end of published ports: started in the container's
+//! network namespace with fd 3 a SOCK_SEQPACKET socket to the caller's forwarder, it reads
+//! requests (`b't'` or `b'u'`, 0, port as little-endian u16), creates a TCP or UDP socket,
+//! connects it (non-blocking) to 127.0.0.1:port and sends back the errno (0) with the socket
+//! attached (SCM_RIGHTS). The forwarder thus never needs to join the namespace, which would
+//! need CAP_SYS_ADMIN on the host: publishing works for unprivileged callers too.
+//!
 //! Any other argv[0] exits 127 at once.
 #![no_std]
 #![no_main]
@@ -37,6 +44,11 @@ mod nr {
     pub const GETPID: usize = 39;
     pub const EXECVE: usize = 59;
     pub const FCNTL: usize = 72;
+    pub const CLOSE: usize = 3;
+    pub const SOCKET: usize = 41;
+    pub const CONNECT: usize = 42;
+    pub const RECVFROM: usize = 45;
+    pub const SENDMSG: usize = 46;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -50,6 +62,11 @@ mod nr {
     pub const GETPID: usize = 172;
     pub const EXECVE: usize = 221;
     pub const FCNTL: usize = 25;
+    pub const CLOSE: usize = 57;
+    pub const SOCKET: usize = 198;
+    pub const CONNECT: usize = 203;
+    pub const RECVFROM: usize = 207;
+    pub const SENDMSG: usize = 211;
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -75,7 +92,6 @@ unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
 }
 
 const STATUS_FD: usize = 3;
-const PAYLOAD: isize = 2;
 const SIGCHLD: isize = 17;
 const WNOHANG: usize = 1;
 const PR_SET_DUMPABLE: usize = 4;
@@ -88,7 +104,7 @@ fn exit(code: i32) -> ! {
 }
 
 /// Reaps every exited child; on the payload's exit, reports and exits.
-fn reap() {
+fn reap(payload: isize) {
     loop {
         let mut status: i32 = 0;
         // SAFETY: status is a valid out-pointer.
@@ -96,7 +112,7 @@ fn reap() {
         if pid <= 0 {
             return;
         }
-        if pid == PAYLOAD {
+        if pid == payload {
             // SAFETY: writes the 4 bytes of status.
             unsafe { syscall4(nr::WRITE, STATUS_FD, &status as *const i32 as usize, 4, 0) };
             let code = if status & 0x7f == 0 { (status >> 8) & 0xff } else { 128 + (status & 0x7f) };
@@ -179,6 +195,105 @@ fn exec_payload(argc: usize, argv: *const *const u8, envp: *const *const u8) -> 
     exit(EXIT_CANNOT_RUN)
 }
 
+#[cfg(target_arch = "x86_64")]
+unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the Linux x86_64 syscall convention with six arguments.
+    unsafe {
+        asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a, in("rsi") b, in("rdx") c,
+             in("r10") d, in("r8") e, in("r9") f, lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    ret
+}
+
+#[cfg(target_arch = "aarch64")]
+unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the Linux aarch64 syscall convention with six arguments.
+    unsafe {
+        asm!("svc 0", in("x8") n, inlateout("x0") a as isize => ret, in("x1") b, in("x2") c, in("x3") d,
+             in("x4") e, in("x5") f, options(nostack));
+    }
+    ret
+}
+
+const REQUEST_FD: usize = 3;
+
+#[repr(C)]
+struct SockaddrIn {
+    family: u16,
+    port: u16,
+    addr: u32,
+    zero: [u8; 8],
+}
+
+#[repr(C)]
+struct Iovec {
+    base: *const u8,
+    len: usize,
+}
+
+#[repr(C)]
+struct Msghdr {
+    name: usize,
+    namelen: u32,
+    iov: *const Iovec,
+    iovlen: usize,
+    control: *const u8,
+    controllen: usize,
+    flags: i32,
+}
+
+/// `nsbox-connect` (see the module docs): serves socket requests until the forwarder closes.
+fn connect_loop() -> ! {
+    loop {
+        let mut request = [0u8; 4];
+        // SAFETY: request is a valid 4-byte buffer; no source address wanted.
+        let n = unsafe { syscall6(nr::RECVFROM, REQUEST_FD, request.as_mut_ptr() as usize, 4, 0, 0, 0) };
+        if n <= 0 {
+            exit(0);
+        }
+        let kind = if request[0] == b'u' { 2 } else { 1 }; // SOCK_DGRAM : SOCK_STREAM
+        let port = u16::from_le_bytes([request[2], request[3]]);
+        // SOCK_NONBLOCK | SOCK_CLOEXEC
+        // SAFETY: socket takes no memory.
+        let fd = unsafe { syscall4(nr::SOCKET, 2, kind | 0o4000 | 0o2000000, 0, 0) };
+        let mut errno: i32 = if fd < 0 { -fd as i32 } else { 0 };
+        if fd >= 0 {
+            let addr = SockaddrIn { family: 2, port: port.to_be(), addr: 0x7f00_0001u32.to_be(), zero: [0; 8] };
+            // SAFETY: addr is a live sockaddr_in of the size passed.
+            let ret = unsafe { syscall4(nr::CONNECT, fd as usize, &addr as *const SockaddrIn as usize, 16, 0) };
+            if ret < 0 && ret != -115 {
+                errno = -ret as i32; // not EINPROGRESS
+            }
+        }
+        let reply = errno.to_le_bytes();
+        let iov = Iovec { base: reply.as_ptr(), len: 4 };
+        // struct cmsghdr { len: usize, level: i32, type: i32 } + one int, padded to 8.
+        let mut control = [0u8; 24];
+        control[..8].copy_from_slice(&20usize.to_le_bytes());
+        control[8..12].copy_from_slice(&1i32.to_le_bytes()); // SOL_SOCKET
+        control[12..16].copy_from_slice(&1i32.to_le_bytes()); // SCM_RIGHTS
+        control[16..20].copy_from_slice(&(fd as i32).to_le_bytes());
+        let with_fd = errno == 0;
+        let message = Msghdr {
+            name: 0,
+            namelen: 0,
+            iov: &iov,
+            iovlen: 1,
+            control: if with_fd { control.as_ptr() } else { core::ptr::null() },
+            controllen: if with_fd { control.len() } else { 0 },
+            flags: 0,
+        };
+        // SAFETY: message and everything it points to live for the call.
+        unsafe { syscall4(nr::SENDMSG, REQUEST_FD, &message as *const Msghdr as usize, 0, 0) };
+        if fd >= 0 {
+            // SAFETY: close takes no memory.
+            unsafe { syscall4(nr::CLOSE, fd as usize, 0, 0, 0) };
+        }
+    }
+}
+
 /// Entered from `_start` with the initial stack: argc, argv..., NULL, envp..., NULL.
 extern "C" fn main(stack: *const usize) -> ! {
     // SAFETY: the kernel's initial stack layout.
@@ -191,14 +306,20 @@ extern "C" fn main(stack: *const usize) -> ! {
     if is(name, b"nsbox-exec") && argc >= 5 {
         exec_payload(argc, argv, envp);
     }
+    if is(name, b"nsbox-connect") {
+        connect_loop();
+    }
     // SAFETY: getpid takes no memory.
     if !is(name, b"nsbox-init") || unsafe { syscall4(nr::GETPID, 0, 0, 0, 0) } != 1 {
         exit(EXIT_CANNOT_RUN);
     }
-    init()
+    // The payload's pid in argv[1] (the connector may have been forked first), else 2.
+    // SAFETY: argv[1] exists when argc > 1.
+    let payload = if argc > 1 { number(unsafe { *argv.add(1) }).unwrap_or(2) } else { 2 };
+    init(payload as isize)
 }
 
-fn init() -> ! {
+fn init(payload: isize) -> ! {
     // Not even the container's root may ptrace or read the memory of its init.
     // SAFETY: prctl with integer arguments.
     unsafe { syscall4(nr::PRCTL, PR_SET_DUMPABLE, 0, 0, 0) };
@@ -207,10 +328,10 @@ fn init() -> ! {
         // SAFETY: `all` is a live 8-byte signal set; no siginfo, no timeout.
         let signal = unsafe { syscall4(nr::RT_SIGTIMEDWAIT, &all as *const u64 as usize, 0, 0, 8) };
         if signal == SIGCHLD || signal < 0 {
-            reap();
+            reap(payload);
         } else {
             // SAFETY: kill takes no memory.
-            unsafe { syscall4(nr::KILL, PAYLOAD as usize, signal as usize, 0, 0) };
+            unsafe { syscall4(nr::KILL, payload as usize, signal as usize, 0, 0) };
         }
     }
 }

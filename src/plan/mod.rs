@@ -64,6 +64,8 @@ pub(crate) struct ParentEnds {
     pub stdin: Option<ChildStdin>,
     pub stdout: Option<ChildStdout>,
     pub stderr: Option<ChildStderr>,
+    /// The forwarder's end of the published ports' connector socket.
+    pub connector: Option<OwnedFd>,
 }
 
 impl Plan {
@@ -86,6 +88,7 @@ impl Plan {
                 stdin: None,
                 stdout: None,
                 stderr: None,
+                connector: None,
             },
             child_fds: Vec::new(),
             payload_stack: Vec::new(),
@@ -165,6 +168,25 @@ impl Plan {
         if let Some(status_fd) = status_w {
             let init_binary = plan.binary;
             plan.payload_stack = vec![0; PAYLOAD_STACK];
+            if !config.ports.is_empty() && init_binary >= 0 {
+                // Published ports' connector, in the container's network namespace.
+                let (ours, theirs) = nix::sys::socket::socketpair(
+                    nix::sys::socket::AddressFamily::Unix,
+                    nix::sys::socket::SockType::SeqPacket,
+                    None,
+                    nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+                )
+                .map_err(|e| Error::io("create the port connector's socket pair", e))?;
+                plan.push(Step::CloseFd(ours.as_raw_fd()), attrs, None);
+                let step = Step::StartConnector {
+                    socket: theirs.as_raw_fd(),
+                    binary: init_binary,
+                    last_cap: crate::security::capabilities::last_cap(),
+                };
+                plan.push(step, SetupStep::Init, None);
+                plan.child_fds.push(theirs);
+                plan.parent.connector = Some(ours);
+            }
             if config.detach {
                 plan.push(Step::ParentDeathSignal(0), attrs, None);
             }

@@ -124,6 +124,13 @@ pub(crate) enum Step {
     },
     /// Mark every fd from 3 up close-on-exec.
     CloseOtherFds,
+    /// Start the published ports' connector (nsbox-connect) in the container's network
+    /// namespace, with `socket` (the container end of a socketpair) as its fd 3.
+    StartConnector {
+        socket: RawFd,
+        binary: RawFd,
+        last_cap: u8,
+    },
     /// Block every signal (before the init fork, so none is lost).
     BlockSignals,
     /// Fork: the parent becomes PID 1 (reaps, forwards signals, reports the payload's status
