@@ -399,6 +399,13 @@ impl ContainerBuilder {
         self
     }
 
+    /// Limits the files the payload may use with Landlock (Linux 5.13+; an error where the
+    /// kernel has no Landlock).
+    pub fn landlock(&mut self, landlock: crate::security::Landlock) -> &mut Self {
+        self.config.landlock = Some(landlock);
+        self
+    }
+
     /// Starts the payload in a new session, without a controlling terminal (default: false).
     pub fn new_session(&mut self, new: bool) -> &mut Self {
         self.config.new_session = new;

@@ -48,6 +48,7 @@ pub struct Config {
     pub(crate) seccomp: Seccomp,
     pub(crate) rlimits: Vec<(Resource, u64, u64)>,
     pub(crate) new_session: bool,
+    pub(crate) landlock: Option<crate::security::Landlock>,
     /// Set by `no_new_privileges(false)`, which is refused: the unsafe_ method is the way.
     pub(crate) refused_new_privileges: bool,
     pub(crate) cgroup: bool,
@@ -85,6 +86,7 @@ impl Default for Config {
             seccomp: Seccomp::docker_default(),
             rlimits: Vec::new(),
             new_session: false,
+            landlock: None,
             refused_new_privileges: false,
             cgroup: false,
             cgroup_parent: None,
@@ -275,6 +277,16 @@ impl Config {
                 format!("ambient capabilities {:?}", self.ambient),
                 "must also be in capabilities()",
             ));
+        }
+        if let Some(landlock) = &mut self.landlock {
+            need(
+                ns.contains(Namespaces::MOUNT) || landlock.rules.is_empty(),
+                "landlock rules",
+                "MOUNT",
+            )?;
+            for (path, _) in &mut landlock.rules {
+                *path = container_path(path)?;
+            }
         }
         for (resource, soft, hard) in &self.rlimits {
             if soft > hard {

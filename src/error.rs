@@ -184,6 +184,8 @@ pub enum SetupStep {
     Capabilities,
     /// Loading the seccomp filter.
     Seccomp,
+    /// Building or enforcing the Landlock ruleset (the path is the rule's).
+    Landlock,
     /// Connecting stdin, stdout and stderr.
     Stdio,
     /// Closing every file descriptor not passed to the payload.
@@ -221,6 +223,7 @@ impl fmt::Display for SetupStep {
             SetupStep::Rlimit => "set rlimit",
             SetupStep::Capabilities => "set capabilities",
             SetupStep::Seccomp => "load seccomp filter",
+            SetupStep::Landlock => "landlock",
             SetupStep::Stdio => "stdio",
             SetupStep::CloseFds => "close fds",
             SetupStep::Signals => "reset signals",

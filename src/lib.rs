@@ -84,7 +84,7 @@ pub use nix::sys::resource::Resource;
 pub use nix::sys::signal::Signal;
 pub use preflight::{ControllerSupport, Preflight, Syscalls, UserNamespaces, preflight};
 pub use rootfs::Rootfs;
-pub use security::{Capabilities, Capability, Profile, Seccomp};
+pub use security::{Capabilities, Capability, Landlock, Profile, Seccomp};
 pub use status::{ExitStatus, Output};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 pub use timing::SpawnTimings;

@@ -295,6 +295,30 @@ pub fn fstat_mode(fd: RawFd) -> SysResult<libc::mode_t> {
     Ok(st.st_mode)
 }
 
+/// `landlock_create_ruleset` for filesystem rights `handled`.
+pub fn landlock_create_ruleset(handled: u64) -> SysResult<RawFd> {
+    let attr: [u64; 1] = [handled];
+    // SAFETY: attr is a live struct landlock_ruleset_attr (handled_access_fs only, size 8).
+    check(unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, attr.as_ptr(), 8usize, 0u32) })
+        .map(|fd| fd as RawFd)
+}
+
+/// `landlock_add_rule(LANDLOCK_RULE_PATH_BENEATH)`: `rights` below the file or directory `fd`.
+pub fn landlock_add_path_rule(ruleset: RawFd, fd: RawFd, rights: u64) -> SysResult<()> {
+    // struct landlock_path_beneath_attr { u64 allowed_access; s32 parent_fd; } __packed
+    let mut attr = [0u8; 12];
+    let (access, parent) = attr.split_at_mut(8);
+    access.copy_from_slice(&rights.to_ne_bytes());
+    parent.copy_from_slice(&fd.to_ne_bytes());
+    // SAFETY: attr is a live packed landlock_path_beneath_attr.
+    check(unsafe { libc::syscall(libc::SYS_landlock_add_rule, ruleset, 1u32, attr.as_ptr(), 0u32) }).map(drop)
+}
+
+pub fn landlock_restrict_self(ruleset: RawFd) -> SysResult<()> {
+    // SAFETY: no memory is passed.
+    check(unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) }).map(drop)
+}
+
 pub fn unshare(flags: c_int) -> SysResult<()> {
     // SAFETY: no memory is passed.
     check_int(unsafe { libc::unshare(flags) }).map(drop)

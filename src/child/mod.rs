@@ -285,16 +285,36 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         Step::Dup { from, to } => sys::dup2(*from, *to),
         Step::CloseOtherFds => sys::cloexec_from(3),
         Step::BlockSignals => sys::block_all_signals(),
-        // Handled by `run_from`, which continues the payload on its own stack.
         // Handled by `run_from`, which has the context they need.
         Step::ForkInit { .. } | Step::StartConnector { .. } => Err(Errno::EINVAL),
         Step::ResetSignals => sys::reset_signals(),
+        Step::LandlockRuleset { handled, at } => {
+            let ruleset = sys::landlock_create_ruleset(*handled)?;
+            let moved = sys::dup3(ruleset, *at, false);
+            sys::close(ruleset);
+            moved
+        }
+        Step::LandlockRule { path, access, ruleset } => {
+            let fd = sys::openat(libc::AT_FDCWD, path, libc::O_PATH, 0)?;
+            let is_dir = sys::fstat_mode(fd).map(|m| m & libc::S_IFMT == libc::S_IFDIR);
+            let result = is_dir.and_then(|dir| {
+                let rights = if dir {
+                    *access
+                } else {
+                    access & crate::security::landlock::access::FILE
+                };
+                sys::landlock_add_path_rule(*ruleset, fd, rights)
+            });
+            sys::close(fd);
+            result
+        }
         Step::Exec {
             candidates,
             argv,
             envp,
             launcher,
             error_fd,
+            landlock_fd,
         } => {
             if let Some((binary, launcher_argv)) = launcher {
                 // The launcher reports its own failure on the error pipe, so it must inherit it;
@@ -303,6 +323,9 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
                     let _ = sys::execveat_empty_path(*binary, launcher_argv, envp);
                     let _ = sys::set_cloexec(*error_fd, true);
                 }
+            }
+            if *landlock_fd >= 0 {
+                sys::landlock_restrict_self(*landlock_fd)?;
             }
             Err(exec(candidates, argv, envp))
         }

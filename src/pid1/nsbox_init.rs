@@ -12,8 +12,9 @@
 //! payload; when the payload exits, write its raw wait status to fd 3 and exit, which ends the
 //! namespace.
 //!
-//! As `nsbox-exec ERROR_FD STEP COUNT CANDIDATE... ARGV...`, it executes the payload: the first
-//! of the COUNT candidate paths that execve accepts, with ARGV and the environment it was given.
+//! As `nsbox-exec ERROR_FD STEP LANDLOCK COUNT CANDIDATE... ARGV...`, it executes the payload:
+//! it enforces the Landlock ruleset fd LANDLOCK (`-` for none), then runs the first of the
+//! COUNT candidate paths that execve accepts, with ARGV and the environment it was given.
 //! The setup process runs this instead of executing the payload itself, so that at the
 //! payload's execve `/proc/self/exe` is this sealed memfd and not the caller's program: a
 //! payload whose interpreter is `/proc/self/exe` (CVE-2019-5736) then runs this binary, which
@@ -49,6 +50,7 @@ mod nr {
     pub const CONNECT: usize = 42;
     pub const RECVFROM: usize = 45;
     pub const SENDMSG: usize = 46;
+    pub const LANDLOCK_RESTRICT_SELF: usize = 446;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -67,6 +69,7 @@ mod nr {
     pub const CONNECT: usize = 203;
     pub const RECVFROM: usize = 207;
     pub const SENDMSG: usize = 211;
+    pub const LANDLOCK_RESTRICT_SELF: usize = 446;
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -155,25 +158,44 @@ fn number(s: *const u8) -> Option<usize> {
     }
 }
 
-/// `nsbox-exec ERROR_FD STEP COUNT CANDIDATE... ARGV...` (see the module docs).
+/// Writes `(step, errno)` to the error pipe and exits 127.
+fn fail(error_fd: usize, step: usize, errno: isize) -> ! {
+    let mut report = [0u8; 8];
+    report[..4].copy_from_slice(&(step as u32).to_le_bytes());
+    report[4..].copy_from_slice(&(errno as i32).to_le_bytes());
+    // SAFETY: writes the 8 bytes of report.
+    unsafe { syscall4(nr::WRITE, error_fd, report.as_ptr() as usize, 8, 0) };
+    exit(EXIT_CANNOT_RUN)
+}
+
+/// `nsbox-exec ERROR_FD STEP LANDLOCK COUNT CANDIDATE... ARGV...` (see the module docs).
 fn exec_payload(argc: usize, argv: *const *const u8, envp: *const *const u8) -> ! {
     // SAFETY: the kernel laid out argc argv pointers followed by NULL.
     let arg = |i: usize| unsafe { *argv.add(i) };
-    let (Some(error_fd), Some(step), Some(count)) = (number(arg(1)), number(arg(2)), number(arg(3))) else {
+    let (Some(error_fd), Some(step), Some(count)) = (number(arg(1)), number(arg(2)), number(arg(4))) else {
         exit(EXIT_CANNOT_RUN)
     };
-    if argc < 4 + count + 1 {
+    if argc < 5 + count + 1 {
         exit(EXIT_CANNOT_RUN);
+    }
+    if let Some(ruleset) = number(arg(3)) {
+        // SAFETY: landlock_restrict_self takes an fd and flags.
+        let ret = unsafe { syscall4(nr::LANDLOCK_RESTRICT_SELF, ruleset, 0, 0, 0) };
+        if ret < 0 {
+            fail(error_fd, step, -ret);
+        }
+        // SAFETY: close takes no memory.
+        unsafe { syscall4(nr::CLOSE, ruleset, 0, 0, 0) };
     }
     // The error pipe closes at the payload's exec, which tells the parent it succeeded.
     // SAFETY: fcntl with integer arguments.
     unsafe { syscall4(nr::FCNTL, error_fd, F_SETFD, FD_CLOEXEC, 0) };
     // SAFETY: the payload's argv starts after the candidates and ends with argv's NULL.
-    let payload_argv = unsafe { argv.add(4 + count) };
+    let payload_argv = unsafe { argv.add(5 + count) };
     let (mut errno, mut saw_eacces) = (ENOENT, false);
     for i in 0..count {
         // SAFETY: NUL-terminated path, NULL-terminated argv and envp from the kernel.
-        let ret = unsafe { syscall4(nr::EXECVE, arg(4 + i) as usize, payload_argv as usize, envp as usize, 0) };
+        let ret = unsafe { syscall4(nr::EXECVE, arg(5 + i) as usize, payload_argv as usize, envp as usize, 0) };
         match -ret {
             EACCES => saw_eacces = true,
             // Not there (or not a directory on the way): try the next, as execvp does.
@@ -187,12 +209,7 @@ fn exec_payload(argc: usize, argv: *const *const u8, envp: *const *const u8) -> 
     if saw_eacces && errno != EACCES && matches!(errno, 2 | 20 | 116 | 19 | 110) {
         errno = EACCES;
     }
-    let mut report = [0u8; 8];
-    report[..4].copy_from_slice(&(step as u32).to_le_bytes());
-    report[4..].copy_from_slice(&(errno as i32).to_le_bytes());
-    // SAFETY: writes the 8 bytes of report.
-    unsafe { syscall4(nr::WRITE, error_fd, report.as_ptr() as usize, 8, 0) };
-    exit(EXIT_CANNOT_RUN)
+    fail(error_fd, step, errno)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -303,7 +320,7 @@ extern "C" fn main(stack: *const usize) -> ! {
     let envp = unsafe { argv.add(argc + 1) };
     // SAFETY: argv[0] exists when argc > 0.
     let name = if argc > 0 { unsafe { *argv } } else { b"\0".as_ptr() };
-    if is(name, b"nsbox-exec") && argc >= 5 {
+    if is(name, b"nsbox-exec") && argc >= 6 {
         exec_payload(argc, argv, envp);
     }
     if is(name, b"nsbox-connect") {

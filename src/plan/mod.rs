@@ -46,6 +46,8 @@ pub(crate) struct Plan {
     pub child_fds: Vec<OwnedFd>,
     /// The stack the payload runs its last steps on, when an init forks it (see child::init).
     pub payload_stack: Vec<u8>,
+    /// The fd number the Landlock ruleset is kept at for the exec step (-1: none).
+    pub landlock_fd: RawFd,
     /// The memfd of the init/launcher binary (-1 if it could not be made).
     pub binary: RawFd,
     /// Per-step timestamps (feature `trace-timing`).
@@ -92,6 +94,7 @@ impl Plan {
             },
             child_fds: Vec::new(),
             payload_stack: Vec::new(),
+            landlock_fd: -1,
             binary: -1,
             clock: crate::timing::Recorder::start(),
             _strings: Vec::new(),
@@ -207,6 +210,9 @@ impl Plan {
         }
         plan.push(Step::CloseOtherFds, SetupStep::CloseFds, None);
         plan.push(Step::ResetSignals, SetupStep::Signals, None);
+        if let Some(landlock) = &config.landlock {
+            plan.plan_landlock(landlock)?;
+        }
         if let Some(programs) = seccomp_last {
             // Last, so the filter needs to allow nothing of the setup but execve.
             plan.push(Step::Seccomp(programs), SetupStep::Seccomp, None);
@@ -304,13 +310,19 @@ impl Plan {
         argv.push(std::ptr::null());
         let mut envp: Vec<_> = strings[argc..].iter().map(|s| s.as_ptr()).collect();
         envp.push(std::ptr::null());
-        // nsbox-exec ERROR_FD STEP COUNT CANDIDATE... ARGV... (see src/pid1/nsbox_init.rs)
+        // nsbox-exec ERROR_FD STEP LANDLOCK COUNT CANDIDATE... ARGV... (src/pid1/nsbox_init.rs)
+        let landlock_fd = self.landlock_fd;
         let launcher = (self.binary >= 0).then(|| {
             let number = |n: usize| CString::new(n.to_string()).unwrap_or_default();
             let header = vec![
                 c"nsbox-exec".to_owned(),
                 number(self.error_fd as usize),
                 number(self.steps.len()),
+                if landlock_fd >= 0 {
+                    number(landlock_fd as usize)
+                } else {
+                    c"-".to_owned()
+                },
                 number(candidates.len()),
             ];
             let mut pointers: Vec<_> = header.iter().chain(&candidates).map(|s| s.as_ptr()).collect();
@@ -325,6 +337,7 @@ impl Plan {
             envp,
             launcher,
             error_fd: self.error_fd,
+            landlock_fd,
         };
         self.push(step, SetupStep::Exec, Some(PathBuf::from(program)));
         Ok(())

@@ -94,3 +94,49 @@ impl Plan {
         Ok(None)
     }
 }
+
+impl Plan {
+    /// The Landlock steps: the ruleset, kept at an fd number reserved here (so the launcher's
+    /// argv can name it), then one rule per path, each step naming its path.
+    pub(super) fn plan_landlock(&mut self, landlock: &crate::security::Landlock) -> Result<()> {
+        use crate::security::landlock::{access, handled_access};
+        let handled = handled_access().map_err(|errno| crate::error::SetupError {
+            step: SetupStep::Landlock,
+            path: None,
+            errno,
+        })?;
+        let reserved = nix::fcntl::open(
+            "/dev/null",
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .and_then(|fd| nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)))
+        .map_err(|e| crate::error::Error::io("reserve an fd for the Landlock ruleset", e))?;
+        // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
+        let reserved = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(reserved) };
+        self.landlock_fd = std::os::fd::AsRawFd::as_raw_fd(&reserved);
+        self.child_fds.push(reserved);
+        self.push(
+            Step::LandlockRuleset {
+                handled,
+                at: self.landlock_fd,
+            },
+            SetupStep::Landlock,
+            None,
+        );
+        for (path, writable) in &landlock.rules {
+            let rights = if *writable {
+                handled
+            } else {
+                access::READ_ONLY & handled
+            };
+            let step = Step::LandlockRule {
+                path: super::cstring(path.as_os_str().as_encoded_bytes())?,
+                access: rights,
+                ruleset: self.landlock_fd,
+            };
+            self.push(step, SetupStep::Landlock, Some(path.clone()));
+        }
+        Ok(())
+    }
+}

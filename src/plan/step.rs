@@ -67,6 +67,18 @@ pub(crate) enum Step {
         set: u64,
         ambient: u64,
     },
+    /// Create the Landlock ruleset handling `handled`, at fd `at` (not close-on-exec: the
+    /// launcher enforces it right before the payload's execve, then closes it).
+    LandlockRuleset {
+        handled: u64,
+        at: RawFd,
+    },
+    /// Allow `access` below `path` in the ruleset at `ruleset` (a file gets only file rights).
+    LandlockRule {
+        path: CString,
+        access: u64,
+        ruleset: RawFd,
+    },
     /// Load the BPF programs, in order.
     Seccomp(Vec<std::sync::Arc<crate::security::Program>>),
     /// `mount(NULL, "/", MS_REC|MS_PRIVATE)`.
@@ -153,5 +165,7 @@ pub(crate) enum Step {
         envp: Vec<*const c_char>,
         launcher: Option<(RawFd, Vec<*const c_char>)>,
         error_fd: RawFd,
+        /// The Landlock ruleset to enforce first when executing without the launcher (-1: none).
+        landlock_fd: RawFd,
     },
 }

@@ -4,10 +4,12 @@
 mod bpf;
 pub(crate) mod capabilities;
 mod docker_profile;
+pub(crate) mod landlock;
 mod profile;
 pub(crate) mod seccomp;
 
 pub(crate) use bpf::{Program, SockFilter};
 pub use capabilities::{Capabilities, Capability};
+pub use landlock::Landlock;
 pub use profile::Profile;
 pub use seccomp::Seccomp;
