@@ -41,31 +41,44 @@ pub(super) fn start(
     last_cap: u8,
 ) -> SysResult<()> {
     let error_fd = context.error_fd;
-    let stack = context.payload_stack.as_mut_ptr_range();
-    // The stack grows down from its 16-byte aligned top.
-    let top = ((stack.end as usize) & !15) as *mut libc::c_void;
-    if stack.start.is_null() || (top as usize) < stack.start as usize + 16 * 1024 {
-        return Err(nix::errno::Errno::ENOMEM);
-    }
+    // Out of the context: the steps after this one never fork again.
+    let stack = std::mem::take(&mut context.payload_stack);
     let mut payload = PayloadStart {
         context,
         from: index + 1,
         status_fd,
     };
-    // SAFETY: the entry point never returns (it execs or exits); its stack is memory the plan
-    // owns and nothing else uses; CLONE_VFORK keeps this process from running until then.
-    let pid = unsafe {
-        libc::clone(
-            payload_entry,
-            top,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            &mut payload as *mut PayloadStart as *mut libc::c_void,
-        )
-    };
-    if pid < 0 {
-        return Err(nix::errno::Errno::last());
-    }
+    let arg = &mut payload as *mut PayloadStart as *mut libc::c_void;
+    // SAFETY: the entry runs the remaining steps, which exec or exit; the stack is the plan's
+    // and used by nothing else; payload outlives the suspension.
+    let pid = unsafe { vfork_on(stack, payload_entry, arg)? };
     init(pid, status_fd, error_fd, binary, last_cap)
+}
+
+/// clone(CLONE_VM|CLONE_VFORK) running `entry(arg)` on `stack`, as posix_spawn does: no copy
+/// of the page tables, and this process suspended until the child has executed or exited.
+///
+/// # Safety
+/// `entry` must exec or exit, never return; `stack` must be used by nothing else meanwhile;
+/// `arg` must stay valid until the child has executed or exited.
+unsafe fn vfork_on(
+    stack: &mut [u8],
+    entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    arg: *mut libc::c_void,
+) -> SysResult<libc::pid_t> {
+    let range = stack.as_mut_ptr_range();
+    // The stack grows down from its 16-byte aligned top.
+    let top = ((range.end as usize) & !15) as *mut libc::c_void;
+    if (top as usize) < range.start as usize + 16 * 1024 {
+        return Err(nix::errno::Errno::ENOMEM);
+    }
+    // SAFETY: as the caller promises; CLONE_VFORK keeps this process from running meanwhile.
+    let pid = unsafe { libc::clone(entry, top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, arg) };
+    if pid < 0 {
+        Err(nix::errno::Errno::last())
+    } else {
+        Ok(pid)
+    }
 }
 
 extern "C" fn payload_entry(arg: *mut libc::c_void) -> libc::c_int {
@@ -132,27 +145,11 @@ fn exec_init_binary(status_fd: RawFd, binary: RawFd, last_cap: u8, payload: libc
 /// this process's network namespace, with `socket` as its fd 3 and no capabilities. Forked
 /// with CLONE_VM|CLONE_VFORK like the payload, on the same (still unused) stack.
 pub(super) fn start_connector(context: &mut Context<'_>, socket: RawFd, binary: RawFd, last_cap: u8) -> SysResult<()> {
-    let stack = context.payload_stack.as_mut_ptr_range();
-    let top = ((stack.end as usize) & !15) as *mut libc::c_void;
-    if stack.start.is_null() || (top as usize) < stack.start as usize + 16 * 1024 {
-        return Err(nix::errno::Errno::ENOMEM);
-    }
     let mut args = (socket, binary, last_cap);
-    // SAFETY: the entry point execs or exits; the stack is unused until the payload's fork;
-    // CLONE_VFORK keeps this process from running meanwhile.
-    let pid = unsafe {
-        libc::clone(
-            connector_entry,
-            top,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            &mut args as *mut (RawFd, RawFd, u8) as *mut libc::c_void,
-        )
-    };
-    if pid < 0 {
-        Err(nix::errno::Errno::last())
-    } else {
-        Ok(())
-    }
+    let arg = &mut args as *mut (RawFd, RawFd, u8) as *mut libc::c_void;
+    // SAFETY: the entry execs or exits; the stack is unused until the payload's fork; args
+    // outlives the suspension.
+    unsafe { vfork_on(context.payload_stack, connector_entry, arg) }.map(drop)
 }
 
 extern "C" fn connector_entry(arg: *mut libc::c_void) -> libc::c_int {
