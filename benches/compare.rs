@@ -1,0 +1,401 @@
+//! The comparison runner: spawn -> exit of `/bin/true` through nsbox (in process) and through
+//! crun, runc, bubblewrap and unshare(1), interleaved in one process, beside a plain fork+exec.
+//!
+//! benches/compare.sh installs the peers, builds the busybox rootfs and the OCI bundles, and
+//! runs this under `CGSAFE_UNIFIED=0 ../shared/testenv/cgsafe-ns.sh`; run alone (as `cargo
+//! bench` does) it only says so. See docs/benchmarks.md for what every tool is given.
+//!
+//! Environment (set by compare.sh):
+//! - `NSBOX_COMPARE_DIR`: holds `rootfs/`, the bundles `bundle-plain/`, `bundle-seccomp/`,
+//!   `bundle-limits/`, `bundle-runc/`, `bundle-sleep/`, and the runtimes' state.
+//! - `NSBOX_COMPARE_HOT` (200), `NSBOX_COMPARE_COLD` (30): iterations per runner and pass.
+//! - `NSBOX_COMPARE_IDLE_MS` (150): the idle time before each spawn of the cold pass.
+//! - `NSBOX_COMPARE_MEMORY` (20): idle containers for the memory measurement (0: skip).
+//! - `NSBOX_COMPARE_RUNNERS`: comma-separated parts of runner names to keep (say `nsbox` or
+//!   `nsbox,crun`); the baselines always run. Default: every runner.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nsbox::{Container, ContainerBuilder, Namespaces, Rootfs, Seccomp};
+
+mod common;
+#[path = "compare/memory.rs"]
+mod memory;
+
+use common::quantile;
+
+const WORKLOAD_A: &str = "(a) all ns, rootfs, no cgroup";
+const WORKLOAD_B: &str = "(b) (a) + default seccomp";
+const WORKLOAD_C: &str = "(c) (b) + pids 64, cpu 1.0";
+const BASELINE: &str = "baseline";
+
+/// How one runner starts `/bin/true`.
+enum Launch {
+    /// nsbox, in this process.
+    Nsbox(Box<ContainerBuilder>),
+    /// An external program; the argument is a fresh container name for runtimes that need one.
+    Command(Box<dyn Fn(&str) -> Command>),
+}
+
+/// One tool on one workload, with its samples.
+struct Runner {
+    workload: &'static str,
+    name: String,
+    launch: Launch,
+    hot: Vec<Duration>,
+    cold: Vec<Duration>,
+    failures: usize,
+}
+
+impl Runner {
+    fn nsbox(workload: &'static str, builder: ContainerBuilder) -> Runner {
+        Runner::new(workload, "nsbox (library)", Launch::Nsbox(Box::new(builder)))
+    }
+
+    fn command(workload: &'static str, name: &str, make: impl Fn(&str) -> Command + 'static) -> Runner {
+        Runner::new(workload, name, Launch::Command(Box::new(make)))
+    }
+
+    fn new(workload: &'static str, name: &str, launch: Launch) -> Runner {
+        Runner {
+            workload,
+            name: name.to_string(),
+            launch,
+            hot: Vec::new(),
+            cold: Vec::new(),
+            failures: 0,
+        }
+    }
+
+    /// One spawn -> exit; Err with what went wrong. `quiet` runs external tools with stdio
+    /// inherited (the measured way); otherwise their stderr is collected for the message.
+    fn run_once(&mut self, id: &str, quiet: bool) -> Result<Duration, String> {
+        match &mut self.launch {
+            Launch::Nsbox(builder) => {
+                let start = Instant::now();
+                let status = builder.status().map_err(|e| e.to_string())?;
+                let elapsed = start.elapsed();
+                match status.success() {
+                    true => Ok(elapsed),
+                    false => Err(format!("exited with {status}")),
+                }
+            }
+            Launch::Command(make) => {
+                let mut command = make(id);
+                if quiet {
+                    let start = Instant::now();
+                    let status = command.status().map_err(|e| e.to_string())?;
+                    let elapsed = start.elapsed();
+                    match status.success() {
+                        true => Ok(elapsed),
+                        false => Err(format!("exited with {status}")),
+                    }
+                } else {
+                    let start = Instant::now();
+                    let out = command.stdin(Stdio::null()).output().map_err(|e| e.to_string())?;
+                    let elapsed = start.elapsed();
+                    match out.status.success() {
+                        true => Ok(elapsed),
+                        false => Err(format!(
+                            "exited with {}: {}",
+                            out.status,
+                            String::from_utf8_lossy(&out.stderr).trim()
+                        )),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A number from the environment, or `default`.
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Whether `program` is on PATH.
+fn installed(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+/// A small deterministic generator for the order of each round (xorshift64).
+struct Shuffle(u64);
+
+impl Shuffle {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A fresh permutation of 0..n (Fisher-Yates).
+    fn order(&mut self, n: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        order
+    }
+}
+
+/// Every runner, in the order the tables list them.
+fn runners(dir: &Path) -> Vec<Runner> {
+    let rootfs = dir.join("rootfs");
+    let bundle = |name: &str| dir.join(name);
+    let crun_state = dir.join("state-crun");
+    let runc_state = dir.join("state-runc");
+
+    let mut list = vec![
+        Runner::command(BASELINE, "fork+exec /bin/true", |_| Command::new("/bin/true")),
+        Runner::command(BASELINE, "fork+exec busybox true (static)", {
+            let busybox = rootfs.join("bin/busybox");
+            move |_| {
+                let mut c = Command::new(&busybox);
+                c.arg("true");
+                c
+            }
+        }),
+    ];
+
+    // The nsbox builders: every namespace (the default), the busybox root by pivot_root with
+    // fresh /proc, /dev and /sys (the defaults for a rootfs dir), /bin/true.
+    let nsbox = |seccomp: Seccomp| {
+        let mut b = Container::builder();
+        b.namespaces(Namespaces::all())
+            .rootfs(Rootfs::dir(&rootfs))
+            .seccomp(seccomp)
+            .command("/bin/true");
+        b
+    };
+    let crun = |manager: &'static str, bundle: PathBuf| {
+        let state = crun_state.clone();
+        move |id: &str| {
+            let mut c = Command::new("crun");
+            c.arg("--root")
+                .arg(&state)
+                .arg(format!("--cgroup-manager={manager}"))
+                .arg("run")
+                .arg("--bundle")
+                .arg(&bundle)
+                .arg(id);
+            c
+        }
+    };
+
+    // (a) all namespaces, rootfs, no cgroup, no seccomp.
+    list.push(Runner::nsbox(WORKLOAD_A, nsbox(Seccomp::unconfined())));
+    if installed("crun") {
+        list.push(Runner::command(
+            WORKLOAD_A,
+            "crun --cgroup-manager=disabled",
+            crun("disabled", bundle("bundle-plain")),
+        ));
+    }
+    if installed("bwrap") {
+        let root = rootfs.clone();
+        list.push(Runner::command(WORKLOAD_A, "bwrap --unshare-all", move |_| {
+            let mut c = Command::new("bwrap");
+            c.arg("--unshare-all").arg("--ro-bind").arg(&root).args([
+                "/",
+                "--proc",
+                "/proc",
+                "--dev",
+                "/dev",
+                "/bin/true",
+            ]);
+            c
+        }));
+    }
+    if installed("unshare") {
+        let root = rootfs.clone();
+        list.push(Runner::command(WORKLOAD_A, "unshare -fpmuinUCT (chroot)", move |_| {
+            let mut c = Command::new("unshare");
+            c.args(["-fpmuinUCT", "--map-root-user", "--mount-proc"])
+                .arg(format!("--root={}", root.display()))
+                .arg("/bin/true");
+            c
+        }));
+    }
+
+    // (b) + Docker's default seccomp profile.
+    list.push(Runner::nsbox(WORKLOAD_B, nsbox(Seccomp::docker_default())));
+    if installed("crun") && bundle("bundle-seccomp").exists() {
+        list.push(Runner::command(
+            WORKLOAD_B,
+            "crun --cgroup-manager=disabled",
+            crun("disabled", bundle("bundle-seccomp")),
+        ));
+    }
+
+    // (c) + cgroup limits: pids 64, one CPU.
+    let mut limited = nsbox(Seccomp::docker_default());
+    limited.pids_limit(64).cpu_limit(1.0);
+    list.push(Runner::nsbox(WORKLOAD_C, limited));
+    if installed("crun") {
+        list.push(Runner::command(
+            WORKLOAD_C,
+            "crun --cgroup-manager=cgroupfs",
+            crun("cgroupfs", bundle("bundle-limits")),
+        ));
+    }
+    if installed("runc") {
+        let bundle = bundle("bundle-runc");
+        list.push(Runner::command(WORKLOAD_C, "runc (7 ns: no time ns)", move |id| {
+            let mut c = Command::new("runc");
+            c.arg("--root")
+                .arg(&runc_state)
+                .args(["run", "--bundle"])
+                .arg(&bundle)
+                .arg(id);
+            c
+        }));
+    }
+    list
+}
+
+/// Runs every runner `rounds` times, each round in a fresh shuffled order; `idle` before each
+/// spawn for the cold pass.
+fn pass(runners: &mut [Runner], rounds: u64, idle: Option<Duration>, shuffle: &mut Shuffle, ids: &mut u64) {
+    for _ in 0..rounds {
+        for i in shuffle.order(runners.len()) {
+            let runner = &mut runners[i];
+            if let Some(idle) = idle {
+                std::thread::sleep(idle);
+            }
+            *ids += 1;
+            let id = format!("nsb{}-{ids}", std::process::id());
+            match runner.run_once(&id, true) {
+                Ok(d) if idle.is_some() => runner.cold.push(d),
+                Ok(d) => runner.hot.push(d),
+                Err(e) => {
+                    if runner.failures == 0 {
+                        eprintln!("{} / {}: {e}", runner.workload, runner.name);
+                    }
+                    runner.failures += 1;
+                }
+            }
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn print_table(title: &str, runners: &mut [Runner], cold: bool) {
+    let samples = |r: &mut Runner| {
+        let s = if cold { &mut r.cold } else { &mut r.hot };
+        s.sort_unstable();
+        s.clone()
+    };
+    let base = runners
+        .iter_mut()
+        .find(|r| r.workload == BASELINE)
+        .map(|r| quantile(&samples(r), 0.5))
+        .unwrap_or_default();
+    println!("\n### {title}\n");
+    println!("| workload | runner | n | p50 ms | p95 ms | min ms | p50 / p50(fork+exec) |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for r in runners.iter_mut() {
+        let s = samples(r);
+        if s.is_empty() {
+            println!("| {} | {} | 0 | failed | | | |", r.workload, r.name);
+            continue;
+        }
+        let p50 = quantile(&s, 0.5);
+        let failed = match r.failures {
+            0 => String::new(),
+            n => format!(" ({n} failed)"),
+        };
+        println!(
+            "| {} | {} | {}{failed} | {:.3} | {:.3} | {:.3} | {:.1}x |",
+            r.workload,
+            r.name,
+            s.len(),
+            ms(p50),
+            ms(quantile(&s, 0.95)),
+            ms(s[0]),
+            p50.as_secs_f64() / base.as_secs_f64().max(1e-9),
+        );
+    }
+}
+
+fn main() {
+    let Some(dir) = std::env::var_os("NSBOX_COMPARE_DIR").map(PathBuf::from) else {
+        println!("compare: run benches/compare.sh, which prepares the peers and the bundles");
+        return;
+    };
+    assert!(
+        !common::memory_hierarchy_visible(),
+        "compare: the v1 memory cgroup hierarchy is visible: run under ../shared/testenv/cgsafe-ns.sh"
+    );
+    let hot = env_number("NSBOX_COMPARE_HOT", 200);
+    let cold = env_number("NSBOX_COMPARE_COLD", 30);
+    let idle = Duration::from_millis(env_number("NSBOX_COMPARE_IDLE_MS", 150));
+    let memory = env_number("NSBOX_COMPARE_MEMORY", 20) as usize;
+
+    let mut runners = runners(&dir);
+    if let Ok(keep) = std::env::var("NSBOX_COMPARE_RUNNERS") {
+        let keep: Vec<&str> = keep.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
+        runners.retain(|r| r.workload == BASELINE || keep.iter().any(|k| r.name.contains(k)));
+    }
+    // Check every runner once, with its error output; a failing one is reported and dropped.
+    runners.retain_mut(
+        |r| match r.run_once(&format!("nsb{}-check", std::process::id()), false) {
+            Ok(_) => true,
+            Err(e) => {
+                println!("**{} / {} dropped**: {e}", r.workload, r.name);
+                false
+            }
+        },
+    );
+    // Warm caches (page cache, nsbox's compiled seccomp filter, the runtimes' binaries).
+    let (mut shuffle, mut ids) = (Shuffle(0x9e37_79b9_7f4a_7c15), 0);
+    pass(&mut runners, 3, None, &mut shuffle, &mut ids);
+    for r in &mut runners {
+        r.hot.clear();
+    }
+
+    let started = Instant::now();
+    pass(&mut runners, hot, None, &mut shuffle, &mut ids);
+    let hot_time = started.elapsed();
+    let started = Instant::now();
+    pass(&mut runners, cold, Some(idle), &mut shuffle, &mut ids);
+    let cold_time = started.elapsed();
+
+    print_table(
+        &format!("Hot: back to back, {hot} rounds ({:.0} s)", hot_time.as_secs_f64()),
+        &mut runners,
+        false,
+    );
+    print_table(
+        &format!(
+            "Cold: {} ms idle before each spawn, {cold} rounds ({:.0} s)",
+            idle.as_millis(),
+            cold_time.as_secs_f64()
+        ),
+        &mut runners,
+        true,
+    );
+
+    if memory > 0 {
+        let mut rows = Vec::new();
+        match memory::memory_nsbox(&dir.join("rootfs"), memory) {
+            Ok(row) => rows.push(row),
+            Err(e) => println!("memory: nsbox failed: {e}"),
+        }
+        if installed("crun") && dir.join("bundle-sleep").exists() {
+            match memory::memory_crun(&dir, memory) {
+                Ok(row) => rows.push(row),
+                Err(e) => println!("memory: crun failed: {e}"),
+            }
+        }
+        memory::print_memory(&rows, memory);
+    }
+}

@@ -1,0 +1,112 @@
+//! Spawn -> exit latency of `/bin/true` over container configurations, beside a plain
+//! fork+exec of the same binary measured in the same run.
+//!
+//! ```sh
+//! ../shared/testenv/cgsafe-ns.sh cargo bench --bench spawn            # ~1.5 minutes here
+//! ../shared/testenv/cgsafe-ns.sh cargo bench --bench spawn -- --test  # each config once (CI)
+//! ```
+//!
+//! The cgroup row creates cgroups: outside `cgsafe-ns.sh`, where this machine's v1 memory
+//! hierarchy is visible, it is skipped with a note. See docs/benchmarks.md.
+
+use std::process::Command;
+use std::time::Duration;
+
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use nsbox::{Container, ContainerBuilder, Namespaces, Rootfs, Seccomp};
+
+mod common;
+
+/// Every namespace on its own, in the order the kernel's clone flags list them.
+const SINGLE: [Namespaces; 8] = [
+    Namespaces::MOUNT,
+    Namespaces::UTS,
+    Namespaces::IPC,
+    Namespaces::PID,
+    Namespaces::NET,
+    Namespaces::USER,
+    Namespaces::CGROUP,
+    Namespaces::TIME,
+];
+
+/// A builder running `/bin/true` in `namespaces` without a seccomp filter (the host root, the
+/// other defaults).
+fn unconfined(namespaces: Namespaces) -> ContainerBuilder {
+    let mut builder = Container::builder();
+    builder
+        .namespaces(namespaces)
+        .seccomp(Seccomp::unconfined())
+        .command("/bin/true");
+    builder
+}
+
+/// The configurations, named as criterion prints them. `rootfs` is a busybox tree.
+fn configurations(rootfs: &std::path::Path, cgroups_allowed: bool) -> Vec<(String, ContainerBuilder)> {
+    let mut configs = vec![("no namespaces".to_string(), unconfined(Namespaces::empty()))];
+    for ns in SINGLE {
+        let name = ns.proc_name().unwrap_or("?");
+        configs.push((format!("only {name} ns"), unconfined(ns)));
+    }
+    configs.push(("all namespaces".into(), unconfined(Namespaces::all())));
+
+    let mut with_rootfs = unconfined(Namespaces::all());
+    with_rootfs.rootfs(Rootfs::dir(rootfs));
+    configs.push(("all + busybox rootfs".into(), with_rootfs));
+
+    let mut with_seccomp = unconfined(Namespaces::all());
+    with_seccomp.seccomp(Seccomp::docker_default());
+    configs.push(("all + docker seccomp".into(), with_seccomp));
+
+    if cgroups_allowed {
+        let mut with_limits = unconfined(Namespaces::all());
+        with_limits.pids_limit(64).cpu_limit(1.0);
+        configs.push(("all + cgroup limits".into(), with_limits));
+    } else {
+        eprintln!(
+            "note: skipping \"all + cgroup limits\": the v1 memory cgroup hierarchy is visible; \
+             run under ../shared/testenv/cgsafe-ns.sh"
+        );
+    }
+
+    configs.push(("all but user".into(), unconfined(Namespaces::all() - Namespaces::USER)));
+    configs
+}
+
+fn spawn_true(c: &mut Criterion) {
+    let rootfs = common::busybox_rootfs();
+    let mut group = c.benchmark_group("spawn /bin/true");
+    // Each spawn takes 1-10 ms here: 20 samples in 2 s keep the whole run near 1.5 minutes.
+    // Flat sampling (the same iteration count in every sample) suits iterations this long.
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+
+    let baseline = |b: &mut criterion::Bencher| {
+        b.iter(|| {
+            let status = Command::new("/bin/true").status().expect("run /bin/true");
+            assert!(status.success());
+        })
+    };
+    group.bench_function("fork+exec (baseline)", baseline);
+    for (name, mut builder) in configurations(rootfs.path(), !common::memory_hierarchy_visible()) {
+        // Fail with the setup error before criterion starts timing.
+        if let Err(e) = builder.status() {
+            panic!("{name}: {e}");
+        }
+        group.bench_function(name.as_str(), |b| {
+            b.iter(|| {
+                let status = builder.status().expect("spawn the container");
+                assert!(status.success());
+            })
+        });
+    }
+    // Criterion runs one benchmark after the other: the baseline again at the end shows how far
+    // the machine drifted meanwhile.
+    group.bench_function("fork+exec (baseline, again)", baseline);
+    group.finish();
+}
+
+criterion_group!(benches, spawn_true);
+criterion_main!(benches);
