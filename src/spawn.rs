@@ -63,27 +63,43 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     tracing::debug!(%id, pid = pid.as_raw(), "container cloned");
 
     let mut container = Container::new(id, pid, pidfd, parent.status, config.detach, cgroup);
-    let release = match &plan.id_maps {
+    // The child waits for one byte after the id maps and, when it is joined to its cgroups
+    // later (v1, or v2 without clone3), for a second one after its filesystem setup, so the
+    // attach overlaps the mounts. Closing the pipe (on every path) makes a waiting child stop.
+    let release = |what: &str| {
+        // SAFETY: one byte from a live buffer; MSG_NOSIGNAL: EPIPE instead of SIGPIPE.
+        let sent = unsafe { libc::send(parent.sync.as_raw_fd(), [1u8].as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
+        match sent {
+            1 => Ok(()),
+            // The child is gone (a setup step failed): its report on the error pipe says why.
+            _ if Errno::last() == Errno::EPIPE => Ok(()),
+            _ => Err(Error::io(
+                format!("release the container's setup process ({what})"),
+                Errno::last(),
+            )),
+        }
+    };
+    let mut handshake = match &plan.id_maps {
         Some(maps) => maps.write(pid).map_err(Error::from),
         None => Ok(()),
+    };
+    clock.mark("id maps");
+    if handshake.is_ok() && plan.attach_later {
+        handshake = release("id maps written");
     }
-    .and_then(|()| {
-        clock.mark("id maps");
-        match container.cgroup() {
-            Some(cgroup) => cgroup.attach(pid.as_raw(), born_in_cgroup).map_err(Error::from),
-            None => Ok(()),
-        }
-    });
+    if handshake.is_ok()
+        && let Some(cgroup) = container.cgroup()
+    {
+        handshake = cgroup.attach(pid.as_raw(), born_in_cgroup).map_err(Error::from);
+    }
     clock.mark("cgroup attach");
-    if let Err(e) = release {
+    let handshake = handshake.and_then(|()| release("ready"));
+    drop(parent.sync);
+    clock.mark("released");
+    if let Err(e) = handshake {
         container.kill_and_reap();
         return Err(e);
     }
-    // One byte lets the child go on; dropping the write end then makes sure a child that
-    // waits again sees EOF rather than hanging.
-    sys::write_all(parent.sync.as_raw_fd(), &[1]).map_err(|e| Error::io("release the container's setup process", e))?;
-    drop(parent.sync);
-    clock.mark("released");
 
     let mut report = [0u8; 8];
     let got =

@@ -100,10 +100,12 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             Ok(())
         }
         Step::ParentDeathSignal(signal) => sys::prctl(libc::PR_SET_PDEATHSIG, *signal as libc::c_ulong),
-        Step::WaitForParent(fd) => {
+        Step::WaitForParent { fd, last } => {
             let mut byte = [0u8; 1];
             let got = sys::read_full(*fd, &mut byte)?;
-            sys::close(*fd);
+            if *last {
+                sys::close(*fd);
+            }
             // EOF: the parent died or gave up; nothing may run.
             if got == 1 { Ok(()) } else { Err(Errno::ECANCELED) }
         }

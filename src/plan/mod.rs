@@ -46,6 +46,8 @@ pub(crate) struct Plan {
     pub child_fds: Vec<OwnedFd>,
     /// The stack the payload runs its last steps on, when an init forks it (see child::init).
     pub payload_stack: Vec<u8>,
+    /// Whether the parent joins the child to its cgroups after releasing it (second sync byte).
+    pub attach_later: bool,
     /// The fd number the Landlock ruleset is kept at for the exec step (-1: none).
     pub landlock_fd: RawFd,
     /// The memfd of the init/launcher binary (-1 if it could not be made).
@@ -74,7 +76,15 @@ impl Plan {
     pub fn new(config: &Config, id: &str, cgroup: Option<&Cgroup>) -> Result<Plan> {
         let ns = config.namespaces;
         let (error_r, error_w) = pipe()?;
-        let (sync_r, sync_w) = pipe()?;
+        // A socket pair, not a pipe: the parent writes with MSG_NOSIGNAL, so a child that died
+        // early costs an EPIPE, never a SIGPIPE in the caller.
+        let (sync_r, sync_w) = nix::sys::socket::socketpair(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::Stream,
+            None,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| Error::io("create the sync socket pair", e))?;
         let status = if config.has_init() { Some(pipe()?) } else { None };
         let mut plan = Plan {
             steps: Vec::with_capacity(64),
@@ -95,6 +105,7 @@ impl Plan {
             child_fds: Vec::new(),
             payload_stack: Vec::new(),
             landlock_fd: -1,
+            attach_later: false,
             binary: -1,
             clock: crate::timing::Recorder::start(),
             _strings: Vec::new(),
@@ -108,7 +119,20 @@ impl Plan {
         plan.push(Step::CloseFd(plan.parent.error.as_raw_fd()), attrs, None);
         plan.push(Step::CloseFd(plan.parent.sync.as_raw_fd()), attrs, None);
         plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
-        plan.push(Step::WaitForParent(sync_r.as_raw_fd()), SetupStep::WaitForParent, None);
+        // With cgroups the parent joins later (v1, or v2 without clone3), the child waits a
+        // second time, after its filesystem setup: the attach (a cgroup.procs write can wait
+        // ~10 ms for an RCU grace period) overlaps the mounts instead of preceding them.
+        let attach_later = cgroup.is_some_and(|c| c.needs_parent_attach() || !crate::spawn::clone3_available());
+        plan.attach_later = attach_later;
+        let sync_fd = sync_r.as_raw_fd();
+        plan.push(
+            Step::WaitForParent {
+                fd: sync_fd,
+                last: !attach_later,
+            },
+            SetupStep::WaitForParent,
+            None,
+        );
         plan.child_fds.extend([error_w, sync_r]);
 
         let stdio = plan.plan_stdio(config)?;
@@ -139,13 +163,6 @@ impl Plan {
             );
             plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
         }
-        let joined_later = |c: &Cgroup| c.needs_parent_attach() || !crate::spawn::clone3_available();
-        if ns.contains(Namespaces::CGROUP) && cgroup.is_some_and(joined_later) {
-            // The namespace's root is the cgroup at the time it is created: wait until the
-            // parent has moved the child into its cgroups (v1, or v2 without clone3).
-            plan.clone_flags &= !(libc::CLONE_NEWCGROUP as u64);
-            plan.push(Step::Unshare(libc::CLONE_NEWCGROUP), SetupStep::CgroupNamespace, None);
-        }
         plan.push(Step::NotDumpable, attrs, None);
 
         if ns.contains(Namespaces::MOUNT) {
@@ -167,6 +184,22 @@ impl Plan {
             SetupStep::Chdir,
             Some(config.cwd.clone()),
         );
+        if attach_later {
+            // In the cgroups from here on: before anything forks, before the payload runs.
+            plan.push(
+                Step::WaitForParent {
+                    fd: sync_fd,
+                    last: true,
+                },
+                SetupStep::WaitForParent,
+                None,
+            );
+            if ns.contains(Namespaces::CGROUP) {
+                // The namespace's root is the cgroup at the time it is created.
+                plan.clone_flags &= !(libc::CLONE_NEWCGROUP as u64);
+                plan.push(Step::Unshare(libc::CLONE_NEWCGROUP), SetupStep::CgroupNamespace, None);
+            }
+        }
 
         if let Some(status_fd) = status_w {
             let init_binary = plan.binary;

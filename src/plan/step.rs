@@ -31,8 +31,14 @@ pub(crate) enum Step {
     CloseFd(RawFd),
     /// `PR_SET_PDEATHSIG(SIGKILL)`, or 0 to clear it; cleared by credential changes, so repeated.
     ParentDeathSignal(libc::c_int),
-    /// Block until the parent writes one byte (it has written id maps); EOF means it died.
-    WaitForParent(RawFd),
+    /// Block until the parent writes one byte; EOF means it died or gave up. The first wait
+    /// covers the id maps; a second one, where the parent joins the child to v1 cgroups (or v2
+    /// without clone3) meanwhile, comes before the child forks or unshares its cgroup
+    /// namespace. The `last` one closes the pipe.
+    WaitForParent {
+        fd: RawFd,
+        last: bool,
+    },
     /// setgroups (if `groups`), setresgid, setresuid.
     SetCredentials {
         uid: u32,
