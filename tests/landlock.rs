@@ -79,3 +79,38 @@ fn the_payload_cannot_run_what_is_not_listed() {
     assert_eq!(setup.step, SetupStep::Exec, "{err}");
     assert_eq!(setup.errno, Errno::EACCES, "{err}");
 }
+
+#[test]
+fn landlock_works_under_a_seccomp_allow_list() {
+    if !root() || !landlock_available() {
+        return;
+    }
+    // The launcher enforces the ruleset after the filter is loaded: the allow list need not
+    // name landlock_restrict_self. /bin/true needs little more than this.
+    let allowed = [
+        "read",
+        "openat",
+        "close",
+        "fstat",
+        "newfstatat",
+        "mmap",
+        "mprotect",
+        "munmap",
+        "brk",
+        "arch_prctl",
+        "access",
+        "pread64",
+        "set_tid_address",
+        "set_robust_list",
+        "rseq",
+        "prlimit64",
+        "getrandom",
+    ];
+    let status = Container::builder()
+        .landlock(Landlock::new().read_only(["/usr", "/etc"]))
+        .seccomp(nsbox::Seccomp::allow(allowed))
+        .command("/bin/true")
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}

@@ -57,8 +57,9 @@ impl Seccomp {
         })
     }
 
-    /// Only the named syscalls (plus `execve`, `execveat`, `fcntl`, `write` and `exit_group`,
-    /// which the setup needs to exec the payload or report failing to); EPERM for the rest.
+    /// Only the named syscalls (plus `execve`, `execveat`, `fcntl`, `write`, `exit_group`,
+    /// `close` and `landlock_restrict_self`, which the launcher needs to exec the payload or
+    /// report failing to); EPERM for the rest.
     pub fn allow<I, S>(syscalls: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -124,7 +125,7 @@ impl Seccomp {
             SeccompKind::Deny(names) => bpf::program(&numbers(names)?, eperm, &[], bpf::RET_ALLOW),
             SeccompKind::Allow(names) => {
                 let mut allowed = numbers(names)?;
-                for name in ["execve", "execveat", "write", "exit_group", "fcntl"] {
+                for name in LAUNCHER_SYSCALLS {
                     allowed.insert(sysno(name)?);
                 }
                 bpf::program(&allowed, bpf::RET_ALLOW, &[], eperm)
@@ -136,6 +137,17 @@ impl Seccomp {
         program.map(|p| vec![Arc::new(p)]).map_err(compile_error)
     }
 }
+
+/// What nsbox-exec (the launcher) calls after the filter is loaded; always allowed.
+const LAUNCHER_SYSCALLS: [&str; 7] = [
+    "execve",
+    "execveat",
+    "write",
+    "exit_group",
+    "fcntl",
+    "close",
+    "landlock_restrict_self",
+];
 
 /// Docker's default profile for a container with `caps`.
 fn docker(caps: Capabilities, deny_terminal_injection: bool) -> Result<Program, String> {
