@@ -113,10 +113,6 @@ impl Container {
         &self.timings
     }
 
-    pub(crate) fn cgroup(&self) -> Option<&Cgroup> {
-        self.cgroup.as_ref()
-    }
-
     pub(crate) fn set_stdio(
         &mut self,
         stdin: Option<ChildStdin>,

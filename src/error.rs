@@ -150,7 +150,9 @@ pub enum SetupStep {
     SetCredentials,
     /// Setting process attributes (parent-death signal, dumpable, no_new_privs).
     ProcessAttributes,
-    /// Entering a new cgroup namespace after joining the v1 cgroups.
+    /// Joining the container's cgroup (the path is the file written).
+    JoinCgroup,
+    /// Entering a new cgroup namespace after joining the cgroups.
     CgroupNamespace,
     /// Joining an existing network namespace (done by the spawning thread around clone).
     JoinNetwork,
@@ -206,6 +208,7 @@ impl fmt::Display for SetupStep {
             SetupStep::WaitForParent => "wait for parent",
             SetupStep::SetCredentials => "set credentials",
             SetupStep::ProcessAttributes => "set process attributes",
+            SetupStep::JoinCgroup => "join cgroup",
             SetupStep::CgroupNamespace => "unshare cgroup namespace",
             SetupStep::JoinNetwork => "join network namespace",
             SetupStep::PrivatePropagation => "make mounts private",

@@ -54,7 +54,7 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     let cloned = clone(&mut plan, cgroup.as_ref().and_then(Cgroup::clone_into_fd));
     // Back to the caller's own network namespace before anything else, whatever happened.
     let joined_fd = joined.map(ThreadNetns::leave).transpose()?;
-    let (pid, pidfd, born_in_cgroup) = cloned?;
+    let (pid, pidfd) = cloned?;
     // The child has its own copies now; the parent's would hold pipes open.
     plan.child_fds.clear();
     let parent = plan.parent;
@@ -63,37 +63,21 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     tracing::debug!(%id, pid = pid.as_raw(), "container cloned");
 
     let mut container = Container::new(id, pid, pidfd, parent.status, config.detach, cgroup);
-    // The child waits for one byte after the id maps and, when it is joined to its cgroups
-    // later (v1, or v2 without clone3), for a second one after its filesystem setup, so the
-    // attach overlaps the mounts. Closing the pipe (on every path) makes a waiting child stop.
-    let release = |what: &str| {
-        // SAFETY: one byte from a live buffer; MSG_NOSIGNAL: EPIPE instead of SIGPIPE.
-        let sent = unsafe { libc::send(parent.sync.as_raw_fd(), [1u8].as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
-        match sent {
-            1 => Ok(()),
-            // The child is gone (a setup step failed): its report on the error pipe says why.
-            _ if Errno::last() == Errno::EPIPE => Ok(()),
-            _ => Err(Error::io(
-                format!("release the container's setup process ({what})"),
-                Errno::last(),
-            )),
-        }
-    };
+    // The child waits for one byte after the id maps (it joins its cgroups itself). Closing
+    // the socket (on every path) makes a waiting child stop.
     let mut handshake = match &plan.id_maps {
         Some(maps) => maps.write(pid).map_err(Error::from),
         None => Ok(()),
     };
     clock.mark("id maps");
-    if handshake.is_ok() && plan.attach_later {
-        handshake = release("id maps written");
+    if handshake.is_ok() {
+        // SAFETY: one byte from a live buffer; MSG_NOSIGNAL: EPIPE instead of SIGPIPE.
+        let sent = unsafe { libc::send(parent.sync.as_raw_fd(), [1u8].as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
+        // EPIPE: the child is gone (a setup step failed); its report on the error pipe says why.
+        if sent != 1 && Errno::last() != Errno::EPIPE {
+            handshake = Err(Error::io("release the container's setup process", Errno::last()));
+        }
     }
-    if handshake.is_ok()
-        && let Some(cgroup) = container.cgroup()
-    {
-        handshake = cgroup.attach(pid.as_raw(), born_in_cgroup).map_err(Error::from);
-    }
-    clock.mark("cgroup attach");
-    let handshake = handshake.and_then(|()| release("ready"));
     drop(parent.sync);
     clock.mark("released");
     if let Err(e) = handshake {
@@ -196,9 +180,8 @@ fn decode_report(report: &[u8; 8], got: usize) -> (usize, Errno) {
 }
 
 /// clone3 with `CLONE_PIDFD`, and `CLONE_INTO_CGROUP` when there is a v2 cgroup (clone on
-/// kernels without clone3); runs the plan in the child. Returns whether the child was born in
-/// the cgroup.
-fn clone(plan: &mut Plan, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd, bool)> {
+/// kernels without clone3); runs the plan in the child.
+fn clone(plan: &mut Plan, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd)> {
     let mut pidfd: RawFd = -1;
     let flags = plan.clone_flags | libc::CLONE_PIDFD as u64;
     let use_clone3 = clone3_available();
@@ -248,8 +231,7 @@ fn clone(plan: &mut Plan, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd, boo
         pid if pid > 0 => {
             // SAFETY: the kernel stored a new pidfd that nothing else owns.
             let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-            let born_in_cgroup = cgroup_fd.is_some() && use_clone3;
-            Ok((Pid::from_raw(pid as i32), pidfd, born_in_cgroup))
+            Ok((Pid::from_raw(pid as i32), pidfd))
         }
         _ => Err(SetupError {
             step: SetupStep::Clone,

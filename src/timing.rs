@@ -2,7 +2,7 @@
 //!
 //! The child stamps a monotonic clock after each step into a page shared with the parent (a
 //! plain memory write, allowed between clone and exec); the parent adds its own phases (cgroup,
-//! plan, id maps, cgroup attach, exec). Without the feature every call here compiles to nothing.
+//! plan, clone, id maps, exec). Without the feature every call here compiles to nothing.
 
 use std::fmt;
 use std::time::Duration;
@@ -139,7 +139,7 @@ impl Recorder {
                     continue;
                 };
                 let name = if label.0 == SetupStep::WaitForParent {
-                    // The wait covers the parent's id maps and cgroup attach.
+                    // The wait covers the parent's id maps.
                     format!(
                         "child: {} (parent until {:.0} us)",
                         label.0,

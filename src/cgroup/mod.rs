@@ -225,18 +225,24 @@ impl Cgroup {
         self.v2.as_ref().map(|g| g.fd.as_raw_fd())
     }
 
-    /// Whether the parent must move the child into (v1) cgroups after clone.
-    pub fn needs_parent_attach(&self) -> bool {
-        !self.v1.is_empty()
-    }
-
-    /// Moves `pid` into the v1 cgroups, and the v2 one too unless it was born there.
-    pub fn attach(&self, pid: i32, born_in_v2: bool) -> Result<(), CgroupError> {
-        let v2 = self.v2.as_ref().filter(|_| !born_in_v2).map(|g| &g.dir);
-        for dir in self.v1.iter().map(|g| &g.dir).chain(v2) {
-            write(dir, "cgroup.procs", pid, None)?;
-        }
-        Ok(())
+    /// The files a child writes `0` to, to join the cgroups it was not born in, each opened
+    /// for writing here (the kernel checks the opener's credentials): v1 `tasks` (one thread:
+    /// no threadgroup lock, see `Plan`), and v2 `cgroup.procs` unless the child is cloned into
+    /// it.
+    pub fn join_files(&self, born_in_v2: bool) -> Result<Vec<(OwnedFd, PathBuf)>, CgroupError> {
+        let v1 = self.v1.iter().map(|g| g.dir.join("tasks"));
+        let v2 = self
+            .v2
+            .as_ref()
+            .filter(|_| !born_in_v2)
+            .map(|g| g.dir.join("cgroup.procs"));
+        v1.chain(v2)
+            .map(|path| {
+                let file = std::fs::OpenOptions::new().write(true).open(&path);
+                file.map(|f| (OwnedFd::from(f), path.clone()))
+                    .map_err(|e| CgroupError::io("open", &path, e))
+            })
+            .collect()
     }
 
     pub fn stats(&self) -> Stats {

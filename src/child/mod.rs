@@ -100,14 +100,17 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             Ok(())
         }
         Step::ParentDeathSignal(signal) => sys::prctl(libc::PR_SET_PDEATHSIG, *signal as libc::c_ulong),
-        Step::WaitForParent { fd, last } => {
+        Step::WaitForParent(fd) => {
             let mut byte = [0u8; 1];
             let got = sys::read_full(*fd, &mut byte)?;
-            if *last {
-                sys::close(*fd);
-            }
+            sys::close(*fd);
             // EOF: the parent died or gave up; nothing may run.
             if got == 1 { Ok(()) } else { Err(Errno::ECANCELED) }
+        }
+        Step::JoinCgroup(fd) => {
+            let joined = sys::write_all(*fd, b"0");
+            sys::close(*fd);
+            joined
         }
         Step::SetCredentials { uid, gid, groups } => {
             if let Some(groups) = groups {

@@ -46,8 +46,6 @@ pub(crate) struct Plan {
     pub child_fds: Vec<OwnedFd>,
     /// The stack the payload runs its last steps on, when an init forks it (see child::init).
     pub payload_stack: Vec<u8>,
-    /// Whether the parent joins the child to its cgroups after releasing it (second sync byte).
-    pub attach_later: bool,
     /// The fd number the Landlock ruleset is kept at for the exec step (-1: none).
     pub landlock_fd: RawFd,
     /// The memfd of the init/launcher binary (-1 if it could not be made).
@@ -105,7 +103,6 @@ impl Plan {
             child_fds: Vec::new(),
             payload_stack: Vec::new(),
             landlock_fd: -1,
-            attach_later: false,
             binary: -1,
             clock: crate::timing::Recorder::start(),
             _strings: Vec::new(),
@@ -119,21 +116,11 @@ impl Plan {
         plan.push(Step::CloseFd(plan.parent.error.as_raw_fd()), attrs, None);
         plan.push(Step::CloseFd(plan.parent.sync.as_raw_fd()), attrs, None);
         plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
-        // With cgroups the parent joins later (v1, or v2 without clone3), the child waits a
-        // second time, after its filesystem setup: the attach (a cgroup.procs write can wait
-        // ~10 ms for an RCU grace period) overlaps the mounts instead of preceding them.
-        let attach_later = cgroup.is_some_and(|c| c.needs_parent_attach() || !crate::spawn::clone3_available());
-        plan.attach_later = attach_later;
-        let sync_fd = sync_r.as_raw_fd();
-        plan.push(
-            Step::WaitForParent {
-                fd: sync_fd,
-                last: !attach_later,
-            },
-            SetupStep::WaitForParent,
-            None,
-        );
+        plan.push(Step::WaitForParent(sync_r.as_raw_fd()), SetupStep::WaitForParent, None);
         plan.child_fds.extend([error_w, sync_r]);
+        if let Some(cgroup) = cgroup {
+            plan.plan_cgroup_join(cgroup, ns)?;
+        }
 
         let stdio = plan.plan_stdio(config)?;
         let status_w = status.map(|(r, w)| {
@@ -184,23 +171,6 @@ impl Plan {
             SetupStep::Chdir,
             Some(config.cwd.clone()),
         );
-        if attach_later {
-            // In the cgroups from here on: before anything forks, before the payload runs.
-            plan.push(
-                Step::WaitForParent {
-                    fd: sync_fd,
-                    last: true,
-                },
-                SetupStep::WaitForParent,
-                None,
-            );
-            if ns.contains(Namespaces::CGROUP) {
-                // The namespace's root is the cgroup at the time it is created.
-                plan.clone_flags &= !(libc::CLONE_NEWCGROUP as u64);
-                plan.push(Step::Unshare(libc::CLONE_NEWCGROUP), SetupStep::CgroupNamespace, None);
-            }
-        }
-
         if let Some(status_fd) = status_w {
             let init_binary = plan.binary;
             plan.payload_stack = vec![0; PAYLOAD_STACK];
@@ -257,6 +227,27 @@ impl Plan {
     pub fn push(&mut self, step: Step, label: SetupStep, path: Option<PathBuf>) {
         self.steps.push(step);
         self.labels.push((label, path));
+    }
+
+    /// The child joins the cgroups it was not born in itself, first thing after the id maps:
+    /// v1 has no clone-into, and a v1 `cgroup.procs` write by the parent takes the kernel's
+    /// threadgroup lock for writing, which waits for an RCU grace period (~10 ms after idle);
+    /// a process moving its one thread through `tasks` skips that lock. The cgroup namespace is
+    /// then unshared, so that it is rooted at the container's cgroups.
+    fn plan_cgroup_join(&mut self, cgroup: &Cgroup, ns: Namespaces) -> Result<()> {
+        let files = cgroup.join_files(crate::spawn::clone3_available())?;
+        if files.is_empty() {
+            return Ok(());
+        }
+        for (fd, path) in files {
+            self.push(Step::JoinCgroup(fd.as_raw_fd()), SetupStep::JoinCgroup, Some(path));
+            self.child_fds.push(fd);
+        }
+        if ns.contains(Namespaces::CGROUP) {
+            self.clone_flags &= !(libc::CLONE_NEWCGROUP as u64);
+            self.push(Step::Unshare(libc::CLONE_NEWCGROUP), SetupStep::CgroupNamespace, None);
+        }
+        Ok(())
     }
 
     /// A new fd slot the child opens `path` into, early, in its own mount namespace.

@@ -31,22 +31,21 @@ pub(crate) enum Step {
     CloseFd(RawFd),
     /// `PR_SET_PDEATHSIG(SIGKILL)`, or 0 to clear it; cleared by credential changes, so repeated.
     ParentDeathSignal(libc::c_int),
-    /// Block until the parent writes one byte; EOF means it died or gave up. The first wait
-    /// covers the id maps; a second one, where the parent joins the child to v1 cgroups (or v2
-    /// without clone3) meanwhile, comes before the child forks or unshares its cgroup
-    /// namespace. The `last` one closes the pipe.
-    WaitForParent {
-        fd: RawFd,
-        last: bool,
-    },
+    /// Block until the parent writes one byte (after the id maps), then close the socket; EOF
+    /// means it died or gave up.
+    WaitForParent(RawFd),
+    /// Write `0` (this process) to a cgroup file the parent opened: v1 `tasks`, or v2
+    /// `cgroup.procs` when the child was not born in its cgroup. The kernel checks the
+    /// opener's credentials, so it works in any user namespace.
+    JoinCgroup(RawFd),
     /// setgroups (if `groups`), setresgid, setresuid.
     SetCredentials {
         uid: u32,
         gid: u32,
         groups: Option<Vec<libc::gid_t>>,
     },
-    /// `unshare(2)` of namespaces that must be entered after a parent-side step (the cgroup
-    /// namespace, after the parent moved the child into its v1 cgroups).
+    /// `unshare(2)` of namespaces that must be entered after another step (the cgroup
+    /// namespace, after `JoinCgroup`: it is rooted where its creator is).
     Unshare(libc::c_int),
     /// `PR_SET_DUMPABLE(0)`: no ptrace or /proc/pid access from the container until exec.
     NotDumpable,
