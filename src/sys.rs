@@ -1,25 +1,40 @@
 //! Thin wrappers over the raw syscalls nsbox makes.
 //!
 //! Everything here may run in the child between clone and exec: no allocation, no locks, no
-//! panics; failures come back as the errno. Where glibc's wrapper does more than the syscall
-//! (the setuid family broadcasts to threads that do not exist in the child, `fork` runs atfork
-//! handlers that take locks) the raw syscall is used instead.
+//! panics; failures come back as the errno. That child may share the parent's memory and,
+//! without CLONE_SETTLS, the parent thread's TLS (CLONE_VM, as posix_spawn does), so nothing
+//! here may touch a thread-local: not even `errno`, which every glibc wrapper writes on
+//! failure. Hence only raw syscalls (the `syscalls` crate's inline asm), whose error comes back
+//! in the return value. Raw syscalls also skip what glibc's wrappers add: the setuid family
+//! broadcasting to threads that do not exist in the child, `fork` running atfork handlers that
+//! take locks.
 
 use std::ffi::CStr;
 use std::os::fd::RawFd;
 use std::ptr;
 
-use libc::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
+use libc::{c_char, c_int, c_uint, c_ulong};
 use nix::errno::Errno;
+use syscalls::{Sysno, raw_syscall, syscall};
 
 pub type SysResult<T> = Result<T, Errno>;
 
-fn check(ret: c_long) -> SysResult<c_long> {
-    if ret < 0 { Err(Errno::last()) } else { Ok(ret) }
-}
+/// The kernel's sigset_t: _NSIG / 8 bytes (glibc's is 128).
+const SIGSET_SIZE: usize = 8;
 
-fn check_int(ret: c_int) -> SysResult<c_int> {
-    if ret < 0 { Err(Errno::last()) } else { Ok(ret) }
+/// Every signal but glibc's reserved 32 and 33 (SIGCANCEL, SIGSETXID), as sigfillset(3) fills.
+const ALL_SIGNALS: u64 = !((1 << (32 - 1)) | (1 << (33 - 1)));
+
+/// `fstatat(2)` under its per-architecture name (the kernel's `struct stat`, which glibc's
+/// matches on 64-bit architectures).
+#[cfg(target_arch = "x86_64")]
+const SYS_FSTATAT: Sysno = Sysno::newfstatat;
+#[cfg(not(target_arch = "x86_64"))]
+const SYS_FSTATAT: Sysno = Sysno::fstatat;
+
+/// A raw syscall's result with the kernel's errno as nix's.
+fn check(ret: Result<usize, syscalls::Errno>) -> SysResult<usize> {
+    ret.map_err(|e| Errno::from_raw(e.into_raw()))
 }
 
 fn opt_ptr(s: Option<&CStr>) -> *const c_char {
@@ -28,16 +43,15 @@ fn opt_ptr(s: Option<&CStr>) -> *const c_char {
 
 pub fn close(fd: RawFd) {
     // SAFETY: closing an fd number has no memory effects; callers only close fds they own.
-    unsafe { libc::close(fd) };
+    let _ = unsafe { syscall!(Sysno::close, fd) };
 }
 
 /// Writes all of `buf`, retrying on EINTR and short writes.
 pub fn write_all(fd: RawFd, mut buf: &[u8]) -> SysResult<()> {
     while !buf.is_empty() {
         // SAFETY: buf is a valid readable slice of buf.len() bytes.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        match check(n as c_long) {
-            Ok(n) => buf = buf.get(n as usize..).unwrap_or_default(),
+        match check(unsafe { syscall!(Sysno::write, fd, buf.as_ptr(), buf.len()) }) {
+            Ok(n) => buf = buf.get(n..).unwrap_or_default(),
             Err(Errno::EINTR) => {}
             Err(e) => return Err(e),
         }
@@ -50,10 +64,9 @@ pub fn read_full(fd: RawFd, buf: &mut [u8]) -> SysResult<usize> {
     let mut got = 0;
     while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
         // SAFETY: rest is a valid writable slice of rest.len() bytes.
-        let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
-        match check(n as c_long) {
+        match check(unsafe { syscall!(Sysno::read, fd, rest.as_mut_ptr(), rest.len()) }) {
             Ok(0) => break,
-            Ok(n) => got += n as usize,
+            Ok(n) => got += n,
             Err(Errno::EINTR) => {}
             Err(e) => return Err(e),
         }
@@ -63,7 +76,7 @@ pub fn read_full(fd: RawFd, buf: &mut [u8]) -> SysResult<usize> {
 
 pub fn openat(dirfd: RawFd, path: &CStr, flags: c_int, mode: libc::mode_t) -> SysResult<RawFd> {
     // SAFETY: path is NUL-terminated; the kernel only reads it.
-    check_int(unsafe { libc::openat(dirfd, path.as_ptr(), flags | libc::O_CLOEXEC, mode as c_uint) })
+    check(unsafe { syscall!(Sysno::openat, dirfd, path.as_ptr(), flags | libc::O_CLOEXEC, mode) }).map(|fd| fd as RawFd)
 }
 
 /// `openat2(2)`: resolves `path` below `dirfd` under the `resolve` restrictions.
@@ -73,26 +86,26 @@ pub fn openat2(dirfd: RawFd, path: &CStr, flags: c_int, resolve: u64) -> SysResu
     how.flags = (flags | libc::O_CLOEXEC) as u64;
     how.resolve = resolve;
     // SAFETY: path is NUL-terminated and how points to a live open_how of the size we pass.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
+    check(unsafe {
+        syscall!(
+            Sysno::openat2,
             dirfd,
             path.as_ptr(),
             &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
+            std::mem::size_of::<libc::open_how>()
         )
-    };
-    check(ret).map(|fd| fd as RawFd)
+    })
+    .map(|fd| fd as RawFd)
 }
 
 pub fn mkdirat(dirfd: RawFd, name: &CStr, mode: libc::mode_t) -> SysResult<()> {
     // SAFETY: name is NUL-terminated.
-    check_int(unsafe { libc::mkdirat(dirfd, name.as_ptr(), mode) }).map(drop)
+    check(unsafe { syscall!(Sysno::mkdirat, dirfd, name.as_ptr(), mode) }).map(drop)
 }
 
 pub fn symlinkat(target: &CStr, dirfd: RawFd, name: &CStr) -> SysResult<()> {
     // SAFETY: both strings are NUL-terminated.
-    check_int(unsafe { libc::symlinkat(target.as_ptr(), dirfd, name.as_ptr()) }).map(drop)
+    check(unsafe { syscall!(Sysno::symlinkat, target.as_ptr(), dirfd, name.as_ptr()) }).map(drop)
 }
 
 pub fn mount(
@@ -103,13 +116,14 @@ pub fn mount(
     data: Option<&CStr>,
 ) -> SysResult<()> {
     // SAFETY: every pointer is NULL or a NUL-terminated string that outlives the call.
-    check_int(unsafe {
-        libc::mount(
+    check(unsafe {
+        syscall!(
+            Sysno::mount,
             opt_ptr(source),
             target.as_ptr(),
             opt_ptr(fstype),
             flags,
-            opt_ptr(data).cast::<c_void>(),
+            opt_ptr(data)
         )
     })
     .map(drop)
@@ -117,27 +131,17 @@ pub fn mount(
 
 pub fn umount2(target: &CStr, flags: c_int) -> SysResult<()> {
     // SAFETY: target is NUL-terminated.
-    check_int(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
+    check(unsafe { syscall!(Sysno::umount2, target.as_ptr(), flags) }).map(drop)
 }
 
 pub fn open_tree(dirfd: RawFd, path: &CStr, flags: c_uint) -> SysResult<RawFd> {
     // SAFETY: path is NUL-terminated.
-    check(unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) }).map(|fd| fd as RawFd)
+    check(unsafe { syscall!(Sysno::open_tree, dirfd, path.as_ptr(), flags) }).map(|fd| fd as RawFd)
 }
 
 pub fn move_mount(from: RawFd, from_path: &CStr, to: RawFd, to_path: &CStr, flags: c_uint) -> SysResult<()> {
     // SAFETY: both paths are NUL-terminated.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            from,
-            from_path.as_ptr(),
-            to,
-            to_path.as_ptr(),
-            flags,
-        )
-    })
-    .map(drop)
+    check(unsafe { syscall!(Sysno::move_mount, from, from_path.as_ptr(), to, to_path.as_ptr(), flags) }).map(drop)
 }
 
 pub fn mount_setattr(dirfd: RawFd, path: &CStr, flags: c_uint, set: u64, clear: u64) -> SysResult<()> {
@@ -147,13 +151,13 @@ pub fn mount_setattr(dirfd: RawFd, path: &CStr, flags: c_uint, set: u64, clear: 
     attr.attr_clr = clear;
     // SAFETY: path is NUL-terminated; attr is live for the call and its size is passed.
     check(unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
+        syscall!(
+            Sysno::mount_setattr,
             dirfd,
             path.as_ptr(),
             flags,
             &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
+            std::mem::size_of::<libc::mount_attr>()
         )
     })
     .map(drop)
@@ -161,42 +165,42 @@ pub fn mount_setattr(dirfd: RawFd, path: &CStr, flags: c_uint, set: u64, clear: 
 
 pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> SysResult<()> {
     // SAFETY: both paths are NUL-terminated.
-    check(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) }).map(drop)
+    check(unsafe { syscall!(Sysno::pivot_root, new_root.as_ptr(), put_old.as_ptr()) }).map(drop)
 }
 
 pub fn fchdir(fd: RawFd) -> SysResult<()> {
     // SAFETY: no memory is passed.
-    check_int(unsafe { libc::fchdir(fd) }).map(drop)
+    check(unsafe { syscall!(Sysno::fchdir, fd) }).map(drop)
 }
 
 pub fn chdir(path: &CStr) -> SysResult<()> {
     // SAFETY: path is NUL-terminated.
-    check_int(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
+    check(unsafe { syscall!(Sysno::chdir, path.as_ptr()) }).map(drop)
 }
 
 pub fn sethostname(name: &[u8]) -> SysResult<()> {
     // SAFETY: name is a valid slice; the kernel reads name.len() bytes.
-    check_int(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }).map(drop)
+    check(unsafe { syscall!(Sysno::sethostname, name.as_ptr(), name.len()) }).map(drop)
 }
 
 pub fn setresuid(uid: u32) -> SysResult<()> {
-    // SAFETY: raw syscall, no memory passed; glibc's wrapper would signal the parent's threads.
-    check(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) }).map(drop)
+    // SAFETY: no memory is passed.
+    check(unsafe { syscall!(Sysno::setresuid, uid, uid, uid) }).map(drop)
 }
 
 pub fn setresgid(gid: u32) -> SysResult<()> {
-    // SAFETY: as setresuid.
-    check(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) }).map(drop)
+    // SAFETY: no memory is passed.
+    check(unsafe { syscall!(Sysno::setresgid, gid, gid, gid) }).map(drop)
 }
 
 pub fn setgroups(groups: &[libc::gid_t]) -> SysResult<()> {
     // SAFETY: groups is a valid slice of groups.len() gids.
-    check(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) }).map(drop)
+    check(unsafe { syscall!(Sysno::setgroups, groups.len(), groups.as_ptr()) }).map(drop)
 }
 
 pub fn setsid() -> SysResult<()> {
     // SAFETY: no memory is passed.
-    check_int(unsafe { libc::setsid() }).map(drop)
+    check(unsafe { syscall!(Sysno::setsid) }).map(drop)
 }
 
 pub fn prlimit(resource: c_int, soft: u64, hard: u64) -> SysResult<()> {
@@ -206,15 +210,34 @@ pub fn prlimit(resource: c_int, soft: u64, hard: u64) -> SysResult<()> {
     };
     // SAFETY: limit is a live rlimit64; the old-limit pointer is NULL.
     check(unsafe {
-        libc::syscall(
-            libc::SYS_prlimit64,
+        syscall!(
+            Sysno::prlimit64,
             0,
             resource,
             &limit as *const libc::rlimit64,
-            ptr::null_mut::<libc::rlimit64>(),
+            ptr::null_mut::<libc::rlimit64>()
         )
     })
     .map(drop)
+}
+
+/// The soft limit on `resource` (prlimit64 reading only).
+fn soft_limit(resource: c_int) -> SysResult<u64> {
+    let mut limit = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: the new-limit pointer is NULL; limit is a live rlimit64 the kernel fills.
+    check(unsafe {
+        syscall!(
+            Sysno::prlimit64,
+            0,
+            resource,
+            ptr::null::<libc::rlimit64>(),
+            &mut limit as *mut libc::rlimit64
+        )
+    })?;
+    Ok(limit.rlim_cur)
 }
 
 /// capset(2) on the calling thread, version 3 (64-bit sets).
@@ -241,13 +264,13 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> SysResult<()>
         inheritable: half(inheritable, high),
     });
     // SAFETY: header and data are live, correctly laid out for _LINUX_CAPABILITY_VERSION_3.
-    check(unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) }).map(drop)
+    check(unsafe { syscall!(Sysno::capset, &header as *const Header, data.as_ptr()) }).map(drop)
 }
 
 /// prctl with two integer arguments (PR_CAPBSET_DROP, PR_CAP_AMBIENT).
 pub fn prctl2(option: c_int, arg2: c_ulong, arg3: c_ulong) -> SysResult<()> {
     // SAFETY: the options used take integer arguments only.
-    check_int(unsafe { libc::prctl(option, arg2, arg3, 0 as c_ulong, 0 as c_ulong) }).map(drop)
+    check(unsafe { syscall!(Sysno::prctl, option, arg2, arg3, 0, 0) }).map(drop)
 }
 
 /// Loads a seccomp BPF program for the calling thread.
@@ -259,11 +282,11 @@ pub fn seccomp_load(program: &[crate::security::SockFilter]) -> SysResult<()> {
     // SAFETY: SockFilter has the kernel's sock_filter layout; fprog points into `program`,
     // alive for the call.
     check(unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
+        syscall!(
+            Sysno::seccomp,
             libc::SECCOMP_SET_MODE_FILTER,
             0,
-            &fprog as *const libc::sock_fprog,
+            &fprog as *const libc::sock_fprog
         )
     })
     .map(drop)
@@ -274,24 +297,38 @@ pub fn seccomp_load(program: &[crate::security::SockFilter]) -> SysResult<()> {
 pub fn cwd_is_inside_root() -> SysResult<bool> {
     let mut buf = [0u8; 4096];
     // SAFETY: buf is a valid writable buffer of its length.
-    check(unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) })?;
+    check(unsafe { syscall!(Sysno::getcwd, buf.as_mut_ptr(), buf.len()) })?;
     Ok(buf.first() == Some(&b'/'))
+}
+
+/// `fstatat(2)`: the kernel's stat of `name` below `dir`.
+fn stat_at(dir: RawFd, name: &CStr, flags: c_int) -> SysResult<libc::stat> {
+    // SAFETY: stat is plain data filled by the kernel.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: name is NUL-terminated; st is a valid out-pointer of the kernel's struct stat.
+    check(unsafe { syscall!(SYS_FSTATAT, dir, name.as_ptr(), &mut st as *mut libc::stat, flags) })?;
+    Ok(st)
 }
 
 /// Whether `name` below `dir` is a symlink (not followed).
 pub fn is_symlink_at(dir: RawFd, name: &CStr) -> bool {
-    // SAFETY: stat is plain data filled by the kernel; name is NUL-terminated.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; st is a valid out-pointer.
-    let ret = unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
-    ret == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK
+    stat_at(dir, name, libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
+}
+
+/// `lstat(2)`: `path` itself, a final symlink not followed; `Ok(None)` if nothing is there.
+pub fn lstat(path: &CStr) -> SysResult<Option<libc::stat>> {
+    match stat_at(libc::AT_FDCWD, path, libc::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(st)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 pub fn fstat_mode(fd: RawFd) -> SysResult<libc::mode_t> {
     // SAFETY: stat is plain data filled by the kernel.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: st is a valid out-pointer.
-    check_int(unsafe { libc::fstat(fd, &mut st) })?;
+    // SAFETY: st is a valid out-pointer of the kernel's struct stat.
+    check(unsafe { syscall!(Sysno::fstat, fd, &mut st as *mut libc::stat) })?;
     Ok(st.st_mode)
 }
 
@@ -299,8 +336,7 @@ pub fn fstat_mode(fd: RawFd) -> SysResult<libc::mode_t> {
 pub fn landlock_create_ruleset(handled: u64) -> SysResult<RawFd> {
     let attr: [u64; 1] = [handled];
     // SAFETY: attr is a live struct landlock_ruleset_attr (handled_access_fs only, size 8).
-    check(unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, attr.as_ptr(), 8usize, 0u32) })
-        .map(|fd| fd as RawFd)
+    check(unsafe { syscall!(Sysno::landlock_create_ruleset, attr.as_ptr(), 8usize, 0u32) }).map(|fd| fd as RawFd)
 }
 
 /// `landlock_add_rule(LANDLOCK_RULE_PATH_BENEATH)`: `rights` below the file or directory `fd`.
@@ -311,227 +347,240 @@ pub fn landlock_add_path_rule(ruleset: RawFd, fd: RawFd, rights: u64) -> SysResu
     access.copy_from_slice(&rights.to_ne_bytes());
     parent.copy_from_slice(&fd.to_ne_bytes());
     // SAFETY: attr is a live packed landlock_path_beneath_attr.
-    check(unsafe { libc::syscall(libc::SYS_landlock_add_rule, ruleset, 1u32, attr.as_ptr(), 0u32) }).map(drop)
+    check(unsafe { syscall!(Sysno::landlock_add_rule, ruleset, 1u32, attr.as_ptr(), 0u32) }).map(drop)
 }
 
 pub fn landlock_restrict_self(ruleset: RawFd) -> SysResult<()> {
     // SAFETY: no memory is passed.
-    check(unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) }).map(drop)
+    check(unsafe { syscall!(Sysno::landlock_restrict_self, ruleset, 0u32) }).map(drop)
 }
 
 pub fn unshare(flags: c_int) -> SysResult<()> {
     // SAFETY: no memory is passed.
-    check_int(unsafe { libc::unshare(flags) }).map(drop)
+    check(unsafe { syscall!(Sysno::unshare, flags) }).map(drop)
 }
 
 pub fn prctl(option: c_int, arg: c_ulong) -> SysResult<()> {
     // SAFETY: the options used take integer arguments only.
-    check_int(unsafe { libc::prctl(option, arg, 0 as c_ulong, 0 as c_ulong, 0 as c_ulong) }).map(drop)
+    check(unsafe { syscall!(Sysno::prctl, option, arg, 0, 0, 0) }).map(drop)
+}
+
+fn fcntl(fd: RawFd, cmd: c_int, arg: c_int) -> SysResult<c_int> {
+    // SAFETY: the commands used take integer arguments only.
+    check(unsafe { syscall!(Sysno::fcntl, fd, cmd, arg) }).map(|r| r as c_int)
 }
 
 pub fn dup2(from: RawFd, to: RawFd) -> SysResult<()> {
     if from == to {
         // dup2 onto itself would keep O_CLOEXEC: clear it instead.
-        // SAFETY: fcntl with integer arguments.
-        return check_int(unsafe { libc::fcntl(from, libc::F_SETFD, 0) }).map(drop);
+        return fcntl(from, libc::F_SETFD, 0).map(drop);
     }
-    // SAFETY: no memory is passed.
-    check_int(unsafe { libc::dup2(from, to) }).map(drop)
+    // dup3 without flags is dup2 for distinct fds (and aarch64 has no dup2 syscall).
+    dup3(from, to, false)
 }
 
 pub fn set_cloexec(fd: RawFd, on: bool) -> SysResult<()> {
-    // SAFETY: fcntl with integer arguments.
-    check_int(unsafe { libc::fcntl(fd, libc::F_SETFD, if on { libc::FD_CLOEXEC } else { 0 }) }).map(drop)
+    fcntl(fd, libc::F_SETFD, if on { libc::FD_CLOEXEC } else { 0 }).map(drop)
 }
 
 /// A copy of `fd` at the lowest free number from `min` up.
 pub fn dup_above(fd: RawFd, min: RawFd, cloexec: bool) -> SysResult<RawFd> {
     let cmd = if cloexec { libc::F_DUPFD_CLOEXEC } else { libc::F_DUPFD };
-    // SAFETY: fcntl with integer arguments.
-    check_int(unsafe { libc::fcntl(fd, cmd, min) })
+    fcntl(fd, cmd, min)
 }
 
 pub fn dup3(from: RawFd, to: RawFd, cloexec: bool) -> SysResult<()> {
     let flags = if cloexec { libc::O_CLOEXEC } else { 0 };
     // SAFETY: no memory is passed.
-    check_int(unsafe { libc::dup3(from, to, flags) }).map(drop)
+    check(unsafe { syscall!(Sysno::dup3, from, to, flags) }).map(drop)
+}
+
+/// `close_range(2)` from `first` to `last`, both included.
+fn close_range(first: c_uint, last: c_uint, flags: c_uint) -> SysResult<()> {
+    // SAFETY: no memory is passed; callers only close fds they own.
+    check(unsafe { syscall!(Sysno::close_range, first, last, flags) }).map(drop)
 }
 
 /// Closes every fd from `first` up.
 pub fn close_from(first: RawFd) {
-    // SAFETY: no memory is passed.
-    unsafe { libc::syscall(libc::SYS_close_range, first as c_uint, c_uint::MAX, 0 as c_uint) };
+    let _ = close_range(first as c_uint, c_uint::MAX, 0);
 }
 
 /// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: executes the file `fd` refers to.
 pub fn execveat_empty_path(fd: RawFd, argv: &[*const c_char], envp: &[*const c_char]) -> Errno {
     // SAFETY: argv and envp are NULL-terminated arrays of NUL-terminated strings alive until
     // exec replaces the process.
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
+    let ret = unsafe {
+        syscall!(
+            Sysno::execveat,
             fd,
             c"".as_ptr(),
             argv.as_ptr(),
             envp.as_ptr(),
-            libc::AT_EMPTY_PATH,
+            libc::AT_EMPTY_PATH
         )
     };
-    Errno::last()
+    exec_error(ret)
 }
 
 /// Marks every fd from `first` up as close-on-exec.
 pub fn cloexec_from(first: c_uint) -> SysResult<()> {
-    // SAFETY: no memory is passed.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            c_uint::MAX,
-            libc::CLOSE_RANGE_CLOEXEC as c_uint,
-        )
-    };
-    match check(ret) {
+    match close_range(first, c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as c_uint) {
         Err(Errno::ENOSYS | Errno::EINVAL) => {
-            // Kernels before 5.11: walk the fd table up to the soft limit.
-            // SAFETY: sysconf takes no memory.
-            let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) }.clamp(0, 1 << 20) as c_int;
+            // Kernels before 5.11: walk the fd table up to the soft limit (what
+            // sysconf(_SC_OPEN_MAX) reports).
+            let max = soft_limit(libc::RLIMIT_NOFILE as c_int).map_or(1024, |n| n.min(1 << 20)) as c_int;
             for fd in first as c_int..max {
-                // SAFETY: fcntl on an fd number; EBADF for closed ones is ignored.
-                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+                // EBADF for closed fds is ignored.
+                let _ = set_cloexec(fd, true);
             }
             Ok(())
         }
-        r => r.map(drop),
+        r => r,
     }
 }
 
 /// Closes every fd except `keep`.
 pub fn close_all_except(keep: RawFd) {
-    // SAFETY: no memory is passed; close_range on ranges of fd numbers.
-    unsafe {
-        if keep > 0 {
-            libc::syscall(libc::SYS_close_range, 0 as c_uint, (keep - 1) as c_uint, 0 as c_uint);
-        }
-        libc::syscall(libc::SYS_close_range, (keep + 1) as c_uint, c_uint::MAX, 0 as c_uint);
+    if keep > 0 {
+        let _ = close_range(0, (keep - 1) as c_uint, 0);
     }
+    let _ = close_range((keep + 1) as c_uint, c_uint::MAX, 0);
 }
 
 pub fn execve(path: &CStr, argv: &[*const c_char], envp: &[*const c_char]) -> Errno {
     // SAFETY: argv and envp are NULL-terminated arrays of pointers to NUL-terminated strings
     // owned by the plan, alive in this process until exec replaces it.
-    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-    Errno::last()
+    exec_error(unsafe { syscall!(Sysno::execve, path.as_ptr(), argv.as_ptr(), envp.as_ptr()) })
 }
 
+/// The errno of an exec that returned (it only returns on failure).
+fn exec_error(ret: Result<usize, syscalls::Errno>) -> Errno {
+    check(ret).err().unwrap_or(Errno::UnknownErrno)
+}
+
+/// exit_group(2): no atexit handlers, no stdio flushing, which the child must not run.
 pub fn exit(code: c_int) -> ! {
-    // SAFETY: _exit skips atexit handlers and stdio flushing, which the child must not run.
-    unsafe { libc::_exit(code) }
+    loop {
+        // SAFETY: no memory is passed; ends this process (a clone without CLONE_THREAD is its
+        // own thread group, so the parent lives on even with CLONE_VM).
+        unsafe { raw_syscall!(Sysno::exit_group, code) };
+    }
 }
 
 /// fork(2) as a raw clone: no atfork handlers, no locks. Returns 0 in the child.
 pub fn fork() -> SysResult<libc::pid_t> {
     // SAFETY: a clone without CLONE_VM and without a new stack behaves as fork: the child
     // continues on its copy of this stack.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            libc::SIGCHLD as c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    })
-    .map(|p| p as libc::pid_t)
+    check(unsafe { syscall!(Sysno::clone, libc::SIGCHLD, 0, 0, 0, 0) }).map(|p| p as libc::pid_t)
 }
 
 pub fn kill(pid: libc::pid_t, sig: c_int) {
     // SAFETY: no memory is passed.
-    unsafe { libc::kill(pid, sig) };
+    let _ = unsafe { syscall!(Sysno::kill, pid, sig) };
 }
 
 /// Non-blocking waitpid; `Ok(None)` when no child has changed state.
 pub fn waitpid_any_nohang() -> SysResult<Option<(libc::pid_t, c_int)>> {
-    let mut status = 0;
-    // SAFETY: status is a valid out-pointer.
-    let pid = check_int(unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) })?;
+    let mut status: c_int = 0;
+    // SAFETY: status is a valid out-pointer; the rusage pointer is NULL.
+    let pid = check(unsafe {
+        syscall!(
+            Sysno::wait4,
+            -1i32,
+            &mut status as *mut c_int,
+            libc::WNOHANG,
+            ptr::null_mut::<libc::rusage>()
+        )
+    })? as libc::pid_t;
     Ok((pid > 0).then_some((pid, status)))
 }
 
-pub fn block_all_signals() -> SysResult<()> {
-    // SAFETY: set is initialised by sigfillset before use.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut set);
-        check_int(libc::sigprocmask(libc::SIG_SETMASK, &set, ptr::null_mut())).map(drop)
-    }
-}
-
-/// Waits for any signal (all are blocked); returns its number.
-pub fn wait_any_signal() -> SysResult<c_int> {
-    // SAFETY: set is initialised by sigfillset; info is a valid out-pointer.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut set);
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        check_int(libc::sigwaitinfo(&set, &mut info))
-    }
-}
-
-/// Every handler back to SIG_DFL, the mask empty: exec keeps ignored signals and the mask,
-/// and the caller's process may have ignored some (Rust ignores SIGPIPE). The raw syscall,
-/// because glibc's sigaction refuses its reserved signals 32 and 33.
-pub fn reset_signals() -> SysResult<()> {
-    // The kernel's struct sigaction: handler, flags, restorer, mask (all zero = SIG_DFL).
-    let default = [0u64; 4];
-    for sig in 1..=64 {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            // SAFETY: default is a live kernel sigaction of the size the kernel reads; the old
-            // action pointer is NULL. Errors (none expected) are ignored.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    sig,
-                    default.as_ptr(),
-                    ptr::null_mut::<u64>(),
-                    8usize,
-                )
-            };
-        }
-    }
-    let empty = 0u64;
-    // SAFETY: empty is a live 8-byte signal set; the old mask pointer is NULL.
+/// `rt_sigprocmask(SIG_SETMASK, mask)`.
+fn set_signal_mask(mask: u64) -> SysResult<()> {
+    // SAFETY: mask is a live kernel signal set of SIGSET_SIZE bytes; the old mask pointer is NULL.
     check(unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
+        syscall!(
+            Sysno::rt_sigprocmask,
             libc::SIG_SETMASK,
-            &empty as *const u64,
+            &mask as *const u64,
             ptr::null_mut::<u64>(),
-            8usize,
+            SIGSET_SIZE
         )
     })
     .map(drop)
 }
 
+/// Blocks every signal but glibc's reserved two (the kernel ignores SIGKILL and SIGSTOP).
+pub fn block_all_signals() -> SysResult<()> {
+    set_signal_mask(ALL_SIGNALS)
+}
+
+/// Waits for any signal (all are blocked); returns its number.
+pub fn wait_any_signal() -> SysResult<c_int> {
+    let set = ALL_SIGNALS;
+    // SAFETY: siginfo_t is plain data filled by the kernel.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: set is a live kernel signal set; info is a valid out-pointer; no timeout.
+    check(unsafe {
+        syscall!(
+            Sysno::rt_sigtimedwait,
+            &set as *const u64,
+            &mut info as *mut libc::siginfo_t,
+            ptr::null::<libc::timespec>(),
+            SIGSET_SIZE
+        )
+    })
+    .map(|sig| sig as c_int)
+}
+
+/// Every handler back to SIG_DFL, the mask empty: exec keeps ignored signals and the mask,
+/// and the caller's process may have ignored some (Rust ignores SIGPIPE). All 64, glibc's
+/// reserved 32 and 33 included.
+pub fn reset_signals() -> SysResult<()> {
+    // The kernel's struct sigaction: handler, flags, restorer, mask (all zero = SIG_DFL, which
+    // needs no restorer).
+    let default = [0u64; 4];
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: default is a live kernel sigaction; the old action pointer is NULL.
+            // Errors (none expected) are ignored.
+            let _ = unsafe {
+                syscall!(
+                    Sysno::rt_sigaction,
+                    sig,
+                    default.as_ptr(),
+                    ptr::null_mut::<u64>(),
+                    SIGSET_SIZE
+                )
+            };
+        }
+    }
+    set_signal_mask(0)
+}
+
 /// Brings the loopback interface of the current network namespace up.
 pub fn loopback_up() -> SysResult<()> {
-    // SAFETY: socket takes no memory.
-    let sock = check_int(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: no memory is passed.
+    let sock =
+        check(unsafe { syscall!(Sysno::socket, libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })? as RawFd;
     // SAFETY: ifreq is plain data; zeroed is valid; the name is copied in below.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
         *dst = *src as c_char;
     }
-    // SAFETY: req is a live ifreq for both ioctls; the union member used is ifru_flags.
-    let result = unsafe {
-        check_int(libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req)).and_then(|_| {
-            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-            check_int(libc::ioctl(sock, libc::SIOCSIFFLAGS, &req))
-        })
-    };
+    let result = ioctl_ifreq(sock, libc::SIOCGIFFLAGS, &mut req).and_then(|_| {
+        // SAFETY: SIOCGIFFLAGS filled the union member ifru_flags.
+        unsafe { req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
+        ioctl_ifreq(sock, libc::SIOCSIFFLAGS, &mut req)
+    });
     close(sock);
-    result.map(drop)
+    result
+}
+
+fn ioctl_ifreq(sock: RawFd, request: c_ulong, req: &mut libc::ifreq) -> SysResult<()> {
+    // SAFETY: req is a live ifreq, what the SIOC[GS]IF* requests read and write.
+    check(unsafe { syscall!(Sysno::ioctl, sock, request, req as *mut libc::ifreq) }).map(drop)
 }
 
 /// Formats `n` in decimal into `buf` as a C string.
@@ -595,5 +644,29 @@ mod tests {
         let mut buf = [0u8; 32];
         assert_eq!(proc_fd_path(0, &mut buf), c"/proc/self/fd/0");
         assert_eq!(proc_fd_path(1234567, &mut buf), c"/proc/self/fd/1234567");
+    }
+
+    #[test]
+    fn failed_syscalls_leave_errno_alone() {
+        Errno::set_raw(0);
+        assert_eq!(
+            openat(libc::AT_FDCWD, c"/nonexistent/nsbox", libc::O_RDONLY, 0),
+            Err(Errno::ENOENT)
+        );
+        assert_eq!(dup3(-1, 100, false), Err(Errno::EBADF));
+        assert_eq!(lstat(c"/nonexistent/nsbox"), Ok(None));
+        assert_eq!(Errno::last_raw(), 0);
+    }
+
+    #[test]
+    fn lstat_does_not_follow_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("/", &link).unwrap();
+        let link = std::ffi::CString::new(link.into_os_string().into_encoded_bytes()).unwrap();
+        let st = lstat(&link).unwrap().unwrap();
+        assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFLNK);
+        assert!(is_symlink_at(libc::AT_FDCWD, &link));
+        assert!(!is_symlink_at(libc::AT_FDCWD, c"/"));
     }
 }
