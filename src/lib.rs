@@ -66,6 +66,7 @@ mod preflight;
 mod rootfs;
 mod security;
 mod spawn;
+mod stack;
 mod status;
 mod stdio;
 mod sys;

@@ -13,6 +13,7 @@ use crate::container::Container;
 use crate::error::{Error, Result, SetupError, SetupStep};
 use crate::net::{Connector, Forwarder, Listeners, NetnsRef, Network};
 use crate::plan::Plan;
+use crate::stack::Stack;
 use crate::sys;
 use crate::timing::Recorder;
 use nix::sched::CloneFlags;
@@ -195,14 +196,39 @@ fn clone(plan: &mut Plan, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd)> {
         }
         args.pidfd = &mut pidfd as *mut RawFd as u64;
         args.exit_signal = libc::SIGCHLD as u64;
-        // SAFETY: without CLONE_VM and with no stack the child runs on a copy of this stack,
-        // as after fork; it only runs `child::run`, which never returns.
-        unsafe {
-            libc::syscall(
-                libc::SYS_clone3,
-                &args as *const libc::clone_args,
-                std::mem::size_of::<libc::clone_args>(),
-            )
+        match plan.setup_stack.as_ref().map(Stack::range) {
+            Some((low, size)) => {
+                args.flags |= libc::CLONE_VM as u64;
+                args.stack = low as u64;
+                args.stack_size = size as u64;
+                // Signals stay blocked in the child until it has reset their handlers (it
+                // runs on our memory: a handler of ours must never run there).
+                let _blocked = BlockedSignals::new();
+                let plan_ptr = plan as *mut Plan as *mut libc::c_void;
+                // SAFETY: the stack is the plan's, used by this child alone; the plan outlives
+                // the child's use of it (spawn keeps it, unmoved, until exec or reap); the
+                // child's steps use no thread-locals (see child::run_shared and sys).
+                match unsafe { crate::stack::clone3_on_stack(&mut args, crate::child::run_shared, plan_ptr) } {
+                    Ok(pid) => pid as libc::c_long,
+                    Err(errno) => {
+                        return Err(SetupError {
+                            step: SetupStep::Clone,
+                            path: None,
+                            errno,
+                        }
+                        .into());
+                    }
+                }
+            }
+            // SAFETY: without CLONE_VM and with no stack the child runs on a copy of this
+            // stack, as after fork; it only runs `child::run`, which never returns.
+            None => unsafe {
+                libc::syscall(
+                    libc::SYS_clone3,
+                    &args as *const libc::clone_args,
+                    std::mem::size_of::<libc::clone_args>(),
+                )
+            },
         }
     } else {
         if flags & libc::CLONE_NEWTIME as u64 != 0 {
@@ -239,6 +265,29 @@ fn clone(plan: &mut Plan, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd)> {
             errno: Errno::last(),
         }
         .into()),
+    }
+}
+
+/// Every signal blocked on this thread while it lives (the previous mask restored on drop).
+struct BlockedSignals(libc::sigset_t);
+
+impl BlockedSignals {
+    fn new() -> BlockedSignals {
+        // SAFETY: sigset_t is plain data; the calls only fill and swap masks of this thread.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+            BlockedSignals(previous)
+        }
+    }
+}
+
+impl Drop for BlockedSignals {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in `new`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
     }
 }
 

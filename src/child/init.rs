@@ -12,7 +12,7 @@
 
 use std::os::fd::RawFd;
 
-use super::Context;
+use super::{Context, SETUP_FAILED};
 use crate::sys::{self, SysResult};
 
 /// The fds nsbox-init expects: the status pipe, and its own binary while it is executed.
@@ -38,11 +38,12 @@ pub(super) fn start(
     index: usize,
     status_fd: RawFd,
     binary: RawFd,
-    last_cap: u8,
+    bounding: u64,
+    shared_memory: bool,
 ) -> SysResult<()> {
     let error_fd = context.error_fd;
     // Out of the context: the steps after this one never fork again.
-    let stack = std::mem::take(&mut context.payload_stack);
+    let stack = std::mem::replace(&mut context.payload_stack, (std::ptr::null_mut(), 0));
     let mut payload = PayloadStart {
         context,
         from: index + 1,
@@ -52,36 +53,60 @@ pub(super) fn start(
     // SAFETY: the entry runs the remaining steps, which exec or exit; the stack is the plan's
     // and used by nothing else; payload outlives the suspension.
     let pid = unsafe { vfork_on(stack, payload_entry, arg)? };
-    init(pid, status_fd, error_fd, binary, last_cap)
+    init(pid, status_fd, error_fd, binary, bounding, shared_memory)
 }
 
-/// clone(CLONE_VM|CLONE_VFORK) running `entry(arg)` on `stack`, as posix_spawn does: no copy
-/// of the page tables, and this process suspended until the child has executed or exited.
+/// clone(CLONE_VM|CLONE_VFORK) running `entry(arg)` on `stack` (lowest address, size), as
+/// posix_spawn does: no copy of the page tables, and this process suspended until the child
+/// has executed or exited.
 ///
 /// # Safety
 /// `entry` must exec or exit, never return; `stack` must be used by nothing else meanwhile;
 /// `arg` must stay valid until the child has executed or exited.
 unsafe fn vfork_on(
-    stack: &mut [u8],
-    entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    stack: (*mut u8, usize),
+    entry: extern "C" fn(*mut libc::c_void) -> !,
     arg: *mut libc::c_void,
 ) -> SysResult<libc::pid_t> {
-    let range = stack.as_mut_ptr_range();
-    // The stack grows down from its 16-byte aligned top.
-    let top = ((range.end as usize) & !15) as *mut libc::c_void;
-    if (top as usize) < range.start as usize + 16 * 1024 {
+    let (low, size) = stack;
+    if low.is_null() || size < 16 * 1024 {
         return Err(nix::errno::Errno::ENOMEM);
     }
-    // SAFETY: as the caller promises; CLONE_VFORK keeps this process from running meanwhile.
-    let pid = unsafe { libc::clone(entry, top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, arg) };
-    if pid < 0 {
-        Err(nix::errno::Errno::last())
-    } else {
-        Ok(pid)
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: clone_args is plain data; zeroed is valid and the fields we need are set.
+        let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+        args.flags = (libc::CLONE_VM | libc::CLONE_VFORK) as u64;
+        args.exit_signal = libc::SIGCHLD as u64;
+        args.stack = low as u64;
+        args.stack_size = size as u64;
+        // SAFETY: as the caller promises; CLONE_VFORK keeps this process from running meanwhile.
+        unsafe { crate::stack::clone3_on_stack(&mut args, entry, arg) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        // The stack grows down from its 16-byte aligned top. glibc's clone sets errno on
+        // failure: fine here, where the setup process never shares the caller's memory.
+        // SAFETY: as the caller promises; low + size is the end of the stack mapping.
+        let top = ((unsafe { low.add(size) } as usize) & !15) as *mut libc::c_void;
+        // SAFETY: as the caller promises; CLONE_VFORK keeps this process from running meanwhile.
+        let pid = unsafe {
+            libc::clone(
+                std::mem::transmute(entry),
+                top,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                arg,
+            )
+        };
+        if pid < 0 {
+            Err(nix::errno::Errno::last())
+        } else {
+            Ok(pid)
+        }
     }
 }
 
-extern "C" fn payload_entry(arg: *mut libc::c_void) -> libc::c_int {
+extern "C" fn payload_entry(arg: *mut libc::c_void) -> ! {
     // SAFETY: `start` passed a PayloadStart that lives, unmoved, while its process is
     // suspended by CLONE_VFORK, i.e. as long as this process may use it.
     let start = unsafe { &mut *(arg as *mut PayloadStart) };
@@ -89,16 +114,26 @@ extern "C" fn payload_entry(arg: *mut libc::c_void) -> libc::c_int {
     super::run_from(start.context, start.from)
 }
 
-/// The init side: executes nsbox-init, or runs its loop here if that fails.
-fn init(payload: libc::pid_t, status_fd: RawFd, error_fd: RawFd, binary: RawFd, last_cap: u8) -> ! {
-    // The error pipe now belongs to the payload alone: its exec (CLOEXEC) or its failure
-    // report is what the parent waits for. Init keeps nothing but the status pipe, so it never
-    // holds the container's stdio open.
-    let _ = error_fd;
+/// The init side: executes nsbox-init, or runs its loop here if that fails (or exits, when
+/// this process shares the caller's memory, which the caller frees once it saw the exec).
+fn init(
+    payload: libc::pid_t,
+    status_fd: RawFd,
+    error_fd: RawFd,
+    binary: RawFd,
+    bounding: u64,
+    shared_memory: bool,
+) -> ! {
+    // Init keeps nothing but the status pipe, so it never holds the container's stdio open.
+    // It keeps its copy of the error pipe (close-on-exec) until its own exec: the parent's EOF
+    // must mean that no process of the container runs on the caller's memory any more.
     let mut status_fd = status_fd;
-    if binary >= 0 && exec_init_binary(status_fd, binary, last_cap, payload) {
+    if binary >= 0 && exec_init_binary(status_fd, binary, bounding, payload, error_fd) {
         // exec failed after the fds were rearranged: the status pipe is now at fd 3.
         status_fd = INIT_STATUS_FD;
+    }
+    if shared_memory {
+        sys::exit(SETUP_FAILED);
     }
     sys::close_all_except(status_fd);
     loop {
@@ -112,24 +147,27 @@ fn init(payload: libc::pid_t, status_fd: RawFd, error_fd: RawFd, binary: RawFd, 
 /// Executes nsbox-init with the status pipe at fd 3 and capabilities down to CAP_KILL (what
 /// forwarding a signal to a payload running as another user needs). Returns only if that
 /// fails: true if the fds were already moved.
-fn exec_init_binary(status_fd: RawFd, binary: RawFd, last_cap: u8, payload: libc::pid_t) -> bool {
-    // Both above the target numbers first, so neither dup3 can clobber the other.
-    let (Ok(status), Ok(bin)) = (sys::dup_above(status_fd, 10, false), sys::dup_above(binary, 10, true)) else {
+fn exec_init_binary(status_fd: RawFd, binary: RawFd, bounding: u64, payload: libc::pid_t, error_fd: RawFd) -> bool {
+    // All above the target numbers first, so no dup3 can clobber another; the error pipe's
+    // copy stays open until the exec (close-on-exec).
+    let (Ok(status), Ok(bin), Ok(_error)) = (
+        sys::dup_above(status_fd, 10, false),
+        sys::dup_above(binary, 10, true),
+        sys::dup_above(error_fd, 10, true),
+    ) else {
         return false;
     };
     if sys::dup3(status, INIT_STATUS_FD, false).is_err() || sys::dup3(bin, INIT_BINARY_FD, true).is_err() {
         return false;
     }
-    sys::close_from(INIT_BINARY_FD + 1);
+    if sys::cloexec_from((INIT_BINARY_FD + 1) as libc::c_uint).is_err() {
+        return false;
+    }
     for fd in 0..INIT_STATUS_FD {
         sys::close(fd);
     }
     let kill = caps::Capability::CAP_KILL.bitmask();
-    for cap in 0..=last_cap {
-        if kill & (1u64 << cap) == 0 {
-            let _ = sys::prctl2(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0);
-        }
-    }
+    drop_bounding(bounding & !kill);
     let _ = sys::capset(kill, kill, 0);
     let _ = sys::prctl2(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0);
     let _ = sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1);
@@ -144,17 +182,17 @@ fn exec_init_binary(status_fd: RawFd, binary: RawFd, last_cap: u8, payload: libc
 /// Starts the connector for published ports (`nsbox-connect`, see src/pid1/nsbox_init.rs) in
 /// this process's network namespace, with `socket` as its fd 3 and no capabilities. Forked
 /// with CLONE_VM|CLONE_VFORK like the payload, on the same (still unused) stack.
-pub(super) fn start_connector(context: &mut Context<'_>, socket: RawFd, binary: RawFd, last_cap: u8) -> SysResult<()> {
-    let mut args = (socket, binary, last_cap);
-    let arg = &mut args as *mut (RawFd, RawFd, u8) as *mut libc::c_void;
+pub(super) fn start_connector(context: &mut Context<'_>, socket: RawFd, binary: RawFd, bounding: u64) -> SysResult<()> {
+    let mut args = (socket, binary, bounding);
+    let arg = &mut args as *mut (RawFd, RawFd, u64) as *mut libc::c_void;
     // SAFETY: the entry execs or exits; the stack is unused until the payload's fork; args
     // outlives the suspension.
     unsafe { vfork_on(context.payload_stack, connector_entry, arg) }.map(drop)
 }
 
-extern "C" fn connector_entry(arg: *mut libc::c_void) -> libc::c_int {
+extern "C" fn connector_entry(arg: *mut libc::c_void) -> ! {
     // SAFETY: `start_connector` passed these, alive while it is suspended by CLONE_VFORK.
-    let (socket, binary, last_cap) = unsafe { *(arg as *const (RawFd, RawFd, u8)) };
+    let (socket, binary, bounding) = unsafe { *(arg as *const (RawFd, RawFd, u64)) };
     let (Ok(socket), Ok(bin)) = (sys::dup_above(socket, 10, false), sys::dup_above(binary, 10, true)) else {
         sys::exit(127)
     };
@@ -165,15 +203,20 @@ extern "C" fn connector_entry(arg: *mut libc::c_void) -> libc::c_int {
     for fd in 0..3 {
         sys::close(fd);
     }
-    for cap in 0..=last_cap {
-        let _ = sys::prctl2(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0);
-    }
+    drop_bounding(bounding);
     let _ = sys::capset(0, 0, 0);
     let _ = sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1);
     let argv: [*const libc::c_char; 2] = [c"nsbox-connect".as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     let _ = sys::execveat_empty_path(4, &argv, &envp);
     sys::exit(127)
+}
+
+/// Drops each capability of `caps` from the bounding set.
+fn drop_bounding(caps: u64) {
+    for cap in (0..64u32).filter(|cap| caps & (1u64 << cap) != 0) {
+        let _ = sys::prctl2(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0);
+    }
 }
 
 /// Reaps every exited child; on the payload's exit, reports and exits.

@@ -26,8 +26,21 @@ pub(super) struct Context<'a> {
     slots: &'a mut [RawFd],
     error_fd: RawFd,
     clock: &'a crate::timing::Recorder,
-    payload_stack: &'a mut [u8],
+    /// The payload's stack (lowest address, size); null once taken.
+    payload_stack: (*mut u8, usize),
     root: RawFd,
+}
+
+/// The entry of a setup process cloned onto its own stack with CLONE_VM (see
+/// [`crate::stack::clone3_on_stack`]): `arg` is the plan.
+///
+/// The plan is the caller's memory, shared: the caller does not move, change or free what
+/// the steps read (steps, slots, the clock's page, the stacks) until this process has executed
+/// or exited, and the steps touch no thread-local (errno included, see `sys`).
+pub(crate) extern "C" fn run_shared(arg: *mut libc::c_void) -> ! {
+    // SAFETY: spawn passes its live plan, which outlives this process's use of it (above).
+    let plan = unsafe { &mut *(arg as *mut Plan) };
+    run(plan)
 }
 
 /// Runs the plan; never returns. Called in the child right after clone.
@@ -46,7 +59,7 @@ pub(crate) fn run(plan: &mut Plan) -> ! {
         slots,
         error_fd: *error_fd,
         clock,
-        payload_stack,
+        payload_stack: payload_stack.as_ref().map_or((std::ptr::null_mut(), 0), |s| s.range()),
         root: -1,
     };
     run_from(&mut context, 0)
@@ -60,14 +73,14 @@ pub(super) fn run_from(context: &mut Context<'_>, from: usize) -> ! {
             Step::ForkInit {
                 status_fd,
                 binary,
-                last_cap,
-                ..
-            } => init::start(context, index, *status_fd, *binary, *last_cap),
+                bounding,
+                shared_memory,
+            } => init::start(context, index, *status_fd, *binary, *bounding, *shared_memory),
             Step::StartConnector {
                 socket,
                 binary,
-                last_cap,
-            } => init::start_connector(context, *socket, *binary, *last_cap),
+                bounding,
+            } => init::start_connector(context, *socket, *binary, *bounding),
             step => run_step(step, &mut context.root, context.slots),
         };
         if let Err(errno) = result {
@@ -124,9 +137,9 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         Step::NoNewPrivileges => sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1),
         Step::NewSession => sys::setsid(),
         Step::SetRlimit { resource, soft, hard } => sys::prlimit(*resource, *soft, *hard),
-        Step::DropBoundingSet { keep, last } => {
-            for cap in 0..=*last {
-                if keep & (1u64 << cap) == 0 {
+        Step::DropBoundingSet { drop } => {
+            for cap in 0..64u32 {
+                if drop & (1u64 << cap) != 0 {
                     match sys::prctl2(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0) {
                         Ok(()) | Err(Errno::EINVAL) => {}
                         Err(e) => return Err(e),
@@ -423,7 +436,7 @@ fn create(dir: RawFd, name: &CStr, file: bool) -> SysResult<()> {
 /// Hides `path` (after pivot_root): a directory under an empty read-only tmpfs, anything else
 /// under /dev/null, after checking /dev/null is the real null device (CVE-2025-31133).
 fn mask(path: &CStr) -> SysResult<()> {
-    let Some(st) = lstat(path)? else { return Ok(()) };
+    let Some(st) = sys::lstat(path)? else { return Ok(()) };
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
         return sys::mount(
             Some(c"tmpfs"),
@@ -433,25 +446,11 @@ fn mask(path: &CStr) -> SysResult<()> {
             None,
         );
     }
-    let null = lstat(c"/dev/null")?.ok_or(Errno::ENOENT)?;
+    let null = sys::lstat(c"/dev/null")?.ok_or(Errno::ENOENT)?;
     if null.st_mode & libc::S_IFMT != libc::S_IFCHR || null.st_rdev != libc::makedev(1, 3) {
         return Err(Errno::EPERM);
     }
     sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None)
-}
-
-fn lstat(path: &CStr) -> SysResult<Option<libc::stat>> {
-    // SAFETY: stat is plain data, filled by the kernel; path is NUL-terminated.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; st is a valid out-pointer.
-    let ret = unsafe { libc::fstatat(libc::AT_FDCWD, path.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
-    match ret {
-        0 => Ok(Some(st)),
-        _ => match Errno::last() {
-            Errno::ENOENT => Ok(None),
-            e => Err(e),
-        },
-    }
 }
 
 /// Tries each candidate; returns the most telling errno, as execvp does: EACCES if any

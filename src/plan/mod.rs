@@ -20,12 +20,9 @@ use crate::config::Config;
 use crate::error::{Error, Result, SetupStep};
 use crate::idmap::IdMaps;
 use crate::namespaces::Namespaces;
+use crate::stack::Stack;
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout, StdioKind};
 pub(crate) use step::{ContainerPath, Leaf, Step};
-
-/// The payload's stack between the init's fork and its exec: the steps need a few KiB (getcwd
-/// takes 4); generous, as nothing guards its end.
-const PAYLOAD_STACK: usize = 256 * 1024;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -44,12 +41,17 @@ pub(crate) struct Plan {
     pub parent: ParentEnds,
     /// The child's ends and copies the parent closes right after clone.
     pub child_fds: Vec<OwnedFd>,
+    /// The stack the setup process runs on when it shares the caller's memory (`CLONE_VM`,
+    /// see [`crate::stack`]); `None`: it runs on a copy of the caller's, as after fork.
+    pub setup_stack: Option<Stack>,
     /// The stack the payload runs its last steps on, when an init forks it (see child::init).
-    pub payload_stack: Vec<u8>,
+    pub payload_stack: Option<Stack>,
     /// The fd number the Landlock ruleset is kept at for the exec step (-1: none).
     pub landlock_fd: RawFd,
     /// The memfd of the init/launcher binary (-1 if it could not be made).
     pub binary: RawFd,
+    /// The bounding set as the steps planned so far leave it.
+    pub bounding: u64,
     /// Per-step timestamps (feature `trace-timing`).
     pub clock: crate::timing::Recorder,
     /// Strings the `argv`/`envp` pointers of the exec step point into.
@@ -101,9 +103,11 @@ impl Plan {
                 connector: None,
             },
             child_fds: Vec::new(),
-            payload_stack: Vec::new(),
+            setup_stack: None,
+            payload_stack: None,
             landlock_fd: -1,
             binary: -1,
+            bounding: crate::security::capabilities::all_bits(),
             clock: crate::timing::Recorder::start(),
             _strings: Vec::new(),
             _launcher_strings: Vec::new(),
@@ -150,7 +154,20 @@ impl Plan {
             );
             plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
         }
-        plan.push(Step::NotDumpable, attrs, None);
+        // Shared memory (CLONE_VM) when nothing of the setup process outlives its exec: an init
+        // must be able to execute its binary (the in-process init loop would run on the
+        // caller's memory forever). Only on x86_64, where the clone trampoline is written.
+        let shared_memory = cfg!(target_arch = "x86_64")
+            && crate::spawn::clone3_available()
+            && (status_w.is_none() || plan.binary >= 0);
+        if shared_memory {
+            plan.setup_stack = Some(Stack::new().map_err(|e| Error::io("map the setup process's stack", e))?);
+        } else {
+            // Dumpability is a property of the memory (mm): with CLONE_VM this would make the
+            // caller non-dumpable; whoever could ptrace the setup process then could ptrace the
+            // caller anyway.
+            plan.push(Step::NotDumpable, attrs, None);
+        }
 
         if ns.contains(Namespaces::MOUNT) {
             rootfs::plan_rootfs(&mut plan, config)?;
@@ -173,7 +190,8 @@ impl Plan {
         );
         if let Some(status_fd) = status_w {
             let init_binary = plan.binary;
-            plan.payload_stack = vec![0; PAYLOAD_STACK];
+            plan.drop_bounding(config.capabilities.bits() | caps::Capability::CAP_KILL.bitmask());
+            plan.payload_stack = Some(Stack::new().map_err(|e| Error::io("map the payload's stack", e))?);
             if !config.ports.is_empty() && init_binary >= 0 {
                 // Published ports' connector, in the container's network namespace.
                 let (ours, theirs) = nix::sys::socket::socketpair(
@@ -187,7 +205,7 @@ impl Plan {
                 let step = Step::StartConnector {
                     socket: theirs.as_raw_fd(),
                     binary: init_binary,
-                    last_cap: crate::security::capabilities::last_cap(),
+                    bounding: plan.bounding,
                 };
                 plan.push(step, SetupStep::Init, None);
                 plan.child_fds.push(theirs);
@@ -201,7 +219,8 @@ impl Plan {
                 Step::ForkInit {
                     status_fd,
                     binary: init_binary,
-                    last_cap: crate::security::capabilities::last_cap(),
+                    bounding: plan.bounding,
+                    shared_memory,
                 },
                 SetupStep::Init,
                 None,

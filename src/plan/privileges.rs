@@ -12,7 +12,6 @@ use std::sync::Arc;
 use super::{Plan, Step};
 use crate::config::Config;
 use crate::error::{ConfigError, Result, SetupStep};
-use crate::security::capabilities::last_cap;
 
 impl Plan {
     /// Pushes the privilege steps; returns the seccomp programs to load as the last step.
@@ -34,14 +33,7 @@ impl Plan {
             self.push(step, SetupStep::Rlimit, Some(format!("{resource:?}").into()));
         }
         let caps = config.capabilities;
-        self.push(
-            Step::DropBoundingSet {
-                keep: caps.bits(),
-                last: last_cap(),
-            },
-            SetupStep::Capabilities,
-            None,
-        );
+        self.drop_bounding(caps.bits());
         let non_root = config.user.is_some_and(|(uid, _)| uid != 0);
         if non_root && config.ambient.bits() != 0 {
             self.push(Step::KeepCapabilities, SetupStep::Capabilities, None);
@@ -96,6 +88,17 @@ impl Plan {
 }
 
 impl Plan {
+    /// Drops what the bounding set still has beyond `keep`. Before an init forks, the setup
+    /// process drops all that neither the init nor the payload keeps, so neither drops it again
+    /// (each drop is a syscall and a credentials copy).
+    pub(super) fn drop_bounding(&mut self, keep: u64) {
+        let drop = self.bounding & !keep;
+        if drop != 0 {
+            self.push(Step::DropBoundingSet { drop }, SetupStep::Capabilities, None);
+            self.bounding &= keep;
+        }
+    }
+
     /// The Landlock steps: the ruleset, kept at an fd number reserved here (so the launcher's
     /// argv can name it), then one rule per path, each step naming its path.
     pub(super) fn plan_landlock(&mut self, landlock: &crate::security::Landlock) -> Result<()> {

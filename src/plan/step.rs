@@ -59,10 +59,10 @@ pub(crate) enum Step {
         soft: u64,
         hard: u64,
     },
-    /// Drop every capability up to `last` not in `keep` from the bounding set.
+    /// Drop each capability in `drop` from the bounding set (one prctl each: the kernel has no
+    /// call for several, so the plan never drops one twice).
     DropBoundingSet {
-        keep: u64,
-        last: u8,
+        drop: u64,
     },
     /// `PR_SET_KEEPCAPS(1)`: keep permitted capabilities across the switch to a non-root uid.
     KeepCapabilities,
@@ -146,18 +146,21 @@ pub(crate) enum Step {
     StartConnector {
         socket: RawFd,
         binary: RawFd,
-        last_cap: u8,
+        /// The bounding set left at this point: the connector drops all of it.
+        bounding: u64,
     },
     /// Block every signal (before the init fork, so none is lost).
     BlockSignals,
     /// Fork: the parent becomes PID 1 (reaps, forwards signals, reports the payload's status
     /// on `status_fd`) and never returns; the child goes on with the next step.
-    /// `binary` is the init binary's memfd (-1: run the loop in process); `last_cap` bounds the
-    /// capability drop before executing it.
+    /// `binary` is the init binary's memfd (-1: run the loop in process); `bounding` is the
+    /// bounding set left then, which the init drops down to CAP_KILL before executing it. With `shared_memory` (the setup process runs on
+    /// the caller's memory) the init exits rather than run its loop in process if that fails.
     ForkInit {
         status_fd: RawFd,
         binary: RawFd,
-        last_cap: u8,
+        bounding: u64,
+        shared_memory: bool,
     },
     ResetSignals,
     /// Execute the payload: through the launcher (nsbox-exec from the init binary's memfd,

@@ -113,12 +113,21 @@ impl fmt::Debug for Capabilities {
     }
 }
 
-/// The highest capability number of the running kernel (`/proc/sys/kernel/cap_last_cap`).
+/// The highest capability number of the running kernel (`/proc/sys/kernel/cap_last_cap`),
+/// read once per process.
 pub(crate) fn last_cap() -> u8 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+    static LAST: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40)
+    })
+}
+
+/// Every capability the running kernel has, as a bit mask: a full bounding set.
+pub(crate) fn all_bits() -> u64 {
+    u64::MAX >> (63 - u32::from(last_cap().min(63)))
 }
 
 #[cfg(test)]
