@@ -263,6 +263,8 @@ impl Config {
             {
                 return Err(invalid(format!("group {g}"), "is not mapped by the gid map"));
             }
+            // Resolved once: the plan writes exactly what was checked.
+            (self.uid_map, self.gid_map) = (Some(uid_map), Some(gid_map));
         }
         self.resources.validate()?;
         self.seccomp.validate()?;

@@ -75,6 +75,12 @@ impl IdMaps {
         }
     }
 
+    /// Whether the caller may let the container call setgroups (root; see
+    /// [`IdMaps::default_for_caller`]).
+    pub fn default_allows_setgroups() -> bool {
+        Uid::effective().is_root()
+    }
+
     /// Writes both maps for the process `pid`, still waiting in a fresh user namespace.
     pub fn write(&self, pid: Pid) -> Result<(), SetupError> {
         let privileged = Uid::effective().is_root();

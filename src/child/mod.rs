@@ -233,6 +233,29 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             sys::close(target_fd);
             result
         }
+        Step::OpenMountDir { path, slot: index } => {
+            let fd = resolve(*root, path, path.prefixes.len(), Leaf::Dir)?;
+            match slots.get_mut(*index) {
+                Some(s) => *s = fd,
+                None => {
+                    sys::close(fd);
+                    return Err(Errno::EBADF);
+                }
+            }
+            Ok(())
+        }
+        Step::BindInto { source, dir, name } => {
+            let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW;
+            let target_fd = sys::openat(slot(slots, *dir)?, name, flags, 0o644)?;
+            let result = clone_tree(slot(slots, *source)?, false, false).and_then(|tree| {
+                let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+                let moved = sys::move_mount(tree, c"", target_fd, c"", flags);
+                sys::close(tree);
+                moved
+            });
+            sys::close(target_fd);
+            result
+        }
         Step::Mount {
             fstype,
             target,

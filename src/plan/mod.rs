@@ -136,11 +136,14 @@ impl Plan {
         });
 
         if ns.contains(Namespaces::USER) {
-            let defaults = IdMaps::default_for_caller();
-            let maps = IdMaps {
-                uid: config.uid_map.clone().unwrap_or(defaults.uid),
-                gid: config.gid_map.clone().unwrap_or(defaults.gid),
-                allow_setgroups: defaults.allow_setgroups,
+            // A validated config has both maps (the caller's defaults filled in).
+            let maps = match (&config.uid_map, &config.gid_map) {
+                (Some(uid), Some(gid)) => IdMaps {
+                    uid: uid.clone(),
+                    gid: gid.clone(),
+                    allow_setgroups: IdMaps::default_allows_setgroups(),
+                },
+                _ => IdMaps::default_for_caller(),
             };
             plan.id_maps = Some(maps);
             plan.push(
@@ -269,10 +272,15 @@ impl Plan {
         Ok(())
     }
 
+    /// A new, empty fd slot for a step to fill.
+    pub fn new_slot(&mut self) -> usize {
+        self.slots.push(-1);
+        self.slots.len() - 1
+    }
+
     /// A new fd slot the child opens `path` into, early, in its own mount namespace.
     pub fn open_source(&mut self, path: &Path, label: SetupStep) -> Result<usize> {
-        let slot = self.slots.len();
-        self.slots.push(-1);
+        let slot = self.new_slot();
         let step = Step::OpenSource {
             path: cstring(path.as_os_str().as_bytes())?,
             slot,

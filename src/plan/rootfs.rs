@@ -173,8 +173,20 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
         libc::MS_NOSUID | libc::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
     )?;
-    for (slot, host) in devices {
-        bind(plan, slot, &host, Leaf::File, false, false, SetupStep::Mount)?;
+    let dev = plan.new_slot();
+    let step = Step::OpenMountDir {
+        path: resolve_path(Path::new("/dev"), RESOLVE_STRICT)?,
+        slot: dev,
+    };
+    plan.push(step, SetupStep::Mount, Some("/dev".into()));
+    for (source, host) in devices {
+        let name = host.file_name().map(|n| cstring(n.as_bytes())).transpose()?;
+        let step = Step::BindInto {
+            source,
+            dir: dev,
+            name: name.ok_or_else(|| Error::io("name a device node", nix::errno::Errno::EINVAL))?,
+        };
+        plan.push(step, SetupStep::Mount, Some(host));
     }
     let tty_gid = plan
         .id_maps

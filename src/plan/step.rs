@@ -111,6 +111,20 @@ pub(crate) enum Step {
         recursive: bool,
         read_only: bool,
     },
+    /// Open the directory `path` (resolved as a mount point, no symlinks) into `slot`, for
+    /// `BindInto` steps that create their mount points in it.
+    OpenMountDir {
+        path: ContainerPath,
+        slot: usize,
+    },
+    /// Bind the file opened in `source` onto a new empty file `name` in the directory in
+    /// `dir`, which nsbox made (a fresh tmpfs): one `openat(O_CREAT | O_EXCL | O_NOFOLLOW)`
+    /// instead of a resolution per component.
+    BindInto {
+        source: usize,
+        dir: usize,
+        name: CString,
+    },
     /// Mount a fresh filesystem at `target`.
     Mount {
         fstype: CString,
