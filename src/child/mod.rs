@@ -301,7 +301,8 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             *root = -1;
             sys::chdir(c"/")
         }
-        Step::MaskPath(path) => mask(path),
+        Step::CheckDevNull => check_dev_null(),
+        Step::MaskPath { path, dir } => mask(path, *dir),
         Step::ReadOnlyPath(path) => match sys::mount(Some(path), path, None, libc::MS_BIND | libc::MS_REC, None) {
             Err(Errno::ENOENT) => Ok(()),
             Err(e) => Err(e),
@@ -456,24 +457,32 @@ fn create(dir: RawFd, name: &CStr, file: bool) -> SysResult<()> {
     }
 }
 
-/// Hides `path` (after pivot_root): a directory under an empty read-only tmpfs, anything else
-/// under /dev/null, after checking /dev/null is the real null device (CVE-2025-31133).
-fn mask(path: &CStr) -> SysResult<()> {
-    let Some(st) = sys::lstat(path)? else { return Ok(()) };
-    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        return sys::mount(
-            Some(c"tmpfs"),
-            path,
-            Some(c"tmpfs"),
-            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            None,
-        );
+/// Hides `path` (after pivot_root and `CheckDevNull`): a file under /dev/null, a directory
+/// under an empty read-only tmpfs. No stat: the kind the path is expected to have is tried
+/// first, and a mount onto the other kind fails with ENOTDIR.
+fn mask(path: &CStr, dir: bool) -> SysResult<()> {
+    let null = || sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None);
+    let empty = || {
+        let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), flags, None)
+    };
+    let (first, other): (&dyn Fn() -> SysResult<()>, &dyn Fn() -> SysResult<()>) =
+        if dir { (&empty, &null) } else { (&null, &empty) };
+    match first() {
+        Err(Errno::ENOENT) => Ok(()),
+        Err(Errno::ENOTDIR) => other(),
+        done => done,
     }
+}
+
+/// Refuses a /dev/null that is not the char device 1:3 (CVE-2025-31133: a masked path bound
+/// to whatever /dev/null is would expose it).
+fn check_dev_null() -> SysResult<()> {
     let null = sys::lstat(c"/dev/null")?.ok_or(Errno::ENOENT)?;
     if null.st_mode & libc::S_IFMT != libc::S_IFCHR || null.st_rdev != libc::makedev(1, 3) {
         return Err(Errno::EPERM);
     }
-    sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None)
+    Ok(())
 }
 
 /// Tries each candidate; returns the most telling errno, as execvp does: EACCES if any

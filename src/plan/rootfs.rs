@@ -28,20 +28,21 @@ const FRESH_ON_HOST_ROOT: [&str; 5] = ["proc", "sys", "dev", "tmp", "run"];
 /// where mknod does not).
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
-/// Docker's masked paths: hidden behind /dev/null (files) or an empty tmpfs (directories).
-const MASKED: [&str; 12] = [
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/interrupts",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
+/// Docker's masked paths: hidden behind /dev/null (files) or an empty tmpfs (directories),
+/// with what each is on the kernels we know (tried first; the other kind if that is wrong).
+const MASKED: [(&str, bool); 12] = [
+    ("/proc/asound", true),
+    ("/proc/acpi", true),
+    ("/proc/interrupts", false),
+    ("/proc/kcore", false),
+    ("/proc/keys", false),
+    ("/proc/latency_stats", false),
+    ("/proc/timer_list", false),
+    ("/proc/timer_stats", false),
+    ("/proc/sched_debug", false),
+    ("/proc/scsi", true),
+    ("/sys/firmware", true),
+    ("/sys/devices/virtual/powercap", true),
 ];
 
 /// Docker's read-only paths.
@@ -266,9 +267,13 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
         plan.push(Step::ReadOnlyRoot, SetupStep::ReadOnlyRoot, None);
     }
     plan.push(Step::PivotRoot, SetupStep::PivotRoot, None);
-    for path in MASKED {
+    plan.push(Step::CheckDevNull, SetupStep::MaskPath, Some("/dev/null".into()));
+    for (path, dir) in MASKED {
         plan.push(
-            Step::MaskPath(cstring(path.as_bytes())?),
+            Step::MaskPath {
+                path: cstring(path.as_bytes())?,
+                dir,
+            },
             SetupStep::MaskPath,
             Some(path.into()),
         );

@@ -141,8 +141,15 @@ pub(crate) enum Step {
     ReadOnlyRoot,
     /// `pivot_root(".", ".")` in the new root and detach the old one.
     PivotRoot,
-    /// After pivot: hide `path` under /dev/null or an empty read-only tmpfs (skipped if absent).
-    MaskPath(CString),
+    /// After pivot: check that /dev/null is the null device (1:3), which `MaskPath` binds
+    /// (CVE-2025-31133).
+    CheckDevNull,
+    /// After pivot: hide `path` under /dev/null or an empty read-only tmpfs (skipped if absent);
+    /// `dir` says which is tried first.
+    MaskPath {
+        path: CString,
+        dir: bool,
+    },
     /// After pivot: make `path` read-only (skipped if absent).
     ReadOnlyPath(CString),
     SetHostname(CString),
