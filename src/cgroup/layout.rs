@@ -109,8 +109,8 @@ pub(crate) struct Layout {
 
 impl Layout {
     pub fn detect() -> std::io::Result<Layout> {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
-        let cgroups = std::fs::read_to_string("/proc/self/cgroup")?;
+        let mountinfo = read_proc_file("/proc/self/mountinfo")?;
+        let cgroups = read_proc_file("/proc/self/cgroup")?;
         Ok(Layout::parse(&mountinfo, &cgroups))
     }
 
@@ -223,6 +223,16 @@ pub(crate) fn dir_of(mountpoint: &Path, root: &Path, path: &Path) -> PathBuf {
     } else {
         mountpoint.join(relative)
     }
+}
+
+/// A proc file read whole: proc reports size 0, so `fs::read_to_string` would grow its buffer
+/// from a few bytes, one read each (7 reads for this host's mountinfo); one 16 KiB buffer
+/// takes it in one read and a read that returns 0.
+fn read_proc_file(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(16 * 1024);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 #[cfg(test)]
