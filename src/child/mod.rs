@@ -256,6 +256,28 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             sys::close(target_fd);
             result
         }
+        Step::MountInto {
+            dir,
+            name,
+            fstype,
+            flags,
+            data,
+        } => {
+            let dir = slot(slots, *dir)?;
+            create(dir, name, false)?;
+            let target_fd = sys::openat(dir, name, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+            let mut buf = [0u8; 32];
+            let result = sys::mount(
+                Some(fstype),
+                sys::proc_fd_path(target_fd, &mut buf),
+                Some(fstype),
+                *flags,
+                data.as_deref(),
+            );
+            sys::close(target_fd);
+            result
+        }
+        Step::SymlinkInto { dir, name, link } => sys::symlinkat(link, slot(slots, *dir)?, name),
         Step::Mount {
             fstype,
             target,

@@ -174,6 +174,7 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
         libc::MS_NOSUID | libc::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
     )?;
+    // /dev is the tmpfs just mounted: what goes in it is made relative to one fd of it.
     let dev = plan.new_slot();
     let step = Step::OpenMountDir {
         path: resolve_path(Path::new("/dev"), RESOLVE_STRICT)?,
@@ -181,11 +182,10 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
     };
     plan.push(step, SetupStep::Mount, Some("/dev".into()));
     for (source, host) in devices {
-        let name = host.file_name().map(|n| cstring(n.as_bytes())).transpose()?;
         let step = Step::BindInto {
             source,
             dir: dev,
-            name: name.ok_or_else(|| Error::io("name a device node", nix::errno::Errno::EINVAL))?,
+            name: dev_entry_name(&host)?,
         };
         plan.push(step, SetupStep::Mount, Some(host));
     }
@@ -198,25 +198,26 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
     } else {
         "newinstance,ptmxmode=0666,mode=0620"
     };
-    mount(
+    mount_in_dev(
         plan,
+        dev,
         "devpts",
-        "/dev/pts",
+        "pts",
         libc::MS_NOSUID | libc::MS_NOEXEC,
         Some(devpts),
     )?;
-    symlink(plan, Path::new("pts/ptmx"), Path::new("/dev/ptmx"))?;
-    mount(plan, "tmpfs", "/dev/shm", nosuid_noexec, Some("mode=1777,size=65536k"))?;
+    symlink_in_dev(plan, dev, "ptmx", "pts/ptmx")?;
+    mount_in_dev(plan, dev, "tmpfs", "shm", nosuid_noexec, Some("mode=1777,size=65536k"))?;
     if ns.contains(Namespaces::IPC) || !in_userns {
-        mount(plan, "mqueue", "/dev/mqueue", nosuid_noexec, None)?;
+        mount_in_dev(plan, dev, "mqueue", "mqueue", nosuid_noexec, None)?;
     }
-    for (link, name) in [
-        ("/proc/self/fd", "/dev/fd"),
-        ("/proc/self/fd/0", "/dev/stdin"),
-        ("/proc/self/fd/1", "/dev/stdout"),
-        ("/proc/self/fd/2", "/dev/stderr"),
+    for (name, link) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
     ] {
-        symlink(plan, Path::new(link), Path::new(name))?;
+        symlink_in_dev(plan, dev, name, link)?;
     }
     match sys_slot {
         None => mount(plan, "sysfs", "/sys", nosuid_noexec | libc::MS_RDONLY, None)?,
@@ -335,6 +336,41 @@ fn mount_with(
         data: data.map(|d| cstring(d.as_bytes())).transpose()?,
     };
     plan.push(step, SetupStep::Mount, Some(target.to_path_buf()));
+    Ok(())
+}
+
+/// The last component of a /dev path.
+fn dev_entry_name(path: &Path) -> Result<std::ffi::CString> {
+    let name = path.file_name().map(|n| cstring(n.as_bytes())).transpose()?;
+    name.ok_or_else(|| Error::io("name a /dev entry", nix::errno::Errno::EINVAL))
+}
+
+fn mount_in_dev(
+    plan: &mut Plan,
+    dev: usize,
+    fstype: &str,
+    name: &str,
+    flags: c_ulong,
+    data: Option<&str>,
+) -> Result<()> {
+    let step = Step::MountInto {
+        dir: dev,
+        name: cstring(name.as_bytes())?,
+        fstype: cstring(fstype.as_bytes())?,
+        flags,
+        data: data.map(|d| cstring(d.as_bytes())).transpose()?,
+    };
+    plan.push(step, SetupStep::Mount, Some(Path::new("/dev").join(name)));
+    Ok(())
+}
+
+fn symlink_in_dev(plan: &mut Plan, dev: usize, name: &str, link: &str) -> Result<()> {
+    let step = Step::SymlinkInto {
+        dir: dev,
+        name: cstring(name.as_bytes())?,
+        link: cstring(link.as_bytes())?,
+    };
+    plan.push(step, SetupStep::Symlink, Some(Path::new("/dev").join(name)));
     Ok(())
 }
 

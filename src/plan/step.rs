@@ -125,6 +125,21 @@ pub(crate) enum Step {
         dir: usize,
         name: CString,
     },
+    /// Mount a fresh filesystem on a new directory `name` in the directory in `dir` (nsbox's
+    /// own fresh tmpfs, like `BindInto`).
+    MountInto {
+        dir: usize,
+        name: CString,
+        fstype: CString,
+        flags: c_ulong,
+        data: Option<CString>,
+    },
+    /// `symlinkat(link, dir, name)` in the directory in `dir` (nsbox's own fresh tmpfs).
+    SymlinkInto {
+        dir: usize,
+        name: CString,
+        link: CString,
+    },
     /// Mount a fresh filesystem at `target`.
     Mount {
         fstype: CString,
