@@ -32,7 +32,7 @@ pub(super) fn apply(
             }
             Controller::Cpu => {
                 if let Some(quota) = r.cpu_quota_us() {
-                    write(dir, "cpu.cfs_period_us", CPU_PERIOD_US, Some(Controller::Cpu))?;
+                    // cpu.cfs_period_us of a new cgroup is already ours (checked below).
                     write(dir, "cpu.cfs_quota_us", quota, Some(Controller::Cpu))?;
                 }
                 if let Some(weight) = r.cpu_weight {
@@ -90,6 +90,10 @@ pub(super) fn apply(
     }
     Ok(())
 }
+
+// A new v1 cgroup's cpu.cfs_period_us is the kernel's default_cfs_period(), 100 ms: the
+// period nsbox uses, so it is never written.
+const _: () = assert!(CPU_PERIOD_US == 100_000);
 
 /// cpu.weight (1..=10000) to cpu.shares (2..=262144), the inverse of runc's conversion.
 fn weight_to_shares(weight: u64) -> u64 {
