@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
-use nsbox::{Container, ContainerBuilder, Namespaces, Rootfs, Seccomp};
+use nsbox::{Container, ContainerBuilder, Namespaces, Port, Rootfs, Seccomp};
 
 mod common;
 
@@ -67,6 +67,11 @@ fn configurations(rootfs: &std::path::Path, cgroups_allowed: bool) -> Vec<(Strin
              run under ../shared/testenv/cgsafe-ns.sh"
         );
     }
+
+    // A listener on an ephemeral host port, the connector in the container, the forwarder.
+    let mut with_port = unconfined(Namespaces::all());
+    with_port.publish(Port::tcp(0, 80));
+    configs.push(("all + published port".into(), with_port));
 
     configs.push(("all but user".into(), unconfined(Namespaces::all() - Namespaces::USER)));
     configs
