@@ -222,7 +222,7 @@ impl ContainerBuilder {
 
     /// Starts the container and waits for it.
     pub fn status(&mut self) -> Result<crate::ExitStatus> {
-        self.spawn()?.wait()
+        self.spawn()?.wait_and_forget_stats()
     }
 }
 

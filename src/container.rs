@@ -53,6 +53,9 @@ pub struct Container {
     cgroup: Option<Cgroup>,
     /// The last stats, read just before the cgroup was removed.
     final_stats: Option<Stats>,
+    /// Whether anyone can still ask for `final_stats` (not when the handle is consumed by
+    /// waiting, as in `wait_with_output` and `ContainerBuilder::status`).
+    final_stats_wanted: bool,
     timings: SpawnTimings,
     forwarder: Option<Forwarder>,
 }
@@ -83,6 +86,7 @@ impl Container {
             stderr: None,
             cgroup,
             final_stats: None,
+            final_stats_wanted: true,
             timings: SpawnTimings::default(),
             forwarder: None,
         }
@@ -181,6 +185,13 @@ impl Container {
         }
     }
 
+    /// Waits for the payload, for a caller that drops the handle right after: the last stats
+    /// nobody could ask for are not read.
+    pub(crate) fn wait_and_forget_stats(mut self) -> Result<ExitStatus> {
+        self.final_stats_wanted = false;
+        self.wait()
+    }
+
     /// Waits for the payload to exit. Closes a piped stdin first, so a payload reading it sees
     /// EOF.
     pub fn wait(&mut self) -> Result<ExitStatus> {
@@ -222,6 +233,7 @@ impl Container {
     /// Waits for the payload, collecting what it writes to piped stdout and stderr.
     pub fn wait_with_output(mut self) -> Result<Output> {
         drop(self.stdin.take());
+        self.final_stats_wanted = false;
         let (stdout, stderr) = crate::capture::read_both(self.stdout.take(), self.stderr.take())
             .map_err(|e| Error::io("read the container's output", e))?;
         let status = self.wait()?;
@@ -262,7 +274,9 @@ impl Container {
         }
         if let Some(mut cgroup) = self.cgroup.take() {
             status = status.with_oom_killed(cgroup.oom_killed());
-            self.final_stats = Some(cgroup.stats());
+            if self.final_stats_wanted {
+                self.final_stats = Some(cgroup.stats());
+            }
             self.status = Some(status);
             cgroup.remove()?;
         }
