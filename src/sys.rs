@@ -80,22 +80,35 @@ pub fn openat(dirfd: RawFd, path: &CStr, flags: c_int, mode: libc::mode_t) -> Sy
 }
 
 /// `openat2(2)`: resolves `path` below `dirfd` under the `resolve` restrictions.
+///
+/// With `RESOLVE_IN_ROOT` a walk through `..` fails with `EAGAIN` when any mount or rename
+/// happened meanwhile anywhere on the system (the kernel cannot then prove the walk stayed
+/// inside): other containers starting make that common, so it is retried, as openat2(2) asks.
 pub fn openat2(dirfd: RawFd, path: &CStr, flags: c_int, resolve: u64) -> SysResult<RawFd> {
+    /// Enough for any burst of mounts; a walk that never completes still fails.
+    const ATTEMPTS: usize = 256;
     // SAFETY: open_how is plain data; zeroed is a valid value for every field.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
     how.resolve = resolve;
-    // SAFETY: path is NUL-terminated and how points to a live open_how of the size we pass.
-    check(unsafe {
-        syscall!(
-            Sysno::openat2,
-            dirfd,
-            path.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>()
-        )
-    })
-    .map(|fd| fd as RawFd)
+    let mut result = Err(Errno::EAGAIN);
+    for _ in 0..ATTEMPTS {
+        // SAFETY: path is NUL-terminated and how points to a live open_how of the size we pass.
+        result = check(unsafe {
+            syscall!(
+                Sysno::openat2,
+                dirfd,
+                path.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>()
+            )
+        })
+        .map(|fd| fd as RawFd);
+        if result != Err(Errno::EAGAIN) {
+            break;
+        }
+    }
+    result
 }
 
 pub fn mkdirat(dirfd: RawFd, name: &CStr, mode: libc::mode_t) -> SysResult<()> {
@@ -401,11 +414,6 @@ fn close_range(first: c_uint, last: c_uint, flags: c_uint) -> SysResult<()> {
     check(unsafe { syscall!(Sysno::close_range, first, last, flags) }).map(drop)
 }
 
-/// Closes every fd from `first` up.
-pub fn close_from(first: RawFd) {
-    let _ = close_range(first as c_uint, c_uint::MAX, 0);
-}
-
 /// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: executes the file `fd` refers to.
 pub fn execveat_empty_path(fd: RawFd, argv: &[*const c_char], envp: &[*const c_char]) -> Errno {
     // SAFETY: argv and envp are NULL-terminated arrays of NUL-terminated strings alive until
@@ -512,6 +520,23 @@ fn set_signal_mask(mask: u64) -> SysResult<()> {
 }
 
 /// Blocks every signal but glibc's reserved two (the kernel ignores SIGKILL and SIGSTOP).
+/// Sets this thread's signal mask to `mask` (bit n-1 for signal n, all 64 if asked, unlike
+/// glibc); returns the previous one.
+pub fn swap_signal_mask(mask: u64) -> SysResult<u64> {
+    let mut previous: u64 = 0;
+    // SAFETY: both pointers are to live u64s, the kernel's sigset size here.
+    check(unsafe {
+        syscall!(
+            Sysno::rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &mask as *const u64,
+            &mut previous as *mut u64,
+            SIGSET_SIZE
+        )
+    })?;
+    Ok(previous)
+}
+
 pub fn block_all_signals() -> SysResult<()> {
     set_signal_mask(ALL_SIGNALS)
 }

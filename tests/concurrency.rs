@@ -98,3 +98,51 @@ fn parallel_spawns_under_allocation_pressure_all_finish_with_their_codes() {
     );
     assert!(allocations > 0, "the allocator threads ran");
 }
+
+/// Mount targets that resolve through `..` (a symlink in the rootfs) while other containers
+/// mount: with RESOLVE_IN_ROOT the kernel answers EAGAIN to such a walk when any mount
+/// happened meanwhile, which nsbox must retry, not report.
+#[test]
+fn dot_dot_mount_targets_resolve_while_other_containers_mount() {
+    if !common::root_and_busybox() {
+        return;
+    }
+    let rootfs = common::busybox_rootfs();
+    std::fs::create_dir(rootfs.path().join("tmp")).unwrap();
+    std::os::unix::fs::symlink("../tmp", rootfs.path().join("bin/up")).unwrap();
+    let source = tempfile::tempdir().unwrap();
+    let root = rootfs.path().to_path_buf();
+    let source_path = source.path().to_path_buf();
+    let (done_tx, done_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let churners: Vec<_> = (0..2).map(|t| thread::spawn(move || spawn_many(t))).collect();
+        let walkers: Vec<_> = (0..2)
+            .map(|t| {
+                let (root, source) = (root.clone(), source_path.clone());
+                thread::spawn(move || {
+                    let mut problems = Vec::new();
+                    for i in 0..SPAWNS_EACH {
+                        let status = Container::builder()
+                            .rootfs(nsbox::Rootfs::dir(&root))
+                            .mount(nsbox::Mount::bind(&source, format!("/bin/up/walk-{t}-{i}")))
+                            .command("/bin/true")
+                            .status();
+                        if let Err(e) = status {
+                            problems.push(format!("walker {t} spawn {i}: {e}"));
+                        }
+                    }
+                    problems
+                })
+            })
+            .collect();
+        let mut problems: Vec<String> = Vec::new();
+        for handle in churners.into_iter().chain(walkers) {
+            problems.extend(handle.join().unwrap_or_else(|_| vec!["a thread panicked".into()]));
+        }
+        let _ = done_tx.send(problems);
+    });
+    let problems = done_rx
+        .recv_timeout(LIMIT)
+        .unwrap_or_else(|_| panic!("the spawns did not finish within {LIMIT:?}: a hang"));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
