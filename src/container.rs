@@ -53,6 +53,9 @@ pub struct Container {
     cgroup: Option<Cgroup>,
     /// The last stats, read just before the cgroup was removed.
     final_stats: Option<Stats>,
+    /// From clone until `spawn` saw the payload's exec: the setup process may run on the
+    /// caller's memory, so dropping the handle then kills and reaps it, detached or not.
+    setup_running: bool,
     /// Whether anyone can still ask for `final_stats` (not when the handle is consumed by
     /// waiting, as in `wait_with_output` and `ContainerBuilder::status`).
     final_stats_wanted: bool,
@@ -86,10 +89,16 @@ impl Container {
             stderr: None,
             cgroup,
             final_stats: None,
+            setup_running: true,
             final_stats_wanted: true,
             timings: SpawnTimings::default(),
             forwarder: None,
         }
+    }
+
+    /// The payload executed: from now on a detached handle leaves the container alone.
+    pub(crate) fn setup_done(&mut self) {
+        self.setup_running = false;
     }
 
     pub(crate) fn set_forwarder(&mut self, forwarder: Forwarder) {
@@ -328,7 +337,7 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        if self.detached {
+        if self.detached && !self.setup_running {
             if let Some(cgroup) = self.cgroup.take() {
                 cgroup.disown();
             }

@@ -40,6 +40,13 @@ impl IdMap {
     pub(crate) fn maps_inside(maps: &[IdMap], id: u32) -> bool {
         maps.iter().any(|m| id >= m.inside && (id - m.inside) < m.count)
     }
+
+    /// The host id that `id` inside maps to, if any.
+    pub(crate) fn to_host(maps: &[IdMap], id: u32) -> Option<u32> {
+        maps.iter()
+            .find(|m| id >= m.inside && (id - m.inside) < m.count)
+            .map(|m| m.outside + (id - m.inside))
+    }
 }
 
 /// Both maps of a user namespace and whether `setgroups(2)` stays allowed inside.

@@ -8,6 +8,7 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use crate::cgroup::Cgroup;
+use crate::child::ChildStart;
 use crate::config::Config;
 use crate::container::Container;
 use crate::error::{Error, Result, SetupError, SetupStep};
@@ -52,18 +53,31 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
         Some(Network::Join(target)) => Some(ThreadNetns::enter(target)?),
         _ => None,
     };
-    let cloned = clone(&mut plan, cgroup.as_ref().and_then(Cgroup::clone_into_fd));
-    // Back to the caller's own network namespace before anything else, whatever happened.
+    // From the clone until the child has executed or exited, it may run on this process's
+    // memory (CLONE_VM): `start` and the plan it points into stay where they are, and the
+    // container, made right away and dropped first on every early return or unwinding, kills
+    // and reaps the child before they go.
+    let start = ChildStart::new(&mut plan);
+    let cloned = clone(&mut plan, &start, cgroup.as_ref().and_then(Cgroup::clone_into_fd));
+    let (pid, pidfd) = match cloned {
+        Ok(cloned) => cloned,
+        Err(e) => {
+            if let Some(joined) = joined {
+                let _ = joined.leave();
+            }
+            return Err(e);
+        }
+    };
+    let mut container = Container::new(id, pid, pidfd, plan.parent.status.take(), config.detach, cgroup);
+    // Back to the caller's own network namespace before anything else.
     let joined_fd = joined.map(ThreadNetns::leave).transpose()?;
-    let (pid, pidfd) = cloned?;
     // The child has its own copies now; the parent's would hold pipes open.
     plan.child_fds.clear();
     let parent = plan.parent;
     let mut clock = plan.clock;
     clock.mark("clone");
-    tracing::debug!(%id, pid = pid.as_raw(), "container cloned");
+    tracing::debug!(id = container.id(), pid = pid.as_raw(), "container cloned");
 
-    let mut container = Container::new(id, pid, pidfd, parent.status, config.detach, cgroup);
     // The child waits for one byte after the id maps (it joins its cgroups itself). Closing
     // the socket (on every path) makes a waiting child stop.
     let mut handshake = match &plan.id_maps {
@@ -113,6 +127,7 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
                 }
             }
         }
+        container.setup_done();
         return Ok(container);
     }
     container.reap_after_setup_failure();
@@ -182,7 +197,7 @@ fn decode_report(report: &[u8; 8], got: usize) -> (usize, Errno) {
 
 /// clone3 with `CLONE_PIDFD`, and `CLONE_INTO_CGROUP` when there is a v2 cgroup (clone on
 /// kernels without clone3); runs the plan in the child.
-fn clone(plan: &mut Plan, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd)> {
+fn clone(plan: &mut Plan, start: &ChildStart, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd)> {
     let mut pidfd: RawFd = -1;
     let flags = plan.clone_flags | libc::CLONE_PIDFD as u64;
     let use_clone3 = clone3_available();
@@ -197,29 +212,17 @@ fn clone(plan: &mut Plan, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd)> {
         args.pidfd = &mut pidfd as *mut RawFd as u64;
         args.exit_signal = libc::SIGCHLD as u64;
         match plan.setup_stack.as_ref().map(Stack::range) {
-            Some((low, size)) => {
-                args.flags |= libc::CLONE_VM as u64;
-                args.stack = low as u64;
-                args.stack_size = size as u64;
-                // Signals stay blocked in the child until it has reset their handlers (it
-                // runs on our memory: a handler of ours must never run there).
-                let _blocked = BlockedSignals::new();
-                let plan_ptr = plan as *mut Plan as *mut libc::c_void;
-                // SAFETY: the stack is the plan's, used by this child alone; the plan outlives
-                // the child's use of it (spawn keeps it, unmoved, until exec or reap); the
-                // child's steps use no thread-locals (see child::run_shared and sys).
-                match unsafe { crate::stack::clone3_on_stack(&mut args, crate::child::run_shared, plan_ptr) } {
-                    Ok(pid) => pid as libc::c_long,
-                    Err(errno) => {
-                        return Err(SetupError {
-                            step: SetupStep::Clone,
-                            path: None,
-                            errno,
-                        }
-                        .into());
+            Some((low, size)) => match clone_shared(&mut args, (low, size), start) {
+                Ok(pid) => pid as libc::c_long,
+                Err(errno) => {
+                    return Err(SetupError {
+                        step: SetupStep::Clone,
+                        path: None,
+                        errno,
                     }
+                    .into());
                 }
-            }
+            },
             // SAFETY: without CLONE_VM and with no stack the child runs on a copy of this
             // stack, as after fork; it only runs `child::run`, which never returns.
             None => unsafe {
@@ -253,7 +256,7 @@ fn clone(plan: &mut Plan, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd)> {
         }
     };
     match ret {
-        0 => crate::child::run(plan),
+        0 => crate::child::run(start),
         pid if pid > 0 => {
             // SAFETY: the kernel stored a new pidfd that nothing else owns.
             let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
@@ -268,26 +271,48 @@ fn clone(plan: &mut Plan, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd)> {
     }
 }
 
-/// Every signal blocked on this thread while it lives (the previous mask restored on drop).
-struct BlockedSignals(libc::sigset_t);
+/// clone3 with `CLONE_VM` on the setup stack (x86_64: see `stack::clone3_on_stack`).
+#[cfg(target_arch = "x86_64")]
+fn clone_shared(
+    args: &mut libc::clone_args,
+    stack: (*mut u8, usize),
+    start: &ChildStart,
+) -> Result<libc::pid_t, Errno> {
+    args.flags |= libc::CLONE_VM as u64;
+    args.stack = stack.0 as u64;
+    args.stack_size = stack.1 as u64;
+    // Signals stay blocked in the child until it has reset their handlers (it runs on our
+    // memory: a handler of ours must never run there).
+    let _blocked = BlockedSignals::new();
+    let arg = start as *const ChildStart as *mut libc::c_void;
+    // SAFETY: the stack is the plan's, used by this child alone; `start` and the plan outlive
+    // the child's use of them (see spawn); the child's steps use no thread-locals (see
+    // child::run_shared and sys).
+    unsafe { crate::stack::clone3_on_stack(args, crate::child::run_shared, arg) }
+}
+
+/// Plans have no setup stack where the trampoline is not written.
+#[cfg(not(target_arch = "x86_64"))]
+fn clone_shared(_: &mut libc::clone_args, _: (*mut u8, usize), _: &ChildStart) -> Result<libc::pid_t, Errno> {
+    Err(Errno::ENOSYS)
+}
+
+/// Every signal blocked on this thread while it lives, all 64 (glibc's sigfillset leaves out
+/// the two it reserves, whose handlers would then run in the child); the previous mask comes
+/// back on drop.
+struct BlockedSignals(Option<u64>);
 
 impl BlockedSignals {
     fn new() -> BlockedSignals {
-        // SAFETY: sigset_t is plain data; the calls only fill and swap masks of this thread.
-        unsafe {
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            let mut previous: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut all);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
-            BlockedSignals(previous)
-        }
+        BlockedSignals(sys::swap_signal_mask(!0).ok())
     }
 }
 
 impl Drop for BlockedSignals {
     fn drop(&mut self) {
-        // SAFETY: restores the mask saved in `new`.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+        if let Some(previous) = self.0 {
+            let _ = sys::swap_signal_mask(previous);
+        }
     }
 }
 

@@ -38,7 +38,8 @@ impl fmt::Display for SpawnTimings {
     }
 }
 
-/// The monotonic clock in nanoseconds (vDSO; safe in the child).
+/// The monotonic clock in nanoseconds (vDSO; safe in the child: CLOCK_MONOTONIC cannot fail,
+/// so glibc never writes errno here).
 #[cfg(feature = "trace-timing")]
 pub(crate) fn now() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -90,17 +91,10 @@ impl Recorder {
     }
 
     /// In the child: stamps slot `index` (the last slot is the child's start).
-    pub fn stamp(&self, index: usize) {
-        if let Some((ptr, len)) = self.child
-            && index < len
-        {
-            // SAFETY: index is within the mapping, which the child shares with the parent.
-            unsafe { ptr.as_ptr().add(index).write_volatile(now()) };
-        }
-    }
-
-    pub fn child_start_slot(&self) -> usize {
-        self.child.map_or(usize::MAX, |(_, len)| len - 1)
+    /// What the child stamps with: a copy of the shared page's address, so the child never
+    /// reads the recorder, which the parent goes on using (and moving).
+    pub fn stamper(&self) -> Stamper {
+        Stamper { page: self.child }
     }
 
     /// Builds the timeline once the payload executed.
@@ -170,6 +164,37 @@ impl Drop for Recorder {
     }
 }
 
+/// The child's handle on the shared page of timestamps (see [`Recorder::stamper`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamper {
+    #[cfg(feature = "trace-timing")]
+    page: Option<(std::ptr::NonNull<u64>, usize)>,
+}
+
+#[cfg(feature = "trace-timing")]
+impl Stamper {
+    pub fn stamp(&self, index: usize) {
+        if let Some((ptr, len)) = self.page
+            && index < len
+        {
+            // SAFETY: index is within the mapping, which the child shares with the parent.
+            unsafe { ptr.as_ptr().add(index).write_volatile(now()) };
+        }
+    }
+
+    pub fn child_start_slot(&self) -> usize {
+        self.page.map_or(usize::MAX, |(_, len)| len - 1)
+    }
+}
+
+#[cfg(not(feature = "trace-timing"))]
+impl Stamper {
+    pub fn stamp(&self, _: usize) {}
+    pub fn child_start_slot(&self) -> usize {
+        usize::MAX
+    }
+}
+
 #[cfg(not(feature = "trace-timing"))]
 impl Recorder {
     pub fn start() -> Recorder {
@@ -177,9 +202,8 @@ impl Recorder {
     }
     pub fn mark(&mut self, _: &'static str) {}
     pub fn share(&mut self, _: usize) {}
-    pub fn stamp(&self, _: usize) {}
-    pub fn child_start_slot(&self) -> usize {
-        usize::MAX
+    pub fn stamper(&self) -> Stamper {
+        Stamper {}
     }
     pub fn finish(self, _: &[(SetupStep, Option<std::path::PathBuf>)]) -> SpawnTimings {
         SpawnTimings::default()

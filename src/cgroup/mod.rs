@@ -128,6 +128,9 @@ struct V2Group {
 pub(crate) struct Cgroup {
     v1: Vec<V1Group>,
     v2: Option<V2Group>,
+    /// A v1 cgroup whose attach touches the joining process's memory (see
+    /// `join_leaves_memory_alone`).
+    v1_moves_memory: bool,
 }
 
 impl Cgroup {
@@ -139,6 +142,7 @@ impl Cgroup {
         let mut cgroup = Cgroup {
             v1: Vec::new(),
             v2: None,
+            v1_moves_memory: false,
         };
 
         let mut v1_sets: Vec<(usize, BTreeSet<Controller>)> = Vec::new();
@@ -188,6 +192,7 @@ impl Cgroup {
                 controllers.insert(Controller::Cpuset);
             }
             v1::apply(&dir, &parent_dir, &controllers, resources)?;
+            cgroup.v1_moves_memory |= v1::attach_moves_memory(&dir, &h.controllers);
         }
         if let Some(h) = &layout.v2 {
             let parent_dir = layout::dir_of(&h.mountpoint, &h.root, &parent_path(&h.own, parent));
@@ -223,6 +228,13 @@ impl Cgroup {
     /// The v2 cgroup's directory fd, for `CLONE_INTO_CGROUP`.
     pub fn clone_into_fd(&self) -> Option<RawFd> {
         self.v2.as_ref().map(|g| g.fd.as_raw_fd())
+    }
+
+    /// Whether a setup process sharing the caller's memory may join these cgroups: not a v1
+    /// cpuset (its attach rebinds the memory policy of the joining process's memory, and with
+    /// `memory_migrate` moves its pages) nor a v1 memory cgroup that moves charges on attach.
+    pub fn join_leaves_memory_alone(&self) -> bool {
+        !self.v1_moves_memory
     }
 
     /// The files a child writes `0` to, to join the cgroups it was not born in, each opened

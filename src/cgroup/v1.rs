@@ -128,6 +128,21 @@ pub(super) fn stats(dir: &Path, controllers: &BTreeSet<Controller>, stats: &mut 
     }
 }
 
+/// Whether joining the v1 cgroup `dir` (of a hierarchy with `controllers`) touches the
+/// joining process's memory: a cpuset rebinds its memory policy; a memory cgroup with
+/// `move_charge_at_immigrate` set moves its pages' charges (deprecated; the file is gone in
+/// newer kernels; unreadable counts as set).
+pub(super) fn attach_moves_memory(dir: &Path, controllers: &BTreeSet<Controller>) -> bool {
+    if controllers.contains(&Controller::Cpuset) {
+        return true;
+    }
+    controllers.contains(&Controller::Memory)
+        && match std::fs::read_to_string(dir.join("memory.move_charge_at_immigrate")) {
+            Ok(text) => text.trim() != "0",
+            Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        }
+}
+
 pub(super) fn oom_killed(dir: &Path) -> bool {
     std::fs::read_to_string(dir.join("memory.oom_control")).is_ok_and(|t| keyed(&t, "oom_kill").unwrap_or(0) > 0)
 }

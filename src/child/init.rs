@@ -53,7 +53,14 @@ pub(super) fn start(
     // SAFETY: the entry runs the remaining steps, which exec or exit; the stack is the plan's
     // and used by nothing else; payload outlives the suspension.
     let pid = unsafe { vfork_on(stack, payload_entry, arg)? };
-    init(pid, status_fd, error_fd, binary, bounding, shared_memory)
+    init(
+        pid,
+        status_fd,
+        error_fd,
+        binary,
+        bounding,
+        shared_memory.then_some(index),
+    )
 }
 
 /// clone(CLONE_VM|CLONE_VFORK) running `entry(arg)` on `stack` (lowest address, size), as
@@ -114,25 +121,37 @@ extern "C" fn payload_entry(arg: *mut libc::c_void) -> ! {
     super::run_from(start.context, start.from)
 }
 
-/// The init side: executes nsbox-init, or runs its loop here if that fails (or exits, when
-/// this process shares the caller's memory, which the caller frees once it saw the exec).
+/// The init side: executes nsbox-init, or runs its loop here if that fails. When this
+/// process shares the caller's memory (`shared_step`: the `ForkInit` step's index), which the
+/// caller frees once it saw the exec, a failed exec is reported as that step's failure instead,
+/// and the init exits (taking the payload with it).
 fn init(
     payload: libc::pid_t,
     status_fd: RawFd,
     error_fd: RawFd,
     binary: RawFd,
     bounding: u64,
-    shared_memory: bool,
+    shared_step: Option<usize>,
 ) -> ! {
     // Init keeps nothing but the status pipe, so it never holds the container's stdio open.
-    // It keeps its copy of the error pipe (close-on-exec) until its own exec: the parent's EOF
-    // must mean that no process of the container runs on the caller's memory any more.
+    // It keeps a copy of the error pipe (close-on-exec, above the fds it rearranges) until its
+    // own exec: the parent's EOF must mean that no process of the container runs on the
+    // caller's memory any more.
+    let error_copy = sys::dup_above(error_fd, 10, true);
     let mut status_fd = status_fd;
-    if binary >= 0 && exec_init_binary(status_fd, binary, bounding, payload, error_fd) {
-        // exec failed after the fds were rearranged: the status pipe is now at fd 3.
-        status_fd = INIT_STATUS_FD;
+    let mut errno = nix::errno::Errno::ENOEXEC;
+    if binary >= 0 && error_copy.is_ok() {
+        let (moved, failure) = exec_init_binary(status_fd, binary, bounding, payload);
+        errno = failure;
+        if moved {
+            // exec failed after the fds were rearranged: the status pipe is now at fd 3.
+            status_fd = INIT_STATUS_FD;
+        }
     }
-    if shared_memory {
+    if let Some(index) = shared_step {
+        if let Ok(fd) = error_copy {
+            super::report(fd, index, errno);
+        }
         sys::exit(SETUP_FAILED);
     }
     sys::close_all_except(status_fd);
@@ -146,22 +165,19 @@ fn init(
 
 /// Executes nsbox-init with the status pipe at fd 3 and capabilities down to CAP_KILL (what
 /// forwarding a signal to a payload running as another user needs). Returns only if that
-/// fails: true if the fds were already moved.
-fn exec_init_binary(status_fd: RawFd, binary: RawFd, bounding: u64, payload: libc::pid_t, error_fd: RawFd) -> bool {
-    // All above the target numbers first, so no dup3 can clobber another; the error pipe's
-    // copy stays open until the exec (close-on-exec).
-    let (Ok(status), Ok(bin), Ok(_error)) = (
-        sys::dup_above(status_fd, 10, false),
-        sys::dup_above(binary, 10, true),
-        sys::dup_above(error_fd, 10, true),
-    ) else {
-        return false;
+/// fails: whether the fds were already moved, and why.
+fn exec_init_binary(status_fd: RawFd, binary: RawFd, bounding: u64, payload: libc::pid_t) -> (bool, nix::errno::Errno) {
+    // Both above the target numbers first, so neither dup3 can clobber the other.
+    let (status, bin) = match (sys::dup_above(status_fd, 10, false), sys::dup_above(binary, 10, true)) {
+        (Ok(status), Ok(bin)) => (status, bin),
+        (Err(e), _) | (_, Err(e)) => return (false, e),
     };
-    if sys::dup3(status, INIT_STATUS_FD, false).is_err() || sys::dup3(bin, INIT_BINARY_FD, true).is_err() {
-        return false;
+    if let Err(e) = sys::dup3(status, INIT_STATUS_FD, false).and_then(|()| sys::dup3(bin, INIT_BINARY_FD, true)) {
+        return (false, e);
     }
-    if sys::cloexec_from((INIT_BINARY_FD + 1) as libc::c_uint).is_err() {
-        return false;
+    // Everything else closes at the exec (the error pipe's copy must stay open until then).
+    if let Err(e) = sys::cloexec_from((INIT_BINARY_FD + 1) as libc::c_uint) {
+        return (false, e);
     }
     for fd in 0..INIT_STATUS_FD {
         sys::close(fd);
@@ -175,8 +191,7 @@ fn exec_init_binary(status_fd: RawFd, binary: RawFd, bounding: u64, payload: lib
     let pid = sys::decimal(payload as u64, &mut digits);
     let argv: [*const libc::c_char; 3] = [c"nsbox-init".as_ptr(), pid.as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-    let _ = sys::execveat_empty_path(INIT_BINARY_FD, &argv, &envp);
-    true
+    (true, sys::execveat_empty_path(INIT_BINARY_FD, &argv, &envp))
 }
 
 /// Starts the connector for published ports (`nsbox-connect`, see src/pid1/nsbox_init.rs) in
@@ -199,7 +214,11 @@ extern "C" fn connector_entry(arg: *mut libc::c_void) -> ! {
     if sys::dup3(socket, 3, false).is_err() || sys::dup3(bin, 4, true).is_err() {
         sys::exit(127);
     }
-    sys::close_from(5);
+    // Close-on-exec, not closed: its copy of the error pipe must outlive its use of the
+    // caller's memory (the init's copy alone could go first if the init were killed meanwhile).
+    if sys::cloexec_from(5).is_err() {
+        sys::exit(127);
+    }
     for fd in 0..3 {
         sys::close(fd);
     }

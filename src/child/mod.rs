@@ -25,41 +25,68 @@ pub(super) struct Context<'a> {
     steps: &'a [Step],
     slots: &'a mut [RawFd],
     error_fd: RawFd,
-    clock: &'a crate::timing::Recorder,
+    clock: crate::timing::Stamper,
     /// The payload's stack (lowest address, size); null once taken.
     payload_stack: (*mut u8, usize),
     root: RawFd,
 }
 
+/// What the child needs of the plan, taken apart before clone: raw parts of the fields the
+/// child reads (steps) and writes (slots), and copies of the rest. With CLONE_VM the child runs
+/// on the caller's memory while the caller goes on using, and moving, the plan's other fields;
+/// it never touches these until the child has executed or exited.
+pub(crate) struct ChildStart {
+    steps: (*const Step, usize),
+    slots: (*mut RawFd, usize),
+    error_fd: RawFd,
+    clock: crate::timing::Stamper,
+    payload_stack: (*mut u8, usize),
+}
+
+impl ChildStart {
+    pub fn new(plan: &mut Plan) -> ChildStart {
+        ChildStart {
+            steps: (plan.steps.as_ptr(), plan.steps.len()),
+            slots: (plan.slots.as_mut_ptr(), plan.slots.len()),
+            error_fd: plan.error_fd,
+            clock: plan.clock.stamper(),
+            payload_stack: plan
+                .payload_stack
+                .as_ref()
+                .map_or((std::ptr::null_mut(), 0), |s| s.range()),
+        }
+    }
+}
+
 /// The entry of a setup process cloned onto its own stack with CLONE_VM (see
-/// [`crate::stack::clone3_on_stack`]): `arg` is the plan.
+/// [`crate::stack::clone3_on_stack`]): `arg` is the [`ChildStart`].
 ///
-/// The plan is the caller's memory, shared: the caller does not move, change or free what
-/// the steps read (steps, slots, the clock's page, the stacks) until this process has executed
-/// or exited, and the steps touch no thread-local (errno included, see `sys`).
+/// The steps touch no thread-local (errno included, see `sys`): this process runs on the
+/// caller's.
 pub(crate) extern "C" fn run_shared(arg: *mut libc::c_void) -> ! {
-    // SAFETY: spawn passes its live plan, which outlives this process's use of it (above).
-    let plan = unsafe { &mut *(arg as *mut Plan) };
-    run(plan)
+    // SAFETY: spawn passes its live ChildStart, which (with the plan it points into) outlives
+    // this process's use of it.
+    let start = unsafe { &*(arg as *const ChildStart) };
+    run(start)
 }
 
 /// Runs the plan; never returns. Called in the child right after clone.
-pub(crate) fn run(plan: &mut Plan) -> ! {
-    let Plan {
-        steps,
-        slots,
-        error_fd,
-        clock,
-        payload_stack,
-        ..
-    } = plan;
-    clock.stamp(clock.child_start_slot());
+pub(crate) fn run(start: &ChildStart) -> ! {
+    start.clock.stamp(start.clock.child_start_slot());
+    // SAFETY: the parts of the plan's steps and slots, alive and untouched by the parent until
+    // this process has executed or exited (ChildStart); nothing else in this process uses them.
+    let (steps, slots) = unsafe {
+        (
+            std::slice::from_raw_parts(start.steps.0, start.steps.1),
+            std::slice::from_raw_parts_mut(start.slots.0, start.slots.1),
+        )
+    };
     let mut context = Context {
         steps,
         slots,
-        error_fd: *error_fd,
-        clock,
-        payload_stack: payload_stack.as_ref().map_or((std::ptr::null_mut(), 0), |s| s.range()),
+        error_fd: start.error_fd,
+        clock: start.clock,
+        payload_stack: start.payload_stack,
         root: -1,
     };
     run_from(&mut context, 0)
@@ -94,7 +121,7 @@ pub(super) fn run_from(context: &mut Context<'_>, from: usize) -> ! {
 }
 
 /// Sends `(step index, errno)` to the parent: 8 bytes, one atomic pipe write.
-fn report(error_fd: RawFd, index: usize, errno: Errno) {
+pub(super) fn report(error_fd: RawFd, index: usize, errno: Errno) {
     let mut buf = [0u8; 8];
     let (a, b) = buf.split_at_mut(4);
     a.copy_from_slice(&(index as u32).to_le_bytes());

@@ -157,12 +157,15 @@ impl Plan {
             );
             plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
         }
-        // Shared memory (CLONE_VM) when nothing of the setup process outlives its exec: an init
-        // must be able to execute its binary (the in-process init loop would run on the
-        // caller's memory forever). Only on x86_64, where the clone trampoline is written.
-        let shared_memory = cfg!(target_arch = "x86_64")
-            && crate::spawn::clone3_available()
-            && (status_w.is_none() || plan.binary >= 0);
+        // Shared memory (CLONE_VM, see crate::stack) only where nothing the setup process does
+        // reaches the caller through it: an init must be able to execute its binary (its
+        // in-process loop would run on the caller's memory forever), credential changes must
+        // keep the host uid and gid (the kernel resets the dumpable flag of the memory when
+        // they change), and joining the cgroups must leave the memory alone.
+        let shared_memory = crate::stack::shared_memory_supported()
+            && (status_w.is_none() || plan.binary >= 0)
+            && keeps_host_ids(config, plan.id_maps.as_ref())
+            && cgroup.is_none_or(Cgroup::join_leaves_memory_alone);
         if shared_memory {
             plan.setup_stack = Some(Stack::new().map_err(|e| Error::io("map the setup process's stack", e))?);
         } else {
@@ -392,6 +395,22 @@ impl Plan {
         };
         self.push(step, SetupStep::Exec, Some(PathBuf::from(program)));
         Ok(())
+    }
+}
+
+/// Whether every credential change the steps make keeps the caller's host uid and gid (see
+/// `commit_creds`: a change of euid, egid, fsuid or fsgid resets the dumpable flag of the
+/// process's memory).
+fn keeps_host_ids(config: &Config, maps: Option<&IdMaps>) -> bool {
+    let (euid, egid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    let host = |map: &[crate::idmap::IdMap], id| crate::idmap::IdMap::to_host(map, id);
+    match maps {
+        Some(m) => {
+            let (uid, gid) = config.user.unwrap_or((0, 0));
+            [0, uid].iter().all(|u| host(&m.uid, *u) == Some(euid))
+                && [0, gid].iter().all(|g| host(&m.gid, *g) == Some(egid))
+        }
+        None => config.user.is_none_or(|(uid, gid)| uid == euid && gid == egid),
     }
 }
 
