@@ -63,6 +63,7 @@ impl ChildStart {
 ///
 /// The steps touch no thread-local (errno included, see `sys`): this process runs on the
 /// caller's.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) extern "C" fn run_shared(arg: *mut libc::c_void) -> ! {
     // SAFETY: spawn passes its live ChildStart, which (with the plan it points into) outlives
     // this process's use of it.
