@@ -120,11 +120,20 @@ impl Plan {
         plan.push(Step::CloseFd(plan.parent.error.as_raw_fd()), attrs, None);
         plan.push(Step::CloseFd(plan.parent.sync.as_raw_fd()), attrs, None);
         plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
+        let joins = match cgroup {
+            Some(cgroup) => cgroup.join_files(crate::spawn::clone3_available())?,
+            None => Vec::new(),
+        };
+        // What needs neither the id maps nor the cgroups runs while the parent writes the maps:
+        // the bounding set (all that neither the payload nor an init keeps), the hostname and
+        // the loopback. Not before joining cgroups, whose accounting it belongs to.
+        let early = joins.is_empty();
+        if early {
+            plan.plan_names_and_bounding(config, id)?;
+        }
         plan.push(Step::WaitForParent(sync_r.as_raw_fd()), SetupStep::WaitForParent, None);
         plan.child_fds.extend([error_w, sync_r]);
-        if let Some(cgroup) = cgroup {
-            plan.plan_cgroup_join(cgroup, ns)?;
-        }
+        plan.plan_cgroup_join(joins, ns);
 
         let stdio = plan.plan_stdio(config)?;
         let status_w = status.map(|(r, w)| {
@@ -178,16 +187,8 @@ impl Plan {
         if ns.contains(Namespaces::MOUNT) {
             rootfs::plan_rootfs(&mut plan, config)?;
         }
-        if ns.contains(Namespaces::UTS) {
-            let name = config.hostname.clone().unwrap_or_else(|| id.into());
-            plan.push(
-                Step::SetHostname(cstring(name.as_bytes())?),
-                SetupStep::SetHostname,
-                Some(name.into()),
-            );
-        }
-        if ns.contains(Namespaces::NET) {
-            plan.push(Step::LoopbackUp, SetupStep::Loopback, Some("lo".into()));
+        if !early {
+            plan.plan_names_and_bounding(config, id)?;
         }
         plan.push(
             Step::Chdir(cstring(config.cwd.as_os_str().as_bytes())?),
@@ -196,7 +197,6 @@ impl Plan {
         );
         if let Some(status_fd) = status_w {
             let init_binary = plan.binary;
-            plan.drop_bounding(config.capabilities.bits() | caps::Capability::CAP_KILL.bitmask());
             plan.payload_stack = Some(Stack::new().map_err(|e| Error::io("map the payload's stack", e))?);
             if !config.ports.is_empty() && init_binary >= 0 {
                 // Published ports' connector, in the container's network namespace.
@@ -259,10 +259,9 @@ impl Plan {
     /// threadgroup lock for writing, which waits for an RCU grace period (~10 ms after idle);
     /// a process moving its one thread through `tasks` skips that lock. The cgroup namespace is
     /// then unshared, so that it is rooted at the container's cgroups.
-    fn plan_cgroup_join(&mut self, cgroup: &Cgroup, ns: Namespaces) -> Result<()> {
-        let files = cgroup.join_files(crate::spawn::clone3_available())?;
+    fn plan_cgroup_join(&mut self, files: Vec<(OwnedFd, PathBuf)>, ns: Namespaces) {
         if files.is_empty() {
-            return Ok(());
+            return;
         }
         for (fd, path) in files {
             self.push(Step::JoinCgroup(fd.as_raw_fd()), SetupStep::JoinCgroup, Some(path));
@@ -271,6 +270,30 @@ impl Plan {
         if ns.contains(Namespaces::CGROUP) {
             self.clone_flags &= !(libc::CLONE_NEWCGROUP as u64);
             self.push(Step::Unshare(libc::CLONE_NEWCGROUP), SetupStep::CgroupNamespace, None);
+        }
+    }
+
+    /// The hostname, the loopback and the bounding set: all that neither the payload nor an
+    /// init keeps goes, before an init forks (each drop is a syscall and a credentials copy,
+    /// so neither drops it again).
+    fn plan_names_and_bounding(&mut self, config: &Config, id: &str) -> Result<()> {
+        let init_keeps = if config.has_init() {
+            caps::Capability::CAP_KILL.bitmask()
+        } else {
+            0
+        };
+        self.drop_bounding(config.capabilities.bits() | init_keeps);
+        let ns = config.namespaces;
+        if ns.contains(Namespaces::UTS) {
+            let name = config.hostname.clone().unwrap_or_else(|| id.into());
+            self.push(
+                Step::SetHostname(cstring(name.as_bytes())?),
+                SetupStep::SetHostname,
+                Some(name.into()),
+            );
+        }
+        if ns.contains(Namespaces::NET) {
+            self.push(Step::LoopbackUp, SetupStep::Loopback, Some("lo".into()));
         }
         Ok(())
     }
