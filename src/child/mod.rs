@@ -252,14 +252,7 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         } => {
             let source = slot(slots, *index)?;
             let target_fd = resolve(*root, target, target.prefixes.len(), *leaf)?;
-            let result = clone_tree(source, *recursive, *read_only).and_then(|tree| {
-                let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
-                let moved = sys::move_mount(tree, c"", target_fd, c"", flags);
-                sys::close(tree);
-                moved
-            });
-            sys::close(target_fd);
-            result
+            bind_onto(source, target_fd, *recursive, *read_only)
         }
         Step::OpenMountDir { path, slot: index } => {
             let fd = resolve(*root, path, path.prefixes.len(), Leaf::Dir)?;
@@ -274,15 +267,9 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         }
         Step::BindInto { source, dir, name } => {
             let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW;
+            let source = slot(slots, *source)?;
             let target_fd = sys::openat(slot(slots, *dir)?, name, flags, 0o644)?;
-            let result = clone_tree(slot(slots, *source)?, false, false).and_then(|tree| {
-                let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
-                let moved = sys::move_mount(tree, c"", target_fd, c"", flags);
-                sys::close(tree);
-                moved
-            });
-            sys::close(target_fd);
-            result
+            bind_onto(source, target_fd, false, false)
         }
         Step::MountInto {
             dir,
@@ -294,16 +281,7 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             let dir = slot(slots, *dir)?;
             create(dir, name, false)?;
             let target_fd = sys::openat(dir, name, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
-            let mut buf = [0u8; 32];
-            let result = sys::mount(
-                Some(fstype),
-                sys::proc_fd_path(target_fd, &mut buf),
-                Some(fstype),
-                *flags,
-                data.as_deref(),
-            );
-            sys::close(target_fd);
-            result
+            mount_fresh_on(target_fd, fstype, *flags, data.as_deref())
         }
         Step::SymlinkInto { dir, name, link } => sys::symlinkat(link, slot(slots, *dir)?, name),
         Step::Mount {
@@ -313,16 +291,7 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             data,
         } => {
             let target_fd = resolve(*root, target, target.prefixes.len(), Leaf::Dir)?;
-            let mut buf = [0u8; 32];
-            let result = sys::mount(
-                Some(fstype),
-                sys::proc_fd_path(target_fd, &mut buf),
-                Some(fstype),
-                *flags,
-                data.as_deref(),
-            );
-            sys::close(target_fd);
-            result
+            mount_fresh_on(target_fd, fstype, *flags, data.as_deref())
         }
         Step::Symlink { link, path } => {
             let depth = path.prefixes.len().saturating_sub(1);
@@ -422,6 +391,34 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             Err(exec(candidates, argv, envp))
         }
     }
+}
+
+/// Binds a copy of the tree at `source` onto the resolved `target_fd` (closed here), made
+/// read-only before it is attached when asked.
+fn bind_onto(source: RawFd, target_fd: RawFd, recursive: bool, read_only: bool) -> SysResult<()> {
+    let result = clone_tree(source, recursive, read_only).and_then(|tree| {
+        let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+        let moved = sys::move_mount(tree, c"", target_fd, c"", flags);
+        sys::close(tree);
+        moved
+    });
+    sys::close(target_fd);
+    result
+}
+
+/// Mounts a fresh `fstype` on the resolved `target_fd` (closed here), through
+/// `/proc/self/fd/N`: a component swapped after resolution cannot redirect it.
+fn mount_fresh_on(target_fd: RawFd, fstype: &CStr, flags: libc::c_ulong, data: Option<&CStr>) -> SysResult<()> {
+    let mut buf = [0u8; 32];
+    let result = sys::mount(
+        Some(fstype),
+        sys::proc_fd_path(target_fd, &mut buf),
+        Some(fstype),
+        flags,
+        data,
+    );
+    sys::close(target_fd);
+    result
 }
 
 /// A detached copy of the mount tree at `source` (`open_tree(OPEN_TREE_CLONE)`), made
