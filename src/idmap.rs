@@ -38,7 +38,7 @@ impl IdMap {
     }
 
     pub(crate) fn maps_inside(maps: &[IdMap], id: u32) -> bool {
-        maps.iter().any(|m| id >= m.inside && (id - m.inside) < m.count)
+        IdMap::to_host(maps, id).is_some()
     }
 
     /// The host id that `id` inside maps to, if any.

@@ -537,6 +537,18 @@ pub fn swap_signal_mask(mask: u64) -> SysResult<u64> {
     Ok(previous)
 }
 
+/// `PR_CAPBSET_DROP` for each capability in `caps` (one call each: the kernel has no call for
+/// several); a number the kernel does not know (`EINVAL`) is skipped.
+pub fn drop_bounding(caps: u64) -> SysResult<()> {
+    for cap in (0..64u32).filter(|cap| caps & (1u64 << cap) != 0) {
+        match prctl2(libc::PR_CAPBSET_DROP, cap as c_ulong, 0) {
+            Ok(()) | Err(Errno::EINVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 pub fn block_all_signals() -> SysResult<()> {
     set_signal_mask(ALL_SIGNALS)
 }

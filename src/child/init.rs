@@ -183,7 +183,7 @@ fn exec_init_binary(status_fd: RawFd, binary: RawFd, bounding: u64, payload: lib
         sys::close(fd);
     }
     let kill = caps::Capability::CAP_KILL.bitmask();
-    drop_bounding(bounding & !kill);
+    let _ = sys::drop_bounding(bounding & !kill);
     let _ = sys::capset(kill, kill, 0);
     let _ = sys::prctl2(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0);
     let _ = sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1);
@@ -222,20 +222,13 @@ extern "C" fn connector_entry(arg: *mut libc::c_void) -> ! {
     for fd in 0..3 {
         sys::close(fd);
     }
-    drop_bounding(bounding);
+    let _ = sys::drop_bounding(bounding);
     let _ = sys::capset(0, 0, 0);
     let _ = sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1);
     let argv: [*const libc::c_char; 2] = [c"nsbox-connect".as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     let _ = sys::execveat_empty_path(4, &argv, &envp);
     sys::exit(127)
-}
-
-/// Drops each capability of `caps` from the bounding set.
-fn drop_bounding(caps: u64) {
-    for cap in (0..64u32).filter(|cap| caps & (1u64 << cap) != 0) {
-        let _ = sys::prctl2(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0);
-    }
 }
 
 /// Reaps every exited child; on the payload's exit, reports and exits.

@@ -165,17 +165,7 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         Step::NoNewPrivileges => sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1),
         Step::NewSession => sys::setsid(),
         Step::SetRlimit { resource, soft, hard } => sys::prlimit(*resource, *soft, *hard),
-        Step::DropBoundingSet { drop } => {
-            for cap in 0..64u32 {
-                if drop & (1u64 << cap) != 0 {
-                    match sys::prctl2(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0) {
-                        Ok(()) | Err(Errno::EINVAL) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
-            Ok(())
-        }
+        Step::DropBoundingSet { drop } => sys::drop_bounding(*drop),
         Step::KeepCapabilities => sys::prctl(libc::PR_SET_KEEPCAPS, 1),
         Step::SetCapabilities { set, ambient } => {
             sys::capset(*set, *set, *ambient)?;
