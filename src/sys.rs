@@ -288,12 +288,23 @@ pub fn prctl2(option: c_int, arg2: c_ulong, arg3: c_ulong) -> SysResult<()> {
 
 /// Loads a seccomp BPF program for the calling thread.
 pub fn seccomp_load(program: &[crate::security::SockFilter]) -> SysResult<()> {
+    load_filter(program.as_ptr() as *const libc::sock_filter, program.len())
+}
+
+/// Loads one of the fixed filters of nsbox-init and nsbox-connect.
+pub fn seccomp_load_fixed(filter: &crate::pid1::confinement::Filter) -> SysResult<()> {
+    let insns = filter.insns.get(..filter.len).ok_or(Errno::EINVAL)?;
+    load_filter(insns.as_ptr() as *const libc::sock_filter, insns.len())
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER)` of `len` instructions at `program`, which must have the
+/// kernel's sock_filter layout and stay alive for the call.
+fn load_filter(program: *const libc::sock_filter, len: usize) -> SysResult<()> {
     let fprog = libc::sock_fprog {
-        len: program.len().min(u16::MAX as usize) as u16,
-        filter: program.as_ptr() as *mut libc::sock_filter,
+        len: len.min(u16::MAX as usize) as u16,
+        filter: program as *mut libc::sock_filter,
     };
-    // SAFETY: SockFilter has the kernel's sock_filter layout; fprog points into `program`,
-    // alive for the call.
+    // SAFETY: as the callers promise; fprog lives for the call.
     check(unsafe {
         syscall!(
             Sysno::seccomp,
@@ -448,12 +459,19 @@ pub fn cloexec_from(first: c_uint) -> SysResult<()> {
     }
 }
 
-/// Closes every fd except `keep`.
-pub fn close_all_except(keep: RawFd) {
-    if keep > 0 {
-        let _ = close_range(0, (keep - 1) as c_uint, 0);
+/// Closes every fd except `low` and `high` (`low <= high`; -1 for none).
+pub fn close_all_except(low: RawFd, high: RawFd) {
+    let mut first: c_uint = 0;
+    for keep in [low, high] {
+        if keep < 0 {
+            continue;
+        }
+        if keep as c_uint > first {
+            let _ = close_range(first, keep as c_uint - 1, 0);
+        }
+        first = keep as c_uint + 1;
     }
-    let _ = close_range((keep + 1) as c_uint, c_uint::MAX, 0);
+    let _ = close_range(first, c_uint::MAX, 0);
 }
 
 pub fn execve(path: &CStr, argv: &[*const c_char], envp: &[*const c_char]) -> Errno {

@@ -7,12 +7,15 @@
 //! exits, report its raw wait status on the status pipe and exit, which makes the kernel
 //! kill whatever is left in the namespace.
 //!
-//! The init side executes the embedded nsbox-init binary (see `crate::pid1`) after dropping
-//! every capability but CAP_KILL; if that fails it runs the same loop here, in the fork.
+//! The init side leaves the caller's session, drops every capability but CAP_KILL and
+//! executes the embedded nsbox-init binary (see `crate::pid1`), which confines itself before
+//! the payload's launcher lets the payload run; if that fails it runs the same loop here, in
+//! the fork, confined the same way.
 
 use std::os::fd::RawFd;
 
 use super::{Context, SETUP_FAILED};
+use crate::pid1::confinement;
 use crate::sys::{self, SysResult};
 
 /// The fds nsbox-init expects: the status pipe, and its own binary while it is executed.
@@ -23,7 +26,21 @@ const INIT_BINARY_FD: RawFd = 4;
 struct PayloadStart<'c, 'a> {
     context: &'c mut Context<'a>,
     from: usize,
-    status_fd: RawFd,
+    /// The init's fds, closed in the payload: the status pipe and the confirmation pipe's
+    /// write end (the payload's launcher waits for its EOF).
+    init_only: [RawFd; 2],
+}
+
+/// The fds the init works with.
+#[derive(Clone, Copy)]
+pub(super) struct InitFds {
+    pub status: RawFd,
+    /// The confirmation pipe (see `crate::pid1::confinement`): the launcher's read end, and
+    /// the write end the init confirms on once it is confined; -1 without the init binary.
+    pub ready_read: RawFd,
+    pub ready_write: RawFd,
+    /// The init binary's memfd (-1: run the loop in process).
+    pub binary: RawFd,
 }
 
 /// Starts the payload as PID 2 and becomes the init; returns only on failure (in the init,
@@ -32,12 +49,12 @@ struct PayloadStart<'c, 'a> {
 /// The payload is cloned with CLONE_VM|CLONE_VFORK onto a stack the parent prepared, as
 /// posix_spawn does: no copy of the page tables (whose size is the host program's), and the
 /// init, sharing the memory, stays suspended until the payload has executed (or exited), so
-/// nothing touches that memory concurrently. The payload runs the remaining steps there.
+/// nothing touches that memory concurrently. The payload runs the remaining steps there; its
+/// launcher then waits until the init has executed nsbox-init and confined itself.
 pub(super) fn start(
     context: &mut Context<'_>,
     index: usize,
-    status_fd: RawFd,
-    binary: RawFd,
+    fds: InitFds,
     bounding: u64,
     shared_memory: bool,
 ) -> SysResult<()> {
@@ -47,20 +64,16 @@ pub(super) fn start(
     let mut payload = PayloadStart {
         context,
         from: index + 1,
-        status_fd,
+        init_only: [fds.status, fds.ready_write],
     };
     let arg = &mut payload as *mut PayloadStart as *mut libc::c_void;
     // SAFETY: the entry runs the remaining steps, which exec or exit; the stack is the plan's
     // and used by nothing else; payload outlives the suspension.
     let pid = unsafe { vfork_on(stack, payload_entry, arg)? };
-    init(
-        pid,
-        status_fd,
-        error_fd,
-        binary,
-        bounding,
-        shared_memory.then_some(index),
-    )
+    if fds.ready_read >= 0 {
+        sys::close(fds.ready_read);
+    }
+    init(pid, fds, error_fd, bounding, index, shared_memory)
 }
 
 /// clone(CLONE_VM|CLONE_VFORK) running `entry(arg)` on `stack` (lowest address, size), as
@@ -117,76 +130,108 @@ extern "C" fn payload_entry(arg: *mut libc::c_void) -> ! {
     // SAFETY: `start` passed a PayloadStart that lives, unmoved, while its process is
     // suspended by CLONE_VFORK, i.e. as long as this process may use it.
     let start = unsafe { &mut *(arg as *mut PayloadStart) };
-    sys::close(start.status_fd);
+    for fd in start.init_only.into_iter().filter(|fd| *fd >= 0) {
+        sys::close(fd);
+    }
     super::run_from(start.context, start.from)
 }
 
-/// The init side: executes nsbox-init, or runs its loop here if that fails. When this
-/// process shares the caller's memory (`shared_step`: the `ForkInit` step's index), which the
-/// caller frees once it saw the exec, a failed exec is reported as that step's failure instead,
-/// and the init exits (taking the payload with it).
-fn init(
-    payload: libc::pid_t,
-    status_fd: RawFd,
-    error_fd: RawFd,
-    binary: RawFd,
-    bounding: u64,
-    shared_step: Option<usize>,
-) -> ! {
-    // Init keeps nothing but the status pipe, so it never holds the container's stdio open.
-    // It keeps a copy of the error pipe (close-on-exec, above the fds it rearranges) until its
-    // own exec: the parent's EOF must mean that no process of the container runs on the
-    // caller's memory any more.
+/// The init side: leaves the caller's session, drops to CAP_KILL and no_new_privs, executes
+/// nsbox-init (which confines itself and confirms), or runs its loop here if that fails.
+///
+/// Failing to confine itself is reported as the `ForkInit` step's failure (`step`) and the
+/// init exits, taking the payload with it; so is a failed exec when this process shares the
+/// caller's memory (`shared_memory`), which the caller frees once it saw the exec. The init
+/// keeps a copy of the error pipe (close-on-exec, above the fds it rearranges) until its own
+/// exec: the parent's EOF must mean that no process of the container runs on the caller's
+/// memory any more.
+fn init(payload: libc::pid_t, fds: InitFds, error_fd: RawFd, bounding: u64, step: usize, shared_memory: bool) -> ! {
     let error_copy = sys::dup_above(error_fd, 10, true);
-    let mut status_fd = status_fd;
-    let mut errno = nix::errno::Errno::ENOEXEC;
-    if binary >= 0 && error_copy.is_ok() {
-        let (moved, failure) = exec_init_binary(status_fd, binary, bounding, payload);
-        errno = failure;
-        if moved {
-            // exec failed after the fds were rearranged: the status pipe is now at fd 3.
-            status_fd = INIT_STATUS_FD;
-        }
-    }
-    if let Some(index) = shared_step {
+    let fail = |errno| -> ! {
         if let Ok(fd) = error_copy {
-            super::report(fd, index, errno);
+            super::report(fd, step, errno);
         }
+        sys::exit(SETUP_FAILED)
+    };
+    if let Err(e) = sys::setsid().and_then(|()| drop_to_kill(bounding)) {
+        fail(e);
+    }
+    let (mut status, mut ready) = (fds.status, fds.ready_write);
+    if fds.binary >= 0 && error_copy.is_ok() {
+        let (moved, errno) = exec_init_binary(fds, payload);
+        if shared_memory {
+            fail(errno);
+        }
+        if moved {
+            // exec failed after the fds were rearranged.
+            status = INIT_STATUS_FD;
+            ready = if ready >= 0 { confinement::READY_FD } else { -1 };
+        }
+    } else if shared_memory {
+        fail(nix::errno::Errno::ENOEXEC);
+    }
+    // The loop in process, on a copy of the caller's memory that the NotDumpable step made
+    // unreachable; under nsbox-init's filter, and confirmed, like nsbox-init.
+    let (low, high) = if ready < status { (ready, status) } else { (status, ready) };
+    sys::close_all_except(low, high);
+    if sys::seccomp_load_fixed(&confinement::INIT_FILTER).is_err() {
         sys::exit(SETUP_FAILED);
     }
-    sys::close_all_except(status_fd);
+    if fds.ready_write >= 0 {
+        let _ = sys::write_all(ready, b"r");
+        sys::close(ready);
+    }
     loop {
         match sys::wait_any_signal() {
-            Ok(libc::SIGCHLD) | Err(_) => reap(payload, status_fd),
+            Ok(libc::SIGCHLD) | Err(_) => reap(payload, status),
             Ok(signal) => sys::kill(payload, signal),
         }
     }
 }
 
-/// Executes nsbox-init with the status pipe at fd 3 and capabilities down to CAP_KILL (what
-/// forwarding a signal to a payload running as another user needs). Returns only if that
-/// fails: whether the fds were already moved, and why.
-fn exec_init_binary(status_fd: RawFd, binary: RawFd, bounding: u64, payload: libc::pid_t) -> (bool, nix::errno::Errno) {
-    // Both above the target numbers first, so neither dup3 can clobber the other.
-    let (status, bin) = match (sys::dup_above(status_fd, 10, false), sys::dup_above(binary, 10, true)) {
-        (Ok(status), Ok(bin)) => (status, bin),
-        (Err(e), _) | (_, Err(e)) => return (false, e),
+/// Capabilities down to CAP_KILL (what forwarding a signal to a payload running as another
+/// user needs), no ambient ones, no_new_privs (which the seccomp filter needs).
+fn drop_to_kill(bounding: u64) -> SysResult<()> {
+    let kill = caps::Capability::CAP_KILL.bitmask();
+    sys::drop_bounding(bounding & !kill)?;
+    sys::capset(kill, kill, 0)?;
+    sys::prctl2(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0)?;
+    sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1)
+}
+
+/// Executes nsbox-init with the status pipe at fd 3, its binary at fd 4 and the confirmation
+/// pipe at fd 5. Returns only if that fails: whether the fds were already moved, and why.
+fn exec_init_binary(fds: InitFds, payload: libc::pid_t) -> (bool, nix::errno::Errno) {
+    // All above the target numbers first, so no dup3 can clobber another.
+    let ready = if fds.ready_write >= 0 {
+        sys::dup_above(fds.ready_write, 10, false)
+    } else {
+        Ok(-1)
     };
-    if let Err(e) = sys::dup3(status, INIT_STATUS_FD, false).and_then(|()| sys::dup3(bin, INIT_BINARY_FD, true)) {
+    let (status, bin, ready) = match (
+        sys::dup_above(fds.status, 10, false),
+        sys::dup_above(fds.binary, 10, true),
+        ready,
+    ) {
+        (Ok(status), Ok(bin), Ok(ready)) => (status, bin, ready),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return (false, e),
+    };
+    let moved = sys::dup3(status, INIT_STATUS_FD, false)
+        .and_then(|()| sys::dup3(bin, INIT_BINARY_FD, true))
+        .and_then(|()| match ready {
+            -1 => Ok(()),
+            ready => sys::dup3(ready, confinement::READY_FD, false),
+        });
+    if let Err(e) = moved {
         return (false, e);
     }
     // Everything else closes at the exec (the error pipe's copy must stay open until then).
-    if let Err(e) = sys::cloexec_from((INIT_BINARY_FD + 1) as libc::c_uint) {
-        return (false, e);
+    if let Err(e) = sys::cloexec_from((confinement::READY_FD + 1) as libc::c_uint) {
+        return (true, e);
     }
     for fd in 0..INIT_STATUS_FD {
         sys::close(fd);
     }
-    let kill = caps::Capability::CAP_KILL.bitmask();
-    let _ = sys::drop_bounding(bounding & !kill);
-    let _ = sys::capset(kill, kill, 0);
-    let _ = sys::prctl2(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0);
-    let _ = sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1);
     let mut digits = [0u8; 16];
     let pid = sys::decimal(payload as u64, &mut digits);
     let argv: [*const libc::c_char; 3] = [c"nsbox-init".as_ptr(), pid.as_ptr(), std::ptr::null()];
@@ -195,36 +240,67 @@ fn exec_init_binary(status_fd: RawFd, binary: RawFd, bounding: u64, payload: lib
 }
 
 /// Starts the connector for published ports (`nsbox-connect`, see src/pid1/nsbox_init.rs) in
-/// this process's network namespace, with `socket` as its fd 3 and no capabilities. Forked
-/// with CLONE_VM|CLONE_VFORK like the payload, on the same (still unused) stack.
-pub(super) fn start_connector(context: &mut Context<'_>, socket: RawFd, binary: RawFd, bounding: u64) -> SysResult<()> {
-    let mut args = (socket, binary, bounding);
-    let arg = &mut args as *mut (RawFd, RawFd, u64) as *mut libc::c_void;
+/// this process's network namespace, with `socket` as its fd 3, the confirmation pipe's write
+/// end `ready` as its fd 5, a session of its own and no capabilities. Forked with
+/// CLONE_VM|CLONE_VFORK like the payload, on the same (still unused) stack.
+pub(super) fn start_connector(
+    context: &mut Context<'_>,
+    socket: RawFd,
+    ready: RawFd,
+    binary: RawFd,
+    bounding: u64,
+) -> SysResult<()> {
+    let mut args = ConnectorStart {
+        socket,
+        ready,
+        binary,
+        bounding,
+    };
+    let arg = &mut args as *mut ConnectorStart as *mut libc::c_void;
     // SAFETY: the entry execs or exits; the stack is unused until the payload's fork; args
     // outlives the suspension.
     unsafe { vfork_on(context.payload_stack, connector_entry, arg) }.map(drop)
 }
 
+#[derive(Clone, Copy)]
+struct ConnectorStart {
+    socket: RawFd,
+    ready: RawFd,
+    binary: RawFd,
+    bounding: u64,
+}
+
 extern "C" fn connector_entry(arg: *mut libc::c_void) -> ! {
     // SAFETY: `start_connector` passed these, alive while it is suspended by CLONE_VFORK.
-    let (socket, binary, bounding) = unsafe { *(arg as *const (RawFd, RawFd, u64)) };
-    let (Ok(socket), Ok(bin)) = (sys::dup_above(socket, 10, false), sys::dup_above(binary, 10, true)) else {
-        sys::exit(127)
-    };
-    if sys::dup3(socket, 3, false).is_err() || sys::dup3(bin, 4, true).is_err() {
+    let start = unsafe { *(arg as *const ConnectorStart) };
+    // Out of the caller's session: no controlling terminal to inject input into (TIOCSTI).
+    if sys::setsid().is_err() {
         sys::exit(127);
     }
+    let (Ok(socket), Ok(bin), Ok(ready)) = (
+        sys::dup_above(start.socket, 10, false),
+        sys::dup_above(start.binary, 10, true),
+        sys::dup_above(start.ready, 10, false),
+    ) else {
+        sys::exit(127)
+    };
+    let moved = sys::dup3(socket, 3, false)
+        .and_then(|()| sys::dup3(bin, 4, true))
+        .and_then(|()| sys::dup3(ready, confinement::READY_FD, false));
     // Close-on-exec, not closed: its copy of the error pipe must outlive its use of the
     // caller's memory (the init's copy alone could go first if the init were killed meanwhile).
-    if sys::cloexec_from(5).is_err() {
+    if moved.is_err() || sys::cloexec_from((confinement::READY_FD + 1) as libc::c_uint).is_err() {
         sys::exit(127);
     }
     for fd in 0..3 {
         sys::close(fd);
     }
-    let _ = sys::drop_bounding(bounding);
-    let _ = sys::capset(0, 0, 0);
-    let _ = sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1);
+    let dropped = sys::drop_bounding(start.bounding)
+        .and_then(|()| sys::capset(0, 0, 0))
+        .and_then(|()| sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1));
+    if dropped.is_err() {
+        sys::exit(127);
+    }
     let argv: [*const libc::c_char; 2] = [c"nsbox-connect".as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     let _ = sys::execveat_empty_path(4, &argv, &envp);

@@ -100,15 +100,26 @@ pub(super) fn run_from(context: &mut Context<'_>, from: usize) -> ! {
         let result = match step {
             Step::ForkInit {
                 status_fd,
+                ready_read,
+                ready_write,
                 binary,
                 bounding,
                 shared_memory,
-            } => init::start(context, index, *status_fd, *binary, *bounding, *shared_memory),
+            } => {
+                let fds = init::InitFds {
+                    status: *status_fd,
+                    ready_read: *ready_read,
+                    ready_write: *ready_write,
+                    binary: *binary,
+                };
+                init::start(context, index, fds, *bounding, *shared_memory)
+            }
             Step::StartConnector {
                 socket,
+                ready,
                 binary,
                 bounding,
-            } => init::start_connector(context, *socket, *binary, *bounding),
+            } => init::start_connector(context, *socket, *ready, *binary, *bounding),
             step => run_step(step, &mut context.root, context.slots),
         };
         if let Err(errno) = result {
@@ -366,14 +377,22 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             launcher,
             error_fd,
             landlock_fd,
+            ready_fd,
         } => {
             if let Some((binary, launcher_argv)) = launcher {
                 // The launcher reports its own failure on the error pipe, so it must inherit it;
-                // it sets close-on-exec again before executing the payload.
-                if sys::set_cloexec(*error_fd, false).is_ok() {
-                    let _ = sys::execveat_empty_path(*binary, launcher_argv, envp);
-                    let _ = sys::set_cloexec(*error_fd, true);
+                // it sets close-on-exec again before executing the payload. It also inherits the
+                // confirmation pipe it waits on.
+                let inherit = sys::set_cloexec(*error_fd, false)
+                    .and_then(|()| if *ready_fd >= 0 { sys::set_cloexec(*ready_fd, false) } else { Ok(()) });
+                let errno = match inherit {
+                    Ok(()) => sys::execveat_empty_path(*binary, launcher_argv, envp),
+                    Err(e) => e,
+                };
+                if *ready_fd >= 0 {
+                    return Err(errno);
                 }
+                let _ = sys::set_cloexec(*error_fd, true);
             }
             if *landlock_fd >= 0 {
                 sys::landlock_restrict_self(*landlock_fd)?;

@@ -9,6 +9,10 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+// Shared with the binary, which uses what the crate does not (the connector's filter).
+#[allow(dead_code)]
+pub(crate) mod confinement;
+
 #[cfg(not(nsbox_no_init_binary))]
 static BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nsbox-init"));
 #[cfg(nsbox_no_init_binary)]

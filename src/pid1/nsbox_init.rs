@@ -8,13 +8,18 @@
 //!
 //! As `nsbox-init PAYLOAD_PID` (argv[0], and only as PID 1), the contract with
 //! `src/child/init.rs`: every signal is blocked (the mask survives exec), fd 3 is the status
-//! pipe, and capabilities were dropped to CAP_KILL. Then, like tini: wait for signals; reap on SIGCHLD; forward everything else to the
-//! payload; when the payload exits, write its raw wait status to fd 3 and exit, which ends the
-//! namespace.
+//! pipe, fd 5 the confirmation pipe, capabilities were dropped to CAP_KILL, no_new_privs is
+//! set and it leads a session of its own. It confines itself (see `confinement.rs`: not
+//! dumpable, a fixed seccomp filter), confirms on fd 5 and closes it. Then, like tini: wait
+//! for signals; reap on SIGCHLD; forward everything else to the payload; when the payload
+//! exits, write its raw wait status to fd 3 and exit, which ends the namespace.
 //!
-//! As `nsbox-exec ERROR_FD STEP LANDLOCK COUNT CANDIDATE... ARGV...`, it executes the payload:
-//! it enforces the Landlock ruleset fd LANDLOCK (`-` for none), then runs the first of the
-//! COUNT candidate paths that execve accepts, with ARGV and the environment it was given.
+//! As `nsbox-exec ERROR_FD STEP LANDLOCK READY_FD READY_BYTES COUNT CANDIDATE... ARGV...`, it
+//! executes the payload: first it reads READY_FD (`-` for none) to EOF and goes on only if
+//! READY_BYTES bytes came, one from each process that confirms it is confined (nsbox-init,
+//! nsbox-connect): the payload must never run beside a process it could still reach. Then it
+//! enforces the Landlock ruleset fd LANDLOCK (`-` for none) and runs the first of the COUNT
+//! candidate paths that execve accepts, with ARGV and the environment it was given.
 //! The setup process runs this instead of executing the payload itself, so that at the
 //! payload's execve `/proc/self/exe` is this sealed memfd and not the caller's program: a
 //! payload whose interpreter is `/proc/self/exe` (CVE-2019-5736) then runs this binary, which
@@ -22,7 +27,9 @@
 //! failure it writes `(STEP, errno)` to ERROR_FD, as every setup step does, and exits 127.
 //!
 //! As `nsbox-connect`, it is the container end of published ports: started in the container's
-//! network namespace with fd 3 a SOCK_SEQPACKET socket to the caller's forwarder, it reads
+//! network namespace with fd 3 a SOCK_SEQPACKET socket to the caller's forwarder and fd 5 the
+//! confirmation pipe, in a session of its own, it confines itself like nsbox-init (with a
+//! filter of its own), confirms, then reads
 //! requests (`b't'` or `b'u'`, 0, port as little-endian u16), creates a TCP or UDP socket,
 //! connects it (non-blocking) to 127.0.0.1:port and sends back the errno (0) with the socket
 //! attached (SCM_RIGHTS). The forwarder thus never needs to join the namespace, which would
@@ -34,8 +41,11 @@
 
 use core::arch::{asm, naked_asm};
 
+mod confinement;
+
 #[cfg(target_arch = "x86_64")]
 mod nr {
+    pub const READ: usize = 0;
     pub const WRITE: usize = 1;
     pub const WAIT4: usize = 61;
     pub const KILL: usize = 62;
@@ -55,6 +65,7 @@ mod nr {
 
 #[cfg(target_arch = "aarch64")]
 mod nr {
+    pub const READ: usize = 63;
     pub const WRITE: usize = 64;
     pub const EXIT_GROUP: usize = 94;
     pub const KILL: usize = 129;
@@ -98,6 +109,36 @@ const STATUS_FD: usize = 3;
 const SIGCHLD: isize = 17;
 const WNOHANG: usize = 1;
 const PR_SET_DUMPABLE: usize = 4;
+const PR_SET_SECCOMP: usize = 22;
+const SECCOMP_MODE_FILTER: usize = 2;
+
+/// `struct sock_fprog`.
+#[repr(C)]
+struct Fprog {
+    len: u16,
+    filter: *const confinement::Insn,
+}
+
+/// Makes this process unreachable from the payload (see `confinement.rs`), then confirms on
+/// the confirmation pipe and closes it. Exits instead if the filter cannot be loaded: the
+/// launcher then sees a byte missing and the payload never runs.
+fn confine(filter: &confinement::Filter) {
+    let ready = confinement::READY_FD as usize;
+    let program = Fprog { len: filter.len as u16, filter: filter.insns.as_ptr() };
+    // SAFETY: prctl with integer arguments, then with a live sock_fprog pointing at the filter.
+    let loaded = unsafe {
+        syscall4(nr::PRCTL, PR_SET_DUMPABLE, 0, 0, 0) == 0
+            && syscall4(nr::PRCTL, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program as *const Fprog as usize, 0) == 0
+    };
+    if !loaded {
+        exit(EXIT_CANNOT_RUN);
+    }
+    // SAFETY: writes one byte from a live buffer; close takes no memory.
+    unsafe {
+        syscall4(nr::WRITE, ready, b"r".as_ptr() as usize, 1, 0);
+        syscall4(nr::CLOSE, ready, 0, 0, 0);
+    }
+}
 
 fn exit(code: i32) -> ! {
     loop {
@@ -168,15 +209,24 @@ fn fail(error_fd: usize, step: usize, errno: isize) -> ! {
     exit(EXIT_CANNOT_RUN)
 }
 
-/// `nsbox-exec ERROR_FD STEP LANDLOCK COUNT CANDIDATE... ARGV...` (see the module docs).
+/// Arguments of nsbox-exec before the candidates.
+const EXEC_HEADER: usize = 7;
+
+/// `nsbox-exec ERROR_FD STEP LANDLOCK READY_FD READY_BYTES COUNT CANDIDATE... ARGV...` (see
+/// the module docs).
 fn exec_payload(argc: usize, argv: *const *const u8, envp: *const *const u8) -> ! {
     // SAFETY: the kernel laid out argc argv pointers followed by NULL.
     let arg = |i: usize| unsafe { *argv.add(i) };
-    let (Some(error_fd), Some(step), Some(count)) = (number(arg(1)), number(arg(2)), number(arg(4))) else {
+    let (Some(error_fd), Some(step), Some(ready_bytes), Some(count)) =
+        (number(arg(1)), number(arg(2)), number(arg(5)), number(arg(6)))
+    else {
         exit(EXIT_CANNOT_RUN)
     };
-    if argc < 5 + count + 1 {
+    if argc < EXEC_HEADER + count + 1 {
         exit(EXIT_CANNOT_RUN);
+    }
+    if let Some(ready) = number(arg(4)) {
+        wait_until_confined(ready, ready_bytes, error_fd, step);
     }
     if let Some(ruleset) = number(arg(3)) {
         // SAFETY: landlock_restrict_self takes an fd and flags.
@@ -191,11 +241,11 @@ fn exec_payload(argc: usize, argv: *const *const u8, envp: *const *const u8) -> 
     // SAFETY: fcntl with integer arguments.
     unsafe { syscall4(nr::FCNTL, error_fd, F_SETFD, FD_CLOEXEC, 0) };
     // SAFETY: the payload's argv starts after the candidates and ends with argv's NULL.
-    let payload_argv = unsafe { argv.add(5 + count) };
+    let payload_argv = unsafe { argv.add(EXEC_HEADER + count) };
     let (mut errno, mut saw_eacces) = (ENOENT, false);
     for i in 0..count {
         // SAFETY: NUL-terminated path, NULL-terminated argv and envp from the kernel.
-        let ret = unsafe { syscall4(nr::EXECVE, arg(5 + i) as usize, payload_argv as usize, envp as usize, 0) };
+        let ret = unsafe { syscall4(nr::EXECVE, arg(EXEC_HEADER + i) as usize, payload_argv as usize, envp as usize, 0) };
         match -ret {
             EACCES => saw_eacces = true,
             // Not there (or not a directory on the way): try the next, as execvp does.
@@ -210,6 +260,31 @@ fn exec_payload(argc: usize, argv: *const *const u8, envp: *const *const u8) -> 
         errno = EACCES;
     }
     fail(error_fd, step, errno)
+}
+
+/// Reads `ready` to EOF: every process that holds its write end (nsbox-init, nsbox-connect)
+/// writes one byte once it is confined and then closes it. Fewer than `expected` bytes (one
+/// of them died first) or a read error fails the step: nothing runs.
+fn wait_until_confined(ready: usize, expected: usize, error_fd: usize, step: usize) {
+    const EINTR: isize = 4;
+    const ECANCELED: isize = 125;
+    let mut got = 0;
+    let mut buf = [0u8; 8];
+    loop {
+        // SAFETY: buf is a live 8-byte buffer.
+        let n = unsafe { syscall4(nr::READ, ready, buf.as_mut_ptr() as usize, buf.len(), 0) };
+        match n {
+            0 => break,
+            n if n > 0 => got += n as usize,
+            n if -n == EINTR => {}
+            n => fail(error_fd, step, -n),
+        }
+    }
+    if got != expected {
+        fail(error_fd, step, ECANCELED);
+    }
+    // SAFETY: close takes no memory.
+    unsafe { syscall4(nr::CLOSE, ready, 0, 0, 0) };
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -263,6 +338,7 @@ struct Msghdr {
 
 /// `nsbox-connect` (see the module docs): serves socket requests until the forwarder closes.
 fn connect_loop() -> ! {
+    confine(&confinement::CONNECTOR_FILTER);
     loop {
         let mut request = [0u8; 4];
         // SAFETY: request is a valid 4-byte buffer; no source address wanted.
@@ -320,7 +396,7 @@ extern "C" fn main(stack: *const usize) -> ! {
     let envp = unsafe { argv.add(argc + 1) };
     // SAFETY: argv[0] exists when argc > 0.
     let name = if argc > 0 { unsafe { *argv } } else { b"\0".as_ptr() };
-    if is(name, b"nsbox-exec") && argc >= 6 {
+    if is(name, b"nsbox-exec") && argc > EXEC_HEADER {
         exec_payload(argc, argv, envp);
     }
     if is(name, b"nsbox-connect") {
@@ -338,8 +414,7 @@ extern "C" fn main(stack: *const usize) -> ! {
 
 fn init(payload: isize) -> ! {
     // Not even the container's root may ptrace or read the memory of its init.
-    // SAFETY: prctl with integer arguments.
-    unsafe { syscall4(nr::PRCTL, PR_SET_DUMPABLE, 0, 0, 0) };
+    confine(&confinement::INIT_FILTER);
     let all: u64 = !0;
     loop {
         // SAFETY: `all` is a live 8-byte signal set; no siginfo, no timeout.

@@ -50,6 +50,9 @@ pub(crate) struct Plan {
     pub landlock_fd: RawFd,
     /// The memfd of the init/launcher binary (-1 if it could not be made).
     pub binary: RawFd,
+    /// The confirmation pipe's read end the launcher waits on (-1: none) and the bytes it
+    /// waits for (one per process that confirms: nsbox-init, nsbox-connect).
+    pub ready: (RawFd, usize),
     /// The bounding set as the steps planned so far leave it.
     pub bounding: u64,
     /// Per-step timestamps (feature `trace-timing`).
@@ -107,6 +110,7 @@ impl Plan {
             payload_stack: None,
             landlock_fd: -1,
             binary: -1,
+            ready: (-1, 0),
             bounding: crate::security::capabilities::all_bits(),
             clock: crate::timing::Recorder::start(),
             _strings: Vec::new(),
@@ -198,6 +202,17 @@ impl Plan {
         if let Some(status_fd) = status_w {
             let init_binary = plan.binary;
             plan.payload_stack = Some(Stack::new().map_err(|e| Error::io("map the payload's stack", e))?);
+            // The confirmation pipe (see pid1::confinement): the payload's launcher runs the
+            // payload only once nsbox-init and nsbox-connect have confined themselves.
+            let (ready_read, ready_write) = if init_binary >= 0 {
+                let (r, w) = pipe()?;
+                let raw = (r.as_raw_fd(), w.as_raw_fd());
+                plan.child_fds.extend([r, w]);
+                raw
+            } else {
+                (-1, -1)
+            };
+            plan.ready = (ready_read, 1);
             if !config.ports.is_empty() && init_binary >= 0 {
                 // Published ports' connector, in the container's network namespace.
                 let (ours, theirs) = nix::sys::socket::socketpair(
@@ -210,12 +225,14 @@ impl Plan {
                 plan.push(Step::CloseFd(ours.as_raw_fd()), attrs, None);
                 let step = Step::StartConnector {
                     socket: theirs.as_raw_fd(),
+                    ready: ready_write,
                     binary: init_binary,
                     bounding: plan.bounding,
                 };
                 plan.push(step, SetupStep::Init, None);
                 plan.child_fds.push(theirs);
                 plan.parent.connector = Some(ours);
+                plan.ready.1 += 1;
             }
             if config.detach {
                 plan.push(Step::ParentDeathSignal(0), attrs, None);
@@ -224,6 +241,8 @@ impl Plan {
             plan.push(
                 Step::ForkInit {
                     status_fd,
+                    ready_read,
+                    ready_write,
                     binary: init_binary,
                     bounding: plan.bounding,
                     shared_memory,
@@ -387,8 +406,10 @@ impl Plan {
         argv.push(std::ptr::null());
         let mut envp: Vec<_> = strings[argc..].iter().map(|s| s.as_ptr()).collect();
         envp.push(std::ptr::null());
-        // nsbox-exec ERROR_FD STEP LANDLOCK COUNT CANDIDATE... ARGV... (src/pid1/nsbox_init.rs)
+        // nsbox-exec ERROR_FD STEP LANDLOCK READY_FD READY_BYTES COUNT CANDIDATE... ARGV...
+        // (src/pid1/nsbox_init.rs)
         let landlock_fd = self.landlock_fd;
+        let (ready_fd, ready_bytes) = self.ready;
         let launcher = (self.binary >= 0).then(|| {
             let number = |n: usize| CString::new(n.to_string()).unwrap_or_default();
             let header = vec![
@@ -400,6 +421,12 @@ impl Plan {
                 } else {
                     c"-".to_owned()
                 },
+                if ready_fd >= 0 {
+                    number(ready_fd as usize)
+                } else {
+                    c"-".to_owned()
+                },
+                number(ready_bytes),
                 number(candidates.len()),
             ];
             let mut pointers: Vec<_> = header.iter().chain(&candidates).map(|s| s.as_ptr()).collect();
@@ -415,6 +442,7 @@ impl Plan {
             launcher,
             error_fd: self.error_fd,
             landlock_fd,
+            ready_fd,
         };
         self.push(step, SetupStep::Exec, Some(PathBuf::from(program)));
         Ok(())

@@ -178,9 +178,11 @@ pub(crate) enum Step {
     /// Mark every fd from 3 up close-on-exec.
     CloseOtherFds,
     /// Start the published ports' connector (nsbox-connect) in the container's network
-    /// namespace, with `socket` (the container end of a socketpair) as its fd 3.
+    /// namespace, with `socket` (the container end of a socketpair) as its fd 3 and `ready`
+    /// (the confirmation pipe's write end, see `pid1::confinement`) as its fd 5.
     StartConnector {
         socket: RawFd,
+        ready: RawFd,
         binary: RawFd,
         /// The bounding set left at this point: the connector drops all of it.
         bounding: u64,
@@ -189,11 +191,16 @@ pub(crate) enum Step {
     BlockSignals,
     /// Fork: the parent becomes PID 1 (reaps, forwards signals, reports the payload's status
     /// on `status_fd`) and never returns; the child goes on with the next step.
-    /// `binary` is the init binary's memfd (-1: run the loop in process); `bounding` is the
-    /// bounding set left then, which the init drops down to CAP_KILL before executing it. With `shared_memory` (the setup process runs on
-    /// the caller's memory) the init exits rather than run its loop in process if that fails.
+    /// `binary` is the init binary's memfd (-1: run the loop in process); `ready_*` the
+    /// confirmation pipe (-1 without the binary): the init confirms on the write end, the
+    /// payload's launcher waits on the read end. `bounding` is the bounding set left then,
+    /// which the init drops down to CAP_KILL before executing it. With `shared_memory` (the
+    /// setup process runs on the caller's memory) the init exits rather than run its loop in
+    /// process if that fails.
     ForkInit {
         status_fd: RawFd,
+        ready_read: RawFd,
+        ready_write: RawFd,
         binary: RawFd,
         bounding: u64,
         shared_memory: bool,
@@ -211,5 +218,9 @@ pub(crate) enum Step {
         error_fd: RawFd,
         /// The Landlock ruleset to enforce first when executing without the launcher (-1: none).
         landlock_fd: RawFd,
+        /// The confirmation pipe's read end the launcher waits on (-1: none). With one, a
+        /// launcher that cannot be executed fails the step: executing the payload directly
+        /// would skip the wait.
+        ready_fd: RawFd,
     },
 }

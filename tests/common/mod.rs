@@ -386,3 +386,24 @@ pub fn public_dir(prefix: &str) -> tempfile::TempDir {
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod 0755");
     dir
 }
+
+/// Runs the tests of `binary` (a copy of a test binary, see [`copy_of_this_test_binary`])
+/// whose names contain `filter` as `nobody` (uid and gid 65534, no groups) through `setpriv`,
+/// one at a time, with `inner_env=1` set; returns whether it passed and its output.
+pub fn run_as_nobody(binary: &Path, filter: &str, inner_env: &str) -> (bool, String) {
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(binary)
+        .args([filter, "--nocapture", "--test-threads=1"])
+        .env(inner_env, "1")
+        .env("TMPDIR", "/tmp")
+        .current_dir("/")
+        .output()
+        .expect("run setpriv");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
