@@ -4,7 +4,7 @@
 //! runs in a fork of the host process (`nsbox_no_init_binary`).
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
@@ -18,8 +18,26 @@ fn main() {
         println!("cargo:rustc-cfg=nsbox_no_init_binary");
         return;
     }
-    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    // Position-independent first, so the kernel loads it at a random address (there is no
+    // dynamic loader to relocate it: only a binary without relocations may be one); else at
+    // fixed addresses, as before.
     let target = env::var("TARGET").expect("TARGET");
+    let built = build(&target, &out, true) && !has_relocations(&out) || build(&target, &out, false);
+    if !built {
+        println!("cargo:warning=nsbox-init not built; containers use a forked init");
+        println!("cargo:rustc-cfg=nsbox_no_init_binary");
+    }
+}
+
+/// Compiles src/pid1/nsbox_init.rs into `out`: a static-pie, or a static binary at fixed
+/// addresses. Whether it worked.
+fn build(target: &str, out: &Path, pie: bool) -> bool {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let (model, link) = if pie {
+        ("relocation-model=pie", "link-arg=-static-pie")
+    } else {
+        ("relocation-model=static", "link-arg=-static")
+    };
     let mut cmd = Command::new(rustc);
     cmd.args([
         "--edition",
@@ -29,7 +47,7 @@ fn main() {
         "--crate-name",
         "nsbox_init",
         "--target",
-        &target,
+        target,
     ])
     .args([
         "-C",
@@ -37,30 +55,56 @@ fn main() {
         "-C",
         "panic=abort",
         "-C",
-        "relocation-model=static",
+        model,
         "-C",
         "strip=symbols",
     ])
-    .args([
-        "-C",
-        "link-arg=-nostartfiles",
-        "-C",
-        "link-arg=-nostdlib",
-        "-C",
-        "link-arg=-static",
-    ])
+    .args(["-C", "link-arg=-nostartfiles", "-C", "link-arg=-nostdlib", "-C", link])
     .arg("-o")
-    .arg(&out)
+    .arg(out)
     .arg("src/pid1/nsbox_init.rs");
     let linker_var = format!("CARGO_TARGET_{}_LINKER", target.to_uppercase().replace('-', "_"));
     if let Ok(linker) = env::var(&linker_var) {
         cmd.arg("-C").arg(format!("linker={linker}"));
     }
     match cmd.status() {
-        Ok(status) if status.success() => {}
+        Ok(status) if status.success() => true,
         other => {
-            println!("cargo:warning=nsbox-init not built ({other:?}); containers use a forked init");
-            println!("cargo:rustc-cfg=nsbox_no_init_binary");
+            println!("cargo:warning=nsbox-init (pie: {pie}) not built: {other:?}");
+            false
         }
     }
+}
+
+/// Whether the 64-bit little-endian ELF at `path` has a dynamic section with relocations
+/// (DT_RELA, DT_REL, DT_RELR, DT_JMPREL), which nothing would apply to a static-pie without a
+/// libc. Unreadable counts as having some.
+fn has_relocations(path: &Path) -> bool {
+    const PT_DYNAMIC: u32 = 2;
+    const RELOCATION_TAGS: [u64; 4] = [7, 17, 36, 23];
+    let Ok(elf) = std::fs::read(path) else { return true };
+    let u16_at = |at: usize| elf.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u32_at = |at: usize| elf.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()));
+    let u64_at = |at: usize| elf.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else {
+        return true;
+    };
+    for i in 0..phnum {
+        let header = phoff as usize + i * phentsize;
+        if u32_at(header) != Some(PT_DYNAMIC) {
+            continue;
+        }
+        let (Some(offset), Some(size)) = (u64_at(header + 8), u64_at(header + 32)) else {
+            return true;
+        };
+        for entry in (offset..offset + size).step_by(16) {
+            match u64_at(entry as usize) {
+                None => return true,
+                Some(0) => break,
+                Some(tag) if RELOCATION_TAGS.contains(&tag) => return true,
+                Some(_) => {}
+            }
+        }
+    }
+    false
 }

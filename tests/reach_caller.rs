@@ -61,7 +61,10 @@ fn attack_once(sandbox: bool, with_port: bool) -> String {
         .expect("spawn the attacker");
     let text = stdout_of(&out);
     let want = if with_port { "checked 2" } else { "checked 1" };
-    assert!(text.ends_with(&format!("{want}\n")), "the attack did not run through:\n{text}");
+    assert!(
+        text.ends_with(&format!("{want}\n")),
+        "the attack did not run through:\n{text}"
+    );
     text
 }
 
@@ -156,7 +159,10 @@ fn wait_reports_the_payloads_own_exit_status() {
     }
     let mut child = Container::builder()
         .command("/bin/sh")
-        .args(["-c", "kill -9 1 2>/dev/null; echo 'x' >/proc/1/fd/3 2>/dev/null; exit 7"])
+        .args([
+            "-c",
+            "kill -9 1 2>/dev/null; echo 'x' >/proc/1/fd/3 2>/dev/null; exit 7",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn");
@@ -171,8 +177,7 @@ const INNER: &str = "NSBOX_REACH_CALLER_INNER";
 
 #[test]
 fn payload_never_reaches_pid1_or_the_connector_as_an_unprivileged_caller() {
-    if !common::root_and_busybox() || !common::require("setpriv (util-linux)", Path::new("/usr/bin/setpriv").exists())
-    {
+    if !common::root_and_busybox() || !common::require("setpriv (util-linux)", Path::new("/usr/bin/setpriv").exists()) {
         return;
     }
     let dir = common::public_dir("nsbox-reach-caller-");
@@ -191,4 +196,27 @@ fn inner_rootless_race() {
     }
     assert!(!common::is_root(), "the inner run must not be root");
     assert_no_way_in(500);
+}
+
+/// nsbox-init is position-independent: two containers' inits sit at different addresses, so an
+/// exploit cannot count on where its code is.
+#[test]
+fn init_binary_is_loaded_at_a_random_address() {
+    let aslr = std::fs::read_to_string("/proc/sys/kernel/randomize_va_space").unwrap_or_default();
+    if !common::root() || !common::require("address space randomization on", aslr.trim() != "0") {
+        return;
+    }
+    let start = || {
+        Container::builder()
+            .command("/bin/sleep")
+            .arg("10")
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (start(), start());
+    let base = |c: &Container| {
+        let maps = std::fs::read_to_string(format!("/proc/{}/maps", c.pid())).expect("read the init's maps");
+        maps.split('-').next().unwrap().to_owned()
+    };
+    assert_ne!(base(&a), base(&b), "both inits are mapped at the same address");
 }

@@ -172,7 +172,11 @@ fn init(payload: libc::pid_t, fds: InitFds, error_fd: RawFd, bounding: u64, step
     }
     // The loop in process, on a copy of the caller's memory that the NotDumpable step made
     // unreachable; under nsbox-init's filter, and confirmed, like nsbox-init.
-    let (low, high) = if ready < status { (ready, status) } else { (status, ready) };
+    let (low, high) = if ready < status {
+        (ready, status)
+    } else {
+        (status, ready)
+    };
     sys::close_all_except(low, high);
     if sys::seccomp_load_fixed(&confinement::INIT_FILTER).is_err() {
         sys::exit(SETUP_FAILED);

@@ -383,8 +383,13 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
                 // The launcher reports its own failure on the error pipe, so it must inherit it;
                 // it sets close-on-exec again before executing the payload. It also inherits the
                 // confirmation pipe it waits on.
-                let inherit = sys::set_cloexec(*error_fd, false)
-                    .and_then(|()| if *ready_fd >= 0 { sys::set_cloexec(*ready_fd, false) } else { Ok(()) });
+                let inherit = sys::set_cloexec(*error_fd, false).and_then(|()| {
+                    if *ready_fd >= 0 {
+                        sys::set_cloexec(*ready_fd, false)
+                    } else {
+                        Ok(())
+                    }
+                });
                 let errno = match inherit {
                     Ok(()) => sys::execveat_empty_path(*binary, launcher_argv, envp),
                     Err(e) => e,

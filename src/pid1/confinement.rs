@@ -95,12 +95,27 @@ const fn allow_only(allowed: &[u32]) -> Filter {
     let mut insns = [plain(RET_K, RET_KILL_PROCESS); MAX];
     // Jump offsets count from the next instruction; `kill` is at n + 4, `allow` at n + 5.
     insns[0] = plain(LD_W_ABS, ARCH);
-    insns[1] = Insn { code: JEQ_K, jt: 0, jf: (n + 2) as u8, k: AUDIT_ARCH };
+    insns[1] = Insn {
+        code: JEQ_K,
+        jt: 0,
+        jf: (n + 2) as u8,
+        k: AUDIT_ARCH,
+    };
     insns[2] = plain(LD_W_ABS, NR);
-    insns[3] = Insn { code: JGE_K, jt: n as u8, jf: 0, k: X32_BIT };
+    insns[3] = Insn {
+        code: JGE_K,
+        jt: n as u8,
+        jf: 0,
+        k: X32_BIT,
+    };
     let mut i = 0;
     while i < n {
-        insns[4 + i] = Insn { code: JEQ_K, jt: (n - i) as u8, jf: 0, k: allowed[i] };
+        insns[4 + i] = Insn {
+            code: JEQ_K,
+            jt: (n - i) as u8,
+            jf: 0,
+            k: allowed[i],
+        };
         i += 1;
     }
     insns[n + 4] = plain(RET_K, RET_KILL_PROCESS);
@@ -113,4 +128,13 @@ const fn allow_only(allowed: &[u32]) -> Filter {
 pub const INIT_FILTER: Filter = allow_only(&[RT_SIGTIMEDWAIT, WAIT4, KILL, WRITE, CLOSE, EXIT_GROUP, RESTART_SYSCALL]);
 
 /// nsbox-connect's loop: read a request, make and connect a socket, send it back, close it.
-pub const CONNECTOR_FILTER: Filter = allow_only(&[RECVFROM, SOCKET, CONNECT, SENDMSG, CLOSE, WRITE, EXIT_GROUP, RESTART_SYSCALL]);
+pub const CONNECTOR_FILTER: Filter = allow_only(&[
+    RECVFROM,
+    SOCKET,
+    CONNECT,
+    SENDMSG,
+    CLOSE,
+    WRITE,
+    EXIT_GROUP,
+    RESTART_SYSCALL,
+]);
