@@ -315,6 +315,20 @@ impl ContainerBuilder {
     }
 }
 
+/// Bind sources.
+impl ContainerBuilder {
+    /// Whether binds open their source without following symlinks (Fixture: false, Sandbox:
+    /// true): a symlink in any component of the source fails the spawn at step
+    /// [`BindMount`](crate::SetupStep::BindMount) with ELOOP, see [`Mount::no_follow`]. It
+    /// applies to every bind without its own [`Mount::no_follow`] or
+    /// [`Mount::follow_symlinks`], whether added before or after this call, when the container
+    /// is spawned; a later [`profile`](Self::profile) call sets it again.
+    pub fn bind_no_follow(&mut self, no_follow: bool) -> &mut Self {
+        self.config.bind_no_follow = no_follow;
+        self
+    }
+}
+
 /// Networking.
 impl ContainerBuilder {
     /// The container's network (default: its own namespace with loopback only, when
@@ -334,12 +348,18 @@ impl ContainerBuilder {
 /// Security: capabilities, seccomp, rlimits, profiles.
 impl ContainerBuilder {
     /// Applies a [`Profile`]'s settings; later calls override single ones.
+    ///
+    /// Besides its security settings, a profile sets [`bind_no_follow`](Self::bind_no_follow),
+    /// overriding what earlier calls set for it. Mounts added before it are covered too: a
+    /// bind's symlink policy is decided when the container is spawned.
     pub fn profile(&mut self, profile: Profile) -> &mut Self {
         let c = &mut self.config;
         c.namespaces = Namespaces::all();
         c.no_new_privileges = true;
         c.refused_new_privileges = false;
         c.ambient = Capabilities::empty();
+        // Bind sources: see bind_no_follow.
+        c.bind_no_follow = profile == Profile::Sandbox;
         match profile {
             Profile::Sandbox => {
                 c.capabilities = Capabilities::empty();

@@ -53,6 +53,9 @@ pub struct Config {
     pub(crate) refused_new_privileges: bool,
     pub(crate) cgroup: bool,
     pub(crate) cgroup_parent: Option<PathBuf>,
+    /// Whether binds open their source without following symlinks unless a mount says
+    /// otherwise ([`Mount::no_follow`], [`Mount::follow_symlinks`]).
+    pub(crate) bind_no_follow: bool,
 }
 
 impl Default for Config {
@@ -90,6 +93,7 @@ impl Default for Config {
             refused_new_privileges: false,
             cgroup: false,
             cgroup_parent: None,
+            bind_no_follow: false,
         }
     }
 }

@@ -112,7 +112,10 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
     let mut user_sources = Vec::new();
     for mount in &config.mounts {
         user_sources.push(match &mount.kind {
-            MountKind::Bind { source, .. } => Some(plan.open_source(source, SetupStep::BindMount)?),
+            MountKind::Bind { source, follow, .. } => {
+                let no_follow = !follow.unwrap_or(!config.bind_no_follow);
+                Some(plan.open_source_with(source, SetupStep::BindMount, no_follow)?)
+            }
             _ => None,
         });
     }
@@ -228,7 +231,7 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
     for (m, slot) in config.mounts.iter().zip(user_sources) {
         let target = &m.target;
         match (&m.kind, slot) {
-            (MountKind::Bind { source, recursive }, Some(slot)) => {
+            (MountKind::Bind { source, recursive, .. }, Some(slot)) => {
                 let leaf = if source.is_dir() || !source.exists() {
                     Leaf::Dir
                 } else {
