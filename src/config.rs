@@ -56,6 +56,7 @@ pub struct Config {
     /// Whether binds open their source without following symlinks unless a mount says
     /// otherwise ([`Mount::no_follow`], [`Mount::follow_symlinks`]).
     pub(crate) bind_no_follow: bool,
+    pub(crate) bounds: crate::bounds::Bounds,
 }
 
 impl Default for Config {
@@ -94,6 +95,7 @@ impl Default for Config {
             cgroup: false,
             cgroup_parent: None,
             bind_no_follow: false,
+            bounds: crate::bounds::Bounds::FIXTURE,
         }
     }
 }
@@ -271,6 +273,7 @@ impl Config {
             (self.uid_map, self.gid_map) = (Some(uid_map), Some(gid_map));
         }
         self.resources.validate()?;
+        self.bounds.validate()?;
         self.seccomp.validate()?;
         if self.refused_new_privileges {
             return Err(invalid(
