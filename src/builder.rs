@@ -3,6 +3,7 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
+use crate::bounds::Bounds;
 use crate::config::Config;
 use crate::container::{Container, Output};
 use crate::error::Result;
@@ -315,6 +316,68 @@ impl ContainerBuilder {
     }
 }
 
+/// Bind sources and the bounds of what the container may use of the host (see
+/// [`crate::bounds`] for each profile's values).
+impl ContainerBuilder {
+    /// Whether binds open their source without following symlinks (Fixture: false, Sandbox:
+    /// true): a symlink in any component of the source fails the spawn at step
+    /// [`BindMount`](crate::SetupStep::BindMount) with ELOOP, see [`Mount::no_follow`]. It
+    /// applies to every bind without its own [`Mount::no_follow`] or
+    /// [`Mount::follow_symlinks`], whether added before or after this call, when the container
+    /// is spawned; a later [`profile`](Self::profile) call sets it again.
+    pub fn bind_no_follow(&mut self, no_follow: bool) -> &mut Self {
+        self.config.bind_no_follow = no_follow;
+        self
+    }
+
+    /// The size of the fresh tmpfs at `/tmp` of a host-root container, in bytes; `None`: the
+    /// kernel's default (half of RAM). Fixture: `None`; Sandbox:
+    /// [`SANDBOX_TMP_SIZE`](crate::bounds::SANDBOX_TMP_SIZE).
+    pub fn tmp_size(&mut self, bytes: impl Into<Option<u64>>) -> &mut Self {
+        self.config.bounds.tmp_size = bytes.into();
+        self
+    }
+
+    /// The size of the fresh tmpfs at `/run` of a host-root container, in bytes; `None`: the
+    /// kernel's default. Fixture: `None`; Sandbox:
+    /// [`SANDBOX_RUN_SIZE`](crate::bounds::SANDBOX_RUN_SIZE).
+    pub fn run_size(&mut self, bytes: impl Into<Option<u64>>) -> &mut Self {
+        self.config.bounds.run_size = bytes.into();
+        self
+    }
+
+    /// The size of `/dev/shm`, in bytes; `None`: the kernel's default. Both profiles:
+    /// [`SHM_SIZE`](crate::bounds::SHM_SIZE).
+    pub fn shm_size(&mut self, bytes: impl Into<Option<u64>>) -> &mut Self {
+        self.config.bounds.shm_size = bytes.into();
+        self
+    }
+
+    /// The most bytes of stdout, and of stderr, that [`output`](Self::output) and
+    /// [`Container::wait_with_output`] keep; `None`: all of it. Past the limit the rest is
+    /// read and discarded, so the payload never blocks on a full pipe, and
+    /// [`Output::stdout_truncated`] (or `stderr_truncated`) is set. Fixture: `None` (a payload
+    /// can make the caller buffer as much as it writes); Sandbox:
+    /// [`SANDBOX_OUTPUT_LIMIT`](crate::bounds::SANDBOX_OUTPUT_LIMIT).
+    pub fn output_limit(&mut self, bytes: impl Into<Option<u64>>) -> &mut Self {
+        self.config.bounds.output_limit = bytes.into();
+        self
+    }
+
+    /// A pids limit applied only where the host has a usable pids controller (a v1 `pids`
+    /// hierarchy or cgroup2 with `pids`, and a cgroup this process may create under), and
+    /// only if [`pids_limit`](Self::pids_limit) is not set; elsewhere the container runs
+    /// without one, and without a cgroup unless something else asks for it.
+    /// [`pids_limit`](Self::pids_limit), by contrast, fails the spawn where it cannot be
+    /// enforced. Fixture: `None`; Sandbox:
+    /// [`SANDBOX_PIDS_LIMIT`](crate::bounds::SANDBOX_PIDS_LIMIT). `None` turns it off (and
+    /// with it the cgroup a Sandbox container otherwise gets).
+    pub fn pids_limit_where_available(&mut self, max: impl Into<Option<u64>>) -> &mut Self {
+        self.config.bounds.pids_where_available = max.into();
+        self
+    }
+}
+
 /// Networking.
 impl ContainerBuilder {
     /// The container's network (default: its own namespace with loopback only, when
@@ -334,12 +397,23 @@ impl ContainerBuilder {
 /// Security: capabilities, seccomp, rlimits, profiles.
 impl ContainerBuilder {
     /// Applies a [`Profile`]'s settings; later calls override single ones.
+    ///
+    /// Besides its security settings, a profile sets [`bind_no_follow`](Self::bind_no_follow)
+    /// and the resource bounds of [`crate::bounds`] ([`tmp_size`](Self::tmp_size),
+    /// [`run_size`](Self::run_size), [`shm_size`](Self::shm_size),
+    /// [`output_limit`](Self::output_limit),
+    /// [`pids_limit_where_available`](Self::pids_limit_where_available)), overriding what
+    /// earlier calls set for them. Mounts added before it are covered too: a bind's symlink
+    /// policy is decided when the container is spawned.
     pub fn profile(&mut self, profile: Profile) -> &mut Self {
         let c = &mut self.config;
         c.namespaces = Namespaces::all();
         c.no_new_privileges = true;
         c.refused_new_privileges = false;
         c.ambient = Capabilities::empty();
+        // Bind sources and resource bounds: see bind_no_follow and crate::bounds.
+        c.bind_no_follow = profile == Profile::Sandbox;
+        c.bounds = Bounds::of(profile);
         match profile {
             Profile::Sandbox => {
                 c.capabilities = Capabilities::empty();

@@ -53,6 +53,10 @@ pub struct Config {
     pub(crate) refused_new_privileges: bool,
     pub(crate) cgroup: bool,
     pub(crate) cgroup_parent: Option<PathBuf>,
+    /// Whether binds open their source without following symlinks unless a mount says
+    /// otherwise ([`Mount::no_follow`], [`Mount::follow_symlinks`]).
+    pub(crate) bind_no_follow: bool,
+    pub(crate) bounds: crate::bounds::Bounds,
 }
 
 impl Default for Config {
@@ -90,6 +94,8 @@ impl Default for Config {
             refused_new_privileges: false,
             cgroup: false,
             cgroup_parent: None,
+            bind_no_follow: false,
+            bounds: crate::bounds::Bounds::FIXTURE,
         }
     }
 }
@@ -267,6 +273,7 @@ impl Config {
             (self.uid_map, self.gid_map) = (Some(uid_map), Some(gid_map));
         }
         self.resources.validate()?;
+        self.bounds.validate()?;
         self.seccomp.validate()?;
         if self.refused_new_privileges {
             return Err(invalid(

@@ -61,6 +61,8 @@ pub struct Container {
     final_stats_wanted: bool,
     timings: SpawnTimings,
     forwarder: Option<Forwarder>,
+    /// What `wait_with_output` keeps of each stream (`output_limit`).
+    output_limit: Option<u64>,
 }
 
 impl Container {
@@ -93,7 +95,12 @@ impl Container {
             final_stats_wanted: true,
             timings: SpawnTimings::default(),
             forwarder: None,
+            output_limit: None,
         }
+    }
+
+    pub(crate) fn set_output_limit(&mut self, limit: Option<u64>) {
+        self.output_limit = limit;
     }
 
     /// The payload executed: from now on a detached handle leaves the container alone.
@@ -239,14 +246,22 @@ impl Container {
         }
     }
 
-    /// Waits for the payload, collecting what it writes to piped stdout and stderr.
+    /// Waits for the payload, collecting what it writes to piped stdout and stderr: all of it,
+    /// or the first [`output_limit`](ContainerBuilder::output_limit) bytes of each (the rest is
+    /// read and discarded, and [`Output::stdout_truncated`] or `stderr_truncated` set).
     pub fn wait_with_output(mut self) -> Result<Output> {
         drop(self.stdin.take());
         self.final_stats_wanted = false;
-        let (stdout, stderr) = crate::capture::read_both(self.stdout.take(), self.stderr.take())
+        let (stdout, stderr) = crate::capture::read_both(self.stdout.take(), self.stderr.take(), self.output_limit)
             .map_err(|e| Error::io("read the container's output", e))?;
         let status = self.wait()?;
-        Ok(Output { status, stdout, stderr })
+        Ok(Output {
+            status,
+            stdout: stdout.bytes,
+            stderr: stderr.bytes,
+            stdout_truncated: stdout.truncated,
+            stderr_truncated: stderr.truncated,
+        })
     }
 
     /// waitid on the pidfd; then, with an init, its report of the payload's own status.

@@ -49,6 +49,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bounds;
 mod builder;
 mod capture;
 mod cgroup;

@@ -24,8 +24,19 @@ pub struct Mount {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum MountKind {
-    Bind { source: PathBuf, recursive: bool },
-    Tmpfs { size: Option<u64>, mode: u32 },
+    /// `follow`: `Some(false)` opens the source without following any symlink, `Some(true)`
+    /// follows them, `None` leaves it to the builder ([`bind_no_follow`]).
+    ///
+    /// [`bind_no_follow`]: crate::ContainerBuilder::bind_no_follow
+    Bind {
+        source: PathBuf,
+        recursive: bool,
+        follow: Option<bool>,
+    },
+    Tmpfs {
+        size: Option<u64>,
+        mode: u32,
+    },
     Proc,
 }
 
@@ -37,6 +48,7 @@ impl Mount {
             kind: MountKind::Bind {
                 source: source.as_ref().to_path_buf(),
                 recursive: true,
+                follow: None,
             },
             target: target.as_ref().to_path_buf(),
             read_only: false,
@@ -74,6 +86,33 @@ impl Mount {
     pub fn non_recursive(mut self) -> Self {
         if let MountKind::Bind { recursive, .. } = &mut self.kind {
             *recursive = false;
+        }
+        self
+    }
+
+    /// Opens a bind's source without following symlinks: a symlink in any component of the
+    /// source path fails the spawn with a [`SetupError`](crate::SetupError) at step
+    /// [`BindMount`](crate::SetupStep::BindMount), naming the source, with `ELOOP`.
+    ///
+    /// For sources under a directory a container can write to (a shared volume): a container
+    /// that replaced `vol/sub` with a symlink to a host directory would otherwise get that
+    /// directory bound into the next container bound to `vol/sub`. Resolved with
+    /// `openat2(RESOLVE_NO_SYMLINKS)`, or one `O_NOFOLLOW` component at a time where the
+    /// kernel has no openat2. The default under [`Profile::Sandbox`](crate::Profile::Sandbox),
+    /// see [`bind_no_follow`](crate::ContainerBuilder::bind_no_follow). No effect on other kinds.
+    pub fn no_follow(mut self) -> Self {
+        if let MountKind::Bind { follow, .. } = &mut self.kind {
+            *follow = Some(false);
+        }
+        self
+    }
+
+    /// Follows symlinks in a bind's source path, whatever the builder's
+    /// [`bind_no_follow`](crate::ContainerBuilder::bind_no_follow) says: for a source the
+    /// caller knows to be a symlink no container can replace. No effect on other kinds.
+    pub fn follow_symlinks(mut self) -> Self {
+        if let MountKind::Bind { follow, .. } = &mut self.kind {
+            *follow = Some(true);
         }
         self
     }

@@ -36,10 +36,7 @@ pub(crate) fn clone3_available() -> bool {
 pub(crate) fn spawn(config: &Config) -> Result<Container> {
     let mut clock = Recorder::start();
     let id = container_id();
-    let cgroup = match config.wants_cgroup() {
-        true => Some(Cgroup::create(&config.resources, config.cgroup_parent.as_deref(), &id)?),
-        false => None,
-    };
+    let cgroup = Cgroup::for_config(config, &id)?;
     clock.mark("cgroup create");
     let mut plan = Plan::new(config, &id, cgroup.as_ref())?;
     clock.mark("plan");
@@ -69,6 +66,7 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
         }
     };
     let mut container = Container::new(id, pid, pidfd, plan.parent.status.take(), config.detach, cgroup);
+    container.set_output_limit(config.bounds.output_limit);
     // Back to the caller's own network namespace before anything else.
     let joined_fd = joined.map(ThreadNetns::leave).transpose()?;
     // The child has its own copies now; the parent's would hold pipes open.

@@ -88,10 +88,16 @@ impl fmt::Display for ExitStatus {
 pub struct Output {
     /// How the payload ended.
     pub status: ExitStatus,
-    /// Everything it wrote to a piped stdout.
+    /// What it wrote to a piped stdout: all of it, or the first
+    /// [`output_limit`](crate::ContainerBuilder::output_limit) bytes.
     pub stdout: Vec<u8>,
-    /// Everything it wrote to a piped stderr.
+    /// What it wrote to a piped stderr, likewise.
     pub stderr: Vec<u8>,
+    /// Whether the payload wrote more to stdout than the output limit: `stdout` holds the
+    /// first bytes only, the rest was read and discarded.
+    pub stdout_truncated: bool,
+    /// Whether the payload wrote more to stderr than the output limit.
+    pub stderr_truncated: bool,
 }
 
 #[cfg(test)]

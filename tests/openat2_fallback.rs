@@ -185,3 +185,30 @@ fn without_openat2_symlinked_proc_is_refused() {
         assert_eq!((e.step, e.errno), (SetupStep::Mount, Errno::ELOOP), "{e}");
     });
 }
+
+#[test]
+fn without_openat2_no_follow_bind_sources_refuse_every_symlink() {
+    if !common::root() {
+        return;
+    }
+    without_openat2(|| {
+        let volume = tempfile::tempdir().unwrap();
+        fs::create_dir_all(volume.path().join("real/inner")).unwrap();
+        fs::write(volume.path().join("real/inner/file"), "plain\n").unwrap();
+        symlink("real", volume.path().join("link")).unwrap();
+        let bind = |source: &Path| {
+            Container::builder()
+                .mount(Mount::bind(source, "/data").no_follow())
+                .command("/bin/cat")
+                .arg("/data/file")
+                .output()
+        };
+        // A plain path still works: the walk opens each component.
+        assert_eq!(stdout_of(&bind(&volume.path().join("real/inner")).unwrap()), "plain\n");
+        for source in [volume.path().join("link"), volume.path().join("link/inner")] {
+            let e = setup_failure(bind(&source));
+            assert_eq!((e.step, e.errno), (SetupStep::BindMount, Errno::ELOOP), "{e}");
+            assert_eq!(e.path.as_deref(), Some(source.as_path()), "{e}");
+        }
+    });
+}

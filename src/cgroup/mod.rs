@@ -225,6 +225,33 @@ impl Cgroup {
         Ok(cgroup)
     }
 
+    /// The container's cgroup when the configuration wants one, and the pids limit of
+    /// [`pids_limit_where_available`](crate::ContainerBuilder::pids_limit_where_available)
+    /// where the controller is usable: tried first, and if that cgroup cannot be made, the
+    /// container gets what it would have had without it (a limit the caller set is never
+    /// dropped: it is in `resources` already and fails the spawn as before).
+    pub fn for_config(config: &crate::config::Config, id: &str) -> Result<Option<Cgroup>, CgroupError> {
+        let parent = config.cgroup_parent.as_deref();
+        let pids_default = config
+            .bounds
+            .pids_where_available
+            .filter(|_| config.resources.pids.is_none());
+        if let Some(max) = pids_default.filter(|_| pids_usable(parent)) {
+            let resources = Resources {
+                pids: Some(max),
+                ..config.resources.clone()
+            };
+            match Cgroup::create(&resources, parent, id) {
+                Ok(cgroup) => return Ok(Some(cgroup)),
+                Err(e) => tracing::debug!(error = %e, "no pids limit: the controller is not usable here"),
+            }
+        }
+        match config.wants_cgroup() {
+            true => Cgroup::create(&config.resources, parent, id).map(Some),
+            false => Ok(None),
+        }
+    }
+
     /// The v2 cgroup's directory fd, for `CLONE_INTO_CGROUP`.
     pub fn clone_into_fd(&self) -> Option<RawFd> {
         self.v2.as_ref().map(|g| g.fd.as_raw_fd())
@@ -387,6 +414,29 @@ fn parent_path(own: &Path, configured: Option<&Path>) -> PathBuf {
         Some(p) => own.join(p),
         None => own.to_path_buf(),
     }
+}
+
+/// Whether a cgroup with a pids limit can likely be made under `parent` (see `parent_path`):
+/// a v1 pids hierarchy, or cgroup2 listing `pids`, where this process may create directories
+/// (in the nearest existing ancestor of a parent still to be made). `Cgroup::create` has the
+/// last word; this only spares a doomed attempt per spawn on hosts without one.
+fn pids_usable(parent: Option<&Path>) -> bool {
+    let Ok(layout) = Layout::detect() else { return false };
+    let dir = match (layout.v1_for(Controller::Pids), &layout.v2) {
+        (Some(h), _) => layout::dir_of(&h.mountpoint, &h.root, &parent_path(&h.own, parent)),
+        (None, Some(h)) => {
+            let dir = layout::dir_of(&h.mountpoint, &h.root, &parent_path(&h.own, parent));
+            let existing = dir.ancestors().find(|d| d.is_dir()).unwrap_or(&dir);
+            let listed = std::fs::read_to_string(existing.join("cgroup.controllers")).unwrap_or_default();
+            if !listed.split_whitespace().any(|c| c == "pids") {
+                return false;
+            }
+            dir
+        }
+        (None, None) => return false,
+    };
+    let existing = dir.ancestors().find(|d| d.is_dir()).unwrap_or(&dir);
+    nix::unistd::access(existing, nix::unistd::AccessFlags::W_OK).is_ok()
 }
 
 fn needed_controllers(r: &Resources) -> BTreeSet<Controller> {

@@ -199,11 +199,17 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             Ok(())
         }
         Step::PrivatePropagation => sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None),
-        Step::OpenSource { path, slot } => {
-            let fd = sys::openat(libc::AT_FDCWD, path, libc::O_PATH, 0)?;
+        Step::OpenSource { path, slot, no_follow } => {
+            let fd = match no_follow {
+                None => sys::openat(libc::AT_FDCWD, path, libc::O_PATH, 0)?,
+                Some(names) => open_source_no_follow(path, names)?,
+            };
             match slots.get_mut(*slot) {
                 Some(s) => *s = fd,
-                None => return Err(Errno::EBADF),
+                None => {
+                    sys::close(fd);
+                    return Err(Errno::EBADF);
+                }
             }
             Ok(())
         }
@@ -478,6 +484,26 @@ fn resolve(root: RawFd, path: &ContainerPath, depth: usize, leaf: Leaf) -> SysRe
             sys::close(current);
         }
         current = opened?;
+    }
+    Ok(current)
+}
+
+/// Opens the host path `path` (O_PATH) refusing a symlink in any component, the last one
+/// included, with ELOOP: a bind source in a volume a container could have rewritten. Without
+/// openat2, `names` (the components the parent split) are walked from `/` one `O_NOFOLLOW`
+/// open at a time, each fd closed once the next is open.
+fn open_source_no_follow(path: &CStr, names: &[std::ffi::CString]) -> SysResult<RawFd> {
+    match sys::openat2(libc::AT_FDCWD, path, libc::O_PATH, libc::RESOLVE_NO_SYMLINKS) {
+        Err(Errno::ENOSYS) => {}
+        other => return other,
+    }
+    let mut current = sys::openat(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    for (i, name) in names.iter().enumerate() {
+        let last = i + 1 == names.len();
+        let flags = libc::O_PATH | if last { 0 } else { libc::O_DIRECTORY };
+        let next = open_no_symlink(current, name, flags);
+        sys::close(current);
+        current = next?;
     }
     Ok(current)
 }

@@ -325,10 +325,29 @@ impl Plan {
 
     /// A new fd slot the child opens `path` into, early, in its own mount namespace.
     pub fn open_source(&mut self, path: &Path, label: SetupStep) -> Result<usize> {
+        self.open_source_with(path, label, false)
+    }
+
+    /// Like [`open_source`](Self::open_source); with `no_follow`, any symlink in the path
+    /// fails the step with ELOOP. The names are split here, for the child's walk without
+    /// openat2.
+    pub fn open_source_with(&mut self, path: &Path, label: SetupStep, no_follow: bool) -> Result<usize> {
         let slot = self.new_slot();
+        let no_follow = match no_follow {
+            true => Some(
+                path.components()
+                    .filter_map(|c| match c {
+                        std::path::Component::RootDir => None,
+                        other => Some(cstring(other.as_os_str().as_bytes())),
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            false => None,
+        };
         let step = Step::OpenSource {
             path: cstring(path.as_os_str().as_bytes())?,
             slot,
+            no_follow,
         };
         self.push(step, label, Some(path.to_path_buf()));
         Ok(slot)

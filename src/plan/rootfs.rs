@@ -112,7 +112,10 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
     let mut user_sources = Vec::new();
     for mount in &config.mounts {
         user_sources.push(match &mount.kind {
-            MountKind::Bind { source, .. } => Some(plan.open_source(source, SetupStep::BindMount)?),
+            MountKind::Bind { source, follow, .. } => {
+                let no_follow = !follow.unwrap_or(!config.bind_no_follow);
+                Some(plan.open_source_with(source, SetupStep::BindMount, no_follow)?)
+            }
             _ => None,
         });
     }
@@ -145,20 +148,12 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
         }
     }
     if rootfs.is_host() {
-        mount(
-            plan,
-            "tmpfs",
-            "/tmp",
-            libc::MS_NOSUID | libc::MS_NODEV,
-            Some("mode=1777"),
-        )?;
-        mount(
-            plan,
-            "tmpfs",
-            "/run",
-            libc::MS_NOSUID | libc::MS_NODEV,
-            Some("mode=755"),
-        )?;
+        // Sized by the profile (crate::bounds): without size= a tmpfs may fill half of RAM.
+        let bounds = &config.bounds;
+        let tmp = crate::bounds::tmpfs_data("1777", bounds.tmp_size);
+        let run = crate::bounds::tmpfs_data("755", bounds.run_size);
+        mount(plan, "tmpfs", "/tmp", libc::MS_NOSUID | libc::MS_NODEV, Some(&tmp))?;
+        mount(plan, "tmpfs", "/run", libc::MS_NOSUID | libc::MS_NODEV, Some(&run))?;
     }
 
     // 3. Kernel filesystems and /dev.
@@ -207,7 +202,8 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
         Some(devpts),
     )?;
     symlink_in_dev(plan, dev, "ptmx", "pts/ptmx")?;
-    mount_in_dev(plan, dev, "tmpfs", "shm", nosuid_noexec, Some("mode=1777,size=65536k"))?;
+    let shm = crate::bounds::tmpfs_data("1777", config.bounds.shm_size);
+    mount_in_dev(plan, dev, "tmpfs", "shm", nosuid_noexec, Some(&shm))?;
     if ns.contains(Namespaces::IPC) || !in_userns {
         mount_in_dev(plan, dev, "mqueue", "mqueue", nosuid_noexec, None)?;
     }
@@ -228,7 +224,7 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
     for (m, slot) in config.mounts.iter().zip(user_sources) {
         let target = &m.target;
         match (&m.kind, slot) {
-            (MountKind::Bind { source, recursive }, Some(slot)) => {
+            (MountKind::Bind { source, recursive, .. }, Some(slot)) => {
                 let leaf = if source.is_dir() || !source.exists() {
                     Leaf::Dir
                 } else {

@@ -89,10 +89,13 @@ pub(crate) enum Step {
     /// `mount(NULL, "/", MS_REC|MS_PRIVATE)`.
     PrivatePropagation,
     /// Open a host path (O_PATH) in the child's own mount namespace, into a slot, before the
-    /// staging mount can hide it.
+    /// staging mount can hide it. With `no_follow`, the path's components (`/` first, then
+    /// each name): any symlink on the way fails with ELOOP (`openat2(RESOLVE_NO_SYMLINKS)`, or
+    /// an `O_NOFOLLOW` walk of these names without openat2).
     OpenSource {
         path: CString,
         slot: usize,
+        no_follow: Option<Vec<CString>>,
     },
     /// Mount the new root at `stage` (tmpfs, or a bind of the source in `bind_slot`) and keep
     /// an fd to it as the root every later container path is resolved under.
