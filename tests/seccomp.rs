@@ -1,5 +1,5 @@
-//! Seccomp: the Sandbox profile's refusals (terminal injection, CVE-2017-5226; privileged
-//! operations), allow and deny lists, and names the kernel does not know. Probes run the
+//! Seccomp: terminal injection (CVE-2017-5226) refused by every filter, the Sandbox profile's
+//! refusals of privileged operations, allow and deny lists, and names the kernel does not know. Probes run the
 //! host's Python in a host-root container and report the errno of each syscall.
 
 mod common;
@@ -7,7 +7,9 @@ mod common;
 use std::os::fd::OwnedFd;
 
 use common::{PY_PROBES, PYTHON, probe_results, stdout_of};
-use nsbox::{Capabilities, Container, ContainerBuilder, Error, IdMap, Mount, Profile, Rootfs, Seccomp, Stdio};
+use nsbox::{
+    Capabilities, Container, ContainerBuilder, Error, IdMap, Mount, Namespaces, Profile, Rootfs, Seccomp, Stdio,
+};
 
 /// mkdir(2) as busybox calls it here (aarch64 has only mkdirat).
 #[cfg(target_arch = "x86_64")]
@@ -97,28 +99,93 @@ fn terminal_injection_is_refused_in_the_sandbox() {
     }
     let legacy = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").map_or(true, |v| v.trim() == "1");
     let kernel_answer = if legacy { "OK" } else { "EIO" };
-    // Controls: the same sandbox without the terminal rule, and with no filter at all.
-    let mut without_rule = sandbox();
-    without_rule.seccomp(Seccomp::docker_default());
+    // Control: the same sandbox with no filter at all.
     let mut unconfined = sandbox();
     unconfined
         .seccomp(Seccomp::unconfined())
         .cap_add(nsbox::Capability::CAP_SYS_ADMIN);
-    for (name, mut builder) in [("docker_default", without_rule), ("unconfined", unconfined)] {
-        let results = terminal_probes(&mut builder);
-        assert_eq!(
-            results.get("ctty").map(String::as_str),
-            Some("OK"),
-            "{name}: {results:?}"
-        );
-        assert_eq!(results["tiocsti"], kernel_answer, "{name}: {results:?}");
-        assert_eq!(results["tiocsti-high-bits"], kernel_answer, "{name}: {results:?}");
-        assert_ne!(results["tioclinux"], "EPERM", "{name}: {results:?}");
-    }
+    let results = terminal_probes(&mut unconfined);
+    assert_eq!(
+        results.get("ctty").map(String::as_str),
+        Some("OK"),
+        "unconfined: {results:?}"
+    );
+    assert_eq!(results["tiocsti"], kernel_answer, "unconfined: {results:?}");
+    assert_eq!(results["tiocsti-high-bits"], kernel_answer, "unconfined: {results:?}");
+    assert_ne!(results["tioclinux"], "EPERM", "unconfined: {results:?}");
     let results = terminal_probes(&mut sandbox());
     assert_eq!(results.get("ctty").map(String::as_str), Some("OK"), "{results:?}");
     for probe in ["tiocsti", "tiocsti-high-bits", "tioclinux"] {
         assert_eq!(results[probe], "EPERM", "sandbox {probe}: {results:?}");
+    }
+}
+
+/// The payload, in the caller's session, tries TIOCSTI and TIOCLINUX on its stdin, a fresh
+/// pty's slave, then writes a marker to it. Returns the probe results and what the pty's master
+/// read up to the marker: with ECHO on, an injected byte is echoed there before the marker.
+fn inject_into_callers_terminal(
+    builder: &mut ContainerBuilder,
+) -> (std::collections::BTreeMap<String, String>, String) {
+    let script = format!(
+        "{PY_PROBES}
+c = ctypes.c_char(b'x')
+check('tiocsti', libc.syscall({sys_ioctl}, 0, ctypes.c_ulong({tiocsti}), ctypes.byref(c)))
+check('tioclinux', libc.syscall({sys_ioctl}, 0, ctypes.c_ulong({tioclinux}), ctypes.byref(c)))
+os.write(0, b'END')
+",
+        sys_ioctl = libc::SYS_ioctl,
+        tiocsti = libc::TIOCSTI,
+        tioclinux = libc::TIOCLINUX,
+    );
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    // Not the payload's controlling terminal: only CAP_SYS_ADMIN in the initial user namespace
+    // lets the kernel accept TIOCSTI on it, so the control below must have both.
+    let out = builder
+        .new_session(false)
+        .namespaces(Namespaces::all() - Namespaces::USER)
+        .cap_add(nsbox::Capability::CAP_SYS_ADMIN)
+        .stdin(pty.slave.try_clone().unwrap())
+        .stdout(Stdio::piped())
+        .command(PYTHON)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let results = probe_results(&stdout_of(&out));
+    // The test's own slave stays open, so the master reads the marker and never EIO; the
+    // marker was written (the payload succeeded), so the read loop ends.
+    let mut master = std::fs::File::from(pty.master);
+    let mut echoed = Vec::new();
+    while !echoed.ends_with(b"END") {
+        let mut buf = [0u8; 64];
+        let n = std::io::Read::read(&mut master, &mut buf).expect("read the pty master");
+        assert!(n > 0, "pty master at EOF after {echoed:?}");
+        echoed.extend_from_slice(&buf[..n]);
+    }
+    drop(pty.slave);
+    (results, String::from_utf8_lossy(&echoed).into_owned())
+}
+
+#[test]
+fn terminal_injection_is_refused_under_the_default_policy_and_deny_lists() {
+    if !common::root_and_python() {
+        return;
+    }
+    // Control: without a filter the kernel accepts the injection and the byte is echoed.
+    let mut unconfined = Container::builder();
+    unconfined.seccomp(Seccomp::unconfined());
+    let (results, echoed) = inject_into_callers_terminal(&mut unconfined);
+    assert_eq!(results["tiocsti"], "OK", "unconfined: {results:?}");
+    assert_ne!(results["tioclinux"], "EPERM", "unconfined: {results:?}");
+    assert_eq!(echoed, "xEND", "unconfined: {results:?}");
+
+    let default_policy = Container::builder();
+    let mut deny_list = Container::builder();
+    deny_list.seccomp(Seccomp::deny(["keyctl"]));
+    for (name, mut builder) in [("builder default", default_policy), ("deny list", deny_list)] {
+        let (results, echoed) = inject_into_callers_terminal(&mut builder);
+        assert_eq!(results["tiocsti"], "EPERM", "{name}: {results:?}");
+        assert_eq!(results["tioclinux"], "EPERM", "{name}: {results:?}");
+        assert_eq!(echoed, "END", "{name}: a byte was injected: {results:?}");
     }
 }
 

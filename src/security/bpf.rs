@@ -79,6 +79,9 @@ pub(crate) enum Action {
     AllowIf(Vec<Vec<Cond>>),
     /// Returns this (see [`errno`], [`RET_ALLOW`]).
     Return(u32),
+    /// Returns the value if any rule (all its conditions) holds; else allowed, whatever the
+    /// default: a deny list can refuse some uses of a syscall it otherwise lets through.
+    ReturnIf(Vec<Vec<Cond>>, u32),
 }
 
 /// A program: `listed` syscalls get `on_listed`, `special` ones their [`Action`], all others
@@ -124,31 +127,8 @@ pub(crate) fn program(
         a.bind(block);
         match action {
             Action::Return(value) => a.ret(*value),
-            Action::AllowIf(rules) => {
-                for rule in rules {
-                    let next_rule = a.label();
-                    for cond in rule {
-                        match *cond {
-                            Cond::Eq(arg, v) => {
-                                a.load(arg_low(arg));
-                                a.jump_if(BPF_JEQ_K, v, None, Some(next_rule));
-                            }
-                            Cond::Ne(arg, v) => {
-                                a.load(arg_low(arg));
-                                a.jump_if(BPF_JEQ_K, v, Some(next_rule), None);
-                            }
-                            Cond::MaskedEq(arg, mask, v) => {
-                                a.load(arg_low(arg));
-                                a.and(mask);
-                                a.jump_if(BPF_JEQ_K, v, None, Some(next_rule));
-                            }
-                        }
-                    }
-                    a.ret(RET_ALLOW);
-                    a.bind(next_rule);
-                }
-                a.ret(default);
-            }
+            Action::AllowIf(rules) => a.rules(rules, RET_ALLOW, default),
+            Action::ReturnIf(rules, value) => a.rules(rules, *value, RET_ALLOW),
         }
     }
     a.finish()
@@ -215,6 +195,32 @@ impl Assembler {
     }
     fn jump(&mut self, to: Label) {
         self.insns.push(Insn::Always(to));
+    }
+    /// Returns `matched` if any rule (all its conditions) holds, else `otherwise`.
+    fn rules(&mut self, rules: &[Vec<Cond>], matched: u32, otherwise: u32) {
+        for rule in rules {
+            let next_rule = self.label();
+            for cond in rule {
+                match *cond {
+                    Cond::Eq(arg, v) => {
+                        self.load(arg_low(arg));
+                        self.jump_if(BPF_JEQ_K, v, None, Some(next_rule));
+                    }
+                    Cond::Ne(arg, v) => {
+                        self.load(arg_low(arg));
+                        self.jump_if(BPF_JEQ_K, v, Some(next_rule), None);
+                    }
+                    Cond::MaskedEq(arg, mask, v) => {
+                        self.load(arg_low(arg));
+                        self.and(mask);
+                        self.jump_if(BPF_JEQ_K, v, None, Some(next_rule));
+                    }
+                }
+            }
+            self.ret(matched);
+            self.bind(next_rule);
+        }
+        self.ret(otherwise);
     }
     fn finish(self) -> Result<Program, String> {
         let target = |label: Label| self.labels[label.0].ok_or("unbound label");

@@ -14,6 +14,11 @@ use crate::error::ConfigError;
 
 /// A seccomp policy for the payload, loaded as the last setup step before exec.
 ///
+/// Every filter, whatever its lists, also refuses the TIOCSTI and TIOCLINUX ioctls with EPERM:
+/// they push input into a terminal, which a payload given the caller's terminal could use to
+/// type commands into the caller's shell (CVE-2017-5226; bubblewrap refuses them too). And
+/// every filter kills the process on a syscall of another architecture or of x32.
+///
 /// ```
 /// use nsbox::Seccomp;
 /// let _docker = Seccomp::docker_default();
@@ -26,7 +31,7 @@ pub struct Seccomp(SeccompKind);
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum SeccompKind {
     Unconfined,
-    Docker { deny_terminal_injection: bool },
+    Docker,
     Allow(Vec<String>),
     Deny(Vec<String>),
 }
@@ -41,25 +46,24 @@ impl Seccomp {
     /// Docker's default profile: an allow-list of about 350 syscalls, EPERM for the rest;
     /// syscalls that need a capability (mount, unshare, setns, bpf, reboot…) are allowed only
     /// when the container has it; clone with namespace flags only with CAP_SYS_ADMIN; clone3
-    /// fails with ENOSYS (its flags cannot be inspected) so libc falls back to clone.
+    /// fails with ENOSYS (its flags cannot be inspected) so libc falls back to clone. Unlike
+    /// Docker's, TIOCSTI and TIOCLINUX are refused (see [`Seccomp`]).
     pub fn docker_default() -> Self {
-        Seccomp(SeccompKind::Docker {
-            deny_terminal_injection: false,
-        })
+        Seccomp(SeccompKind::Docker)
     }
 
-    /// [`docker_default`](Self::docker_default) that also refuses the TIOCSTI and TIOCLINUX
-    /// ioctls, which push input into a terminal (CVE-2017-5226). [`Profile::Sandbox`](crate::Profile)
-    /// uses it.
+    /// The policy of [`Profile::Sandbox`](crate::Profile). It once added the TIOCSTI and
+    /// TIOCLINUX refusal to [`docker_default`](Self::docker_default); every filter has it now,
+    /// so the two are the same policy (they compare equal). Kept so that code naming it goes
+    /// on compiling and gets whatever the Sandbox profile's policy becomes.
     pub fn sandbox() -> Self {
-        Seccomp(SeccompKind::Docker {
-            deny_terminal_injection: true,
-        })
+        Seccomp::docker_default()
     }
 
-    /// Only the named syscalls (plus `execve`, `execveat`, `fcntl`, `write`, `exit_group`,
-    /// `close` and `landlock_restrict_self`, which the launcher needs to exec the payload or
-    /// report failing to); EPERM for the rest.
+    /// Only the named syscalls (plus `execve`, `execveat`, `read`, `write`, `fcntl`, `close`,
+    /// `exit_group` and `landlock_restrict_self`, which the launcher needs to wait for its
+    /// start, exec the payload or report failing to); EPERM for the rest. `ioctl`, if named,
+    /// is allowed but for TIOCSTI and TIOCLINUX.
     pub fn allow<I, S>(syscalls: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -70,7 +74,8 @@ impl Seccomp {
         ))
     }
 
-    /// Every syscall but the named ones, which fail with EPERM.
+    /// Every syscall but the named ones, which fail with EPERM, and TIOCSTI and TIOCLINUX
+    /// ioctls, which do too.
     pub fn deny<I, S>(syscalls: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -81,7 +86,10 @@ impl Seccomp {
         ))
     }
 
-    /// No filter at all.
+    /// No filter at all: an explicit opt-out of everything above, the x32 kill and the
+    /// TIOCSTI/TIOCLINUX refusal included. A payload given the caller's terminal can then
+    /// inject input into it (as far as the kernel allows: its own controlling terminal, or any
+    /// with CAP_SYS_ADMIN, and not when `dev.tty.legacy_tiocsti` is 0).
     pub fn unconfined() -> Self {
         Seccomp(SeccompKind::Unconfined)
     }
@@ -122,17 +130,20 @@ impl Seccomp {
         let numbers = |names: &[String]| names.iter().map(|n| sysno(n)).collect::<Result<BTreeSet<u32>, _>>();
         let program = match &self.0 {
             SeccompKind::Unconfined => return Ok(Vec::new()),
-            SeccompKind::Deny(names) => bpf::program(&numbers(names)?, eperm, &[], bpf::RET_ALLOW),
+            SeccompKind::Deny(names) => {
+                let denied = numbers(names)?;
+                let special = terminal_injection_rule(!denied.contains(&IOCTL));
+                bpf::program(&denied, eperm, &special, bpf::RET_ALLOW)
+            }
             SeccompKind::Allow(names) => {
                 let mut allowed = numbers(names)?;
                 for name in LAUNCHER_SYSCALLS {
                     allowed.insert(sysno(name)?);
                 }
-                bpf::program(&allowed, bpf::RET_ALLOW, &[], eperm)
+                let special = terminal_injection_rule(allowed.contains(&IOCTL));
+                bpf::program(&allowed, bpf::RET_ALLOW, &special, eperm)
             }
-            SeccompKind::Docker {
-                deny_terminal_injection,
-            } => docker(caps, *deny_terminal_injection),
+            SeccompKind::Docker => docker(caps),
         };
         program.map(|p| vec![Arc::new(p)]).map_err(compile_error)
     }
@@ -149,8 +160,24 @@ const LAUNCHER_SYSCALLS: [&str; 7] = [
     "landlock_restrict_self",
 ];
 
-/// Docker's default profile for a container with `caps`.
-fn docker(caps: Capabilities, deny_terminal_injection: bool) -> Result<Program, String> {
+const IOCTL: u32 = Sysno::ioctl.id() as u32;
+
+/// The ioctl rule every filter has when it lets `ioctl` through: EPERM for TIOCSTI and
+/// TIOCLINUX, which push input into a terminal (CVE-2017-5226; bubblewrap refuses them too).
+/// The command's low 32 bits are compared, as the kernel truncates it to an unsigned int: a
+/// 64-bit compare would miss TIOCSTI with high bits set.
+fn terminal_injection_rule(ioctl_allowed: bool) -> Vec<(u32, Action)> {
+    let refused = [libc::TIOCSTI as u32, libc::TIOCLINUX as u32];
+    let rules = refused.iter().map(|cmd| vec![Cond::Eq(1, *cmd)]).collect();
+    let eperm = bpf::errno(libc::EPERM as u32);
+    ioctl_allowed
+        .then_some((IOCTL, Action::ReturnIf(rules, eperm)))
+        .into_iter()
+        .collect()
+}
+
+/// Docker's default profile for a container with `caps`, TIOCSTI and TIOCLINUX refused.
+fn docker(caps: Capabilities) -> Result<Program, String> {
     // Names this architecture does not have are skipped, as libseccomp does.
     let known = |names: &'static [&'static str]| {
         names
@@ -183,13 +210,7 @@ fn docker(caps: Capabilities, deny_terminal_injection: bool) -> Result<Program, 
         // clone, whose flags the rule above checks.
         special.push((nr(Sysno::clone3), Action::Return(bpf::errno(libc::ENOSYS as u32))));
     }
-    if deny_terminal_injection {
-        let (tiocsti, tioclinux) = (libc::TIOCSTI as u32, libc::TIOCLINUX as u32);
-        special.push((
-            nr(Sysno::ioctl),
-            Action::AllowIf(vec![vec![Cond::Ne(1, tiocsti), Cond::Ne(1, tioclinux)]]),
-        ));
-    }
+    special.extend(terminal_injection_rule(allowed.contains(&IOCTL)));
     bpf::program(&allowed, bpf::RET_ALLOW, &special, bpf::errno(libc::EPERM as u32))
 }
 
@@ -259,6 +280,25 @@ mod tests {
         let newns = libc::CLONE_NEWNS as u64;
         assert_eq!(verdict(&docker, native(Sysno::clone, &[newns])), eperm);
         assert_eq!(verdict(&docker, native(Sysno::clone, &[0])), bpf::RET_ALLOW);
+    }
+
+    #[test]
+    fn terminal_injection_ioctls_are_refused_under_every_policy() {
+        let eperm = bpf::errno(libc::EPERM as u32);
+        let (tiocsti, tioclinux) = (libc::TIOCSTI, libc::TIOCLINUX);
+        for policy in every_policy() {
+            // The kernel compares the command's low 32 bits; so must the filter.
+            for cmd in [tiocsti, tioclinux, tiocsti | 1 << 32, tioclinux | 0xffff_0000_0000] {
+                let data = native(Sysno::ioctl, &[0, cmd]);
+                assert_eq!(verdict(&policy, data), eperm, "{policy:?} ioctl {cmd:#x}");
+            }
+            let tcgets = native(Sysno::ioctl, &[0, libc::TCGETS]);
+            assert_eq!(verdict(&policy, tcgets), bpf::RET_ALLOW, "{policy:?} TCGETS");
+        }
+        // Lists that refuse ioctl altogether keep refusing every command.
+        let tcgets = native(Sysno::ioctl, &[0, libc::TCGETS]);
+        assert_eq!(verdict(&Seccomp::deny(["ioctl"]), tcgets), eperm);
+        assert_eq!(verdict(&Seccomp::allow(["getpid"]), tcgets), eperm);
     }
 
     #[test]
