@@ -85,7 +85,7 @@ impl Default for Config {
             ambient: Capabilities::empty(),
             seccomp: Seccomp::docker_default(),
             rlimits: Vec::new(),
-            new_session: false,
+            new_session: true,
             landlock: None,
             refused_new_privileges: false,
             cgroup: false,

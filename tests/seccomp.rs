@@ -342,3 +342,78 @@ fn unknown_syscall_names_are_a_configuration_error() {
         assert!(matches!(builder.spawn(), Err(Error::Config(_))), "{seccomp:?}");
     }
 }
+
+/// The session (field 6) and controlling terminal (field 7, `tty_nr`) of a `/proc/<pid>/stat`.
+fn session_and_tty(stat: &str) -> (u64, u64) {
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("stat has (comm)") + 2..]
+        .split(' ')
+        .collect();
+    // fields[0] is field 3 (state).
+    (fields[3].parse().unwrap(), fields[4].parse().unwrap())
+}
+
+/// True when this is the run under a controlling terminal; the inner test does nothing otherwise.
+fn under_controlling_terminal() -> bool {
+    std::env::var_os("NSBOX_CTTY_INNER").is_some_and(|v| v == "1")
+}
+
+#[test]
+fn payload_runs_in_a_new_session_without_the_callers_terminal() {
+    if !common::root()
+        || !common::require(
+            "setsid(1) with --ctty",
+            std::path::Path::new("/usr/bin/setsid").exists(),
+        )
+    {
+        return;
+    }
+    // A test binary has no controlling terminal of its own here: rerun the inner test in a new
+    // session whose controlling terminal is a fresh pty (`setsid --ctty` takes its stdin's).
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let out = std::process::Command::new("/usr/bin/setsid")
+        .arg("--ctty")
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "inner_payload_session_under_a_controlling_terminal",
+            "--nocapture",
+        ])
+        .env("NSBOX_CTTY_INNER", "1")
+        .stdin(std::process::Stdio::from(pty.slave))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{}:\n{text}",
+        out.status
+    );
+}
+
+#[test]
+fn inner_payload_session_under_a_controlling_terminal() {
+    if !under_controlling_terminal() {
+        return;
+    }
+    let ours = session_and_tty(&std::fs::read_to_string("/proc/self/stat").unwrap());
+    assert_ne!(ours.1, 0, "the inner run must have a controlling terminal");
+    // stdin, inherited, is that terminal. Seen from the container's PID namespace a session
+    // led outside it is 0; a new one is led by the payload, so its id is the payload's pid.
+    let payload = |builder: &mut ContainerBuilder| {
+        let stat = stdout_of(&builder.command("/bin/cat").arg("/proc/self/stat").output().unwrap());
+        let pid: u64 = stat.split(' ').next().unwrap().parse().unwrap();
+        let (session, tty) = session_and_tty(stat.trim_end());
+        (pid, session, tty)
+    };
+    let (pid, session, tty) = payload(&mut Container::builder());
+    assert_eq!(session, pid, "default: the payload must lead its own session");
+    assert_eq!(tty, 0, "default: the payload must have no controlling terminal");
+    // Control: the opt-out keeps the caller's session and terminal, as the probe can see.
+    let (pid, session, tty) = payload(Container::builder().new_session(false));
+    assert_ne!(session, pid, "new_session(false)");
+    assert_eq!(tty, ours.1, "new_session(false): the caller's terminal");
+}
