@@ -267,7 +267,7 @@ impl Config {
             (self.uid_map, self.gid_map) = (Some(uid_map), Some(gid_map));
         }
         self.resources.validate()?;
-        self.seccomp.validate()?;
+        self.seccomp.validate(self.landlock.is_some())?;
         if self.refused_new_privileges {
             return Err(invalid(
                 "no_new_privileges(false)".into(),

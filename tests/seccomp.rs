@@ -8,7 +8,8 @@ use std::os::fd::OwnedFd;
 
 use common::{PY_PROBES, PYTHON, probe_results, stdout_of};
 use nsbox::{
-    Capabilities, Container, ContainerBuilder, Error, IdMap, Mount, Namespaces, Profile, Rootfs, Seccomp, Stdio,
+    Capabilities, ConfigError, Container, ContainerBuilder, Error, IdMap, Mount, Namespaces, Profile, Rootfs, Seccomp,
+    Stdio,
 };
 
 /// mkdir(2) as busybox calls it here (aarch64 has only mkdirat).
@@ -18,7 +19,7 @@ const MKDIR: &str = "mkdir";
 const MKDIR: &str = "mkdirat";
 
 /// What static busybox needs to start and report an error, besides what Seccomp::allow adds
-/// (execve, execveat, write, exit_group). Found with strace.
+/// (execve, execveat, read, write, fcntl, close, exit_group). Found with strace.
 #[cfg(target_arch = "x86_64")]
 const BUSYBOX_STARTUP: &[&str] = &[
     "arch_prctl",
@@ -324,6 +325,19 @@ fn allow_list_refuses_every_other_syscall_with_eperm() {
     );
     let with_mkdir = BUSYBOX_STARTUP.iter().copied().chain([MKDIR]);
     stdout_of(&busybox_mkdir(Seccomp::allow(with_mkdir)));
+}
+
+#[test]
+fn deny_list_naming_a_syscall_the_launcher_needs_is_a_configuration_error() {
+    let mut builder = Container::builder();
+    builder.seccomp(Seccomp::deny(["ptrace", "read"])).command("/bin/true");
+    let err = builder.build().unwrap_err();
+    assert!(
+        matches!(&err, Error::Config(ConfigError::SeccompDeniesLauncherSyscall { syscall }) if syscall == "read"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("\"read\""), "{err}");
+    assert!(matches!(builder.spawn(), Err(Error::Config(_))));
 }
 
 #[test]

@@ -75,7 +75,10 @@ impl Seccomp {
     }
 
     /// Every syscall but the named ones, which fail with EPERM, and TIOCSTI and TIOCLINUX
-    /// ioctls, which do too.
+    /// ioctls, which do too. A list naming a syscall the launcher needs after the filter is
+    /// loaded (`read`, `write`, `execve`, `execveat`, `fcntl`, `close`, `exit_group`; and
+    /// `landlock_restrict_self` with a Landlock ruleset) is refused with
+    /// [`ConfigError::SeccompDeniesLauncherSyscall`]: the payload could not start.
     pub fn deny<I, S>(syscalls: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -94,11 +97,23 @@ impl Seccomp {
         Seccomp(SeccompKind::Unconfined)
     }
 
-    /// Checks the names before anything runs.
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the names before anything runs, and that a deny list leaves the launcher what it
+    /// needs (`landlock_restrict_self` only when a Landlock ruleset is to be enforced).
+    pub(crate) fn validate(&self, landlock: bool) -> Result<(), ConfigError> {
         if let SeccompKind::Allow(names) | SeccompKind::Deny(names) = &self.0 {
             for name in names {
                 sysno(name)?;
+            }
+        }
+        if let SeccompKind::Deny(names) = &self.0 {
+            let landlock_restrict_self = sysno("landlock_restrict_self")?;
+            for name in names {
+                let nr = sysno(name)?;
+                let needed = LAUNCHER_SYSCALLS.iter().any(|l| sysno(l).ok() == Some(nr));
+                if needed && (landlock || nr != landlock_restrict_self) {
+                    let syscall = name.clone();
+                    return Err(ConfigError::SeccompDeniesLauncherSyscall { syscall });
+                }
             }
         }
         Ok(())
@@ -149,10 +164,12 @@ impl Seccomp {
     }
 }
 
-/// What nsbox-exec (the launcher) calls after the filter is loaded; always allowed.
-const LAUNCHER_SYSCALLS: [&str; 7] = [
+/// What nsbox-exec (the launcher) calls after the filter is loaded: allowed by every allow
+/// list, refused in deny lists. `read` waits on a pipe until PID 1 is confined.
+const LAUNCHER_SYSCALLS: [&str; 8] = [
     "execve",
     "execveat",
+    "read",
     "write",
     "exit_group",
     "fcntl",
@@ -343,9 +360,49 @@ mod tests {
     }
 
     #[test]
+    fn launcher_syscalls_are_allowed_by_allow_lists_and_docker() {
+        let launcher = [
+            Sysno::execve,
+            Sysno::execveat,
+            Sysno::read,
+            Sysno::write,
+            Sysno::fcntl,
+            Sysno::close,
+            Sysno::exit_group,
+            Sysno::landlock_restrict_self,
+        ];
+        for policy in [Seccomp::allow(["getpid"]), Seccomp::docker_default()] {
+            for caps in [Capabilities::empty(), Capabilities::podman_default()] {
+                let program = &policy.compile(caps).unwrap()[0];
+                for syscall in launcher {
+                    let answer = run(program, &native(syscall, &[]));
+                    assert_eq!(answer, bpf::RET_ALLOW, "{policy:?} {syscall}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn deny_lists_naming_a_launcher_syscall_are_refused() {
+        for name in ["read", "execve", "execveat", "write", "exit_group", "fcntl", "close"] {
+            let err = Seccomp::deny(["ptrace", name]).validate(false).unwrap_err();
+            assert_eq!(
+                err,
+                ConfigError::SeccompDeniesLauncherSyscall { syscall: name.into() },
+                "{name}"
+            );
+            assert!(err.to_string().contains(name), "{err}");
+        }
+        // landlock_restrict_self only matters when there is a ruleset to enforce.
+        assert!(Seccomp::deny(["landlock_restrict_self"]).validate(false).is_ok());
+        assert!(Seccomp::deny(["landlock_restrict_self"]).validate(true).is_err());
+        assert!(Seccomp::allow(["read", "close"]).validate(true).is_ok());
+    }
+
+    #[test]
     fn unknown_syscall_names_are_refused() {
-        assert!(Seccomp::allow(["read", "no_such_call"]).validate().is_err());
-        assert!(Seccomp::deny(["ptrace"]).validate().is_ok());
+        assert!(Seccomp::allow(["read", "no_such_call"]).validate(false).is_err());
+        assert!(Seccomp::deny(["ptrace"]).validate(false).is_ok());
         assert!(Seccomp::unconfined().compile(Capabilities::empty()).unwrap().is_empty());
     }
 }
