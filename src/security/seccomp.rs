@@ -165,7 +165,7 @@ impl Seccomp {
 }
 
 /// What nsbox-exec (the launcher) calls after the filter is loaded: allowed by every allow
-/// list, refused in deny lists. `read` waits on a pipe until PID 1 is confined.
+/// list; a deny list naming one is refused. `read` waits on a pipe until PID 1 is confined.
 const LAUNCHER_SYSCALLS: [&str; 8] = [
     "execve",
     "execveat",
