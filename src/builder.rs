@@ -40,7 +40,8 @@ pub struct ContainerBuilder {
 
 impl ContainerBuilder {
     /// A builder with the defaults: every namespace, the host root read-only, the caller's
-    /// environment, `/` as working directory, inherited stdio, a PID 1 init, no_new_privs.
+    /// environment, `/` as working directory, inherited stdio, a PID 1 init, no_new_privs, a
+    /// new session.
     pub fn new() -> Self {
         Self::default()
     }
@@ -414,6 +415,7 @@ impl ContainerBuilder {
         // Bind sources and resource bounds: see bind_no_follow and crate::bounds.
         c.bind_no_follow = profile == Profile::Sandbox;
         c.bounds = Bounds::of(profile);
+        c.new_session = true;
         match profile {
             Profile::Sandbox => {
                 c.capabilities = Capabilities::empty();
@@ -421,7 +423,6 @@ impl ContainerBuilder {
                 c.read_only_root = Some(true);
                 c.env_clear = true;
                 c.env.clear();
-                c.new_session = true;
                 c.rlimits = vec![(Resource::RLIMIT_CORE, 0, 0), (Resource::RLIMIT_NOFILE, 1024, 1024)];
             }
             Profile::Fixture => {
@@ -480,7 +481,14 @@ impl ContainerBuilder {
         self
     }
 
-    /// Starts the payload in a new session, without a controlling terminal (default: false).
+    /// Starts the payload in a new session (`setsid`), without a controlling terminal
+    /// (default: true, in every profile). A payload that keeps the caller's session can read
+    /// and write its terminal as its own, get the terminal's signals (Ctrl-C, SIGHUP when it
+    /// closes) and, where the kernel still allows TIOCSTI, type into the caller's shell: every
+    /// seccomp filter refuses TIOCSTI, [`Seccomp::unconfined`] does not.
+    ///
+    /// `false` is the opt-out, for an interactive payload that needs the caller's terminal as
+    /// its controlling one (job control, `/dev/tty`); it costs the isolation above.
     pub fn new_session(&mut self, new: bool) -> &mut Self {
         self.config.new_session = new;
         self

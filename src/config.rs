@@ -89,7 +89,7 @@ impl Default for Config {
             ambient: Capabilities::empty(),
             seccomp: Seccomp::docker_default(),
             rlimits: Vec::new(),
-            new_session: false,
+            new_session: true,
             landlock: None,
             refused_new_privileges: false,
             cgroup: false,
@@ -274,7 +274,7 @@ impl Config {
         }
         self.resources.validate()?;
         self.bounds.validate()?;
-        self.seccomp.validate()?;
+        self.seccomp.validate(self.landlock.is_some())?;
         if self.refused_new_privileges {
             return Err(invalid(
                 "no_new_privileges(false)".into(),

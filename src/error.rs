@@ -90,6 +90,13 @@ pub enum ConfigError {
         /// The namespace it needs, e.g. `UTS`.
         namespace: &'static str,
     },
+    /// A seccomp deny list names a syscall that the launcher (nsbox-exec), which runs after the
+    /// filter is loaded, needs to start the payload.
+    #[error("seccomp deny list names {syscall:?}, which nsbox needs after the filter to start the payload")]
+    SeccompDeniesLauncherSyscall {
+        /// The syscall, as named in the list.
+        syscall: String,
+    },
     /// A value is out of its valid range.
     #[error("{what}: {why}")]
     Invalid {

@@ -1,5 +1,5 @@
-//! Seccomp: the Sandbox profile's refusals (terminal injection, CVE-2017-5226; privileged
-//! operations), allow and deny lists, and names the kernel does not know. Probes run the
+//! Seccomp: terminal injection (CVE-2017-5226) refused by every filter, the Sandbox profile's
+//! refusals of privileged operations, allow and deny lists, and names the kernel does not know. Probes run the
 //! host's Python in a host-root container and report the errno of each syscall.
 
 mod common;
@@ -7,7 +7,10 @@ mod common;
 use std::os::fd::OwnedFd;
 
 use common::{PY_PROBES, PYTHON, probe_results, stdout_of};
-use nsbox::{Capabilities, Container, ContainerBuilder, Error, IdMap, Mount, Profile, Rootfs, Seccomp, Stdio};
+use nsbox::{
+    Capabilities, ConfigError, Container, ContainerBuilder, Error, IdMap, Mount, Namespaces, Profile, Rootfs, Seccomp,
+    Stdio,
+};
 
 /// mkdir(2) as busybox calls it here (aarch64 has only mkdirat).
 #[cfg(target_arch = "x86_64")]
@@ -16,7 +19,7 @@ const MKDIR: &str = "mkdir";
 const MKDIR: &str = "mkdirat";
 
 /// What static busybox needs to start and report an error, besides what Seccomp::allow adds
-/// (execve, execveat, write, exit_group). Found with strace.
+/// (execve, execveat, read, write, fcntl, close, exit_group). Found with strace.
 #[cfg(target_arch = "x86_64")]
 const BUSYBOX_STARTUP: &[&str] = &[
     "arch_prctl",
@@ -97,28 +100,93 @@ fn terminal_injection_is_refused_in_the_sandbox() {
     }
     let legacy = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").map_or(true, |v| v.trim() == "1");
     let kernel_answer = if legacy { "OK" } else { "EIO" };
-    // Controls: the same sandbox without the terminal rule, and with no filter at all.
-    let mut without_rule = sandbox();
-    without_rule.seccomp(Seccomp::docker_default());
+    // Control: the same sandbox with no filter at all.
     let mut unconfined = sandbox();
     unconfined
         .seccomp(Seccomp::unconfined())
         .cap_add(nsbox::Capability::CAP_SYS_ADMIN);
-    for (name, mut builder) in [("docker_default", without_rule), ("unconfined", unconfined)] {
-        let results = terminal_probes(&mut builder);
-        assert_eq!(
-            results.get("ctty").map(String::as_str),
-            Some("OK"),
-            "{name}: {results:?}"
-        );
-        assert_eq!(results["tiocsti"], kernel_answer, "{name}: {results:?}");
-        assert_eq!(results["tiocsti-high-bits"], kernel_answer, "{name}: {results:?}");
-        assert_ne!(results["tioclinux"], "EPERM", "{name}: {results:?}");
-    }
+    let results = terminal_probes(&mut unconfined);
+    assert_eq!(
+        results.get("ctty").map(String::as_str),
+        Some("OK"),
+        "unconfined: {results:?}"
+    );
+    assert_eq!(results["tiocsti"], kernel_answer, "unconfined: {results:?}");
+    assert_eq!(results["tiocsti-high-bits"], kernel_answer, "unconfined: {results:?}");
+    assert_ne!(results["tioclinux"], "EPERM", "unconfined: {results:?}");
     let results = terminal_probes(&mut sandbox());
     assert_eq!(results.get("ctty").map(String::as_str), Some("OK"), "{results:?}");
     for probe in ["tiocsti", "tiocsti-high-bits", "tioclinux"] {
         assert_eq!(results[probe], "EPERM", "sandbox {probe}: {results:?}");
+    }
+}
+
+/// The payload, in the caller's session, tries TIOCSTI and TIOCLINUX on its stdin, a fresh
+/// pty's slave, then writes a marker to it. Returns the probe results and what the pty's master
+/// read up to the marker: with ECHO on, an injected byte is echoed there before the marker.
+fn inject_into_callers_terminal(
+    builder: &mut ContainerBuilder,
+) -> (std::collections::BTreeMap<String, String>, String) {
+    let script = format!(
+        "{PY_PROBES}
+c = ctypes.c_char(b'x')
+check('tiocsti', libc.syscall({sys_ioctl}, 0, ctypes.c_ulong({tiocsti}), ctypes.byref(c)))
+check('tioclinux', libc.syscall({sys_ioctl}, 0, ctypes.c_ulong({tioclinux}), ctypes.byref(c)))
+os.write(0, b'END')
+",
+        sys_ioctl = libc::SYS_ioctl,
+        tiocsti = libc::TIOCSTI,
+        tioclinux = libc::TIOCLINUX,
+    );
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    // Not the payload's controlling terminal: only CAP_SYS_ADMIN in the initial user namespace
+    // lets the kernel accept TIOCSTI on it, so the control below must have both.
+    let out = builder
+        .new_session(false)
+        .namespaces(Namespaces::all() - Namespaces::USER)
+        .cap_add(nsbox::Capability::CAP_SYS_ADMIN)
+        .stdin(pty.slave.try_clone().unwrap())
+        .stdout(Stdio::piped())
+        .command(PYTHON)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let results = probe_results(&stdout_of(&out));
+    // The test's own slave stays open, so the master reads the marker and never EIO; the
+    // marker was written (the payload succeeded), so the read loop ends.
+    let mut master = std::fs::File::from(pty.master);
+    let mut echoed = Vec::new();
+    while !echoed.ends_with(b"END") {
+        let mut buf = [0u8; 64];
+        let n = std::io::Read::read(&mut master, &mut buf).expect("read the pty master");
+        assert!(n > 0, "pty master at EOF after {echoed:?}");
+        echoed.extend_from_slice(&buf[..n]);
+    }
+    drop(pty.slave);
+    (results, String::from_utf8_lossy(&echoed).into_owned())
+}
+
+#[test]
+fn terminal_injection_is_refused_under_the_default_policy_and_deny_lists() {
+    if !common::root_and_python() {
+        return;
+    }
+    // Control: without a filter the kernel accepts the injection and the byte is echoed.
+    let mut unconfined = Container::builder();
+    unconfined.seccomp(Seccomp::unconfined());
+    let (results, echoed) = inject_into_callers_terminal(&mut unconfined);
+    assert_eq!(results["tiocsti"], "OK", "unconfined: {results:?}");
+    assert_ne!(results["tioclinux"], "EPERM", "unconfined: {results:?}");
+    assert_eq!(echoed, "xEND", "unconfined: {results:?}");
+
+    let default_policy = Container::builder();
+    let mut deny_list = Container::builder();
+    deny_list.seccomp(Seccomp::deny(["keyctl"]));
+    for (name, mut builder) in [("builder default", default_policy), ("deny list", deny_list)] {
+        let (results, echoed) = inject_into_callers_terminal(&mut builder);
+        assert_eq!(results["tiocsti"], "EPERM", "{name}: {results:?}");
+        assert_eq!(results["tioclinux"], "EPERM", "{name}: {results:?}");
+        assert_eq!(echoed, "END", "{name}: a byte was injected: {results:?}");
     }
 }
 
@@ -260,6 +328,19 @@ fn allow_list_refuses_every_other_syscall_with_eperm() {
 }
 
 #[test]
+fn deny_list_naming_a_syscall_the_launcher_needs_is_a_configuration_error() {
+    let mut builder = Container::builder();
+    builder.seccomp(Seccomp::deny(["ptrace", "read"])).command("/bin/true");
+    let err = builder.build().unwrap_err();
+    assert!(
+        matches!(&err, Error::Config(ConfigError::SeccompDeniesLauncherSyscall { syscall }) if syscall == "read"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("\"read\""), "{err}");
+    assert!(matches!(builder.spawn(), Err(Error::Config(_))));
+}
+
+#[test]
 fn unknown_syscall_names_are_a_configuration_error() {
     for seccomp in [
         Seccomp::allow(["read", "nsbox_no_such_call"]),
@@ -274,4 +355,79 @@ fn unknown_syscall_names_are_a_configuration_error() {
         );
         assert!(matches!(builder.spawn(), Err(Error::Config(_))), "{seccomp:?}");
     }
+}
+
+/// The session (field 6) and controlling terminal (field 7, `tty_nr`) of a `/proc/<pid>/stat`.
+fn session_and_tty(stat: &str) -> (u64, u64) {
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("stat has (comm)") + 2..]
+        .split(' ')
+        .collect();
+    // fields[0] is field 3 (state).
+    (fields[3].parse().unwrap(), fields[4].parse().unwrap())
+}
+
+/// True when this is the run under a controlling terminal; the inner test does nothing otherwise.
+fn under_controlling_terminal() -> bool {
+    std::env::var_os("NSBOX_CTTY_INNER").is_some_and(|v| v == "1")
+}
+
+#[test]
+fn payload_runs_in_a_new_session_without_the_callers_terminal() {
+    if !common::root()
+        || !common::require(
+            "setsid(1) with --ctty",
+            std::path::Path::new("/usr/bin/setsid").exists(),
+        )
+    {
+        return;
+    }
+    // A test binary has no controlling terminal of its own here: rerun the inner test in a new
+    // session whose controlling terminal is a fresh pty (`setsid --ctty` takes its stdin's).
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let out = std::process::Command::new("/usr/bin/setsid")
+        .arg("--ctty")
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "inner_payload_session_under_a_controlling_terminal",
+            "--nocapture",
+        ])
+        .env("NSBOX_CTTY_INNER", "1")
+        .stdin(std::process::Stdio::from(pty.slave))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{}:\n{text}",
+        out.status
+    );
+}
+
+#[test]
+fn inner_payload_session_under_a_controlling_terminal() {
+    if !under_controlling_terminal() {
+        return;
+    }
+    let ours = session_and_tty(&std::fs::read_to_string("/proc/self/stat").unwrap());
+    assert_ne!(ours.1, 0, "the inner run must have a controlling terminal");
+    // stdin, inherited, is that terminal. Seen from the container's PID namespace a session
+    // led outside it is 0; a new one is led by the payload, so its id is the payload's pid.
+    let payload = |builder: &mut ContainerBuilder| {
+        let stat = stdout_of(&builder.command("/bin/cat").arg("/proc/self/stat").output().unwrap());
+        let pid: u64 = stat.split(' ').next().unwrap().parse().unwrap();
+        let (session, tty) = session_and_tty(stat.trim_end());
+        (pid, session, tty)
+    };
+    let (pid, session, tty) = payload(&mut Container::builder());
+    assert_eq!(session, pid, "default: the payload must lead its own session");
+    assert_eq!(tty, 0, "default: the payload must have no controlling terminal");
+    // Control: the opt-out keeps the caller's session and terminal, as the probe can see.
+    let (pid, session, tty) = payload(Container::builder().new_session(false));
+    assert_ne!(session, pid, "new_session(false)");
+    assert_eq!(tty, ours.1, "new_session(false): the caller's terminal");
 }

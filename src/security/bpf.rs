@@ -8,6 +8,9 @@
 
 use std::collections::BTreeSet;
 
+#[cfg(test)]
+pub(crate) mod interpreter;
+
 /// One classic BPF instruction (`struct sock_filter`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +34,7 @@ const BPF_JGE_K: u16 = 0x05 | 0x30;
 const BPF_RET_K: u16 = 0x06;
 
 pub(crate) const RET_ALLOW: u32 = 0x7fff_0000;
-const RET_KILL_PROCESS: u32 = 0x8000_0000;
+pub(crate) const RET_KILL_PROCESS: u32 = 0x8000_0000;
 const RET_ERRNO: u32 = 0x0005_0000;
 
 /// The return value that fails a syscall with `errno`.
@@ -50,7 +53,9 @@ const fn arg_low(index: u8) -> u32 {
 const AUDIT_ARCH: u32 = 62 | 0x8000_0000 | 0x4000_0000;
 #[cfg(target_arch = "aarch64")]
 const AUDIT_ARCH: u32 = 183 | 0x8000_0000 | 0x4000_0000;
-/// x32 syscalls on x86_64 have this bit set; they get the default action (as libseccomp).
+/// x32 syscalls on x86_64 report the x86_64 arch with this bit set in nr. Every nr at or above
+/// it (x32, and numbers no x86_64 syscall has) is killed like another architecture's, as
+/// libseccomp's bad-arch action does: a deny list's default, allow, must not reach them.
 #[cfg(target_arch = "x86_64")]
 const X32_BIT: Option<u32> = Some(0x4000_0000);
 #[cfg(not(target_arch = "x86_64"))]
@@ -74,10 +79,13 @@ pub(crate) enum Action {
     AllowIf(Vec<Vec<Cond>>),
     /// Returns this (see [`errno`], [`RET_ALLOW`]).
     Return(u32),
+    /// Returns the value if any rule (all its conditions) holds; else allowed, whatever the
+    /// default: a deny list can refuse some uses of a syscall it otherwise lets through.
+    ReturnIf(Vec<Vec<Cond>>, u32),
 }
 
 /// A program: `listed` syscalls get `on_listed`, `special` ones their [`Action`], all others
-/// `default`; other architectures are killed.
+/// `default`; other architectures and x32 syscalls are killed.
 pub(crate) fn program(
     listed: &BTreeSet<u32>,
     on_listed: u32,
@@ -85,13 +93,20 @@ pub(crate) fn program(
     default: u32,
 ) -> Result<Program, String> {
     let mut a = Assembler::default();
-    let (deny, kill) = (a.label(), a.label());
+    let deny = a.label();
     let listed_label = a.label();
+    // The kills are inline, so no jump to them can be too far whatever the lists hold.
+    let native = a.label();
     a.load(ARCH);
-    a.jump_if(BPF_JEQ_K, AUDIT_ARCH, None, Some(kill));
+    a.jump_if(BPF_JEQ_K, AUDIT_ARCH, Some(native), None);
+    a.ret(RET_KILL_PROCESS);
+    a.bind(native);
     a.load(NR);
     if let Some(bit) = X32_BIT {
-        a.jump_if(BPF_JGE_K, bit, Some(deny), None);
+        let not_x32 = a.label();
+        a.jump_if(BPF_JGE_K, bit, None, Some(not_x32));
+        a.ret(RET_KILL_PROCESS);
+        a.bind(not_x32);
     }
     let blocks: Vec<Label> = special.iter().map(|_| a.label()).collect();
     for ((nr, _), block) in special.iter().zip(&blocks) {
@@ -108,37 +123,12 @@ pub(crate) fn program(
     a.ret(on_listed);
     a.bind(deny);
     a.ret(default);
-    a.bind(kill);
-    a.ret(RET_KILL_PROCESS);
     for ((_, action), block) in special.iter().zip(blocks) {
         a.bind(block);
         match action {
             Action::Return(value) => a.ret(*value),
-            Action::AllowIf(rules) => {
-                for rule in rules {
-                    let next_rule = a.label();
-                    for cond in rule {
-                        match *cond {
-                            Cond::Eq(arg, v) => {
-                                a.load(arg_low(arg));
-                                a.jump_if(BPF_JEQ_K, v, None, Some(next_rule));
-                            }
-                            Cond::Ne(arg, v) => {
-                                a.load(arg_low(arg));
-                                a.jump_if(BPF_JEQ_K, v, Some(next_rule), None);
-                            }
-                            Cond::MaskedEq(arg, mask, v) => {
-                                a.load(arg_low(arg));
-                                a.and(mask);
-                                a.jump_if(BPF_JEQ_K, v, None, Some(next_rule));
-                            }
-                        }
-                    }
-                    a.ret(RET_ALLOW);
-                    a.bind(next_rule);
-                }
-                a.ret(default);
-            }
+            Action::AllowIf(rules) => a.rules(rules, RET_ALLOW, default),
+            Action::ReturnIf(rules, value) => a.rules(rules, *value, RET_ALLOW),
         }
     }
     a.finish()
@@ -205,6 +195,32 @@ impl Assembler {
     }
     fn jump(&mut self, to: Label) {
         self.insns.push(Insn::Always(to));
+    }
+    /// Returns `matched` if any rule (all its conditions) holds, else `otherwise`.
+    fn rules(&mut self, rules: &[Vec<Cond>], matched: u32, otherwise: u32) {
+        for rule in rules {
+            let next_rule = self.label();
+            for cond in rule {
+                match *cond {
+                    Cond::Eq(arg, v) => {
+                        self.load(arg_low(arg));
+                        self.jump_if(BPF_JEQ_K, v, None, Some(next_rule));
+                    }
+                    Cond::Ne(arg, v) => {
+                        self.load(arg_low(arg));
+                        self.jump_if(BPF_JEQ_K, v, Some(next_rule), None);
+                    }
+                    Cond::MaskedEq(arg, mask, v) => {
+                        self.load(arg_low(arg));
+                        self.and(mask);
+                        self.jump_if(BPF_JEQ_K, v, None, Some(next_rule));
+                    }
+                }
+            }
+            self.ret(matched);
+            self.bind(next_rule);
+        }
+        self.ret(otherwise);
     }
     fn finish(self) -> Result<Program, String> {
         let target = |label: Label| self.labels[label.0].ok_or("unbound label");

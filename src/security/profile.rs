@@ -8,10 +8,10 @@
 /// | namespaces | all | all |
 /// | root filesystem | read-only | read-only host root; a directory may be made writable |
 /// | capabilities | none | Podman's 11 |
-/// | seccomp | Docker's default + TIOCSTI/TIOCLINUX denied | Docker's default |
+/// | seccomp | Docker's default, TIOCSTI/TIOCLINUX refused | the same |
 /// | no_new_privs | on | on |
 /// | environment | cleared | inherited |
-/// | session | new (no controlling terminal) | inherited |
+/// | session | new (no controlling terminal) | new (no controlling terminal) |
 /// | rlimits | core 0, nofile 1024 | inherited |
 ///
 /// ```no_run

@@ -14,6 +14,11 @@ use crate::error::ConfigError;
 
 /// A seccomp policy for the payload, loaded as the last setup step before exec.
 ///
+/// Every filter, whatever its lists, also refuses the TIOCSTI and TIOCLINUX ioctls with EPERM:
+/// they push input into a terminal, which a payload given the caller's terminal could use to
+/// type commands into the caller's shell (CVE-2017-5226; bubblewrap refuses them too). And
+/// every filter kills the process on a syscall of another architecture or of x32.
+///
 /// ```
 /// use nsbox::Seccomp;
 /// let _docker = Seccomp::docker_default();
@@ -26,7 +31,7 @@ pub struct Seccomp(SeccompKind);
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum SeccompKind {
     Unconfined,
-    Docker { deny_terminal_injection: bool },
+    Docker,
     Allow(Vec<String>),
     Deny(Vec<String>),
 }
@@ -41,25 +46,24 @@ impl Seccomp {
     /// Docker's default profile: an allow-list of about 350 syscalls, EPERM for the rest;
     /// syscalls that need a capability (mount, unshare, setns, bpf, reboot…) are allowed only
     /// when the container has it; clone with namespace flags only with CAP_SYS_ADMIN; clone3
-    /// fails with ENOSYS (its flags cannot be inspected) so libc falls back to clone.
+    /// fails with ENOSYS (its flags cannot be inspected) so libc falls back to clone. Unlike
+    /// Docker's, TIOCSTI and TIOCLINUX are refused (see [`Seccomp`]).
     pub fn docker_default() -> Self {
-        Seccomp(SeccompKind::Docker {
-            deny_terminal_injection: false,
-        })
+        Seccomp(SeccompKind::Docker)
     }
 
-    /// [`docker_default`](Self::docker_default) that also refuses the TIOCSTI and TIOCLINUX
-    /// ioctls, which push input into a terminal (CVE-2017-5226). [`Profile::Sandbox`](crate::Profile)
-    /// uses it.
+    /// The policy of [`Profile::Sandbox`](crate::Profile). It once added the TIOCSTI and
+    /// TIOCLINUX refusal to [`docker_default`](Self::docker_default); every filter has it now,
+    /// so the two are the same policy (they compare equal). Kept so that code naming it goes
+    /// on compiling and gets whatever the Sandbox profile's policy becomes.
     pub fn sandbox() -> Self {
-        Seccomp(SeccompKind::Docker {
-            deny_terminal_injection: true,
-        })
+        Seccomp::docker_default()
     }
 
-    /// Only the named syscalls (plus `execve`, `execveat`, `fcntl`, `write`, `exit_group`,
-    /// `close` and `landlock_restrict_self`, which the launcher needs to exec the payload or
-    /// report failing to); EPERM for the rest.
+    /// Only the named syscalls (plus `execve`, `execveat`, `read`, `write`, `fcntl`, `close`,
+    /// `exit_group` and `landlock_restrict_self`, which the launcher needs to wait for its
+    /// start, exec the payload or report failing to); EPERM for the rest. `ioctl`, if named,
+    /// is allowed but for TIOCSTI and TIOCLINUX.
     pub fn allow<I, S>(syscalls: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -70,7 +74,11 @@ impl Seccomp {
         ))
     }
 
-    /// Every syscall but the named ones, which fail with EPERM.
+    /// Every syscall but the named ones, which fail with EPERM, and TIOCSTI and TIOCLINUX
+    /// ioctls, which do too. A list naming a syscall the launcher needs after the filter is
+    /// loaded (`read`, `write`, `execve`, `execveat`, `fcntl`, `close`, `exit_group`; and
+    /// `landlock_restrict_self` with a Landlock ruleset) is refused with
+    /// [`ConfigError::SeccompDeniesLauncherSyscall`]: the payload could not start.
     pub fn deny<I, S>(syscalls: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -81,16 +89,31 @@ impl Seccomp {
         ))
     }
 
-    /// No filter at all.
+    /// No filter at all: an explicit opt-out of everything above, the x32 kill and the
+    /// TIOCSTI/TIOCLINUX refusal included. A payload given the caller's terminal can then
+    /// inject input into it (as far as the kernel allows: its own controlling terminal, or any
+    /// with CAP_SYS_ADMIN, and not when `dev.tty.legacy_tiocsti` is 0).
     pub fn unconfined() -> Self {
         Seccomp(SeccompKind::Unconfined)
     }
 
-    /// Checks the names before anything runs.
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the names before anything runs, and that a deny list leaves the launcher what it
+    /// needs (`landlock_restrict_self` only when a Landlock ruleset is to be enforced).
+    pub(crate) fn validate(&self, landlock: bool) -> Result<(), ConfigError> {
         if let SeccompKind::Allow(names) | SeccompKind::Deny(names) = &self.0 {
             for name in names {
                 sysno(name)?;
+            }
+        }
+        if let SeccompKind::Deny(names) = &self.0 {
+            let landlock_restrict_self = sysno("landlock_restrict_self")?;
+            for name in names {
+                let nr = sysno(name)?;
+                let needed = LAUNCHER_SYSCALLS.iter().any(|l| sysno(l).ok() == Some(nr));
+                if needed && (landlock || nr != landlock_restrict_self) {
+                    let syscall = name.clone();
+                    return Err(ConfigError::SeccompDeniesLauncherSyscall { syscall });
+                }
             }
         }
         Ok(())
@@ -122,26 +145,31 @@ impl Seccomp {
         let numbers = |names: &[String]| names.iter().map(|n| sysno(n)).collect::<Result<BTreeSet<u32>, _>>();
         let program = match &self.0 {
             SeccompKind::Unconfined => return Ok(Vec::new()),
-            SeccompKind::Deny(names) => bpf::program(&numbers(names)?, eperm, &[], bpf::RET_ALLOW),
+            SeccompKind::Deny(names) => {
+                let denied = numbers(names)?;
+                let special = terminal_injection_rule(!denied.contains(&IOCTL));
+                bpf::program(&denied, eperm, &special, bpf::RET_ALLOW)
+            }
             SeccompKind::Allow(names) => {
                 let mut allowed = numbers(names)?;
                 for name in LAUNCHER_SYSCALLS {
                     allowed.insert(sysno(name)?);
                 }
-                bpf::program(&allowed, bpf::RET_ALLOW, &[], eperm)
+                let special = terminal_injection_rule(allowed.contains(&IOCTL));
+                bpf::program(&allowed, bpf::RET_ALLOW, &special, eperm)
             }
-            SeccompKind::Docker {
-                deny_terminal_injection,
-            } => docker(caps, *deny_terminal_injection),
+            SeccompKind::Docker => docker(caps),
         };
         program.map(|p| vec![Arc::new(p)]).map_err(compile_error)
     }
 }
 
-/// What nsbox-exec (the launcher) calls after the filter is loaded; always allowed.
-const LAUNCHER_SYSCALLS: [&str; 7] = [
+/// What nsbox-exec (the launcher) calls after the filter is loaded: allowed by every allow
+/// list; a deny list naming one is refused. `read` waits on a pipe until PID 1 is confined.
+const LAUNCHER_SYSCALLS: [&str; 8] = [
     "execve",
     "execveat",
+    "read",
     "write",
     "exit_group",
     "fcntl",
@@ -149,8 +177,24 @@ const LAUNCHER_SYSCALLS: [&str; 7] = [
     "landlock_restrict_self",
 ];
 
-/// Docker's default profile for a container with `caps`.
-fn docker(caps: Capabilities, deny_terminal_injection: bool) -> Result<Program, String> {
+const IOCTL: u32 = Sysno::ioctl.id() as u32;
+
+/// The ioctl rule every filter has when it lets `ioctl` through: EPERM for TIOCSTI and
+/// TIOCLINUX, which push input into a terminal (CVE-2017-5226; bubblewrap refuses them too).
+/// The command's low 32 bits are compared, as the kernel truncates it to an unsigned int: a
+/// 64-bit compare would miss TIOCSTI with high bits set.
+fn terminal_injection_rule(ioctl_allowed: bool) -> Vec<(u32, Action)> {
+    let refused = [libc::TIOCSTI as u32, libc::TIOCLINUX as u32];
+    let rules = refused.iter().map(|cmd| vec![Cond::Eq(1, *cmd)]).collect();
+    let eperm = bpf::errno(libc::EPERM as u32);
+    ioctl_allowed
+        .then_some((IOCTL, Action::ReturnIf(rules, eperm)))
+        .into_iter()
+        .collect()
+}
+
+/// Docker's default profile for a container with `caps`, TIOCSTI and TIOCLINUX refused.
+fn docker(caps: Capabilities) -> Result<Program, String> {
     // Names this architecture does not have are skipped, as libseccomp does.
     let known = |names: &'static [&'static str]| {
         names
@@ -183,13 +227,7 @@ fn docker(caps: Capabilities, deny_terminal_injection: bool) -> Result<Program, 
         // clone, whose flags the rule above checks.
         special.push((nr(Sysno::clone3), Action::Return(bpf::errno(libc::ENOSYS as u32))));
     }
-    if deny_terminal_injection {
-        let (tiocsti, tioclinux) = (libc::TIOCSTI as u32, libc::TIOCLINUX as u32);
-        special.push((
-            nr(Sysno::ioctl),
-            Action::AllowIf(vec![vec![Cond::Ne(1, tiocsti), Cond::Ne(1, tioclinux)]]),
-        ));
-    }
+    special.extend(terminal_injection_rule(allowed.contains(&IOCTL)));
     bpf::program(&allowed, bpf::RET_ALLOW, &special, bpf::errno(libc::EPERM as u32))
 }
 
@@ -212,6 +250,99 @@ fn compile_error(e: impl std::fmt::Display) -> ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::bpf::RET_KILL_PROCESS;
+    use crate::security::bpf::interpreter::{SeccompData, run};
+
+    /// One policy of each kind the builder can compile.
+    fn every_policy() -> [Seccomp; 4] {
+        [
+            Seccomp::deny(["ptrace", "keyctl"]),
+            Seccomp::docker_default(),
+            Seccomp::sandbox(),
+            Seccomp::allow(["ptrace", "keyctl", "ioctl", "getpid"]),
+        ]
+    }
+
+    /// What `seccomp`'s compiled program answers for `data`, per the interpreter.
+    fn verdict(seccomp: &Seccomp, data: SeccompData) -> u32 {
+        let programs = seccomp.compile(Capabilities::podman_default()).unwrap();
+        assert_eq!(programs.len(), 1, "{seccomp:?}");
+        run(&programs[0], &data)
+    }
+
+    fn native(name: Sysno, args: &[u64]) -> SeccompData {
+        SeccompData::native(name.id() as u32, args)
+    }
+
+    #[test]
+    fn compiled_policies_answer_native_syscalls_as_listed() {
+        let eperm = bpf::errno(libc::EPERM as u32);
+        let enosys = bpf::errno(libc::ENOSYS as u32);
+        let deny = Seccomp::deny(["ptrace", "keyctl"]);
+        assert_eq!(verdict(&deny, native(Sysno::ptrace, &[])), eperm);
+        assert_eq!(verdict(&deny, native(Sysno::keyctl, &[])), eperm);
+        assert_eq!(verdict(&deny, native(Sysno::getpid, &[])), bpf::RET_ALLOW);
+        assert_eq!(verdict(&deny, native(Sysno::mount, &[])), bpf::RET_ALLOW);
+        let allow = Seccomp::allow(["getpid"]);
+        assert_eq!(verdict(&allow, native(Sysno::getpid, &[])), bpf::RET_ALLOW);
+        assert_eq!(verdict(&allow, native(Sysno::execve, &[])), bpf::RET_ALLOW);
+        assert_eq!(verdict(&allow, native(Sysno::getppid, &[])), eperm);
+        let docker = Seccomp::docker_default();
+        assert_eq!(verdict(&docker, native(Sysno::getpid, &[])), bpf::RET_ALLOW);
+        assert_eq!(verdict(&docker, native(Sysno::keyctl, &[])), eperm);
+        assert_eq!(verdict(&docker, native(Sysno::clone3, &[])), enosys);
+        let (inet, vsock) = (libc::AF_INET as u64, AF_VSOCK as u64);
+        assert_eq!(verdict(&docker, native(Sysno::socket, &[inet])), bpf::RET_ALLOW);
+        assert_eq!(verdict(&docker, native(Sysno::socket, &[vsock])), eperm);
+        let newns = libc::CLONE_NEWNS as u64;
+        assert_eq!(verdict(&docker, native(Sysno::clone, &[newns])), eperm);
+        assert_eq!(verdict(&docker, native(Sysno::clone, &[0])), bpf::RET_ALLOW);
+    }
+
+    #[test]
+    fn terminal_injection_ioctls_are_refused_under_every_policy() {
+        let eperm = bpf::errno(libc::EPERM as u32);
+        let (tiocsti, tioclinux) = (libc::TIOCSTI, libc::TIOCLINUX);
+        for policy in every_policy() {
+            // The kernel compares the command's low 32 bits; so must the filter.
+            for cmd in [tiocsti, tioclinux, tiocsti | 1 << 32, tioclinux | 0xffff_0000_0000] {
+                let data = native(Sysno::ioctl, &[0, cmd]);
+                assert_eq!(verdict(&policy, data), eperm, "{policy:?} ioctl {cmd:#x}");
+            }
+            let tcgets = native(Sysno::ioctl, &[0, libc::TCGETS]);
+            assert_eq!(verdict(&policy, tcgets), bpf::RET_ALLOW, "{policy:?} TCGETS");
+        }
+        // Lists that refuse ioctl altogether keep refusing every command.
+        let tcgets = native(Sysno::ioctl, &[0, libc::TCGETS]);
+        assert_eq!(verdict(&Seccomp::deny(["ioctl"]), tcgets), eperm);
+        assert_eq!(verdict(&Seccomp::allow(["getpid"]), tcgets), eperm);
+    }
+
+    #[test]
+    fn other_architectures_are_killed_under_every_policy() {
+        const AUDIT_ARCH_I386: u32 = 3 | 0x4000_0000;
+        for policy in every_policy() {
+            let data = SeccompData {
+                arch: AUDIT_ARCH_I386,
+                ..native(Sysno::getpid, &[])
+            };
+            assert_eq!(verdict(&policy, data), RET_KILL_PROCESS, "{policy:?}");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn x32_syscalls_are_killed_under_every_policy() {
+        // x32 calls report the x86_64 arch with this bit in nr; a deny list must not let them
+        // reach its default (allow). ptrace is x32's own 521, keyctl the shared 250.
+        const X32_BIT: u32 = 0x4000_0000;
+        for policy in every_policy() {
+            for nr in [521, 250, Sysno::getpid.id() as u32] {
+                let data = SeccompData::native(X32_BIT | nr, &[]);
+                assert_eq!(verdict(&policy, data), RET_KILL_PROCESS, "{policy:?} x32 {nr}");
+            }
+        }
+    }
 
     #[test]
     fn docker_profile_compiles_and_is_cached() {
@@ -229,9 +360,49 @@ mod tests {
     }
 
     #[test]
+    fn launcher_syscalls_are_allowed_by_allow_lists_and_docker() {
+        let launcher = [
+            Sysno::execve,
+            Sysno::execveat,
+            Sysno::read,
+            Sysno::write,
+            Sysno::fcntl,
+            Sysno::close,
+            Sysno::exit_group,
+            Sysno::landlock_restrict_self,
+        ];
+        for policy in [Seccomp::allow(["getpid"]), Seccomp::docker_default()] {
+            for caps in [Capabilities::empty(), Capabilities::podman_default()] {
+                let program = &policy.compile(caps).unwrap()[0];
+                for syscall in launcher {
+                    let answer = run(program, &native(syscall, &[]));
+                    assert_eq!(answer, bpf::RET_ALLOW, "{policy:?} {syscall}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn deny_lists_naming_a_launcher_syscall_are_refused() {
+        for name in ["read", "execve", "execveat", "write", "exit_group", "fcntl", "close"] {
+            let err = Seccomp::deny(["ptrace", name]).validate(false).unwrap_err();
+            assert_eq!(
+                err,
+                ConfigError::SeccompDeniesLauncherSyscall { syscall: name.into() },
+                "{name}"
+            );
+            assert!(err.to_string().contains(name), "{err}");
+        }
+        // landlock_restrict_self only matters when there is a ruleset to enforce.
+        assert!(Seccomp::deny(["landlock_restrict_self"]).validate(false).is_ok());
+        assert!(Seccomp::deny(["landlock_restrict_self"]).validate(true).is_err());
+        assert!(Seccomp::allow(["read", "close"]).validate(true).is_ok());
+    }
+
+    #[test]
     fn unknown_syscall_names_are_refused() {
-        assert!(Seccomp::allow(["read", "no_such_call"]).validate().is_err());
-        assert!(Seccomp::deny(["ptrace"]).validate().is_ok());
+        assert!(Seccomp::allow(["read", "no_such_call"]).validate(false).is_err());
+        assert!(Seccomp::deny(["ptrace"]).validate(false).is_ok());
         assert!(Seccomp::unconfined().compile(Capabilities::empty()).unwrap().is_empty());
     }
 }
