@@ -53,6 +53,11 @@ pub struct Config {
     pub(crate) refused_new_privileges: bool,
     pub(crate) cgroup: bool,
     pub(crate) cgroup_parent: Option<PathBuf>,
+    /// Host paths hidden on the host root (`hide_host_paths`).
+    pub(crate) hidden_host_paths: Vec<PathBuf>,
+    /// Without explicit maps, map container root to an unprivileged host id
+    /// (`IdMaps::unprivileged_for_caller`) rather than the caller's default.
+    pub(crate) unprivileged_root: bool,
 }
 
 impl Default for Config {
@@ -90,6 +95,8 @@ impl Default for Config {
             refused_new_privileges: false,
             cgroup: false,
             cgroup_parent: None,
+            hidden_host_paths: Vec::new(),
+            unprivileged_root: false,
         }
     }
 }
@@ -235,6 +242,15 @@ impl Config {
                 _ => {}
             }
         }
+        for path in &mut self.hidden_host_paths {
+            *path = container_path(path)?;
+            if path == Path::new("/") {
+                return Err(invalid(
+                    "hidden host path /".into(),
+                    "use Rootfs::dir for an empty root",
+                ));
+            }
+        }
         if let Some(crate::rootfs::Rootfs(crate::rootfs::RootfsKind::Dir(dir))) = &mut self.rootfs {
             no_nul("rootfs", dir.as_os_str())?;
             if dir.is_relative() {
@@ -245,6 +261,18 @@ impl Config {
         if ns.contains(Namespaces::USER) {
             let (uid_map, gid_map) = match (&self.uid_map, &self.gid_map) {
                 (Some(u), Some(g)) => (u.clone(), g.clone()),
+                _ if self.unprivileged_root => {
+                    let defaults = crate::idmap::IdMaps::unprivileged_for_caller().map_err(|e| {
+                        invalid(
+                            "an unprivileged host id for container root".into(),
+                            &format!("none found: {e}"),
+                        )
+                    })?;
+                    (
+                        self.uid_map.clone().unwrap_or(defaults.uid),
+                        self.gid_map.clone().unwrap_or(defaults.gid),
+                    )
+                }
                 _ => {
                     let defaults = crate::idmap::IdMaps::default_for_caller();
                     (
