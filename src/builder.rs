@@ -194,7 +194,10 @@ impl ContainerBuilder {
         self
     }
 
-    /// Overrides the uid map of the user namespace.
+    /// Overrides the uid map of the user namespace. Default for a root caller: its /etc/subuid
+    /// range, else 65536 ids mapped to themselves; with [`Profile::Sandbox`], its range, else
+    /// container root alone mapped to a host id nothing on the host uses (0x70000000 or the
+    /// next free one). Others: container root is the caller.
     pub fn uid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
         self.config.uid_map = Some(maps.into_iter().collect());
         self
