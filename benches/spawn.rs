@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
-use nsbox::{Container, ContainerBuilder, Namespaces, Port, Rootfs, Seccomp};
+use nsbox::{Container, ContainerBuilder, Namespaces, Port, Profile, Rootfs, Seccomp};
 
 mod common;
 
@@ -74,6 +74,11 @@ fn configurations(rootfs: &std::path::Path, cgroups_allowed: bool) -> Vec<(Strin
     configs.push(("all + published port".into(), with_port));
 
     configs.push(("all but user".into(), unconfined(Namespaces::all() - Namespaces::USER)));
+
+    // The profile for untrusted code, as a caller would use it.
+    let mut sandbox = Container::builder();
+    sandbox.profile(Profile::Sandbox).command("/bin/true");
+    configs.push(("sandbox profile".into(), sandbox));
     configs
 }
 

@@ -58,6 +58,30 @@ impl ContainerBuilder {
         self
     }
 
+    /// Host paths the container does not see on the host root ([`Rootfs::host`]); replaces the
+    /// list (default: none; [`Profile::Sandbox`]: [`Rootfs::SANDBOX_HIDDEN`]).
+    ///
+    /// A directory is covered by an empty read-only tmpfs, or left out of the layout when it
+    /// is a top-level entry and the host root is built entry by entry; a file or socket by the
+    /// null device; a symlink hides its target. What lies under the cover stays reachable to
+    /// a payload that can unmount (`CAP_SYS_ADMIN`), so hiding is for payloads without it. The
+    /// caller's own mounts under a hidden path (a bind to `/home/u/project`) are made and
+    /// visible. Ignored with [`Rootfs::dir`].
+    ///
+    /// ```no_run
+    /// # use nsbox::Container;
+    /// Container::builder().hide_host_paths(["/var/tmp", "/home"]).command("/bin/true").status()?;
+    /// # Ok::<(), nsbox::Error>(())
+    /// ```
+    pub fn hide_host_paths<I, P>(&mut self, paths: I) -> &mut Self
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<Path>,
+    {
+        self.config.hidden_host_paths = paths.into_iter().map(|p| p.as_ref().to_path_buf()).collect();
+        self
+    }
+
     /// Whether the root filesystem is mounted read-only (default: true). The host root is
     /// always read-only, so `false` is refused with [`Rootfs::host`].
     pub fn read_only_root(&mut self, read_only: bool) -> &mut Self {
@@ -172,7 +196,10 @@ impl ContainerBuilder {
         self
     }
 
-    /// Overrides the uid map of the user namespace.
+    /// Overrides the uid map of the user namespace. Default for a root caller: its /etc/subuid
+    /// range, else 65536 ids mapped to themselves; with [`Profile::Sandbox`], its range, else
+    /// container root alone mapped to a host id nothing on the host uses (0x70000000 or the
+    /// next free one). Others: container root is the caller.
     pub fn uid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
         self.config.uid_map = Some(maps.into_iter().collect());
         self
@@ -424,8 +451,12 @@ impl ContainerBuilder {
                 c.env_clear = true;
                 c.env.clear();
                 c.rlimits = vec![(Resource::RLIMIT_CORE, 0, 0), (Resource::RLIMIT_NOFILE, 1024, 1024)];
+                c.hidden_host_paths = Rootfs::SANDBOX_HIDDEN.iter().map(Into::into).collect();
+                c.unprivileged_root = true;
             }
             Profile::Fixture => {
+                c.hidden_host_paths.clear();
+                c.unprivileged_root = false;
                 c.capabilities = Capabilities::podman_default();
                 c.seccomp = Seccomp::docker_default();
             }

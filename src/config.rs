@@ -57,6 +57,11 @@ pub struct Config {
     /// otherwise ([`Mount::no_follow`], [`Mount::follow_symlinks`]).
     pub(crate) bind_no_follow: bool,
     pub(crate) bounds: crate::bounds::Bounds,
+    /// Host paths hidden on the host root (`hide_host_paths`).
+    pub(crate) hidden_host_paths: Vec<PathBuf>,
+    /// Without explicit maps, map container root to an unprivileged host id
+    /// (`IdMaps::unprivileged_for_caller`) rather than the caller's default.
+    pub(crate) unprivileged_root: bool,
 }
 
 impl Default for Config {
@@ -96,6 +101,8 @@ impl Default for Config {
             cgroup_parent: None,
             bind_no_follow: false,
             bounds: crate::bounds::Bounds::FIXTURE,
+            hidden_host_paths: Vec::new(),
+            unprivileged_root: false,
         }
     }
 }
@@ -241,6 +248,15 @@ impl Config {
                 _ => {}
             }
         }
+        for path in &mut self.hidden_host_paths {
+            *path = container_path(path)?;
+            if path == Path::new("/") {
+                return Err(invalid(
+                    "hidden host path /".into(),
+                    "use Rootfs::dir for an empty root",
+                ));
+            }
+        }
         if let Some(crate::rootfs::Rootfs(crate::rootfs::RootfsKind::Dir(dir))) = &mut self.rootfs {
             no_nul("rootfs", dir.as_os_str())?;
             if dir.is_relative() {
@@ -251,6 +267,18 @@ impl Config {
         if ns.contains(Namespaces::USER) {
             let (uid_map, gid_map) = match (&self.uid_map, &self.gid_map) {
                 (Some(u), Some(g)) => (u.clone(), g.clone()),
+                _ if self.unprivileged_root => {
+                    let defaults = crate::idmap::IdMaps::unprivileged_for_caller().map_err(|e| {
+                        invalid(
+                            "an unprivileged host id for container root".into(),
+                            &format!("none found: {e}"),
+                        )
+                    })?;
+                    (
+                        self.uid_map.clone().unwrap_or(defaults.uid),
+                        self.gid_map.clone().unwrap_or(defaults.gid),
+                    )
+                }
                 _ => {
                     let defaults = crate::idmap::IdMaps::default_for_caller();
                     (

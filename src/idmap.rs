@@ -61,6 +61,16 @@ pub(crate) struct IdMaps {
 /// (nginx's `www-data`, postgres…) and `nobody` (65534).
 const ROOT_RANGE: u32 = 65536;
 
+/// Where the search for an unused host id starts when container root must not be host root
+/// ([`IdMaps::unprivileged_for_caller`]): 0x70000000, the start of the range
+/// <https://systemd.io/UIDS-GIDS/> leaves unused between systemd-nspawn's container ranges
+/// (which end at 0x6FFFFFFF) and its foreign range (0x7FFE0000), far above shadow's default
+/// subordinate ids (100000 to 600100000) and below 2^31, which some tools misread as negative.
+pub(crate) const UNPRIVILEGED_ID_BASE: u32 = 0x7000_0000;
+
+/// The end (exclusive) of that search: 2^31.
+const UNPRIVILEGED_ID_END: u64 = 0x8000_0000;
+
 impl IdMaps {
     /// The default maps for the calling process: root gets a 65536-id range (its subordinate
     /// range from /etc/subuid and /etc/subgid if configured, else identity); anyone else is
@@ -80,6 +90,33 @@ impl IdMaps {
                 allow_setgroups: false,
             }
         }
+    }
+
+    /// The maps for containers whose root must not be host root ([`Profile::Sandbox`](crate::Profile)):
+    /// root gets its /etc/subuid and /etc/subgid ranges if it has them, else container root
+    /// alone is mapped to one host uid and gid that nothing on the host uses
+    /// ([`unused_host_id`]); anyone else, already unprivileged, gets
+    /// [`default_for_caller`](Self::default_for_caller).
+    pub fn unprivileged_for_caller() -> std::io::Result<IdMaps> {
+        if !Uid::effective().is_root() {
+            return Ok(IdMaps::default_for_caller());
+        }
+        let ranges = (
+            subordinate_range("/etc/subuid", "root", 0),
+            subordinate_range("/etc/subgid", "root", 0),
+        );
+        let (uid, gid) = match ranges {
+            (Some(uid), Some(gid)) => (uid, gid),
+            (uid, gid) => {
+                let one = IdMap::new(0, unused_host_id()?, 1);
+                (uid.unwrap_or(one), gid.unwrap_or(one))
+            }
+        };
+        Ok(IdMaps {
+            uid: vec![uid],
+            gid: vec![gid],
+            allow_setgroups: true,
+        })
     }
 
     /// Whether the caller may let the container call setgroups (root; see
@@ -151,6 +188,53 @@ fn run_helper(helper: &str, pid: Pid, maps: &[IdMap]) -> Result<(), SetupError> 
     Ok(())
 }
 
+/// The first id from [`UNPRIVILEGED_ID_BASE`] up that no entry of /etc/passwd, /etc/group,
+/// /etc/subuid or /etc/subgid covers, used as both uid and gid: no host user or group owns its
+/// files, and no subordinate range hands it to another user's containers. Users known only
+/// to NSS (LDAP, sssd) are not seen: keep them below 0x70000000.
+pub(crate) fn unused_host_id() -> std::io::Result<u32> {
+    let read = |file: &str| match fs::read_to_string(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        other => other,
+    };
+    let mut taken = Vec::new();
+    for file in ["/etc/passwd", "/etc/group"] {
+        taken.extend(account_ids(&read(file)?));
+    }
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        taken.extend(subordinate_ranges(&read(file)?));
+    }
+    first_unused(&taken).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EOVERFLOW))
+}
+
+/// The ids of /etc/passwd or /etc/group lines (the third field), as one-id ranges.
+pub(crate) fn account_ids(text: &str) -> Vec<(u64, u64)> {
+    let id = |line: &str| line.split(':').nth(2)?.parse::<u32>().ok();
+    text.lines().filter_map(id).map(|i| (i as u64, i as u64 + 1)).collect()
+}
+
+/// Every range of /etc/subuid or /etc/subgid, whoever it belongs to.
+pub(crate) fn subordinate_ranges(text: &str) -> Vec<(u64, u64)> {
+    let range = |line: &str| {
+        let mut parts = line.trim().split(':').skip(1);
+        let start = parts.next()?.parse::<u32>().ok()? as u64;
+        Some((start, start + parts.next()?.parse::<u32>().ok()? as u64))
+    };
+    text.lines().filter_map(range).collect()
+}
+
+/// The first id in `UNPRIVILEGED_ID_BASE..2^31` that no `[start, end)` range covers.
+pub(crate) fn first_unused(taken: &[(u64, u64)]) -> Option<u32> {
+    let mut id = UNPRIVILEGED_ID_BASE as u64;
+    while id < UNPRIVILEGED_ID_END {
+        match taken.iter().find(|(start, end)| (*start..*end).contains(&id)) {
+            Some((_, end)) => id = *end,
+            None => return u32::try_from(id).ok(),
+        }
+    }
+    None
+}
+
 /// The first range /etc/subuid (or /etc/subgid) gives `user` (or its numeric id), capped at
 /// [`ROOT_RANGE`] ids and mapped to `inside`.
 fn subordinate_range(file: &str, user: &str, numeric: u32) -> Option<IdMap> {
@@ -183,6 +267,17 @@ mod tests {
             Some(IdMap::new(0, 300000, 10))
         );
         assert_eq!(parse_subordinate("alice:1:2\nbad line\n", "root", 0), None);
+    }
+
+    #[test]
+    fn unused_host_id_skips_accounts_and_subordinate_ranges() {
+        let base = UNPRIVILEGED_ID_BASE as u64;
+        assert_eq!(first_unused(&[]), Some(UNPRIVILEGED_ID_BASE));
+        let mut taken = account_ids(&format!("root:x:0:0::/root:/bin/sh\nsvc:x:{base}:1::/:/bin/false\n"));
+        assert_eq!(taken, [(0, 1), (base, base + 1)]);
+        taken.extend(subordinate_ranges(&format!("alice:{}:65536\nbad\n", base + 1)));
+        assert_eq!(first_unused(&taken), Some(UNPRIVILEGED_ID_BASE + 65537));
+        assert_eq!(first_unused(&[(0, 1 << 32)]), None);
     }
 
     #[test]

@@ -23,6 +23,30 @@ pub(crate) enum RootfsKind {
 }
 
 impl Rootfs {
+    /// The host paths [`Profile::Sandbox`](crate::Profile) hides on the host root (see
+    /// [`ContainerBuilder::hide_host_paths`](crate::ContainerBuilder::hide_host_paths)): the
+    /// trees host programs write to and keep their Unix sockets in (a read-only mount does not
+    /// stop `connect(2)`, and a network namespace does not cover path-bound sockets), and the
+    /// users' homes. `/tmp`, `/run` (with `/var/run`) and `/dev/shm` are the container's own on
+    /// any host root and are listed so that the list says the whole rule.
+    pub const SANDBOX_HIDDEN: &'static [&'static str] = &[
+        "/tmp",
+        "/run",
+        "/var/run",
+        "/dev/shm",
+        "/var/tmp",
+        "/home",
+        "/root",
+        "/var/lib",
+        "/var/spool",
+        "/var/mail",
+        "/var/cache",
+        "/var/log",
+        "/mnt",
+        "/media",
+        "/srv",
+    ];
+
     /// The host's root, every top-level directory bound read-only into a fresh tmpfs root.
     /// `/proc`, `/dev`, `/sys`, `/tmp` and `/run` are the container's own, never the host's.
     pub fn host() -> Self {

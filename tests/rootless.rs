@@ -293,3 +293,34 @@ c.sendall(b'uid ' + open('/proc/self/uid_map').read().split()[1].encode())";
     assert_eq!(reply, format!("uid {NOBODY}"));
     c.wait().unwrap();
 }
+
+#[test]
+fn rootless_inner_sandbox_cannot_reach_the_callers_unix_sockets() {
+    if !inner() {
+        return;
+    }
+    // Rootless, container root is the caller itself: a socket only the caller may use is the
+    // payload's too, unless its tree is hidden.
+    let dir = Path::new("/var/tmp").join(common::unique("nsbox-rootless-sock"));
+    fs::create_dir(&dir).unwrap();
+    let path = dir.join("sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let script = format!(
+        "{}\nimport socket\ncheck_os('connect', lambda: socket.socket(socket.AF_UNIX).connect({:?}))\n",
+        common::PY_PROBES,
+        path.display().to_string()
+    );
+    let run = |builder: &mut nsbox::ContainerBuilder| {
+        let out = builder.command(common::PYTHON).args(["-c", &script]).output().unwrap();
+        common::probe_results(&stdout_of(&out)).get("connect").cloned()
+    };
+    let sandbox = run(Container::builder().profile(Profile::Sandbox));
+    let fixture = run(&mut Container::builder());
+    fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(sandbox.as_deref(), Some("ENOENT"));
+    assert_eq!(
+        fixture.as_deref(),
+        Some("OK"),
+        "the default profile still sees /var/tmp"
+    );
+}

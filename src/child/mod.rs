@@ -316,6 +316,13 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             }
             result
         }
+        Step::ReadOnlyMount(index) => sys::mount_setattr(
+            slot(slots, *index)?,
+            c"",
+            libc::AT_EMPTY_PATH as u32,
+            libc::MOUNT_ATTR_RDONLY,
+            0,
+        ),
         Step::ReadOnlyRoot => sys::mount_setattr(*root, c"", libc::AT_EMPTY_PATH as u32, libc::MOUNT_ATTR_RDONLY, 0),
         Step::PivotRoot => {
             // pivot_root(".", ".") stacks the old root on the new one; detaching "." then

@@ -159,6 +159,18 @@ impl Plan {
                 _ => IdMaps::default_for_caller(),
             };
             plan.id_maps = Some(maps);
+        }
+        // The host sources are opened before the switch to the container's root. Until then
+        // the setup process has the caller's host uid: when root is mapped to an unprivileged
+        // host id (Sandbox), a root-only source (a 0700 directory) is reachable only before,
+        // by the owner's permission bits (its capabilities in the new namespace count only
+        // for inodes whose owner is mapped). Everything it creates (mount points, mkdirat)
+        // comes after: the kernel refuses to create an inode for an unmapped fsuid (EOVERFLOW).
+        let sources = match ns.contains(Namespaces::MOUNT) {
+            true => Some(rootfs::open_sources(&mut plan, config)?),
+            false => None,
+        };
+        if ns.contains(Namespaces::USER) {
             plan.push(
                 Step::SetCredentials {
                     uid: 0,
@@ -188,8 +200,8 @@ impl Plan {
             plan.push(Step::NotDumpable, attrs, None);
         }
 
-        if ns.contains(Namespaces::MOUNT) {
-            rootfs::plan_rootfs(&mut plan, config)?;
+        if let Some(sources) = sources {
+            rootfs::plan_rootfs(&mut plan, config, sources)?;
         }
         if !early {
             plan.plan_names_and_bounding(config, id)?;

@@ -59,26 +59,54 @@ enum HostEntry {
     Symlink(PathBuf, PathBuf),
 }
 
-pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
+/// A host path hidden on the host root, as it is on the host (a symlink's target).
+struct Hidden {
+    path: PathBuf,
+    dir: bool,
+}
+
+/// The slots [`open_sources`] filled and what the rest of the plan needs to know about them.
+pub(super) struct Sources {
+    whole_host: bool,
+    root_slot: Option<usize>,
+    host_entries: Vec<(HostEntry, Option<usize>)>,
+    devices: Vec<(usize, PathBuf)>,
+    proc_slot: Option<usize>,
+    sys_slot: Option<usize>,
+    user_sources: Vec<Option<usize>>,
+    hidden: Vec<Hidden>,
+}
+
+/// The first steps of the filesystem sequence: private propagation, then every host source
+/// opened (`O_PATH`), before the staging mount can hide any of them. They run before the
+/// setup process switches to the container's root (see `Plan::new` for why).
+pub(super) fn open_sources(plan: &mut Plan, config: &Config) -> Result<Sources> {
     let ns = config.namespaces;
-    let in_userns = ns.contains(Namespaces::USER);
     // A fresh procfs or sysfs needs its own PID or network namespace: the host's would be the
     // same superblock, which cannot be mounted over itself (EBUSY) and, in a user namespace,
     // not at all. Without one, the host's is bound (sysfs read-only).
     let fresh_proc = ns.contains(Namespaces::PID);
     let fresh_sys = ns.contains(Namespaces::NET);
     let rootfs = config.rootfs.clone().unwrap_or_default();
+    let hidden = if rootfs.is_host() {
+        hidden_on_host(&config.hidden_host_paths)
+    } else {
+        Vec::new()
+    };
 
     plan.push(Step::PrivatePropagation, SetupStep::PrivatePropagation, None);
 
-    // 1. Open every host source now, before the staging mount can hide any of them.
     // The host root in one recursive read-only bind when every mount point already exists;
     // otherwise (a mount needs a new directory) each top-level entry bound into a fresh tmpfs.
     // The one bind keeps the host's /tmp, /run, /proc... under the container's fresh mounts, so
     // it is only for payloads that cannot unmount those (no CAP_SYS_ADMIN).
     let may_unmount = config.capabilities.contains(crate::security::Capability::CAP_SYS_ADMIN);
-    let whole_host =
-        rootfs.is_host() && !may_unmount && config.mounts.iter().all(|m| mount_point_exists_on_host(&m.target));
+    let whole_host = rootfs.is_host()
+        && !may_unmount
+        && config
+            .mounts
+            .iter()
+            .all(|m| mount_point_exists_on_host(&m.target, &hidden));
     let root_slot = match &rootfs.0 {
         RootfsKind::Dir(dir) => Some(plan.open_source(dir, SetupStep::PrepareRoot)?),
         RootfsKind::Host if whole_host => Some(plan.open_source(Path::new("/"), SetupStep::PrepareRoot)?),
@@ -87,6 +115,10 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
     let mut host_entries = Vec::new();
     if rootfs.is_host() && !whole_host {
         for entry in host_top_level()? {
+            // A hidden top-level entry is left out of the layout: nothing of it is mounted.
+            if hidden.iter().any(|h| h.path == entry_path(&entry)) {
+                continue;
+            }
             let slot = match &entry {
                 HostEntry::Dir(p) | HostEntry::File(p) => Some(plan.open_source(p, SetupStep::PrepareRoot)?),
                 HostEntry::Symlink(..) => None,
@@ -119,6 +151,33 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
             _ => None,
         });
     }
+    Ok(Sources {
+        whole_host,
+        root_slot,
+        host_entries,
+        devices,
+        proc_slot,
+        sys_slot,
+        user_sources,
+        hidden,
+    })
+}
+
+/// The rest of the filesystem sequence, on the sources [`open_sources`] opened.
+pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) -> Result<()> {
+    let ns = config.namespaces;
+    let in_userns = ns.contains(Namespaces::USER);
+    let rootfs = config.rootfs.clone().unwrap_or_default();
+    let Sources {
+        whole_host,
+        root_slot,
+        host_entries,
+        devices,
+        proc_slot,
+        sys_slot,
+        user_sources,
+        hidden,
+    } = sources;
 
     // 2. The new root.
     let stage = choose_stage()?;
@@ -155,6 +214,8 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
         mount(plan, "tmpfs", "/tmp", libc::MS_NOSUID | libc::MS_NODEV, Some(&tmp))?;
         mount(plan, "tmpfs", "/run", libc::MS_NOSUID | libc::MS_NODEV, Some(&run))?;
     }
+    let null_slot = devices.first().map(|(slot, _)| *slot);
+    let seal = hide(plan, &hidden, whole_host, config, null_slot)?;
 
     // 3. Kernel filesystems and /dev.
     let nosuid_noexec = libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV;
@@ -259,6 +320,10 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
         }
     }
 
+    for slot in seal {
+        plan.push(Step::ReadOnlyMount(slot), SetupStep::Mount, None);
+    }
+
     // 5. Enter it.
     if config.is_read_only_root() {
         plan.push(Step::ReadOnlyRoot, SetupStep::ReadOnlyRoot, None);
@@ -283,6 +348,75 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Covers each hidden path: a directory with an empty tmpfs, read-only at once unless one of
+/// the caller's mounts lies under it (its mount point is created in the tmpfs first; the
+/// returned slots hold the tmpfs mounts to make read-only once the caller's mounts are in); a
+/// file or socket with the null device. A top-level directory left out of an entry-by-entry
+/// layout needs nothing. An empty mount on top hides only from a payload that cannot unmount
+/// it: without CAP_SYS_ADMIN (Sandbox), or the root would not be one bind of `/` either.
+fn hide(
+    plan: &mut Plan,
+    hidden: &[Hidden],
+    whole_host: bool,
+    config: &Config,
+    null_slot: Option<usize>,
+) -> Result<Vec<usize>> {
+    let mut seal = Vec::new();
+    for Hidden { path, dir } in hidden {
+        let top_level = path.parent() == Some(Path::new("/"));
+        if !whole_host && top_level {
+            continue;
+        }
+        if !dir {
+            let slot = null_slot.ok_or_else(|| Error::io("hide a host file", nix::errno::Errno::EBADF))?;
+            bind(plan, slot, path, Leaf::File, false, true, SetupStep::Mount)?;
+            continue;
+        }
+        let mounts_under = config
+            .mounts
+            .iter()
+            .any(|m| m.target.starts_with(path) && m.target != *path);
+        let read_only = if mounts_under { 0 } else { libc::MS_RDONLY };
+        let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | read_only;
+        mount_with(plan, "tmpfs", path, flags, Some("mode=755"), RESOLVE_STRICT)?;
+        if mounts_under {
+            // An fd of the tmpfs' root: sealing it later reaches this mount, not the caller's
+            // mounts that will lie on top of it or under it.
+            let slot = plan.new_slot();
+            let step = Step::OpenMountDir {
+                path: resolve_path(path, RESOLVE_STRICT)?,
+                slot,
+            };
+            plan.push(step, SetupStep::Mount, Some(path.clone()));
+            seal.push(slot);
+        }
+    }
+    Ok(seal)
+}
+
+/// The hidden paths as they are on the host: a symlink's target instead of the symlink (so
+/// `/var/run -> /run` is the container's own /run, and `/home -> var/home` hides `/var/home`),
+/// sorted, without those that do not exist, lie under the container's own /tmp, /run, /dev,
+/// /proc or /sys, or under another hidden path.
+fn hidden_on_host(paths: &[PathBuf]) -> Vec<Hidden> {
+    let mut found = Vec::new();
+    for path in paths {
+        let Ok(real) = std::fs::canonicalize(path) else {
+            continue;
+        };
+        let top = real.components().nth(1).map(|c| c.as_os_str().as_bytes().to_vec());
+        let fresh = top.is_some_and(|t| FRESH_ON_HOST_ROOT.iter().any(|f| f.as_bytes() == t));
+        if fresh || real == Path::new("/") {
+            continue;
+        }
+        let dir = real.is_dir();
+        found.push(Hidden { path: real, dir });
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found.dedup_by(|later, earlier| later.path.starts_with(&earlier.path));
+    found
 }
 
 fn bind(
@@ -397,8 +531,15 @@ pub(super) fn resolve_path(path: &Path, resolve: u64) -> Result<ContainerPath> {
 }
 
 /// Whether `target` can be a mount point in the whole-host root (read-only, so nothing can be
-/// created in it): it exists on the host, or it lies in the container's own /tmp or /run.
-fn mount_point_exists_on_host(target: &Path) -> bool {
+/// created in it): it exists on the host, or it lies in the container's own /tmp or /run, or
+/// in the tmpfs over a hidden directory.
+fn mount_point_exists_on_host(target: &Path, hidden: &[Hidden]) -> bool {
+    if hidden
+        .iter()
+        .any(|h| h.dir && target.starts_with(&h.path) && target != h.path)
+    {
+        return true;
+    }
     let fresh = FRESH_ON_HOST_ROOT.iter().filter(|d| matches!(**d, "tmp" | "run"));
     fresh.into_iter().any(|d| {
         target

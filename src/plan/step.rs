@@ -155,6 +155,9 @@ pub(crate) enum Step {
         link: CString,
         path: ContainerPath,
     },
+    /// Make the mount whose root is the directory in the slot read-only; mounts on top of it
+    /// keep their own flags (a tmpfs hiding a host path, once the caller's mounts are in it).
+    ReadOnlyMount(usize),
     /// Make the root mount read-only.
     ReadOnlyRoot,
     /// `pivot_root(".", ".")` in the new root and detach the old one.

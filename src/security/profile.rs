@@ -7,12 +7,18 @@
 /// |---|---|---|
 /// | namespaces | all | all |
 /// | root filesystem | read-only | read-only host root; a directory may be made writable |
+/// | host root view | [`Rootfs::SANDBOX_HIDDEN`](crate::Rootfs::SANDBOX_HIDDEN) hidden | everything, read-only |
+/// | container root on the host (root caller, no explicit maps) | its /etc/subuid range, else one unused id (from 0x70000000) | its /etc/subuid range, else host root (identity) |
 /// | capabilities | none | Podman's 11 |
 /// | seccomp | Docker's default, TIOCSTI/TIOCLINUX refused | the same |
 /// | no_new_privs | on | on |
 /// | environment | cleared | inherited |
 /// | session | new (no controlling terminal) | new (no controlling terminal) |
 /// | rlimits | core 0, nofile 1024 | inherited |
+///
+/// A root caller's Sandbox without /etc/subuid maps only container root, so
+/// [`user`](crate::ContainerBuilder::user) with another id needs an explicit
+/// [`uid_map`](crate::ContainerBuilder::uid_map) and `gid_map` (on unused host ids).
 ///
 /// ```no_run
 /// use nsbox::{Container, Profile};
