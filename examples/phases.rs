@@ -1,17 +1,20 @@
 //! Prints where the time of one spawn goes, phase by phase (build with the `trace-timing`
 //! feature: `cargo run --release --features trace-timing --example phases`).
 
-use nsbox::{Container, Namespaces, Seccomp};
+use nsbox::{Container, Namespaces, Profile, Seccomp};
 
 /// A named way to set up the builder.
 type Config = (&'static str, fn(&mut nsbox::ContainerBuilder));
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let configs: [Config; 3] = [
+    let configs: [Config; 4] = [
         ("all namespaces, no seccomp", |b| {
             b.seccomp(Seccomp::unconfined());
         }),
         ("all namespaces + Docker's seccomp", |_| {}),
+        ("Profile::Sandbox", |b| {
+            b.profile(Profile::Sandbox);
+        }),
         ("no namespaces", |b| {
             b.namespaces(Namespaces::empty()).seccomp(Seccomp::unconfined());
         }),

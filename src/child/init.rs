@@ -22,15 +22,6 @@ use crate::sys::{self, SysResult};
 const INIT_STATUS_FD: RawFd = 3;
 const INIT_BINARY_FD: RawFd = 4;
 
-/// What the payload's entry point needs: the step context and where to go on.
-struct PayloadStart<'c, 'a> {
-    context: &'c mut Context<'a>,
-    from: usize,
-    /// The init's fds, closed in the payload: the status pipe and the confirmation pipe's
-    /// write end (the payload's launcher waits for its EOF).
-    init_only: [RawFd; 2],
-}
-
 /// The fds the init works with.
 #[derive(Clone, Copy)]
 pub(super) struct InitFds {
@@ -46,11 +37,13 @@ pub(super) struct InitFds {
 /// Starts the payload as PID 2 and becomes the init; returns only on failure (in the init,
 /// before anything was started).
 ///
-/// The payload is cloned with CLONE_VM|CLONE_VFORK onto a stack the parent prepared, as
-/// posix_spawn does: no copy of the page tables (whose size is the host program's), and the
-/// init, sharing the memory, stays suspended until the payload has executed (or exited), so
-/// nothing touches that memory concurrently. The payload runs the remaining steps there; its
-/// launcher then waits until the init has executed nsbox-init and confined itself.
+/// The payload is cloned with CLONE_VM onto a stack the parent prepared, as posix_spawn does:
+/// no copy of the page tables (whose size is the host program's). It runs the remaining steps
+/// there while the init, at the same time, executes nsbox-init, which confines itself; the
+/// payload's launcher waits for that before it executes the payload. Both run on the same
+/// memory meanwhile, so each keeps to its own: the init to its stack and the values it copied
+/// before the clone, the payload to its stack and the context (in `child::run`'s frame, which
+/// the init never returns to).
 pub(super) fn start(
     context: &mut Context<'_>,
     index: usize,
@@ -61,33 +54,33 @@ pub(super) fn start(
     let error_fd = context.error_fd;
     // Out of the context: the steps after this one never fork again.
     let stack = std::mem::replace(&mut context.payload_stack, (std::ptr::null_mut(), 0));
-    let mut payload = PayloadStart {
-        context,
-        from: index + 1,
-        init_only: [fds.status, fds.ready_write],
-    };
-    let arg = &mut payload as *mut PayloadStart as *mut libc::c_void;
+    context.payload_resume = (index + 1, [fds.status, fds.ready_write]);
+    let arg = context as *mut Context as *mut libc::c_void;
     // SAFETY: the entry runs the remaining steps, which exec or exit; the stack is the plan's
-    // and used by nothing else; payload outlives the suspension.
-    let pid = unsafe { vfork_on(stack, payload_entry, arg)? };
+    // and used by nothing else; from here on only the payload uses the context, which lives
+    // as long as this process (the init never returns).
+    let pid = unsafe { clone_on(stack, payload_entry, arg, false)? };
     if fds.ready_read >= 0 {
         sys::close(fds.ready_read);
     }
     init(pid, fds, error_fd, bounding, index, shared_memory)
 }
 
-/// clone(CLONE_VM|CLONE_VFORK) running `entry(arg)` on `stack` (lowest address, size), as
-/// posix_spawn does: no copy of the page tables, and this process suspended until the child
-/// has executed or exited.
+/// clone(CLONE_VM) running `entry(arg)` on `stack` (lowest address, size), as posix_spawn
+/// does: no copy of the page tables. With `suspend` (CLONE_VFORK), this process waits until
+/// the child has executed or exited.
 ///
 /// # Safety
 /// `entry` must exec or exit, never return; `stack` must be used by nothing else meanwhile;
-/// `arg` must stay valid until the child has executed or exited.
-unsafe fn vfork_on(
+/// `arg` must stay valid until the child has executed or exited; without `suspend`, nothing
+/// the child uses may be touched by this process meanwhile.
+unsafe fn clone_on(
     stack: (*mut u8, usize),
     entry: extern "C" fn(*mut libc::c_void) -> !,
     arg: *mut libc::c_void,
+    suspend: bool,
 ) -> SysResult<libc::pid_t> {
+    let vfork = if suspend { libc::CLONE_VFORK } else { 0 };
     let (low, size) = stack;
     if low.is_null() || size < 16 * 1024 {
         return Err(nix::errno::Errno::ENOMEM);
@@ -96,11 +89,11 @@ unsafe fn vfork_on(
     {
         // SAFETY: clone_args is plain data; zeroed is valid and the fields we need are set.
         let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
-        args.flags = (libc::CLONE_VM | libc::CLONE_VFORK) as u64;
+        args.flags = (libc::CLONE_VM | vfork) as u64;
         args.exit_signal = libc::SIGCHLD as u64;
         args.stack = low as u64;
         args.stack_size = size as u64;
-        // SAFETY: as the caller promises; CLONE_VFORK keeps this process from running meanwhile.
+        // SAFETY: as the caller promises.
         unsafe { crate::stack::clone3_on_stack(&mut args, entry, arg) }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -109,12 +102,12 @@ unsafe fn vfork_on(
         // failure: fine here, where the setup process never shares the caller's memory.
         // SAFETY: as the caller promises; low + size is the end of the stack mapping.
         let top = ((unsafe { low.add(size) } as usize) & !15) as *mut libc::c_void;
-        // SAFETY: as the caller promises; CLONE_VFORK keeps this process from running meanwhile.
+        // SAFETY: as the caller promises.
         let pid = unsafe {
             libc::clone(
                 std::mem::transmute(entry),
                 top,
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                libc::CLONE_VM | vfork | libc::SIGCHLD,
                 arg,
             )
         };
@@ -127,13 +120,14 @@ unsafe fn vfork_on(
 }
 
 extern "C" fn payload_entry(arg: *mut libc::c_void) -> ! {
-    // SAFETY: `start` passed a PayloadStart that lives, unmoved, while its process is
-    // suspended by CLONE_VFORK, i.e. as long as this process may use it.
-    let start = unsafe { &mut *(arg as *mut PayloadStart) };
-    for fd in start.init_only.into_iter().filter(|fd| *fd >= 0) {
+    // SAFETY: `start` passed the context, which lives, unmoved, as long as the init (which
+    // no longer touches it), i.e. as long as this process may use it.
+    let context = unsafe { &mut *(arg as *mut Context) };
+    let (from, init_only) = context.payload_resume;
+    for fd in init_only.into_iter().filter(|fd| *fd >= 0) {
         sys::close(fd);
     }
-    super::run_from(start.context, start.from)
+    super::run_from(context, from)
 }
 
 /// The init side: leaves the caller's session, drops to CAP_KILL and no_new_privs, executes
@@ -263,7 +257,7 @@ pub(super) fn start_connector(
     let arg = &mut args as *mut ConnectorStart as *mut libc::c_void;
     // SAFETY: the entry execs or exits; the stack is unused until the payload's fork; args
     // outlives the suspension.
-    unsafe { vfork_on(context.payload_stack, connector_entry, arg) }.map(drop)
+    unsafe { clone_on(context.payload_stack, connector_entry, arg, true) }.map(drop)
 }
 
 #[derive(Clone, Copy)]

@@ -28,6 +28,9 @@ pub(super) struct Context<'a> {
     clock: crate::timing::Stamper,
     /// The payload's stack (lowest address, size); null once taken.
     payload_stack: (*mut u8, usize),
+    /// Where the payload, forked by `ForkInit`, goes on, and the init's fds it closes first
+    /// (the status pipe, the confirmation pipe's write end).
+    payload_resume: (usize, [RawFd; 2]),
     root: RawFd,
 }
 
@@ -88,6 +91,7 @@ pub(crate) fn run(start: &ChildStart) -> ! {
         error_fd: start.error_fd,
         clock: start.clock,
         payload_stack: start.payload_stack,
+        payload_resume: (0, [-1, -1]),
         root: -1,
     };
     run_from(&mut context, 0)

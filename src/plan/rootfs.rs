@@ -364,6 +364,8 @@ fn hide(
     null_slot: Option<usize>,
 ) -> Result<Vec<usize>> {
     let mut seal = Vec::new();
+    // The first read-only cover, bound onto the others: a bind costs less than a superblock.
+    let mut empty_cover = None;
     for Hidden { path, dir } in hidden {
         let top_level = path.parent() == Some(Path::new("/"));
         if !whole_host && top_level {
@@ -378,19 +380,25 @@ fn hide(
             .mounts
             .iter()
             .any(|m| m.target.starts_with(path) && m.target != *path);
+        if let (false, Some(cover)) = (mounts_under, empty_cover) {
+            bind(plan, cover, path, Leaf::Dir, false, true, SetupStep::Mount)?;
+            continue;
+        }
         let read_only = if mounts_under { 0 } else { libc::MS_RDONLY };
         let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | read_only;
         mount_with(plan, "tmpfs", path, flags, Some("mode=755"), RESOLVE_STRICT)?;
+        // An fd of the tmpfs' root: sealing it later reaches this mount, not the caller's
+        // mounts that will lie on top of it or under it; a read-only one covers the others.
+        let slot = plan.new_slot();
+        let step = Step::OpenMountDir {
+            path: resolve_path(path, RESOLVE_STRICT)?,
+            slot,
+        };
+        plan.push(step, SetupStep::Mount, Some(path.clone()));
         if mounts_under {
-            // An fd of the tmpfs' root: sealing it later reaches this mount, not the caller's
-            // mounts that will lie on top of it or under it.
-            let slot = plan.new_slot();
-            let step = Step::OpenMountDir {
-                path: resolve_path(path, RESOLVE_STRICT)?,
-                slot,
-            };
-            plan.push(step, SetupStep::Mount, Some(path.clone()));
             seal.push(slot);
+        } else {
+            empty_cover = Some(slot);
         }
     }
     Ok(seal)
