@@ -194,7 +194,7 @@ fn payload_never_reaches_pid1_or_the_connector_as_an_unprivileged_caller() {
     }
     let dir = common::public_dir("nsbox-reach-caller-");
     let binary = common::copy_of_this_test_binary(dir.path(), "reach_caller");
-    let (ok, text) = common::run_as_nobody(&binary, "inner_", INNER);
+    let (ok, text) = common::run_as_nobody(&binary, &["inner_", "--nocapture", "--test-threads=1"], INNER);
     assert!(
         ok && text.contains("test result: ok. 1 passed; 0 failed"),
         "the rootless run failed:\n{text}"

@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::Path;
-use std::process::Command;
 
 use common::{Snapshot, status_hex, stdout_of};
 use nsbox::{Capabilities, Container, Controller, Errno, Error, Mount, Profile, Rootfs, SetupStep};
@@ -28,22 +27,8 @@ fn inner() -> bool {
 }
 
 fn run_as_nobody(binary: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(binary)
-        .arg("rootless_inner_")
-        .args(args)
-        .env(INNER, "1")
-        .env("TMPDIR", "/tmp")
-        .current_dir("/")
-        .output()
-        .expect("run setpriv");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let args: Vec<&str> = ["rootless_inner_"].into_iter().chain(args.iter().copied()).collect();
+    common::run_as_nobody(binary, &args, INNER)
 }
 
 #[test]

@@ -387,14 +387,14 @@ pub fn public_dir(prefix: &str) -> tempfile::TempDir {
     dir
 }
 
-/// Runs the tests of `binary` (a copy of a test binary, see [`copy_of_this_test_binary`])
-/// whose names contain `filter` as `nobody` (uid and gid 65534, no groups) through `setpriv`,
-/// one at a time, with `inner_env=1` set; returns whether it passed and its output.
-pub fn run_as_nobody(binary: &Path, filter: &str, inner_env: &str) -> (bool, String) {
+/// Runs `binary` (a copy of a test binary, see [`copy_of_this_test_binary`]) with `args` as
+/// `nobody` (uid and gid 65534, no groups) through `setpriv`, with `inner_env=1` set (the
+/// inner tests run only then); returns whether it passed and its output.
+pub fn run_as_nobody(binary: &Path, args: &[&str], inner_env: &str) -> (bool, String) {
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(binary)
-        .args([filter, "--nocapture", "--test-threads=1"])
+        .args(args)
         .env(inner_env, "1")
         .env("TMPDIR", "/tmp")
         .current_dir("/")
