@@ -10,6 +10,7 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=src/pid1/nsbox_init.rs");
     println!("cargo:rerun-if-changed=src/pid1/confinement.rs");
+    println!("cargo:rerun-if-changed=src/pid1/syscall_numbers.rs");
     println!("cargo:rustc-check-cfg=cfg(nsbox_no_init_binary)");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR")).join("nsbox-init");
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();

@@ -40,39 +40,7 @@ const ARCH: u32 = 4;
 /// native syscall on aarch64 either).
 const X32_BIT: u32 = 0x4000_0000;
 
-#[cfg(target_arch = "x86_64")]
-mod arch {
-    pub const AUDIT_ARCH: u32 = 0xc000_003e;
-    pub const WRITE: u32 = 1;
-    pub const CLOSE: u32 = 3;
-    pub const SOCKET: u32 = 41;
-    pub const CONNECT: u32 = 42;
-    pub const RECVFROM: u32 = 45;
-    pub const SENDMSG: u32 = 46;
-    pub const WAIT4: u32 = 61;
-    pub const KILL: u32 = 62;
-    pub const RT_SIGTIMEDWAIT: u32 = 128;
-    pub const RESTART_SYSCALL: u32 = 219;
-    pub const EXIT_GROUP: u32 = 231;
-}
-
-#[cfg(target_arch = "aarch64")]
-mod arch {
-    pub const AUDIT_ARCH: u32 = 0xc000_00b7;
-    pub const WRITE: u32 = 64;
-    pub const CLOSE: u32 = 57;
-    pub const SOCKET: u32 = 198;
-    pub const CONNECT: u32 = 203;
-    pub const RECVFROM: u32 = 207;
-    pub const SENDMSG: u32 = 211;
-    pub const WAIT4: u32 = 260;
-    pub const KILL: u32 = 129;
-    pub const RT_SIGTIMEDWAIT: u32 = 137;
-    pub const RESTART_SYSCALL: u32 = 128;
-    pub const EXIT_GROUP: u32 = 94;
-}
-
-use arch::*;
+use super::syscall_numbers::*;
 
 /// Room for the longest filter below.
 const MAX: usize = 16;

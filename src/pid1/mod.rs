@@ -12,6 +12,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 // Shared with the binary, which uses what the crate does not (the connector's filter).
 #[allow(dead_code)]
 pub(crate) mod confinement;
+#[allow(dead_code)]
+mod syscall_numbers;
 
 #[cfg(not(nsbox_no_init_binary))]
 static BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nsbox-init"));

@@ -42,49 +42,12 @@
 use core::arch::{asm, naked_asm};
 
 mod confinement;
+mod syscall_numbers;
+
+use syscall_numbers as nr;
 
 #[cfg(target_arch = "x86_64")]
-mod nr {
-    pub const READ: usize = 0;
-    pub const WRITE: usize = 1;
-    pub const WAIT4: usize = 61;
-    pub const KILL: usize = 62;
-    pub const RT_SIGTIMEDWAIT: usize = 128;
-    pub const PRCTL: usize = 157;
-    pub const EXIT_GROUP: usize = 231;
-    pub const GETPID: usize = 39;
-    pub const EXECVE: usize = 59;
-    pub const FCNTL: usize = 72;
-    pub const CLOSE: usize = 3;
-    pub const SOCKET: usize = 41;
-    pub const CONNECT: usize = 42;
-    pub const RECVFROM: usize = 45;
-    pub const SENDMSG: usize = 46;
-    pub const LANDLOCK_RESTRICT_SELF: usize = 446;
-}
-
-#[cfg(target_arch = "aarch64")]
-mod nr {
-    pub const READ: usize = 63;
-    pub const WRITE: usize = 64;
-    pub const EXIT_GROUP: usize = 94;
-    pub const KILL: usize = 129;
-    pub const RT_SIGTIMEDWAIT: usize = 137;
-    pub const PRCTL: usize = 167;
-    pub const WAIT4: usize = 260;
-    pub const GETPID: usize = 172;
-    pub const EXECVE: usize = 221;
-    pub const FCNTL: usize = 25;
-    pub const CLOSE: usize = 57;
-    pub const SOCKET: usize = 198;
-    pub const CONNECT: usize = 203;
-    pub const RECVFROM: usize = 207;
-    pub const SENDMSG: usize = 211;
-    pub const LANDLOCK_RESTRICT_SELF: usize = 446;
-}
-
-#[cfg(target_arch = "x86_64")]
-unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
+unsafe fn syscall4(n: u32, a: usize, b: usize, c: usize, d: usize) -> isize {
     let ret: isize;
     // SAFETY: the Linux x86_64 syscall convention; the kernel clobbers rcx and r11.
     unsafe {
@@ -95,11 +58,11 @@ unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
 }
 
 #[cfg(target_arch = "aarch64")]
-unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
+unsafe fn syscall4(n: u32, a: usize, b: usize, c: usize, d: usize) -> isize {
     let ret: isize;
     // SAFETY: the Linux aarch64 syscall convention.
     unsafe {
-        asm!("svc 0", in("x8") n, inlateout("x0") a as isize => ret, in("x1") b, in("x2") c, in("x3") d,
+        asm!("svc 0", in("x8") n as usize, inlateout("x0") a as isize => ret, in("x1") b, in("x2") c, in("x3") d,
              options(nostack));
     }
     ret
@@ -288,7 +251,7 @@ fn wait_until_confined(ready: usize, expected: usize, error_fd: usize, step: usi
 }
 
 #[cfg(target_arch = "x86_64")]
-unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
+unsafe fn syscall6(n: u32, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
     let ret: isize;
     // SAFETY: the Linux x86_64 syscall convention with six arguments.
     unsafe {
@@ -299,11 +262,11 @@ unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f
 }
 
 #[cfg(target_arch = "aarch64")]
-unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
+unsafe fn syscall6(n: u32, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
     let ret: isize;
     // SAFETY: the Linux aarch64 syscall convention with six arguments.
     unsafe {
-        asm!("svc 0", in("x8") n, inlateout("x0") a as isize => ret, in("x1") b, in("x2") c, in("x3") d,
+        asm!("svc 0", in("x8") n as usize, inlateout("x0") a as isize => ret, in("x1") b, in("x2") c, in("x3") d,
              in("x4") e, in("x5") f, options(nostack));
     }
     ret
