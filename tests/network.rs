@@ -1,6 +1,7 @@
 //! Networking against the real kernel: a private network namespace, published TCP and UDP
-//! ports (port 0, a taken port, 200 concurrent 1 MiB round trips with half-close), joining
-//! another container's namespace, the host network, and the seed's nginx.
+//! ports (port 0, a taken port, 200 concurrent 1 MiB round trips with half-close, a payload
+//! that stalls its connector), joining another container's namespace, the host network, and
+//! the seed's nginx.
 
 mod common;
 
