@@ -186,9 +186,13 @@ impl Relay {
             }
         }
         for (i, c) in self.connections.iter().enumerate() {
-            let [(client, client_events), (inner, inner_events)] = c.interest();
-            slots.extend([Slot::Client(i), Slot::Inner(i)]);
-            interest.extend([(client.as_raw_fd(), client_events), (inner.as_raw_fd(), inner_events)]);
+            let [client, inner] = c.interest();
+            for (slot, side) in [(Slot::Client(i), client), (Slot::Inner(i), inner)] {
+                if let Some((socket, events)) = side {
+                    slots.push(slot);
+                    interest.push((socket.as_raw_fd(), events));
+                }
+            }
         }
         for (key, client) in &self.udp {
             if let Some(inner) = &client.inner {

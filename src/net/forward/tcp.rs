@@ -158,8 +158,10 @@ impl Connection {
         self.connecting
     }
 
-    /// The fds and events to poll for: (client, inner).
-    pub fn interest(&self) -> [(&TcpStream, PollFlags); 2] {
+    /// The fds and events to poll for: client, inner. A side that is done both ways is left
+    /// out: poll reports POLLHUP whatever the events, and a container that stops reading
+    /// while the client is gone would otherwise keep the loop spinning.
+    pub fn interest(&self) -> [Option<(&TcpStream, PollFlags)>; 2] {
         let mut client = PollFlags::empty();
         let mut inner = PollFlags::empty();
         if !self.client_eof && self.up.has_room() {
@@ -174,7 +176,10 @@ impl Connection {
         if self.connecting.is_none() && !self.inner_eof && self.down.has_room() {
             inner |= PollFlags::POLLIN;
         }
-        [(&self.client, client), (&self.inner, inner)]
+        [
+            (!(self.client_eof && self.down_shut)).then_some((&self.client, client)),
+            (!(self.inner_eof && self.up_shut)).then_some((&self.inner, inner)),
+        ]
     }
 
     /// Advances the connection; false when it is finished (both sides closed, an error, or a
