@@ -1,6 +1,7 @@
 //! Networking against the real kernel: a private network namespace, published TCP and UDP
-//! ports (port 0, a taken port, 200 concurrent 1 MiB round trips with half-close), joining
-//! another container's namespace, the host network, and the seed's nginx.
+//! ports (port 0, a taken port, 200 concurrent 1 MiB round trips with half-close, a payload
+//! that stalls its connector), joining another container's namespace, the host network, and
+//! the seed's nginx.
 
 mod common;
 
@@ -409,4 +410,84 @@ http { include /etc/nginx/mime.types; access_log off; include /etc/nginx/conf.d/
         !listening_here(address.port()),
         "stopping the container did not free {address}"
     );
+}
+
+/// A payload that stops its container's port connector (a hostile payload can: it is a
+/// process of its own, in the container), so that requests for its published ports are never
+/// answered.
+const STOP_THE_CONNECTOR: &str = r#"
+for d in /proc/[0-9]*; do
+    case "$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null)" in
+        nsbox-connect*) kill -STOP "${d#/proc/}" && echo stopped ;;
+    esac
+done
+echo ready
+exec sleep 1000
+"#;
+
+fn open_fds() -> usize {
+    // Minus the fd read_dir itself holds.
+    std::fs::read_dir("/proc/self/fd").unwrap().count() - 1
+}
+
+#[test]
+fn a_hundred_clients_against_a_stalled_connector_are_failed_and_leave_no_fd_after_kill_and_wait() {
+    if !root() {
+        return;
+    }
+    // Counted in a process of its own: the other tests of this binary open fds in parallel.
+    const INNER: &str = "NSBOX_TEST_STALLED_CONNECTOR_INNER";
+    if std::env::var_os(INNER).is_none() {
+        let name = "a_hundred_clients_against_a_stalled_connector_are_failed_and_leave_no_fd_after_kill_and_wait";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env(INNER, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && text.contains("1 passed"), "{text}");
+        return;
+    }
+    const HANG_GUARD: Duration = Duration::from_secs(30);
+    let baseline = open_fds();
+    let mut c = common::sh_builder(STOP_THE_CONNECTOR)
+        .publish(Port::tcp(0, 7013))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    let mut stdout = BufReader::new(c.take_stdout().unwrap());
+    while !out.ends_with("ready\n") && stdout.read_line(&mut out).unwrap() > 0 {}
+    drop(stdout);
+    assert_eq!(out, "stopped\nready\n", "the payload did not stop the connector");
+    let address = c.ports()[0].host;
+    let mut clients: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect_timeout(&address, HANG_GUARD).unwrap())
+        .collect();
+    // The first request is never answered: its client is reset while the container still runs.
+    clients[0].set_read_timeout(Some(HANG_GUARD)).unwrap();
+    let got = clients[0].read(&mut [0u8; 1]);
+    assert!(
+        matches!(&got, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the client of an unanswered request was not reset: {got:?}"
+    );
+    c.kill(Signal::SIGKILL).unwrap();
+    let (done, waited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let status = c.wait();
+        let _ = done.send((status.is_ok(), c));
+    });
+    let (ok, c) = waited
+        .recv_timeout(HANG_GUARD)
+        .expect("wait() did not return after SIGKILL");
+    assert!(ok);
+    drop(c);
+    let clients_open = clients.len();
+    assert_eq!(
+        open_fds() - clients_open,
+        baseline,
+        "the forwarder left fds open after kill and wait"
+    );
+    drop(clients);
+    assert_eq!(open_fds(), baseline);
 }
