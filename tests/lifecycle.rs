@@ -231,16 +231,10 @@ fn signal_dispositions_and_mask_are_reset_for_the_payload() {
     // A child of std::process::Command (glibc's posix_spawn) starts with glibc's internal
     // signals 32 and 33 ignored, as the test binary does under `cargo test`. Check from such a
     // child, so the outcome does not depend on how the test binary was started.
-    const INNER: &str = "NSBOX_TEST_SIGNALS_INNER";
-    if std::env::var_os(INNER).is_none() {
-        let name = "signal_dispositions_and_mask_are_reset_for_the_payload";
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", name, "--nocapture", "--test-threads=1"])
-            .env(INNER, "1")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && text.contains("1 passed"), "{text}");
+    if !common::in_own_process(
+        "signal_dispositions_and_mask_are_reset_for_the_payload",
+        "NSBOX_TEST_SIGNALS_INNER",
+    ) {
         return;
     }
     let ignored = |status: &str| {

@@ -436,16 +436,10 @@ fn a_hundred_clients_against_a_stalled_connector_are_failed_and_leave_no_fd_afte
         return;
     }
     // Counted in a process of its own: the other tests of this binary open fds in parallel.
-    const INNER: &str = "NSBOX_TEST_STALLED_CONNECTOR_INNER";
-    if std::env::var_os(INNER).is_none() {
-        let name = "a_hundred_clients_against_a_stalled_connector_are_failed_and_leave_no_fd_after_kill_and_wait";
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", name, "--nocapture", "--test-threads=1"])
-            .env(INNER, "1")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && text.contains("1 passed"), "{text}");
+    if !common::in_own_process(
+        "a_hundred_clients_against_a_stalled_connector_are_failed_and_leave_no_fd_after_kill_and_wait",
+        "NSBOX_TEST_STALLED_CONNECTOR_INNER",
+    ) {
         return;
     }
     const HANG_GUARD: Duration = Duration::from_secs(30);

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use common::stdout_of;
-use nsbox::{Container, Controller, Profile, Signal};
+use nsbox::{Container, ContainerBuilder, Controller, Profile, Signal};
 
 const MIB: u64 = 1 << 20;
 
@@ -32,7 +32,7 @@ fn reset_peak_rss() {
 }
 
 /// The sizes in KiB `df` shows for `paths` inside a container.
-fn df_sizes(builder: &mut nsbox::ContainerBuilder, paths: &[&str]) -> Vec<u64> {
+fn df_sizes(builder: &mut ContainerBuilder, paths: &[&str]) -> Vec<u64> {
     let script = format!("df -k {} | tail -n +2", paths.join(" "));
     let out = builder.command("/bin/sh").args(["-c", &script]).output().unwrap();
     stdout_of(&out)
@@ -163,82 +163,57 @@ fn pids_cgroup_of(c: &Container) -> PathBuf {
     parent.join(format!("nsbox-{}", c.id()))
 }
 
-#[test]
-fn sandbox_gets_a_pids_limit_where_the_pids_controller_is_usable() {
-    let _one_at_a_time = common::exclusive();
-    if !common::root()
-        || !common::require(
+/// Root and a pids controller nsbox can use (under cgsafe-ns.sh here).
+fn root_and_pids() -> bool {
+    common::root()
+        && common::require(
             "a usable pids controller (run under cgsafe-ns.sh)",
             nsbox::preflight().can_use(Controller::Pids),
         )
-    {
+}
+
+/// Spawns `sleep 30` from `builder` and returns its `pids.max` as the host sees it (None: the
+/// container has no pids cgroup), after killing and reaping it.
+fn pids_max_of(builder: &mut ContainerBuilder) -> Option<String> {
+    let mut c = builder.command("/bin/sleep").arg("30").spawn().unwrap();
+    let limit = fs::read_to_string(pids_cgroup_of(&c).join("pids.max")).ok();
+    c.kill(Signal::SIGKILL).unwrap();
+    c.wait().unwrap();
+    limit.map(|l| l.trim().to_owned())
+}
+
+#[test]
+fn sandbox_gets_a_pids_limit_where_the_pids_controller_is_usable() {
+    let _one_at_a_time = common::exclusive();
+    if !root_and_pids() {
         return;
     }
-    let mut sandbox = Container::builder()
-        .profile(Profile::Sandbox)
-        .command("/bin/sleep")
-        .arg("30")
-        .spawn()
-        .unwrap();
-    let limit = fs::read_to_string(pids_cgroup_of(&sandbox).join("pids.max"));
-    sandbox.kill(Signal::SIGKILL).unwrap();
-    sandbox.wait().unwrap();
-    assert_eq!(limit.expect("the Sandbox container has a pids cgroup").trim(), "1024");
-
-    let mut fixture = Container::builder().command("/bin/sleep").arg("30").spawn().unwrap();
-    let dir = pids_cgroup_of(&fixture);
-    let has_cgroup = dir.exists();
-    fixture.kill(Signal::SIGKILL).unwrap();
-    fixture.wait().unwrap();
-    assert!(!has_cgroup, "a Fixture container got a cgroup: {}", dir.display());
+    let sandbox = pids_max_of(Container::builder().profile(Profile::Sandbox));
+    assert_eq!(sandbox.as_deref(), Some("1024"), "the Sandbox container's pids.max");
+    let fixture = pids_max_of(&mut Container::builder());
+    assert_eq!(fixture, None, "a Fixture container got a pids cgroup");
 }
 
 #[test]
 fn sandbox_pids_limit_yields_to_the_callers_and_can_be_turned_off() {
     let _one_at_a_time = common::exclusive();
-    if !common::root()
-        || !common::require(
-            "a usable pids controller (run under cgsafe-ns.sh)",
-            nsbox::preflight().can_use(Controller::Pids),
-        )
-    {
+    if !root_and_pids() {
         return;
     }
-    let mut own = Container::builder()
-        .profile(Profile::Sandbox)
-        .pids_limit(64)
-        .command("/bin/sleep")
-        .arg("30")
-        .spawn()
-        .unwrap();
-    let limit = fs::read_to_string(pids_cgroup_of(&own).join("pids.max"));
-    own.kill(Signal::SIGKILL).unwrap();
-    own.wait().unwrap();
-    assert_eq!(limit.unwrap().trim(), "64");
-
-    let mut off = Container::builder()
-        .profile(Profile::Sandbox)
-        .pids_limit_where_available(None)
-        .command("/bin/sleep")
-        .arg("30")
-        .spawn()
-        .unwrap();
-    let dir = pids_cgroup_of(&off);
-    let has_cgroup = dir.exists();
-    off.kill(Signal::SIGKILL).unwrap();
-    off.wait().unwrap();
-    assert!(!has_cgroup, "a cgroup without any limit: {}", dir.display());
+    let own = pids_max_of(Container::builder().profile(Profile::Sandbox).pids_limit(64));
+    assert_eq!(own.as_deref(), Some("64"));
+    let off = pids_max_of(
+        Container::builder()
+            .profile(Profile::Sandbox)
+            .pids_limit_where_available(None),
+    );
+    assert_eq!(off, None, "a cgroup without any limit");
 }
 
 #[test]
 fn sandbox_fork_bomb_stops_at_the_default_pids_limit() {
     let _one_at_a_time = common::exclusive();
-    if !common::root()
-        || !common::require(
-            "a usable pids controller (run under cgsafe-ns.sh)",
-            nsbox::preflight().can_use(Controller::Pids),
-        )
-    {
+    if !root_and_pids() {
         return;
     }
     // 1100 background sleeps: past 1024 the shell's fork fails (EAGAIN) and it gives up.

@@ -407,3 +407,21 @@ pub fn run_as_nobody(binary: &Path, args: &[&str], inner_env: &str) -> (bool, St
     );
     (out.status.success(), text)
 }
+
+/// For a test that must run alone in its process (it counts the process's fds, or changes its
+/// signal dispositions): in the test binary's own run, runs test `name` of this binary alone in
+/// a child process with `inner_env=1`, checks that it passed and returns false; in that child,
+/// returns true (the test body runs there).
+pub fn in_own_process(name: &str, inner_env: &str) -> bool {
+    if std::env::var_os(inner_env).is_some() {
+        return true;
+    }
+    let out = Command::new(std::env::current_exe().expect("current_exe"))
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(inner_env, "1")
+        .output()
+        .expect("run this test binary");
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+    false
+}
