@@ -15,6 +15,13 @@
 /// | environment | cleared | inherited |
 /// | session | new (no controlling terminal) | new (no controlling terminal) |
 /// | rlimits | core 0, nofile 1024 | inherited |
+/// | bind sources | no symlink in any component ([`Mount::no_follow`](crate::Mount::no_follow)) | symlinks followed |
+/// | `/tmp`, `/run`, `/dev/shm` size | 64 MiB, 8 MiB, 64 MiB | kernel default, kernel default, 64 MiB |
+/// | captured output (`output()`) | 16 MiB per stream, the rest discarded and flagged | unbounded |
+/// | pids | 1024 where a pids controller is usable | none |
+/// | PID 1, port connector | confined: not dumpable, own session, a fixed seccomp filter | the same |
+///
+/// See [`crate::bounds`] for the bounds and docs/security.md for what each setting defends.
 ///
 /// A root caller's Sandbox without /etc/subuid maps only container root, so
 /// [`user`](crate::ContainerBuilder::user) with another id needs an explicit
