@@ -60,7 +60,12 @@ fn build(target: &str, out: &Path, pie: bool) -> bool {
         "-C",
         "strip=symbols",
     ])
+    // Nothing unwinds (panic=abort, no_std) and nothing applies RELRO (no dynamic loader):
+    // without unwind tables, a build id and RELRO padding the init stays under 4 KB.
+    .args(["-C", "force-unwind-tables=no"])
     .args(["-C", "link-arg=-nostartfiles", "-C", "link-arg=-nostdlib", "-C", link])
+    .args(["-C", "link-arg=-Wl,--build-id=none", "-C", "link-arg=-Wl,-z,norelro"])
+    .args(["-C", "link-arg=-Wl,--no-eh-frame-hdr"])
     .arg("-o")
     .arg(out)
     .arg("src/pid1/nsbox_init.rs");

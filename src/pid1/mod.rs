@@ -65,3 +65,13 @@ fn create() -> std::io::Result<OwnedFd> {
     }
     Ok(fd)
 }
+
+#[cfg(test)]
+mod tests {
+    /// The init is a container's one resident helper: it stays under 4 KB (issue 11).
+    #[test]
+    #[cfg(not(nsbox_no_init_binary))]
+    fn init_binary_stays_under_4_kib() {
+        assert!(super::BINARY.len() < 4096, "nsbox-init is {} bytes", super::BINARY.len());
+    }
+}
