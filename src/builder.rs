@@ -535,3 +535,11 @@ impl ContainerBuilder {
         self
     }
 }
+
+// Here rather than in container.rs: the handle knows nothing of how it is built.
+impl Container {
+    /// A builder for a new container.
+    pub fn builder() -> ContainerBuilder {
+        ContainerBuilder::new()
+    }
+}

@@ -8,7 +8,6 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::builder::ContainerBuilder;
 use crate::cgroup::{Cgroup, Stats};
 use crate::error::{Error, Result};
 use crate::net::{Forwarder, PublishedPort};
@@ -66,11 +65,6 @@ pub struct Container {
 }
 
 impl Container {
-    /// A builder for a new container.
-    pub fn builder() -> ContainerBuilder {
-        ContainerBuilder::new()
-    }
-
     pub(crate) fn new(
         id: String,
         pid: Pid,

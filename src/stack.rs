@@ -21,34 +21,6 @@ const POOL_MAX: usize = 8;
 
 static POOL: Mutex<Vec<Mapping>> = Mutex::new(Vec::new());
 
-/// Whether a setup process may run on the caller's memory here: on x86_64 (where the
-/// trampoline below is written), with clone3, on Linux 5.18 or later. Before 5.16 a core dump
-/// (a crash in the child) killed every process sharing the memory, the caller too; before
-/// about 5.18 a `CLONE_VM` child entered its new time namespace only at exec.
-pub(crate) fn shared_memory_supported() -> bool {
-    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *SUPPORTED
-        .get_or_init(|| cfg!(target_arch = "x86_64") && crate::spawn::clone3_available() && kernel_at_least(5, 18))
-}
-
-fn kernel_at_least(major: u32, minor: u32) -> bool {
-    // SAFETY: utsname is plain data, filled by the kernel.
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: uts is a valid out-pointer.
-    if unsafe { libc::uname(&mut uts) } != 0 {
-        return false;
-    }
-    // SAFETY: the kernel NUL-terminates release.
-    let release = unsafe { std::ffi::CStr::from_ptr(uts.release.as_ptr()) }
-        .to_string_lossy()
-        .into_owned();
-    let mut parts = release
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|p| p.parse::<u32>().ok());
-    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    version >= (major, minor)
-}
-
 /// One stack mapping (guard page included).
 #[derive(Debug)]
 struct Mapping(NonNull<u8>);
@@ -177,13 +149,6 @@ pub(crate) unsafe fn clone3_on_stack(
 mod tests {
     use super::*;
 
-    #[test]
-    fn kernel_version_comparison() {
-        assert!(kernel_at_least(2, 6));
-        assert!(!kernel_at_least(999, 0));
-    }
-
-    /// The permissions /proc/self/maps shows for the mapping that contains `addr`.
     fn permissions_at(addr: usize) -> String {
         let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
         maps.lines()

@@ -72,6 +72,10 @@ mod tests {
     #[test]
     #[cfg(not(nsbox_no_init_binary))]
     fn init_binary_stays_under_4_kib() {
-        assert!(super::BINARY.len() < 4096, "nsbox-init is {} bytes", super::BINARY.len());
+        assert!(
+            super::BINARY.len() < 4096,
+            "nsbox-init is {} bytes",
+            super::BINARY.len()
+        );
     }
 }

@@ -76,7 +76,10 @@ pub(crate) struct ParentEnds {
 }
 
 impl Plan {
-    pub fn new(config: &Config, id: &str, cgroup: Option<&Cgroup>) -> Result<Plan> {
+    /// The plan for one container of `config`, joining `cgroup`; its setup process shares the
+    /// caller's memory if `shared_memory` (see [`crate::shared_memory::allowed`]) and an init,
+    /// if any, can execute its binary.
+    pub fn new(config: &Config, id: &str, cgroup: Option<&Cgroup>, shared_memory: bool) -> Result<Plan> {
         let ns = config.namespaces;
         let (error_r, error_w) = pipe()?;
         // A socket pair, not a pipe: the parent writes with MSG_NOSIGNAL, so a child that died
@@ -125,7 +128,7 @@ impl Plan {
         plan.push(Step::CloseFd(plan.parent.sync.as_raw_fd()), attrs, None);
         plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
         let joins = match cgroup {
-            Some(cgroup) => cgroup.join_files(crate::spawn::clone3_available())?,
+            Some(cgroup) => cgroup.join_files(crate::kernel::clone3_available())?,
             None => Vec::new(),
         };
         // What needs neither the id maps nor the cgroups runs while the parent writes the maps:
@@ -182,15 +185,9 @@ impl Plan {
             );
             plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
         }
-        // Shared memory (CLONE_VM, see crate::stack) only where nothing the setup process does
-        // reaches the caller through it: an init must be able to execute its binary (its
-        // in-process loop would run on the caller's memory forever), credential changes must
-        // keep the host uid and gid (the kernel resets the dumpable flag of the memory when
-        // they change), and joining the cgroups must leave the memory alone.
-        let shared_memory = crate::stack::shared_memory_supported()
-            && (status_w.is_none() || plan.binary >= 0)
-            && keeps_host_ids(config, plan.id_maps.as_ref())
-            && cgroup.is_none_or(Cgroup::join_leaves_memory_alone);
+        // Shared memory (see crate::shared_memory) also needs an init able to execute its
+        // binary: its in-process loop would run on the caller's memory forever.
+        let shared_memory = shared_memory && (status_w.is_none() || plan.binary >= 0);
         if shared_memory {
             plan.setup_stack = Some(Stack::new().map_err(|e| Error::io("map the setup process's stack", e))?);
         } else {
@@ -477,22 +474,6 @@ impl Plan {
         };
         self.push(step, SetupStep::Exec, Some(PathBuf::from(program)));
         Ok(())
-    }
-}
-
-/// Whether every credential change the steps make keeps the caller's host uid and gid (see
-/// `commit_creds`: a change of euid, egid, fsuid or fsgid resets the dumpable flag of the
-/// process's memory).
-fn keeps_host_ids(config: &Config, maps: Option<&IdMaps>) -> bool {
-    let (euid, egid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
-    let host = |map: &[crate::idmap::IdMap], id| crate::idmap::IdMap::to_host(map, id);
-    match maps {
-        Some(m) => {
-            let (uid, gid) = config.user.unwrap_or((0, 0));
-            [0, uid].iter().all(|u| host(&m.uid, *u) == Some(euid))
-                && [0, gid].iter().all(|g| host(&m.gid, *g) == Some(egid))
-        }
-        None => config.user.is_none_or(|(uid, gid)| uid == euid && gid == egid),
     }
 }
 

@@ -2,7 +2,6 @@
 //! report from the child back into a typed error.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -12,33 +11,25 @@ use crate::child::ChildStart;
 use crate::config::Config;
 use crate::container::Container;
 use crate::error::{Error, Result, SetupError, SetupStep};
-use crate::net::{Connector, Forwarder, Listeners, NetnsRef, Network};
+use crate::net::{Connector, Forwarder, Listeners, Network};
 use crate::plan::Plan;
 use crate::stack::Stack;
 use crate::sys;
 use crate::timing::Recorder;
-use nix::sched::CloneFlags;
+
+mod netns;
+use netns::ThreadNetns;
 
 /// `CLONE_INTO_CGROUP` (Linux 5.7); libc's constant is deprecated for overflowing a c_int.
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
-/// Whether the kernel (and any seccomp filter we run under) has clone3; probed once with
-/// arguments it rejects before doing anything.
-pub(crate) fn clone3_available() -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        // SAFETY: a NULL clone_args of size 0 is rejected (EINVAL) without creating anything.
-        let ret = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<libc::clone_args>(), 0usize) };
-        !(ret < 0 && Errno::last() == Errno::ENOSYS)
-    })
-}
 
 pub(crate) fn spawn(config: &Config) -> Result<Container> {
     let mut clock = Recorder::start();
     let id = container_id();
     let cgroup = Cgroup::for_config(config, &id)?;
     clock.mark("cgroup create");
-    let mut plan = Plan::new(config, &id, cgroup.as_ref())?;
+    let shared_memory = crate::shared_memory::allowed(config, cgroup.as_ref());
+    let mut plan = Plan::new(config, &id, cgroup.as_ref(), shared_memory)?;
     clock.mark("plan");
     clock.share(plan.steps.len());
     plan.clock = clock;
@@ -56,15 +47,8 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     // and reaps the child before they go.
     let start = ChildStart::new(&mut plan);
     let cloned = clone(&mut plan, &start, cgroup.as_ref().and_then(Cgroup::clone_into_fd));
-    let (pid, pidfd) = match cloned {
-        Ok(cloned) => cloned,
-        Err(e) => {
-            if let Some(joined) = joined {
-                let _ = joined.leave();
-            }
-            return Err(e);
-        }
-    };
+    // On an early return `joined` takes the thread back to its own namespace as it drops.
+    let (pid, pidfd) = cloned?;
     let mut container = Container::new(id, pid, pidfd, plan.parent.status.take(), config.detach, cgroup);
     container.set_output_limit(config.bounds.output_limit);
     // Back to the caller's own network namespace before anything else.
@@ -147,42 +131,6 @@ fn container_netns(pid: Pid, joined: Option<OwnedFd>) -> Result<OwnedFd> {
         .map_err(|e| Error::io(format!("open {path}"), e))
 }
 
-/// The spawning thread, moved into a network namespace for the clone only: the child is born
-/// in it (network namespaces are per thread, so the caller's other threads never see this).
-struct ThreadNetns {
-    own: OwnedFd,
-    target: OwnedFd,
-}
-
-impl ThreadNetns {
-    fn enter(target: &NetnsRef) -> Result<ThreadNetns> {
-        let target: OwnedFd = match target {
-            NetnsRef::Path(path) => std::fs::File::open(path)
-                .map(OwnedFd::from)
-                .map_err(|e| Error::io(format!("open network namespace {}", path.display()), e))?,
-            NetnsRef::Fd(fd) => fd
-                .try_clone()
-                .map_err(|e| Error::io("duplicate the network namespace fd", e))?,
-        };
-        let own = std::fs::File::open("/proc/thread-self/ns/net")
-            .map(OwnedFd::from)
-            .map_err(|e| Error::io("open this thread's network namespace", e))?;
-        nix::sched::setns(&target, CloneFlags::CLONE_NEWNET).map_err(|e| SetupError {
-            step: SetupStep::JoinNetwork,
-            path: None,
-            errno: e,
-        })?;
-        Ok(ThreadNetns { own, target })
-    }
-
-    /// Returns the thread to its own namespace; gives back the joined one's fd.
-    fn leave(self) -> Result<OwnedFd> {
-        nix::sched::setns(&self.own, CloneFlags::CLONE_NEWNET)
-            .map_err(|e| Error::io("return to the caller's network namespace", e))?;
-        Ok(self.target)
-    }
-}
-
 fn decode_report(report: &[u8; 8], got: usize) -> (usize, Errno) {
     if got < report.len() {
         return (usize::MAX, Errno::EIO);
@@ -198,7 +146,7 @@ fn decode_report(report: &[u8; 8], got: usize) -> (usize, Errno) {
 fn clone(plan: &mut Plan, start: &ChildStart, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd)> {
     let mut pidfd: RawFd = -1;
     let flags = plan.clone_flags | libc::CLONE_PIDFD as u64;
-    let use_clone3 = clone3_available();
+    let use_clone3 = crate::kernel::clone3_available();
     let ret = if use_clone3 {
         // SAFETY: clone_args is plain data; zeroed is valid and the fields we need are set.
         let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
@@ -210,7 +158,7 @@ fn clone(plan: &mut Plan, start: &ChildStart, cgroup_fd: Option<RawFd>) -> Resul
         args.pidfd = &mut pidfd as *mut RawFd as u64;
         args.exit_signal = libc::SIGCHLD as u64;
         match plan.setup_stack.as_ref().map(Stack::range) {
-            Some((low, size)) => match clone_shared(&mut args, (low, size), start) {
+            Some((low, size)) => match crate::shared_memory::clone_on_stack(&mut args, (low, size), start) {
                 Ok(pid) => pid as libc::c_long,
                 Err(errno) => {
                     return Err(SetupError {
@@ -266,51 +214,6 @@ fn clone(plan: &mut Plan, start: &ChildStart, cgroup_fd: Option<RawFd>) -> Resul
             errno: Errno::last(),
         }
         .into()),
-    }
-}
-
-/// clone3 with `CLONE_VM` on the setup stack (x86_64: see `stack::clone3_on_stack`).
-#[cfg(target_arch = "x86_64")]
-fn clone_shared(
-    args: &mut libc::clone_args,
-    stack: (*mut u8, usize),
-    start: &ChildStart,
-) -> Result<libc::pid_t, Errno> {
-    args.flags |= libc::CLONE_VM as u64;
-    args.stack = stack.0 as u64;
-    args.stack_size = stack.1 as u64;
-    // Signals stay blocked in the child until it has reset their handlers (it runs on our
-    // memory: a handler of ours must never run there).
-    let _blocked = BlockedSignals::new();
-    let arg = start as *const ChildStart as *mut libc::c_void;
-    // SAFETY: the stack is the plan's, used by this child alone; `start` and the plan outlive
-    // the child's use of them (see spawn); the child's steps use no thread-locals (see
-    // child::run_shared and sys).
-    unsafe { crate::stack::clone3_on_stack(args, crate::child::run_shared, arg) }
-}
-
-/// Plans have no setup stack where the trampoline is not written.
-#[cfg(not(target_arch = "x86_64"))]
-fn clone_shared(_: &mut libc::clone_args, _: (*mut u8, usize), _: &ChildStart) -> Result<libc::pid_t, Errno> {
-    Err(Errno::ENOSYS)
-}
-
-/// Every signal blocked on this thread while it lives, all 64 (glibc's sigfillset leaves out
-/// the two it reserves, whose handlers would then run in the child); the previous mask comes
-/// back on drop.
-struct BlockedSignals(Option<u64>);
-
-impl BlockedSignals {
-    fn new() -> BlockedSignals {
-        BlockedSignals(sys::swap_signal_mask(!0).ok())
-    }
-}
-
-impl Drop for BlockedSignals {
-    fn drop(&mut self) {
-        if let Some(previous) = self.0 {
-            let _ = sys::swap_signal_mask(previous);
-        }
     }
 }
 
