@@ -285,8 +285,8 @@ impl Container {
             forwarder.stop();
         }
         if let Some(pipe) = self.status_pipe.take() {
-            let mut buf = [0u8; 4];
-            if sys::read_full(pipe.as_raw_fd(), &mut buf) == Ok(4) {
+            let mut buf = [0u8; crate::pid1::protocol::STATUS_LEN];
+            if sys::read_full(pipe.as_raw_fd(), &mut buf) == Ok(buf.len()) {
                 status = ExitStatus::from_raw(i32::from_le_bytes(buf));
             }
         }

@@ -14,13 +14,10 @@
 
 use std::os::fd::RawFd;
 
-use super::{Context, SETUP_FAILED};
+use super::Context;
 use crate::pid1::confinement;
+use crate::pid1::protocol::{self, EXIT_SETUP_FAILED, fd};
 use crate::sys::{self, SysResult};
-
-/// The fds nsbox-init expects: the status pipe, and its own binary while it is executed.
-const INIT_STATUS_FD: RawFd = 3;
-const INIT_BINARY_FD: RawFd = 4;
 
 /// The fds the init works with.
 #[derive(Clone, Copy)]
@@ -145,7 +142,7 @@ fn init(payload: libc::pid_t, fds: InitFds, error_fd: RawFd, bounding: u64, step
         if let Ok(fd) = error_copy {
             super::report(fd, step, errno);
         }
-        sys::exit(SETUP_FAILED)
+        sys::exit(EXIT_SETUP_FAILED)
     };
     if let Err(e) = sys::setsid().and_then(|()| drop_to_kill(bounding)) {
         fail(e);
@@ -158,8 +155,8 @@ fn init(payload: libc::pid_t, fds: InitFds, error_fd: RawFd, bounding: u64, step
         }
         if moved {
             // exec failed after the fds were rearranged.
-            status = INIT_STATUS_FD;
-            ready = if ready >= 0 { confinement::READY_FD } else { -1 };
+            status = fd::INIT_STATUS;
+            ready = if ready >= 0 { fd::READY } else { -1 };
         }
     } else if shared_memory {
         fail(nix::errno::Errno::ENOEXEC);
@@ -173,7 +170,7 @@ fn init(payload: libc::pid_t, fds: InitFds, error_fd: RawFd, bounding: u64, step
     };
     sys::close_all_except(low, high);
     if sys::seccomp_load_fixed(&confinement::INIT_FILTER).is_err() {
-        sys::exit(SETUP_FAILED);
+        sys::exit(EXIT_SETUP_FAILED);
     }
     if fds.ready_write >= 0 {
         let _ = sys::write_all(ready, b"r");
@@ -214,27 +211,27 @@ fn exec_init_binary(fds: InitFds, payload: libc::pid_t) -> (bool, nix::errno::Er
         (Ok(status), Ok(bin), Ok(ready)) => (status, bin, ready),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return (false, e),
     };
-    let moved = sys::dup3(status, INIT_STATUS_FD, false)
-        .and_then(|()| sys::dup3(bin, INIT_BINARY_FD, true))
+    let moved = sys::dup3(status, fd::INIT_STATUS, false)
+        .and_then(|()| sys::dup3(bin, fd::BINARY, true))
         .and_then(|()| match ready {
             -1 => Ok(()),
-            ready => sys::dup3(ready, confinement::READY_FD, false),
+            ready => sys::dup3(ready, fd::READY, false),
         });
     if let Err(e) = moved {
         return (false, e);
     }
     // Everything else closes at the exec (the error pipe's copy must stay open until then).
-    if let Err(e) = sys::cloexec_from((confinement::READY_FD + 1) as libc::c_uint) {
+    if let Err(e) = sys::cloexec_from((fd::READY + 1) as libc::c_uint) {
         return (true, e);
     }
-    for fd in 0..INIT_STATUS_FD {
-        sys::close(fd);
+    for stdio in 0..fd::INIT_STATUS {
+        sys::close(stdio);
     }
     let mut digits = [0u8; 16];
     let pid = sys::decimal(payload as u64, &mut digits);
-    let argv: [*const libc::c_char; 3] = [c"nsbox-init".as_ptr(), pid.as_ptr(), std::ptr::null()];
+    let argv: [*const libc::c_char; 3] = [protocol::INIT_NAME.as_ptr(), pid.as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-    (true, sys::execveat_empty_path(INIT_BINARY_FD, &argv, &envp))
+    (true, sys::execveat_empty_path(fd::BINARY, &argv, &envp))
 }
 
 /// Starts the connector for published ports (`nsbox-connect`, see src/pid1/nsbox_init.rs) in
@@ -273,43 +270,44 @@ extern "C" fn connector_entry(arg: *mut libc::c_void) -> ! {
     let start = unsafe { *(arg as *const ConnectorStart) };
     // Out of the caller's session: no controlling terminal to inject input into (TIOCSTI).
     if sys::setsid().is_err() {
-        sys::exit(127);
+        sys::exit(EXIT_SETUP_FAILED);
     }
     let (Ok(socket), Ok(bin), Ok(ready)) = (
         sys::dup_above(start.socket, 10, false),
         sys::dup_above(start.binary, 10, true),
         sys::dup_above(start.ready, 10, false),
     ) else {
-        sys::exit(127)
+        sys::exit(EXIT_SETUP_FAILED)
     };
-    let moved = sys::dup3(socket, 3, false)
-        .and_then(|()| sys::dup3(bin, 4, true))
-        .and_then(|()| sys::dup3(ready, confinement::READY_FD, false));
+    let moved = sys::dup3(socket, fd::CONNECTOR_SOCKET, false)
+        .and_then(|()| sys::dup3(bin, fd::BINARY, true))
+        .and_then(|()| sys::dup3(ready, fd::READY, false));
     // Close-on-exec, not closed: its copy of the error pipe must outlive its use of the
     // caller's memory (the init's copy alone could go first if the init were killed meanwhile).
-    if moved.is_err() || sys::cloexec_from((confinement::READY_FD + 1) as libc::c_uint).is_err() {
-        sys::exit(127);
+    if moved.is_err() || sys::cloexec_from((fd::READY + 1) as libc::c_uint).is_err() {
+        sys::exit(EXIT_SETUP_FAILED);
     }
-    for fd in 0..3 {
-        sys::close(fd);
+    for stdio in 0..3 {
+        sys::close(stdio);
     }
     let dropped = sys::drop_bounding(start.bounding)
         .and_then(|()| sys::capset(0, 0, 0))
         .and_then(|()| sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1));
     if dropped.is_err() {
-        sys::exit(127);
+        sys::exit(EXIT_SETUP_FAILED);
     }
-    let argv: [*const libc::c_char; 2] = [c"nsbox-connect".as_ptr(), std::ptr::null()];
+    let argv: [*const libc::c_char; 2] = [protocol::CONNECT_NAME.as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-    let _ = sys::execveat_empty_path(4, &argv, &envp);
-    sys::exit(127)
+    let _ = sys::execveat_empty_path(fd::BINARY, &argv, &envp);
+    sys::exit(EXIT_SETUP_FAILED)
 }
 
 /// Reaps every exited child; on the payload's exit, reports and exits.
 fn reap(payload: libc::pid_t, status_fd: RawFd) {
     while let Ok(Some((pid, status))) = sys::waitpid_any_nohang() {
         if pid == payload {
-            let _ = sys::write_all(status_fd, &status.to_le_bytes());
+            let bytes: [u8; protocol::STATUS_LEN] = status.to_le_bytes();
+            let _ = sys::write_all(status_fd, &bytes);
             let code = if libc::WIFEXITED(status) {
                 libc::WEXITSTATUS(status)
             } else {

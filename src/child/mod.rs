@@ -13,11 +13,9 @@ use std::os::fd::RawFd;
 
 use nix::errno::Errno;
 
+use crate::pid1::protocol::{self, EXIT_SETUP_FAILED};
 use crate::plan::{ContainerPath, Leaf, Plan, Step};
 use crate::sys::{self, SysResult};
-
-/// Exit code of a child whose setup failed (as a shell's for a command that cannot run).
-const SETUP_FAILED: i32 = 127;
 
 /// What the step loop works on. The payload, forked with CLONE_VM by `ForkInit`, goes on with
 /// the same context through a pointer: its parent (the init) is suspended until it execs.
@@ -128,21 +126,17 @@ pub(super) fn run_from(context: &mut Context<'_>, from: usize) -> ! {
         };
         if let Err(errno) = result {
             report(context.error_fd, index, errno);
-            sys::exit(SETUP_FAILED);
+            sys::exit(EXIT_SETUP_FAILED);
         }
         context.clock.stamp(index);
     }
     // The last step is Exec, which only returns on failure.
-    sys::exit(SETUP_FAILED)
+    sys::exit(EXIT_SETUP_FAILED)
 }
 
 /// Sends `(step index, errno)` to the parent: 8 bytes, one atomic pipe write.
 pub(super) fn report(error_fd: RawFd, index: usize, errno: Errno) {
-    let mut buf = [0u8; 8];
-    let (a, b) = buf.split_at_mut(4);
-    a.copy_from_slice(&(index as u32).to_le_bytes());
-    b.copy_from_slice(&(errno as i32).to_le_bytes());
-    let _ = sys::write_all(error_fd, &buf);
+    let _ = sys::write_all(error_fd, &protocol::encode_report(index as u32, errno as i32));
 }
 
 fn slot(slots: &[RawFd], index: usize) -> SysResult<RawFd> {
@@ -583,17 +577,16 @@ fn check_dev_null() -> SysResult<()> {
     Ok(())
 }
 
-/// Tries each candidate; returns the most telling errno, as execvp does: EACCES if any
-/// candidate was there but not executable, else the last error.
+/// Tries each candidate; returns the most telling errno, as execvp does (the policy of
+/// `protocol::exec_search_result`, which the launcher follows too).
 fn exec(candidates: &[std::ffi::CString], argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> Errno {
-    let mut result = Errno::ENOENT;
-    let mut saw_eacces = false;
+    let (mut last, mut saw_eacces) = (Errno::ENOENT as i32, false);
     for path in candidates {
-        match sys::execve(path, argv, envp) {
-            Errno::EACCES => saw_eacces = true,
-            e @ (Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT) => result = e,
-            e => return e,
+        last = sys::execve(path, argv, envp) as i32;
+        saw_eacces |= last == Errno::EACCES as i32;
+        if last != Errno::EACCES as i32 && !protocol::exec_tries_next(last) {
+            break;
         }
     }
-    if saw_eacces { Errno::EACCES } else { result }
+    Errno::from_raw(protocol::exec_search_result(last, saw_eacces))
 }

@@ -7,15 +7,12 @@
 //! `fd/*` and `exe` need ptrace access, which a non-dumpable process grants only to
 //! CAP_SYS_PTRACE), in its own session without a controlling terminal, and under a filter of
 //! its own that allows only the few syscalls its loop makes. Each then writes one byte to
-//! [`READY_FD`] and closes it; the payload's launcher (`nsbox-exec`) reads that pipe to EOF
+//! `protocol::fd::READY` and closes it; the payload's launcher (`nsbox-exec`) reads that pipe to EOF
 //! and executes the payload only if every byte came. The filters are fixed (the same for every
 //! container) rather than the payload's: an allow list that leaves out `socket` or `wait4`
 //! would break them, and these are stricter than any policy a payload gets.
 //!
 //! No `std`, no allocation: plain constants and a `const fn`.
-
-/// The write end of the confirmation pipe in nsbox-init and nsbox-connect.
-pub const READY_FD: i32 = 5;
 
 /// `struct sock_filter`.
 #[repr(C)]
@@ -92,7 +89,7 @@ const fn allow_only(allowed: &[u32]) -> Filter {
 }
 
 /// nsbox-init's loop (and the crate's in-process fallback of it): wait for a signal, reap,
-/// forward, report the status, exit. `close` for [`READY_FD`] after the confirmation.
+/// forward, report the status, exit. `close` for the confirmation pipe after the confirmation.
 pub const INIT_FILTER: Filter = allow_only(&[RT_SIGTIMEDWAIT, WAIT4, KILL, WRITE, CLOSE, EXIT_GROUP, RESTART_SYSCALL]);
 
 /// nsbox-connect's loop: read a request, make and connect a socket, send it back, close it.

@@ -13,6 +13,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 #[allow(dead_code)]
 pub(crate) mod confinement;
 #[allow(dead_code)]
+pub(crate) mod protocol;
+#[allow(dead_code)]
 mod syscall_numbers;
 
 #[cfg(not(nsbox_no_init_binary))]

@@ -42,7 +42,12 @@
 use core::arch::{asm, naked_asm};
 
 mod confinement;
+// Shared with the crate, which uses what this binary does not (and the other way round).
+#[allow(dead_code)]
+mod protocol;
 mod syscall_numbers;
+
+use protocol::{EXIT_SETUP_FAILED, errno, exec_arg, fd};
 
 use syscall_numbers as nr;
 
@@ -68,7 +73,6 @@ unsafe fn syscall4(n: u32, a: usize, b: usize, c: usize, d: usize) -> isize {
     ret
 }
 
-const STATUS_FD: usize = 3;
 const SIGCHLD: isize = 17;
 const WNOHANG: usize = 1;
 const PR_SET_DUMPABLE: usize = 4;
@@ -86,7 +90,7 @@ struct Fprog {
 /// the confirmation pipe and closes it. Exits instead if the filter cannot be loaded: the
 /// launcher then sees a byte missing and the payload never runs.
 fn confine(filter: &confinement::Filter) {
-    let ready = confinement::READY_FD as usize;
+    let ready = fd::READY as usize;
     let program = Fprog { len: filter.len as u16, filter: filter.insns.as_ptr() };
     // SAFETY: prctl with integer arguments, then with a live sock_fprog pointing at the filter.
     let loaded = unsafe {
@@ -94,11 +98,11 @@ fn confine(filter: &confinement::Filter) {
             && syscall4(nr::PRCTL, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program as *const Fprog as usize, 0) == 0
     };
     if !loaded {
-        exit(EXIT_CANNOT_RUN);
+        exit(EXIT_SETUP_FAILED);
     }
     // SAFETY: writes one byte from a live buffer; close takes no memory.
     unsafe {
-        syscall4(nr::WRITE, ready, b"r".as_ptr() as usize, 1, 0);
+        syscall4(nr::WRITE, ready, &protocol::READY_BYTE as *const u8 as usize, 1, 0);
         syscall4(nr::CLOSE, ready, 0, 0, 0);
     }
 }
@@ -120,19 +124,17 @@ fn reap(payload: isize) {
             return;
         }
         if pid == payload {
-            // SAFETY: writes the 4 bytes of status.
-            unsafe { syscall4(nr::WRITE, STATUS_FD, &status as *const i32 as usize, 4, 0) };
+            let bytes = status.to_le_bytes();
+            // SAFETY: writes the bytes of the status.
+            unsafe { syscall4(nr::WRITE, fd::INIT_STATUS as usize, bytes.as_ptr() as usize, protocol::STATUS_LEN, 0) };
             let code = if status & 0x7f == 0 { (status >> 8) & 0xff } else { 128 + (status & 0x7f) };
             exit(code);
         }
     }
 }
 
-const ENOENT: isize = 2;
-const EACCES: isize = 13;
 const F_SETFD: usize = 2;
 const FD_CLOEXEC: usize = 1;
-const EXIT_CANNOT_RUN: i32 = 127;
 
 /// Whether the NUL-terminated `s` is `expected` (which has no NUL).
 fn is(s: *const u8, expected: &[u8]) -> bool {
@@ -163,39 +165,37 @@ fn number(s: *const u8) -> Option<usize> {
 }
 
 /// Writes `(step, errno)` to the error pipe and exits 127.
-fn fail(error_fd: usize, step: usize, errno: isize) -> ! {
-    let mut report = [0u8; 8];
-    report[..4].copy_from_slice(&(step as u32).to_le_bytes());
-    report[4..].copy_from_slice(&(errno as i32).to_le_bytes());
-    // SAFETY: writes the 8 bytes of report.
-    unsafe { syscall4(nr::WRITE, error_fd, report.as_ptr() as usize, 8, 0) };
-    exit(EXIT_CANNOT_RUN)
+fn fail(error_fd: usize, step: usize, errno: i32) -> ! {
+    let report = protocol::encode_report(step as u32, errno);
+    // SAFETY: writes the bytes of report.
+    unsafe { syscall4(nr::WRITE, error_fd, report.as_ptr() as usize, report.len(), 0) };
+    exit(EXIT_SETUP_FAILED)
 }
-
-/// Arguments of nsbox-exec before the candidates.
-const EXEC_HEADER: usize = 7;
 
 /// `nsbox-exec ERROR_FD STEP LANDLOCK READY_FD READY_BYTES COUNT CANDIDATE... ARGV...` (see
 /// the module docs).
 fn exec_payload(argc: usize, argv: *const *const u8, envp: *const *const u8) -> ! {
     // SAFETY: the kernel laid out argc argv pointers followed by NULL.
     let arg = |i: usize| unsafe { *argv.add(i) };
-    let (Some(error_fd), Some(step), Some(ready_bytes), Some(count)) =
-        (number(arg(1)), number(arg(2)), number(arg(5)), number(arg(6)))
-    else {
-        exit(EXIT_CANNOT_RUN)
+    let (Some(error_fd), Some(step), Some(ready_bytes), Some(count)) = (
+        number(arg(exec_arg::ERROR_FD)),
+        number(arg(exec_arg::STEP)),
+        number(arg(exec_arg::READY_BYTES)),
+        number(arg(exec_arg::COUNT)),
+    ) else {
+        exit(EXIT_SETUP_FAILED)
     };
-    if argc < EXEC_HEADER + count + 1 {
-        exit(EXIT_CANNOT_RUN);
+    if argc < exec_arg::HEADER + count + 1 {
+        exit(EXIT_SETUP_FAILED);
     }
-    if let Some(ready) = number(arg(4)) {
+    if let Some(ready) = number(arg(exec_arg::READY_FD)) {
         wait_until_confined(ready, ready_bytes, error_fd, step);
     }
-    if let Some(ruleset) = number(arg(3)) {
+    if let Some(ruleset) = number(arg(exec_arg::LANDLOCK)) {
         // SAFETY: landlock_restrict_self takes an fd and flags.
         let ret = unsafe { syscall4(nr::LANDLOCK_RESTRICT_SELF, ruleset, 0, 0, 0) };
         if ret < 0 {
-            fail(error_fd, step, -ret);
+            fail(error_fd, step, -ret as i32);
         }
         // SAFETY: close takes no memory.
         unsafe { syscall4(nr::CLOSE, ruleset, 0, 0, 0) };
@@ -204,33 +204,24 @@ fn exec_payload(argc: usize, argv: *const *const u8, envp: *const *const u8) -> 
     // SAFETY: fcntl with integer arguments.
     unsafe { syscall4(nr::FCNTL, error_fd, F_SETFD, FD_CLOEXEC, 0) };
     // SAFETY: the payload's argv starts after the candidates and ends with argv's NULL.
-    let payload_argv = unsafe { argv.add(EXEC_HEADER + count) };
-    let (mut errno, mut saw_eacces) = (ENOENT, false);
+    let payload_argv = unsafe { argv.add(exec_arg::HEADER + count) };
+    let (mut last, mut saw_eacces) = (errno::ENOENT, false);
     for i in 0..count {
+        let candidate = arg(exec_arg::HEADER + i) as usize;
         // SAFETY: NUL-terminated path, NULL-terminated argv and envp from the kernel.
-        let ret = unsafe { syscall4(nr::EXECVE, arg(EXEC_HEADER + i) as usize, payload_argv as usize, envp as usize, 0) };
-        match -ret {
-            EACCES => saw_eacces = true,
-            // Not there (or not a directory on the way): try the next, as execvp does.
-            e @ (2 | 20 | 116 | 19 | 110) => errno = e,
-            e => {
-                errno = e;
-                break;
-            }
+        last = -unsafe { syscall4(nr::EXECVE, candidate, payload_argv as usize, envp as usize, 0) } as i32;
+        saw_eacces |= last == errno::EACCES;
+        if last != errno::EACCES && !protocol::exec_tries_next(last) {
+            break;
         }
     }
-    if saw_eacces && errno != EACCES && matches!(errno, 2 | 20 | 116 | 19 | 110) {
-        errno = EACCES;
-    }
-    fail(error_fd, step, errno)
+    fail(error_fd, step, protocol::exec_search_result(last, saw_eacces))
 }
 
 /// Reads `ready` to EOF: every process that holds its write end (nsbox-init, nsbox-connect)
 /// writes one byte once it is confined and then closes it. Fewer than `expected` bytes (one
 /// of them died first) or a read error fails the step: nothing runs.
 fn wait_until_confined(ready: usize, expected: usize, error_fd: usize, step: usize) {
-    const EINTR: isize = 4;
-    const ECANCELED: isize = 125;
     let mut got = 0;
     let mut buf = [0u8; 8];
     loop {
@@ -239,12 +230,12 @@ fn wait_until_confined(ready: usize, expected: usize, error_fd: usize, step: usi
         match n {
             0 => break,
             n if n > 0 => got += n as usize,
-            n if -n == EINTR => {}
-            n => fail(error_fd, step, -n),
+            n if -n as i32 == errno::EINTR => {}
+            n => fail(error_fd, step, -n as i32),
         }
     }
     if got != expected {
-        fail(error_fd, step, ECANCELED);
+        fail(error_fd, step, errno::ECANCELED);
     }
     // SAFETY: close takes no memory.
     unsafe { syscall4(nr::CLOSE, ready, 0, 0, 0) };
@@ -272,7 +263,7 @@ unsafe fn syscall6(n: u32, a: usize, b: usize, c: usize, d: usize, e: usize, f: 
     ret
 }
 
-const REQUEST_FD: usize = 3;
+const REQUEST_FD: usize = fd::CONNECTOR_SOCKET as usize;
 
 #[repr(C)]
 struct SockaddrIn {
@@ -303,35 +294,35 @@ struct Msghdr {
 fn connect_loop() -> ! {
     confine(&confinement::CONNECTOR_FILTER);
     loop {
-        let mut request = [0u8; 4];
-        // SAFETY: request is a valid 4-byte buffer; no source address wanted.
-        let n = unsafe { syscall6(nr::RECVFROM, REQUEST_FD, request.as_mut_ptr() as usize, 4, 0, 0, 0) };
+        let mut request = [0u8; protocol::REQUEST_LEN];
+        // SAFETY: request is a valid buffer of its length; no source address wanted.
+        let n = unsafe { syscall6(nr::RECVFROM, REQUEST_FD, request.as_mut_ptr() as usize, request.len(), 0, 0, 0) };
         if n <= 0 {
             exit(0);
         }
-        let kind = if request[0] == b'u' { 2 } else { 1 }; // SOCK_DGRAM : SOCK_STREAM
-        let port = u16::from_le_bytes([request[2], request[3]]);
+        let (kind, port) = protocol::decode_request(&request);
+        let kind = if kind == protocol::REQUEST_UDP { 2 } else { 1 }; // SOCK_DGRAM : SOCK_STREAM
         // SOCK_NONBLOCK | SOCK_CLOEXEC
         // SAFETY: socket takes no memory.
         let fd = unsafe { syscall4(nr::SOCKET, 2, kind | 0o4000 | 0o2000000, 0, 0) };
-        let mut errno: i32 = if fd < 0 { -fd as i32 } else { 0 };
+        let mut failure: i32 = if fd < 0 { -fd as i32 } else { 0 };
         if fd >= 0 {
             let addr = SockaddrIn { family: 2, port: port.to_be(), addr: 0x7f00_0001u32.to_be(), zero: [0; 8] };
             // SAFETY: addr is a live sockaddr_in of the size passed.
             let ret = unsafe { syscall4(nr::CONNECT, fd as usize, &addr as *const SockaddrIn as usize, 16, 0) };
-            if ret < 0 && ret != -115 {
-                errno = -ret as i32; // not EINPROGRESS
+            if ret < 0 && -ret as i32 != errno::EINPROGRESS {
+                failure = -ret as i32;
             }
         }
-        let reply = errno.to_le_bytes();
-        let iov = Iovec { base: reply.as_ptr(), len: 4 };
+        let reply: [u8; protocol::REPLY_LEN] = failure.to_le_bytes();
+        let iov = Iovec { base: reply.as_ptr(), len: reply.len() };
         // struct cmsghdr { len: usize, level: i32, type: i32 } + one int, padded to 8.
         let mut control = [0u8; 24];
         control[..8].copy_from_slice(&20usize.to_le_bytes());
         control[8..12].copy_from_slice(&1i32.to_le_bytes()); // SOL_SOCKET
         control[12..16].copy_from_slice(&1i32.to_le_bytes()); // SCM_RIGHTS
         control[16..20].copy_from_slice(&(fd as i32).to_le_bytes());
-        let with_fd = errno == 0;
+        let with_fd = failure == 0;
         let message = Msghdr {
             name: 0,
             namelen: 0,
@@ -359,15 +350,15 @@ extern "C" fn main(stack: *const usize) -> ! {
     let envp = unsafe { argv.add(argc + 1) };
     // SAFETY: argv[0] exists when argc > 0.
     let name = if argc > 0 { unsafe { *argv } } else { b"\0".as_ptr() };
-    if is(name, b"nsbox-exec") && argc > EXEC_HEADER {
+    if is(name, protocol::EXEC_NAME.to_bytes()) && argc > exec_arg::HEADER {
         exec_payload(argc, argv, envp);
     }
-    if is(name, b"nsbox-connect") {
+    if is(name, protocol::CONNECT_NAME.to_bytes()) {
         connect_loop();
     }
     // SAFETY: getpid takes no memory.
-    if !is(name, b"nsbox-init") || unsafe { syscall4(nr::GETPID, 0, 0, 0, 0) } != 1 {
-        exit(EXIT_CANNOT_RUN);
+    if !is(name, protocol::INIT_NAME.to_bytes()) || unsafe { syscall4(nr::GETPID, 0, 0, 0, 0) } != 1 {
+        exit(EXIT_SETUP_FAILED);
     }
     // The payload's pid in argv[1] (the connector may have been forked first), else 2.
     // SAFETY: argv[1] exists when argc > 1.

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::error::{Error, Result, SetupStep};
 use crate::idmap::IdMaps;
 use crate::namespaces::Namespaces;
+use crate::pid1::protocol;
 use crate::stack::Stack;
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout, StdioKind};
 pub(crate) use step::{ContainerPath, Leaf, Step};
@@ -434,29 +435,28 @@ impl Plan {
         argv.push(std::ptr::null());
         let mut envp: Vec<_> = strings[argc..].iter().map(|s| s.as_ptr()).collect();
         envp.push(std::ptr::null());
-        // nsbox-exec ERROR_FD STEP LANDLOCK READY_FD READY_BYTES COUNT CANDIDATE... ARGV...
-        // (src/pid1/nsbox_init.rs)
+        // The launcher's argv: see protocol::exec_arg.
         let landlock_fd = self.landlock_fd;
         let (ready_fd, ready_bytes) = self.ready;
         let launcher = (self.binary >= 0).then(|| {
             let number = |n: usize| CString::new(n.to_string()).unwrap_or_default();
+            let fd = |fd: RawFd| {
+                if fd >= 0 {
+                    number(fd as usize)
+                } else {
+                    protocol::NONE.to_owned()
+                }
+            };
             let header = vec![
-                c"nsbox-exec".to_owned(),
-                number(self.error_fd as usize),
+                protocol::EXEC_NAME.to_owned(),
+                fd(self.error_fd),
                 number(self.steps.len()),
-                if landlock_fd >= 0 {
-                    number(landlock_fd as usize)
-                } else {
-                    c"-".to_owned()
-                },
-                if ready_fd >= 0 {
-                    number(ready_fd as usize)
-                } else {
-                    c"-".to_owned()
-                },
+                fd(landlock_fd),
+                fd(ready_fd),
                 number(ready_bytes),
                 number(candidates.len()),
             ];
+            debug_assert_eq!(header.len(), protocol::exec_arg::HEADER);
             let mut pointers: Vec<_> = header.iter().chain(&candidates).map(|s| s.as_ptr()).collect();
             pointers.extend_from_slice(&argv);
             self._launcher_strings = header;

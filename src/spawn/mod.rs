@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::container::Container;
 use crate::error::{Error, Result, SetupError, SetupStep};
 use crate::net::{Connector, Forwarder, Listeners, Network};
+use crate::pid1::protocol;
 use crate::plan::Plan;
 use crate::stack::Stack;
 use crate::sys;
@@ -82,7 +83,7 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
         return Err(e);
     }
 
-    let mut report = [0u8; 8];
+    let mut report = [0u8; protocol::REPORT_LEN];
     let got =
         sys::read_full(parent.error.as_raw_fd(), &mut report).map_err(|e| Error::io("read the setup report", e))?;
     if got == 0 {
@@ -131,14 +132,13 @@ fn container_netns(pid: Pid, joined: Option<OwnedFd>) -> Result<OwnedFd> {
         .map_err(|e| Error::io(format!("open {path}"), e))
 }
 
-fn decode_report(report: &[u8; 8], got: usize) -> (usize, Errno) {
+/// The step index and errno of a report; a short one (a process killed mid-write) is EIO.
+fn decode_report(report: &[u8; protocol::REPORT_LEN], got: usize) -> (usize, Errno) {
     if got < report.len() {
         return (usize::MAX, Errno::EIO);
     }
-    let (a, b) = report.split_at(4);
-    let index = u32::from_le_bytes(a.try_into().unwrap_or_default()) as usize;
-    let errno = i32::from_le_bytes(b.try_into().unwrap_or_default());
-    (index, Errno::from_raw(errno))
+    let (index, errno) = protocol::decode_report(report);
+    (index as usize, Errno::from_raw(errno))
 }
 
 /// clone3 with `CLONE_PIDFD`, and `CLONE_INTO_CGROUP` when there is a v2 cgroup (clone on

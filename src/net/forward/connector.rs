@@ -8,6 +8,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::super::port::Protocol;
+use crate::pid1::protocol as wire;
 
 /// Where container-side sockets come from.
 #[derive(Debug)]
@@ -20,19 +21,23 @@ pub(crate) enum Connector {
 
 /// Sends one request without waiting: `WouldBlock` if the connector is not reading.
 pub(super) fn request(socket: &OwnedFd, protocol: Protocol, port: u16) -> io::Result<()> {
-    let [lo, hi] = port.to_le_bytes();
-    let request = [if protocol == Protocol::Udp { b'u' } else { b't' }, 0, lo, hi];
-    // SAFETY: request is a live 4-byte buffer.
+    let kind = if protocol == Protocol::Udp {
+        wire::REQUEST_UDP
+    } else {
+        wire::REQUEST_TCP
+    };
+    let request = wire::encode_request(kind, port);
+    // SAFETY: request is a live buffer of its length.
     let sent = unsafe {
         libc::send(
             socket.as_raw_fd(),
             request.as_ptr().cast(),
-            4,
+            request.len(),
             libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
         )
     };
     match sent {
-        4 => Ok(()),
+        n if n == request.len() as isize => Ok(()),
         n if n < 0 => Err(io::Error::last_os_error()),
         _ => Err(io::Error::other("short send to the port connector")),
     }
@@ -65,7 +70,7 @@ type Control = [u64; 8];
 /// Reads one message without waiting.
 pub(super) fn receive(socket: &OwnedFd) -> Received {
     // One byte more than a reply, so a longer message shows (SOCK_SEQPACKET sets MSG_TRUNC too).
-    let mut data = [0u8; 5];
+    let mut data = [0u8; wire::REPLY_LEN + 1];
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr().cast(),
         iov_len: data.len(),
@@ -100,7 +105,7 @@ pub(super) fn receive(socket: &OwnedFd) -> Received {
             "the container's port connector is gone",
         ));
     }
-    let malformed = if n != 4 || message.msg_flags & libc::MSG_TRUNC != 0 {
+    let malformed = if n != wire::REPLY_LEN as isize || message.msg_flags & libc::MSG_TRUNC != 0 {
         Some("a reply that is not 4 bytes")
     } else if message.msg_flags & libc::MSG_CTRUNC != 0 {
         Some("more fds than a reply has room for")
