@@ -93,6 +93,12 @@ pub use status::{ExitStatus, Output};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 pub use timing::SpawnTimings;
 
+/// The README's Rust examples, run by `cargo test` as doctests so that they keep compiling and
+/// working.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// Entry points for the fuzz targets in `fuzz/`: the parsers of outside input. Not a stable API.
 #[doc(hidden)]
 pub mod __fuzz {

@@ -27,16 +27,41 @@ const APPLETS: &[&str] = &[
 pub const BUSYBOX: &str = "/bin/busybox";
 
 /// Checks a prerequisite: with `NSBOX_REQUIRE_ALL=1` a missing one fails the test, otherwise the
-/// test is skipped (prints `SKIP:` and returns false).
+/// test is skipped (prints `SKIP:` and returns false). Either way a missing one is also appended
+/// to the file `NSBOX_SKIP_LOG` names, if set: `scripts/test` lists those lines after the run,
+/// where cargo's summary would otherwise count a skipped test as passed and hide its output.
 pub fn require(what: &str, ok: bool) -> bool {
     if ok {
         return true;
     }
+    record_skip(what);
     if std::env::var_os("NSBOX_REQUIRE_ALL").is_some_and(|v| v == "1") {
         panic!("missing prerequisite: {what}");
     }
     eprintln!("SKIP: {what}");
     false
+}
+
+/// Appends `<test binary>::<test>: <what>` to the `NSBOX_SKIP_LOG` file. One `write` on an
+/// `O_APPEND` file, so lines from parallel tests do not interleave. A test running as another
+/// user may not be able to open it: its skip then shows only on stderr.
+fn record_skip(what: &str) {
+    let Some(log) = std::env::var_os("NSBOX_SKIP_LOG") else {
+        return;
+    };
+    let exe = std::env::current_exe().unwrap_or_default();
+    let stem = exe.file_stem().unwrap_or_default().to_string_lossy();
+    // cargo names test binaries `<target>-<16 hex digits>`.
+    let binary = stem.rsplit_once('-').map_or(&*stem, |(name, _hash)| name);
+    let thread = std::thread::current();
+    let line = format!("{binary}::{}: {what}\n", thread.name().unwrap_or("?"));
+    let appended = fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = appended {
+        eprintln!("cannot record the skip in {}: {e}", Path::new(&log).display());
+    }
 }
 
 /// Whether the tests run as root (the effective uid, from /proc: std has no geteuid).
