@@ -4,7 +4,10 @@
 //! Everything that allocates, formats or reads files happens here, before clone. The child
 //! gets only C strings, fd numbers and pre-sized buffers.
 
+#[cfg(test)]
+mod golden;
 mod privileges;
+mod render;
 mod rootfs;
 pub(crate) mod step;
 

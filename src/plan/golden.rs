@@ -1,0 +1,124 @@
+//! Golden plans: the step list of a few representative containers, rendered as text
+//! (`render.rs`) and compared with the files in `src/plan/golden/`, so that a review sees what
+//! a change does to every spawn. No root needed: a plan is only built, never run. After a
+//! change that is meant to alter them, `NSBOX_BLESS=1 cargo test --lib golden` rewrites the
+//! files; the diff then goes into the review.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Capability, Container, ContainerBuilder, Landlock, Mount, Namespaces, Port, Profile, Rootfs};
+
+use super::Plan;
+
+/// The fixed container id (it names the hostname) and the places whose names vary by run.
+const ID: &str = "0123456789ab";
+
+struct Dirs {
+    _temp: tempfile::TempDir,
+    rootfs: PathBuf,
+    data: PathBuf,
+}
+
+fn dirs() -> Dirs {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let (rootfs, data) = (temp.path().join("rootfs"), temp.path().join("data"));
+    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir rootfs");
+    std::fs::create_dir_all(&data).expect("mkdir data");
+    Dirs {
+        _temp: temp,
+        rootfs,
+        data,
+    }
+}
+
+/// The builder every case starts from. The id maps are explicit, so the plan is the same
+/// whoever runs the test (a root caller's defaults: its 65536 ids; `rootless` maps one).
+fn base() -> ContainerBuilder {
+    let mut b = Container::builder();
+    b.env_clear().env("PATH", "/usr/bin:/bin").command("/bin/true");
+    map(&mut b, 0, 65536);
+    b
+}
+
+fn map(b: &mut ContainerBuilder, host: u32, count: u32) {
+    b.uid_map([crate::IdMap::new(0, host, count)])
+        .gid_map([crate::IdMap::new(0, host, count)]);
+}
+
+/// Renders the plan of `builder` (fork path, no cgroup) with the temp paths named.
+fn render(builder: &mut ContainerBuilder, dirs: &Dirs) -> String {
+    let config = builder.build().expect("a valid config");
+    let plan = Plan::new(&config, ID, None, false).expect("plan");
+    plan.render()
+        .replace(&*dirs.rootfs.to_string_lossy(), "$ROOTFS")
+        .replace(&*dirs.data.to_string_lossy(), "$DATA")
+}
+
+fn check(name: &str, rendered: &str) {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/plan/golden")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("NSBOX_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(&file, rendered).expect("write golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        expected == rendered,
+        "the plan of {name} changed; if that is meant, rerun with NSBOX_BLESS=1 and review the diff of {}.\nnow:\n{rendered}",
+        file.display()
+    );
+}
+
+#[test]
+fn golden_plan_of_the_defaults_on_the_host_root() {
+    let d = dirs();
+    check("default", &render(&mut base(), &d));
+}
+
+#[test]
+fn golden_plan_of_the_sandbox_on_a_directory() {
+    let d = dirs();
+    let mut b = base();
+    b.profile(Profile::Sandbox).rootfs(Rootfs::dir(&d.rootfs));
+    // What Sandbox maps a root caller without /etc/subuid to.
+    map(&mut b, 0x7000_0000, 1);
+    check("sandbox-dir", &render(&mut b, &d));
+}
+
+#[test]
+fn golden_plan_of_a_directory_with_binds_limits_and_ports() {
+    let d = dirs();
+    let mut b = base();
+    b.rootfs(Rootfs::dir(&d.rootfs))
+        .hostname("box")
+        .mount(Mount::bind(&d.data, "/data").read_only())
+        .mount(Mount::tmpfs("/scratch").size(1 << 20))
+        .pids_limit(64)
+        .rlimit(crate::Resource::RLIMIT_NOFILE, 256, 256)
+        .publish(Port::tcp(0, 80))
+        .cap_add(Capability::CAP_NET_RAW)
+        .landlock(Landlock::new().read_only(["/bin"]))
+        .current_dir("/data");
+    check("dir-binds-limits-ports", &render(&mut b, &d));
+}
+
+#[test]
+fn golden_plan_of_a_rootless_caller() {
+    let d = dirs();
+    let mut b = base();
+    // An unprivileged caller's default: itself, uid and gid 1000, as the container's root.
+    map(&mut b, 1000, 1);
+    check("rootless", &render(&mut b, &d));
+}
+
+/// (No `.user()` here: whether its `setgroups` is allowed depends on the caller.)
+#[test]
+fn golden_plan_without_pid_namespace_on_a_subordinate_range() {
+    let d = dirs();
+    let mut b = base();
+    b.namespaces(Namespaces::all() - Namespaces::PID)
+        .rootfs(Rootfs::dir(&d.rootfs));
+    map(&mut b, 100_000, 65536);
+    check("no-pidns-subordinate-range", &render(&mut b, &d));
+}

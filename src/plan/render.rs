@@ -1,0 +1,221 @@
+//! A plan as text: one line per step, what a reviewer reads to see what a change does to a
+//! spawn. fds are named by their order of first appearance (`fd1`, `fd2`, …), slots `slotN`,
+//! container paths and strings as they are; nothing depends on this process's fd numbers, so
+//! the golden tests in `golden.rs` compare it with checked-in files.
+
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::fmt::Write;
+use std::os::fd::RawFd;
+
+use super::{ContainerPath, Plan, Step};
+
+/// Names fds in order of first appearance.
+#[derive(Default)]
+struct FdNames(HashMap<RawFd, usize>);
+
+impl FdNames {
+    fn name(&mut self, fd: RawFd) -> String {
+        if fd < 0 {
+            return "-".into();
+        }
+        let next = self.0.len() + 1;
+        format!("fd{}", self.0.entry(fd).or_insert(next))
+    }
+}
+
+fn text(s: &CStr) -> String {
+    s.to_string_lossy().into_owned()
+}
+
+fn path(p: &ContainerPath) -> String {
+    let last = p.prefixes.last().map_or_else(|| "/".into(), |s| text(s));
+    let strict = p.resolve & libc::RESOLVE_NO_SYMLINKS != 0;
+    if strict { format!("{last} (no symlinks)") } else { last }
+}
+
+fn caps(bits: u64) -> String {
+    format!("{:#x}", bits)
+}
+
+/// The strings a NULL-terminated pointer array points to.
+fn strings(pointers: &[*const libc::c_char]) -> Vec<String> {
+    pointers
+        .iter()
+        .take_while(|p| !p.is_null())
+        // SAFETY: the plan's pointer arrays point into CStrings the plan owns, alive with it.
+        .map(|p| text(unsafe { CStr::from_ptr(*p) }))
+        .collect()
+}
+
+impl Plan {
+    /// One line per step: index, the label reported if it fails, and what it does.
+    pub(crate) fn render(&self) -> String {
+        let mut fds = FdNames::default();
+        let mut out = String::new();
+        for (index, (step, (label, label_path))) in self.steps.iter().zip(&self.labels).enumerate() {
+            let label = match label_path {
+                Some(p) => format!("{label} {}", p.display()),
+                None => label.to_string(),
+            };
+            let _ = writeln!(out, "{index:3} [{label}] {}", describe(step, &mut fds));
+        }
+        out
+    }
+}
+
+fn describe(step: &Step, fds: &mut FdNames) -> String {
+    let opt = |s: &Option<CString>| s.as_deref().map_or_else(|| "-".into(), text);
+    match step {
+        Step::CloseFd(fd) => format!("close {}", fds.name(*fd)),
+        Step::ParentDeathSignal(signal) => format!("parent death signal {signal}"),
+        Step::WaitForParent(fd) => format!("wait for the parent on {}", fds.name(*fd)),
+        Step::JoinCgroup(fd) => format!("join cgroup through {}", fds.name(*fd)),
+        Step::SetCredentials { uid, gid, groups } => format!("credentials uid {uid} gid {gid} groups {groups:?}"),
+        Step::Unshare(flags) => format!("unshare {flags:#x}"),
+        Step::NotDumpable => "not dumpable".into(),
+        Step::NoNewPrivileges => "no_new_privs".into(),
+        Step::NewSession => "new session".into(),
+        Step::SetRlimit { resource, soft, hard } => format!("rlimit {resource} {soft} {hard}"),
+        Step::DropBoundingSet { drop } => format!("drop bounding {}", caps(*drop)),
+        Step::KeepCapabilities => "keep capabilities".into(),
+        Step::SetCapabilities { set, ambient } => format!("capabilities {} ambient {}", caps(*set), caps(*ambient)),
+        Step::LandlockRuleset { handled, at } => format!("landlock ruleset {handled:#x} at {}", fds.name(*at)),
+        Step::LandlockRule { path, access, ruleset } => {
+            format!("landlock rule {} {access:#x} in {}", text(path), fds.name(*ruleset))
+        }
+        Step::Seccomp(programs) => {
+            let lengths: Vec<usize> = programs.iter().map(|p| p.len()).collect();
+            format!("seccomp, programs of {lengths:?} instructions")
+        }
+        Step::PrivatePropagation => "private propagation".into(),
+        Step::OpenSource { path, slot, no_follow } => format!(
+            "open source {} into slot{slot}{}",
+            text(path),
+            if no_follow.is_some() { " (no symlinks)" } else { "" }
+        ),
+        Step::Stage {
+            stage,
+            bind_slot,
+            read_only_submounts,
+        } => match bind_slot {
+            Some(slot) => format!(
+                "stage slot{slot} at {} (submounts read-only: {read_only_submounts})",
+                text(stage)
+            ),
+            None => format!("stage a tmpfs at {}", text(stage)),
+        },
+        Step::Bind {
+            slot,
+            target,
+            leaf,
+            recursive,
+            read_only,
+        } => format!(
+            "bind slot{slot} onto {} ({leaf:?}, recursive {recursive}, read-only {read_only})",
+            path(target)
+        ),
+        Step::OpenMountDir { path: p, slot } => format!("open {} into slot{slot}", path(p)),
+        Step::BindInto { source, dir, name } => format!("bind slot{source} onto slot{dir}/{}", text(name)),
+        Step::MountInto {
+            dir,
+            name,
+            fstype,
+            flags,
+            data,
+        } => format!(
+            "mount {} on slot{dir}/{} flags {flags:#x} data {}",
+            text(fstype),
+            text(name),
+            opt(data)
+        ),
+        Step::SymlinkInto { dir, name, link } => format!("symlink slot{dir}/{} -> {}", text(name), text(link)),
+        Step::Mount {
+            fstype,
+            target,
+            flags,
+            data,
+        } => format!(
+            "mount {} on {} flags {flags:#x} data {}",
+            text(fstype),
+            path(target),
+            opt(data)
+        ),
+        Step::Symlink { link, path: p } => format!("symlink {} -> {}", path(p), text(link)),
+        Step::ReadOnlyMount(slot) => format!("read-only mount at slot{slot}"),
+        Step::ReadOnlyRoot => "read-only root".into(),
+        Step::PivotRoot => "pivot_root".into(),
+        Step::CheckDevNull => "check /dev/null".into(),
+        Step::MaskPath { path, dir } => format!("mask {} (directory first: {dir})", text(path)),
+        Step::ReadOnlyPath(path) => format!("read-only {}", text(path)),
+        Step::SetHostname(name) => format!("hostname {}", text(name)),
+        Step::LoopbackUp => "loopback up".into(),
+        Step::Chdir(dir) => format!("chdir {}", text(dir)),
+        Step::Dup { from, to } => format!("dup {} to {to}", fds.name(*from)),
+        Step::CloseOtherFds => "close-on-exec from fd 3".into(),
+        Step::StartConnector {
+            socket,
+            ready,
+            binary,
+            bounding,
+        } => format!(
+            "start connector socket {} ready {} binary {} dropping {}",
+            fds.name(*socket),
+            fds.name(*ready),
+            fds.name(*binary),
+            caps(*bounding)
+        ),
+        Step::BlockSignals => "block signals".into(),
+        Step::ForkInit {
+            status_fd,
+            ready_read,
+            ready_write,
+            binary,
+            bounding,
+            shared_memory,
+        } => format!(
+            "fork init status {} ready {}/{} binary {} dropping {} (shared memory: {shared_memory})",
+            fds.name(*status_fd),
+            fds.name(*ready_read),
+            fds.name(*ready_write),
+            fds.name(*binary),
+            caps(*bounding)
+        ),
+        Step::ResetSignals => "reset signals".into(),
+        Step::Exec {
+            candidates,
+            argv,
+            envp,
+            launcher,
+            error_fd,
+            landlock_fd,
+            ready_fd,
+        } => {
+            let candidates: Vec<String> = candidates.iter().map(|c| text(c)).collect();
+            let mut line = format!(
+                "exec {candidates:?} argv {:?} env {:?} error {} landlock {} ready {}",
+                strings(argv),
+                strings(envp),
+                fds.name(*error_fd),
+                fds.name(*landlock_fd),
+                fds.name(*ready_fd)
+            );
+            if let Some((binary, launcher_argv)) = launcher {
+                // The fd numbers in the launcher's argv are this process's: named like the rest.
+                use crate::pid1::protocol::exec_arg;
+                let is_fd = |i| [exec_arg::ERROR_FD, exec_arg::LANDLOCK, exec_arg::READY_FD].contains(&i);
+                let argv: Vec<String> = strings(launcher_argv)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, a)| match a.parse::<RawFd>() {
+                        Ok(fd) if is_fd(i) => fds.name(fd),
+                        _ => a,
+                    })
+                    .take(exec_arg::HEADER)
+                    .collect();
+                let _ = write!(line, " through {} {argv:?}", fds.name(*binary));
+            }
+            line
+        }
+    }
+}
