@@ -32,6 +32,8 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     let shared_memory = crate::shared_memory::allowed(config, cgroup.as_ref());
     let mut plan = Plan::new(config, &id, cgroup.as_ref(), shared_memory)?;
     clock.mark("plan");
+    // Rendered only when trace logging is on for this crate.
+    tracing::trace!(id = %id, "plan:\n{}", plan.render());
     clock.share(plan.steps.len());
     plan.clock = clock;
     let listeners = match config.ports.is_empty() {
