@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::builder::ContainerBuilder;
 use crate::cgroup::{Cgroup, Stats};
 use crate::error::{Error, Result};
 use crate::net::{Forwarder, PublishedPort};
+use crate::signal::Signal;
 pub use crate::status::{ExitStatus, Output};
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout};
 use crate::sys;
@@ -186,7 +186,7 @@ impl Container {
             libc::syscall(
                 libc::SYS_pidfd_send_signal,
                 self.pidfd.as_raw_fd(),
-                signal as libc::c_int,
+                signal.as_raw(),
                 std::ptr::null::<libc::siginfo_t>(),
                 0,
             )

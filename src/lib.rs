@@ -56,6 +56,7 @@ mod cgroup;
 mod child;
 mod config;
 mod container;
+mod errno;
 mod error;
 mod idmap;
 mod mount;
@@ -64,14 +65,17 @@ mod net;
 mod pid1;
 mod plan;
 mod preflight;
+mod rlimit;
 mod rootfs;
 mod security;
+mod signal;
 mod spawn;
 mod stack;
 mod status;
 mod stdio;
 mod sys;
 mod timing;
+mod unknown_value;
 
 pub use builder::ContainerBuilder;
 pub use cgroup::{CgroupError, CgroupMode, Controller, IoDeviceLimit, IoLimitKind, Stats};
@@ -82,14 +86,15 @@ pub use idmap::IdMap;
 pub use mount::Mount;
 pub use namespaces::Namespaces;
 pub use net::{NetnsRef, Network, Port, Protocol, PublishedPort};
-pub use nix::sys::resource::Resource;
-pub use nix::sys::signal::Signal;
 pub use preflight::{ControllerSupport, Preflight, Syscalls, UserNamespaces, preflight};
+pub use rlimit::Resource;
 pub use rootfs::Rootfs;
 pub use security::{Capabilities, Capability, Landlock, Profile, Seccomp};
+pub use signal::Signal;
 pub use status::{ExitStatus, Output};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 pub use timing::SpawnTimings;
+pub use unknown_value::UnknownValueError;
 
 /// Entry points for the fuzz targets in `fuzz/`: the parsers of outside input. Not a stable API.
 #[doc(hidden)]

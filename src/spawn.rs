@@ -4,13 +4,13 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
-use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use crate::cgroup::Cgroup;
 use crate::child::ChildStart;
 use crate::config::Config;
 use crate::container::Container;
+use crate::errno::Errno;
 use crate::error::{Error, Result, SetupError, SetupStep};
 use crate::net::{Connector, Forwarder, Listeners, NetnsRef, Network};
 use crate::plan::Plan;
@@ -170,7 +170,7 @@ impl ThreadNetns {
         nix::sched::setns(&target, CloneFlags::CLONE_NEWNET).map_err(|e| SetupError {
             step: SetupStep::JoinNetwork,
             path: None,
-            errno: e,
+            errno: Errno::from_nix(e),
         })?;
         Ok(ThreadNetns { own, target })
     }
@@ -286,7 +286,7 @@ fn clone_shared(
     // SAFETY: the stack is the plan's, used by this child alone; `start` and the plan outlive
     // the child's use of them (see spawn); the child's steps use no thread-locals (see
     // child::run_shared and sys).
-    unsafe { crate::stack::clone3_on_stack(args, crate::child::run_shared, arg) }
+    unsafe { crate::stack::clone3_on_stack(args, crate::child::run_shared, arg) }.map_err(Errno::from_nix)
 }
 
 /// Plans have no setup stack where the trampoline is not written.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use nix::sys::signal::Signal;
+use crate::signal::Signal;
 
 /// The payload's exit status, in the encoding of `waitpid(2)`.
 ///
@@ -73,7 +73,7 @@ impl fmt::Display for ExitStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.code(), self.signal()) {
             (Some(code), _) => write!(f, "exit status: {code}"),
-            (None, Some(signal)) => write!(f, "signal: {} ({signal})", signal as i32),
+            (None, Some(signal)) => write!(f, "signal: {} ({signal})", signal.as_raw()),
             _ => write!(f, "wait status: {}", self.raw),
         }?;
         if self.oom_killed {
