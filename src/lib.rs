@@ -38,6 +38,26 @@
 //!   `/sys`, `/tmp` and `/run`, a PID 1 init, `no_new_privs`. The environment is inherited,
 //!   as with `Command`; [`env_clear`](ContainerBuilder::env_clear) starts empty.
 //!
+//! ## Only std's types and nsbox's own
+//!
+//! Every public signature, field and trait impl uses types of `std` or of nsbox itself, never
+//! those of the crates nsbox uses inside (nix, caps, libc), so upgrading them is never a
+//! breaking change for a caller. The kernel's values have nsbox types of their own:
+//! [`Signal`], [`Errno`], [`Resource`] (rlimits), [`Capability`] and [`Namespaces`]. Each
+//! converts to and from the raw number the kernel and `libc` use (`as_raw`/`raw`/`bits` and
+//! `TryFrom`), which is also the way to and from nix's types; the first four also parse and
+//! print the C names (`"SIGTERM"`/`"TERM"`, `"RLIMIT_NOFILE"`/`"nofile"`,
+//! `"CAP_NET_ADMIN"`/`"net_admin"`, `"ENOENT"`), refusing unknown ones with
+//! [`UnknownValueError`].
+//!
+//! ```
+//! use nsbox::{Errno, Resource, Signal};
+//! let signal: Signal = "TERM".parse().unwrap();
+//! assert_eq!(signal.as_raw(), 15);
+//! assert_eq!(Resource::RLIMIT_NOFILE, "nofile".parse().unwrap());
+//! assert_eq!(Errno::from(std::io::Error::from_raw_os_error(2)), Errno::ENOENT);
+//! ```
+//!
 //! ## How it works
 //!
 //! The parent turns the configuration into a plan of small steps over data it prepared; the

@@ -54,7 +54,8 @@ impl ExitStatus {
         libc::WIFEXITED(self.raw).then(|| libc::WEXITSTATUS(self.raw))
     }
 
-    /// The signal that killed the payload, if one did.
+    /// The signal that killed the payload, if one did (real-time ones included; the two the C
+    /// library reserves, 32 and 33, have no [`Signal`] and give `None`).
     pub fn signal(&self) -> Option<Signal> {
         if libc::WIFSIGNALED(self.raw) {
             Signal::try_from(libc::WTERMSIG(self.raw)).ok()
