@@ -11,10 +11,10 @@ use crate::idmap::IdMap;
 use crate::mount::Mount;
 use crate::namespaces::Namespaces;
 use crate::net::{Network, Port};
+use crate::rlimit::Resource;
 use crate::rootfs::Rootfs;
 use crate::security::{Capabilities, Capability, Profile, Seccomp};
 use crate::stdio::Stdio;
-use nix::sys::resource::Resource;
 
 /// Configures and starts containers. Made by [`Container::builder`].
 ///

@@ -10,10 +10,10 @@ use crate::idmap::IdMap;
 use crate::mount::{Mount, MountKind};
 use crate::namespaces::Namespaces;
 use crate::net::{Network, Port};
+use crate::rlimit::Resource;
 use crate::rootfs::Rootfs;
 use crate::security::{Capabilities, Seccomp};
 use crate::stdio::Stdio;
-use nix::sys::resource::Resource;
 
 /// A complete container description, checked by [`ContainerBuilder::build`](crate::ContainerBuilder::build).
 ///

@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::cgroup::{Cgroup, Stats};
 use crate::error::{Error, Result};
 use crate::net::{Forwarder, PublishedPort};
+use crate::signal::Signal;
 pub use crate::status::{ExitStatus, Output};
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout};
 use crate::sys;
@@ -180,7 +180,7 @@ impl Container {
             libc::syscall(
                 libc::SYS_pidfd_send_signal,
                 self.pidfd.as_raw_fd(),
-                signal as libc::c_int,
+                signal.as_raw(),
                 std::ptr::null::<libc::siginfo_t>(),
                 0,
             )

@@ -9,7 +9,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-pub use nix::errno::Errno;
+pub use crate::errno::Errno;
 
 /// Everything that can go wrong while configuring, starting or supervising a container.
 #[derive(Debug, thiserror::Error)]

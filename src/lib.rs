@@ -38,6 +38,26 @@
 //!   `/sys`, `/tmp` and `/run`, a PID 1 init, `no_new_privs`. The environment is inherited,
 //!   as with `Command`; [`env_clear`](ContainerBuilder::env_clear) starts empty.
 //!
+//! ## Only std's types and nsbox's own
+//!
+//! Every public signature, field and trait impl uses types of `std` or of nsbox itself, never
+//! those of the crates nsbox uses inside (nix, caps, libc), so upgrading them is never a
+//! breaking change for a caller. The kernel's values have nsbox types of their own:
+//! [`Signal`], [`Errno`], [`Resource`] (rlimits), [`Capability`] and [`Namespaces`]. Each
+//! converts to and from the raw number the kernel and `libc` use (`as_raw`/`raw`/`bits` and
+//! `TryFrom`), which is also the way to and from nix's types; the first four also parse and
+//! print the C names (`"SIGTERM"`/`"TERM"`, `"RLIMIT_NOFILE"`/`"nofile"`,
+//! `"CAP_NET_ADMIN"`/`"net_admin"`, `"ENOENT"`), refusing unknown ones with
+//! [`UnknownValueError`].
+//!
+//! ```
+//! use nsbox::{Errno, Resource, Signal};
+//! let signal: Signal = "TERM".parse().unwrap();
+//! assert_eq!(signal.as_raw(), 15);
+//! assert_eq!(Resource::RLIMIT_NOFILE, "nofile".parse().unwrap());
+//! assert_eq!(Errno::from(std::io::Error::from_raw_os_error(2)), Errno::ENOENT);
+//! ```
+//!
 //! ## How it works
 //!
 //! The parent turns the configuration into a plan of small steps over data it prepared; the
@@ -56,6 +76,7 @@ mod cgroup;
 mod child;
 mod config;
 mod container;
+mod errno;
 mod error;
 mod idmap;
 mod kernel;
@@ -65,15 +86,18 @@ mod net;
 mod pid1;
 mod plan;
 mod preflight;
+mod rlimit;
 mod rootfs;
 mod security;
 mod shared_memory;
+mod signal;
 mod spawn;
 mod stack;
 mod status;
 mod stdio;
 mod sys;
 mod timing;
+mod unknown_value;
 
 pub use builder::ContainerBuilder;
 pub use cgroup::{CgroupError, CgroupMode, Controller, IoDeviceLimit, IoLimitKind, Stats};
@@ -84,14 +108,15 @@ pub use idmap::IdMap;
 pub use mount::Mount;
 pub use namespaces::Namespaces;
 pub use net::{NetnsRef, Network, Port, Protocol, PublishedPort};
-pub use nix::sys::resource::Resource;
-pub use nix::sys::signal::Signal;
 pub use preflight::{ControllerSupport, Preflight, Syscalls, UserNamespaces, preflight};
+pub use rlimit::Resource;
 pub use rootfs::Rootfs;
 pub use security::{Capabilities, Capability, Landlock, Profile, Seccomp};
+pub use signal::Signal;
 pub use status::{ExitStatus, Output};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 pub use timing::SpawnTimings;
+pub use unknown_value::UnknownValueError;
 
 /// The README's Rust examples, run by `cargo test` as doctests so that they keep compiling and
 /// working.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use nix::sys::signal::Signal;
+use crate::signal::Signal;
 
 /// The payload's exit status, in the encoding of `waitpid(2)`.
 ///
@@ -54,7 +54,8 @@ impl ExitStatus {
         libc::WIFEXITED(self.raw).then(|| libc::WEXITSTATUS(self.raw))
     }
 
-    /// The signal that killed the payload, if one did.
+    /// The signal that killed the payload, if one did (real-time ones included; the two the C
+    /// library reserves, 32 and 33, have no [`Signal`] and give `None`).
     pub fn signal(&self) -> Option<Signal> {
         if libc::WIFSIGNALED(self.raw) {
             Signal::try_from(libc::WTERMSIG(self.raw)).ok()
@@ -73,7 +74,7 @@ impl fmt::Display for ExitStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.code(), self.signal()) {
             (Some(code), _) => write!(f, "exit status: {code}"),
-            (None, Some(signal)) => write!(f, "signal: {} ({signal})", signal as i32),
+            (None, Some(signal)) => write!(f, "signal: {} ({signal})", signal.as_raw()),
             _ => write!(f, "wait status: {}", self.raw),
         }?;
         if self.oom_killed {

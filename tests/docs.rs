@@ -7,7 +7,10 @@ use std::collections::BTreeSet;
 /// with a capitalised name, between the enum's braces.
 fn step_variants() -> BTreeSet<String> {
     let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/plan/step.rs")).unwrap();
-    let body = source.split("pub(crate) enum Step {").nth(1).expect("enum Step in step.rs");
+    let body = source
+        .split("pub(crate) enum Step {")
+        .nth(1)
+        .expect("enum Step in step.rs");
     let body = &body[..body.find("\n}\n").expect("end of enum Step")];
     body.lines()
         .filter_map(|l| l.strip_prefix("    "))
@@ -19,14 +22,22 @@ fn step_variants() -> BTreeSet<String> {
 /// The backticked names in the first column of the table under "## The steps, in plan order".
 fn documented_steps() -> BTreeSet<String> {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/architecture.md")).unwrap();
-    let section = doc.split("## The steps, in plan order").nth(1).expect("the steps section");
+    let section = doc
+        .split("## The steps, in plan order")
+        .nth(1)
+        .expect("the steps section");
     let section = &section[..section.find("\n## ").unwrap_or(section.len())];
     section
         .lines()
         .filter(|l| l.starts_with("| `"))
         .flat_map(|l| {
             let first = l.split('|').nth(1).unwrap_or("");
-            first.split('`').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>()
+            first
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
         })
         .map(|name| name.split(' ').next().unwrap().to_owned())
         .collect()

@@ -81,7 +81,7 @@ fn ambient_capability_is_the_only_one_a_non_root_payload_has() {
     let bind = Capability::CAP_NET_BIND_SERVICE;
     let sets = cap_sets(Container::builder().ambient_capabilities([bind]).user(1000, 1000));
     // The kernel keeps an ambient capability only while it is also inheritable.
-    let only = bind.bitmask();
+    let only = bind.bit();
     assert_eq!(
         sets,
         CapSets {
@@ -201,8 +201,8 @@ fn raising_a_hard_rlimit_above_the_callers_fails_at_the_rlimit_step() {
     // Without CAP_SYS_RESOURCE the hard limit cannot go up at all; with it, not past
     // fs.nr_open. One above whichever applies fails everywhere.
     let status = fs::read_to_string("/proc/self/status").unwrap();
-    let sys_resource = status_hex(&status, "CapEff") & Capability::CAP_SYS_RESOURCE.bitmask() != 0;
-    let (_, hard) = nix::sys::resource::getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    let sys_resource = status_hex(&status, "CapEff") & Capability::CAP_SYS_RESOURCE.bit() != 0;
+    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
     let nr_open: u64 = fs::read_to_string("/proc/sys/fs/nr_open")
         .unwrap()
         .trim()

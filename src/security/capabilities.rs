@@ -4,8 +4,7 @@
 
 use std::fmt;
 
-pub use caps::Capability;
-
+pub use super::capability::Capability;
 use crate::error::ConfigError;
 
 /// A set of capabilities, as the kernel's 64-bit mask.
@@ -47,18 +46,13 @@ impl Capabilities {
 
     /// Every capability the kernel knows.
     pub fn all() -> Self {
-        Capabilities::from_iter(caps::all())
+        Capabilities::from_iter(Capability::ALL)
     }
 
-    /// Parses a capability name, with or without `CAP_`, in any case.
+    /// Parses a capability name, with or without `CAP_`, in any case, around spaces (see
+    /// [`Capability`]'s `FromStr`).
     pub fn parse(name: &str) -> Result<Capability, ConfigError> {
-        let upper = name.trim().to_ascii_uppercase();
-        let full = if upper.starts_with("CAP_") {
-            upper
-        } else {
-            format!("CAP_{upper}")
-        };
-        full.parse().map_err(|_| ConfigError::Invalid {
+        name.trim().parse().map_err(|_| ConfigError::Invalid {
             what: format!("capability {name:?}"),
             why: "is not a Linux capability".into(),
         })
@@ -66,17 +60,17 @@ impl Capabilities {
 
     /// Whether `cap` is in the set.
     pub fn contains(self, cap: Capability) -> bool {
-        self.0 & cap.bitmask() != 0
+        self.0 & cap.bit() != 0
     }
 
     /// Adds `cap`.
     pub fn insert(&mut self, cap: Capability) {
-        self.0 |= cap.bitmask();
+        self.0 |= cap.bit();
     }
 
     /// Removes `cap`.
     pub fn remove(&mut self, cap: Capability) {
-        self.0 &= !cap.bitmask();
+        self.0 &= !cap.bit();
     }
 
     /// Whether every capability of `other` is in `self`.
@@ -89,9 +83,9 @@ impl Capabilities {
         self.0
     }
 
-    /// The capabilities in the set.
+    /// The capabilities in the set, by number.
     pub fn iter(self) -> impl Iterator<Item = Capability> {
-        caps::all().into_iter().filter(move |c| self.contains(*c))
+        Capability::ALL.into_iter().filter(move |c| self.contains(*c))
     }
 }
 

@@ -2,6 +2,8 @@
 //! by name. Names a given architecture lacks are skipped when the filter is compiled, as
 //! libseccomp does.
 
+use super::capability::Capability;
+
 /// Allowed for every container.
 pub(super) const BASE: &[&str] = &[
     "accept",
@@ -362,9 +364,9 @@ pub(super) const BASE: &[&str] = &[
 ];
 
 /// Allowed only with the capability they belong to, as Docker grants them.
-pub(super) const BY_CAPABILITY: &[(caps::Capability, &[&str])] = &[
+pub(super) const BY_CAPABILITY: &[(Capability, &[&str])] = &[
     (
-        caps::Capability::CAP_SYS_ADMIN,
+        Capability::CAP_SYS_ADMIN,
         &[
             "bpf",
             "fanotify_init",
@@ -390,15 +392,15 @@ pub(super) const BY_CAPABILITY: &[(caps::Capability, &[&str])] = &[
             "clone3",
         ],
     ),
-    (caps::Capability::CAP_SYS_BOOT, &["reboot"]),
-    (caps::Capability::CAP_SYS_CHROOT, &["chroot"]),
+    (Capability::CAP_SYS_BOOT, &["reboot"]),
+    (Capability::CAP_SYS_CHROOT, &["chroot"]),
     (
-        caps::Capability::CAP_SYS_MODULE,
+        Capability::CAP_SYS_MODULE,
         &["delete_module", "init_module", "finit_module"],
     ),
-    (caps::Capability::CAP_SYS_PACCT, &["acct"]),
+    (Capability::CAP_SYS_PACCT, &["acct"]),
     (
-        caps::Capability::CAP_SYS_PTRACE,
+        Capability::CAP_SYS_PTRACE,
         &[
             "kcmp",
             "pidfd_getfd",
@@ -407,19 +409,19 @@ pub(super) const BY_CAPABILITY: &[(caps::Capability, &[&str])] = &[
             "process_vm_writev",
         ],
     ),
-    (caps::Capability::CAP_SYS_RAWIO, &["iopl", "ioperm"]),
+    (Capability::CAP_SYS_RAWIO, &["iopl", "ioperm"]),
     (
-        caps::Capability::CAP_SYS_TIME,
+        Capability::CAP_SYS_TIME,
         &["settimeofday", "stime", "clock_settime", "clock_settime64"],
     ),
-    (caps::Capability::CAP_SYS_TTY_CONFIG, &["vhangup"]),
+    (Capability::CAP_SYS_TTY_CONFIG, &["vhangup"]),
     (
-        caps::Capability::CAP_SYS_NICE,
+        Capability::CAP_SYS_NICE,
         &["get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"],
     ),
-    (caps::Capability::CAP_SYSLOG, &["syslog"]),
-    (caps::Capability::CAP_BPF, &["bpf"]),
-    (caps::Capability::CAP_PERFMON, &["perf_event_open"]),
+    (Capability::CAP_SYSLOG, &["syslog"]),
+    (Capability::CAP_BPF, &["bpf"]),
+    (Capability::CAP_PERFMON, &["perf_event_open"]),
 ];
 
 /// The personality(2) values Docker allows (PER_LINUX, PER_LINUX32, UNAME26 variants, query).

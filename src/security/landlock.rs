@@ -67,11 +67,11 @@ pub(crate) mod access {
 
 /// The access rights this kernel's Landlock handles (by ABI version), or the errno that says it
 /// has none.
-pub(crate) fn handled_access() -> Result<u64, nix::errno::Errno> {
+pub(crate) fn handled_access() -> Result<u64, crate::Errno> {
     // SAFETY: LANDLOCK_CREATE_RULESET_VERSION with a NULL attribute only reports the ABI.
     let abi = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, 1u32) };
     if abi < 0 {
-        return Err(nix::errno::Errno::last());
+        return Err(crate::Errno::last());
     }
     let mut handled = access::ABI1;
     if abi >= 2 {

@@ -3,6 +3,7 @@
 
 mod bpf;
 pub(crate) mod capabilities;
+mod capability;
 mod docker_profile;
 pub(crate) mod landlock;
 mod profile;

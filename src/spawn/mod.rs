@@ -3,13 +3,13 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use crate::cgroup::Cgroup;
 use crate::child::ChildStart;
 use crate::config::Config;
 use crate::container::Container;
+use crate::errno::Errno;
 use crate::error::{Error, Result, SetupError, SetupStep};
 use crate::net::{Connector, Forwarder, Listeners, Network};
 use crate::pid1::protocol;
@@ -166,7 +166,7 @@ fn clone(plan: &mut Plan, start: &ChildStart, cgroup_fd: Option<RawFd>) -> Resul
                     return Err(SetupError {
                         step: SetupStep::Clone,
                         path: None,
-                        errno,
+                        errno: Errno::from_nix(errno),
                     }
                     .into());
                 }

@@ -32,7 +32,7 @@ impl ThreadNetns {
         nix::sched::setns(&target, CloneFlags::CLONE_NEWNET).map_err(|e| SetupError {
             step: SetupStep::JoinNetwork,
             path: None,
-            errno: e,
+            errno: crate::errno::Errno::from_nix(e),
         })?;
         Ok(ThreadNetns {
             own: Some(own),
