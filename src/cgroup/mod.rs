@@ -4,7 +4,8 @@
 //! The container's cgroup is `nsbox-<id>`, nested under the caller's own cgroup (or the
 //! configured parent) in every hierarchy it needs, never the hierarchy root itself. Where a
 //! cgroup2 is mounted, the child is born in its v2 cgroup (`CLONE_INTO_CGROUP`, no migration);
-//! v1 cgroups are joined by the parent before it releases the child. Removal kills every
+//! v1 cgroups (and v2 ones without clone3) the child joins itself, writing `0` to files the
+//! parent opened (`Cgroup::join_files`), first thing after the id maps. Removal kills every
 //! process first (`cgroup.kill`, or freeze + kill + thaw) and happens on wait, on setup
 //! failure and on drop. Why not cgroups-rs: see docs/cgroups.md.
 
