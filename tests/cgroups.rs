@@ -1,5 +1,5 @@
 //! Resource limits, accounting and pause/resume through the container's cgroup, against the
-//! real kernel. Runs on this machine's hybrid layout (under cgsafe-ns.sh, without the v1 memory
+//! real kernel. Runs on this machine's hybrid layout (under scripts/test, without the v1 memory
 //! hierarchy) and in the pure cgroup v2 VM (.ci/run does both). Tests that need the memory
 //! controller check the clear refusal where it is not available, and the OOM kill where it is;
 //! `NSBOX_EXPECT_MEMORY=1` (set in the VM) makes its absence a failure.

@@ -163,11 +163,11 @@ fn pids_cgroup_of(c: &Container) -> PathBuf {
     parent.join(format!("nsbox-{}", c.id()))
 }
 
-/// Root and a pids controller nsbox can use (under cgsafe-ns.sh here).
+/// Root and a pids controller nsbox can use (scripts/test hides only the memory hierarchy).
 fn root_and_pids() -> bool {
     common::root()
         && common::require(
-            "a usable pids controller (run under cgsafe-ns.sh)",
+            "a usable pids controller (run the suite with scripts/test)",
             nsbox::preflight().can_use(Controller::Pids),
         )
 }
