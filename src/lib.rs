@@ -66,6 +66,7 @@ mod plan;
 mod preflight;
 mod rootfs;
 mod security;
+mod setting;
 mod spawn;
 mod stack;
 mod status;
@@ -76,8 +77,10 @@ mod timing;
 pub use builder::ContainerBuilder;
 pub use cgroup::{CgroupError, CgroupMode, Controller, IoDeviceLimit, IoLimitKind, Stats};
 pub use config::Config;
+#[cfg(feature = "serde")]
+pub use config::UncheckedConfig;
 pub use container::Container;
-pub use error::{ConfigError, Errno, Error, Result, SetupError, SetupStep};
+pub use error::{CleanupAction, CleanupError, ConfigError, Errno, Error, Result, SetupError, SetupStep};
 pub use idmap::IdMap;
 pub use mount::Mount;
 pub use namespaces::Namespaces;
@@ -87,6 +90,7 @@ pub use nix::sys::signal::Signal;
 pub use preflight::{ControllerSupport, Preflight, Syscalls, UserNamespaces, preflight};
 pub use rootfs::Rootfs;
 pub use security::{Capabilities, Capability, Landlock, Profile, Seccomp};
+pub use setting::Setting;
 pub use status::{ExitStatus, Output};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 pub use timing::SpawnTimings;
@@ -120,7 +124,7 @@ pub mod __fuzz {
     pub fn container_path(path: &[u8]) {
         use std::os::unix::ffi::OsStrExt;
         let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
-        if let Ok(normal) = crate::config::container_path(path) {
+        if let Ok(normal) = crate::config::container_path(crate::Setting::MountTarget, path) {
             assert!(normal.is_absolute());
             assert!(
                 !normal

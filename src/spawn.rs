@@ -11,7 +11,7 @@ use crate::cgroup::Cgroup;
 use crate::child::ChildStart;
 use crate::config::Config;
 use crate::container::Container;
-use crate::error::{Error, Result, SetupError, SetupStep};
+use crate::error::{CleanupAction, CleanupError, Error, Result, SetupError, SetupStep};
 use crate::net::{Connector, Forwarder, Listeners, NetnsRef, Network};
 use crate::plan::Plan;
 use crate::stack::Stack;
@@ -38,16 +38,27 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     let id = container_id();
     let cgroup = Cgroup::for_config(config, &id)?;
     clock.mark("cgroup create");
-    let mut plan = Plan::new(config, &id, cgroup.as_ref())?;
+    // Until the container owns the cgroup, a failure removes it and reports what was left.
+    let abandon = |e: Error, cgroup: Option<Cgroup>| e.with_cleanup(cgroup.map(|mut c| c.remove()).unwrap_or_default());
+    let mut plan = match Plan::new(config, &id, cgroup.as_ref()) {
+        Ok(plan) => plan,
+        Err(e) => return Err(abandon(e, cgroup)),
+    };
     clock.mark("plan");
     clock.share(plan.steps.len());
     plan.clock = clock;
     let listeners = match config.ports.is_empty() {
         true => None,
-        false => Some(Listeners::bind(&config.ports)?),
+        false => match Listeners::bind(&config.ports) {
+            Ok(listeners) => Some(listeners),
+            Err(e) => return Err(abandon(e, cgroup)),
+        },
     };
     let joined = match &config.network {
-        Some(Network::Join(target)) => Some(ThreadNetns::enter(target)?),
+        Network::Join(target) => match ThreadNetns::enter(target) {
+            Ok(joined) => Some(joined),
+            Err(e) => return Err(abandon(e, cgroup)),
+        },
         _ => None,
     };
     // From the clone until the child has executed or exited, it may run on this process's
@@ -59,10 +70,9 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     let (pid, pidfd) = match cloned {
         Ok(cloned) => cloned,
         Err(e) => {
-            if let Some(joined) = joined {
-                let _ = joined.leave();
-            }
-            return Err(e);
+            let left = joined.map(ThreadNetns::leave).and_then(Result::err);
+            let e = e.with_cleanup(left.map(|left| leave_failed(&left)).into_iter().collect());
+            return Err(abandon(e, cgroup));
         }
     };
     let mut container = Container::new(id, pid, pidfd, plan.parent.status.take(), config.detach, cgroup);
@@ -94,8 +104,8 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     drop(parent.sync);
     clock.mark("released");
     if let Err(e) = handshake {
-        container.kill_and_reap();
-        return Err(e);
+        let cleanup = container.kill_and_reap();
+        return Err(e.with_cleanup(cleanup));
     }
 
     let mut report = [0u8; 8];
@@ -120,20 +130,30 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
             match started {
                 Ok(forwarder) => container.set_forwarder(forwarder),
                 Err(e) => {
-                    container.kill_and_reap();
-                    return Err(e);
+                    let cleanup = container.kill_and_reap();
+                    return Err(e.with_cleanup(cleanup));
                 }
             }
         }
         container.setup_done();
         return Ok(container);
     }
-    container.reap_after_setup_failure();
+    let cleanup = container.reap_after_setup_failure();
     let (index, errno) = decode_report(&report, got);
     let (step, path) = plan.labels.get(index).cloned().unwrap_or((SetupStep::Exec, None));
     let error = SetupError { step, path, errno };
     tracing::debug!(%error, "container setup failed");
-    Err(error.into())
+    Err(Error::from(error).with_cleanup(cleanup))
+}
+
+/// The failure to return the spawning thread to the caller's network namespace.
+fn leave_failed(e: &Error) -> CleanupError {
+    let errno = e.errno().unwrap_or(Errno::EIO) as i32;
+    CleanupError::new(
+        CleanupAction::LeaveNetworkNamespace,
+        None,
+        &std::io::Error::from_raw_os_error(errno),
+    )
 }
 
 /// The network namespace whose ports are published: the joined one, else the container's own.

@@ -58,9 +58,10 @@ impl Capabilities {
         } else {
             format!("CAP_{upper}")
         };
-        full.parse().map_err(|_| ConfigError::Invalid {
-            what: format!("capability {name:?}"),
-            why: "is not a Linux capability".into(),
+        full.parse().map_err(|_| ConfigError::Malformed {
+            setting: crate::error::Setting::Capabilities,
+            value: name.to_string(),
+            expected: "a Linux capability",
         })
     }
 
