@@ -57,6 +57,7 @@ pub(crate) struct Settings {
     pub resources: Resources,
     #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::network"))]
     pub network: Option<Network>,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::ports"))]
     pub ports: Vec<Port>,
     #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::capabilities"))]
     pub capabilities: Capabilities,

@@ -287,3 +287,36 @@ pub(crate) mod landlock_rules {
             .collect())
     }
 }
+
+/// Published ports as `(protocol, host address, container port)` (`("tcp", "127.0.0.1:8080", 80)`).
+pub(crate) mod ports {
+    use super::*;
+    use crate::net::{Port, Protocol};
+    use std::net::SocketAddr;
+    fn name(p: Protocol) -> &'static str {
+        match p {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+    pub fn serialize<S: Serializer>(v: &[Port], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|p| (name(p.protocol), p.host, p.container_port)))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Port>, D::Error> {
+        Vec::<(String, SocketAddr, u16)>::deserialize(d)?
+            .into_iter()
+            .map(|(protocol, host, container_port)| {
+                let protocol = match protocol.as_str() {
+                    "tcp" => Protocol::Tcp,
+                    "udp" => Protocol::Udp,
+                    other => return Err(de::Error::custom(format!("unknown protocol {other:?}"))),
+                };
+                Ok(Port {
+                    protocol,
+                    host,
+                    container_port,
+                })
+            })
+            .collect()
+    }
+}

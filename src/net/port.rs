@@ -4,7 +4,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// TCP or UDP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Protocol {
     /// A stream forwarded connection by connection.
     Tcp,
@@ -22,7 +21,6 @@ pub enum Protocol {
 /// # let _ = (web, any);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Port {
     pub(crate) protocol: Protocol,
     pub(crate) host: SocketAddr,
