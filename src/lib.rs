@@ -44,6 +44,12 @@
 //! child runs them with raw syscalls (no allocation, no locks) and reports a failure as
 //! `(step, errno)` through a close-on-exec pipe. See `docs/architecture.md`.
 //!
+//! ## Cargo features
+//!
+//! - `serde`: [`Config`] implements `Serialize` and `Deserialize`; deserializing runs the
+//!   checks of [`build`](ContainerBuilder::build) (see [`Config`] for what is serialized).
+//! - `trace-timing`: per-phase spawn timings in [`Container::setup_timings`].
+//!
 //! Requires Linux 5.12 or later for mounts (open_tree, move_mount, mount_setattr); clone3 and
 //! openat2 are used where present, with fallbacks (see [`preflight`]).
 
