@@ -115,9 +115,14 @@ impl Resources {
             // SAFETY: sysconf takes no memory.
             let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64;
             // In thousandths of a CPU (a NaN is 0, an infinity u64::MAX: both refused).
-            let milli = (c * 1000.0).round() as u64;
+            // Rounded away from the range, so the value shown is outside it too.
+            let milli = if c < 0.01 {
+                (c * 1000.0).floor()
+            } else {
+                (c * 1000.0).ceil()
+            } as u64;
             let allowed = 10..=online * 1000;
-            if !c.is_finite() || !allowed.contains(&milli) {
+            if !c.is_finite() || c < 0.01 || c > online as f64 {
                 return range(Setting::CpuLimit, Some(milli), allowed);
             }
         }
