@@ -31,6 +31,7 @@ pub const SANDBOX_PIDS_LIMIT: u64 = 1024;
 
 /// The bounds a configuration carries; set as a whole by a profile, one by one by the builder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct Bounds {
     /// `size=` of the fresh `/tmp` (host root only); `None`: the kernel's default.
     pub tmp_size: Option<u64>,
@@ -71,16 +72,19 @@ impl Bounds {
     }
 
     pub fn validate(&self) -> Result<(), crate::error::ConfigError> {
+        use crate::error::Setting;
         let sizes = [
-            ("tmp_size", self.tmp_size),
-            ("run_size", self.run_size),
-            ("shm_size", self.shm_size),
-            ("pids_limit_where_available", self.pids_where_available),
+            (Setting::TmpSize, self.tmp_size),
+            (Setting::RunSize, self.run_size),
+            (Setting::ShmSize, self.shm_size),
+            (Setting::PidsLimitWhereAvailable, self.pids_where_available),
         ];
+        // 0 is refused: `None` lifts a bound.
         match sizes.into_iter().find(|(_, v)| *v == Some(0)) {
-            Some((what, _)) => Err(crate::error::ConfigError::Invalid {
-                what: what.into(),
-                why: "must be more than 0 (None lifts the bound)".into(),
+            Some((setting, _)) => Err(crate::error::ConfigError::OutOfRange {
+                setting,
+                value: 0,
+                allowed: 1..=u64::MAX,
             }),
             None => Ok(()),
         }

@@ -4,7 +4,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 use crate::bounds::Bounds;
-use crate::config::Config;
+use crate::config::{Config, Settings};
 use crate::container::{Container, Output};
 use crate::error::Result;
 use crate::idmap::IdMap;
@@ -35,7 +35,7 @@ use crate::stdio::Stdio;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ContainerBuilder {
-    config: Config,
+    settings: Settings,
 }
 
 impl ContainerBuilder {
@@ -48,13 +48,13 @@ impl ContainerBuilder {
 
     /// The namespaces to create (default: [`Namespaces::all`]).
     pub fn namespaces(&mut self, namespaces: Namespaces) -> &mut Self {
-        self.config.namespaces = namespaces;
+        self.settings.namespaces = namespaces;
         self
     }
 
     /// The root filesystem (default: [`Rootfs::host`]); needs [`Namespaces::MOUNT`].
     pub fn rootfs(&mut self, rootfs: Rootfs) -> &mut Self {
-        self.config.rootfs = Some(rootfs);
+        self.settings.rootfs = Some(rootfs);
         self
     }
 
@@ -78,32 +78,32 @@ impl ContainerBuilder {
         I: IntoIterator<Item = P>,
         P: AsRef<Path>,
     {
-        self.config.hidden_host_paths = paths.into_iter().map(|p| p.as_ref().to_path_buf()).collect();
+        self.settings.hidden_host_paths = paths.into_iter().map(|p| p.as_ref().to_path_buf()).collect();
         self
     }
 
     /// Whether the root filesystem is mounted read-only (default: true). The host root is
     /// always read-only, so `false` is refused with [`Rootfs::host`].
     pub fn read_only_root(&mut self, read_only: bool) -> &mut Self {
-        self.config.read_only_root = Some(read_only);
+        self.settings.read_only_root = Some(read_only);
         self
     }
 
     /// The hostname inside the container (default: the container id); needs [`Namespaces::UTS`].
     pub fn hostname(&mut self, name: impl AsRef<OsStr>) -> &mut Self {
-        self.config.hostname = Some(name.as_ref().to_os_string());
+        self.settings.hostname = Some(name.as_ref().to_os_string());
         self
     }
 
     /// Adds a mount; mounts are made in the order they are added, after the default ones.
     pub fn mount(&mut self, mount: Mount) -> &mut Self {
-        self.config.mounts.push(mount);
+        self.settings.mounts.push(mount);
         self
     }
 
     /// Sets an environment variable for the payload.
     pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Self {
-        self.config
+        self.settings
             .env
             .push((key.as_ref().to_os_string(), Some(value.as_ref().to_os_string())));
         self
@@ -124,33 +124,33 @@ impl ContainerBuilder {
 
     /// Removes an environment variable (inherited or set earlier).
     pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
-        self.config.env.push((key.as_ref().to_os_string(), None));
+        self.settings.env.push((key.as_ref().to_os_string(), None));
         self
     }
 
     /// Starts from an empty environment instead of the caller's.
     pub fn env_clear(&mut self) -> &mut Self {
-        self.config.env_clear = true;
-        self.config.env.clear();
+        self.settings.env_clear = true;
+        self.settings.env.clear();
         self
     }
 
     /// The working directory inside the container (default `/`).
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
-        self.config.cwd = dir.as_ref().to_path_buf();
+        self.settings.cwd = dir.as_ref().to_path_buf();
         self
     }
 
     /// The program to execute. A name without `/` is looked up in the container's `PATH`
     /// (the payload's environment, else a standard default), inside the container.
     pub fn command(&mut self, program: impl AsRef<OsStr>) -> &mut Self {
-        self.config.program = Some(program.as_ref().to_os_string());
+        self.settings.program = Some(program.as_ref().to_os_string());
         self
     }
 
     /// Adds an argument.
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
-        self.config.args.push(arg.as_ref().to_os_string());
+        self.settings.args.push(arg.as_ref().to_os_string());
         self
     }
 
@@ -168,31 +168,31 @@ impl ContainerBuilder {
 
     /// The payload's stdin (default: inherited; [`output`](Self::output) uses null).
     pub fn stdin(&mut self, stdio: impl Into<Stdio>) -> &mut Self {
-        self.config.stdin = Some(stdio.into());
+        self.settings.stdin = Some(stdio.into());
         self
     }
 
     /// The payload's stdout (default: inherited; [`output`](Self::output) captures it).
     pub fn stdout(&mut self, stdio: impl Into<Stdio>) -> &mut Self {
-        self.config.stdout = Some(stdio.into());
+        self.settings.stdout = Some(stdio.into());
         self
     }
 
     /// The payload's stderr (default: inherited; [`output`](Self::output) captures it).
     pub fn stderr(&mut self, stdio: impl Into<Stdio>) -> &mut Self {
-        self.config.stderr = Some(stdio.into());
+        self.settings.stderr = Some(stdio.into());
         self
     }
 
     /// The uid and gid the payload runs as, inside the container (default 0, 0).
     pub fn user(&mut self, uid: u32, gid: u32) -> &mut Self {
-        self.config.user = Some((uid, gid));
+        self.settings.user = Some((uid, gid));
         self
     }
 
     /// Supplementary groups of the payload (needs [`user`](Self::user)).
     pub fn groups(&mut self, groups: impl IntoIterator<Item = u32>) -> &mut Self {
-        self.config.groups = groups.into_iter().collect();
+        self.settings.groups = groups.into_iter().collect();
         self
     }
 
@@ -201,40 +201,49 @@ impl ContainerBuilder {
     /// container root alone mapped to a host id nothing on the host uses (0x70000000 or the
     /// next free one). Others: container root is the caller.
     pub fn uid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
-        self.config.uid_map = Some(maps.into_iter().collect());
+        self.settings.uid_map = Some(maps.into_iter().collect());
         self
     }
 
     /// Overrides the gid map of the user namespace.
     pub fn gid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
-        self.config.gid_map = Some(maps.into_iter().collect());
+        self.settings.gid_map = Some(maps.into_iter().collect());
         self
     }
 
     /// With a PID namespace, whether a minimal init runs as PID 1, reaping orphans and
     /// forwarding signals to the payload (default: true). With `false` the payload is PID 1.
     pub fn init(&mut self, init: bool) -> &mut Self {
-        self.config.init = init;
+        self.settings.init = init;
         self
     }
 
     /// Lets the container outlive its handle: dropping the [`Container`] neither kills it nor
     /// waits for it, and the container survives the caller's exit.
     pub fn detach(&mut self) -> &mut Self {
-        self.config.detach = true;
+        self.settings.detach = true;
         self
     }
 
     /// Lets the payload gain privileges through setuid binaries and file capabilities, by not
     /// setting `PR_SET_NO_NEW_PRIVS`. Unsafe in the sense of weaker isolation, not memory.
     pub fn unsafe_allow_new_privileges(&mut self) -> &mut Self {
-        self.config.no_new_privileges = false;
+        self.settings.no_new_privileges = false;
         self
     }
 
-    /// Checks the configuration and returns it, ready to spawn.
+    /// Checks the configuration and returns it, ready to spawn, with every default resolved
+    /// (see [`Config`]). The builder is left as it was: it can be changed and built again.
+    ///
+    /// A builder without a [`command`](Self::command) is refused:
+    ///
+    /// ```
+    /// use nsbox::{ConfigError, Container, Error, Setting};
+    /// let err = Container::builder().build().unwrap_err();
+    /// assert!(matches!(err, Error::Config(ConfigError::Missing { setting: Setting::Command })));
+    /// ```
     pub fn build(&self) -> Result<Config> {
-        Ok(self.config.clone().validate()?)
+        Ok(crate::config::validate(self.settings.clone())?)
     }
 
     /// Starts the container; returns once the payload's `execve` succeeded, or the step that
@@ -255,83 +264,67 @@ impl ContainerBuilder {
     }
 }
 
-impl Config {
-    /// Starts a container from this configuration.
-    pub fn spawn(&self) -> Result<Container> {
-        crate::spawn::spawn(self)
-    }
-
-    /// Starts a container, waits for it and collects its output.
-    pub fn output(&self) -> Result<Output> {
-        let mut config = self.clone();
-        config.stdin.get_or_insert_with(Stdio::null);
-        config.stdout.get_or_insert_with(Stdio::piped);
-        config.stderr.get_or_insert_with(Stdio::piped);
-        crate::spawn::spawn(&config)?.wait_with_output()
-    }
-}
-
 /// Resource limits and the cgroup.
 impl ContainerBuilder {
     /// Hard memory limit in bytes; past it the kernel OOM-kills inside the container only, and
     /// [`ExitStatus::oom_killed`](crate::ExitStatus::oom_killed) says so.
     pub fn memory_limit(&mut self, bytes: u64) -> &mut Self {
-        self.config.resources.memory = Some(bytes);
+        self.settings.resources.memory = Some(bytes);
         self
     }
 
     /// Swap the container may use beyond its memory limit, in bytes (0: none).
     pub fn memory_swap_limit(&mut self, bytes: u64) -> &mut Self {
-        self.config.resources.swap = Some(bytes);
+        self.settings.resources.swap = Some(bytes);
         self
     }
 
     /// CPU bandwidth in CPUs (0.5 is half of one CPU), enforced per 100 ms period.
     pub fn cpu_limit(&mut self, cpus: f64) -> &mut Self {
-        self.config.resources.cpus = Some(cpus);
+        self.settings.resources.cpus = Some(cpus);
         self
     }
 
     /// Relative CPU weight under contention, 1..=10000 (default 100).
     pub fn cpu_weight(&mut self, weight: u64) -> &mut Self {
-        self.config.resources.cpu_weight = Some(weight);
+        self.settings.resources.cpu_weight = Some(weight);
         self
     }
 
     /// The CPUs the container may run on, as a list like `"0-3,5"`.
     pub fn cpuset_cpus(&mut self, cpus: impl Into<String>) -> &mut Self {
-        self.config.resources.cpuset_cpus = Some(cpus.into());
+        self.settings.resources.cpuset_cpus = Some(cpus.into());
         self
     }
 
     /// The memory nodes the container may allocate from, as a list like `"0"`.
     pub fn cpuset_mems(&mut self, mems: impl Into<String>) -> &mut Self {
-        self.config.resources.cpuset_mems = Some(mems.into());
+        self.settings.resources.cpuset_mems = Some(mems.into());
         self
     }
 
     /// The most processes (and threads) the container may have at once, init included.
     pub fn pids_limit(&mut self, max: u64) -> &mut Self {
-        self.config.resources.pids = Some(max);
+        self.settings.resources.pids = Some(max);
         self
     }
 
     /// Relative block I/O weight, 1..=10000 (default 100).
     pub fn io_weight(&mut self, weight: u64) -> &mut Self {
-        self.config.resources.io_weight = Some(weight);
+        self.settings.resources.io_weight = Some(weight);
         self
     }
 
     /// A per-device read/write bandwidth or IOPS limit.
     pub fn io_device_limit(&mut self, limit: crate::IoDeviceLimit) -> &mut Self {
-        self.config.resources.io_devices.push(limit);
+        self.settings.resources.io_devices.push(limit);
         self
     }
 
     /// Gives the container a cgroup even without limits, for [`Container::stats`] and
     /// [`Container::pause`]. Limits imply it; without either a container has no cgroup.
     pub fn cgroup(&mut self) -> &mut Self {
-        self.config.cgroup = true;
+        self.settings.cgroup = true;
         self
     }
 
@@ -339,7 +332,7 @@ impl ContainerBuilder {
     /// one relative to the caller's own cgroup (the default parent). Missing parents are
     /// created and left in place.
     pub fn cgroup_parent(&mut self, path: impl AsRef<Path>) -> &mut Self {
-        self.config.cgroup_parent = Some(path.as_ref().to_path_buf());
+        self.settings.cgroup_parent = Some(path.as_ref().to_path_buf());
         self
     }
 }
@@ -354,7 +347,7 @@ impl ContainerBuilder {
     /// [`Mount::follow_symlinks`], whether added before or after this call, when the container
     /// is spawned; a later [`profile`](Self::profile) call sets it again.
     pub fn bind_no_follow(&mut self, no_follow: bool) -> &mut Self {
-        self.config.bind_no_follow = no_follow;
+        self.settings.bind_no_follow = no_follow;
         self
     }
 
@@ -362,7 +355,7 @@ impl ContainerBuilder {
     /// kernel's default (half of RAM). Fixture: `None`; Sandbox:
     /// [`SANDBOX_TMP_SIZE`](crate::bounds::SANDBOX_TMP_SIZE).
     pub fn tmp_size(&mut self, bytes: impl Into<Option<u64>>) -> &mut Self {
-        self.config.bounds.tmp_size = bytes.into();
+        self.settings.bounds.tmp_size = bytes.into();
         self
     }
 
@@ -370,14 +363,14 @@ impl ContainerBuilder {
     /// kernel's default. Fixture: `None`; Sandbox:
     /// [`SANDBOX_RUN_SIZE`](crate::bounds::SANDBOX_RUN_SIZE).
     pub fn run_size(&mut self, bytes: impl Into<Option<u64>>) -> &mut Self {
-        self.config.bounds.run_size = bytes.into();
+        self.settings.bounds.run_size = bytes.into();
         self
     }
 
     /// The size of `/dev/shm`, in bytes; `None`: the kernel's default. Both profiles:
     /// [`SHM_SIZE`](crate::bounds::SHM_SIZE).
     pub fn shm_size(&mut self, bytes: impl Into<Option<u64>>) -> &mut Self {
-        self.config.bounds.shm_size = bytes.into();
+        self.settings.bounds.shm_size = bytes.into();
         self
     }
 
@@ -388,7 +381,7 @@ impl ContainerBuilder {
     /// can make the caller buffer as much as it writes); Sandbox:
     /// [`SANDBOX_OUTPUT_LIMIT`](crate::bounds::SANDBOX_OUTPUT_LIMIT).
     pub fn output_limit(&mut self, bytes: impl Into<Option<u64>>) -> &mut Self {
-        self.config.bounds.output_limit = bytes.into();
+        self.settings.bounds.output_limit = bytes.into();
         self
     }
 
@@ -401,7 +394,7 @@ impl ContainerBuilder {
     /// [`SANDBOX_PIDS_LIMIT`](crate::bounds::SANDBOX_PIDS_LIMIT). `None` turns it off (and
     /// with it the cgroup a Sandbox container otherwise gets).
     pub fn pids_limit_where_available(&mut self, max: impl Into<Option<u64>>) -> &mut Self {
-        self.config.bounds.pids_where_available = max.into();
+        self.settings.bounds.pids_where_available = max.into();
         self
     }
 }
@@ -411,13 +404,13 @@ impl ContainerBuilder {
     /// The container's network (default: its own namespace with loopback only, when
     /// [`Namespaces::NET`] is in the set). Changes the NET bit of the namespaces to match.
     pub fn network(&mut self, network: Network) -> &mut Self {
-        self.config.network = Some(network);
+        self.settings.network = Some(network);
         self
     }
 
     /// Publishes a container port on the host; see [`Container::ports`] for the result.
     pub fn publish(&mut self, port: Port) -> &mut Self {
-        self.config.ports.push(port);
+        self.settings.ports.push(port);
         self
     }
 }
@@ -434,7 +427,7 @@ impl ContainerBuilder {
     /// earlier calls set for them. Mounts added before it are covered too: a bind's symlink
     /// policy is decided when the container is spawned.
     pub fn profile(&mut self, profile: Profile) -> &mut Self {
-        let c = &mut self.config;
+        let c = &mut self.settings;
         c.namespaces = Namespaces::all();
         c.no_new_privileges = true;
         c.refused_new_privileges = false;
@@ -467,48 +460,48 @@ impl ContainerBuilder {
     /// The payload's capabilities (the bounding set; for a root payload also its permitted
     /// and effective sets). Default: Podman's 11 ([`Capabilities::podman_default`]).
     pub fn capabilities(&mut self, caps: impl IntoIterator<Item = Capability>) -> &mut Self {
-        self.config.capabilities = caps.into_iter().collect();
+        self.settings.capabilities = caps.into_iter().collect();
         self
     }
 
     /// Adds one capability.
     pub fn cap_add(&mut self, cap: Capability) -> &mut Self {
-        self.config.capabilities.insert(cap);
+        self.settings.capabilities.insert(cap);
         self
     }
 
     /// Removes one capability (from the ambient set too).
     pub fn cap_drop(&mut self, cap: Capability) -> &mut Self {
-        self.config.capabilities.remove(cap);
-        self.config.ambient.remove(cap);
+        self.settings.capabilities.remove(cap);
+        self.settings.ambient.remove(cap);
         self
     }
 
     /// Capabilities a non-root payload keeps across exec (the ambient set); each must also be
     /// in [`capabilities`](Self::capabilities). Empty unless asked for.
     pub fn ambient_capabilities(&mut self, caps: impl IntoIterator<Item = Capability>) -> &mut Self {
-        self.config.ambient = caps.into_iter().collect();
+        self.settings.ambient = caps.into_iter().collect();
         self
     }
 
     /// The seccomp policy (default: [`Seccomp::docker_default`]).
     pub fn seccomp(&mut self, seccomp: Seccomp) -> &mut Self {
-        self.config.seccomp = seccomp;
+        self.settings.seccomp = seccomp;
         self
     }
 
     /// Sets a resource limit (`setrlimit`) for the payload. Raising a hard limit needs
     /// CAP_SYS_RESOURCE on the host; without it the spawn fails naming the limit.
     pub fn rlimit(&mut self, resource: Resource, soft: u64, hard: u64) -> &mut Self {
-        self.config.rlimits.retain(|(r, _, _)| *r != resource);
-        self.config.rlimits.push((resource, soft, hard));
+        self.settings.rlimits.retain(|(r, _, _)| *r != resource);
+        self.settings.rlimits.push((resource, soft, hard));
         self
     }
 
     /// Limits the files the payload may use with Landlock (Linux 5.13+; an error where the
     /// kernel has no Landlock).
     pub fn landlock(&mut self, landlock: crate::security::Landlock) -> &mut Self {
-        self.config.landlock = Some(landlock);
+        self.settings.landlock = Some(landlock);
         self
     }
 
@@ -521,7 +514,7 @@ impl ContainerBuilder {
     /// `false` is the opt-out, for an interactive payload that needs the caller's terminal as
     /// its controlling one (job control, `/dev/tty`); it costs the isolation above.
     pub fn new_session(&mut self, new: bool) -> &mut Self {
-        self.config.new_session = new;
+        self.settings.new_session = new;
         self
     }
 
@@ -529,9 +522,9 @@ impl ContainerBuilder {
     /// [`build`](Self::build): turning it off is [`unsafe_allow_new_privileges`](Self::unsafe_allow_new_privileges).
     pub fn no_new_privileges(&mut self, on: bool) -> &mut Self {
         if on {
-            self.config.no_new_privileges = true;
+            self.settings.no_new_privileges = true;
         }
-        self.config.refused_new_privileges = !on;
+        self.settings.refused_new_privileges = !on;
         self
     }
 }

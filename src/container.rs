@@ -8,7 +8,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::unistd::Pid;
 
 use crate::cgroup::{Cgroup, Stats};
-use crate::error::{Error, Result};
+use crate::error::{CleanupAction, CleanupError, Error, Result};
 use crate::net::{Forwarder, PublishedPort};
 use crate::signal::Signal;
 pub use crate::status::{ExitStatus, Output};
@@ -62,6 +62,8 @@ pub struct Container {
     forwarder: Option<Forwarder>,
     /// What `wait_with_output` keeps of each stream (`output_limit`).
     output_limit: Option<u64>,
+    /// Cleanup steps that failed once the payload was reaped (see `cleanup_errors`).
+    cleanup_errors: Vec<CleanupError>,
 }
 
 impl Container {
@@ -90,6 +92,7 @@ impl Container {
             timings: SpawnTimings::default(),
             forwarder: None,
             output_limit: None,
+            cleanup_errors: Vec::new(),
         }
     }
 
@@ -204,6 +207,13 @@ impl Container {
 
     /// Waits for the payload to exit. Closes a piped stdin first, so a payload reading it sees
     /// EOF.
+    ///
+    /// Once the payload is reaped nsbox removes the container's cgroup. If that fails (a
+    /// directory left behind), this call returns [`Error::Cleanup`], which carries the exit
+    /// status beside every cleanup failure; from then on `wait` returns the status, and
+    /// [`cleanup_errors`](Self::cleanup_errors) keeps the failures. The same holds for
+    /// [`try_wait`](Self::try_wait), [`wait_timeout`](Self::wait_timeout) and
+    /// [`wait_with_output`](Self::wait_with_output) (whose output is then dropped).
     pub fn wait(&mut self) -> Result<ExitStatus> {
         drop(self.stdin.take());
         loop {
@@ -296,10 +306,21 @@ impl Container {
                 self.final_stats = Some(cgroup.stats());
             }
             self.status = Some(status);
-            cgroup.remove()?;
+            let errors = cgroup.remove();
+            if !errors.is_empty() {
+                self.cleanup_errors.extend(errors.iter().cloned());
+                return Err(Error::Cleanup { status, errors });
+            }
         }
         self.status = Some(status);
         Ok(Some(status))
+    }
+
+    /// The cleanup steps that failed after the payload was reaped (a cgroup directory that
+    /// could not be removed, with its path and errno); empty when everything was cleaned up.
+    /// The first wait that reaps the payload also reports them as [`Error::Cleanup`].
+    pub fn cleanup_errors(&self) -> &[CleanupError] {
+        &self.cleanup_errors
     }
 
     /// Resource usage now; after the container exited, the last reading before its cgroup was
@@ -331,16 +352,26 @@ impl Container {
         Ok(())
     }
 
-    /// SIGKILL and reap, ignoring errors: for cleanup paths.
-    pub(crate) fn kill_and_reap(&mut self) {
-        let _ = self.kill(Signal::SIGKILL);
-        let _ = self.wait();
+    /// SIGKILL and reap, for cleanup paths: returns what failed, for the caller to report
+    /// beside the failure that led here.
+    pub(crate) fn kill_and_reap(&mut self) -> Vec<CleanupError> {
+        let errno = |e: &Error| std::io::Error::from_raw_os_error(e.errno().unwrap_or(crate::errno::Errno::EIO).raw());
+        let mut failed = Vec::new();
+        if let Err(e) = self.kill(Signal::SIGKILL) {
+            failed.push(CleanupError::new(CleanupAction::Kill, None, &errno(&e)));
+        }
+        match self.wait() {
+            Ok(_) => {}
+            Err(Error::Cleanup { errors, .. }) => failed.extend(errors),
+            Err(e) => failed.push(CleanupError::new(CleanupAction::Reap, None, &errno(&e))),
+        }
+        failed
     }
 
     /// After a failure report the setup process exits on its own; reap it.
-    pub(crate) fn reap_after_setup_failure(&mut self) {
+    pub(crate) fn reap_after_setup_failure(&mut self) -> Vec<CleanupError> {
         self.status_pipe = None;
-        self.kill_and_reap();
+        self.kill_and_reap()
     }
 }
 
@@ -352,15 +383,14 @@ impl Drop for Container {
             }
         } else if self.status.is_none() {
             // Also thaws nothing: SIGKILL reaches frozen processes (Linux 5.x+ and v1 freezer).
-            self.kill_and_reap();
+            // Nobody is left to tell: a failure can only be logged.
+            for e in self.kill_and_reap() {
+                tracing::warn!(id = self.id, error = %e, "container cleanup failed");
+            }
         }
     }
 }
 
-fn no_cgroup(what: &str) -> Error {
-    crate::error::ConfigError::Invalid {
-        what: what.into(),
-        why: "the container has no cgroup: ask for one with .cgroup() or a resource limit".into(),
-    }
-    .into()
+fn no_cgroup(operation: &'static str) -> Error {
+    crate::error::ConfigError::NeedsCgroup { operation }.into()
 }

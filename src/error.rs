@@ -7,9 +7,14 @@
 
 use std::fmt;
 use std::io;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 pub use crate::errno::Errno;
+use crate::idmap::IdMap;
+use crate::namespaces::Namespaces;
+pub use crate::setting::Setting;
+use crate::status::ExitStatus;
 
 /// Everything that can go wrong while configuring, starting or supervising a container.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +30,27 @@ pub enum Error {
     /// enforced on this host.
     #[error(transparent)]
     Cgroup(#[from] crate::cgroup::CgroupError),
+    /// The payload ran and was reaped (its status is here, and
+    /// [`Container::wait`](crate::Container::wait) returns it from then on), but cleaning up
+    /// after it failed: a cgroup directory left behind, say. Also in
+    /// [`Container::cleanup_errors`](crate::Container::cleanup_errors).
+    #[error("the container exited ({status}) but cleaning up failed: {}", list(errors))]
+    Cleanup {
+        /// How the payload ended.
+        status: ExitStatus,
+        /// Every cleanup step that failed.
+        errors: Vec<CleanupError>,
+    },
+    /// A spawn failed (`error`), and cleaning up after it failed too (`cleanup`). What the
+    /// caller should act on is `error`: [`as_setup`](Error::as_setup) and
+    /// [`errno`](Error::errno) look through to it.
+    #[error("{error}; cleaning up after it failed too: {}", list(cleanup))]
+    CleanupAfter {
+        /// The failure.
+        error: Box<Error>,
+        /// Every cleanup step that failed after it.
+        cleanup: Vec<CleanupError>,
+    },
     /// An operation of the parent (supervisor) side failed.
     #[error("{context}: {source}")]
     Io {
@@ -44,11 +70,31 @@ impl Error {
         }
     }
 
-    /// The setup failure, when this error is one.
+    /// `self`, or with the cleanup failures that followed it when there are any.
+    pub(crate) fn with_cleanup(self, cleanup: Vec<CleanupError>) -> Self {
+        match cleanup.is_empty() {
+            true => self,
+            false => Error::CleanupAfter {
+                error: Box::new(self),
+                cleanup,
+            },
+        }
+    }
+
+    /// The setup failure, when this error is one (also when cleaning up after it failed).
     pub fn as_setup(&self) -> Option<&SetupError> {
         match self {
             Error::Setup(e) => Some(e),
+            Error::CleanupAfter { error, .. } => error.as_setup(),
             _ => None,
+        }
+    }
+
+    /// The cleanup steps that failed, beside this error or after the exit it reports.
+    pub fn cleanup_errors(&self) -> &[CleanupError] {
+        match self {
+            Error::Cleanup { errors, .. } | Error::CleanupAfter { cleanup: errors, .. } => errors,
+            _ => &[],
         }
     }
 
@@ -58,37 +104,144 @@ impl Error {
             Error::Setup(e) => Some(e.errno),
             Error::Io { source, .. } => source.raw_os_error().map(Errno::from_raw),
             Error::Cgroup(crate::cgroup::CgroupError::Io { source, .. }) => source.raw_os_error().map(Errno::from_raw),
-            Error::Config(_) | Error::Cgroup(_) => None,
+            Error::CleanupAfter { error, .. } => error.errno(),
+            Error::Config(_) | Error::Cgroup(_) | Error::Cleanup { .. } => None,
         }
     }
 }
 
 /// A configuration the builder refuses, found before anything is started.
+///
+/// Each variant names the [`Setting`] that was refused and, where there is one, the bound it
+/// broke, so a caller can match on what was wrong:
+///
+/// ```
+/// use nsbox::{ConfigError, Container, Error, Namespaces, Setting};
+/// let err = Container::builder()
+///     .namespaces(Namespaces::all() - Namespaces::UTS)
+///     .hostname("box")
+///     .command("/bin/true")
+///     .build()
+///     .unwrap_err();
+/// match err {
+///     Error::Config(ConfigError::NeedsNamespace { setting: Setting::Hostname, namespace }) => {
+///         assert_eq!(namespace, Namespaces::UTS)
+///     }
+///     other => panic!("{other}"),
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// No command was given.
-    #[error("no command given")]
-    EmptyCommand,
+    /// A setting that must be given was not, or is empty: the [`command`](crate::ContainerBuilder::command).
+    #[error("{setting} is missing")]
+    Missing {
+        /// The setting.
+        setting: Setting,
+    },
     /// A string handed to the kernel contains a NUL byte.
-    #[error("{what} contains a NUL byte")]
+    #[error("{setting} contains a NUL byte")]
     NulByte {
-        /// Which value.
-        what: String,
+        /// The setting whose value it is.
+        setting: Setting,
     },
     /// A path inside the container is not absolute, or climbs with `..`.
-    #[error("container path {path:?} must be absolute and free of '..'")]
+    #[error("{setting} {path:?} must be absolute and free of '..'")]
     BadContainerPath {
+        /// The setting the path belongs to.
+        setting: Setting,
         /// The offending path.
         path: PathBuf,
     },
     /// A namespace-specific setting was given without that namespace.
-    #[error("{setting} needs the {namespace} namespace")]
-    MissingNamespace {
-        /// The setting, e.g. `hostname`.
-        setting: &'static str,
-        /// The namespace it needs, e.g. `UTS`.
-        namespace: &'static str,
+    #[error("{setting} needs the {} namespace", namespace_name(*.namespace))]
+    NeedsNamespace {
+        /// The setting, e.g. [`Setting::Hostname`].
+        setting: Setting,
+        /// The namespace it needs, e.g. [`Namespaces::UTS`].
+        namespace: Namespaces,
+    },
+    /// A number outside the range the setting allows. The unit is the setting's (see
+    /// [`Setting`]): bytes for sizes and the hostname's length, ranges for id maps.
+    #[error("{setting} must be {}, not {value}", range_text(*.setting, .allowed))]
+    OutOfRange {
+        /// The setting.
+        setting: Setting,
+        /// The value given.
+        value: u64,
+        /// The values allowed.
+        allowed: RangeInclusive<u64>,
+    },
+    /// A value that does not have the form the setting needs.
+    #[error("{setting} {value:?} is not {expected}")]
+    Malformed {
+        /// The setting.
+        setting: Setting,
+        /// The value given (lossily converted to UTF-8).
+        value: String,
+        /// What the setting needs, e.g. `a list like "0-3,5"`.
+        expected: &'static str,
+    },
+    /// A setting that works only together with another one, given without it.
+    #[error("{setting} needs {requires} as well")]
+    Requires {
+        /// The setting given.
+        setting: Setting,
+        /// The setting it needs.
+        requires: Setting,
+    },
+    /// Two settings that cannot hold together.
+    #[error("{setting} conflicts with {with}: {why}")]
+    Conflict {
+        /// The setting refused.
+        setting: Setting,
+        /// The setting it conflicts with.
+        with: Setting,
+        /// Why, and what to do instead.
+        why: &'static str,
+    },
+    /// A setting that weakens isolation, asked for through the safe method: the
+    /// `unsafe_`-named method is the way.
+    #[error("{setting} would weaken isolation: call {method}() to opt in")]
+    NeedsUnsafeOptIn {
+        /// The setting.
+        setting: Setting,
+        /// The builder method that opts in.
+        method: &'static str,
+    },
+    /// The payload's user or group (or a supplementary group) is not mapped by the user
+    /// namespace's id map.
+    #[error("{setting} {id} is not mapped by the {} map", if *.setting == Setting::User { "uid" } else { "gid" })]
+    Unmapped {
+        /// [`Setting::User`] (the uid), or [`Setting::Groups`] (the gid or a supplementary group).
+        setting: Setting,
+        /// The id inside the container.
+        id: u32,
+    },
+    /// An id map range that is empty, or whose end overflows a 32-bit id.
+    #[error("{setting} range {range:?} is empty or overflows")]
+    EmptyIdRange {
+        /// [`Setting::UidMap`] or [`Setting::GidMap`].
+        setting: Setting,
+        /// The range.
+        range: IdMap,
+    },
+    /// Two ranges of an id map that overlap inside or outside (the kernel refuses them).
+    #[error("{setting} ranges {first:?} and {second:?} overlap")]
+    OverlappingIdRanges {
+        /// [`Setting::UidMap`] or [`Setting::GidMap`].
+        setting: Setting,
+        /// One range.
+        first: IdMap,
+        /// The other.
+        second: IdMap,
+    },
+    /// No host id to map container root to was found: a root caller without an /etc/subuid
+    /// range, under [`Profile::Sandbox`](crate::Profile::Sandbox), and every candidate id in use.
+    #[error("no unused host id to map container root to: {why}")]
+    NoUnprivilegedId {
+        /// What the search found.
+        why: String,
     },
     /// A seccomp deny list names a syscall that the launcher (nsbox-exec), which runs after the
     /// filter is loaded, needs to start the payload.
@@ -97,14 +250,87 @@ pub enum ConfigError {
         /// The syscall, as named in the list.
         syscall: String,
     },
-    /// A value is out of its valid range.
-    #[error("{what}: {why}")]
-    Invalid {
-        /// Which value.
-        what: String,
-        /// Why it is refused.
+    /// The seccomp lists make a filter the kernel would not load.
+    #[error("seccomp filter cannot be built: {why}")]
+    SeccompFilter {
+        /// Why (e.g. too many instructions).
         why: String,
     },
+    /// An operation that needs the container's cgroup, on a container without one.
+    #[error("{operation} needs the container's cgroup: ask for one with .cgroup() or a resource limit")]
+    NeedsCgroup {
+        /// The operation: `stats`, `pause` or `resume`.
+        operation: &'static str,
+    },
+}
+
+fn namespace_name(namespace: Namespaces) -> String {
+    match namespace.proc_name() {
+        Some("mnt") => "MOUNT".into(),
+        Some(name) => name.to_ascii_uppercase(),
+        None => format!("{namespace:?}"),
+    }
+}
+
+fn range_text(setting: Setting, allowed: &RangeInclusive<u64>) -> String {
+    let unit = setting.unit();
+    match (*allowed.start(), *allowed.end()) {
+        (min, u64::MAX) => format!("at least {min}{unit}"),
+        (min, max) => format!("within {min}..={max}{unit}"),
+    }
+}
+
+/// A cleanup step that failed after a container ended or after a failed spawn: what nsbox
+/// could not undo, kept beside the failure or the exit status it followed (see
+/// [`Error::Cleanup`] and [`Error::CleanupAfter`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{action}{}: {} ({errno})", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default(), errno.desc())]
+pub struct CleanupError {
+    /// What nsbox was undoing.
+    pub action: CleanupAction,
+    /// The path involved (the cgroup directory), when there is one.
+    pub path: Option<PathBuf>,
+    /// The errno of the failure.
+    pub errno: Errno,
+}
+
+impl CleanupError {
+    pub(crate) fn new(action: CleanupAction, path: Option<PathBuf>, error: &io::Error) -> Self {
+        CleanupError {
+            action,
+            path,
+            errno: error.raw_os_error().map_or(Errno::EIO, Errno::from_raw),
+        }
+    }
+}
+
+/// The cleanup steps nsbox takes, as named by a [`CleanupError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CleanupAction {
+    /// Removing one of the container's cgroup directories (the path is the directory).
+    RemoveCgroup,
+    /// Sending SIGKILL to a container whose spawn failed.
+    Kill,
+    /// Reaping a container whose spawn failed.
+    Reap,
+    /// Returning the spawning thread to the caller's network namespace.
+    LeaveNetworkNamespace,
+}
+
+impl fmt::Display for CleanupAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CleanupAction::RemoveCgroup => "remove cgroup",
+            CleanupAction::Kill => "kill the container",
+            CleanupAction::Reap => "reap the container",
+            CleanupAction::LeaveNetworkNamespace => "return to the caller's network namespace",
+        })
+    }
+}
+
+fn list(errors: &[CleanupError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 /// A setup step of the container that failed, with the path involved and the kernel's errno.

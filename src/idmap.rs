@@ -22,6 +22,7 @@ use crate::error::{Errno, SetupError, SetupStep};
 /// assert_eq!(root_is_me.count, 1);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct IdMap {
     /// First id inside the container.
     pub inside: u32,

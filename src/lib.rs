@@ -64,6 +64,12 @@
 //! child runs them with raw syscalls (no allocation, no locks) and reports a failure as
 //! `(step, errno)` through a close-on-exec pipe. See `docs/architecture.md`.
 //!
+//! ## Cargo features
+//!
+//! - `serde`: [`Config`] implements `Serialize` and `Deserialize`; deserializing runs the
+//!   checks of [`build`](ContainerBuilder::build) (see [`Config`] for what is serialized).
+//! - `trace-timing`: per-phase spawn timings in [`Container::setup_timings`].
+//!
 //! Requires Linux 5.12 or later for mounts (open_tree, move_mount, mount_setattr); clone3 and
 //! openat2 are used where present, with fallbacks (see [`preflight`]).
 
@@ -89,6 +95,7 @@ mod preflight;
 mod rlimit;
 mod rootfs;
 mod security;
+mod setting;
 mod shared_memory;
 mod signal;
 mod spawn;
@@ -102,8 +109,10 @@ mod unknown_value;
 pub use builder::ContainerBuilder;
 pub use cgroup::{CgroupError, CgroupMode, Controller, IoDeviceLimit, IoLimitKind, Stats};
 pub use config::Config;
+#[cfg(feature = "serde")]
+pub use config::UncheckedConfig;
 pub use container::Container;
-pub use error::{ConfigError, Errno, Error, Result, SetupError, SetupStep};
+pub use error::{CleanupAction, CleanupError, ConfigError, Errno, Error, Result, SetupError, SetupStep};
 pub use idmap::IdMap;
 pub use mount::Mount;
 pub use namespaces::Namespaces;
@@ -112,6 +121,7 @@ pub use preflight::{ControllerSupport, Preflight, Syscalls, UserNamespaces, pref
 pub use rlimit::Resource;
 pub use rootfs::Rootfs;
 pub use security::{Capabilities, Capability, Landlock, Profile, Seccomp};
+pub use setting::Setting;
 pub use signal::Signal;
 pub use status::{ExitStatus, Output};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
@@ -153,7 +163,7 @@ pub mod __fuzz {
     pub fn container_path(path: &[u8]) {
         use std::os::unix::ffi::OsStrExt;
         let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
-        if let Ok(normal) = crate::config::container_path(path) {
+        if let Ok(normal) = crate::config::container_path(crate::Setting::MountTarget, path) {
             assert!(normal.is_absolute());
             assert!(
                 !normal

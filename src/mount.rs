@@ -16,19 +16,24 @@ use std::path::{Path, PathBuf};
 /// # let _ = scratch;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Mount {
     pub(crate) kind: MountKind,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::path"))]
     pub(crate) target: PathBuf,
     pub(crate) read_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub(crate) enum MountKind {
     /// `follow`: `Some(false)` opens the source without following any symlink, `Some(true)`
     /// follows them, `None` leaves it to the builder ([`bind_no_follow`]).
     ///
     /// [`bind_no_follow`]: crate::ContainerBuilder::bind_no_follow
     Bind {
+        #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::path"))]
         source: PathBuf,
         recursive: bool,
         follow: Option<bool>,

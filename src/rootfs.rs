@@ -13,13 +13,16 @@ use std::path::{Path, PathBuf};
 /// let _busybox = Rootfs::dir("/var/lib/fixtures/busybox");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Rootfs(pub(crate) RootfsKind);
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub(crate) enum RootfsKind {
     #[default]
     Host,
-    Dir(PathBuf),
+    Dir(#[cfg_attr(feature = "serde", serde(with = "crate::config::wire::path"))] PathBuf),
 }
 
 impl Rootfs {

@@ -70,9 +70,7 @@ fn keeps_host_ids(config: &Config) -> bool {
     if !config.namespaces.contains(Namespaces::USER) {
         return config.user.is_none_or(|_| uid == euid && gid == egid);
     }
-    let (Some(uid_map), Some(gid_map)) = (&config.uid_map, &config.gid_map) else {
-        return false;
-    };
+    let (uid_map, gid_map) = (&config.uid_map, &config.gid_map);
     [0, uid].iter().all(|u| IdMap::to_host(uid_map, *u) == Some(euid))
         && [0, gid].iter().all(|g| IdMap::to_host(gid_map, *g) == Some(egid))
 }

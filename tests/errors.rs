@@ -8,7 +8,9 @@ mod common;
 use std::path::Path;
 
 use common::Snapshot;
-use nsbox::{ConfigError, Container, ContainerBuilder, Errno, Error, IdMap, Mount, Namespaces, Rootfs, SetupStep};
+use nsbox::{
+    ConfigError, Container, ContainerBuilder, Errno, Error, IdMap, Mount, Namespaces, Rootfs, Setting, SetupStep,
+};
 
 /// Spawns, expects a setup error, and checks nothing leaked.
 fn setup_failure(builder: &mut ContainerBuilder) -> Error {
@@ -120,15 +122,25 @@ fn missing_working_directory_fails_at_chdir() {
 #[test]
 fn empty_command_is_refused() {
     let _serial = common::exclusive();
-    assert_eq!(refused(&mut Container::builder()), ConfigError::EmptyCommand);
-    assert_eq!(refused(Container::builder().command("")), ConfigError::EmptyCommand);
+    let missing = ConfigError::Missing {
+        setting: Setting::Command,
+    };
+    assert_eq!(refused(&mut Container::builder()), missing);
+    assert_eq!(refused(Container::builder().command("")), missing);
+    assert_eq!(missing.to_string(), "command is missing");
 }
 
 #[test]
 fn relative_mount_target_is_refused() {
     let _serial = common::exclusive();
     let err = refused(true_builder().mount(Mount::tmpfs("scratch")));
-    assert_eq!(err, ConfigError::BadContainerPath { path: "scratch".into() });
+    assert_eq!(
+        err,
+        ConfigError::BadContainerPath {
+            setting: Setting::MountTarget,
+            path: "scratch".into()
+        }
+    );
 }
 
 #[test]
@@ -138,6 +150,7 @@ fn parent_dir_in_mount_target_is_refused() {
     assert_eq!(
         err,
         ConfigError::BadContainerPath {
+            setting: Setting::MountTarget,
             path: "/data/../../etc".into()
         }
     );
@@ -148,7 +161,10 @@ fn relative_working_directory_is_refused() {
     let _serial = common::exclusive();
     assert!(matches!(
         refused(true_builder().current_dir("tmp")),
-        ConfigError::BadContainerPath { .. }
+        ConfigError::BadContainerPath {
+            setting: Setting::CurrentDir,
+            ..
+        }
     ));
 }
 
@@ -160,10 +176,14 @@ fn hostname_without_uts_namespace_is_refused() {
             .namespaces(Namespaces::all() - Namespaces::UTS)
             .hostname("box"),
     );
-    assert!(
-        matches!(err, ConfigError::MissingNamespace { namespace: "UTS", .. }),
-        "{err:?}"
+    assert_eq!(
+        err,
+        ConfigError::NeedsNamespace {
+            setting: Setting::Hostname,
+            namespace: Namespaces::UTS
+        }
     );
+    assert_eq!(err.to_string(), "hostname needs the UTS namespace");
 }
 
 #[test]
@@ -174,9 +194,12 @@ fn uid_map_without_user_namespace_is_refused() {
             .namespaces(Namespaces::all() - Namespaces::USER)
             .uid_map([IdMap::new(0, 100000, 1)]),
     );
-    assert!(
-        matches!(err, ConfigError::MissingNamespace { namespace: "USER", .. }),
-        "{err:?}"
+    assert_eq!(
+        err,
+        ConfigError::NeedsNamespace {
+            setting: Setting::UidMap,
+            namespace: Namespaces::USER
+        }
     );
 }
 
@@ -185,15 +208,13 @@ fn mounts_without_mount_namespace_are_refused() {
     let _serial = common::exclusive();
     let no_mnt = Namespaces::all() - Namespaces::MOUNT;
     let err = refused(true_builder().namespaces(no_mnt).mount(Mount::tmpfs("/scratch")));
-    assert!(
-        matches!(err, ConfigError::MissingNamespace { namespace: "MOUNT", .. }),
-        "{err:?}"
-    );
+    let needs_mount = |setting| ConfigError::NeedsNamespace {
+        setting,
+        namespace: Namespaces::MOUNT,
+    };
+    assert_eq!(err, needs_mount(Setting::Mount));
     let err = refused(true_builder().namespaces(no_mnt).rootfs(Rootfs::dir("/")));
-    assert!(
-        matches!(err, ConfigError::MissingNamespace { namespace: "MOUNT", .. }),
-        "{err:?}"
-    );
+    assert_eq!(err, needs_mount(Setting::Rootfs));
 }
 
 #[test]
@@ -201,15 +222,17 @@ fn nul_byte_in_an_argument_is_refused() {
     let _serial = common::exclusive();
     assert!(matches!(
         refused(true_builder().arg("a\0b")),
-        ConfigError::NulByte { .. }
+        ConfigError::NulByte { setting: Setting::Args }
     ));
     assert!(matches!(
         refused(true_builder().env("KEY", "a\0b")),
-        ConfigError::NulByte { .. }
+        ConfigError::NulByte { setting: Setting::Env }
     ));
     assert!(matches!(
         refused(Container::builder().command("/bin/tr\0ue")),
-        ConfigError::NulByte { .. }
+        ConfigError::NulByte {
+            setting: Setting::Command
+        }
     ));
 }
 
@@ -217,18 +240,33 @@ fn nul_byte_in_an_argument_is_refused() {
 fn zero_sized_tmpfs_is_refused() {
     let _serial = common::exclusive();
     let err = refused(true_builder().mount(Mount::tmpfs("/scratch").size(0)));
-    assert!(matches!(err, ConfigError::Invalid { .. }), "{err:?}");
+    assert_eq!(
+        err,
+        ConfigError::OutOfRange {
+            setting: Setting::TmpfsSize,
+            value: 0,
+            allowed: 1..=u64::MAX
+        }
+    );
+    assert_eq!(err.to_string(), "tmpfs size must be at least 1 bytes, not 0");
 }
 
 #[test]
 fn writable_host_root_is_refused() {
     let _serial = common::exclusive();
-    assert!(matches!(
-        refused(true_builder().read_only_root(false)),
-        ConfigError::Invalid { .. }
-    ));
+    let conflict = |err| {
+        matches!(
+            err,
+            ConfigError::Conflict {
+                setting: Setting::ReadOnlyRoot,
+                with: Setting::Rootfs,
+                ..
+            }
+        )
+    };
+    assert!(conflict(refused(true_builder().read_only_root(false))));
     let err = refused(true_builder().rootfs(Rootfs::host()).read_only_root(false));
-    assert!(matches!(err, ConfigError::Invalid { .. }), "{err:?}");
+    assert!(conflict(err.clone()), "{err:?}");
 }
 
 #[test]
@@ -236,7 +274,10 @@ fn supplementary_groups_without_a_user_are_refused() {
     let _serial = common::exclusive();
     assert!(matches!(
         refused(true_builder().groups([1001])),
-        ConfigError::Invalid { .. }
+        ConfigError::Requires {
+            setting: Setting::Groups,
+            requires: Setting::User
+        }
     ));
 }
 
@@ -245,7 +286,7 @@ fn environment_name_with_equals_sign_is_refused() {
     let _serial = common::exclusive();
     assert!(matches!(
         refused(true_builder().env("A=B", "c")),
-        ConfigError::Invalid { .. }
+        ConfigError::Malformed { setting: Setting::Env, ref value, .. } if value == "A=B"
     ));
 }
 
@@ -290,7 +331,11 @@ fn mount_over_the_root_is_refused() {
     let _serial = common::exclusive();
     assert!(matches!(
         refused(true_builder().mount(Mount::tmpfs("/"))),
-        ConfigError::Invalid { .. }
+        ConfigError::Conflict {
+            setting: Setting::MountTarget,
+            with: Setting::Rootfs,
+            ..
+        }
     ));
 }
 
@@ -302,9 +347,12 @@ fn proc_mount_without_pid_namespace_is_refused() {
             .namespaces(Namespaces::all() - Namespaces::PID)
             .mount(Mount::proc("/proc2")),
     );
-    assert!(
-        matches!(err, ConfigError::MissingNamespace { namespace: "PID", .. }),
-        "{err:?}"
+    assert_eq!(
+        err,
+        ConfigError::NeedsNamespace {
+            setting: Setting::ProcMount,
+            namespace: Namespaces::PID
+        }
     );
 }
 
@@ -313,6 +361,10 @@ fn overlong_hostname_is_refused() {
     let _serial = common::exclusive();
     assert!(matches!(
         refused(true_builder().hostname("h".repeat(65))),
-        ConfigError::Invalid { .. }
+        ConfigError::OutOfRange {
+            setting: Setting::Hostname,
+            value: 65,
+            ..
+        }
     ));
 }

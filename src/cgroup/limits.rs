@@ -2,10 +2,11 @@
 
 use std::path::Path;
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, Setting};
 
 /// Which per-device I/O throttle a [`IoDeviceLimit`] sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum IoLimitKind {
     /// Bytes per second read.
     ReadBps,
@@ -25,6 +26,7 @@ pub enum IoLimitKind {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct IoDeviceLimit {
     /// Device major number.
     pub major: u32,
@@ -64,6 +66,8 @@ impl IoDeviceLimit {
 
 /// The limits of one container. Every `None` leaves the kernel's default.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub(crate) struct Resources {
     pub memory: Option<u64>,
     pub swap: Option<u64>,
@@ -92,58 +96,57 @@ impl Resources {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |what: &str, why: String| {
-            Err(ConfigError::Invalid {
-                what: what.to_string(),
-                why,
-            })
+        let range = |setting, value: Option<u64>, allowed: std::ops::RangeInclusive<u64>| match value {
+            Some(value) if !allowed.contains(&value) => Err(ConfigError::OutOfRange {
+                setting,
+                value,
+                allowed,
+            }),
+            _ => Ok(()),
         };
-        if let Some(m) = self.memory
-            && m < MIN_MEMORY
-        {
-            return bad(
-                "memory_limit",
-                format!("{m} bytes is below the minimum of {MIN_MEMORY} (1 MiB)"),
-            );
-        }
+        range(Setting::MemoryLimit, self.memory, MIN_MEMORY..=u64::MAX)?;
         if self.swap.is_some() && self.memory.is_none() {
-            return bad("memory_swap_limit", "needs memory_limit as well".into());
+            return Err(ConfigError::Requires {
+                setting: Setting::MemorySwapLimit,
+                requires: Setting::MemoryLimit,
+            });
         }
         if let Some(c) = self.cpus {
             // SAFETY: sysconf takes no memory.
-            let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as f64;
-            if !c.is_finite() || c < 0.01 || c > online {
-                return bad(
-                    "cpu_limit",
-                    format!("{c} CPUs is outside 0.01..={online} (the online CPUs)"),
-                );
+            let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64;
+            // In thousandths of a CPU (a NaN is 0, an infinity u64::MAX: both refused).
+            // Rounded away from the range, so the value shown is outside it too.
+            let milli = if c < 0.01 {
+                (c * 1000.0).floor()
+            } else {
+                (c * 1000.0).ceil()
+            } as u64;
+            let allowed = 10..=online * 1000;
+            if !c.is_finite() || c < 0.01 || c > online as f64 {
+                return range(Setting::CpuLimit, Some(milli), allowed);
             }
         }
-        for (what, value) in [("cpu_weight", self.cpu_weight), ("io_weight", self.io_weight)] {
-            if let Some(w) = value
-                && !(1..=10_000).contains(&w)
-            {
-                return bad(what, format!("{w} is outside 1..=10000"));
-            }
-        }
-        if self.pids == Some(0) {
-            return bad(
-                "pids_limit",
-                "0 would not even let the container's first process start".into(),
-            );
-        }
-        for (what, list) in [("cpuset_cpus", &self.cpuset_cpus), ("cpuset_mems", &self.cpuset_mems)] {
+        range(Setting::CpuWeight, self.cpu_weight, 1..=10_000)?;
+        range(Setting::IoWeight, self.io_weight, 1..=10_000)?;
+        // 0 would not even let the container's first process start.
+        range(Setting::PidsLimit, self.pids, 1..=u64::MAX)?;
+        for (setting, list) in [
+            (Setting::CpusetCpus, &self.cpuset_cpus),
+            (Setting::CpusetMems, &self.cpuset_mems),
+        ] {
             if let Some(list) = list
                 && !is_cpu_list(list)
             {
-                return bad(what, format!("{list:?} is not a list like \"0-3,5\""));
+                return Err(ConfigError::Malformed {
+                    setting,
+                    value: list.clone(),
+                    expected: "a list like \"0-3,5\"",
+                });
             }
         }
+        // A limit of 0 would stop all I/O on the device.
         if let Some(l) = self.io_devices.iter().find(|l| l.value == 0) {
-            return bad(
-                "io_device_limit",
-                format!("{}:{} limit of 0 would stop all I/O", l.major, l.minor),
-            );
+            range(Setting::IoDeviceLimit, Some(l.value), 1..=u64::MAX)?;
         }
         Ok(())
     }
@@ -188,7 +191,21 @@ mod tests {
             f(&mut r);
             r.validate()
         };
-        assert!(r(|r| r.memory = Some(4096)).is_err());
+        assert_eq!(
+            r(|r| r.memory = Some(4096)),
+            Err(ConfigError::OutOfRange {
+                setting: Setting::MemoryLimit,
+                value: 4096,
+                allowed: MIN_MEMORY..=u64::MAX
+            })
+        );
+        assert!(matches!(
+            r(|r| r.cpus = Some(f64::INFINITY)),
+            Err(ConfigError::OutOfRange {
+                setting: Setting::CpuLimit,
+                ..
+            })
+        ));
         assert!(r(|r| r.swap = Some(0)).is_err());
         assert!(r(|r| r.cpus = Some(0.0)).is_err());
         assert!(r(|r| r.cpus = Some(f64::NAN)).is_err());

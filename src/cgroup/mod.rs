@@ -22,6 +22,8 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::error::{CleanupAction, CleanupError};
+
 pub use layout::{CgroupMode, Controller};
 pub(crate) use layout::{Layout, dir_of};
 pub(crate) use limits::Resources;
@@ -360,27 +362,29 @@ impl Cgroup {
         self.v2 = None;
     }
 
-    /// Kills what is left and removes every cgroup directory.
-    pub fn remove(&mut self) -> Result<(), CgroupError> {
+    /// Kills what is left and removes every cgroup directory; returns a failure for each
+    /// directory left behind (each is tried).
+    pub fn remove(&mut self) -> Vec<CleanupError> {
         if self.v1.is_empty() && self.v2.is_none() {
-            return Ok(());
+            return Vec::new();
         }
         self.kill_all();
-        let mut first_error = None;
         let dirs = self.v1.drain(..).map(|g| g.dir).chain(self.v2.take().map(|g| g.dir));
-        for dir in dirs {
-            if let Err(e) = remove_dir(&dir) {
-                tracing::warn!(dir = %dir.display(), error = %e, "cgroup not removed");
-                first_error.get_or_insert(CgroupError::io("remove", &dir, e));
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        dirs.filter_map(|dir| {
+            let e = remove_dir(&dir).err()?;
+            Some(CleanupError::new(CleanupAction::RemoveCgroup, Some(dir), &e))
+        })
+        .collect()
     }
 }
 
 impl Drop for Cgroup {
+    /// Only reached when no one removed the cgroup and could be told (a panic, an early
+    /// return): the failure can only be logged.
     fn drop(&mut self) {
-        let _ = self.remove();
+        for e in self.remove() {
+            tracing::warn!(error = %e, "cgroup not removed");
+        }
     }
 }
 

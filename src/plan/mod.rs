@@ -156,16 +156,11 @@ impl Plan {
         });
 
         if ns.contains(Namespaces::USER) {
-            // A validated config has both maps (the caller's defaults filled in).
-            let maps = match (&config.uid_map, &config.gid_map) {
-                (Some(uid), Some(gid)) => IdMaps {
-                    uid: uid.clone(),
-                    gid: gid.clone(),
-                    allow_setgroups: IdMaps::default_allows_setgroups(),
-                },
-                _ => IdMaps::default_for_caller(),
-            };
-            plan.id_maps = Some(maps);
+            plan.id_maps = Some(IdMaps {
+                uid: config.uid_map.clone(),
+                gid: config.gid_map.clone(),
+                allow_setgroups: IdMaps::default_allows_setgroups(),
+            });
         }
         // The host sources are opened before the switch to the container's root. Until then
         // the setup process has the caller's host uid: when root is mapped to an unprivileged
@@ -404,7 +399,7 @@ impl Plan {
     }
 
     fn plan_exec(&mut self, config: &Config) -> Result<()> {
-        let program = config.program.clone().unwrap_or_default();
+        let program = config.program.clone();
         let mut env: Vec<(OsString, OsString)> = if config.env_clear {
             Vec::new()
         } else {
@@ -496,12 +491,13 @@ fn exec_candidates(program: &OsStr, search: &OsStr) -> Result<Vec<CString>> {
         .collect()
 }
 
+/// A C string; a validated config has no NUL byte in anything the plan passes here.
 pub(crate) fn cstring(bytes: &[u8]) -> Result<CString> {
     CString::new(bytes).map_err(|_| {
-        crate::error::ConfigError::NulByte {
-            what: String::from_utf8_lossy(bytes).into_owned(),
-        }
-        .into()
+        Error::io(
+            format!("{:?} contains a NUL byte", String::from_utf8_lossy(bytes)),
+            std::io::ErrorKind::InvalidInput,
+        )
     })
 }
 

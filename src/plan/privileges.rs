@@ -45,9 +45,10 @@ impl Plan {
         if let Some((uid, gid)) = config.user {
             let allow = self.id_maps.as_ref().is_none_or(|m| m.allow_setgroups);
             if !allow && !config.groups.is_empty() {
-                return Err(ConfigError::Invalid {
-                    what: "supplementary groups".into(),
-                    why: "setgroups is denied in an unprivileged user namespace".into(),
+                return Err(ConfigError::Conflict {
+                    setting: crate::error::Setting::Groups,
+                    with: crate::error::Setting::GidMap,
+                    why: "setgroups is denied in a user namespace whose maps an unprivileged caller wrote",
                 }
                 .into());
             }

@@ -87,7 +87,7 @@ pub(super) fn open_sources(plan: &mut Plan, config: &Config) -> Result<Sources> 
     // not at all. Without one, the host's is bound (sysfs read-only).
     let fresh_proc = ns.contains(Namespaces::PID);
     let fresh_sys = ns.contains(Namespaces::NET);
-    let rootfs = config.rootfs.clone().unwrap_or_default();
+    let rootfs = config.rootfs.clone();
     let hidden = if rootfs.is_host() {
         hidden_on_host(&config.hidden_host_paths)
     } else {
@@ -167,7 +167,7 @@ pub(super) fn open_sources(plan: &mut Plan, config: &Config) -> Result<Sources> 
 pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) -> Result<()> {
     let ns = config.namespaces;
     let in_userns = ns.contains(Namespaces::USER);
-    let rootfs = config.rootfs.clone().unwrap_or_default();
+    let rootfs = config.rootfs.clone();
     let Sources {
         whole_host,
         root_slot,

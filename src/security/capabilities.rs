@@ -52,9 +52,10 @@ impl Capabilities {
     /// Parses a capability name, with or without `CAP_`, in any case, around spaces (see
     /// [`Capability`]'s `FromStr`).
     pub fn parse(name: &str) -> Result<Capability, ConfigError> {
-        name.trim().parse().map_err(|_| ConfigError::Invalid {
-            what: format!("capability {name:?}"),
-            why: "is not a Linux capability".into(),
+        name.trim().parse().map_err(|_| ConfigError::Malformed {
+            setting: crate::error::Setting::Capabilities,
+            value: name.to_string(),
+            expected: "a Linux capability",
         })
     }
 

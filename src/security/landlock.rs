@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 /// # Ok::<(), nsbox::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Landlock {
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::landlock_rules"))]
     pub(crate) rules: Vec<(PathBuf, bool)>,
 }
 

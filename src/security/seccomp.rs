@@ -26,9 +26,12 @@ use crate::error::ConfigError;
 /// let _loose = Seccomp::deny(["ptrace", "keyctl"]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Seccomp(SeccompKind);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 enum SeccompKind {
     Unconfined,
     Docker,
@@ -234,17 +237,15 @@ fn docker(caps: Capabilities) -> Result<Program, String> {
 fn sysno(name: &str) -> Result<u32, ConfigError> {
     Sysno::from_str(name)
         .map(|s| s.id() as u32)
-        .map_err(|_| ConfigError::Invalid {
-            what: format!("seccomp syscall {name:?}"),
-            why: format!("is not a syscall on {}", std::env::consts::ARCH),
+        .map_err(|_| ConfigError::Malformed {
+            setting: crate::error::Setting::Seccomp,
+            value: name.to_string(),
+            expected: "a syscall of this architecture",
         })
 }
 
 fn compile_error(e: impl std::fmt::Display) -> ConfigError {
-    ConfigError::Invalid {
-        what: "seccomp filter".into(),
-        why: e.to_string(),
-    }
+    ConfigError::SeccompFilter { why: e.to_string() }
 }
 
 #[cfg(test)]

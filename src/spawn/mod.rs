@@ -10,7 +10,7 @@ use crate::child::ChildStart;
 use crate::config::Config;
 use crate::container::Container;
 use crate::errno::Errno;
-use crate::error::{Error, Result, SetupError, SetupStep};
+use crate::error::{CleanupAction, CleanupError, Error, Result, SetupError, SetupStep};
 use crate::net::{Connector, Forwarder, Listeners, Network};
 use crate::pid1::protocol;
 use crate::plan::Plan;
@@ -29,8 +29,13 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     let id = container_id();
     let cgroup = Cgroup::for_config(config, &id)?;
     clock.mark("cgroup create");
+    // Until the container owns the cgroup, a failure removes it and reports what was left.
+    let abandon = |e: Error, cgroup: Option<Cgroup>| e.with_cleanup(cgroup.map(|mut c| c.remove()).unwrap_or_default());
     let shared_memory = crate::shared_memory::allowed(config, cgroup.as_ref());
-    let mut plan = Plan::new(config, &id, cgroup.as_ref(), shared_memory)?;
+    let mut plan = match Plan::new(config, &id, cgroup.as_ref(), shared_memory) {
+        Ok(plan) => plan,
+        Err(e) => return Err(abandon(e, cgroup)),
+    };
     clock.mark("plan");
     // Rendered only when trace logging is on for this crate.
     tracing::trace!(id = %id, "plan:\n{}", plan.render());
@@ -38,10 +43,16 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     plan.clock = clock;
     let listeners = match config.ports.is_empty() {
         true => None,
-        false => Some(Listeners::bind(&config.ports)?),
+        false => match Listeners::bind(&config.ports) {
+            Ok(listeners) => Some(listeners),
+            Err(e) => return Err(abandon(e, cgroup)),
+        },
     };
     let joined = match &config.network {
-        Some(Network::Join(target)) => Some(ThreadNetns::enter(target)?),
+        Network::Join(target) => match ThreadNetns::enter(target) {
+            Ok(joined) => Some(joined),
+            Err(e) => return Err(abandon(e, cgroup)),
+        },
         _ => None,
     };
     // From the clone until the child has executed or exited, it may run on this process's
@@ -50,8 +61,14 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     // and reaps the child before they go.
     let start = ChildStart::new(&mut plan);
     let cloned = clone(&mut plan, &start, cgroup.as_ref().and_then(Cgroup::clone_into_fd));
-    // On an early return `joined` takes the thread back to its own namespace as it drops.
-    let (pid, pidfd) = cloned?;
+    let (pid, pidfd) = match cloned {
+        Ok(cloned) => cloned,
+        Err(e) => {
+            let left = joined.map(ThreadNetns::leave).and_then(Result::err);
+            let e = e.with_cleanup(left.map(|left| leave_failed(&left)).into_iter().collect());
+            return Err(abandon(e, cgroup));
+        }
+    };
     let mut container = Container::new(id, pid, pidfd, plan.parent.status.take(), config.detach, cgroup);
     container.set_output_limit(config.bounds.output_limit);
     // Back to the caller's own network namespace before anything else.
@@ -81,8 +98,8 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     drop(parent.sync);
     clock.mark("released");
     if let Err(e) = handshake {
-        container.kill_and_reap();
-        return Err(e);
+        let cleanup = container.kill_and_reap();
+        return Err(e.with_cleanup(cleanup));
     }
 
     let mut report = [0u8; protocol::REPORT_LEN];
@@ -107,20 +124,30 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
             match started {
                 Ok(forwarder) => container.set_forwarder(forwarder),
                 Err(e) => {
-                    container.kill_and_reap();
-                    return Err(e);
+                    let cleanup = container.kill_and_reap();
+                    return Err(e.with_cleanup(cleanup));
                 }
             }
         }
         container.setup_done();
         return Ok(container);
     }
-    container.reap_after_setup_failure();
+    let cleanup = container.reap_after_setup_failure();
     let (index, errno) = decode_report(&report, got);
     let (step, path) = plan.labels.get(index).cloned().unwrap_or((SetupStep::Exec, None));
     let error = SetupError { step, path, errno };
     tracing::debug!(%error, "container setup failed");
-    Err(error.into())
+    Err(Error::from(error).with_cleanup(cleanup))
+}
+
+/// The failure to return the spawning thread to the caller's network namespace.
+fn leave_failed(e: &Error) -> CleanupError {
+    let errno = e.errno().unwrap_or(Errno::EIO).raw();
+    CleanupError::new(
+        CleanupAction::LeaveNetworkNamespace,
+        None,
+        &std::io::Error::from_raw_os_error(errno),
+    )
 }
 
 /// The network namespace whose ports are published: the joined one, else the container's own.

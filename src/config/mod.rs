@@ -1,0 +1,193 @@
+//! The validated, plain-data description of a container.
+
+mod settings;
+mod validate;
+#[cfg(feature = "serde")]
+pub(crate) mod wire;
+
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
+
+use crate::bounds::Bounds;
+use crate::cgroup::Resources;
+use crate::container::{Container, Output};
+use crate::error::Result;
+use crate::idmap::IdMap;
+use crate::mount::Mount;
+use crate::namespaces::Namespaces;
+use crate::net::{Network, Port};
+use crate::rlimit::Resource;
+use crate::rootfs::Rootfs;
+use crate::security::{Capabilities, Landlock, Seccomp};
+use crate::stdio::Stdio;
+
+pub(crate) use settings::Settings;
+pub(crate) use validate::{container_path, validate};
+#[cfg(feature = "serde")]
+pub use wire::UncheckedConfig;
+
+/// A complete container description, checked and resolved by
+/// [`ContainerBuilder::build`](crate::ContainerBuilder::build): the only way to make one
+/// (or, with the `serde` feature, deserializing one, which runs the same checks).
+///
+/// A `Config` can be spawned any number of times; each spawn is a new container. Every
+/// default is resolved at build time (the root filesystem, whether it is read-only, the user
+/// namespace's id maps, the network), so what a `Config` holds is what a spawn does. What
+/// stays open is what belongs to each spawn: the hostname defaults to the container's id,
+/// and [`output`](Config::output) picks its own defaults for streams that were not set.
+///
+/// There is no `Config::default()`, and no struct literal, so a configuration cannot skip the
+/// checks:
+///
+/// ```compile_fail
+/// let config = nsbox::Config::default();
+/// ```
+///
+/// ```compile_fail
+/// let config = nsbox::Config { program: "/bin/true".into() };
+/// ```
+///
+/// # Serialization (feature `serde`)
+///
+/// With the `serde` feature a `Config` implements `Serialize` and `Deserialize`, and
+/// deserializing validates again: a value [`build`](crate::ContainerBuilder::build) would
+/// refuse is refused with the same [`ConfigError`](crate::ConfigError). Paths, the command,
+/// its arguments and the environment are byte strings (non-UTF-8 round-trips). Not part of
+/// the serialized form: **stdin, stdout and stderr** (a pipe or an fd means nothing in
+/// another process; a deserialized `Config` inherits all three, as an unset builder does, and
+/// [`output`](Config::output) still captures). A network namespace given as an fd
+/// ([`Network::join_fd`]) cannot be serialized (an error); by path it can. The id maps are
+/// serialized as resolved on the host that built the config.
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// let config = nsbox::Container::builder().command("/bin/true").build()?;
+/// let json = serde_json::to_string(&config).unwrap();
+/// let again: nsbox::Config = serde_json::from_str(&json).unwrap();
+/// assert_eq!(format!("{again:?}"), format!("{config:?}"));
+/// # }
+/// # Ok::<(), nsbox::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(into = "UncheckedConfig", try_from = "UncheckedConfig")
+)]
+pub struct Config {
+    pub(crate) namespaces: Namespaces,
+    /// Used with a mount namespace only.
+    pub(crate) rootfs: Rootfs,
+    pub(crate) read_only_root: bool,
+    /// `None`: the container's id, per spawn.
+    pub(crate) hostname: Option<OsString>,
+    pub(crate) mounts: Vec<Mount>,
+    pub(crate) env_clear: bool,
+    pub(crate) env: Vec<(OsString, Option<OsString>)>,
+    pub(crate) cwd: PathBuf,
+    pub(crate) program: OsString,
+    pub(crate) args: Vec<OsString>,
+    /// `None`: inherited; [`Config::output`] makes its own choice.
+    pub(crate) stdin: Option<Stdio>,
+    pub(crate) stdout: Option<Stdio>,
+    pub(crate) stderr: Option<Stdio>,
+    /// `None`: the credentials are left as the namespaces make them.
+    pub(crate) user: Option<(u32, u32)>,
+    pub(crate) groups: Vec<u32>,
+    /// The user namespace's maps, as written; empty without one.
+    pub(crate) uid_map: Vec<IdMap>,
+    pub(crate) gid_map: Vec<IdMap>,
+    pub(crate) init: bool,
+    pub(crate) detach: bool,
+    pub(crate) no_new_privileges: bool,
+    pub(crate) resources: Resources,
+    /// Agrees with the NET bit of `namespaces`.
+    pub(crate) network: Network,
+    pub(crate) ports: Vec<Port>,
+    pub(crate) capabilities: Capabilities,
+    pub(crate) ambient: Capabilities,
+    pub(crate) seccomp: Seccomp,
+    pub(crate) rlimits: Vec<(Resource, u64, u64)>,
+    pub(crate) new_session: bool,
+    pub(crate) landlock: Option<Landlock>,
+    pub(crate) cgroup: bool,
+    pub(crate) cgroup_parent: Option<PathBuf>,
+    /// Whether binds open their source without following symlinks unless a mount says
+    /// otherwise ([`Mount::no_follow`], [`Mount::follow_symlinks`]).
+    pub(crate) bind_no_follow: bool,
+    pub(crate) bounds: Bounds,
+    /// Host paths hidden on the host root (`hide_host_paths`).
+    pub(crate) hidden_host_paths: Vec<PathBuf>,
+}
+
+impl Config {
+    /// The namespaces the container is created in (the NET bit as the network made it).
+    pub fn namespaces(&self) -> Namespaces {
+        self.namespaces
+    }
+
+    /// The rootfs, when the container has its own mount namespace.
+    pub fn rootfs(&self) -> Option<&Rootfs> {
+        self.namespaces.contains(Namespaces::MOUNT).then_some(&self.rootfs)
+    }
+
+    /// The mounts the caller added, in order, with their targets normalised.
+    pub fn mounts(&self) -> &[Mount] {
+        &self.mounts
+    }
+
+    /// The program the container executes.
+    pub fn program(&self) -> &OsStr {
+        &self.program
+    }
+
+    /// The program's arguments (without the program itself).
+    pub fn args(&self) -> &[OsString] {
+        &self.args
+    }
+
+    /// Whether the container's root filesystem is mounted read-only.
+    pub fn is_read_only_root(&self) -> bool {
+        self.read_only_root
+    }
+
+    /// The user namespace's uid map, as the parent writes it; empty without a user namespace.
+    pub fn uid_map(&self) -> &[IdMap] {
+        &self.uid_map
+    }
+
+    /// The user namespace's gid map, as the parent writes it; empty without a user namespace.
+    pub fn gid_map(&self) -> &[IdMap] {
+        &self.gid_map
+    }
+
+    /// The container's network.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// Whether the container gets a cgroup: for limits, or because one was asked for.
+    pub(crate) fn wants_cgroup(&self) -> bool {
+        self.cgroup || self.cgroup_parent.is_some() || !self.resources.is_empty()
+    }
+
+    /// Whether a PID 1 init runs in front of the payload.
+    pub(crate) fn has_init(&self) -> bool {
+        self.init && self.namespaces.contains(Namespaces::PID)
+    }
+
+    /// Starts a container from this configuration.
+    pub fn spawn(&self) -> Result<Container> {
+        crate::spawn::spawn(self)
+    }
+
+    /// Starts a container, waits for it and collects its output: stdin is null and stdout and
+    /// stderr are captured unless they were set.
+    pub fn output(&self) -> Result<Output> {
+        let mut config = self.clone();
+        config.stdin.get_or_insert_with(Stdio::null);
+        config.stdout.get_or_insert_with(Stdio::piped);
+        config.stderr.get_or_insert_with(Stdio::piped);
+        crate::spawn::spawn(&config)?.wait_with_output()
+    }
+}

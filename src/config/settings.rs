@@ -1,0 +1,182 @@
+//! What the builder edits: every setting as given, with `None` for "not given". `build()`
+//! turns it into a [`Config`] (see `validate.rs`); a serialized `Config` is one of these
+//! with every setting resolved, so deserializing runs the same checks.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::bounds::Bounds;
+use crate::cgroup::Resources;
+use crate::config::Config;
+use crate::idmap::IdMap;
+use crate::mount::Mount;
+use crate::namespaces::Namespaces;
+use crate::net::{Network, Port};
+use crate::rlimit::Resource;
+use crate::rootfs::Rootfs;
+use crate::security::{Capabilities, Landlock, Seccomp};
+use crate::stdio::Stdio;
+
+/// The builder's draft of a [`Config`]. Field meanings: see the builder methods.
+#[derive(Debug, Clone)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
+pub(crate) struct Settings {
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::namespaces"))]
+    pub namespaces: Namespaces,
+    pub rootfs: Option<Rootfs>,
+    pub read_only_root: Option<bool>,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::opt_os"))]
+    pub hostname: Option<OsString>,
+    pub mounts: Vec<Mount>,
+    pub env_clear: bool,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::env"))]
+    pub env: Vec<(OsString, Option<OsString>)>,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::path"))]
+    pub cwd: PathBuf,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::opt_os"))]
+    pub program: Option<OsString>,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::vec_os"))]
+    pub args: Vec<OsString>,
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub stdin: Option<Stdio>,
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub stdout: Option<Stdio>,
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub stderr: Option<Stdio>,
+    pub user: Option<(u32, u32)>,
+    pub groups: Vec<u32>,
+    pub uid_map: Option<Vec<IdMap>>,
+    pub gid_map: Option<Vec<IdMap>>,
+    pub init: bool,
+    pub detach: bool,
+    pub no_new_privileges: bool,
+    pub resources: Resources,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::network"))]
+    pub network: Option<Network>,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::ports"))]
+    pub ports: Vec<Port>,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::capabilities"))]
+    pub capabilities: Capabilities,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::capabilities"))]
+    pub ambient: Capabilities,
+    pub seccomp: Seccomp,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::rlimits"))]
+    pub rlimits: Vec<(Resource, u64, u64)>,
+    pub new_session: bool,
+    pub landlock: Option<Landlock>,
+    /// Set by `no_new_privileges(false)`, which is refused: the unsafe_ method is the way.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub refused_new_privileges: bool,
+    pub cgroup: bool,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::opt_path"))]
+    pub cgroup_parent: Option<PathBuf>,
+    pub bind_no_follow: bool,
+    pub bounds: Bounds,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::vec_path"))]
+    pub hidden_host_paths: Vec<PathBuf>,
+    /// Without explicit maps, map container root to an unprivileged host id
+    /// (`IdMaps::unprivileged_for_caller`) rather than the caller's default.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub unprivileged_root: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            namespaces: Namespaces::all(),
+            rootfs: None,
+            read_only_root: None,
+            hostname: None,
+            mounts: Vec::new(),
+            env_clear: false,
+            env: Vec::new(),
+            cwd: PathBuf::from("/"),
+            program: None,
+            args: Vec::new(),
+            stdin: None,
+            stdout: None,
+            stderr: None,
+            user: None,
+            groups: Vec::new(),
+            uid_map: None,
+            gid_map: None,
+            init: true,
+            detach: false,
+            no_new_privileges: true,
+            resources: Resources::default(),
+            network: None,
+            ports: Vec::new(),
+            capabilities: Capabilities::podman_default(),
+            ambient: Capabilities::empty(),
+            seccomp: Seccomp::docker_default(),
+            rlimits: Vec::new(),
+            new_session: true,
+            landlock: None,
+            refused_new_privileges: false,
+            cgroup: false,
+            cgroup_parent: None,
+            bind_no_follow: false,
+            bounds: Bounds::FIXTURE,
+            hidden_host_paths: Vec::new(),
+            unprivileged_root: false,
+        }
+    }
+}
+
+impl From<Config> for Settings {
+    fn from(config: Config) -> Self {
+        Settings::from(&config)
+    }
+}
+
+impl From<&Config> for Settings {
+    /// The settings that build `config` again: everything resolved given explicitly, and what
+    /// needs a namespace left out without it.
+    fn from(config: &Config) -> Self {
+        let c = config.clone();
+        let mount_ns = c.namespaces.contains(Namespaces::MOUNT);
+        let user_ns = c.namespaces.contains(Namespaces::USER);
+        Settings {
+            namespaces: c.namespaces,
+            rootfs: mount_ns.then_some(c.rootfs),
+            read_only_root: mount_ns.then_some(c.read_only_root),
+            hostname: c.hostname,
+            mounts: c.mounts,
+            env_clear: c.env_clear,
+            env: c.env,
+            cwd: c.cwd,
+            program: Some(c.program),
+            args: c.args,
+            stdin: c.stdin,
+            stdout: c.stdout,
+            stderr: c.stderr,
+            user: c.user,
+            groups: c.groups,
+            uid_map: user_ns.then_some(c.uid_map),
+            gid_map: user_ns.then_some(c.gid_map),
+            init: c.init,
+            detach: c.detach,
+            no_new_privileges: c.no_new_privileges,
+            resources: c.resources,
+            network: Some(c.network),
+            ports: c.ports,
+            capabilities: c.capabilities,
+            ambient: c.ambient,
+            seccomp: c.seccomp,
+            rlimits: c.rlimits,
+            new_session: c.new_session,
+            landlock: c.landlock,
+            refused_new_privileges: false,
+            cgroup: c.cgroup,
+            cgroup_parent: c.cgroup_parent,
+            bind_no_follow: c.bind_no_follow,
+            bounds: c.bounds,
+            hidden_host_paths: c.hidden_host_paths,
+            unprivileged_root: false,
+        }
+    }
+}

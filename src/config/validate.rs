@@ -1,0 +1,373 @@
+//! `build()`'s checks: everything that can be refused without a syscall is refused here, and
+//! every default the planner would otherwise fill in is resolved, so a [`Config`] holds
+//! exactly what a spawn does.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::config::Config;
+use crate::config::settings::Settings;
+use crate::error::{ConfigError, Setting};
+use crate::idmap::{IdMap, IdMaps};
+use crate::mount::MountKind;
+use crate::namespaces::Namespaces;
+use crate::net::Network;
+use crate::rootfs::{Rootfs, RootfsKind};
+
+/// Most ranges an id map may have (`user_namespaces(7)`, since Linux 4.15).
+const MAX_ID_MAP_RANGES: u64 = 340;
+/// A hostname's bytes (`HOST_NAME_MAX`).
+const MAX_HOSTNAME: u64 = 64;
+
+fn need(ok: bool, setting: Setting, namespace: Namespaces) -> Result<(), ConfigError> {
+    match ok {
+        true => Ok(()),
+        false => Err(ConfigError::NeedsNamespace { setting, namespace }),
+    }
+}
+
+fn in_range(setting: Setting, value: u64, allowed: std::ops::RangeInclusive<u64>) -> Result<(), ConfigError> {
+    match allowed.contains(&value) {
+        true => Ok(()),
+        false => Err(ConfigError::OutOfRange {
+            setting,
+            value,
+            allowed,
+        }),
+    }
+}
+
+/// Checks `s` and resolves it into a [`Config`].
+pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
+    let network = match s.network.take() {
+        Some(network) => network,
+        None if s.namespaces.contains(Namespaces::NET) => Network::None,
+        None => Network::Host,
+    };
+    match &network {
+        Network::None => s.namespaces |= Namespaces::NET,
+        Network::Host | Network::Join(_) => s.namespaces -= Namespaces::NET,
+    }
+    let ns = s.namespaces;
+    let joins = matches!(network, Network::Join(_));
+    need(
+        s.ports.is_empty() || ns.contains(Namespaces::NET) || joins,
+        Setting::Publish,
+        Namespaces::NET,
+    )?;
+    let program = s.program.take().unwrap_or_default();
+    if program.is_empty() {
+        return Err(ConfigError::Missing {
+            setting: Setting::Command,
+        });
+    }
+    no_nul(Setting::Command, &program)?;
+    for arg in &s.args {
+        no_nul(Setting::Args, arg)?;
+    }
+    for (key, value) in &s.env {
+        no_nul(Setting::Env, key)?;
+        if key.is_empty() || key.as_bytes().contains(&b'=') {
+            return Err(ConfigError::Malformed {
+                setting: Setting::Env,
+                value: key.to_string_lossy().into_owned(),
+                expected: "a variable name: non-empty and free of '='",
+            });
+        }
+        if let Some(value) = value {
+            no_nul(Setting::Env, value)?;
+        }
+    }
+    if let Some(name) = &s.hostname {
+        need(ns.contains(Namespaces::UTS), Setting::Hostname, Namespaces::UTS)?;
+        no_nul(Setting::Hostname, name)?;
+        in_range(Setting::Hostname, name.len() as u64, 1..=MAX_HOSTNAME)?;
+    }
+    if !ns.contains(Namespaces::USER) {
+        let setting = if s.uid_map.is_some() {
+            Setting::UidMap
+        } else {
+            Setting::GidMap
+        };
+        need(s.uid_map.is_none() && s.gid_map.is_none(), setting, Namespaces::USER)?;
+    }
+    for (setting, maps) in [(Setting::UidMap, &s.uid_map), (Setting::GidMap, &s.gid_map)] {
+        if let Some(maps) = maps {
+            check_maps(setting, maps)?;
+        }
+    }
+    let has_mount_ns = ns.contains(Namespaces::MOUNT);
+    need(has_mount_ns || s.rootfs.is_none(), Setting::Rootfs, Namespaces::MOUNT)?;
+    need(has_mount_ns || s.mounts.is_empty(), Setting::Mount, Namespaces::MOUNT)?;
+    need(
+        has_mount_ns || s.read_only_root.is_none(),
+        Setting::ReadOnlyRoot,
+        Namespaces::MOUNT,
+    )?;
+    let mut rootfs = s.rootfs.take().unwrap_or_else(Rootfs::host);
+    if rootfs.is_host() && s.read_only_root == Some(false) {
+        return Err(ConfigError::Conflict {
+            setting: Setting::ReadOnlyRoot,
+            with: Setting::Rootfs,
+            why: "the host root is always read-only (writes would land on the host); mount a tmpfs where the payload writes",
+        });
+    }
+    let read_only_root = s.read_only_root.unwrap_or(true);
+    s.cwd = container_path(Setting::CurrentDir, &s.cwd)?;
+    for mount in &mut s.mounts {
+        mount.target = container_path(Setting::MountTarget, &mount.target)?;
+        if mount.target == Path::new("/") {
+            return Err(ConfigError::Conflict {
+                setting: Setting::MountTarget,
+                with: Setting::Rootfs,
+                why: "a mount at / would replace the root: use Rootfs to choose the root filesystem",
+            });
+        }
+        match &mut mount.kind {
+            MountKind::Bind { source, .. } => {
+                no_nul(Setting::MountSource, source.as_os_str())?;
+                *source = absolute(Setting::MountSource, source)?;
+            }
+            MountKind::Tmpfs { size: Some(0), .. } => in_range(Setting::TmpfsSize, 0, 1..=u64::MAX)?,
+            MountKind::Tmpfs { mode, .. } => in_range(Setting::TmpfsMode, u64::from(*mode), 0..=0o7777)?,
+            MountKind::Proc => need(ns.contains(Namespaces::PID), Setting::ProcMount, Namespaces::PID)?,
+        }
+    }
+    for path in &mut s.hidden_host_paths {
+        *path = container_path(Setting::HideHostPaths, path)?;
+        if path == Path::new("/") {
+            return Err(ConfigError::Conflict {
+                setting: Setting::HideHostPaths,
+                with: Setting::Rootfs,
+                why: "hiding / hides everything: use Rootfs::dir for an empty root",
+            });
+        }
+    }
+    if let RootfsKind::Dir(dir) = &mut rootfs.0 {
+        no_nul(Setting::Rootfs, dir.as_os_str())?;
+        *dir = absolute(Setting::Rootfs, dir)?;
+    }
+    let (uid_map, gid_map) = match ns.contains(Namespaces::USER) {
+        true => resolve_maps(&s)?,
+        false => (Vec::new(), Vec::new()),
+    };
+    s.resources.validate()?;
+    s.bounds.validate()?;
+    s.seccomp.validate(s.landlock.is_some())?;
+    if s.refused_new_privileges {
+        return Err(ConfigError::NeedsUnsafeOptIn {
+            setting: Setting::NoNewPrivileges,
+            method: "unsafe_allow_new_privileges",
+        });
+    }
+    if !s.capabilities.is_superset(s.ambient) {
+        return Err(ConfigError::Conflict {
+            setting: Setting::AmbientCapabilities,
+            with: Setting::Capabilities,
+            why: "every ambient capability must also be in capabilities()",
+        });
+    }
+    if let Some(landlock) = &mut s.landlock {
+        need(
+            ns.contains(Namespaces::MOUNT) || landlock.rules.is_empty(),
+            Setting::Landlock,
+            Namespaces::MOUNT,
+        )?;
+        for (path, _) in &mut landlock.rules {
+            *path = container_path(Setting::Landlock, path)?;
+        }
+    }
+    for (_, soft, hard) in &s.rlimits {
+        in_range(Setting::Rlimit, *soft, 0..=*hard)?;
+    }
+    if let Some(parent) = &s.cgroup_parent {
+        no_nul(Setting::CgroupParent, parent.as_os_str())?;
+        if parent.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(ConfigError::Malformed {
+                setting: Setting::CgroupParent,
+                value: parent.to_string_lossy().into_owned(),
+                expected: "a cgroup path free of '..'",
+            });
+        }
+    }
+    if !s.groups.is_empty() && s.user.is_none() {
+        return Err(ConfigError::Requires {
+            setting: Setting::Groups,
+            requires: Setting::User,
+        });
+    }
+    Ok(Config {
+        namespaces: ns,
+        rootfs,
+        read_only_root,
+        hostname: s.hostname,
+        mounts: s.mounts,
+        env_clear: s.env_clear,
+        env: s.env,
+        cwd: s.cwd,
+        program,
+        args: s.args,
+        stdin: s.stdin,
+        stdout: s.stdout,
+        stderr: s.stderr,
+        user: s.user,
+        groups: s.groups,
+        uid_map,
+        gid_map,
+        init: s.init,
+        detach: s.detach,
+        no_new_privileges: s.no_new_privileges,
+        resources: s.resources,
+        network,
+        ports: s.ports,
+        capabilities: s.capabilities,
+        ambient: s.ambient,
+        seccomp: s.seccomp,
+        rlimits: s.rlimits,
+        new_session: s.new_session,
+        landlock: s.landlock,
+        cgroup: s.cgroup,
+        cgroup_parent: s.cgroup_parent,
+        bind_no_follow: s.bind_no_follow,
+        bounds: s.bounds,
+        hidden_host_paths: s.hidden_host_paths,
+    })
+}
+
+/// The user namespace's maps: those given, the caller's defaults for the others; resolved
+/// once, so the plan writes exactly what was checked. The payload's ids must be mapped.
+fn resolve_maps(s: &Settings) -> Result<(Vec<IdMap>, Vec<IdMap>), ConfigError> {
+    let (uid_map, gid_map) = match (&s.uid_map, &s.gid_map) {
+        (Some(u), Some(g)) => (u.clone(), g.clone()),
+        _ => {
+            let defaults = match s.unprivileged_root {
+                true => IdMaps::unprivileged_for_caller()
+                    .map_err(|e| ConfigError::NoUnprivilegedId { why: e.to_string() })?,
+                false => IdMaps::default_for_caller(),
+            };
+            (
+                s.uid_map.clone().unwrap_or(defaults.uid),
+                s.gid_map.clone().unwrap_or(defaults.gid),
+            )
+        }
+    };
+    let (uid, gid) = s.user.unwrap_or((0, 0));
+    if !IdMap::maps_inside(&uid_map, uid) {
+        return Err(ConfigError::Unmapped {
+            setting: Setting::User,
+            id: uid,
+        });
+    }
+    if let Some(g) = std::iter::once(gid)
+        .chain(s.groups.iter().copied())
+        .find(|g| !IdMap::maps_inside(&gid_map, *g))
+    {
+        return Err(ConfigError::Unmapped {
+            setting: Setting::Groups,
+            id: g,
+        });
+    }
+    Ok((uid_map, gid_map))
+}
+
+/// A host path made absolute against the caller's working directory.
+fn absolute(setting: Setting, path: &Path) -> Result<PathBuf, ConfigError> {
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => Ok(cwd.join(path)),
+        Err(_) => Err(ConfigError::Malformed {
+            setting,
+            value: path.to_string_lossy().into_owned(),
+            expected: "an absolute path (the caller has no working directory to resolve it against)",
+        }),
+    }
+}
+
+fn no_nul(setting: Setting, value: &OsStr) -> Result<(), ConfigError> {
+    match value.as_bytes().contains(&0) {
+        true => Err(ConfigError::NulByte { setting }),
+        false => Ok(()),
+    }
+}
+
+pub(super) fn check_maps(setting: Setting, maps: &[IdMap]) -> Result<(), ConfigError> {
+    in_range(setting, maps.len() as u64, 1..=MAX_ID_MAP_RANGES)?;
+    for m in maps {
+        if m.count == 0 || m.inside.checked_add(m.count).is_none() || m.outside.checked_add(m.count).is_none() {
+            return Err(ConfigError::EmptyIdRange { setting, range: *m });
+        }
+    }
+    // The kernel refuses overlapping ranges on either side (EINVAL at the id-map write).
+    for (i, a) in maps.iter().enumerate() {
+        for b in &maps[i + 1..] {
+            let overlap = |x: u32, y: u32| x < y + b.count && y < x + a.count;
+            if overlap(a.inside, b.inside) || overlap(a.outside, b.outside) {
+                return Err(ConfigError::OverlappingIdRanges {
+                    setting,
+                    first: *a,
+                    second: *b,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Normalises an absolute container path: no `..`, no `.`, no repeated slashes.
+pub(crate) fn container_path(setting: Setting, path: &Path) -> Result<PathBuf, ConfigError> {
+    no_nul(setting, path.as_os_str())?;
+    let bad = || ConfigError::BadContainerPath {
+        setting,
+        path: path.to_path_buf(),
+    };
+    if !path.is_absolute() {
+        return Err(bad());
+    }
+    let mut out = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(name) => out.push(name),
+            Component::ParentDir | Component::Prefix(_) => return Err(bad()),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_id_maps_are_refused() {
+        let check = |maps: &[IdMap]| check_maps(Setting::UidMap, maps);
+        assert!(matches!(
+            check(&[IdMap::new(0, 1000, 10), IdMap::new(5, 5000, 10)]),
+            Err(ConfigError::OverlappingIdRanges { .. })
+        ));
+        assert!(check(&[IdMap::new(0, 1000, 10), IdMap::new(10, 1005, 1)]).is_err());
+        assert!(check(&[IdMap::new(0, 1000, 10), IdMap::new(10, 1010, 10)]).is_ok());
+    }
+
+    #[test]
+    fn id_maps_with_no_or_too_many_ranges_are_out_of_range() {
+        let many: Vec<_> = (0..341).map(|i| IdMap::new(i, 1000 + i, 1)).collect();
+        for maps in [&[][..], &many[..]] {
+            assert!(matches!(
+                check_maps(Setting::GidMap, maps),
+                Err(ConfigError::OutOfRange { setting: Setting::GidMap, allowed, .. }) if allowed == (1..=340)
+            ));
+        }
+    }
+
+    #[test]
+    fn container_paths_are_normalised_or_refused() {
+        let path = |p: &str| container_path(Setting::MountTarget, Path::new(p));
+        assert_eq!(path("/a//b/./c/").unwrap(), Path::new("/a/b/c"));
+        assert!(path("a/b").is_err());
+        assert!(path("/a/../b").is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! The names of the builder's settings, so that a [`ConfigError`](crate::ConfigError) can say
+//! which one was refused in a way a caller can match on.
+
+use std::fmt;
+
+/// A setting of [`ContainerBuilder`](crate::ContainerBuilder) (or of a [`Mount`](crate::Mount)
+/// given to it), as named by a [`ConfigError`](crate::ConfigError).
+///
+/// Displayed as the builder method's name (`memory_limit`), or the mount's part
+/// (`mount target`).
+///
+/// ```
+/// use nsbox::{ConfigError, Container, Setting};
+/// let err = Container::builder().command("/bin/true").cpu_weight(0).build().unwrap_err();
+/// assert!(matches!(
+///     err,
+///     nsbox::Error::Config(ConfigError::OutOfRange { setting: Setting::CpuWeight, value: 0, .. })
+/// ));
+/// assert_eq!(err.to_string(), "invalid container configuration: cpu_weight must be within 1..=10000, not 0");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Setting {
+    /// [`namespaces`](crate::ContainerBuilder::namespaces).
+    Namespaces,
+    /// [`rootfs`](crate::ContainerBuilder::rootfs).
+    Rootfs,
+    /// [`hide_host_paths`](crate::ContainerBuilder::hide_host_paths).
+    HideHostPaths,
+    /// [`read_only_root`](crate::ContainerBuilder::read_only_root).
+    ReadOnlyRoot,
+    /// [`hostname`](crate::ContainerBuilder::hostname); its range is a length in bytes.
+    Hostname,
+    /// [`mount`](crate::ContainerBuilder::mount): the mounts as a whole (they need a mount
+    /// namespace).
+    Mount,
+    /// The target of a [`Mount`](crate::Mount).
+    MountTarget,
+    /// The source of a [`Mount::bind`](crate::Mount::bind).
+    MountSource,
+    /// [`Mount::size`](crate::Mount::size) of a tmpfs, in bytes.
+    TmpfsSize,
+    /// [`Mount::mode`](crate::Mount::mode) of a tmpfs (permission bits).
+    TmpfsMode,
+    /// A [`Mount::proc`](crate::Mount::proc).
+    ProcMount,
+    /// [`env`](crate::ContainerBuilder::env) and friends: a variable's name or value.
+    Env,
+    /// [`current_dir`](crate::ContainerBuilder::current_dir).
+    CurrentDir,
+    /// [`command`](crate::ContainerBuilder::command).
+    Command,
+    /// [`arg`](crate::ContainerBuilder::arg) and [`args`](crate::ContainerBuilder::args).
+    Args,
+    /// [`user`](crate::ContainerBuilder::user).
+    User,
+    /// [`groups`](crate::ContainerBuilder::groups).
+    Groups,
+    /// [`uid_map`](crate::ContainerBuilder::uid_map); its range is a number of ranges.
+    UidMap,
+    /// [`gid_map`](crate::ContainerBuilder::gid_map); its range is a number of ranges.
+    GidMap,
+    /// [`no_new_privileges`](crate::ContainerBuilder::no_new_privileges).
+    NoNewPrivileges,
+    /// [`memory_limit`](crate::ContainerBuilder::memory_limit), in bytes.
+    MemoryLimit,
+    /// [`memory_swap_limit`](crate::ContainerBuilder::memory_swap_limit), in bytes.
+    MemorySwapLimit,
+    /// [`cpu_limit`](crate::ContainerBuilder::cpu_limit); its range is in thousandths of a CPU.
+    CpuLimit,
+    /// [`cpu_weight`](crate::ContainerBuilder::cpu_weight).
+    CpuWeight,
+    /// [`cpuset_cpus`](crate::ContainerBuilder::cpuset_cpus).
+    CpusetCpus,
+    /// [`cpuset_mems`](crate::ContainerBuilder::cpuset_mems).
+    CpusetMems,
+    /// [`pids_limit`](crate::ContainerBuilder::pids_limit).
+    PidsLimit,
+    /// [`io_weight`](crate::ContainerBuilder::io_weight).
+    IoWeight,
+    /// [`io_device_limit`](crate::ContainerBuilder::io_device_limit).
+    IoDeviceLimit,
+    /// [`cgroup`](crate::ContainerBuilder::cgroup): the container's cgroup.
+    Cgroup,
+    /// [`cgroup_parent`](crate::ContainerBuilder::cgroup_parent).
+    CgroupParent,
+    /// [`tmp_size`](crate::ContainerBuilder::tmp_size), in bytes.
+    TmpSize,
+    /// [`run_size`](crate::ContainerBuilder::run_size), in bytes.
+    RunSize,
+    /// [`shm_size`](crate::ContainerBuilder::shm_size), in bytes.
+    ShmSize,
+    /// [`output_limit`](crate::ContainerBuilder::output_limit), in bytes.
+    OutputLimit,
+    /// [`pids_limit_where_available`](crate::ContainerBuilder::pids_limit_where_available).
+    PidsLimitWhereAvailable,
+    /// [`network`](crate::ContainerBuilder::network).
+    Network,
+    /// [`publish`](crate::ContainerBuilder::publish).
+    Publish,
+    /// [`capabilities`](crate::ContainerBuilder::capabilities) and
+    /// [`cap_add`](crate::ContainerBuilder::cap_add).
+    Capabilities,
+    /// [`ambient_capabilities`](crate::ContainerBuilder::ambient_capabilities).
+    AmbientCapabilities,
+    /// [`seccomp`](crate::ContainerBuilder::seccomp); its range is in BPF instructions.
+    Seccomp,
+    /// [`rlimit`](crate::ContainerBuilder::rlimit): the soft limit, whose bound is the hard one.
+    Rlimit,
+    /// [`landlock`](crate::ContainerBuilder::landlock).
+    Landlock,
+}
+
+impl Setting {
+    /// The unit of the setting's values in messages, if it has one.
+    pub(crate) fn unit(self) -> &'static str {
+        match self {
+            Setting::Hostname
+            | Setting::TmpfsSize
+            | Setting::MemoryLimit
+            | Setting::MemorySwapLimit
+            | Setting::TmpSize
+            | Setting::RunSize
+            | Setting::ShmSize
+            | Setting::OutputLimit => " bytes",
+            Setting::UidMap | Setting::GidMap => " ranges",
+            Setting::CpuLimit => " thousandths of a CPU",
+            Setting::Seccomp => " instructions",
+            _ => "",
+        }
+    }
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Setting::Namespaces => "namespaces",
+            Setting::Rootfs => "rootfs",
+            Setting::HideHostPaths => "hide_host_paths",
+            Setting::ReadOnlyRoot => "read_only_root",
+            Setting::Hostname => "hostname",
+            Setting::Mount => "mount",
+            Setting::MountTarget => "mount target",
+            Setting::MountSource => "mount source",
+            Setting::TmpfsSize => "tmpfs size",
+            Setting::TmpfsMode => "tmpfs mode",
+            Setting::ProcMount => "procfs mount",
+            Setting::Env => "env",
+            Setting::CurrentDir => "current_dir",
+            Setting::Command => "command",
+            Setting::Args => "args",
+            Setting::User => "user",
+            Setting::Groups => "groups",
+            Setting::UidMap => "uid_map",
+            Setting::GidMap => "gid_map",
+            Setting::NoNewPrivileges => "no_new_privileges",
+            Setting::MemoryLimit => "memory_limit",
+            Setting::MemorySwapLimit => "memory_swap_limit",
+            Setting::CpuLimit => "cpu_limit",
+            Setting::CpuWeight => "cpu_weight",
+            Setting::CpusetCpus => "cpuset_cpus",
+            Setting::CpusetMems => "cpuset_mems",
+            Setting::PidsLimit => "pids_limit",
+            Setting::IoWeight => "io_weight",
+            Setting::IoDeviceLimit => "io_device_limit",
+            Setting::Cgroup => "cgroup",
+            Setting::CgroupParent => "cgroup_parent",
+            Setting::TmpSize => "tmp_size",
+            Setting::RunSize => "run_size",
+            Setting::ShmSize => "shm_size",
+            Setting::OutputLimit => "output_limit",
+            Setting::PidsLimitWhereAvailable => "pids_limit_where_available",
+            Setting::Network => "network",
+            Setting::Publish => "publish",
+            Setting::Capabilities => "capabilities",
+            Setting::AmbientCapabilities => "ambient_capabilities",
+            Setting::Seccomp => "seccomp",
+            Setting::Rlimit => "rlimit",
+            Setting::Landlock => "landlock",
+        };
+        f.write_str(name)
+    }
+}
