@@ -10,23 +10,19 @@ use std::path::{Path, PathBuf};
 
 use libc::c_ulong;
 
+mod dev;
+mod hidden;
+mod host;
+
 use super::{ContainerPath, Leaf, Plan, Step, cstring};
 use crate::config::Config;
 use crate::error::{Error, Result, SetupStep};
 use crate::mount::MountKind;
 use crate::namespaces::Namespaces;
 use crate::rootfs::RootfsKind;
-
-/// Host directories where the child may mount its staging root. The mount is private to the
-/// child's mount namespace, so any real directory serves; these exist almost everywhere.
-const STAGE_CANDIDATES: [&str; 4] = ["/tmp", "/mnt", "/var/tmp", "/run"];
-
-/// Top-level host entries a host-root container gets fresh instead of bound.
-const FRESH_ON_HOST_ROOT: [&str; 5] = ["proc", "sys", "dev", "tmp", "run"];
-
-/// Device nodes bound from the host into the fresh /dev (binds work in a user namespace,
-/// where mknod does not).
-const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+use dev::{DEVICES, plan_kernel_fs};
+use hidden::{Hidden, hidden_on_host, hide};
+use host::{FRESH_ON_HOST_ROOT, HostEntry, choose_stage, entry_path, host_top_level, mount_point_exists_on_host};
 
 /// Docker's masked paths: hidden behind /dev/null (files) or an empty tmpfs (directories),
 /// with what each is on the kernels we know (tried first; the other kind if that is wrong).
@@ -49,21 +45,10 @@ const MASKED: [(&str, bool); 12] = [
 const READ_ONLY: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 const RESOLVE_IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+
 /// For the kernel filesystems' mount points: a symlinked /proc, /sys or /dev in a rootfs is
 /// refused (CVE-2019-16884, CVE-2023-27561).
 const RESOLVE_STRICT: u64 = RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS;
-
-enum HostEntry {
-    Dir(PathBuf),
-    File(PathBuf),
-    Symlink(PathBuf, PathBuf),
-}
-
-/// A host path hidden on the host root, as it is on the host (a symlink's target).
-struct Hidden {
-    path: PathBuf,
-    dir: bool,
-}
 
 /// The slots [`open_sources`] filled and what the rest of the plan needs to know about them.
 pub(super) struct Sources {
@@ -165,8 +150,6 @@ pub(super) fn open_sources(plan: &mut Plan, config: &Config) -> Result<Sources> 
 
 /// The rest of the filesystem sequence, on the sources [`open_sources`] opened.
 pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) -> Result<()> {
-    let ns = config.namespaces;
-    let in_userns = ns.contains(Namespaces::USER);
     let rootfs = config.rootfs.clone();
     let Sources {
         whole_host,
@@ -217,71 +200,18 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) ->
     let null_slot = devices.first().map(|(slot, _)| *slot);
     let seal = hide(plan, &hidden, whole_host, config, null_slot)?;
 
-    // 3. Kernel filesystems and /dev.
-    let nosuid_noexec = libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV;
-    match proc_slot {
-        None => mount(plan, "proc", "/proc", nosuid_noexec, None)?,
-        Some(slot) => bind(plan, slot, Path::new("/proc"), Leaf::Dir, true, false, SetupStep::Mount)?,
-    }
-    mount(
-        plan,
-        "tmpfs",
-        "/dev",
-        libc::MS_NOSUID | libc::MS_STRICTATIME,
-        Some("mode=755,size=65536k"),
-    )?;
-    // /dev is the tmpfs just mounted: what goes in it is made relative to one fd of it.
-    let dev = plan.new_slot();
-    let step = Step::OpenMountDir {
-        path: resolve_path(Path::new("/dev"), RESOLVE_STRICT)?,
-        slot: dev,
-    };
-    plan.push(step, SetupStep::Mount, Some("/dev".into()));
-    for (source, host) in devices {
-        let step = Step::BindInto {
-            source,
-            dir: dev,
-            name: dev_entry_name(&host)?,
-        };
-        plan.push(step, SetupStep::Mount, Some(host));
-    }
-    let tty_gid = plan
-        .id_maps
-        .as_ref()
-        .is_none_or(|m| crate::idmap::IdMap::maps_inside(&m.gid, 5));
-    let devpts = if tty_gid {
-        "newinstance,ptmxmode=0666,mode=0620,gid=5"
-    } else {
-        "newinstance,ptmxmode=0666,mode=0620"
-    };
-    mount_in_dev(
-        plan,
-        dev,
-        "devpts",
-        "pts",
-        libc::MS_NOSUID | libc::MS_NOEXEC,
-        Some(devpts),
-    )?;
-    symlink_in_dev(plan, dev, "ptmx", "pts/ptmx")?;
-    let shm = crate::bounds::tmpfs_data("1777", config.bounds.shm_size);
-    mount_in_dev(plan, dev, "tmpfs", "shm", nosuid_noexec, Some(&shm))?;
-    if ns.contains(Namespaces::IPC) || !in_userns {
-        mount_in_dev(plan, dev, "mqueue", "mqueue", nosuid_noexec, None)?;
-    }
-    for (name, link) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-    ] {
-        symlink_in_dev(plan, dev, name, link)?;
-    }
-    match sys_slot {
-        None => mount(plan, "sysfs", "/sys", nosuid_noexec | libc::MS_RDONLY, None)?,
-        Some(slot) => bind(plan, slot, Path::new("/sys"), Leaf::Dir, true, true, SetupStep::Mount)?,
+    plan_kernel_fs(plan, config, devices, proc_slot, sys_slot)?;
+    plan_user_mounts(plan, config, user_sources)?;
+    for slot in seal {
+        plan.push(Step::ReadOnlyMount(slot), SetupStep::Mount, None);
     }
 
-    // 4. The caller's mounts, in order.
+    plan_enter(plan, config)
+}
+
+/// Step 4: the caller's mounts, in order, on the sources opened for them.
+fn plan_user_mounts(plan: &mut Plan, config: &Config, user_sources: Vec<Option<usize>>) -> Result<()> {
+    let nosuid_noexec = libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV;
     for (m, slot) in config.mounts.iter().zip(user_sources) {
         let target = &m.target;
         match (&m.kind, slot) {
@@ -320,11 +250,11 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) ->
         }
     }
 
-    for slot in seal {
-        plan.push(Step::ReadOnlyMount(slot), SetupStep::Mount, None);
-    }
+    Ok(())
+}
 
-    // 5. Enter it.
+/// Step 5: enter it: the root read-only, pivot_root, then the masked and read-only paths.
+fn plan_enter(plan: &mut Plan, config: &Config) -> Result<()> {
     if config.is_read_only_root() {
         plan.push(Step::ReadOnlyRoot, SetupStep::ReadOnlyRoot, None);
     }
@@ -350,84 +280,7 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) ->
     Ok(())
 }
 
-/// Covers each hidden path: a directory with an empty tmpfs, read-only at once unless one of
-/// the caller's mounts lies under it (its mount point is created in the tmpfs first; the
-/// returned slots hold the tmpfs mounts to make read-only once the caller's mounts are in); a
-/// file or socket with the null device. A top-level directory left out of an entry-by-entry
-/// layout needs nothing. An empty mount on top hides only from a payload that cannot unmount
-/// it: without CAP_SYS_ADMIN (Sandbox), or the root would not be one bind of `/` either.
-fn hide(
-    plan: &mut Plan,
-    hidden: &[Hidden],
-    whole_host: bool,
-    config: &Config,
-    null_slot: Option<usize>,
-) -> Result<Vec<usize>> {
-    let mut seal = Vec::new();
-    // The first read-only cover, bound onto the others: a bind costs less than a superblock.
-    let mut empty_cover = None;
-    for Hidden { path, dir } in hidden {
-        let top_level = path.parent() == Some(Path::new("/"));
-        if !whole_host && top_level {
-            continue;
-        }
-        if !dir {
-            let slot = null_slot.ok_or_else(|| Error::io("hide a host file", nix::errno::Errno::EBADF))?;
-            bind(plan, slot, path, Leaf::File, false, true, SetupStep::Mount)?;
-            continue;
-        }
-        let mounts_under = config
-            .mounts
-            .iter()
-            .any(|m| m.target.starts_with(path) && m.target != *path);
-        if let (false, Some(cover)) = (mounts_under, empty_cover) {
-            bind(plan, cover, path, Leaf::Dir, false, true, SetupStep::Mount)?;
-            continue;
-        }
-        let read_only = if mounts_under { 0 } else { libc::MS_RDONLY };
-        let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | read_only;
-        mount_with(plan, "tmpfs", path, flags, Some("mode=755"), RESOLVE_STRICT)?;
-        // An fd of the tmpfs' root: sealing it later reaches this mount, not the caller's
-        // mounts that will lie on top of it or under it; a read-only one covers the others.
-        let slot = plan.new_slot();
-        let step = Step::OpenMountDir {
-            path: resolve_path(path, RESOLVE_STRICT)?,
-            slot,
-        };
-        plan.push(step, SetupStep::Mount, Some(path.clone()));
-        if mounts_under {
-            seal.push(slot);
-        } else {
-            empty_cover = Some(slot);
-        }
-    }
-    Ok(seal)
-}
-
-/// The hidden paths as they are on the host: a symlink's target instead of the symlink (so
-/// `/var/run -> /run` is the container's own /run, and `/home -> var/home` hides `/var/home`),
-/// sorted, without those that do not exist, lie under the container's own /tmp, /run, /dev,
-/// /proc or /sys, or under another hidden path.
-fn hidden_on_host(paths: &[PathBuf]) -> Vec<Hidden> {
-    let mut found = Vec::new();
-    for path in paths {
-        let Ok(real) = std::fs::canonicalize(path) else {
-            continue;
-        };
-        let top = real.components().nth(1).map(|c| c.as_os_str().as_bytes().to_vec());
-        let fresh = top.is_some_and(|t| FRESH_ON_HOST_ROOT.iter().any(|f| f.as_bytes() == t));
-        if fresh || real == Path::new("/") {
-            continue;
-        }
-        let dir = real.is_dir();
-        found.push(Hidden { path: real, dir });
-    }
-    found.sort_by(|a, b| a.path.cmp(&b.path));
-    found.dedup_by(|later, earlier| later.path.starts_with(&earlier.path));
-    found
-}
-
-fn bind(
+pub(super) fn bind(
     plan: &mut Plan,
     slot: usize,
     target: &Path,
@@ -451,15 +304,21 @@ fn bind(
     Ok(())
 }
 
-fn mount(plan: &mut Plan, fstype: &str, target: &str, flags: c_ulong, data: Option<&str>) -> Result<()> {
+pub(super) fn mount(plan: &mut Plan, fstype: &str, target: &str, flags: c_ulong, data: Option<&str>) -> Result<()> {
     mount_with(plan, fstype, Path::new(target), flags, data, RESOLVE_STRICT)
 }
 
-fn mount_user(plan: &mut Plan, fstype: &str, target: &Path, flags: c_ulong, data: Option<&str>) -> Result<()> {
+pub(super) fn mount_user(
+    plan: &mut Plan,
+    fstype: &str,
+    target: &Path,
+    flags: c_ulong,
+    data: Option<&str>,
+) -> Result<()> {
     mount_with(plan, fstype, target, flags, data, RESOLVE_IN_ROOT)
 }
 
-fn mount_with(
+pub(super) fn mount_with(
     plan: &mut Plan,
     fstype: &str,
     target: &Path,
@@ -477,42 +336,7 @@ fn mount_with(
     Ok(())
 }
 
-/// The last component of a /dev path.
-fn dev_entry_name(path: &Path) -> Result<std::ffi::CString> {
-    let name = path.file_name().map(|n| cstring(n.as_bytes())).transpose()?;
-    name.ok_or_else(|| Error::io("name a /dev entry", nix::errno::Errno::EINVAL))
-}
-
-fn mount_in_dev(
-    plan: &mut Plan,
-    dev: usize,
-    fstype: &str,
-    name: &str,
-    flags: c_ulong,
-    data: Option<&str>,
-) -> Result<()> {
-    let step = Step::MountInto {
-        dir: dev,
-        name: cstring(name.as_bytes())?,
-        fstype: cstring(fstype.as_bytes())?,
-        flags,
-        data: data.map(|d| cstring(d.as_bytes())).transpose()?,
-    };
-    plan.push(step, SetupStep::Mount, Some(Path::new("/dev").join(name)));
-    Ok(())
-}
-
-fn symlink_in_dev(plan: &mut Plan, dev: usize, name: &str, link: &str) -> Result<()> {
-    let step = Step::SymlinkInto {
-        dir: dev,
-        name: cstring(name.as_bytes())?,
-        link: cstring(link.as_bytes())?,
-    };
-    plan.push(step, SetupStep::Symlink, Some(Path::new("/dev").join(name)));
-    Ok(())
-}
-
-fn symlink(plan: &mut Plan, link: &Path, path: &Path) -> Result<()> {
+pub(super) fn symlink(plan: &mut Plan, link: &Path, path: &Path) -> Result<()> {
     let step = Step::Symlink {
         link: cstring(link.as_os_str().as_bytes())?,
         path: resolve_path(path, RESOLVE_STRICT)?,
@@ -536,69 +360,4 @@ pub(super) fn resolve_path(path: &Path, resolve: u64) -> Result<ContainerPath> {
         names,
         resolve,
     })
-}
-
-/// Whether `target` can be a mount point in the whole-host root (read-only, so nothing can be
-/// created in it): it exists on the host, or it lies in the container's own /tmp or /run, or
-/// in the tmpfs over a hidden directory.
-fn mount_point_exists_on_host(target: &Path, hidden: &[Hidden]) -> bool {
-    if hidden
-        .iter()
-        .any(|h| h.dir && target.starts_with(&h.path) && target != h.path)
-    {
-        return true;
-    }
-    let fresh = FRESH_ON_HOST_ROOT.iter().filter(|d| matches!(**d, "tmp" | "run"));
-    fresh.into_iter().any(|d| {
-        target
-            .strip_prefix("/")
-            .is_ok_and(|t| t.starts_with(d) && t != Path::new(d))
-    }) || std::fs::symlink_metadata(target).is_ok_and(|m| !m.file_type().is_symlink())
-}
-
-fn choose_stage() -> Result<&'static str> {
-    STAGE_CANDIDATES
-        .into_iter()
-        .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()))
-        .ok_or_else(|| {
-            Error::io(
-                "find a directory to stage the root on",
-                std::io::Error::from_raw_os_error(libc::ENOENT),
-            )
-        })
-}
-
-/// The host's top-level entries, minus the ones a container gets fresh.
-fn host_top_level() -> Result<Vec<HostEntry>> {
-    let read = std::fs::read_dir("/").map_err(|e| Error::io("list the host root", e))?;
-    let mut entries = Vec::new();
-    for entry in read {
-        let entry = entry.map_err(|e| Error::io("list the host root", e))?;
-        let name = entry.file_name();
-        if FRESH_ON_HOST_ROOT.iter().any(|f| name.as_bytes() == f.as_bytes()) {
-            continue;
-        }
-        let path = Path::new("/").join(&name);
-        let kind = entry
-            .file_type()
-            .map_err(|e| Error::io(format!("stat {}", path.display()), e))?;
-        entries.push(if kind.is_symlink() {
-            let link = std::fs::read_link(&path).map_err(|e| Error::io(format!("read link {}", path.display()), e))?;
-            HostEntry::Symlink(path, link)
-        } else if kind.is_dir() {
-            HostEntry::Dir(path)
-        } else if kind.is_file() {
-            HostEntry::File(path)
-        } else {
-            continue;
-        });
-    }
-    entries.sort_by(|a, b| entry_path(a).cmp(entry_path(b)));
-    Ok(entries)
-}
-
-fn entry_path(e: &HostEntry) -> &Path {
-    match e {
-        HostEntry::Dir(p) | HostEntry::File(p) | HostEntry::Symlink(p, _) => p,
-    }
 }
