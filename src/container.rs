@@ -64,6 +64,9 @@ pub struct Container {
     output_limit: Option<u64>,
     /// Cleanup steps that failed once the payload was reaped (see `cleanup_errors`).
     cleanup_errors: Vec<CleanupError>,
+    /// The lifeline's write end (see `pid1::protocol::fd::LIFELINE`): while this process
+    /// lives, so does the container; held until the handle drops, never passed on (CLOEXEC).
+    lifeline: Option<OwnedFd>,
 }
 
 impl Container {
@@ -93,7 +96,12 @@ impl Container {
             forwarder: None,
             output_limit: None,
             cleanup_errors: Vec::new(),
+            lifeline: None,
         }
+    }
+
+    pub(crate) fn set_lifeline(&mut self, lifeline: Option<OwnedFd>) {
+        self.lifeline = lifeline;
     }
 
     pub(crate) fn set_output_limit(&mut self, limit: Option<u64>) {
@@ -196,6 +204,30 @@ impl Container {
                 Errno::last(),
             )),
         }
+    }
+
+    /// Stops the container as `docker stop` does: SIGTERM to the payload (through the init),
+    /// up to `timeout` for it to exit, then SIGKILL to the whole container (with a PID
+    /// namespace, every process in it). Returns the payload's exit status.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// let mut c = nsbox::Container::builder().command("/bin/sleep").arg("60").spawn()?;
+    /// let status = c.stop(Duration::from_secs(10))?;
+    /// # Ok::<(), nsbox::Error>(())
+    /// ```
+    pub fn stop(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        self.stop_with_signal(Signal::SIGTERM, timeout)
+    }
+
+    /// [`stop`](Self::stop) with another first signal (an image's `STOPSIGNAL`).
+    pub fn stop_with_signal(&mut self, signal: Signal, timeout: Duration) -> Result<ExitStatus> {
+        self.kill(signal)?;
+        if let Some(status) = self.wait_timeout(timeout)? {
+            return Ok(status);
+        }
+        self.kill(Signal::SIGKILL)?;
+        self.wait()
     }
 
     /// Waits for the payload, for a caller that drops the handle right after: the last stats

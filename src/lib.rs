@@ -29,9 +29,12 @@
 //! - **Setup errors are typed.** [`spawn`](ContainerBuilder::spawn) returns only after the
 //!   payload's `execve` succeeded, or with a [`SetupError`] naming the step, the path and the
 //!   errno. A payload that runs and fails is an [`ExitStatus`], never an error.
-//! - **Kill on drop.** Dropping a [`Container`] kills and reaps it, unless built with
-//!   [`detach`](ContainerBuilder::detach). The container also dies with the thread that
-//!   spawned it (`PR_SET_PDEATHSIG`), so spawn from a long-lived thread or detach.
+//! - **A container lives as long as its handle and its process.** Dropping a [`Container`]
+//!   kills and reaps it, unless built with [`detach`](ContainerBuilder::detach); when the
+//!   process that spawned it dies, even by SIGKILL, it dies too (its init watches a pipe only
+//!   that process holds). Unlike `PR_SET_PDEATHSIG`, the spawning *thread* does not matter:
+//!   spawn from a thread pool, `spawn_blocking` or a `OnceLock` fixture. Without an init
+//!   (`init(false)`, no PID namespace) the container still follows the spawning thread.
 //! - **No PATH surprises.** A bare command name is looked up in the container's `PATH`,
 //!   inside the container, never in the caller's.
 //! - **Defaults isolate.** Every namespace, the host root read-only, fresh `/proc`, `/dev`,

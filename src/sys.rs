@@ -459,19 +459,32 @@ pub fn cloexec_from(first: c_uint) -> SysResult<()> {
     }
 }
 
-/// Closes every fd except `low` and `high` (`low <= high`; -1 for none).
-pub fn close_all_except(low: RawFd, high: RawFd) {
+/// Closes every fd except those in `keep` (ascending; -1 entries are ignored).
+pub fn close_all_except(keep: &[RawFd]) {
     let mut first: c_uint = 0;
-    for keep in [low, high] {
-        if keep < 0 {
-            continue;
+    for &fd in keep.iter().filter(|fd| **fd >= 0) {
+        if fd as c_uint > first {
+            let _ = close_range(first, fd as c_uint - 1, 0);
         }
-        if keep as c_uint > first {
-            let _ = close_range(first, keep as c_uint - 1, 0);
-        }
-        first = keep as c_uint + 1;
+        first = fd as c_uint + 1;
     }
     let _ = close_range(first, c_uint::MAX, 0);
+}
+
+/// Makes the pipe end `fd` non-blocking and asks for SIGIO when something happens on it (its
+/// last writer closing included): the init learns that its caller is gone without polling.
+pub fn watch_for_eof(fd: RawFd) -> SysResult<()> {
+    fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK | libc::O_ASYNC)?;
+    // SAFETY: getpid takes no memory.
+    let me = unsafe { syscall!(Sysno::getpid) }.unwrap_or(0) as c_int;
+    fcntl(fd, libc::F_SETOWN, me).map(drop)
+}
+
+/// Whether the non-blocking pipe end `fd` is at EOF (every writer gone).
+pub fn at_eof(fd: RawFd) -> bool {
+    let mut byte = [0u8; 1];
+    // SAFETY: byte is a live one-byte buffer.
+    matches!(unsafe { syscall!(Sysno::read, fd, byte.as_mut_ptr(), 1) }, Ok(0))
 }
 
 pub fn execve(path: &CStr, argv: &[*const c_char], envp: &[*const c_char]) -> Errno {

@@ -27,6 +27,8 @@ pub(super) struct InitFds {
     /// the write end the init confirms on once it is confined; -1 without the init binary.
     pub ready_read: RawFd,
     pub ready_write: RawFd,
+    /// The lifeline's read end (-1: none): EOF once the caller's process is gone.
+    pub lifeline: RawFd,
     /// The init binary's memfd (-1: run the loop in process).
     pub binary: RawFd,
 }
@@ -51,7 +53,7 @@ pub(super) fn start(
     let error_fd = context.error_fd;
     // Out of the context: the steps after this one never fork again.
     let stack = std::mem::replace(&mut context.payload_stack, (std::ptr::null_mut(), 0));
-    context.payload_resume = (index + 1, [fds.status, fds.ready_write]);
+    context.payload_resume = (index + 1, [fds.status, fds.ready_write, fds.lifeline]);
     let arg = context as *mut Context as *mut libc::c_void;
     // SAFETY: the entry runs the remaining steps, which exec or exit; the stack is the plan's
     // and used by nothing else; from here on only the payload uses the context, which lives
@@ -147,7 +149,14 @@ fn init(payload: libc::pid_t, fds: InitFds, error_fd: RawFd, bounding: u64, step
     if let Err(e) = sys::setsid().and_then(|()| drop_to_kill(bounding)) {
         fail(e);
     }
-    let (mut status, mut ready) = (fds.status, fds.ready_write);
+    // From here the lifeline, not the spawning thread, decides how long the container lives:
+    // PR_SET_PDEATHSIG follows the thread, which may end while its process goes on.
+    if fds.lifeline >= 0
+        && let Err(e) = sys::prctl(libc::PR_SET_PDEATHSIG, 0)
+    {
+        fail(e);
+    }
+    let (mut status, mut ready, mut lifeline) = (fds.status, fds.ready_write, fds.lifeline);
     if fds.binary >= 0 && error_copy.is_ok() {
         let (moved, errno) = exec_init_binary(fds, payload);
         if shared_memory {
@@ -157,28 +166,32 @@ fn init(payload: libc::pid_t, fds: InitFds, error_fd: RawFd, bounding: u64, step
             // exec failed after the fds were rearranged.
             status = fd::INIT_STATUS;
             ready = if ready >= 0 { fd::READY } else { -1 };
+            lifeline = if lifeline >= 0 { fd::LIFELINE } else { -1 };
         }
     } else if shared_memory {
         fail(nix::errno::Errno::ENOEXEC);
     }
     // The loop in process, on a copy of the caller's memory that the NotDumpable step made
     // unreachable; under nsbox-init's filter, and confirmed, like nsbox-init.
-    let (low, high) = if ready < status {
-        (ready, status)
-    } else {
-        (status, ready)
-    };
-    sys::close_all_except(low, high);
+    let mut keep = [status, ready, lifeline];
+    keep.sort_unstable();
+    sys::close_all_except(&keep);
+    let watched = lifeline >= 0 && sys::watch_for_eof(lifeline).is_ok();
     if sys::seccomp_load_fixed(&confinement::INIT_FILTER).is_err() {
         sys::exit(EXIT_SETUP_FAILED);
     }
     if fds.ready_write >= 0 {
-        let _ = sys::write_all(ready, b"r");
+        let _ = sys::write_all(ready, &[protocol::READY_BYTE]);
         sys::close(ready);
+    }
+    let caller_gone = || watched && sys::at_eof(lifeline);
+    if caller_gone() {
+        sys::exit(EXIT_SETUP_FAILED);
     }
     loop {
         match sys::wait_any_signal() {
             Ok(libc::SIGCHLD) | Err(_) => reap(payload, status),
+            Ok(libc::SIGIO) if caller_gone() => sys::exit(EXIT_SETUP_FAILED),
             Ok(signal) => sys::kill(payload, signal),
         }
     }
@@ -194,34 +207,43 @@ fn drop_to_kill(bounding: u64) -> SysResult<()> {
     sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1)
 }
 
-/// Executes nsbox-init with the status pipe at fd 3, its binary at fd 4 and the confirmation
-/// pipe at fd 5. Returns only if that fails: whether the fds were already moved, and why.
+/// Executes nsbox-init with the status pipe at fd 3, its binary at fd 4, the confirmation
+/// pipe at fd 5 and the lifeline at fd 6 (see `protocol::fd`). Returns only if that fails:
+/// whether the fds were already moved, and why.
 fn exec_init_binary(fds: InitFds, payload: libc::pid_t) -> (bool, nix::errno::Errno) {
     // All above the target numbers first, so no dup3 can clobber another.
-    let ready = if fds.ready_write >= 0 {
-        sys::dup_above(fds.ready_write, 10, false)
-    } else {
-        Ok(-1)
+    let above = |fd: RawFd, cloexec| {
+        if fd >= 0 {
+            sys::dup_above(fd, 10, cloexec)
+        } else {
+            Ok(-1)
+        }
     };
-    let (status, bin, ready) = match (
-        sys::dup_above(fds.status, 10, false),
-        sys::dup_above(fds.binary, 10, true),
-        ready,
+    let (status, bin, ready, lifeline) = match (
+        above(fds.status, false),
+        above(fds.binary, true),
+        above(fds.ready_write, false),
+        above(fds.lifeline, false),
     ) {
-        (Ok(status), Ok(bin), Ok(ready)) => (status, bin, ready),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return (false, e),
+        (Ok(status), Ok(bin), Ok(ready), Ok(lifeline)) => (status, bin, ready, lifeline),
+        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => return (false, e),
     };
-    let moved = sys::dup3(status, fd::INIT_STATUS, false)
-        .and_then(|()| sys::dup3(bin, fd::BINARY, true))
-        .and_then(|()| match ready {
-            -1 => Ok(()),
-            ready => sys::dup3(ready, fd::READY, false),
-        });
+    let onto = |from: RawFd, to, cloexec| {
+        if from >= 0 {
+            sys::dup3(from, to, cloexec)
+        } else {
+            Ok(())
+        }
+    };
+    let moved = onto(status, fd::INIT_STATUS, false)
+        .and_then(|()| onto(bin, fd::BINARY, true))
+        .and_then(|()| onto(ready, fd::READY, false))
+        .and_then(|()| onto(lifeline, fd::LIFELINE, false));
     if let Err(e) = moved {
         return (false, e);
     }
     // Everything else closes at the exec (the error pipe's copy must stay open until then).
-    if let Err(e) = sys::cloexec_from((fd::READY + 1) as libc::c_uint) {
+    if let Err(e) = sys::cloexec_from((fd::LIFELINE + 1) as libc::c_uint) {
         return (true, e);
     }
     for stdio in 0..fd::INIT_STATUS {

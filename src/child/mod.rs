@@ -29,8 +29,8 @@ pub(super) struct Context<'a> {
     /// The payload's stack (lowest address, size); null once taken.
     payload_stack: (*mut u8, usize),
     /// Where the payload, forked by `ForkInit`, goes on, and the init's fds it closes first
-    /// (the status pipe, the confirmation pipe's write end).
-    payload_resume: (usize, [RawFd; 2]),
+    /// (the status pipe, the confirmation pipe's write end, the lifeline).
+    payload_resume: (usize, [RawFd; 3]),
     root: RawFd,
 }
 
@@ -91,7 +91,7 @@ pub(crate) fn run(start: &ChildStart) -> ! {
         error_fd: start.error_fd,
         clock: start.clock,
         payload_stack: start.payload_stack,
-        payload_resume: (0, [-1, -1]),
+        payload_resume: (0, [-1, -1, -1]),
         root: -1,
     };
     run_from(&mut context, 0)
@@ -106,6 +106,7 @@ pub(super) fn run_from(context: &mut Context<'_>, from: usize) -> ! {
                 status_fd,
                 ready_read,
                 ready_write,
+                lifeline,
                 binary,
                 bounding,
                 shared_memory,
@@ -114,6 +115,7 @@ pub(super) fn run_from(context: &mut Context<'_>, from: usize) -> ! {
                     status: *status_fd,
                     ready_read: *ready_read,
                     ready_write: *ready_write,
+                    lifeline: *lifeline,
                     binary: *binary,
                 };
                 init::start(context, index, fds, *bounding, *shared_memory)

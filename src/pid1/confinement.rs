@@ -89,8 +89,18 @@ const fn allow_only(allowed: &[u32]) -> Filter {
 }
 
 /// nsbox-init's loop (and the crate's in-process fallback of it): wait for a signal, reap,
-/// forward, report the status, exit. `close` for the confirmation pipe after the confirmation.
-pub const INIT_FILTER: Filter = allow_only(&[RT_SIGTIMEDWAIT, WAIT4, KILL, WRITE, CLOSE, EXIT_GROUP, RESTART_SYSCALL]);
+/// forward, report the status, exit. `close` for the confirmation pipe after the confirmation,
+/// `read` to see the lifeline at EOF.
+pub const INIT_FILTER: Filter = allow_only(&[
+    RT_SIGTIMEDWAIT,
+    WAIT4,
+    KILL,
+    WRITE,
+    READ,
+    CLOSE,
+    EXIT_GROUP,
+    RESTART_SYSCALL,
+]);
 
 /// nsbox-connect's loop: read a request, make and connect a socket, send it back, close it.
 pub const CONNECTOR_FILTER: Filter = allow_only(&[

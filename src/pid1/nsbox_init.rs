@@ -366,15 +366,47 @@ extern "C" fn main(stack: *const usize) -> ! {
     init(payload as isize)
 }
 
+const SIGIO: isize = 29;
+const F_SETFL: usize = 4;
+const F_SETOWN: usize = 8;
+const O_NONBLOCK: usize = 0o4000;
+const O_ASYNC: usize = 0o20000;
+
+/// Asks for SIGIO when the lifeline (`fd::LIFELINE`) changes, its last writer closing
+/// included; false where there is none (a detached container). Before `confine`: the filter
+/// has no fcntl.
+fn watch_lifeline() -> bool {
+    let lifeline = fd::LIFELINE as usize;
+    // SAFETY: fcntl and getpid with integer arguments.
+    unsafe {
+        syscall4(nr::FCNTL, lifeline, F_SETFL, O_NONBLOCK | O_ASYNC, 0) == 0
+            && syscall4(nr::FCNTL, lifeline, F_SETOWN, syscall4(nr::GETPID, 0, 0, 0, 0) as usize, 0) == 0
+    }
+}
+
+/// Whether the caller's process is gone: the lifeline reads EOF (it is non-blocking).
+fn caller_gone() -> bool {
+    let mut byte = 0u8;
+    // SAFETY: reads at most one byte into a live byte.
+    unsafe { syscall4(nr::READ, fd::LIFELINE as usize, &mut byte as *mut u8 as usize, 1, 0) == 0 }
+}
+
 fn init(payload: isize) -> ! {
+    let lifeline = watch_lifeline();
     // Not even the container's root may ptrace or read the memory of its init.
     confine(&confinement::INIT_FILTER);
+    // The caller may have died before the watch began: then no SIGIO comes.
+    if lifeline && caller_gone() {
+        exit(EXIT_SETUP_FAILED);
+    }
     let all: u64 = !0;
     loop {
         // SAFETY: `all` is a live 8-byte signal set; no siginfo, no timeout.
         let signal = unsafe { syscall4(nr::RT_SIGTIMEDWAIT, &all as *const u64 as usize, 0, 0, 8) };
         if signal == SIGCHLD || signal < 0 {
             reap(payload);
+        } else if signal == SIGIO && lifeline && caller_gone() {
+            exit(EXIT_SETUP_FAILED);
         } else {
             // SAFETY: kill takes no memory.
             unsafe { syscall4(nr::KILL, payload as usize, signal as usize, 0, 0) };

@@ -43,6 +43,10 @@ pub mod fd {
     pub const READY: i32 = 5;
     /// nsbox-connect: its end of the forwarder's SOCK_SEQPACKET socket pair.
     pub const CONNECTOR_SOCKET: i32 = 3;
+    /// nsbox-init: the lifeline's read end (absent for a detached container): only the
+    /// caller's process holds the write end, so EOF here means that process is gone, and the
+    /// init exits, taking the container with it.
+    pub const LIFELINE: i32 = 6;
 }
 
 /// nsbox-exec's arguments: `nsbox-exec ERROR_FD STEP LANDLOCK READY_FD READY_BYTES COUNT

@@ -77,6 +77,8 @@ pub(crate) struct ParentEnds {
     pub stderr: Option<ChildStderr>,
     /// The forwarder's end of the published ports' connector socket.
     pub connector: Option<OwnedFd>,
+    /// The lifeline's write end (see `protocol::fd::LIFELINE`), held by the `Container`.
+    pub lifeline: Option<OwnedFd>,
 }
 
 impl Plan {
@@ -111,6 +113,7 @@ impl Plan {
                 stdout: None,
                 stderr: None,
                 connector: None,
+                lifeline: None,
             },
             child_fds: Vec::new(),
             setup_stack: None,
@@ -221,6 +224,18 @@ impl Plan {
                 (-1, -1)
             };
             plan.ready = (ready_read, 1);
+            // The lifeline (see protocol::fd::LIFELINE): the container lives as long as the
+            // caller's process, not its spawning thread (PR_SET_PDEATHSIG's), unless detached.
+            let lifeline = if init_binary >= 0 && !config.detach {
+                let (r, w) = pipe()?;
+                plan.push(Step::CloseFd(w.as_raw_fd()), attrs, None);
+                let raw = r.as_raw_fd();
+                plan.child_fds.push(r);
+                plan.parent.lifeline = Some(w);
+                raw
+            } else {
+                -1
+            };
             if !config.ports.is_empty() && init_binary >= 0 {
                 // Published ports' connector, in the container's network namespace.
                 let (ours, theirs) = nix::sys::socket::socketpair(
@@ -251,6 +266,7 @@ impl Plan {
                     status_fd,
                     ready_read,
                     ready_write,
+                    lifeline,
                     binary: init_binary,
                     bounding: plan.bounding,
                     shared_memory,

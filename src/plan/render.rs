@@ -170,14 +170,16 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             status_fd,
             ready_read,
             ready_write,
+            lifeline,
             binary,
             bounding,
             shared_memory,
         } => format!(
-            "fork init status {} ready {}/{} binary {} dropping {} (shared memory: {shared_memory})",
+            "fork init status {} ready {}/{} lifeline {} binary {} dropping {} (shared memory: {shared_memory})",
             fds.name(*status_fd),
             fds.name(*ready_read),
             fds.name(*ready_write),
+            fds.name(*lifeline),
             fds.name(*binary),
             caps(*bounding)
         ),

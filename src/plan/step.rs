@@ -207,6 +207,9 @@ pub(crate) enum Step {
         status_fd: RawFd,
         ready_read: RawFd,
         ready_write: RawFd,
+        /// The lifeline's read end (-1: none; a detached container, or no init binary), which
+        /// the init watches instead of PR_SET_PDEATHSIG.
+        lifeline: RawFd,
         binary: RawFd,
         bounding: u64,
         shared_memory: bool,

@@ -71,6 +71,7 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     };
     let mut container = Container::new(id, pid, pidfd, plan.parent.status.take(), config.detach, cgroup);
     container.set_output_limit(config.bounds.output_limit);
+    container.set_lifeline(plan.parent.lifeline.take());
     // Back to the caller's own network namespace before anything else.
     let joined_fd = joined.map(ThreadNetns::leave).transpose()?;
     // The child has its own copies now; the parent's would hold pipes open.
