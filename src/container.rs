@@ -22,7 +22,7 @@ use std::net::IpAddr;
 ///
 /// Dropping the handle kills the container (SIGKILL to its PID 1, which takes the whole PID
 /// namespace with it) and reaps it, unless it was built with
-/// [`detach`](ContainerBuilder::detach).
+/// [`detach`](crate::ContainerBuilder::detach).
 ///
 /// ```no_run
 /// use nsbox::{Container, Stdio};
@@ -104,6 +104,16 @@ impl Container {
         self.lifeline = lifeline;
     }
 
+    /// Closes a piped stdin, so a payload reading it sees EOF (before every wait).
+    pub(crate) fn close_stdin(&mut self) {
+        drop(self.stdin.take());
+    }
+
+    /// What `wait_with_output` keeps of each stream.
+    pub(crate) fn output_limit(&self) -> Option<u64> {
+        self.output_limit
+    }
+
     pub(crate) fn set_output_limit(&mut self, limit: Option<u64>) {
         self.output_limit = limit;
     }
@@ -117,7 +127,7 @@ impl Container {
         self.forwarder = Some(forwarder);
     }
 
-    /// The ports published with [`publish`](ContainerBuilder::publish), with the host port the
+    /// The ports published with [`publish`](crate::ContainerBuilder::publish), with the host port the
     /// kernel picked where 0 was asked. Empty once the container has exited.
     pub fn ports(&self) -> Vec<PublishedPort> {
         self.forwarder.as_ref().map(|f| f.ports().to_vec()).unwrap_or_default()
@@ -283,7 +293,7 @@ impl Container {
     }
 
     /// Waits for the payload, collecting what it writes to piped stdout and stderr: all of it,
-    /// or the first [`output_limit`](ContainerBuilder::output_limit) bytes of each (the rest is
+    /// or the first [`output_limit`](crate::ContainerBuilder::output_limit) bytes of each (the rest is
     /// read and discarded, and [`Output::stdout_truncated`] or `stderr_truncated` set).
     pub fn wait_with_output(mut self) -> Result<Output> {
         drop(self.stdin.take());
@@ -356,7 +366,7 @@ impl Container {
     }
 
     /// Resource usage now; after the container exited, the last reading before its cgroup was
-    /// removed. Needs a cgroup: a limit or [`cgroup`](ContainerBuilder::cgroup).
+    /// removed. Needs a cgroup: a limit or [`cgroup`](crate::ContainerBuilder::cgroup).
     pub fn stats(&self) -> Result<Stats> {
         match (&self.cgroup, self.final_stats) {
             (Some(cgroup), _) => Ok(cgroup.stats()),

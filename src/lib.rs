@@ -71,13 +71,20 @@
 //!
 //! - `serde`: [`Config`] implements `Serialize` and `Deserialize`; deserializing runs the
 //!   checks of [`build`](ContainerBuilder::build) (see [`Config`] for what is serialized).
+//! - `tokio`: `Container::wait_async`, `wait_timeout_async`, `stop_async`,
+//!   `wait_with_output_async`, `ContainerBuilder::output_async` and stdio handles as tokio
+//!   pipes (`into_async`); tokio is then a public dependency of that part of the API.
 //! - `trace-timing`: per-phase spawn timings in [`Container::setup_timings`].
+//! - `fork-spawn`: never run the setup process on the caller's memory (for testing the fork
+//!   path; see `docs/architecture.md`).
 //!
 //! Requires Linux 5.12 or later for mounts (open_tree, move_mount, mount_setattr); clone3 and
 //! openat2 are used where present, with fallbacks (see [`preflight`]).
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod async_io;
 pub mod bounds;
 mod builder;
 mod capture;
