@@ -110,6 +110,7 @@ impl Container {
     }
 
     /// What `wait_with_output` keeps of each stream.
+    #[cfg(feature = "tokio")]
     pub(crate) fn output_limit(&self) -> Option<u64> {
         self.output_limit
     }
@@ -257,7 +258,7 @@ impl Container {
     /// [`try_wait`](Self::try_wait), [`wait_timeout`](Self::wait_timeout) and
     /// [`wait_with_output`](Self::wait_with_output) (whose output is then dropped).
     pub fn wait(&mut self) -> Result<ExitStatus> {
-        drop(self.stdin.take());
+        self.close_stdin();
         loop {
             if let Some(status) = self.reap(true)? {
                 return Ok(status);
@@ -272,7 +273,7 @@ impl Container {
 
     /// Waits at most `timeout` for the payload to exit.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
-        drop(self.stdin.take());
+        self.close_stdin();
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.reap(false)? {
@@ -296,7 +297,7 @@ impl Container {
     /// or the first [`output_limit`](crate::ContainerBuilder::output_limit) bytes of each (the rest is
     /// read and discarded, and [`Output::stdout_truncated`] or `stderr_truncated` set).
     pub fn wait_with_output(mut self) -> Result<Output> {
-        drop(self.stdin.take());
+        self.close_stdin();
         self.final_stats_wanted = false;
         let (stdout, stderr) = crate::capture::read_both(self.stdout.take(), self.stderr.take(), self.output_limit)
             .map_err(|e| Error::io("read the container's output", e))?;
