@@ -505,6 +505,33 @@ impl ContainerBuilder {
         self
     }
 
+    /// Gives the payload a terminal: a pty of the container's own devpts as its stdin, stdout,
+    /// stderr and controlling terminal (24 rows, 80 columns unless [`tty_size`](Self::tty_size)
+    /// says otherwise), whose other side is the handle's [`take_pty`](Container::take_pty).
+    /// The stdio settings are then ignored. Needs a mount namespace and a new session (the
+    /// defaults). Input the payload pushes into it (TIOCSTI) is refused by every seccomp
+    /// filter nsbox compiles, as for any terminal.
+    ///
+    /// ```no_run
+    /// use std::io::{Read, Write};
+    /// let mut c = nsbox::Container::builder().tty(true).command("/bin/sh").spawn()?;
+    /// let mut pty = c.take_pty().unwrap();
+    /// pty.write_all(b"tty; exit\n")?;
+    /// let mut screen = Vec::new();
+    /// let _ = pty.read_to_end(&mut screen); // EIO once the payload closed its side
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tty(&mut self, tty: bool) -> &mut Self {
+        self.settings.tty = tty.then(|| self.settings.tty.unwrap_or((24, 80)));
+        self
+    }
+
+    /// The terminal's size in rows and columns (see [`tty`](Self::tty), which it implies).
+    pub fn tty_size(&mut self, rows: u16, cols: u16) -> &mut Self {
+        self.settings.tty = Some((rows, cols));
+        self
+    }
+
     /// Starts the payload in a new session (`setsid`), without a controlling terminal
     /// (default: true, in every profile). A payload that keeps the caller's session can read
     /// and write its terminal as its own, get the terminal's signals (Ctrl-C, SIGHUP when it

@@ -67,6 +67,8 @@ pub struct Container {
     /// The lifeline's write end (see `pid1::protocol::fd::LIFELINE`): while this process
     /// lives, so does the container; held until the handle drops, never passed on (CLOEXEC).
     lifeline: Option<OwnedFd>,
+    /// The master side of the payload's terminal (`ContainerBuilder::tty`).
+    pty: Option<crate::pty::Pty>,
 }
 
 impl Container {
@@ -97,7 +99,17 @@ impl Container {
             output_limit: None,
             cleanup_errors: Vec::new(),
             lifeline: None,
+            pty: None,
         }
+    }
+
+    pub(crate) fn set_pty(&mut self, pty: crate::pty::Pty) {
+        self.pty = Some(pty);
+    }
+
+    /// The master side of the payload's terminal, with [`tty`](crate::ContainerBuilder::tty).
+    pub fn take_pty(&mut self) -> Option<crate::pty::Pty> {
+        self.pty.take()
     }
 
     pub(crate) fn set_lifeline(&mut self, lifeline: Option<OwnedFd>) {

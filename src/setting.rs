@@ -109,6 +109,10 @@ pub enum Setting {
     Rlimit,
     /// [`landlock`](crate::ContainerBuilder::landlock).
     Landlock,
+    /// [`tty`](crate::ContainerBuilder::tty) and [`tty_size`](crate::ContainerBuilder::tty_size).
+    Tty,
+    /// [`new_session`](crate::ContainerBuilder::new_session).
+    NewSession,
 }
 
 impl Setting {
@@ -177,6 +181,8 @@ impl fmt::Display for Setting {
             Setting::Seccomp => "seccomp",
             Setting::Rlimit => "rlimit",
             Setting::Landlock => "landlock",
+            Setting::Tty => "tty",
+            Setting::NewSession => "new_session",
         };
         f.write_str(name)
     }

@@ -646,6 +646,83 @@ pub fn loopback_up() -> SysResult<()> {
     result
 }
 
+/// A new pty of the devpts mounted at /dev (through /dev/ptmx): unlocked, `rows` x `cols`;
+/// returns (master, slave), both close-on-exec, the slave opened without becoming anyone's
+/// controlling terminal (TIOCGPTPEER: no path lookup of the slave).
+pub fn open_pty(rows: u16, cols: u16) -> SysResult<(RawFd, RawFd)> {
+    let master = openat(
+        libc::AT_FDCWD,
+        c"/dev/ptmx",
+        libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        0,
+    )?;
+    let unlock: c_int = 0;
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSPTLCK reads an int, TIOCSWINSZ a winsize, both live; TIOCGPTPEER takes flags.
+    let slave = check(unsafe { syscall!(Sysno::ioctl, master, libc::TIOCSPTLCK, &unlock as *const c_int) })
+        .and_then(|_| check(unsafe { syscall!(Sysno::ioctl, master, libc::TIOCSWINSZ, &size as *const libc::winsize) }))
+        .and_then(|_| {
+            let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+            check(unsafe { syscall!(Sysno::ioctl, master, libc::TIOCGPTPEER, flags) })
+        });
+    match slave {
+        Ok(slave) => Ok((master, slave as RawFd)),
+        Err(e) => {
+            close(master);
+            Err(e)
+        }
+    }
+}
+
+/// Makes the terminal `fd` the controlling terminal of this session (TIOCSCTTY).
+pub fn set_controlling_terminal(fd: RawFd) -> SysResult<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument.
+    check(unsafe { syscall!(Sysno::ioctl, fd, libc::TIOCSCTTY, 0) }).map(drop)
+}
+
+/// Sends `fd` over the Unix socket `socket` (SCM_RIGHTS, one byte of data), without
+/// allocating: the control message is built on the stack.
+pub fn send_fd(socket: RawFd, fd: RawFd) -> SysResult<()> {
+    let byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_ptr() as *mut libc::c_void,
+        iov_len: 1,
+    };
+    // struct cmsghdr (len, level, type) and one int, 8-byte aligned as the kernel expects.
+    let mut control = [0u64; 3];
+    // SAFETY: msghdr is plain data; zeroed is valid; the pointers are set below.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = &mut iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    // SAFETY: CMSG_SPACE/CMSG_LEN are arithmetic.
+    message.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) } as usize;
+    // SAFETY: the control buffer holds one cmsghdr and an int (CMSG_SPACE(4) = 24 bytes here);
+    // CMSG_FIRSTHDR points into it.
+    unsafe {
+        let header = libc::CMSG_FIRSTHDR(&message);
+        (*header).cmsg_level = libc::SOL_SOCKET;
+        (*header).cmsg_type = libc::SCM_RIGHTS;
+        (*header).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(header) as *mut c_int, fd);
+    }
+    // SAFETY: message and everything it points to live for the call.
+    check(unsafe {
+        syscall!(
+            Sysno::sendmsg,
+            socket,
+            &message as *const libc::msghdr,
+            libc::MSG_NOSIGNAL
+        )
+    })
+    .map(drop)
+}
+
 fn ioctl_ifreq(sock: RawFd, request: c_ulong, req: &mut libc::ifreq) -> SysResult<()> {
     // SAFETY: req is a live ifreq, what the SIOC[GS]IF* requests read and write.
     check(unsafe { syscall!(Sysno::ioctl, sock, request, req as *mut libc::ifreq) }).map(drop)

@@ -143,6 +143,22 @@ pub(super) fn report(error_fd: RawFd, index: usize, errno: Errno) {
     let _ = sys::write_all(error_fd, &protocol::encode_report(index as u32, errno as i32));
 }
 
+/// The `OpenPty` step: master to the caller, slave as stdio and controlling terminal.
+fn open_pty(socket: RawFd, rows: u16, cols: u16) -> SysResult<()> {
+    let opened = sys::open_pty(rows, cols);
+    let result = opened.and_then(|(master, slave)| {
+        let sent = sys::send_fd(socket, master);
+        sys::close(master);
+        let result = sent
+            .and_then(|()| (0..3).try_for_each(|stdio| sys::dup2(slave, stdio)))
+            .and_then(|()| sys::set_controlling_terminal(0));
+        sys::close(slave);
+        result
+    });
+    sys::close(socket);
+    result
+}
+
 fn slot(slots: &[RawFd], index: usize) -> SysResult<RawFd> {
     slots.get(index).copied().filter(|fd| *fd >= 0).ok_or(Errno::EBADF)
 }
@@ -182,6 +198,7 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         }
         Step::Dup { from, to } => sys::dup2(*from, *to),
         Step::CloseOtherFds => sys::cloexec_from(3),
+        Step::OpenPty { socket, rows, cols } => open_pty(*socket, *rows, *cols),
         Step::BlockSignals => sys::block_all_signals(),
         // Handled by `run_from`, which has the context they need.
         Step::ForkInit { .. } | Step::StartConnector { .. } => Err(Errno::EINVAL),

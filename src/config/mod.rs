@@ -109,6 +109,8 @@ pub struct Config {
     pub(crate) seccomp: Seccomp,
     pub(crate) rlimits: Vec<(Resource, u64, u64)>,
     pub(crate) new_session: bool,
+    /// A terminal for the payload (rows, columns): see `ContainerBuilder::tty`.
+    pub(crate) tty: Option<(u16, u16)>,
     pub(crate) landlock: Option<Landlock>,
     pub(crate) cgroup: bool,
     pub(crate) cgroup_parent: Option<PathBuf>,

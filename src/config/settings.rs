@@ -67,6 +67,8 @@ pub(crate) struct Settings {
     #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::rlimits"))]
     pub rlimits: Vec<(Resource, u64, u64)>,
     pub new_session: bool,
+    /// A terminal for the payload: its size in rows and columns.
+    pub tty: Option<(u16, u16)>,
     pub landlock: Option<Landlock>,
     /// Set by `no_new_privileges(false)`, which is refused: the unsafe_ method is the way.
     #[cfg_attr(feature = "serde", serde(skip))]
@@ -115,6 +117,7 @@ impl Default for Settings {
             seccomp: Seccomp::docker_default(),
             rlimits: Vec::new(),
             new_session: true,
+            tty: None,
             landlock: None,
             refused_new_privileges: false,
             cgroup: false,
@@ -169,6 +172,7 @@ impl From<&Config> for Settings {
             seccomp: c.seccomp,
             rlimits: c.rlimits,
             new_session: c.new_session,
+            tty: c.tty,
             landlock: c.landlock,
             refused_new_privileges: false,
             cgroup: c.cgroup,

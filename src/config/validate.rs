@@ -79,6 +79,18 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             no_nul(Setting::Env, value)?;
         }
     }
+    if let Some((rows, cols)) = s.tty {
+        // The pty comes from the container's own devpts, and it becomes the controlling
+        // terminal of the payload's own session.
+        need(ns.contains(Namespaces::MOUNT), Setting::Tty, Namespaces::MOUNT)?;
+        if !s.new_session {
+            return Err(ConfigError::Requires {
+                setting: Setting::Tty,
+                requires: Setting::NewSession,
+            });
+        }
+        in_range(Setting::Tty, u64::from(rows.min(cols)), 1..=u64::from(u16::MAX))?;
+    }
     if let Some(name) = &s.hostname {
         need(ns.contains(Namespaces::UTS), Setting::Hostname, Namespaces::UTS)?;
         no_nul(Setting::Hostname, name)?;
@@ -226,6 +238,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         seccomp: s.seccomp,
         rlimits: s.rlimits,
         new_session: s.new_session,
+        tty: s.tty,
         landlock: s.landlock,
         cgroup: s.cgroup,
         cgroup_parent: s.cgroup_parent,

@@ -79,6 +79,8 @@ pub(crate) struct ParentEnds {
     pub connector: Option<OwnedFd>,
     /// The lifeline's write end (see `protocol::fd::LIFELINE`), held by the `Container`.
     pub lifeline: Option<OwnedFd>,
+    /// With a tty: the socket the pty's master comes back on (`Step::OpenPty`).
+    pub pty: Option<OwnedFd>,
 }
 
 impl Plan {
@@ -114,6 +116,7 @@ impl Plan {
                 stderr: None,
                 connector: None,
                 lifeline: None,
+                pty: None,
             },
             child_fds: Vec::new(),
             setup_stack: None,
@@ -276,6 +279,25 @@ impl Plan {
             );
         }
         let seccomp_last = plan.plan_privileges(config, status_w.is_none())?;
+        if let Some((rows, cols)) = config.tty {
+            // After the new session, whose controlling terminal the pty becomes.
+            let (ours, theirs) = nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::SeqPacket,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(|e| Error::io("create the pty's socket pair", e))?;
+            plan.push(Step::CloseFd(ours.as_raw_fd()), attrs, None);
+            let step = Step::OpenPty {
+                socket: theirs.as_raw_fd(),
+                rows,
+                cols,
+            };
+            plan.push(step, SetupStep::Stdio, Some("/dev/ptmx".into()));
+            plan.child_fds.push(theirs);
+            plan.parent.pty = Some(ours);
+        }
         for (from, to) in stdio {
             plan.push(Step::Dup { from, to }, SetupStep::Stdio, None);
         }
@@ -381,6 +403,10 @@ impl Plan {
     /// into 0, 1, 2 cannot clobber each other) and returned as `(from, to)` pairs.
     fn plan_stdio(&mut self, config: &Config) -> Result<Vec<(RawFd, RawFd)>> {
         let mut dups = Vec::new();
+        if config.tty.is_some() {
+            // The pty is all three (Step::OpenPty).
+            return Ok(dups);
+        }
         for (to, stdio) in [(0, &config.stdin), (1, &config.stdout), (2, &config.stderr)] {
             let child_end = match stdio.as_ref().map(|s| &s.0) {
                 None | Some(StdioKind::Inherit) => continue,

@@ -183,6 +183,14 @@ pub(crate) enum Step {
     },
     /// Mark every fd from 3 up close-on-exec.
     CloseOtherFds,
+    /// A pty of the container's devpts (after the new session): its master sent to the caller
+    /// over `socket` (then closed), its slave made stdin, stdout, stderr and the controlling
+    /// terminal.
+    OpenPty {
+        socket: RawFd,
+        rows: u16,
+        cols: u16,
+    },
     /// Start the published ports' connector (nsbox-connect) in the container's network
     /// namespace, with `socket` (the container end of a socketpair) as its fd 3 and `ready`
     /// (the confirmation pipe's write end, see `pid1::confinement`) as its fd 5.

@@ -109,6 +109,15 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     if got == 0 {
         tracing::debug!(id = container.id(), "container payload executed");
         container.set_stdio(parent.stdin, parent.stdout, parent.stderr);
+        if let Some(socket) = &parent.pty {
+            match crate::pty::receive_master(socket) {
+                Ok(pty) => container.set_pty(pty),
+                Err(e) => {
+                    let cleanup = container.kill_and_reap();
+                    return Err(Error::io("receive the container's pty", e).with_cleanup(cleanup));
+                }
+            }
+        }
         container.set_timings(clock.finish(&plan.labels));
         if let Some(listeners) = listeners {
             let connector = match parent.connector {
