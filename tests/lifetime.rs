@@ -5,7 +5,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio as ProcessStdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -186,16 +185,7 @@ const INNER: &str = "NSBOX_LIFETIME_INNER";
 
 #[test]
 fn lifetime_rules_hold_for_an_unprivileged_caller() {
-    if !common::root_and_busybox() || !common::require("setpriv (util-linux)", Path::new("/usr/bin/setpriv").exists()) {
-        return;
-    }
-    let dir = common::public_dir("nsbox-lifetime-");
-    let binary = common::copy_of_this_test_binary(dir.path(), "lifetime");
-    let (ok, text) = common::run_as_nobody(&binary, &["inner_", "--nocapture", "--test-threads=1"], INNER);
-    assert!(
-        ok && text.contains("test result: ok. 2 passed; 0 failed"),
-        "the rootless run failed:\n{text}"
-    );
+    common::inner_tests_pass_as_nobody(INNER, 2);
 }
 
 fn inner() -> bool {

@@ -12,7 +12,6 @@
 mod common;
 
 use std::io::Read;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -189,16 +188,7 @@ const INNER: &str = "NSBOX_REACH_CALLER_INNER";
 
 #[test]
 fn payload_never_reaches_pid1_or_the_connector_as_an_unprivileged_caller() {
-    if !common::root_and_busybox() || !common::require("setpriv (util-linux)", Path::new("/usr/bin/setpriv").exists()) {
-        return;
-    }
-    let dir = common::public_dir("nsbox-reach-caller-");
-    let binary = common::copy_of_this_test_binary(dir.path(), "reach_caller");
-    let (ok, text) = common::run_as_nobody(&binary, &["inner_", "--nocapture", "--test-threads=1"], INNER);
-    assert!(
-        ok && text.contains("test result: ok. 1 passed; 0 failed"),
-        "the rootless run failed:\n{text}"
-    );
+    common::inner_tests_pass_as_nobody(INNER, 1);
 }
 
 #[test]

@@ -5,7 +5,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -133,13 +132,7 @@ const INNER: &str = "NSBOX_TTY_INNER";
 
 #[test]
 fn terminals_work_for_an_unprivileged_caller() {
-    if !common::root_and_busybox() || !common::require("setpriv (util-linux)", Path::new("/usr/bin/setpriv").exists()) {
-        return;
-    }
-    let dir = common::public_dir("nsbox-tty-");
-    let binary = common::copy_of_this_test_binary(dir.path(), "tty");
-    let (ok, text) = common::run_as_nobody(&binary, &["inner_", "--nocapture", "--test-threads=1"], INNER);
-    assert!(ok && text.contains("test result: ok. 1 passed; 0 failed"), "{text}");
+    common::inner_tests_pass_as_nobody(INNER, 1);
 }
 
 #[test]

@@ -241,13 +241,7 @@ impl Plan {
             };
             if !config.ports.is_empty() && init_binary >= 0 {
                 // Published ports' connector, in the container's network namespace.
-                let (ours, theirs) = nix::sys::socket::socketpair(
-                    nix::sys::socket::AddressFamily::Unix,
-                    nix::sys::socket::SockType::SeqPacket,
-                    None,
-                    nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-                )
-                .map_err(|e| Error::io("create the port connector's socket pair", e))?;
+                let (ours, theirs) = seqpacket_pair("the port connector")?;
                 plan.push(Step::CloseFd(ours.as_raw_fd()), attrs, None);
                 let step = Step::StartConnector {
                     socket: theirs.as_raw_fd(),
@@ -281,13 +275,7 @@ impl Plan {
         let seccomp_last = plan.plan_privileges(config, status_w.is_none())?;
         if let Some((rows, cols)) = config.tty {
             // After the new session, whose controlling terminal the pty becomes.
-            let (ours, theirs) = nix::sys::socket::socketpair(
-                nix::sys::socket::AddressFamily::Unix,
-                nix::sys::socket::SockType::SeqPacket,
-                None,
-                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-            )
-            .map_err(|e| Error::io("create the pty's socket pair", e))?;
+            let (ours, theirs) = seqpacket_pair("the pty")?;
             plan.push(Step::CloseFd(ours.as_raw_fd()), attrs, None);
             let step = Step::OpenPty {
                 socket: theirs.as_raw_fd(),
@@ -545,6 +533,13 @@ pub(crate) fn cstring(bytes: &[u8]) -> Result<CString> {
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::io("create pipe", e))
+}
+
+/// A close-on-exec SOCK_SEQPACKET pair (messages kept whole, fds passed with them) for `what`.
+fn seqpacket_pair(what: &str) -> Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| Error::io(format!("create the socket pair of {what}"), e))
 }
 
 #[cfg(test)]

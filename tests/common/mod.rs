@@ -450,3 +450,22 @@ pub fn in_own_process(name: &str, inner_env: &str) -> bool {
     assert!(out.status.success() && text.contains("1 passed"), "{text}");
     false
 }
+
+/// The outer half of a rootless run: copies this test binary into a public directory and runs
+/// its tests named `inner_…` as `nobody` with `inner_env=1` (see [`run_as_nobody`]); checks
+/// that exactly `count` passed. Returns false (a skip) where root, busybox or setpriv is
+/// missing.
+pub fn inner_tests_pass_as_nobody(inner_env: &str, count: usize) -> bool {
+    if !root_and_busybox() || !require("setpriv (util-linux)", Path::new("/usr/bin/setpriv").exists()) {
+        return false;
+    }
+    let dir = public_dir("nsbox-inner-");
+    let binary = copy_of_this_test_binary(dir.path(), "inner");
+    let (ok, text) = run_as_nobody(&binary, &["inner_", "--nocapture", "--test-threads=1"], inner_env);
+    let summary = format!("test result: ok. {count} passed; 0 failed");
+    assert!(
+        ok && text.contains(&summary),
+        "the run as nobody failed (want {summary:?}):\n{text}"
+    );
+    true
+}
