@@ -89,8 +89,9 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     };
     clock.mark("id maps");
     if handshake.is_ok() {
+        let sync = parent.sync.as_ref().map_or(-1, |s| s.as_raw_fd());
         // SAFETY: one byte from a live buffer; MSG_NOSIGNAL: EPIPE instead of SIGPIPE.
-        let sent = unsafe { libc::send(parent.sync.as_raw_fd(), [1u8].as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
+        let sent = unsafe { libc::send(sync, [1u8].as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
         // EPIPE: the child is gone (a setup step failed); its report on the error pipe says why.
         if sent != 1 && Errno::last() != Errno::EPIPE {
             handshake = Err(Error::io("release the container's setup process", Errno::last()));
