@@ -4,6 +4,7 @@
 //! Everything that allocates, formats or reads files happens here, before clone. The child
 //! gets only C strings, fd numbers and pre-sized buffers.
 
+mod exec;
 #[cfg(test)]
 mod golden;
 mod privileges;
