@@ -92,6 +92,7 @@ impl Plan {
                 groups: None,
             };
             plan.push(root, SetupStep::SetCredentials, None);
+            plan.push(Step::NotDumpable, attrs, None);
         }
         plan.push(
             Step::Chdir(cstring(config.cwd.as_os_str().as_bytes())?),
@@ -100,10 +101,17 @@ impl Plan {
         );
         // `true`: the parent death signal after the credentials: it dies with nsbox-init, its
         // parent, which the handle kills on drop.
+        let privileges = plan.steps.len();
         let seccomp_last = plan.plan_privileges(config, true)?;
-        // A credential change makes the process dumpable again where fs.suid_dumpable is 1;
-        // it still holds a copy of the caller's memory until its exec.
-        plan.push(Step::NotDumpable, attrs, None);
+        // A credential change makes the process dumpable again where fs.suid_dumpable is 1,
+        // and it still holds a copy of the caller's memory: not dumpable again at once.
+        let user = plan.steps[privileges..]
+            .iter()
+            .position(|s| matches!(s, Step::SetCredentials { .. }));
+        if let Some(at) = user.map(|i| privileges + i + 1) {
+            plan.steps.insert(at, Step::NotDumpable);
+            plan.labels.insert(at, (attrs, None));
+        }
         for (from, to) in stdio {
             plan.push(Step::Dup { from, to }, SetupStep::Stdio, None);
         }
