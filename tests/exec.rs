@@ -107,6 +107,21 @@ fn exec_is_confined_exactly_as_the_payload_without_a_user_namespace() {
     }
 }
 
+#[test]
+fn exec_is_confined_exactly_as_the_payload_without_a_pid_namespace() {
+    if common::root() {
+        let all = nsbox::Namespaces::all();
+        is_confined_exactly_as_the_payload(Container::builder().namespaces(all - nsbox::Namespaces::PID));
+    }
+}
+
+#[test]
+fn exec_is_confined_exactly_as_a_payload_that_is_pid_1() {
+    if common::root() {
+        is_confined_exactly_as_the_payload(Container::builder().init(false));
+    }
+}
+
 /// Creating a user namespace needs no capability, so only the filter (Docker's profile denies
 /// unshare without CAP_SYS_ADMIN) stops it: it does in the payload and in an exec.
 fn carries_the_containers_seccomp_filter() {
