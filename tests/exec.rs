@@ -142,6 +142,25 @@ fn exec_carries_the_containers_seccomp_filter() {
 }
 
 #[test]
+fn exec_is_held_to_the_containers_landlock_rules() {
+    // SAFETY: LANDLOCK_CREATE_RULESET_VERSION with a NULL attribute only reports the ABI.
+    let abi = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, 1u32) };
+    if !common::root() || !common::require("a kernel with Landlock enabled", abi >= 1) {
+        return;
+    }
+    let script = "ls /usr >/dev/null && echo usr-readable; ls /var >/dev/null 2>&1 || echo var-denied";
+    let mut builder = Container::builder();
+    builder.landlock(
+        nsbox::Landlock::new()
+            .read_only(["/usr", "/etc"])
+            .read_write(["/tmp", "/dev/null"]),
+    );
+    let (container, payload_says) = payload(&mut builder, script);
+    assert_eq!(payload_says, "usr-readable\nvar-denied\n");
+    assert_eq!(exec_sh(&container, script), "usr-readable\nvar-denied\n");
+}
+
+#[test]
 fn exec_reaches_a_port_the_payload_listens_on_inside_the_container() {
     if !common::root_and_python() {
         return;
