@@ -1,5 +1,6 @@
-//! Spawn -> exit latency of `/bin/true` over container configurations, beside a plain
-//! fork+exec of the same binary measured in the same run.
+//! Spawn -> exit latency of `/bin/true` over container configurations, and of an exec of it
+//! into a running container, beside a plain fork+exec of the same binary measured in the same
+//! run.
 //!
 //! ```sh
 //! ../shared/testenv/cgsafe-ns.sh cargo bench --bench spawn            # ~1.5 minutes here
@@ -112,6 +113,25 @@ fn spawn_true(c: &mut Criterion) {
             })
         });
     }
+    // `exec` into a running container of the defaults (all namespaces, Docker's filter), beside
+    // a spawn of the same configuration.
+    let mut defaults = Container::builder();
+    defaults.command("/bin/true");
+    group.bench_function("defaults (spawn)", |b| {
+        b.iter(|| assert!(defaults.status().expect("spawn the container").success()))
+    });
+    let running = Container::builder()
+        .command("/bin/sleep")
+        .arg("3600")
+        .spawn()
+        .expect("spawn the container to exec into");
+    group.bench_function("defaults (exec /bin/true into a running one)", |b| {
+        b.iter(|| {
+            let status = running.exec().command("/bin/true").status().expect("exec");
+            assert!(status.success());
+        })
+    });
+    drop(running);
     // Criterion runs one benchmark after the other: the baseline again at the end shows how far
     // the machine drifted meanwhile.
     group.bench_function("fork+exec (baseline, again)", baseline);

@@ -69,6 +69,9 @@ pub struct Container {
     lifeline: Option<OwnedFd>,
     /// The master side of the payload's terminal (`ContainerBuilder::tty`).
     pty: Option<crate::pty::Pty>,
+    /// The container's configuration without its stdio (an fd kept here would stay open as
+    /// long as the container), for [`exec`](Self::exec); `None` for an exec'd process.
+    config: Option<Box<crate::config::Config>>,
 }
 
 impl Container {
@@ -100,6 +103,7 @@ impl Container {
             cleanup_errors: Vec::new(),
             lifeline: None,
             pty: None,
+            config: None,
         }
     }
 
@@ -110,6 +114,44 @@ impl Container {
     /// The master side of the payload's terminal, with [`tty`](crate::ContainerBuilder::tty).
     pub fn take_pty(&mut self) -> Option<crate::pty::Pty> {
         self.pty.take()
+    }
+
+    /// Keeps what [`exec`](Self::exec) needs of the configuration the container was made of.
+    pub(crate) fn set_config(&mut self, config: &crate::config::Config) {
+        let mut config = config.clone();
+        (config.stdin, config.stdout, config.stderr) = (None, None, None);
+        // An exec gets no terminal of its own (yet): it takes stdio like a spawn.
+        config.tty = None;
+        self.config = Some(Box::new(config));
+    }
+
+    /// The configuration the container was made of (without stdio), and its cgroup.
+    pub(crate) fn exec_parts(&self) -> (Option<&crate::config::Config>, Option<&Cgroup>) {
+        (self.config.as_deref(), self.cgroup.as_ref())
+    }
+
+    /// Whether the first process has exited (reaped or not), without reaping it: its pidfd
+    /// reads as readable then.
+    pub(crate) fn has_exited(&self) -> bool {
+        if self.status.is_some() {
+            return true;
+        }
+        let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+    }
+
+    /// Configures a command to run in this running container, as `docker exec` does: it joins
+    /// the container's namespaces and cgroup and gets the payload's privileges and seccomp
+    /// filter (see [`ExecBuilder`](crate::ExecBuilder)).
+    ///
+    /// ```no_run
+    /// let container = nsbox::Container::builder().command("/bin/sleep").arg("60").spawn()?;
+    /// let status = container.exec().command("/bin/true").status()?;
+    /// assert!(status.success());
+    /// # Ok::<(), nsbox::Error>(())
+    /// ```
+    pub fn exec(&self) -> crate::exec::ExecBuilder<'_> {
+        crate::exec::ExecBuilder::new(self)
     }
 
     pub(crate) fn set_lifeline(&mut self, lifeline: Option<OwnedFd>) {

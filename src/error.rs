@@ -51,6 +51,13 @@ pub enum Error {
         /// Every cleanup step that failed after it.
         cleanup: Vec<CleanupError>,
     },
+    /// [`Container::exec`](crate::Container::exec) into a container whose first process has
+    /// exited: there are no namespaces left to join.
+    #[error("container {id} is not running")]
+    NotRunning {
+        /// The container's id.
+        id: String,
+    },
     /// An operation of the parent (supervisor) side failed.
     #[error("{context}: {source}")]
     Io {
@@ -105,6 +112,7 @@ impl Error {
             Error::Io { source, .. } => source.raw_os_error().map(Errno::from_raw),
             Error::Cgroup(crate::cgroup::CgroupError::Io { source, .. }) => source.raw_os_error().map(Errno::from_raw),
             Error::CleanupAfter { error, .. } => error.errno(),
+            Error::NotRunning { .. } => Some(Errno::ESRCH),
             Error::Config(_) | Error::Cgroup(_) | Error::Cleanup { .. } => None,
         }
     }
@@ -379,6 +387,8 @@ pub enum SetupStep {
     IdMap,
     /// Waiting for the parent to finish its part.
     WaitForParent,
+    /// Joining a running container's namespaces (exec).
+    JoinNamespaces,
     /// Setting uid, gid and supplementary groups.
     SetCredentials,
     /// Setting process attributes (parent-death signal, dumpable, no_new_privs).
@@ -439,6 +449,7 @@ impl fmt::Display for SetupStep {
             SetupStep::Clone => "clone",
             SetupStep::IdMap => "write id maps",
             SetupStep::WaitForParent => "wait for parent",
+            SetupStep::JoinNamespaces => "join namespaces",
             SetupStep::SetCredentials => "set credentials",
             SetupStep::ProcessAttributes => "set process attributes",
             SetupStep::JoinCgroup => "join cgroup",

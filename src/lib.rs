@@ -35,6 +35,10 @@
 //!   that process holds). Unlike `PR_SET_PDEATHSIG`, the spawning *thread* does not matter:
 //!   spawn from a thread pool, `spawn_blocking` or a `OnceLock` fixture. Without an init
 //!   (`init(false)`, no PID namespace) the container still follows the spawning thread.
+//! - **`exec` joins, it never widens.** [`Container::exec`] runs another command in a running
+//!   container, `docker exec`'s way, with exactly the payload's confinement: its namespaces and
+//!   cgroup, its user (or a narrower one), capabilities, no_new_privs, seccomp filter and
+//!   Landlock rules. The process dies with the container and with its [`Exec`] handle.
 //! - **No PATH surprises.** A bare command name is looked up in the container's `PATH`,
 //!   inside the container, never in the caller's.
 //! - **Defaults isolate.** Every namespace, the host root read-only, fresh `/proc`, `/dev`,
@@ -94,6 +98,7 @@ mod config;
 mod container;
 mod errno;
 mod error;
+mod exec;
 mod idmap;
 mod kernel;
 mod mount;
@@ -124,6 +129,7 @@ pub use config::Config;
 pub use config::UncheckedConfig;
 pub use container::Container;
 pub use error::{CleanupAction, CleanupError, ConfigError, Errno, Error, Result, SetupError, SetupStep};
+pub use exec::{Exec, ExecBuilder};
 pub use idmap::IdMap;
 pub use mount::Mount;
 pub use namespaces::Namespaces;

@@ -514,6 +514,13 @@ pub fn fork() -> SysResult<libc::pid_t> {
     check(unsafe { syscall!(Sysno::clone, libc::SIGCHLD, 0, 0, 0, 0) }).map(|p| p as libc::pid_t)
 }
 
+/// `setns(pidfd, flags)` (Linux 5.8): joins every namespace in `flags` of the process behind
+/// `pidfd` at once, the user namespace first.
+pub fn setns(pidfd: RawFd, flags: c_int) -> SysResult<()> {
+    // SAFETY: no memory is passed.
+    check(unsafe { syscall!(Sysno::setns, pidfd, flags) }).map(drop)
+}
+
 pub fn kill(pid: libc::pid_t, sig: c_int) {
     // SAFETY: no memory is passed.
     let _ = unsafe { syscall!(Sysno::kill, pid, sig) };

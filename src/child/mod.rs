@@ -185,6 +185,8 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             joined
         }
         Step::Unshare(flags) => sys::unshare(*flags),
+        // With a pidfd, every namespace of that process at once, the user namespace first.
+        Step::JoinNamespaces { pidfd, flags } => sys::setns(*pidfd, *flags),
         Step::NewSession => sys::setsid(),
         Step::SetHostname(name) => sys::sethostname(name.as_bytes()),
         Step::LoopbackUp => sys::loopback_up(),

@@ -22,7 +22,7 @@ use crate::security::{Capabilities, Landlock, Seccomp};
 use crate::stdio::Stdio;
 
 pub(crate) use settings::Settings;
-pub(crate) use validate::{container_path, validate};
+pub(crate) use validate::{container_path, exec_config, validate};
 #[cfg(feature = "serde")]
 pub use wire::UncheckedConfig;
 

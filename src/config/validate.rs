@@ -350,6 +350,75 @@ pub(crate) fn container_path(setting: Setting, path: &Path) -> Result<PathBuf, C
     Ok(out)
 }
 
+/// An exec's settings ([`Container::exec`](crate::Container::exec)) checked as a spawn's are
+/// and put into a copy of the container's `config`: the command and its arguments, the
+/// environment (the container's, then the exec's changes; `env_clear` drops the container's
+/// too), the working directory and the user, which must be one the container maps (an exec
+/// can narrow, never widen, what the container's processes are). Supplementary groups go with
+/// a user of the exec's own.
+pub(crate) fn exec_config(config: &Config, exec: &crate::exec::ExecSettings) -> Result<Config, ConfigError> {
+    let program = exec.program.clone().unwrap_or_default();
+    if program.is_empty() {
+        return Err(ConfigError::Missing {
+            setting: Setting::Command,
+        });
+    }
+    no_nul(Setting::Command, &program)?;
+    for arg in &exec.args {
+        no_nul(Setting::Args, arg)?;
+    }
+    for (key, value) in &exec.env {
+        no_nul(Setting::Env, key)?;
+        if key.is_empty() || key.as_bytes().contains(&b'=') {
+            return Err(ConfigError::Malformed {
+                setting: Setting::Env,
+                value: key.to_string_lossy().into_owned(),
+                expected: "a variable name: non-empty and free of '='",
+            });
+        }
+        if let Some(value) = value {
+            no_nul(Setting::Env, value)?;
+        }
+    }
+    let mut out = config.clone();
+    // The exec's own: killed with its handle, no ports of its own.
+    out.detach = false;
+    out.ports.clear();
+    out.program = program;
+    out.args = exec.args.clone();
+    if exec.env_clear {
+        out.env_clear = true;
+        out.env = exec.env.clone();
+    } else {
+        out.env.extend(exec.env.iter().cloned());
+    }
+    if let Some(cwd) = &exec.cwd {
+        out.cwd = container_path(Setting::CurrentDir, cwd)?;
+    }
+    if let Some((uid, gid)) = exec.user {
+        if out.namespaces.contains(Namespaces::USER) {
+            if !IdMap::maps_inside(&out.uid_map, uid) {
+                return Err(ConfigError::Unmapped {
+                    setting: Setting::User,
+                    id: uid,
+                });
+            }
+            if !IdMap::maps_inside(&out.gid_map, gid) {
+                return Err(ConfigError::Unmapped {
+                    setting: Setting::User,
+                    id: gid,
+                });
+            }
+        }
+        out.user = Some((uid, gid));
+        out.groups = Vec::new();
+    }
+    out.stdin = exec.stdin.clone();
+    out.stdout = exec.stdout.clone();
+    out.stderr = exec.stderr.clone();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

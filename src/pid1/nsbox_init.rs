@@ -6,13 +6,14 @@
 //! of a fork of the host program, which would keep every page of the host's memory alive
 //! (copy-on-write) for as long as the container runs.
 //!
-//! As `nsbox-init PAYLOAD_PID` (argv[0], and only as PID 1), the contract with
+//! As `nsbox-init PAYLOAD_PID` (argv[0]; PID 1 of a container, or the parent of an exec'd
+//! process, outside the container's PID namespace: see `src/plan/exec.rs`), the contract with
 //! `src/child/init.rs`: every signal is blocked (the mask survives exec), fd 3 is the status
 //! pipe, fd 5 the confirmation pipe, capabilities were dropped to CAP_KILL, no_new_privs is
 //! set and it leads a session of its own. It confines itself (see `confinement.rs`: not
 //! dumpable, a fixed seccomp filter), confirms on fd 5 and closes it. Then, like tini: wait
 //! for signals; reap on SIGCHLD; forward everything else to the payload; when the payload
-//! exits, write its raw wait status to fd 3 and exit, which ends the namespace.
+//! exits, write its raw wait status to fd 3 and exit, which ends the namespace (as PID 1).
 //!
 //! As `nsbox-exec ERROR_FD STEP LANDLOCK READY_FD READY_BYTES COUNT CANDIDATE... ARGV...`, it
 //! executes the payload: first it reads READY_FD (`-` for none) to EOF and goes on only if
@@ -356,8 +357,7 @@ extern "C" fn main(stack: *const usize) -> ! {
     if is(name, protocol::CONNECT_NAME.to_bytes()) {
         connect_loop();
     }
-    // SAFETY: getpid takes no memory.
-    if !is(name, protocol::INIT_NAME.to_bytes()) || unsafe { syscall4(nr::GETPID, 0, 0, 0, 0) } != 1 {
+    if !is(name, protocol::INIT_NAME.to_bytes()) {
         exit(EXIT_SETUP_FAILED);
     }
     // The payload's pid in argv[1] (the connector may have been forked first), else 2.

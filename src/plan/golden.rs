@@ -56,7 +56,7 @@ fn render(builder: &mut ContainerBuilder, dirs: &Dirs) -> String {
 
 /// The checked-in renderings, compiled in: the test reads no file of the checkout, so it runs
 /// as any user.
-const EXPECTED: [(&str, &str); 5] = [
+const EXPECTED: [(&str, &str); 6] = [
     ("default", include_str!("golden/default.txt")),
     ("sandbox-dir", include_str!("golden/sandbox-dir.txt")),
     (
@@ -68,6 +68,7 @@ const EXPECTED: [(&str, &str); 5] = [
         "no-pidns-subordinate-range",
         include_str!("golden/no-pidns-subordinate-range.txt"),
     ),
+    ("exec", include_str!("golden/exec.txt")),
 ];
 
 fn check(name: &str, rendered: &str) {
@@ -137,4 +138,22 @@ fn golden_plan_without_pid_namespace_on_a_subordinate_range() {
         .rootfs(Rootfs::dir(&d.rootfs));
     map(&mut b, 100_000, 65536);
     check("no-pidns-subordinate-range", &render(&mut b, &d));
+}
+
+/// An exec into a container of the defaults: join, fork under nsbox-init, the payload's
+/// privileges, the launcher. (No `.user()`: its groups depend on whether the caller is root.)
+#[test]
+fn golden_plan_of_an_exec_into_the_defaults() {
+    let config = base().build().expect("a valid config");
+    let settings = crate::exec::ExecSettings {
+        program: Some("/bin/sh".into()),
+        args: vec!["-c".into(), "echo $X".into()],
+        env: vec![("X".into(), Some("1".into()))],
+        cwd: Some("/tmp".into()),
+        ..Default::default()
+    };
+    let config = crate::config::exec_config(&config, &settings).expect("valid exec settings");
+    let target = std::fs::File::open("/dev/null").expect("open /dev/null");
+    let plan = Plan::for_exec(&config, std::os::fd::AsRawFd::as_raw_fd(&target), None).expect("plan");
+    check("exec", &plan.render());
 }

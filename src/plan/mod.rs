@@ -4,6 +4,7 @@
 //! Everything that allocates, formats or reads files happens here, before clone. The child
 //! gets only C strings, fd numbers and pre-sized buffers.
 
+mod exec;
 #[cfg(test)]
 mod golden;
 mod privileges;
@@ -70,7 +71,8 @@ pub(crate) struct Plan {
 #[derive(Debug)]
 pub(crate) struct ParentEnds {
     pub error: OwnedFd,
-    pub sync: OwnedFd,
+    /// The sync socket (spawn; none for exec, whose setup process waits for nothing).
+    pub sync: Option<OwnedFd>,
     pub status: Option<OwnedFd>,
     pub stdin: Option<ChildStdin>,
     pub stdout: Option<ChildStdout>,
@@ -100,42 +102,15 @@ impl Plan {
         )
         .map_err(|e| Error::io("create the sync socket pair", e))?;
         let status = if config.has_init() { Some(pipe()?) } else { None };
-        let mut plan = Plan {
-            steps: Vec::with_capacity(64),
-            labels: Vec::with_capacity(64),
-            slots: Vec::new(),
-            clone_flags: ns.bits(),
-            id_maps: None,
-            error_fd: error_w.as_raw_fd(),
-            parent: ParentEnds {
-                error: error_r,
-                sync: sync_w,
-                status: None,
-                stdin: None,
-                stdout: None,
-                stderr: None,
-                connector: None,
-                lifeline: None,
-                pty: None,
-            },
-            child_fds: Vec::new(),
-            setup_stack: None,
-            payload_stack: None,
-            landlock_fd: -1,
-            binary: -1,
-            ready: (-1, 0),
-            bounding: crate::security::capabilities::all_bits(),
-            clock: crate::timing::Recorder::start(),
-            _strings: Vec::new(),
-            _launcher_strings: Vec::new(),
-        };
+        let sync_w_raw = sync_w.as_raw_fd();
+        let mut plan = Plan::bare(ns.bits(), (error_r, error_w.as_raw_fd()), Some(sync_w));
         if let Some(fd) = crate::pid1::memfd() {
             plan.binary = fd.as_raw_fd();
             plan.child_fds.push(fd);
         }
         let attrs = SetupStep::ProcessAttributes;
         plan.push(Step::CloseFd(plan.parent.error.as_raw_fd()), attrs, None);
-        plan.push(Step::CloseFd(plan.parent.sync.as_raw_fd()), attrs, None);
+        plan.push(Step::CloseFd(sync_w_raw), attrs, None);
         plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
         let joins = match cgroup {
             Some(cgroup) => cgroup.join_files(crate::kernel::clone3_available())?,
@@ -214,63 +189,7 @@ impl Plan {
             Some(config.cwd.clone()),
         );
         if let Some(status_fd) = status_w {
-            let init_binary = plan.binary;
-            plan.payload_stack = Some(Stack::new().map_err(|e| Error::io("map the payload's stack", e))?);
-            // The confirmation pipe (see pid1::confinement): the payload's launcher runs the
-            // payload only once nsbox-init and nsbox-connect have confined themselves.
-            let (ready_read, ready_write) = if init_binary >= 0 {
-                let (r, w) = pipe()?;
-                let raw = (r.as_raw_fd(), w.as_raw_fd());
-                plan.child_fds.extend([r, w]);
-                raw
-            } else {
-                (-1, -1)
-            };
-            plan.ready = (ready_read, 1);
-            // The lifeline (see protocol::fd::LIFELINE): the container lives as long as the
-            // caller's process, not its spawning thread (PR_SET_PDEATHSIG's), unless detached.
-            let lifeline = if init_binary >= 0 && !config.detach {
-                let (r, w) = pipe()?;
-                plan.push(Step::CloseFd(w.as_raw_fd()), attrs, None);
-                let raw = r.as_raw_fd();
-                plan.child_fds.push(r);
-                plan.parent.lifeline = Some(w);
-                raw
-            } else {
-                -1
-            };
-            if !config.ports.is_empty() && init_binary >= 0 {
-                // Published ports' connector, in the container's network namespace.
-                let (ours, theirs) = seqpacket_pair("the port connector")?;
-                plan.push(Step::CloseFd(ours.as_raw_fd()), attrs, None);
-                let step = Step::StartConnector {
-                    socket: theirs.as_raw_fd(),
-                    ready: ready_write,
-                    binary: init_binary,
-                    bounding: plan.bounding,
-                };
-                plan.push(step, SetupStep::Init, None);
-                plan.child_fds.push(theirs);
-                plan.parent.connector = Some(ours);
-                plan.ready.1 += 1;
-            }
-            if config.detach {
-                plan.push(Step::ParentDeathSignal(0), attrs, None);
-            }
-            plan.push(Step::BlockSignals, SetupStep::Init, None);
-            plan.push(
-                Step::ForkInit {
-                    status_fd,
-                    ready_read,
-                    ready_write,
-                    lifeline,
-                    binary: init_binary,
-                    bounding: plan.bounding,
-                    shared_memory,
-                },
-                SetupStep::Init,
-                None,
-            );
+            plan.plan_init(config, status_fd, shared_memory)?;
         }
         let seccomp_last = plan.plan_privileges(config, status_w.is_none())?;
         if let Some((rows, cols)) = config.tty {
@@ -302,9 +221,108 @@ impl Plan {
         Ok(plan)
     }
 
+    /// A plan with no step yet: the error pipe (the parent's read end, the child's write end's
+    /// number) and the parent's end of the sync socket, if any.
+    fn bare(clone_flags: u64, error: (OwnedFd, RawFd), sync: Option<OwnedFd>) -> Plan {
+        Plan {
+            steps: Vec::with_capacity(64),
+            labels: Vec::with_capacity(64),
+            slots: Vec::new(),
+            clone_flags,
+            id_maps: None,
+            error_fd: error.1,
+            parent: ParentEnds {
+                error: error.0,
+                sync,
+                status: None,
+                stdin: None,
+                stdout: None,
+                stderr: None,
+                connector: None,
+                lifeline: None,
+                pty: None,
+            },
+            child_fds: Vec::new(),
+            setup_stack: None,
+            payload_stack: None,
+            landlock_fd: -1,
+            binary: -1,
+            ready: (-1, 0),
+            bounding: crate::security::capabilities::all_bits(),
+            clock: crate::timing::Recorder::start(),
+            _strings: Vec::new(),
+            _launcher_strings: Vec::new(),
+        }
+    }
+
     pub fn push(&mut self, step: Step, label: SetupStep, path: Option<PathBuf>) {
         self.steps.push(step);
         self.labels.push((label, path));
+    }
+
+    /// The init's steps (see `child::init`): the confirmation pipe, the lifeline, the
+    /// connector for published ports, then `ForkInit`, after which the payload's process goes
+    /// on with the next step. `status_fd` is the status pipe's write end.
+    fn plan_init(&mut self, config: &Config, status_fd: RawFd, shared_memory: bool) -> Result<()> {
+        let attrs = SetupStep::ProcessAttributes;
+        let init_binary = self.binary;
+        self.payload_stack = Some(Stack::new().map_err(|e| Error::io("map the payload's stack", e))?);
+        // The confirmation pipe (see pid1::confinement): the payload's launcher runs the
+        // payload only once nsbox-init and nsbox-connect have confined themselves.
+        let (ready_read, ready_write) = if init_binary >= 0 {
+            let (r, w) = pipe()?;
+            let raw = (r.as_raw_fd(), w.as_raw_fd());
+            self.child_fds.extend([r, w]);
+            raw
+        } else {
+            (-1, -1)
+        };
+        self.ready = (ready_read, 1);
+        // The lifeline (see protocol::fd::LIFELINE): the container lives as long as the
+        // caller's process, not its spawning thread (PR_SET_PDEATHSIG's), unless detached.
+        let lifeline = if init_binary >= 0 && !config.detach {
+            let (r, w) = pipe()?;
+            self.push(Step::CloseFd(w.as_raw_fd()), attrs, None);
+            let raw = r.as_raw_fd();
+            self.child_fds.push(r);
+            self.parent.lifeline = Some(w);
+            raw
+        } else {
+            -1
+        };
+        if !config.ports.is_empty() && init_binary >= 0 {
+            // Published ports' connector, in the container's network namespace.
+            let (ours, theirs) = seqpacket_pair("the port connector")?;
+            self.push(Step::CloseFd(ours.as_raw_fd()), attrs, None);
+            let step = Step::StartConnector {
+                socket: theirs.as_raw_fd(),
+                ready: ready_write,
+                binary: init_binary,
+                bounding: self.bounding,
+            };
+            self.push(step, SetupStep::Init, None);
+            self.child_fds.push(theirs);
+            self.parent.connector = Some(ours);
+            self.ready.1 += 1;
+        }
+        if config.detach {
+            self.push(Step::ParentDeathSignal(0), attrs, None);
+        }
+        self.push(Step::BlockSignals, SetupStep::Init, None);
+        self.push(
+            Step::ForkInit {
+                status_fd,
+                ready_read,
+                ready_write,
+                lifeline,
+                binary: init_binary,
+                bounding: self.bounding,
+                shared_memory,
+            },
+            SetupStep::Init,
+            None,
+        );
+        Ok(())
     }
 
     /// The child joins the cgroups it was not born in itself, first thing after the id maps:

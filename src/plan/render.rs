@@ -71,6 +71,7 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
         Step::ParentDeathSignal(signal) => format!("parent death signal {signal}"),
         Step::WaitForParent(fd) => format!("wait for the parent on {}", fds.name(*fd)),
         Step::JoinCgroup(fd) => format!("join cgroup through {}", fds.name(*fd)),
+        Step::JoinNamespaces { pidfd, flags } => format!("setns {} {flags:#x}", fds.name(*pidfd)),
         Step::SetCredentials { uid, gid, groups } => format!("credentials uid {uid} gid {gid} groups {groups:?}"),
         Step::Unshare(flags) => format!("unshare {flags:#x}"),
         Step::NotDumpable => "not dumpable".into(),

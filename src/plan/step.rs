@@ -38,6 +38,12 @@ pub(crate) enum Step {
     /// `cgroup.procs` when the child was not born in its cgroup. The kernel checks the
     /// opener's credentials, so it works in any user namespace.
     JoinCgroup(RawFd),
+    /// `setns(pidfd, flags)`: join the namespaces `flags` names of a running container's first
+    /// process (exec); the pidfd form enters the user namespace first.
+    JoinNamespaces {
+        pidfd: RawFd,
+        flags: libc::c_int,
+    },
     /// setgroups (if `groups`), setresgid, setresuid.
     SetCredentials {
         uid: u32,

@@ -18,7 +18,9 @@ use crate::stack::Stack;
 use crate::sys;
 use crate::timing::Recorder;
 
+mod exec;
 mod netns;
+pub(crate) use exec::exec;
 use netns::ThreadNetns;
 
 /// `CLONE_INTO_CGROUP` (Linux 5.7); libc's constant is deprecated for overflowing a c_int.
@@ -72,6 +74,7 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     let mut container = Container::new(id, pid, pidfd, plan.parent.status.take(), config.detach, cgroup);
     container.set_output_limit(config.bounds.output_limit);
     container.set_lifeline(plan.parent.lifeline.take());
+    container.set_config(config);
     // Back to the caller's own network namespace before anything else.
     let joined_fd = joined.map(ThreadNetns::leave).transpose()?;
     // The child has its own copies now; the parent's would hold pipes open.
@@ -89,8 +92,9 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     };
     clock.mark("id maps");
     if handshake.is_ok() {
+        let sync = parent.sync.as_ref().map_or(-1, |s| s.as_raw_fd());
         // SAFETY: one byte from a live buffer; MSG_NOSIGNAL: EPIPE instead of SIGPIPE.
-        let sent = unsafe { libc::send(parent.sync.as_raw_fd(), [1u8].as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
+        let sent = unsafe { libc::send(sync, [1u8].as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
         // EPIPE: the child is gone (a setup step failed); its report on the error pipe says why.
         if sent != 1 && Errno::last() != Errno::EPIPE {
             handshake = Err(Error::io("release the container's setup process", Errno::last()));

@@ -1,0 +1,70 @@
+//! Starting a process in a running container (exec): the parent's side.
+//!
+//! The setup process is cloned as after fork (no `CLONE_VM`: it becomes the exec's
+//! nsbox-init, and with the fork path no caller memory is shared while it joins the
+//! container), into the container's v2 cgroup when clone3 can. It joins the container's
+//! namespaces and forks the exec'd process into them, as a spawn's init forks the payload, and
+//! this handle is to it as a `Container` is to its init: the pidfd, the status pipe, the
+//! lifeline. See `plan::exec` and docs/architecture.md, "Exec".
+
+use std::os::fd::AsRawFd;
+
+use super::{clone, decode_report};
+use crate::child::ChildStart;
+use crate::container::Container;
+use crate::errno::Errno;
+use crate::error::{Error, Result, SetupError, SetupStep};
+use crate::exec::{Exec, ExecSettings};
+use crate::pid1::protocol;
+use crate::plan::Plan;
+use crate::sys;
+
+pub(crate) fn exec(container: &Container, settings: &ExecSettings) -> Result<Exec> {
+    let not_running = || Error::NotRunning {
+        id: container.id().to_owned(),
+    };
+    let (Some(config), cgroup) = container.exec_parts() else {
+        return Err(not_running());
+    };
+    let config = crate::config::exec_config(config, settings)?;
+    if container.has_exited() {
+        return Err(not_running());
+    }
+    let mut plan = Plan::for_exec(&config, container.pidfd().as_raw_fd(), cgroup)?;
+    tracing::trace!(id = container.id(), "exec plan:\n{}", plan.render());
+    let start = ChildStart::new(&mut plan);
+    let cgroup_fd = cgroup.and_then(crate::cgroup::Cgroup::clone_into_fd);
+    let (pid, pidfd) = clone(&mut plan, &start, cgroup_fd)?;
+    let id = format!("{}/exec", container.id());
+    let mut process = Container::new(id, pid, pidfd, plan.parent.status.take(), false, None);
+    process.set_output_limit(config.bounds.output_limit);
+    process.set_lifeline(plan.parent.lifeline.take());
+    // The setup process has its own copies now; ours would hold the pipes open.
+    plan.child_fds.clear();
+    let parent = plan.parent;
+
+    let mut report = [0u8; protocol::REPORT_LEN];
+    let got = sys::read_full(parent.error.as_raw_fd(), &mut report)
+        .map_err(|e| Error::io("read the exec's setup report", e))?;
+    if got == 0 {
+        process.set_stdio(parent.stdin, parent.stdout, parent.stderr);
+        process.setup_done();
+        tracing::debug!(id = container.id(), pid = pid.as_raw(), "exec'd");
+        return Ok(Exec::new(process));
+    }
+    let cleanup = process.reap_after_setup_failure();
+    let (index, errno) = decode_report(&report, got);
+    let (step, path) = plan.labels.get(index).cloned().unwrap_or((SetupStep::Exec, None));
+    // The container's first process exited meanwhile: no namespaces to join (ESRCH), or a PID
+    // namespace that takes no new process (ENOMEM at the fork).
+    let gone = matches!(
+        (step, errno),
+        (SetupStep::JoinNamespaces, Errno::ESRCH) | (SetupStep::Init, Errno::ENOMEM)
+    );
+    if gone && container.has_exited() {
+        return Err(not_running().with_cleanup(cleanup));
+    }
+    let error = SetupError { step, path, errno };
+    tracing::debug!(%error, "exec setup failed");
+    Err(Error::from(error).with_cleanup(cleanup))
+}
