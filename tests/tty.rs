@@ -108,6 +108,24 @@ fn the_payload_cannot_push_input_into_its_terminal() {
     assert_eq!(text, "Operation not permitted\n");
 }
 
+/// An exec into a container with a terminal takes the stdio it is given, not the terminal.
+#[test]
+fn exec_into_a_container_with_a_terminal_takes_its_own_stdio() {
+    if !common::root() {
+        return;
+    }
+    let mut c = Container::builder()
+        .tty(true)
+        .command("/bin/sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let out = c.exec().command("/bin/echo").arg("hi").output().unwrap();
+    assert_eq!(out.stdout, b"hi\n");
+    c.kill(nsbox::Signal::SIGKILL).unwrap();
+    c.wait().unwrap();
+}
+
 #[test]
 fn a_terminal_needs_a_new_session() {
     let err = Container::builder()
