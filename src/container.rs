@@ -120,7 +120,7 @@ impl Container {
     pub(crate) fn set_config(&mut self, config: &crate::config::Config) {
         let mut config = config.clone();
         (config.stdin, config.stdout, config.stderr) = (None, None, None);
-        // An exec gets no terminal of its own (yet): it takes stdio like a spawn.
+        // An exec gets a terminal only if it asks for one (ExecBuilder::tty).
         config.tty = None;
         self.config = Some(Box::new(config));
     }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crate::container::{Container, ExitStatus, Output};
 use crate::error::Result;
+use crate::security::{Capabilities, Capability};
 use crate::signal::Signal;
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 
@@ -30,6 +31,10 @@ pub(crate) struct ExecSettings {
     pub stdin: Option<Stdio>,
     pub stdout: Option<Stdio>,
     pub stderr: Option<Stdio>,
+    /// A terminal of its own (rows, columns).
+    pub tty: Option<(u16, u16)>,
+    /// Capabilities taken away from the payload's.
+    pub cap_drop: Capabilities,
 }
 
 /// Configures a command to run in a running container; made by [`Container::exec`].
@@ -136,6 +141,27 @@ impl<'a> ExecBuilder<'a> {
         self
     }
 
+    /// Gives the process a terminal of its own in the container's devpts, as
+    /// [`ContainerBuilder::tty`](crate::ContainerBuilder::tty) does for a payload; its master
+    /// is [`Exec::take_pty`]. Stdio settings are then ignored.
+    pub fn tty(&mut self, tty: bool) -> &mut Self {
+        self.settings.tty = tty.then(|| self.settings.tty.unwrap_or((24, 80)));
+        self
+    }
+
+    /// The terminal's size in rows and columns (implies [`tty`](Self::tty)).
+    pub fn tty_size(&mut self, rows: u16, cols: u16) -> &mut Self {
+        self.settings.tty = Some((rows, cols));
+        self
+    }
+
+    /// Runs the process without `cap`, which the payload may have: an exec can narrow the
+    /// payload's privileges, never widen them.
+    pub fn cap_drop(&mut self, cap: Capability) -> &mut Self {
+        self.settings.cap_drop.insert(cap);
+        self
+    }
+
     /// Starts the process. Returns once it has executed its program; a setup failure is a
     /// [`SetupError`](crate::SetupError) naming the step, and a container that is no longer
     /// running is [`Error::NotRunning`](crate::Error::NotRunning).
@@ -188,6 +214,11 @@ impl Exec {
     /// Takes the caller's end of a piped stdin.
     pub fn take_stdin(&mut self) -> Option<ChildStdin> {
         self.process.take_stdin()
+    }
+
+    /// The master side of the process's terminal, with [`ExecBuilder::tty`].
+    pub fn take_pty(&mut self) -> Option<crate::pty::Pty> {
+        self.process.take_pty()
     }
 
     /// Takes the caller's end of a piped stdout.

@@ -399,3 +399,27 @@ fn inner_rootless_exec_of_a_missing_command_is_a_setup_error_at_step_exec() {
         missing_command_is_a_setup_error_at_exec();
     }
 }
+
+/// An exec may narrow the payload's capabilities, never widen them.
+#[test]
+fn an_exec_can_drop_a_capability_of_the_payload() {
+    if !common::root() {
+        return;
+    }
+    let mut c = Container::builder().command("/bin/sleep").arg("30").spawn().unwrap();
+    let cap_eff = |dropped: bool| {
+        let mut exec = c.exec();
+        exec.command("/bin/grep").args(["CapEff", "/proc/self/status"]);
+        if dropped {
+            exec.cap_drop(nsbox::Capability::CAP_CHOWN);
+        }
+        let out = exec.output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        u64::from_str_radix(text.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    let (full, narrowed) = (cap_eff(false), cap_eff(true));
+    assert_ne!(full & 1, 0, "the payload's set has CAP_CHOWN: {full:#x}");
+    assert_eq!(narrowed, full & !1, "the exec's set is the payload's without CAP_CHOWN");
+    c.kill(nsbox::Signal::SIGKILL).unwrap();
+    c.wait().unwrap();
+}

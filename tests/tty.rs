@@ -127,6 +127,26 @@ fn exec_into_a_container_with_a_terminal_takes_its_own_stdio() {
 }
 
 #[test]
+fn an_exec_with_a_terminal_gets_a_pts_of_the_container() {
+    if !common::root() {
+        return;
+    }
+    let mut c = Container::builder().command("/bin/sleep").arg("30").spawn().unwrap();
+    let mut exec = c
+        .exec()
+        .tty_size(30, 90)
+        .command("/bin/sh")
+        .args(["-c", "tty; stty size"])
+        .spawn()
+        .unwrap();
+    let text = screen(exec.take_pty().expect("a pty"));
+    assert!(exec.wait().unwrap().success());
+    assert_eq!(text, "/dev/pts/0\n30 90\n");
+    c.kill(nsbox::Signal::SIGKILL).unwrap();
+    c.wait().unwrap();
+}
+
+#[test]
 fn a_terminal_needs_a_new_session() {
     let err = Container::builder()
         .tty(true)

@@ -416,6 +416,20 @@ pub(crate) fn exec_config(config: &Config, exec: &crate::exec::ExecSettings) -> 
     out.stdin = exec.stdin.clone();
     out.stdout = exec.stdout.clone();
     out.stderr = exec.stderr.clone();
+    // Narrowing only: what is dropped goes from the bounding, permitted and ambient sets.
+    for cap in exec.cap_drop.iter() {
+        out.capabilities.remove(cap);
+        out.ambient.remove(cap);
+    }
+    if exec.tty.is_some() {
+        if !out.namespaces.contains(Namespaces::MOUNT) {
+            return Err(ConfigError::NeedsNamespace {
+                setting: Setting::Tty,
+                namespace: Namespaces::MOUNT,
+            });
+        }
+        out.tty = exec.tty;
+    }
     Ok(out)
 }
 

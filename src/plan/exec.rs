@@ -112,6 +112,7 @@ impl Plan {
             plan.steps.insert(at, Step::NotDumpable);
             plan.labels.insert(at, (attrs, None));
         }
+        plan.plan_pty(config)?;
         for (from, to) in stdio {
             plan.push(Step::Dup { from, to }, SetupStep::Stdio, None);
         }

@@ -192,19 +192,7 @@ impl Plan {
             plan.plan_init(config, status_fd, shared_memory)?;
         }
         let seccomp_last = plan.plan_privileges(config, status_w.is_none())?;
-        if let Some((rows, cols)) = config.tty {
-            // After the new session, whose controlling terminal the pty becomes.
-            let (ours, theirs) = seqpacket_pair("the pty")?;
-            plan.push(Step::CloseFd(ours.as_raw_fd()), attrs, None);
-            let step = Step::OpenPty {
-                socket: theirs.as_raw_fd(),
-                rows,
-                cols,
-            };
-            plan.push(step, SetupStep::Stdio, Some("/dev/ptmx".into()));
-            plan.child_fds.push(theirs);
-            plan.parent.pty = Some(ours);
-        }
+        plan.plan_pty(config)?;
         for (from, to) in stdio {
             plan.push(Step::Dup { from, to }, SetupStep::Stdio, None);
         }
@@ -253,6 +241,24 @@ impl Plan {
             _strings: Vec::new(),
             _launcher_strings: Vec::new(),
         }
+    }
+
+    /// With a tty: the `OpenPty` step (after the new session, whose controlling terminal the
+    /// pty becomes) and the socket its master comes back on.
+    fn plan_pty(&mut self, config: &Config) -> Result<()> {
+        if let Some((rows, cols)) = config.tty {
+            let (ours, theirs) = seqpacket_pair("the pty")?;
+            self.push(Step::CloseFd(ours.as_raw_fd()), SetupStep::ProcessAttributes, None);
+            let step = Step::OpenPty {
+                socket: theirs.as_raw_fd(),
+                rows,
+                cols,
+            };
+            self.push(step, SetupStep::Stdio, Some("/dev/ptmx".into()));
+            self.child_fds.push(theirs);
+            self.parent.pty = Some(ours);
+        }
+        Ok(())
     }
 
     pub fn push(&mut self, step: Step, label: SetupStep, path: Option<PathBuf>) {

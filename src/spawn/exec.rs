@@ -48,6 +48,15 @@ pub(crate) fn exec(container: &Container, settings: &ExecSettings) -> Result<Exe
         .map_err(|e| Error::io("read the exec's setup report", e))?;
     if got == 0 {
         process.set_stdio(parent.stdin, parent.stdout, parent.stderr);
+        if let Some(socket) = &parent.pty {
+            match crate::pty::receive_master(socket) {
+                Ok(pty) => process.set_pty(pty),
+                Err(e) => {
+                    let cleanup = process.kill_and_reap();
+                    return Err(Error::io("receive the exec's pty", e).with_cleanup(cleanup));
+                }
+            }
+        }
         process.setup_done();
         tracing::debug!(id = container.id(), pid = pid.as_raw(), "exec'd");
         return Ok(Exec::new(process));
