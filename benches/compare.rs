@@ -29,12 +29,18 @@ use common::quantile;
 const WORKLOAD_A: &str = "(a) all ns, rootfs, no cgroup";
 const WORKLOAD_B: &str = "(b) (a) + default seccomp";
 const WORKLOAD_C: &str = "(c) (b) + pids 64, cpu 1.0";
+const WORKLOAD_E: &str = "(e) exec /bin/true into a running (b)";
+/// The names of the peers' long-running exec targets (`crun run --detach`, `runc run -d`).
+const EXEC_TARGET_CRUN: &str = "nsbox-compare-exec-crun";
+const EXEC_TARGET_RUNC: &str = "nsbox-compare-exec-runc";
 const BASELINE: &str = "baseline";
 
 /// How one runner starts `/bin/true`.
 enum Launch {
     /// nsbox, in this process.
     Nsbox(Box<ContainerBuilder>),
+    /// nsbox's exec into this running container.
+    NsboxExec(Box<Container>),
     /// An external program; the argument is a fresh container name for runtimes that need one.
     Command(Box<dyn Fn(&str) -> Command>),
 }
@@ -76,6 +82,19 @@ impl Runner {
             Launch::Nsbox(builder) => {
                 let start = Instant::now();
                 let status = builder.status().map_err(|e| e.to_string())?;
+                let elapsed = start.elapsed();
+                match status.success() {
+                    true => Ok(elapsed),
+                    false => Err(format!("exited with {status}")),
+                }
+            }
+            Launch::NsboxExec(container) => {
+                let start = Instant::now();
+                let status = container
+                    .exec()
+                    .command("/bin/true")
+                    .status()
+                    .map_err(|e| e.to_string())?;
                 let elapsed = start.elapsed();
                 match status.success() {
                     true => Ok(elapsed),
@@ -244,6 +263,59 @@ fn runners(dir: &Path) -> Vec<Runner> {
             crun("cgroupfs", bundle("bundle-limits")),
         ));
     }
+    // (e) exec into a running container of (b): nsbox's, crun's and runc's, each started once.
+    let mut target = nsbox(Seccomp::docker_default());
+    target.command("/bin/sleep").arg("3600");
+    match target.spawn() {
+        Ok(container) => list.push(Runner::new(
+            WORKLOAD_E,
+            "nsbox (library)",
+            Launch::NsboxExec(Box::new(container)),
+        )),
+        Err(e) => println!("**{WORKLOAD_E} / nsbox dropped**: {e}"),
+    }
+    if installed("crun") && bundle("bundle-exec").exists() {
+        let state = crun_state.clone();
+        let started = Command::new("crun")
+            .arg("--root")
+            .arg(&state)
+            .args(["--cgroup-manager=disabled", "run", "--detach", "--bundle"])
+            .arg(bundle("bundle-exec"))
+            .arg(EXEC_TARGET_CRUN)
+            .stdin(Stdio::null())
+            .status();
+        if started.is_ok_and(|s| s.success()) {
+            list.push(Runner::command(WORKLOAD_E, "crun exec", move |_| {
+                let mut c = Command::new("crun");
+                c.arg("--root")
+                    .arg(&state)
+                    .args(["exec", EXEC_TARGET_CRUN, "/bin/true"]);
+                c
+            }));
+        }
+    }
+    if installed("runc") && bundle("bundle-exec-runc").exists() {
+        let state = runc_state.clone();
+        let started = Command::new("runc")
+            .arg("--root")
+            .arg(&state)
+            .args(["run", "-d", "--bundle"])
+            .arg(bundle("bundle-exec-runc"))
+            .arg(EXEC_TARGET_RUNC)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if started.is_ok_and(|s| s.success()) {
+            list.push(Runner::command(WORKLOAD_E, "runc exec", move |_| {
+                let mut c = Command::new("runc");
+                c.arg("--root")
+                    .arg(&state)
+                    .args(["exec", EXEC_TARGET_RUNC, "/bin/true"]);
+                c
+            }));
+        }
+    }
     if installed("runc") {
         let bundle = bundle("bundle-runc");
         list.push(Runner::command(WORKLOAD_C, "runc (7 ns: no time ns)", move |id| {
@@ -397,5 +469,19 @@ fn main() {
             }
         }
         memory::print_memory(&rows, memory);
+    }
+    // The peers' exec targets (nsbox's dies with its handle).
+    let dir_state = |name: &str| dir.join(name);
+    for (runtime, state, id) in [
+        ("crun", "state-crun", EXEC_TARGET_CRUN),
+        ("runc", "state-runc", EXEC_TARGET_RUNC),
+    ] {
+        let _ = Command::new(runtime)
+            .arg("--root")
+            .arg(dir_state(state))
+            .args(["delete", "-f", id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }

@@ -133,10 +133,14 @@ if [ -s "$docker_profile" ]; then
   bundle bundle-seccomp seccomp
   bundle bundle-limits seccomp limits
   bundle bundle-runc seccomp limits no-time # runc 1.1 has no time namespace
+  bundle bundle-exec seccomp -- /bin/sleep 3600
+  bundle bundle-exec-runc seccomp no-time -- /bin/sleep 3600
 else
   echo "compare.sh: Docker's seccomp profile unavailable: crun and runc run without seccomp" >&2
   bundle bundle-limits limits
   bundle bundle-runc limits no-time
+  bundle bundle-exec -- /bin/sleep 3600
+  bundle bundle-exec-runc no-time -- /bin/sleep 3600
 fi
 mkdir -p "$work/state-crun" "$work/state-runc"
 
