@@ -2,7 +2,7 @@
 //! every default the planner would otherwise fill in is resolved, so a [`Config`] holds
 //! exactly what a spawn does.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -25,6 +25,29 @@ fn need(ok: bool, setting: Setting, namespace: Namespaces) -> Result<(), ConfigE
         true => Ok(()),
         false => Err(ConfigError::NeedsNamespace { setting, namespace }),
     }
+}
+
+/// A program, its arguments and environment changes as the kernel will take them: no NUL
+/// byte, variable names non-empty and free of `=`.
+fn check_command(program: &OsStr, args: &[OsString], env: &[(OsString, Option<OsString>)]) -> Result<(), ConfigError> {
+    no_nul(Setting::Command, program)?;
+    for arg in args {
+        no_nul(Setting::Args, arg)?;
+    }
+    for (key, value) in env {
+        no_nul(Setting::Env, key)?;
+        if key.is_empty() || key.as_bytes().contains(&b'=') {
+            return Err(ConfigError::Malformed {
+                setting: Setting::Env,
+                value: key.to_string_lossy().into_owned(),
+                expected: "a variable name: non-empty and free of '='",
+            });
+        }
+        if let Some(value) = value {
+            no_nul(Setting::Env, value)?;
+        }
+    }
+    Ok(())
 }
 
 fn in_range(setting: Setting, value: u64, allowed: std::ops::RangeInclusive<u64>) -> Result<(), ConfigError> {
@@ -62,23 +85,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             setting: Setting::Command,
         });
     }
-    no_nul(Setting::Command, &program)?;
-    for arg in &s.args {
-        no_nul(Setting::Args, arg)?;
-    }
-    for (key, value) in &s.env {
-        no_nul(Setting::Env, key)?;
-        if key.is_empty() || key.as_bytes().contains(&b'=') {
-            return Err(ConfigError::Malformed {
-                setting: Setting::Env,
-                value: key.to_string_lossy().into_owned(),
-                expected: "a variable name: non-empty and free of '='",
-            });
-        }
-        if let Some(value) = value {
-            no_nul(Setting::Env, value)?;
-        }
-    }
+    check_command(&program, &s.args, &s.env)?;
     if let Some((rows, cols)) = s.tty {
         // The pty comes from the container's own devpts, and it becomes the controlling
         // terminal of the payload's own session.
@@ -363,23 +370,7 @@ pub(crate) fn exec_config(config: &Config, exec: &crate::exec::ExecSettings) -> 
             setting: Setting::Command,
         });
     }
-    no_nul(Setting::Command, &program)?;
-    for arg in &exec.args {
-        no_nul(Setting::Args, arg)?;
-    }
-    for (key, value) in &exec.env {
-        no_nul(Setting::Env, key)?;
-        if key.is_empty() || key.as_bytes().contains(&b'=') {
-            return Err(ConfigError::Malformed {
-                setting: Setting::Env,
-                value: key.to_string_lossy().into_owned(),
-                expected: "a variable name: non-empty and free of '='",
-            });
-        }
-        if let Some(value) = value {
-            no_nul(Setting::Env, value)?;
-        }
-    }
+    check_command(&program, &exec.args, &exec.env)?;
     let mut out = config.clone();
     // The exec's own: killed with its handle, no ports of its own.
     out.detach = false;

@@ -112,20 +112,8 @@ impl Plan {
             plan.steps.insert(at, Step::NotDumpable);
             plan.labels.insert(at, (attrs, None));
         }
-        plan.plan_pty(config)?;
-        for (from, to) in stdio {
-            plan.push(Step::Dup { from, to }, SetupStep::Stdio, None);
-        }
-        plan.push(Step::CloseOtherFds, SetupStep::CloseFds, None);
-        plan.push(Step::ResetSignals, SetupStep::Signals, None);
-        if let Some(landlock) = &config.landlock {
-            plan.plan_landlock(landlock)?;
-        }
-        if let Some(programs) = seccomp_last {
-            plan.push(Step::Seccomp(programs), SetupStep::Seccomp, None);
-        }
         // The launcher waits for nsbox-init's confirmation, as the payload's does.
-        plan.plan_exec(config)?;
+        plan.plan_launch(config, stdio, seccomp_last)?;
         Ok(plan)
     }
 }

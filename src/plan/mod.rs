@@ -192,21 +192,32 @@ impl Plan {
             plan.plan_init(config, status_fd, shared_memory)?;
         }
         let seccomp_last = plan.plan_privileges(config, status_w.is_none())?;
-        plan.plan_pty(config)?;
+        plan.plan_launch(config, stdio, seccomp_last)?;
+        Ok(plan)
+    }
+
+    /// The last steps before the payload (or an exec'd process) runs, after its privileges:
+    /// its terminal or stdio, every other fd close-on-exec, signals reset, Landlock, the
+    /// seccomp filter (last, so it need allow nothing of the setup but the launcher), the exec.
+    pub(super) fn plan_launch(
+        &mut self,
+        config: &Config,
+        stdio: Vec<(RawFd, RawFd)>,
+        seccomp_last: Option<Vec<std::sync::Arc<crate::security::Program>>>,
+    ) -> Result<()> {
+        self.plan_pty(config)?;
         for (from, to) in stdio {
-            plan.push(Step::Dup { from, to }, SetupStep::Stdio, None);
+            self.push(Step::Dup { from, to }, SetupStep::Stdio, None);
         }
-        plan.push(Step::CloseOtherFds, SetupStep::CloseFds, None);
-        plan.push(Step::ResetSignals, SetupStep::Signals, None);
+        self.push(Step::CloseOtherFds, SetupStep::CloseFds, None);
+        self.push(Step::ResetSignals, SetupStep::Signals, None);
         if let Some(landlock) = &config.landlock {
-            plan.plan_landlock(landlock)?;
+            self.plan_landlock(landlock)?;
         }
         if let Some(programs) = seccomp_last {
-            // Last, so the filter needs to allow nothing of the setup but execve.
-            plan.push(Step::Seccomp(programs), SetupStep::Seccomp, None);
+            self.push(Step::Seccomp(programs), SetupStep::Seccomp, None);
         }
-        plan.plan_exec(config)?;
-        Ok(plan)
+        self.plan_exec(config)
     }
 
     /// A plan with no step yet: the error pipe (the parent's read end, the child's write end's
