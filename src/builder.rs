@@ -522,7 +522,7 @@ impl ContainerBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn tty(&mut self, tty: bool) -> &mut Self {
-        self.settings.tty = tty.then(|| self.settings.tty.unwrap_or((24, 80)));
+        self.settings.tty = tty.then(|| self.settings.tty.unwrap_or(crate::pty::DEFAULT_SIZE));
         self
     }
 

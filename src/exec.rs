@@ -145,7 +145,7 @@ impl<'a> ExecBuilder<'a> {
     /// [`ContainerBuilder::tty`](crate::ContainerBuilder::tty) does for a payload; its master
     /// is [`Exec::take_pty`]. Stdio settings are then ignored.
     pub fn tty(&mut self, tty: bool) -> &mut Self {
-        self.settings.tty = tty.then(|| self.settings.tty.unwrap_or((24, 80)));
+        self.settings.tty = tty.then(|| self.settings.tty.unwrap_or(crate::pty::DEFAULT_SIZE));
         self
     }
 

@@ -8,6 +8,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 
+/// The size of a terminal asked for without one (rows, columns), a VT100's.
+pub(crate) const DEFAULT_SIZE: (u16, u16) = (24, 80);
+
 /// The master side of a container's terminal. Reads fail with `EIO` once every process of the
 /// container has closed its side (a pty's end of file).
 #[derive(Debug)]

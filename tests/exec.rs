@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::time::Duration;
 
 use nsbox::{Container, ContainerBuilder, Error, Mount, SetupStep, Signal, Stdio};
@@ -345,24 +344,11 @@ const INNER: &str = "NSBOX_EXEC_INNER";
 
 #[test]
 fn exec_rules_hold_for_an_unprivileged_caller() {
-    if !common::root_and_busybox() || !common::require("setpriv (util-linux)", Path::new("/usr/bin/setpriv").exists()) {
-        return;
-    }
-    let dir = common::public_dir("nsbox-exec-");
-    let binary = common::copy_of_this_test_binary(dir.path(), "exec");
-    let (ok, text) = common::run_as_nobody(&binary, &["inner_", "--nocapture", "--test-threads=1"], INNER);
-    assert!(
-        ok && text.contains("test result: ok. 5 passed; 0 failed"),
-        "the rootless run failed:\n{text}"
-    );
+    common::inner_tests_pass_as_nobody(INNER, 5);
 }
 
 fn inner() -> bool {
-    let on = std::env::var_os(INNER).is_some_and(|v| v == "1");
-    if on {
-        assert!(!common::is_root(), "the inner run must not be root");
-    }
-    on
+    common::is_inner_run(INNER)
 }
 
 #[test]

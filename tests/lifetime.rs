@@ -189,11 +189,7 @@ fn lifetime_rules_hold_for_an_unprivileged_caller() {
 }
 
 fn inner() -> bool {
-    let on = std::env::var_os(INNER).is_some_and(|v| v == "1");
-    if on {
-        assert!(!common::is_root(), "the inner run must not be root");
-    }
-    on
+    common::is_inner_run(INNER)
 }
 
 #[test]

@@ -19,11 +19,7 @@ const NOBODY: u32 = 65534;
 
 /// True when this is the inner run (as nobody); the inner tests do nothing otherwise.
 fn inner() -> bool {
-    let on = std::env::var_os(INNER).is_some_and(|v| v == "1");
-    if on {
-        assert!(!common::is_root(), "the inner run must not be root");
-    }
-    on
+    common::is_inner_run(INNER)
 }
 
 fn run_as_nobody(binary: &Path, args: &[&str]) -> (bool, String) {

@@ -469,3 +469,13 @@ pub fn inner_tests_pass_as_nobody(inner_env: &str, count: usize) -> bool {
     );
     true
 }
+
+/// Whether this is the inner run of [`inner_tests_pass_as_nobody`] (`inner_env=1`), which must
+/// not be root; the inner tests do nothing otherwise.
+pub fn is_inner_run(inner_env: &str) -> bool {
+    let on = std::env::var_os(inner_env).is_some_and(|v| v == "1");
+    if on {
+        assert!(!is_root(), "the inner run must not be root");
+    }
+    on
+}
