@@ -348,6 +348,51 @@ pub fn lstat(path: &CStr) -> SysResult<Option<libc::stat>> {
     }
 }
 
+/// `fstatat(name, AT_SYMLINK_NOFOLLOW)` below `dir`: the entry itself, a symlink not followed.
+pub fn lstat_at(dir: RawFd, name: &CStr) -> SysResult<libc::stat> {
+    stat_at(dir, name, libc::AT_SYMLINK_NOFOLLOW)
+}
+
+/// `fstat(2)`.
+pub fn fstat(fd: RawFd) -> SysResult<libc::stat> {
+    stat_at(fd, c"", libc::AT_EMPTY_PATH)
+}
+
+/// `fchmod(2)` (not on an `O_PATH` fd).
+pub fn fchmod(fd: RawFd, mode: libc::mode_t) -> SysResult<()> {
+    // SAFETY: no pointers.
+    check(unsafe { syscall!(Sysno::fchmod, fd, mode) }).map(drop)
+}
+
+/// `fchown(2)` (not on an `O_PATH` fd).
+pub fn fchown(fd: RawFd, uid: libc::uid_t, gid: libc::gid_t) -> SysResult<()> {
+    // SAFETY: no pointers.
+    check(unsafe { syscall!(Sysno::fchown, fd, uid, gid) }).map(drop)
+}
+
+/// `getdents64(2)` into `buf`: the number of bytes of `linux_dirent64` records, 0 at the end.
+pub fn getdents64(fd: RawFd, buf: &mut [u64]) -> SysResult<usize> {
+    let len = std::mem::size_of_val(buf);
+    // SAFETY: buf is a valid writable buffer of len bytes, 8-byte aligned as the records are.
+    check(unsafe { syscall!(Sysno::getdents64, fd, buf.as_mut_ptr(), len) })
+}
+
+/// `readlinkat(2)` of `name` below `dir` into `buf`, NUL-terminated: the link's text, or
+/// ENAMETOOLONG if it does not fit with its NUL.
+pub fn readlinkat<'a>(dir: RawFd, name: &CStr, buf: &'a mut [u8]) -> SysResult<&'a CStr> {
+    let room = buf.len().saturating_sub(1);
+    // SAFETY: name is NUL-terminated; buf is writable for room bytes.
+    let n = check(unsafe { syscall!(Sysno::readlinkat, dir, name.as_ptr(), buf.as_mut_ptr(), room) })?;
+    if n >= room {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    let text = buf.get_mut(..=n).ok_or(Errno::ENAMETOOLONG)?;
+    if let Some(last) = text.last_mut() {
+        *last = 0;
+    }
+    CStr::from_bytes_with_nul(text).map_err(|_| Errno::EINVAL)
+}
+
 pub fn fstat_mode(fd: RawFd) -> SysResult<libc::mode_t> {
     // SAFETY: stat is plain data filled by the kernel.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };

@@ -29,23 +29,30 @@ fn mount_target_through_a_symlink_stays_inside_the_rootfs() {
     let out = Container::builder()
         .rootfs(Rootfs::dir(rootfs.path()))
         .mount(Mount::tmpfs(format!("/escape/tmp/{a}")))
-        .mount(Mount::tmpfs(format!("/up/{b}")))
         .command("/bin/sh")
-        .args([
-            "-c",
-            &format!("grep -c -e ' /tmp/{a} ' -e ' /tmp/{b} ' /proc/self/mountinfo"),
-        ])
+        .args(["-c", &format!("grep -c -e ' /tmp/{a} ' /proc/self/mountinfo")])
         .output()
         .unwrap();
+    // One that climbs above the root is refused, naming the target.
+    let up = format!("/up/{b}");
+    let refused = Container::builder()
+        .rootfs(Rootfs::dir(rootfs.path()))
+        .mount(Mount::tmpfs(&up))
+        .command("/bin/true")
+        .status()
+        .unwrap_err();
     let (host_a, host_b) = (Path::new("/tmp").join(&a), Path::new("/tmp").join(&b));
     let escaped = [host_a.exists(), host_b.exists()];
     let _ = (fs::remove_dir(&host_a), fs::remove_dir(&host_b));
     assert_eq!(escaped, [false, false], "a mount point was created on the host");
-    assert_eq!(stdout_of(&out), "2\n", "both tmpfs are mounted at the rootfs' /tmp");
+    assert_eq!(stdout_of(&out), "1\n", "the tmpfs is mounted at the rootfs' /tmp");
     assert!(
-        rootfs.path().join("tmp").join(&a).is_dir(),
-        "the mount point was made inside the rootfs"
+        !rootfs.path().join("tmp").exists(),
+        "the mount point was made in the rootfs directory"
     );
+    let setup = refused.as_setup().expect("a setup error");
+    assert_eq!((setup.step, setup.errno), (SetupStep::Mount, Errno::ELOOP), "{refused}");
+    assert!(refused.to_string().contains(&up), "{refused}");
 }
 
 #[test]
@@ -220,6 +227,7 @@ fn bind_mount_target_symlinked_out_of_the_rootfs_lands_inside() {
     symlink(host.path().join("a"), rootfs.path().join("abs")).unwrap();
     let climb = format!("../../../../../../../..{}/b", host.path().display());
     symlink(climb, rootfs.path().join("up")).unwrap();
+    symlink(host.path().join("b"), rootfs.path().join("abs2")).unwrap();
     symlink(host.path().join("victim"), rootfs.path().join("file-link")).unwrap();
     let source = tempfile::tempdir().unwrap();
     fs::write(source.path().join("from-source"), "source\n").unwrap();
@@ -227,11 +235,14 @@ fn bind_mount_target_symlinked_out_of_the_rootfs_lands_inside() {
     let out = Container::builder()
         .rootfs(Rootfs::dir(rootfs.path()))
         .mount(Mount::bind(source.path(), "/abs"))
-        .mount(Mount::bind(source.path(), "/up/sub"))
+        .mount(Mount::bind(source.path(), "/abs2/sub"))
         .command("/bin/sh")
         .args([
             "-c",
-            &format!("cat /abs/from-source /up/sub/from-source; ls {}", host.path().display()),
+            &format!(
+                "cat /abs/from-source /abs2/sub/from-source; ls {}",
+                host.path().display()
+            ),
         ])
         .output()
         .unwrap();
@@ -241,9 +252,23 @@ fn bind_mount_target_symlinked_out_of_the_rootfs_lands_inside() {
         "both binds land in the rootfs"
     );
     assert!(
-        inside.join("b/sub").is_dir(),
-        "the mount point was made inside the rootfs"
+        !inside.join("b/sub").exists(),
+        "the mount point was made in the rootfs directory"
     );
+    // Through a symlink climbing above the root: refused, naming the target.
+    let refused = Container::builder()
+        .rootfs(Rootfs::dir(rootfs.path()))
+        .mount(Mount::bind(source.path(), "/up/sub"))
+        .command("/bin/true")
+        .status()
+        .unwrap_err();
+    let setup = refused.as_setup().expect("a setup error");
+    assert_eq!(
+        (setup.step, setup.errno),
+        (SetupStep::BindMount, Errno::ELOOP),
+        "{refused}"
+    );
+    assert_eq!(setup.path.as_deref(), Some(Path::new("/up/sub")), "{refused}");
 
     // A file bind onto a dangling symlink to a host path: made inside, or refused.
     let result = Container::builder()
@@ -306,7 +331,7 @@ fn mount_point_mkdir_through_symlinked_parent_creates_nothing_on_the_host() {
             );
         }
     }
-    // Through `/` of the rootfs: the directories are made inside it.
+    // Through `/` of the rootfs: the directories are made inside the container's root...
     let via_root = Path::new("/rootlink").join(host.path().strip_prefix("/").unwrap());
     let status = builder()
         .mount(Mount::tmpfs(via_root.join("p/q")))
@@ -314,11 +339,9 @@ fn mount_point_mkdir_through_symlinked_parent_creates_nothing_on_the_host() {
         .status()
         .unwrap();
     assert!(status.success(), "{status}");
+    // ... in a shadow: not in the rootfs directory either.
     let inside = rootfs.path().join(host.path().strip_prefix("/").unwrap());
-    assert!(
-        inside.join("p/q").is_dir() && inside.join("r/s").is_dir(),
-        "made inside the rootfs"
-    );
+    assert!(!inside.exists(), "made in the rootfs directory");
     let host_entries: Vec<_> = fs::read_dir(host.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())

@@ -9,6 +9,7 @@
 mod exec;
 mod init;
 mod mounts;
+mod populate;
 mod privileges;
 
 use std::os::fd::RawFd;
@@ -209,6 +210,9 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         | Step::OpenSource { .. }
         | Step::Stage { .. }
         | Step::Bind { .. }
+        | Step::OpenTree { .. }
+        | Step::Populate { .. }
+        | Step::MountPoint { .. }
         | Step::OpenMountDir { .. }
         | Step::BindInto { .. }
         | Step::MountInto { .. }

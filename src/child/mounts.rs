@@ -31,7 +31,7 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
         Step::Stage {
             stage,
             bind_slot,
-            read_only_submounts,
+            read_only,
         } => {
             match bind_slot {
                 None => sys::mount(
@@ -42,16 +42,7 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
                     Some(c"mode=755"),
                 )?,
                 Some(index) => {
-                    let tree = clone_tree(slot(slots, *index)?, true, *read_only_submounts)?;
-                    if *read_only_submounts {
-                        // The submounts stay read-only; the top is made so by ReadOnlyRoot,
-                        // once the mount points are created.
-                        let top = sys::mount_setattr(tree, c"", libc::AT_EMPTY_PATH as u32, 0, libc::MOUNT_ATTR_RDONLY);
-                        if let Err(e) = top {
-                            sys::close(tree);
-                            return Err(e);
-                        }
-                    }
+                    let tree = clone_tree(slot(slots, *index)?, true, *read_only)?;
                     let moved = sys::move_mount(tree, c"", libc::AT_FDCWD, stage, libc::MOVE_MOUNT_F_EMPTY_PATH);
                     sys::close(tree);
                     moved?;
@@ -76,16 +67,33 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
             let target_fd = resolve(*root, target, target.prefixes.len(), *leaf)?;
             bind_onto(source, target_fd, *recursive, *read_only)
         }
+        Step::OpenTree { path, slot: index } => {
+            let dir = resolve(*root, path, path.prefixes.len(), Leaf::Dir)?;
+            let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32;
+            let tree = sys::open_tree(dir, c"", flags | libc::AT_RECURSIVE as u32);
+            sys::close(dir);
+            put(slots, *index, tree?)
+        }
+        Step::Populate { source, dir, read_only } => {
+            let into = match dir {
+                Some(index) => slot(slots, *index)?,
+                None => *root,
+            };
+            let result = super::populate::populate(slot(slots, *source)?, into, *read_only);
+            if let Some(s) = slots.get_mut(*source) {
+                sys::close(*s);
+                *s = -1;
+            }
+            result
+        }
+        Step::MountPoint { path, leaf } => {
+            let fd = resolve(*root, path, path.prefixes.len(), *leaf)?;
+            sys::close(fd);
+            Ok(())
+        }
         Step::OpenMountDir { path, slot: index } => {
             let fd = resolve(*root, path, path.prefixes.len(), Leaf::Dir)?;
-            match slots.get_mut(*index) {
-                Some(s) => *s = fd,
-                None => {
-                    sys::close(fd);
-                    return Err(Errno::EBADF);
-                }
-            }
-            Ok(())
+            put(slots, *index, fd)
         }
         Step::BindInto { source, dir, name } => {
             let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW;
@@ -166,6 +174,20 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
     }
 }
 
+/// Stores `fd` in the slot `index` (closed if there is no such slot).
+fn put(slots: &mut [RawFd], index: usize, fd: RawFd) -> SysResult<()> {
+    match slots.get_mut(index) {
+        Some(s) => {
+            *s = fd;
+            Ok(())
+        }
+        None => {
+            sys::close(fd);
+            Err(Errno::EBADF)
+        }
+    }
+}
+
 /// Binds a copy of the tree at `source` onto the resolved `target_fd` (closed here), made
 /// read-only before it is attached when asked.
 fn bind_onto(source: RawFd, target_fd: RawFd, recursive: bool, read_only: bool) -> SysResult<()> {
@@ -218,7 +240,8 @@ fn clone_tree(source: RawFd, recursive: bool, read_only: bool) -> SysResult<RawF
 /// Resolves the first `depth` components of `path` under `root` with openat2, creating
 /// missing ones (directories, or an empty file for a `File` leaf) inside the directory the
 /// previous component resolved to: nothing is ever created through a symlink or outside the
-/// root. Returns an O_PATH fd of the last component.
+/// root, nor before `path.create_from` (ENOENT there). Returns an O_PATH fd of the last
+/// component.
 fn resolve(root: RawFd, path: &ContainerPath, depth: usize, leaf: Leaf) -> SysResult<RawFd> {
     let mut current = root;
     for (i, (prefix, name)) in path.prefixes.iter().zip(&path.names).take(depth).enumerate() {
@@ -230,7 +253,7 @@ fn resolve(root: RawFd, path: &ContainerPath, depth: usize, leaf: Leaf) -> SysRe
             other => other,
         };
         let opened = match open() {
-            Err(Errno::ENOENT) => create(current, name, file_leaf).and_then(|()| open()),
+            Err(Errno::ENOENT) if i >= path.create_from => create(current, name, file_leaf).and_then(|()| open()),
             other => other,
         };
         if current != root {
@@ -278,7 +301,7 @@ fn open_no_symlink(dir: RawFd, name: &CStr, flags: libc::c_int) -> SysResult<Raw
     }
 }
 
-fn create(dir: RawFd, name: &CStr, file: bool) -> SysResult<()> {
+pub(super) fn create(dir: RawFd, name: &CStr, file: bool) -> SysResult<()> {
     let result = if file {
         sys::openat(
             dir,

@@ -22,7 +22,10 @@ struct Dirs {
 fn dirs() -> Dirs {
     let temp = tempfile::tempdir().expect("tempdir");
     let (rootfs, data) = (temp.path().join("rootfs"), temp.path().join("data"));
-    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir rootfs");
+    // A distribution's top level: the mount points nsbox needs are there.
+    for top in ["bin", "dev", "etc", "proc", "sys", "data"] {
+        std::fs::create_dir_all(rootfs.join(top)).expect("mkdir rootfs");
+    }
     std::fs::create_dir_all(&data).expect("mkdir data");
     Dirs {
         _temp: temp,
@@ -96,6 +99,11 @@ fn golden_plan_of_the_defaults_on_the_host_root() {
 #[test]
 fn golden_plan_of_the_sandbox_on_a_directory() {
     let d = dirs();
+    // A bare rootfs: its top level is laid out as a shadow (the missing mount points made in
+    // a tmpfs, never in the directory).
+    for top in ["dev", "etc", "proc", "sys", "data"] {
+        std::fs::remove_dir(d.rootfs.join(top)).expect("rmdir");
+    }
     let mut b = base();
     b.profile(Profile::Sandbox).rootfs(Rootfs::dir(&d.rootfs));
     // What Sandbox maps a root caller without /etc/subuid to.
@@ -110,7 +118,7 @@ fn golden_plan_of_a_directory_with_binds_limits_and_ports() {
     b.rootfs(Rootfs::dir(&d.rootfs))
         .hostname("box")
         .mount(Mount::bind(&d.data, "/data").read_only())
-        .mount(Mount::tmpfs("/scratch").size(1 << 20))
+        .mount(Mount::tmpfs("/etc/app/scratch").size(1 << 20))
         .pids_limit(64)
         .rlimit(crate::Resource::RLIMIT_NOFILE, 256, 256)
         .publish(Port::tcp(0, 80))

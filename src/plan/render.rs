@@ -31,7 +31,11 @@ fn text(s: &CStr) -> String {
 fn path(p: &ContainerPath) -> String {
     let last = p.prefixes.last().map_or_else(|| "/".into(), |s| text(s));
     let strict = p.resolve & libc::RESOLVE_NO_SYMLINKS != 0;
-    if strict { format!("{last} (no symlinks)") } else { last }
+    let mut out = if strict { format!("{last} (no symlinks)") } else { last };
+    if p.create_from > 0 {
+        let _ = write!(out, " (first {} exist)", p.create_from);
+    }
+    out
 }
 
 fn caps(bits: u64) -> String {
@@ -98,12 +102,9 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
         Step::Stage {
             stage,
             bind_slot,
-            read_only_submounts,
+            read_only,
         } => match bind_slot {
-            Some(slot) => format!(
-                "stage slot{slot} at {} (submounts read-only: {read_only_submounts})",
-                text(stage)
-            ),
+            Some(slot) => format!("stage slot{slot} at {} (read-only: {read_only})", text(stage)),
             None => format!("stage a tmpfs at {}", text(stage)),
         },
         Step::Bind {
@@ -116,6 +117,12 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             "bind slot{slot} onto {} ({leaf:?}, recursive {recursive}, read-only {read_only})",
             path(target)
         ),
+        Step::OpenTree { path: p, slot } => format!("clone the tree at {} into slot{slot}", path(p)),
+        Step::Populate { source, dir, read_only } => format!(
+            "populate {} with the entries of slot{source} bound back (read-only {read_only})",
+            dir.map_or_else(|| "the root".into(), |d| format!("slot{d}"))
+        ),
+        Step::MountPoint { path: p, leaf } => format!("mount point {} ({leaf:?})", path(p)),
         Step::OpenMountDir { path: p, slot } => format!("open {} into slot{slot}", path(p)),
         Step::BindInto { source, dir, name } => format!("bind slot{source} onto slot{dir}/{}", text(name)),
         Step::MountInto {

@@ -16,6 +16,10 @@ pub(crate) struct ContainerPath {
     /// `RESOLVE_*` flags for openat2: always `RESOLVE_IN_ROOT`, plus `RESOLVE_NO_SYMLINKS`
     /// where the path must not contain symlinks at all (`/proc`, `/dev`, `/sys`).
     pub resolve: u64,
+    /// How many leading components must already exist: only those after them may be created
+    /// (in a tmpfs nsbox made, or a caller's writable bind); a missing one before fails the
+    /// step with ENOENT, so nothing is ever created in a rootfs directory or on the host.
+    pub create_from: usize,
 }
 
 /// What a missing last component of a mount point is created as.
@@ -105,12 +109,13 @@ pub(crate) enum Step {
     },
     /// Mount the new root at `stage` (tmpfs, or a bind of the source in `bind_slot`) and keep
     /// an fd to it as the root every later container path is resolved under.
-    /// With `read_only_submounts`, the bound tree's submounts are read-only from the start
-    /// (the top follows at `ReadOnlyRoot`).
+    /// With `read_only`, the whole bound tree is read-only from the start: nothing is ever
+    /// created in it (a missing mount point is made in a shadow), and a flag the source's
+    /// mount already has is never cleared (in a user namespace it may be locked).
     Stage {
         stage: CString,
         bind_slot: Option<usize>,
-        read_only_submounts: bool,
+        read_only: bool,
     },
     /// Bind the tree opened in `slot` at `target`.
     Bind {
@@ -119,6 +124,27 @@ pub(crate) enum Step {
         leaf: Leaf,
         recursive: bool,
         read_only: bool,
+    },
+    /// Clone the mount tree at the existing directory `path` (`open_tree(OPEN_TREE_CLONE |
+    /// AT_RECURSIVE)`) into `slot`: what a shadow of that directory binds back.
+    OpenTree {
+        path: ContainerPath,
+        slot: usize,
+    },
+    /// Fill the fresh tmpfs in `dir` (`None`: the root) with a mount point per entry of the
+    /// directory in `source` and bind each entry back onto it (recursively; read-only first
+    /// with `read_only`); symlinks are copied, never followed. The tmpfs root takes the
+    /// source's mode and owner. `source` is closed and its slot emptied afterwards.
+    Populate {
+        source: usize,
+        dir: Option<usize>,
+        read_only: bool,
+    },
+    /// Create the missing components of `path` (the last one as `leaf`): a mount point in a
+    /// shadow's tmpfs, made before the tmpfs is sealed read-only.
+    MountPoint {
+        path: ContainerPath,
+        leaf: Leaf,
     },
     /// Open the directory `path` (resolved as a mount point, no symlinks) into `slot`, for
     /// `BindInto` steps that create their mount points in it.

@@ -55,13 +55,23 @@ pub(super) fn plan_kernel_fs(
     devices: Vec<(usize, PathBuf)>,
     proc_slot: Option<usize>,
     sys_slot: Option<usize>,
+    top: usize,
 ) -> Result<()> {
     let ns = config.namespaces;
     let in_userns = ns.contains(Namespaces::USER);
     let nosuid_noexec = libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV;
     match proc_slot {
-        None => mount(plan, "proc", "/proc", nosuid_noexec, None)?,
-        Some(slot) => bind(plan, slot, Path::new("/proc"), Leaf::Dir, true, false, SetupStep::Mount)?,
+        None => mount(plan, "proc", "/proc", nosuid_noexec, None, top)?,
+        Some(slot) => bind(
+            plan,
+            slot,
+            Path::new("/proc"),
+            Leaf::Dir,
+            true,
+            false,
+            SetupStep::Mount,
+            top,
+        )?,
     }
     mount(
         plan,
@@ -69,6 +79,7 @@ pub(super) fn plan_kernel_fs(
         "/dev",
         libc::MS_NOSUID | libc::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
+        top,
     )?;
     // /dev is the tmpfs just mounted: what goes in it is made relative to one fd of it.
     let dev = plan.new_slot();
@@ -117,8 +128,17 @@ pub(super) fn plan_kernel_fs(
         symlink_in_dev(plan, dev, name, link)?;
     }
     match sys_slot {
-        None => mount(plan, "sysfs", "/sys", nosuid_noexec | libc::MS_RDONLY, None)?,
-        Some(slot) => bind(plan, slot, Path::new("/sys"), Leaf::Dir, true, true, SetupStep::Mount)?,
+        None => mount(plan, "sysfs", "/sys", nosuid_noexec | libc::MS_RDONLY, None, top)?,
+        Some(slot) => bind(
+            plan,
+            slot,
+            Path::new("/sys"),
+            Leaf::Dir,
+            true,
+            true,
+            SetupStep::Mount,
+            top,
+        )?,
     }
 
     Ok(())

@@ -34,7 +34,7 @@ pub(super) fn hide(
         }
         if !dir {
             let slot = null_slot.ok_or_else(|| Error::io("hide a host file", nix::errno::Errno::EBADF))?;
-            bind(plan, slot, path, Leaf::File, false, true, SetupStep::Mount)?;
+            bind(plan, slot, path, Leaf::File, false, true, SetupStep::Mount, 0)?;
             continue;
         }
         let mounts_under = config
@@ -42,7 +42,7 @@ pub(super) fn hide(
             .iter()
             .any(|m| m.target.starts_with(path) && m.target != *path);
         if let (false, Some(cover)) = (mounts_under, empty_cover) {
-            bind(plan, cover, path, Leaf::Dir, false, true, SetupStep::Mount)?;
+            bind(plan, cover, path, Leaf::Dir, false, true, SetupStep::Mount, 0)?;
             continue;
         }
         let read_only = if mounts_under { 0 } else { libc::MS_RDONLY };

@@ -65,21 +65,3 @@ pub(super) fn entry_path(e: &HostEntry) -> &Path {
         HostEntry::Dir(p) | HostEntry::File(p) | HostEntry::Symlink(p, _) => p,
     }
 }
-
-/// Whether `target` can be a mount point in the whole-host root (read-only, so nothing can be
-/// created in it): it exists on the host, or it lies in the container's own /tmp or /run, or
-/// in the tmpfs over a hidden directory.
-pub(super) fn mount_point_exists_on_host(target: &Path, hidden: &[Hidden]) -> bool {
-    if hidden
-        .iter()
-        .any(|h| h.dir && target.starts_with(&h.path) && target != h.path)
-    {
-        return true;
-    }
-    let fresh = FRESH_ON_HOST_ROOT.iter().filter(|d| matches!(**d, "tmp" | "run"));
-    fresh.into_iter().any(|d| {
-        target
-            .strip_prefix("/")
-            .is_ok_and(|t| t.starts_with(d) && t != Path::new(d))
-    }) || std::fs::symlink_metadata(target).is_ok_and(|m| !m.file_type().is_symlink())
-}

@@ -13,6 +13,7 @@ use libc::c_ulong;
 mod dev;
 mod hidden;
 mod host;
+mod tree;
 
 use super::{ContainerPath, Leaf, Plan, Step, cstring};
 use crate::config::Config;
@@ -22,7 +23,8 @@ use crate::namespaces::Namespaces;
 use crate::rootfs::RootfsKind;
 use dev::{DEVICES, plan_kernel_fs};
 use hidden::{Hidden, hidden_on_host, hide};
-use host::{FRESH_ON_HOST_ROOT, HostEntry, choose_stage, entry_path, host_top_level, mount_point_exists_on_host};
+use host::{FRESH_ON_HOST_ROOT, HostEntry, choose_stage, entry_path, host_top_level};
+use tree::{Anchor, PlaceError, Placement, RootLayout, Tree};
 
 /// Docker's masked paths: hidden behind /dev/null (files) or an empty tmpfs (directories),
 /// with what each is on the kernels we know (tried first; the other kind if that is wrong).
@@ -53,6 +55,11 @@ const RESOLVE_STRICT: u64 = RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS;
 /// The slots [`open_sources`] filled and what the rest of the plan needs to know about them.
 pub(super) struct Sources {
     whole_host: bool,
+    /// The root is a tmpfs with the rootfs directory's entries bound in (a mount point was
+    /// missing at its top).
+    dir_shadow: bool,
+    tree: Tree,
+    placements: Vec<Placement>,
     root_slot: Option<usize>,
     host_entries: Vec<(HostEntry, Option<usize>)>,
     devices: Vec<(usize, PathBuf)>,
@@ -81,17 +88,45 @@ pub(super) fn open_sources(plan: &mut Plan, config: &Config) -> Result<Sources> 
 
     plan.push(Step::PrivatePropagation, SetupStep::PrivatePropagation, None);
 
-    // The host root in one recursive read-only bind when every mount point already exists;
-    // otherwise (a mount needs a new directory) each top-level entry bound into a fresh tmpfs.
-    // The one bind keeps the host's /tmp, /run, /proc... under the container's fresh mounts, so
-    // it is only for payloads that cannot unmount those (no CAP_SYS_ADMIN).
+    // The host root in one recursive read-only bind when every mount point already exists
+    // or can be made in a shadow below the top; otherwise (a new top-level name) each
+    // top-level entry bound into a fresh tmpfs. The one bind keeps the host's /tmp, /run,
+    // /proc... under the container's fresh mounts, so it is only for payloads that cannot
+    // unmount those (no CAP_SYS_ADMIN). A rootfs directory likewise: one bind, or its entries
+    // in a tmpfs when a name is missing at its top (nothing is ever made in the directory).
     let may_unmount = config.capabilities.contains(crate::security::Capability::CAP_SYS_ADMIN);
-    let whole_host = rootfs.is_host()
-        && !may_unmount
-        && config
-            .mounts
+    let entries_skip = || {
+        let mut skip: Vec<std::ffi::OsString> = FRESH_ON_HOST_ROOT.iter().map(Into::into).collect();
+        let top: Vec<_> = hidden
             .iter()
-            .all(|m| mount_point_exists_on_host(&m.target, &hidden));
+            .filter(|h| h.path.parent() == Some(Path::new("/")))
+            .collect();
+        skip.extend(top.iter().filter_map(|h| h.path.file_name().map(ToOwned::to_owned)));
+        skip
+    };
+    let (dir_shadow, whole_host, (tree, placements)) = match &rootfs.0 {
+        RootfsKind::Host if may_unmount => (
+            false,
+            false,
+            lay_out(config, &hidden, RootLayout::Shadow(Path::new("/"), entries_skip()))?,
+        ),
+        RootfsKind::Host => match lay_out(config, &hidden, RootLayout::Bind(Path::new("/"))) {
+            Err(PlaceError::NeedsRootShadow) => (
+                false,
+                false,
+                lay_out(config, &hidden, RootLayout::Shadow(Path::new("/"), entries_skip()))?,
+            ),
+            other => (false, true, other?),
+        },
+        RootfsKind::Dir(dir) => match lay_out(config, &hidden, RootLayout::Bind(dir)) {
+            Err(PlaceError::NeedsRootShadow) => (
+                true,
+                false,
+                lay_out(config, &hidden, RootLayout::Shadow(dir, Vec::new()))?,
+            ),
+            other => (false, false, other?),
+        },
+    };
     let root_slot = match &rootfs.0 {
         RootfsKind::Dir(dir) => Some(plan.open_source(dir, SetupStep::PrepareRoot)?),
         RootfsKind::Host if whole_host => Some(plan.open_source(Path::new("/"), SetupStep::PrepareRoot)?),
@@ -138,6 +173,9 @@ pub(super) fn open_sources(plan: &mut Plan, config: &Config) -> Result<Sources> 
     }
     Ok(Sources {
         whole_host,
+        dir_shadow,
+        tree,
+        placements,
         root_slot,
         host_entries,
         devices,
@@ -153,6 +191,9 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) ->
     let rootfs = config.rootfs.clone();
     let Sources {
         whole_host,
+        dir_shadow,
+        tree,
+        placements,
         root_slot,
         host_entries,
         devices,
@@ -168,40 +209,52 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) ->
         RootfsKind::Dir(dir) => dir.clone(),
         RootfsKind::Host => PathBuf::from(stage),
     };
+    let read_only = config.is_read_only_root();
     plan.push(
         Step::Stage {
             stage: cstring(stage.as_bytes())?,
-            bind_slot: root_slot,
-            read_only_submounts: root_slot.is_some() && config.is_read_only_root(),
+            bind_slot: root_slot.filter(|_| !dir_shadow),
+            read_only: root_slot.is_some() && read_only,
         },
         SetupStep::PrepareRoot,
-        Some(stage_label),
+        Some(stage_label.clone()),
     );
+    if let (true, Some(source)) = (dir_shadow, root_slot) {
+        let step = Step::Populate {
+            source,
+            dir: None,
+            read_only,
+        };
+        plan.push(step, SetupStep::PrepareRoot, Some(stage_label));
+    }
     for (entry, slot) in host_entries {
         match (entry, slot) {
             (HostEntry::Symlink(path, link), _) => symlink(plan, &link, &path)?,
             (HostEntry::Dir(path), Some(slot)) => {
-                bind(plan, slot, &path, Leaf::Dir, true, true, SetupStep::PrepareRoot)?
+                bind(plan, slot, &path, Leaf::Dir, true, true, SetupStep::PrepareRoot, 0)?
             }
             (HostEntry::File(path), Some(slot)) => {
-                bind(plan, slot, &path, Leaf::File, false, true, SetupStep::PrepareRoot)?
+                bind(plan, slot, &path, Leaf::File, false, true, SetupStep::PrepareRoot, 0)?
             }
             _ => {}
         }
     }
+    plan_shadows(plan, config, &tree, Anchor::Root)?;
     if rootfs.is_host() {
         // Sized by the profile (crate::bounds): without size= a tmpfs may fill half of RAM.
         let bounds = &config.bounds;
         let tmp = crate::bounds::tmpfs_data("1777", bounds.tmp_size);
         let run = crate::bounds::tmpfs_data("755", bounds.run_size);
-        mount(plan, "tmpfs", "/tmp", libc::MS_NOSUID | libc::MS_NODEV, Some(&tmp))?;
-        mount(plan, "tmpfs", "/run", libc::MS_NOSUID | libc::MS_NODEV, Some(&run))?;
+        mount(plan, "tmpfs", "/tmp", libc::MS_NOSUID | libc::MS_NODEV, Some(&tmp), 0)?;
+        mount(plan, "tmpfs", "/run", libc::MS_NOSUID | libc::MS_NODEV, Some(&run), 0)?;
     }
     let null_slot = devices.first().map(|(slot, _)| *slot);
     let seal = hide(plan, &hidden, whole_host, config, null_slot)?;
 
-    plan_kernel_fs(plan, config, devices, proc_slot, sys_slot)?;
-    plan_user_mounts(plan, config, user_sources)?;
+    // In one bind of a tree, /proc, /dev and /sys must be there (nothing is made in it).
+    let top_exists = usize::from(whole_host || (root_slot.is_some() && !dir_shadow));
+    plan_kernel_fs(plan, config, devices, proc_slot, sys_slot, top_exists)?;
+    plan_user_mounts(plan, config, user_sources, &tree, placements)?;
     for slot in seal {
         plan.push(Step::ReadOnlyMount(slot), SetupStep::Mount, None);
     }
@@ -209,30 +262,138 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) ->
     plan_enter(plan, config)
 }
 
-/// Step 4: the caller's mounts, in order, on the sources opened for them.
-fn plan_user_mounts(plan: &mut Plan, config: &Config, user_sources: Vec<Option<usize>>) -> Result<()> {
+/// Lays out the container's tree on `root` (see [`tree`]): where each of the caller's mounts
+/// goes and the shadows their mount points need.
+fn lay_out(config: &Config, hidden: &[Hidden], root: RootLayout<'_>) -> Result<(Tree, Vec<Placement>), PlaceError> {
+    let host = matches!(root, RootLayout::Bind(p) | RootLayout::Shadow(p, _) if p == Path::new("/"))
+        && config.rootfs.is_host();
+    let mut tree = Tree::new(root, config.is_read_only_root());
+    if host {
+        tree.fresh(Path::new("/tmp"));
+        tree.fresh(Path::new("/run"));
+        for h in hidden.iter().filter(|h| h.dir) {
+            tree.fresh(&h.path);
+        }
+    }
+    for top in ["proc", "dev", "sys"] {
+        tree.check_top_level(top)?;
+    }
+    for kernel in ["/proc", "/dev/pts", "/dev/mqueue", "/sys"] {
+        tree.kernel(Path::new(kernel));
+    }
+    tree.fresh(Path::new("/dev"));
+    tree.fresh(Path::new("/dev/shm"));
+    let mut placements = Vec::new();
+    for (index, m) in config.mounts.iter().enumerate() {
+        let (leaf, step) = match &m.kind {
+            MountKind::Bind { source, .. } => (bind_leaf(source), SetupStep::BindMount),
+            _ => (Leaf::Dir, SetupStep::Mount),
+        };
+        let placed = tree.place(&m.target, leaf, step)?;
+        match &m.kind {
+            MountKind::Bind { source, .. } => tree.bind(&placed.path, source, !m.read_only, index),
+            MountKind::Tmpfs { .. } => tree.own(&placed.path, true, index),
+            MountKind::Proc => tree.own(&placed.path, false, index),
+        }
+        placements.push(placed);
+    }
+    Ok((tree, placements))
+}
+
+impl From<PlaceError> for Error {
+    fn from(e: PlaceError) -> Self {
+        match e {
+            PlaceError::Refused(e) => e,
+            PlaceError::NeedsRootShadow => Error::io(
+                "lay out the root",
+                std::io::Error::other("a mount point is missing at the top of a root laid out as a shadow"),
+            ),
+        }
+    }
+}
+
+/// What a bind's missing mount point is made as: a file for a file source.
+fn bind_leaf(source: &Path) -> Leaf {
+    if source.is_dir() || !source.exists() {
+        Leaf::Dir
+    } else {
+        Leaf::File
+    }
+}
+
+/// The shadows planned to follow `anchor`, each followed by those planned inside it: the
+/// directory's tree cloned, a tmpfs over it, the entries bound back, the new mount points
+/// made, and the tmpfs sealed read-only.
+fn plan_shadows(plan: &mut Plan, config: &Config, tree: &Tree, anchor: Anchor) -> Result<()> {
+    for (index, shadow) in tree.shadows.iter().enumerate().filter(|(_, s)| s.after == anchor) {
+        let path = &shadow.path;
+        let depth = path.components().count() - 1;
+        let existing = || resolve_path_from(path, RESOLVE_IN_ROOT, depth);
+        let source = plan.new_slot();
+        let label = Some(path.clone());
+        plan.push(
+            Step::OpenTree {
+                path: existing()?,
+                slot: source,
+            },
+            SetupStep::Mount,
+            label.clone(),
+        );
+        let size = if shadow.seal { None } else { config.bounds.tmp_size };
+        let data = crate::bounds::tmpfs_data("755", size);
+        let flags = libc::MS_NOSUID | libc::MS_NODEV;
+        mount_on(plan, "tmpfs", existing()?, path, flags, Some(&data))?;
+        let dir = plan.new_slot();
+        let step = Step::OpenMountDir {
+            path: existing()?,
+            slot: dir,
+        };
+        plan.push(step, SetupStep::Mount, label.clone());
+        let step = Step::Populate {
+            source,
+            dir: Some(dir),
+            read_only: shadow.seal,
+        };
+        plan.push(step, SetupStep::Mount, label);
+        for (point, leaf) in &shadow.mount_points {
+            let step = Step::MountPoint {
+                path: resolve_path_from(point, RESOLVE_IN_ROOT, depth)?,
+                leaf: *leaf,
+            };
+            plan.push(step, SetupStep::Mount, Some(point.clone()));
+        }
+        if shadow.seal {
+            plan.push(Step::ReadOnlyMount(dir), SetupStep::Mount, Some(path.clone()));
+        }
+        plan_shadows(plan, config, tree, Anchor::Shadow(index))?;
+    }
+    Ok(())
+}
+
+/// Step 4: the caller's mounts, in order, where [`lay_out`] placed them, on the sources
+/// opened for them; each followed by the shadows planned inside it.
+fn plan_user_mounts(
+    plan: &mut Plan,
+    config: &Config,
+    user_sources: Vec<Option<usize>>,
+    tree: &Tree,
+    placements: Vec<Placement>,
+) -> Result<()> {
     let nosuid_noexec = libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV;
-    for (m, slot) in config.mounts.iter().zip(user_sources) {
-        let target = &m.target;
-        match (&m.kind, slot) {
+    for (index, ((m, slot), placed)) in config.mounts.iter().zip(user_sources).zip(placements).enumerate() {
+        let target = resolve_path_from(&placed.path, RESOLVE_IN_ROOT, placed.create_from)?;
+        let (fstype, flags, data) = match (&m.kind, slot) {
             (MountKind::Bind { source, recursive, .. }, Some(slot)) => {
-                let leaf = if source.is_dir() || !source.exists() {
-                    Leaf::Dir
-                } else {
-                    Leaf::File
+                let step = Step::Bind {
+                    slot,
+                    target,
+                    leaf: bind_leaf(source),
+                    recursive: *recursive,
+                    read_only: m.read_only,
                 };
-                let path = resolve_path(target, RESOLVE_IN_ROOT)?;
-                plan.push(
-                    Step::Bind {
-                        slot,
-                        target: path,
-                        leaf,
-                        recursive: *recursive,
-                        read_only: m.read_only,
-                    },
-                    SetupStep::BindMount,
-                    Some(source.clone()),
-                );
+                plan.push(step, SetupStep::BindMount, Some(m.target.clone()));
+                plan_shadows(plan, config, tree, Anchor::Mount(index))?;
+                continue;
             }
             (MountKind::Tmpfs { size, mode }, _) => {
                 let mut data = format!("mode={mode:o}");
@@ -240,14 +401,15 @@ fn plan_user_mounts(plan: &mut Plan, config: &Config, user_sources: Vec<Option<u
                     data.push_str(&format!(",size={size}"));
                 }
                 let flags = libc::MS_NOSUID | libc::MS_NODEV | if m.read_only { libc::MS_RDONLY } else { 0 };
-                mount_user(plan, "tmpfs", target, flags, Some(&data))?;
+                ("tmpfs", flags, Some(data))
             }
             (MountKind::Proc, _) => {
                 let flags = nosuid_noexec | if m.read_only { libc::MS_RDONLY } else { 0 };
-                mount_user(plan, "proc", target, flags, None)?;
+                ("proc", flags, None)
             }
             (MountKind::Bind { .. }, None) => unreachable!("every bind mount has a source slot"),
-        }
+        };
+        mount_on(plan, fstype, target, &m.target, flags, data.as_deref())?;
     }
 
     Ok(())
@@ -280,6 +442,9 @@ fn plan_enter(plan: &mut Plan, config: &Config) -> Result<()> {
     Ok(())
 }
 
+/// Binds the source in `slot` at `target`, a path without symlinks; components from index
+/// `create_from` on may be created.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn bind(
     plan: &mut Plan,
     slot: usize,
@@ -288,8 +453,9 @@ pub(super) fn bind(
     recursive: bool,
     read_only: bool,
     label: SetupStep,
+    create_from: usize,
 ) -> Result<()> {
-    let path = resolve_path(target, RESOLVE_STRICT)?;
+    let path = resolve_path_from(target, RESOLVE_STRICT, create_from)?;
     plan.push(
         Step::Bind {
             slot,
@@ -304,18 +470,18 @@ pub(super) fn bind(
     Ok(())
 }
 
-pub(super) fn mount(plan: &mut Plan, fstype: &str, target: &str, flags: c_ulong, data: Option<&str>) -> Result<()> {
-    mount_with(plan, fstype, Path::new(target), flags, data, RESOLVE_STRICT)
-}
-
-pub(super) fn mount_user(
+/// Mounts a fresh `fstype` at `target`, a path without symlinks; components from index
+/// `create_from` on may be created.
+pub(super) fn mount(
     plan: &mut Plan,
     fstype: &str,
-    target: &Path,
+    target: &str,
     flags: c_ulong,
     data: Option<&str>,
+    create_from: usize,
 ) -> Result<()> {
-    mount_with(plan, fstype, target, flags, data, RESOLVE_IN_ROOT)
+    let path = resolve_path_from(Path::new(target), RESOLVE_STRICT, create_from)?;
+    mount_on(plan, fstype, path, Path::new(target), flags, data)
 }
 
 pub(super) fn mount_with(
@@ -326,13 +492,25 @@ pub(super) fn mount_with(
     data: Option<&str>,
     resolve: u64,
 ) -> Result<()> {
+    mount_on(plan, fstype, resolve_path(target, resolve)?, target, flags, data)
+}
+
+/// Mounts a fresh `fstype` at the resolved `target`; a failure names `label`.
+fn mount_on(
+    plan: &mut Plan,
+    fstype: &str,
+    target: ContainerPath,
+    label: &Path,
+    flags: c_ulong,
+    data: Option<&str>,
+) -> Result<()> {
     let step = Step::Mount {
         fstype: cstring(fstype.as_bytes())?,
-        target: resolve_path(target, resolve)?,
+        target,
         flags,
         data: data.map(|d| cstring(d.as_bytes())).transpose()?,
     };
-    plan.push(step, SetupStep::Mount, Some(target.to_path_buf()));
+    plan.push(step, SetupStep::Mount, Some(label.to_path_buf()));
     Ok(())
 }
 
@@ -345,8 +523,14 @@ pub(super) fn symlink(plan: &mut Plan, link: &Path, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Splits an absolute, normalised container path into the prefixes and names the child walks.
+/// Splits an absolute, normalised container path into the prefixes and names the child walks;
+/// any missing component may be created.
 pub(super) fn resolve_path(path: &Path, resolve: u64) -> Result<ContainerPath> {
+    resolve_path_from(path, resolve, 0)
+}
+
+/// Like [`resolve_path`]; only components from index `create_from` on may be created.
+pub(super) fn resolve_path_from(path: &Path, resolve: u64, create_from: usize) -> Result<ContainerPath> {
     let mut prefixes = Vec::new();
     let mut names = Vec::new();
     let mut prefix = PathBuf::from("/");
@@ -359,5 +543,6 @@ pub(super) fn resolve_path(path: &Path, resolve: u64) -> Result<ContainerPath> {
         prefixes,
         names,
         resolve,
+        create_from,
     })
 }

@@ -1,0 +1,397 @@
+//! The container's mount tree as the plan lays it out, to decide for every mount point whether
+//! it exists, where a missing one may be created, and which directories need a shadow.
+//!
+//! nsbox never creates anything in the host's tree or in a rootfs directory: those are bound
+//! read-only, and the directory is the caller's. A mount point missing there is made in a
+//! *shadow*: the nearest existing directory is covered by a small tmpfs holding its entries
+//! bound back (the mounts under them too) and the new mount points; the tmpfs is sealed
+//! read-only once they are made (unless the root is writable). A missing top-level name
+//! shadows the root itself: the root becomes a tmpfs with the top-level entries bound in (the
+//! host root's layout, bubblewrap's). nsbox's own tmpfs mounts (/tmp, /run, /dev, a caller's
+//! tmpfs, a hidden path's cover) take new names directly; so does a caller's writable bind, as
+//! Docker does.
+//!
+//! Symlinks in a target are followed as the payload would see them, inside the root: an
+//! absolute link starts again at the container's root. One that climbs above the root with
+//! `..` is refused (ELOOP, naming the target), as are more than 40 links. The child resolves
+//! the symlink-free path this yields (`RESOLVE_IN_ROOT`), creating only the components the
+//! plan allows (`ContainerPath::create_from`), so a tree changed after planning fails a step
+//! rather than get written to.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Component, Path, PathBuf};
+
+use super::Leaf;
+use crate::error::{Error, SetupError, SetupStep};
+
+/// Symlinks followed in one target before giving up, as the kernel's limit.
+const MAX_LINKS: usize = 40;
+
+/// What holds a container path at one point of the setup.
+#[derive(Debug, Clone)]
+enum Backing {
+    /// A host directory tree: the root, a top-level host entry, a caller's bind. With
+    /// `create`, missing mount points are made in it (a caller's writable bind only).
+    Host { source: PathBuf, create: bool },
+    /// A tmpfs nsbox mounted: missing names are created in it when a step needs them.
+    Fresh,
+    /// A kernel filesystem: what is in it is the kernel's; nsbox creates nothing there.
+    Kernel,
+    /// A shadow: a tmpfs with `source`'s entries (but `skip`) bound back. Other names are made
+    /// in the tmpfs: by [`ShadowPlan::mount_points`] (`plan`), or when a step needs them
+    /// (`None`: the root's shadow, sealed with the root at the end).
+    Shadow {
+        source: PathBuf,
+        skip: Vec<OsString>,
+        plan: Option<usize>,
+    },
+}
+
+/// Which step of the plan a shadow follows: the layer holding the directory it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Anchor {
+    /// The root (and the host's top-level entries).
+    Root,
+    /// The caller's mount at this index of `Config::mounts`.
+    Mount(usize),
+    /// Another shadow (one of its entries bound back holds this one).
+    Shadow(usize),
+    /// A mount nsbox makes (/tmp, /dev, a cover): never holds a shadow.
+    Own,
+}
+
+#[derive(Debug)]
+struct Layer {
+    target: PathBuf,
+    backing: Backing,
+    anchor: Anchor,
+}
+
+/// A directory to shadow, and the mount points to make in its tmpfs before it is sealed.
+#[derive(Debug)]
+pub(super) struct ShadowPlan {
+    pub path: PathBuf,
+    pub after: Anchor,
+    pub seal: bool,
+    pub mount_points: Vec<(PathBuf, Leaf)>,
+}
+
+/// Where a mount goes: its symlink-free path and how many leading components must exist.
+#[derive(Debug)]
+pub(super) struct Placement {
+    pub path: PathBuf,
+    pub create_from: usize,
+}
+
+/// A placement needs a missing name at the top of a root that cannot take it: lay the root
+/// out as a shadow and plan again.
+#[derive(Debug)]
+pub(super) struct NeedsRootShadow;
+
+/// What a container path is at this point of the setup.
+enum Node {
+    Missing(Place),
+    Dir,
+    Other,
+    Symlink(PathBuf),
+    /// In a kernel filesystem, or unreadable on the host: left to the child.
+    Unknown,
+}
+
+/// Who would create a missing name.
+#[derive(Clone, Copy)]
+enum Place {
+    /// nsbox's own tmpfs, or the root's shadow: the child makes it when a step needs it.
+    Lazy,
+    /// A planned shadow's tmpfs: made by the shadow's `MountPoint` steps.
+    Planned(usize),
+    /// The host tree in layer `layer`: only with `create` (a caller's writable bind).
+    Host { layer: usize, create: bool },
+}
+
+/// Why a target cannot be placed.
+pub(super) enum PlaceError {
+    NeedsRootShadow,
+    Refused(Error),
+}
+
+impl From<NeedsRootShadow> for PlaceError {
+    fn from(_: NeedsRootShadow) -> Self {
+        PlaceError::NeedsRootShadow
+    }
+}
+
+/// The root as the plan lays it out.
+pub(super) enum RootLayout<'a> {
+    /// One bind of a host tree (`/`, or a rootfs directory).
+    Bind(&'a Path),
+    /// A tmpfs with the tree's top-level entries bound in, but `skip`.
+    Shadow(&'a Path, Vec<OsString>),
+}
+
+#[derive(Debug)]
+pub(super) struct Tree {
+    layers: Vec<Layer>,
+    pub shadows: Vec<ShadowPlan>,
+    read_only_root: bool,
+}
+
+impl Tree {
+    pub fn new(root: RootLayout<'_>, read_only_root: bool) -> Self {
+        let backing = match root {
+            RootLayout::Bind(source) => Backing::Host {
+                source: source.to_path_buf(),
+                create: false,
+            },
+            RootLayout::Shadow(source, skip) => Backing::Shadow {
+                source: source.to_path_buf(),
+                skip,
+                plan: None,
+            },
+        };
+        Tree {
+            layers: vec![Layer {
+                target: PathBuf::from("/"),
+                backing,
+                anchor: Anchor::Root,
+            }],
+            shadows: Vec::new(),
+            read_only_root,
+        }
+    }
+
+    /// A tmpfs nsbox mounts at `target` (an existing or creatable mount point).
+    pub fn fresh(&mut self, target: &Path) {
+        self.push(target, Backing::Fresh, Anchor::Own);
+    }
+
+    /// A kernel filesystem nsbox mounts at `target`.
+    pub fn kernel(&mut self, target: &Path) {
+        self.push(target, Backing::Kernel, Anchor::Own);
+    }
+
+    /// A caller's bind of host `source` at the placed `target`.
+    pub fn bind(&mut self, target: &Path, source: &Path, writable: bool, index: usize) {
+        let backing = Backing::Host {
+            source: source.to_path_buf(),
+            create: writable,
+        };
+        self.push(target, backing, Anchor::Mount(index));
+    }
+
+    /// A caller's tmpfs (`fresh`) or procfs at the placed `target`.
+    pub fn own(&mut self, target: &Path, fresh: bool, index: usize) {
+        let backing = if fresh { Backing::Fresh } else { Backing::Kernel };
+        self.push(target, backing, Anchor::Mount(index));
+    }
+
+    fn push(&mut self, target: &Path, backing: Backing, anchor: Anchor) {
+        self.layers.push(Layer {
+            target: target.to_path_buf(),
+            backing,
+            anchor,
+        });
+    }
+
+    /// Whether the top-level directory `name` of a bound root is there for a mount (`/proc`,
+    /// `/dev`, `/sys`, which the child resolves without following symlinks).
+    pub fn check_top_level(&self, name: &str) -> Result<(), NeedsRootShadow> {
+        match self.node(&Path::new("/").join(name)) {
+            Node::Missing(Place::Host { create: false, .. }) => Err(NeedsRootShadow),
+            _ => Ok(()),
+        }
+    }
+
+    /// Places a mount at `target`: follows its symlinks inside the root, and plans the
+    /// shadow that makes a missing mount point where nsbox may not create one.
+    pub fn place(&mut self, target: &Path, leaf: Leaf, step: SetupStep) -> Result<Placement, PlaceError> {
+        let (path, exists, missing) = self.resolve(target, step).map_err(PlaceError::Refused)?;
+        let all = path.components().count() - 1;
+        let create_from = match missing {
+            None => all,
+            Some(Place::Lazy | Place::Host { create: true, .. }) => exists,
+            Some(Place::Planned(shadow)) => {
+                self.shadows[shadow].mount_points.push((path.clone(), leaf));
+                all
+            }
+            Some(Place::Host { layer, create: false }) => {
+                let dir: PathBuf = path.components().take(exists + 1).collect();
+                if exists == 0 {
+                    return Err(PlaceError::NeedsRootShadow);
+                }
+                let shadow = self.shadow(layer, &dir);
+                self.shadows[shadow].mount_points.push((path.clone(), leaf));
+                all
+            }
+        };
+        Ok(Placement { path, create_from })
+    }
+
+    /// Plans a shadow of the existing directory `dir`, held by layer `layer`.
+    fn shadow(&mut self, layer: usize, dir: &Path) -> usize {
+        let holder = &self.layers[layer];
+        let source = host_path(holder, dir);
+        let after = holder.anchor;
+        let seal = match after {
+            Anchor::Root | Anchor::Own => self.read_only_root,
+            // Only a read-only bind of the caller's is shadowed (a writable one takes the
+            // mount point), so the shadow is read-only like the bind.
+            Anchor::Mount(_) => true,
+            Anchor::Shadow(outer) => self.shadows[outer].seal,
+        };
+        let index = self.shadows.len();
+        self.shadows.push(ShadowPlan {
+            path: dir.to_path_buf(),
+            after,
+            seal,
+            mount_points: Vec::new(),
+        });
+        let backing = Backing::Shadow {
+            source,
+            skip: Vec::new(),
+            plan: Some(index),
+        };
+        let layer_of_shadow = Layer {
+            target: dir.to_path_buf(),
+            backing,
+            anchor: Anchor::Shadow(index),
+        };
+        self.layers.insert(layer + 1, layer_of_shadow);
+        index
+    }
+
+    /// The symlink-free form of `target`, how many of its components exist, and who would
+    /// create the first missing one.
+    fn resolve(&self, target: &Path, step: SetupStep) -> Result<(PathBuf, usize, Option<Place>), Error> {
+        let refuse = |errno| {
+            Error::Setup(SetupError {
+                step,
+                path: Some(target.to_path_buf()),
+                errno,
+            })
+        };
+        let mut todo: Vec<OsString> = names(target).into_iter().rev().collect();
+        let mut done = PathBuf::from("/");
+        let mut links = 0;
+        while let Some(name) = todo.pop() {
+            if name == ".." {
+                // Only a symlink's text brings `..` (targets are normalised).
+                if !done.pop() {
+                    return Err(refuse(crate::Errno::ELOOP));
+                }
+                continue;
+            }
+            let next = done.join(&name);
+            match self.node(&next) {
+                Node::Dir | Node::Unknown => done = next,
+                Node::Other if todo.is_empty() => done = next,
+                Node::Other => return Err(refuse(crate::Errno::ENOTDIR)),
+                Node::Symlink(link) => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(refuse(crate::Errno::ELOOP));
+                    }
+                    if link.is_absolute() {
+                        done = PathBuf::from("/");
+                    }
+                    todo.extend(names(&link).into_iter().rev());
+                }
+                Node::Missing(place) => {
+                    let exists = done.components().count() - 1;
+                    let mut path = next;
+                    while let Some(rest) = todo.pop() {
+                        // Below a missing name nothing can be resolved: `..` there is refused.
+                        if rest == ".." {
+                            return Err(refuse(crate::Errno::ENOENT));
+                        }
+                        path.push(rest);
+                    }
+                    return Ok((path, exists, Some(place)));
+                }
+            }
+        }
+        let exists = done.components().count() - 1;
+        Ok((done, exists, None))
+    }
+
+    fn node(&self, path: &Path) -> Node {
+        let Some((index, layer)) = self
+            .layers
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, l)| path.starts_with(&l.target))
+        else {
+            return Node::Unknown;
+        };
+        let rel = path.strip_prefix(&layer.target).unwrap_or(path);
+        if rel.as_os_str().is_empty() {
+            return Node::Dir;
+        }
+        match &layer.backing {
+            Backing::Fresh => Node::Missing(Place::Lazy),
+            Backing::Kernel => Node::Unknown,
+            Backing::Host { source, create } => host_node(
+                &source.join(rel),
+                Place::Host {
+                    layer: index,
+                    create: *create,
+                },
+            ),
+            Backing::Shadow { source, skip, plan } => {
+                let first = rel.components().next().map(|c| c.as_os_str().to_os_string());
+                let made_here = match plan {
+                    Some(shadow) => Place::Planned(*shadow),
+                    None => Place::Lazy,
+                };
+                match first {
+                    Some(first) if !skip.contains(&first) && exists(&source.join(&first)) => host_node(
+                        &source.join(rel),
+                        Place::Host {
+                            layer: index,
+                            create: false,
+                        },
+                    ),
+                    _ => Node::Missing(made_here),
+                }
+            }
+        }
+    }
+}
+
+/// The host path behind the container path `path` in `layer` (a host tree or a shadow).
+fn host_path(layer: &Layer, path: &Path) -> PathBuf {
+    let rel = path.strip_prefix(&layer.target).unwrap_or(path);
+    match &layer.backing {
+        Backing::Host { source, .. } | Backing::Shadow { source, .. } => source.join(rel),
+        Backing::Fresh | Backing::Kernel => path.to_path_buf(),
+    }
+}
+
+fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+fn host_node(path: &Path, missing: Place) -> Node {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(path) {
+            Ok(link) => Node::Symlink(link),
+            Err(_) => Node::Unknown,
+        },
+        Ok(m) if m.is_dir() => Node::Dir,
+        Ok(_) => Node::Other,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Node::Missing(missing),
+        Err(_) => Node::Unknown,
+    }
+}
+
+/// A path's names, `..` and `.` kept as names (a symlink's text is not normalised).
+fn names(path: &Path) -> Vec<OsString> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some(OsStr::new("..").to_os_string()),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect()
+}

@@ -1,0 +1,409 @@
+//! Mount targets anywhere: binds and tmpfs mounts onto paths that do not exist, nested or not,
+//! on the read-only host root and in a rootfs directory, made without changing the host or the
+//! directory (a shadow of the nearest existing directory); symlinks in targets followed inside
+//! the root, never out of it; a read-only rootfs directory in a user namespace. As root and as
+//! nobody (rootless).
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{busybox_rootfs, stdout_of, unique};
+use nsbox::{Container, Errno, Error, Mount, Namespaces, Rootfs, SetupStep};
+
+/// Set in the runs this file starts of itself (as nobody, or in a private mount namespace).
+const INNER: &str = "NSBOX_MOUNT_TARGETS_INNER";
+/// The directory an inner run works on.
+const DIR: &str = "NSBOX_MOUNT_TARGETS_DIR";
+
+/// Everything about a tree that a write into it would change: each entry's path, kind, mode,
+/// owner, size, mtime and link text, the top directory included.
+fn tree_state(root: &Path) -> Vec<String> {
+    fn walk(path: &Path, rel: &Path, out: &mut Vec<String>) {
+        let m = fs::symlink_metadata(path).unwrap_or_else(|e| panic!("stat {}: {e}", path.display()));
+        let link = if m.file_type().is_symlink() {
+            fs::read_link(path).unwrap().display().to_string()
+        } else {
+            String::new()
+        };
+        out.push(format!(
+            "{} {:o} {}:{} {} {}.{} {}",
+            rel.display(),
+            m.mode(),
+            m.uid(),
+            m.gid(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec(),
+            link
+        ));
+        if m.is_dir() {
+            let mut names: Vec<_> = fs::read_dir(path).unwrap().map(|e| e.unwrap().file_name()).collect();
+            names.sort();
+            for name in names {
+                walk(&path.join(&name), &rel.join(&name), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, Path::new("/"), &mut out);
+    out
+}
+
+/// One directory's own state and its entries' names (not recursive: for host directories).
+fn dir_state(dir: &Path) -> (i64, i64, Vec<std::ffi::OsString>) {
+    let m = fs::metadata(dir).unwrap();
+    let mut names: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    (m.mtime(), m.mtime_nsec(), names)
+}
+
+fn setup_error(result: nsbox::Result<nsbox::Output>) -> nsbox::SetupError {
+    match result {
+        Err(Error::Setup(e)) => e,
+        Err(e) => panic!("not a setup error: {e}"),
+        Ok(out) => panic!("spawn succeeded: {}", String::from_utf8_lossy(&out.stdout)),
+    }
+}
+
+/// A readable source directory with one file.
+fn source_dir() -> tempfile::TempDir {
+    let dir = common::public_dir("nsbox-source-");
+    fs::write(dir.path().join("hello"), "from the source\n").unwrap();
+    fs::set_permissions(
+        dir.path().join("hello"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    dir
+}
+
+/// Binds and a tmpfs onto paths missing on the host root: a file under a new directory of
+/// /etc, a directory two levels under /opt, a tmpfs under /var/lib. The host's directories are
+/// unchanged; /etc keeps every entry and stays read-only in the container.
+fn host_root_targets() {
+    let name = unique("nsbox-target");
+    let source = source_dir();
+    let conf = source.path().join("hello");
+    let (etc_dir, opt_dir, lib_dir) = (
+        PathBuf::from(format!("/etc/{name}")),
+        PathBuf::from(format!("/opt/{name}")),
+        PathBuf::from(format!("/var/lib/{name}")),
+    );
+    for p in [&etc_dir, &opt_dir, &lib_dir] {
+        assert!(!p.exists(), "{} exists before the test", p.display());
+    }
+    let before = (dir_state(Path::new("/etc")), dir_state(Path::new("/opt")));
+    let host_etc_entries = fs::read_dir("/etc").unwrap().count();
+    let script = format!(
+        "cat {etc}/app.conf; cat {opt}/x/y/hello; echo data > {lib}/f && cat {lib}/f; \
+         test -r /etc/passwd && echo passwd; ls -A /etc | wc -l; \
+         touch /etc/new 2>&1 | grep -q 'Read-only' && echo etc read-only",
+        etc = etc_dir.display(),
+        opt = opt_dir.display(),
+        lib = lib_dir.display()
+    );
+    let out = Container::builder()
+        .mount(Mount::bind(&conf, etc_dir.join("app.conf")).read_only())
+        .mount(Mount::bind(source.path(), opt_dir.join("x").join("y")).read_only())
+        .mount(Mount::tmpfs(&lib_dir))
+        .command("/bin/sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let stdout = stdout_of(&out);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "from the source",
+            "from the source",
+            "data",
+            "passwd",
+            &(host_etc_entries + 1).to_string(),
+            "etc read-only"
+        ],
+        "{stdout}"
+    );
+    for p in [&etc_dir, &opt_dir, &lib_dir] {
+        assert!(!p.exists(), "{} was made on the host", p.display());
+    }
+    let after = (dir_state(Path::new("/etc")), dir_state(Path::new("/opt")));
+    assert_eq!(before, after, "/etc or /opt changed on the host");
+}
+
+#[test]
+fn binds_and_tmpfs_onto_new_paths_on_the_host_root_leave_the_host_unchanged() {
+    if common::root() {
+        host_root_targets();
+    }
+}
+
+/// A bare rootfs directory (only /bin: no /proc, /dev, /sys, /etc, /data): binds onto new
+/// paths at its top and below, and a tmpfs two levels down; the directory's tree is exactly as
+/// it was afterwards.
+fn dir_rootfs_targets(rootfs: &Path) {
+    let before = tree_state(rootfs);
+    let source = source_dir();
+    let out = Container::builder()
+        .rootfs(Rootfs::dir(rootfs))
+        .mount(Mount::bind(source.path().join("hello"), "/etc/app/app.conf").read_only())
+        .mount(Mount::bind(source.path(), "/data").read_only())
+        .mount(Mount::tmpfs("/var/cache/x"))
+        .command("/bin/sh")
+        .args([
+            "-c",
+            "cat /etc/app/app.conf /data/hello; echo t > /var/cache/x/t && cat /var/cache/x/t; \
+             ls /proc/self/ns >/dev/null && echo proc; ls / | tr '\\n' ' '",
+        ])
+        .output()
+        .unwrap();
+    let stdout = stdout_of(&out);
+    assert_eq!(
+        stdout, "from the source\nfrom the source\nt\nproc\nbin data dev etc proc sys var ",
+        "{stdout}"
+    );
+    assert_eq!(tree_state(rootfs), before, "the rootfs directory changed");
+}
+
+#[test]
+fn mount_targets_in_a_bare_rootfs_directory_leave_it_unchanged() {
+    if !common::root_and_busybox() {
+        return;
+    }
+    let rootfs = busybox_rootfs();
+    dir_rootfs_targets(rootfs.path());
+}
+
+#[test]
+fn a_setup_failing_half_way_leaves_the_rootfs_directory_unchanged_and_names_the_target() {
+    if !common::root_and_busybox() {
+        return;
+    }
+    let rootfs = busybox_rootfs();
+    fs::create_dir(rootfs.path().join("etc")).unwrap();
+    let before = tree_state(rootfs.path());
+    let source = source_dir();
+    // The bind shadows /etc and the root; the tmpfs then fails: /proc is the kernel's.
+    let target = "/proc/nsbox-no-such-dir/x";
+    let e = setup_error(
+        Container::builder()
+            .rootfs(Rootfs::dir(rootfs.path()))
+            .mount(Mount::bind(source.path().join("hello"), "/etc/new/app.conf"))
+            .mount(Mount::tmpfs(target))
+            .command("/bin/true")
+            .output(),
+    );
+    assert_eq!((e.step, e.errno), (SetupStep::Mount, Errno::ENOENT), "{e}");
+    assert_eq!(e.path.as_deref(), Some(Path::new(target)), "{e}");
+    assert!(e.to_string().contains(target), "{e}");
+    assert_eq!(tree_state(rootfs.path()), before, "the rootfs directory changed");
+}
+
+#[test]
+fn a_writable_rootfs_directory_is_written_by_the_payload_but_gets_no_mount_points() {
+    if !common::root_and_busybox() {
+        return;
+    }
+    let rootfs = busybox_rootfs();
+    fs::create_dir(rootfs.path().join("etc")).unwrap();
+    let source = source_dir();
+    let out = Container::builder()
+        .rootfs(Rootfs::dir(rootfs.path()))
+        .read_only_root(false)
+        .mount(Mount::bind(source.path(), "/etc/app").read_only())
+        .command("/bin/sh")
+        .args(["-c", "cat /etc/app/hello && echo w > /bin/written"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "from the source\n");
+    assert_eq!(fs::read_to_string(rootfs.path().join("bin/written")).unwrap(), "w\n");
+    let top: Vec<_> = fs::read_dir(rootfs.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(top.len(), 2, "mount points left in the rootfs: {top:?}");
+    assert_eq!(
+        fs::read_dir(rootfs.path().join("etc")).unwrap().count(),
+        0,
+        "etc/app was made"
+    );
+}
+
+#[test]
+fn a_target_through_a_symlink_climbing_out_of_the_root_is_refused_naming_it() {
+    if !common::root_and_busybox() {
+        return;
+    }
+    let rootfs = busybox_rootfs();
+    let outside = common::public_dir("nsbox-outside-");
+    let depth = rootfs.path().components().count() + 2;
+    let climb = format!(
+        "{}{}",
+        "../".repeat(depth),
+        outside.path().strip_prefix("/").unwrap().display()
+    );
+    symlink(&climb, rootfs.path().join("escape")).unwrap();
+    let source = source_dir();
+    for (mount, target) in [
+        (Mount::bind(source.path(), "/escape/x"), "/escape/x"),
+        (Mount::tmpfs("/escape/y"), "/escape/y"),
+    ] {
+        let step = if target.ends_with('x') {
+            SetupStep::BindMount
+        } else {
+            SetupStep::Mount
+        };
+        let e = setup_error(
+            Container::builder()
+                .rootfs(Rootfs::dir(rootfs.path()))
+                .mount(mount)
+                .command("/bin/true")
+                .output(),
+        );
+        assert_eq!((e.step, e.errno), (step, Errno::ELOOP), "{e}");
+        assert_eq!(e.path.as_deref(), Some(Path::new(target)), "{e}");
+        assert!(e.to_string().contains(target), "{e}");
+        assert_eq!(
+            fs::read_dir(outside.path()).unwrap().count(),
+            0,
+            "written outside the root"
+        );
+    }
+}
+
+#[test]
+fn a_symlink_in_a_target_is_followed_inside_the_root() {
+    if !common::root_and_busybox() {
+        return;
+    }
+    let rootfs = busybox_rootfs();
+    fs::create_dir(rootfs.path().join("etc")).unwrap();
+    // Absolute: resolved in the container's root, not the host's /etc.
+    symlink("/etc", rootfs.path().join("config")).unwrap();
+    let before = tree_state(rootfs.path());
+    let source = source_dir();
+    let host_etc = dir_state(Path::new("/etc"));
+    let out = Container::builder()
+        .rootfs(Rootfs::dir(rootfs.path()))
+        .mount(Mount::bind(source.path(), "/config/app"))
+        .command("/bin/sh")
+        .args(["-c", "cat /etc/app/hello"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "from the source\n");
+    assert_eq!(tree_state(rootfs.path()), before, "the rootfs directory changed");
+    assert_eq!(dir_state(Path::new("/etc")), host_etc, "the host's /etc changed");
+}
+
+#[test]
+fn a_target_below_a_file_is_refused_naming_it() {
+    if !common::root() {
+        return;
+    }
+    let e = setup_error(
+        Container::builder()
+            .mount(Mount::tmpfs("/etc/passwd/x"))
+            .command("/bin/true")
+            .output(),
+    );
+    assert_eq!((e.step, e.errno), (SetupStep::Mount, Errno::ENOTDIR), "{e}");
+    assert_eq!(e.path.as_deref(), Some(Path::new("/etc/passwd/x")), "{e}");
+}
+
+/// A read-only rootfs directory (a read-only bind of it onto itself, in a private mount
+/// namespace this test makes) in a user namespace: the container runs and prints its output.
+fn read_only_dir_in_a_user_namespace(rootfs: &Path) {
+    let before = tree_state(rootfs);
+    let out = Container::builder()
+        .namespaces(Namespaces::all())
+        .rootfs(Rootfs::dir(rootfs))
+        .mount(Mount::tmpfs("/work/tmp"))
+        .command("/bin/sh")
+        .args([
+            "-c",
+            "echo hello from a read-only root; echo x > /work/tmp/x && cat /work/tmp/x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "hello from a read-only root\nx\n");
+    assert_eq!(tree_state(rootfs), before, "the rootfs directory changed");
+}
+
+/// Runs `test` of this binary in a private mount namespace where `dir` is a read-only bind of
+/// itself, as root or as nobody; returns its output after checking that it passed.
+fn run_on_read_only_dir(dir: &Path, test: &str, as_nobody: bool) {
+    let work = common::public_dir("nsbox-mount-targets-");
+    let binary = common::copy_of_this_test_binary(work.path(), "inner");
+    let mut command = Command::new("unshare");
+    command.args(["--mount", "--propagation", "private", "sh", "-c"]);
+    command.arg("mount --bind -o ro \"$0\" \"$0\" && shift && exec \"$@\"");
+    command.arg(dir);
+    command.arg("--");
+    if as_nobody {
+        command.args(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
+    }
+    let out = command
+        .arg(&binary)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .env(DIR, dir)
+        .env("TMPDIR", "/tmp")
+        .current_dir("/")
+        .output()
+        .expect("run unshare");
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+}
+
+#[test]
+fn a_read_only_rootfs_directory_runs_in_a_user_namespace_as_root_and_rootless() {
+    if !common::root_and_busybox()
+        || !common::require(
+            "setpriv and unshare (util-linux)",
+            Path::new("/usr/bin/setpriv").exists(),
+        )
+    {
+        return;
+    }
+    let rootfs = busybox_rootfs();
+    for as_nobody in [false, true] {
+        run_on_read_only_dir(rootfs.path(), "inner_read_only_dir", as_nobody);
+    }
+}
+
+#[test]
+fn inner_read_only_dir() {
+    let Some(dir) = std::env::var_os(DIR).filter(|_| std::env::var_os(INNER).is_some()) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let probe = dir.join(".nsbox-probe");
+    assert!(fs::write(&probe, "").is_err(), "{} is writable", dir.display());
+    read_only_dir_in_a_user_namespace(&dir);
+}
+
+#[test]
+fn rootless_mount_targets_on_the_host_root_and_a_rootfs_directory() {
+    if common::inner_tests_pass_as_nobody(INNER, 3) {
+        // Both ran as nobody; nothing more here.
+    }
+}
+
+#[test]
+fn inner_host_root_targets() {
+    if common::is_inner_run(INNER) && std::env::var_os(DIR).is_none() {
+        host_root_targets();
+    }
+}
+
+#[test]
+fn inner_dir_rootfs_targets() {
+    if common::is_inner_run(INNER) && std::env::var_os(DIR).is_none() {
+        let rootfs = busybox_rootfs();
+        dir_rootfs_targets(rootfs.path());
+    }
+}
