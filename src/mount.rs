@@ -4,9 +4,18 @@ use std::path::{Path, PathBuf};
 
 /// A filesystem to mount inside the container, at an absolute path of the container.
 ///
-/// Mount points that do not exist are created inside the rootfs (never through a symlink, never
-/// outside the rootfs). On the host root, which is read-only, only existing paths and new
-/// top-level directories can be mount points.
+/// The target may be any absolute path, existing or not, nested or not, on the host root or in
+/// a [`Rootfs::dir`](crate::Rootfs::dir). A missing mount point is never created on the host or
+/// in the rootfs directory: the nearest existing directory is covered by a tmpfs with its
+/// entries bound back and the new mount point made there (a *shadow*, read-only like the root;
+/// see docs/architecture.md). In nsbox's own tmpfs mounts (`/tmp`, `/run`, `/dev`, a
+/// [`Mount::tmpfs`]) and in a writable [`Mount::bind`] of the caller's, missing directories
+/// (and an empty file for a file bind) are created there, as Docker does for volumes.
+///
+/// Symlinks in the target are followed as the payload would see them, inside the root (an
+/// absolute link starts at the container's root); one climbing above the root with `..` is
+/// refused: the spawn fails with [`SetupError`](crate::SetupError) `ELOOP` naming the target.
+/// Every mount failure names the target as given here.
 ///
 /// ```
 /// use nsbox::Mount;

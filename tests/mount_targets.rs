@@ -407,3 +407,35 @@ fn inner_dir_rootfs_targets() {
         dir_rootfs_targets(rootfs.path());
     }
 }
+
+#[test]
+fn sandbox_targets_under_hidden_and_shadowed_host_paths() {
+    if !common::root() {
+        return;
+    }
+    let name = unique("nsbox-sandbox-target");
+    let source = source_dir();
+    // /var/lib is hidden by Sandbox (an empty cover takes the mount point), /etc is shadowed.
+    let (lib, etc) = (format!("/var/lib/{name}"), format!("/etc/{name}/conf"));
+    let before = dir_state(Path::new("/etc"));
+    let out = Container::builder()
+        .profile(nsbox::Profile::Sandbox)
+        .mount(Mount::bind(source.path(), &lib).read_only())
+        .mount(Mount::bind(source.path(), &etc).read_only())
+        .command("/bin/sh")
+        .args([
+            "-c",
+            &format!("cat {lib}/hello {etc}/hello; ls /var/lib; test -r /etc/passwd && echo passwd"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout_of(&out),
+        format!("from the source\nfrom the source\n{name}\npasswd\n")
+    );
+    assert!(
+        !Path::new(&lib).exists() && !Path::new(&etc).exists(),
+        "made on the host"
+    );
+    assert_eq!(dir_state(Path::new("/etc")), before, "the host's /etc changed");
+}
