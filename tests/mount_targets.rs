@@ -439,3 +439,72 @@ fn sandbox_targets_under_hidden_and_shadowed_host_paths() {
     );
     assert_eq!(dir_state(Path::new("/etc")), before, "the host's /etc changed");
 }
+
+/// Races the planning: while containers are spawned, another thread swaps the rootfs' `data`
+/// between a directory and a symlink to a host directory. Whatever the plan saw, nothing is
+/// ever made in the rootfs directory or through the symlink on the host.
+#[test]
+fn a_rootfs_changed_while_spawning_never_gets_a_mount_point() {
+    if !common::root_and_busybox() {
+        return;
+    }
+    let rootfs = busybox_rootfs();
+    for top in ["proc", "dev", "sys"] {
+        fs::create_dir(rootfs.path().join(top)).unwrap();
+    }
+    let outside = common::public_dir("nsbox-outside-");
+    let data = rootfs.path().join("data");
+    fs::create_dir(&data).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, data, outside) = (stop.clone(), data.clone(), outside.path().to_path_buf());
+        std::thread::spawn(move || {
+            let mut swaps = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = fs::remove_dir(&data).or_else(|_| fs::remove_file(&data));
+                if swaps % 2 == 0 {
+                    let _ = symlink(&outside, &data);
+                } else {
+                    let _ = fs::create_dir(&data);
+                }
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let source = source_dir();
+    let mut outcomes = std::collections::BTreeMap::new();
+    for _ in 0..100 {
+        let result = Container::builder()
+            .rootfs(Rootfs::dir(rootfs.path()))
+            .mount(Mount::bind(source.path(), "/data/new/deeper"))
+            .command("/bin/true")
+            .status();
+        let key = match result {
+            Ok(status) => format!("exit {status}"),
+            Err(e) => format!("{:?}", e.as_setup().map(|s| (s.step, s.errno))),
+        };
+        *outcomes.entry(key).or_insert(0) += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(swaps > 1, "the swapper did not run");
+    assert_eq!(
+        fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "made through the symlink: {outcomes:?}"
+    );
+    if data.is_dir() && !data.is_symlink() {
+        assert_eq!(
+            fs::read_dir(&data).unwrap().count(),
+            0,
+            "made in the rootfs: {outcomes:?}"
+        );
+    }
+    let top: Vec<_> = fs::read_dir(rootfs.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(top.len(), 5, "entries made at the rootfs' top: {top:?}");
+    eprintln!("outcomes over {swaps} swaps: {outcomes:?}");
+}
