@@ -462,7 +462,7 @@ fn a_rootfs_changed_while_spawning_never_gets_a_mount_point() {
             let mut swaps = 0u32;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let _ = fs::remove_dir(&data).or_else(|_| fs::remove_file(&data));
-                if swaps % 2 == 0 {
+                if swaps.is_multiple_of(2) {
                     let _ = symlink(&outside, &data);
                 } else {
                     let _ = fs::create_dir(&data);
