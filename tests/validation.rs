@@ -370,6 +370,9 @@ fn run_under_pids_limit(builder: &mut ContainerBuilder, limit: u64) -> (String, 
     (String::from_utf8_lossy(&out.stdout).into_owned(), limit_file)
 }
 
+/// A change to a builder.
+type Configure = fn(&mut ContainerBuilder);
+
 #[test]
 fn pids_limit_one_lets_the_payload_run_and_fork_nothing() {
     let _serial = common::exclusive();
@@ -377,7 +380,7 @@ fn pids_limit_one_lets_the_payload_run_and_fork_nothing() {
         return;
     }
     // With an init (the default), without one, and with the published ports' connector too.
-    let cases: [(&str, fn(&mut ContainerBuilder), u64); 3] = [
+    let cases: [(&str, Configure, u64); 3] = [
         ("init", |_| {}, 1),
         (
             "no init",
