@@ -24,7 +24,8 @@ pub const SHM_SIZE: u64 = 64 << 20;
 /// or `stderr_truncated` says so.
 pub const SANDBOX_OUTPUT_LIMIT: u64 = 16 << 20;
 
-/// The pids limit (processes and threads, init included) of a `Sandbox` container on a host
+/// The pids limit (the payload's processes and threads; nsbox's own are added as for
+/// [`pids_limit`](crate::ContainerBuilder::pids_limit)) of a `Sandbox` container on a host
 /// with a usable pids controller: 1024, far above what a build or a test suite runs at once,
 /// far below what exhausts the host's pid space (`kernel.pid_max`, 4 million at most).
 pub const SANDBOX_PIDS_LIMIT: u64 = 1024;

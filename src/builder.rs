@@ -267,19 +267,27 @@ impl ContainerBuilder {
 /// Resource limits and the cgroup.
 impl ContainerBuilder {
     /// Hard memory limit in bytes; past it the kernel OOM-kills inside the container only, and
-    /// [`ExitStatus::oom_killed`](crate::ExitStatus::oom_killed) says so.
+    /// [`ExitStatus::oom_killed`](crate::ExitStatus::oom_killed) says so. `build()` refuses less
+    /// than 6 MiB (Docker's floor, [`ConfigError::OutOfRange`](crate::ConfigError::OutOfRange))
+    /// and more than this host's installed memory
+    /// ([`ConfigError::ExceedsHost`](crate::ConfigError::ExceedsHost), `u64::MAX` included).
     pub fn memory_limit(&mut self, bytes: u64) -> &mut Self {
         self.settings.resources.memory = Some(bytes);
         self
     }
 
-    /// Swap the container may use beyond its memory limit, in bytes (0: none).
+    /// Swap the container may use beyond its memory limit, in bytes (0: none). Needs a
+    /// [`memory_limit`](Self::memory_limit); memory and swap together may not exceed this host's
+    /// installed memory and swap ([`ConfigError::ExceedsHost`](crate::ConfigError::ExceedsHost)).
     pub fn memory_swap_limit(&mut self, bytes: u64) -> &mut Self {
         self.settings.resources.swap = Some(bytes);
         self
     }
 
-    /// CPU bandwidth in CPUs (0.5 is half of one CPU), enforced per 100 ms period.
+    /// CPU bandwidth in CPUs (0.5 is half of one CPU), enforced per 100 ms period. `build()`
+    /// refuses a NaN or less than 0.01 ([`ConfigError::OutOfRange`](crate::ConfigError::OutOfRange))
+    /// and more than the online CPUs, infinity included
+    /// ([`ConfigError::ExceedsHost`](crate::ConfigError::ExceedsHost)).
     pub fn cpu_limit(&mut self, cpus: f64) -> &mut Self {
         self.settings.resources.cpus = Some(cpus);
         self
@@ -291,19 +299,29 @@ impl ContainerBuilder {
         self
     }
 
-    /// The CPUs the container may run on, as a list like `"0-3,5"`.
+    /// The CPUs the container may run on, as a list like `"0-3,5"`. `build()` refuses a list
+    /// that does not parse ([`ConfigError::Malformed`](crate::ConfigError::Malformed)) and one
+    /// naming a CPU that is not online ([`ConfigError::NotOnline`](crate::ConfigError::NotOnline)).
     pub fn cpuset_cpus(&mut self, cpus: impl Into<String>) -> &mut Self {
         self.settings.resources.cpuset_cpus = Some(cpus.into());
         self
     }
 
-    /// The memory nodes the container may allocate from, as a list like `"0"`.
+    /// The memory nodes the container may allocate from, as a list like `"0"`; checked like
+    /// [`cpuset_cpus`](Self::cpuset_cpus), against the online nodes (node 0 alone on a kernel
+    /// without NUMA).
     pub fn cpuset_mems(&mut self, mems: impl Into<String>) -> &mut Self {
         self.settings.resources.cpuset_mems = Some(mems.into());
         self
     }
 
-    /// The most processes (and threads) the container may have at once, init included.
+    /// The most processes (and threads) the payload may have at once: `pids_limit(1)` lets it
+    /// run and fork nothing. nsbox's own processes in the container's cgroup are not counted:
+    /// `pids.max` is `max` plus one for nsbox-init (with a PID namespace and
+    /// [`init(true)`](Self::init), the default) and one for nsbox-connect (with published
+    /// ports). A [`Container::exec`](crate::Container::exec) does count, with its own
+    /// nsbox-init: two per running exec. `build()` refuses 0, and a value the kernel's
+    /// `PID_MAX_LIMIT` (4194304) cannot take with nsbox's own added. See docs/cgroups.md.
     pub fn pids_limit(&mut self, max: u64) -> &mut Self {
         self.settings.resources.pids = Some(max);
         self
@@ -490,8 +508,10 @@ impl ContainerBuilder {
         self
     }
 
-    /// Sets a resource limit (`setrlimit`) for the payload. Raising a hard limit needs
-    /// CAP_SYS_RESOURCE on the host; without it the spawn fails naming the limit.
+    /// Sets a resource limit (`setrlimit`) for the payload. Raising a hard limit above the
+    /// caller's needs CAP_SYS_RESOURCE on the host and no user namespace, and `RLIMIT_NOFILE`
+    /// never goes above `fs.nr_open`: `build()` refuses what the container could not get
+    /// ([`ConfigError::RlimitAboveHost`](crate::ConfigError::RlimitAboveHost)).
     pub fn rlimit(&mut self, resource: Resource, soft: u64, hard: u64) -> &mut Self {
         self.settings.rlimits.retain(|(r, _, _)| *r != resource);
         self.settings.rlimits.push((resource, soft, hard));

@@ -11,6 +11,7 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 pub use crate::errno::Errno;
+pub use crate::hint::Hint;
 use crate::idmap::IdMap;
 use crate::namespaces::Namespaces;
 pub use crate::setting::Setting;
@@ -270,6 +271,62 @@ pub enum ConfigError {
         /// The operation: `stats`, `pause` or `resume`.
         operation: &'static str,
     },
+    /// A limit above what this host has, which the kernel would take but could never reach (or,
+    /// for `u64::MAX`, mistake for "no limit"): a [`memory_limit`](crate::ContainerBuilder::memory_limit)
+    /// above the installed memory (`MemTotal`), a
+    /// [`memory_swap_limit`](crate::ContainerBuilder::memory_swap_limit) above what installed
+    /// memory and swap leave beside the memory limit, a
+    /// [`cpu_limit`](crate::ContainerBuilder::cpu_limit) above the online CPUs. Checked by
+    /// `build()` on the host it runs on (also when a `Config` is deserialized).
+    ///
+    /// ```
+    /// use nsbox::{ConfigError, Container, Error, Setting};
+    /// let err = Container::builder().memory_limit(u64::MAX).command("/bin/true").build().unwrap_err();
+    /// assert!(matches!(
+    ///     err,
+    ///     Error::Config(ConfigError::ExceedsHost { setting: Setting::MemoryLimit, value: u64::MAX, .. })
+    /// ));
+    /// ```
+    #[error("{setting} {value}{unit} is more than this host has: {available}{unit}", unit = setting.unit())]
+    ExceedsHost {
+        /// [`Setting::MemoryLimit`], [`Setting::MemorySwapLimit`] or [`Setting::CpuLimit`].
+        setting: Setting,
+        /// The value given, in the setting's unit (bytes; thousandths of a CPU).
+        value: u64,
+        /// The most this host has, in the same unit.
+        available: u64,
+    },
+    /// A CPU or memory node in a [`cpuset_cpus`](crate::ContainerBuilder::cpuset_cpus) or
+    /// [`cpuset_mems`](crate::ContainerBuilder::cpuset_mems) list that is not online on this host
+    /// (`/sys/devices/system/cpu/online`, `/sys/devices/system/node/online`). A list that does
+    /// not parse is [`Malformed`](ConfigError::Malformed) instead.
+    #[error("{setting} {list:?} names {} {id}, which is not online (online: {online})", if *.setting == Setting::CpusetMems { "memory node" } else { "CPU" })]
+    NotOnline {
+        /// [`Setting::CpusetCpus`] or [`Setting::CpusetMems`].
+        setting: Setting,
+        /// The list given.
+        list: String,
+        /// The first id in it that is not online.
+        id: u32,
+        /// The online ones, as the kernel lists them (`0-3`).
+        online: String,
+    },
+    /// An [`rlimit`](crate::ContainerBuilder::rlimit) whose hard limit the setup process could
+    /// not set: above its own (inherited from the caller) without `CAP_SYS_RESOURCE` on the
+    /// host or inside a new user namespace, or `RLIMIT_NOFILE` above `fs.nr_open`.
+    #[error(
+        "rlimit {resource} hard limit {hard} is above {allowed}, the most a container of this process can get: {why}"
+    )]
+    RlimitAboveHost {
+        /// The resource.
+        resource: crate::rlimit::Resource,
+        /// The hard limit given.
+        hard: u64,
+        /// The most the setup process may set.
+        allowed: u64,
+        /// Which rule sets that bound.
+        why: &'static str,
+    },
 }
 
 fn namespace_name(namespace: Namespaces) -> String {
@@ -363,6 +420,46 @@ pub struct SetupError {
     pub path: Option<PathBuf>,
     /// The errno the kernel returned.
     pub errno: Errno,
+    /// What the failure means where the errno alone misleads.
+    hint: Option<Hint>,
+}
+
+impl SetupError {
+    /// Step `step` failed on `path` with `errno`; no hint.
+    pub(crate) fn new(step: SetupStep, path: Option<PathBuf>, errno: Errno) -> Self {
+        SetupError {
+            step,
+            path,
+            errno,
+            hint: None,
+        }
+    }
+
+    /// `self` with `hint`, which the parent worked out after the failure.
+    pub(crate) fn with_hint(mut self, hint: Option<Hint>) -> Self {
+        self.hint = hint;
+        self
+    }
+
+    /// What the failure means where the step and errno alone would mislead: the missing ELF
+    /// interpreter of a program that is there, the `PATH` a bare command was looked up in, a
+    /// program without execute permission, a symlink met in a mount target (see [`Hint`]).
+    /// Also printed by `Display`, after the errno.
+    ///
+    /// ```no_run
+    /// # use nsbox::{Container, Hint, InterpreterKind, Rootfs};
+    /// // A rootfs with a copy of a dynamic /bin/true but no loader.
+    /// let err = Container::builder().rootfs(Rootfs::dir("/srv/tiny")).command("/bin/true").spawn().unwrap_err();
+    /// match err.as_setup().and_then(|e| e.hint()) {
+    ///     Some(Hint::MissingInterpreter { interpreter, kind: InterpreterKind::Elf, .. }) => {
+    ///         println!("copy {} into the rootfs", interpreter.display())
+    ///     }
+    ///     other => println!("{other:?}"),
+    /// }
+    /// ```
+    pub fn hint(&self) -> Option<&Hint> {
+        self.hint.as_ref()
+    }
 }
 
 impl fmt::Display for SetupError {
@@ -371,7 +468,11 @@ impl fmt::Display for SetupError {
         if let Some(path) = &self.path {
             write!(f, " on {}", path.display())?;
         }
-        write!(f, ": {} ({})", self.errno.desc(), self.errno)
+        write!(f, ": {} ({})", self.errno.desc(), self.errno)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "; {hint}")?;
+        }
+        Ok(())
     }
 }
 

@@ -153,10 +153,12 @@ fn format_map(maps: &[IdMap]) -> String {
 
 fn write_proc(pid: Pid, file: &str, content: &str) -> Result<(), SetupError> {
     let path = format!("/proc/{pid}/{file}");
-    let fail = |e: std::io::Error| SetupError {
-        step: SetupStep::IdMap,
-        path: Some(path.clone().into()),
-        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    let fail = |e: std::io::Error| {
+        SetupError::new(
+            SetupStep::IdMap,
+            Some(path.clone().into()),
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
     };
     // The kernel wants the whole map in a single write(2).
     let mut file = fs::OpenOptions::new().write(true).open(&path).map_err(fail)?;
@@ -173,11 +175,7 @@ fn run_helper(helper: &str, pid: Pid, maps: &[IdMap]) -> Result<(), SetupError> 
     for m in maps {
         cmd.args([m.inside.to_string(), m.outside.to_string(), m.count.to_string()]);
     }
-    let fail = |errno| SetupError {
-        step: SetupStep::IdMap,
-        path: Some(helper.into()),
-        errno,
-    };
+    let fail = |errno| SetupError::new(SetupStep::IdMap, Some(helper.into()), errno);
     let status = cmd
         .stdin(std::process::Stdio::null())
         .status()

@@ -223,7 +223,8 @@ fn deserialized_out_of_range_limit_and_missing_command_are_refused() {
         ConfigError::OutOfRange {
             setting: Setting::PidsLimit,
             value: 0,
-            allowed: 1..=u64::MAX
+            // The kernel's PID_MAX_LIMIT, less nsbox-init's pid (see pids_limit).
+            allowed: 1..=(4 << 20) - 1
         }
     );
     let err = refused_after(&config, |json| {

@@ -9,7 +9,8 @@ use std::path::Path;
 
 use common::Snapshot;
 use nsbox::{
-    ConfigError, Container, ContainerBuilder, Errno, Error, IdMap, Mount, Namespaces, Rootfs, Setting, SetupStep,
+    ConfigError, Container, ContainerBuilder, Controller, Errno, Error, Hint, IdMap, InterpreterKind, Mount,
+    Namespaces, Rootfs, Setting, SetupStep,
 };
 
 /// Spawns, expects a setup error, and checks nothing leaked.
@@ -305,6 +306,14 @@ fn non_executable_command_fails_with_eacces() {
     );
     let setup = err.as_setup().unwrap();
     assert_eq!((setup.step, setup.errno), (SetupStep::Exec, Errno::EACCES), "{err}");
+    match setup.hint() {
+        Some(Hint::NotExecutable { program, mode }) => {
+            assert_eq!(program, Path::new("/tools/script"));
+            assert_eq!(mode & 0o111, 0, "{mode:o}");
+        }
+        other => panic!("expected a no-exec-bit hint, got {other:?}: {err}"),
+    }
+    assert!(err.to_string().contains("has no execute permission"), "{err}");
     drop(dir);
 }
 
@@ -367,4 +376,191 @@ fn overlong_hostname_is_refused() {
             ..
         }
     ));
+}
+
+/// A rootfs directory holding only a copy of the host's dynamic `/bin/true` (no loader).
+fn rootfs_with_a_dynamic_true() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    // cp in another process: see common::write_executable (ETXTBSY).
+    let copied = std::process::Command::new("cp")
+        .arg("/bin/true")
+        .arg(dir.path().join("bin"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    dir
+}
+
+#[test]
+fn dynamic_binary_without_its_loader_names_the_elf_interpreter() {
+    let _serial = common::exclusive();
+    if !(common::root() && common::require("a dynamic /bin/true", !common::is_static_elf(Path::new("/bin/true")))) {
+        return;
+    }
+    let rootfs = rootfs_with_a_dynamic_true();
+    // By path and as a bare command found in PATH; with the init's launcher and without.
+    for (command, init) in [("/bin/true", true), ("/bin/true", false), ("true", true)] {
+        let err = setup_failure(
+            Container::builder()
+                .rootfs(Rootfs::dir(rootfs.path()))
+                .init(init)
+                .env("PATH", "/sbin:/bin")
+                .command(command),
+        );
+        let setup = err.as_setup().unwrap();
+        assert_eq!((setup.step, setup.errno), (SetupStep::Exec, Errno::ENOENT), "{err}");
+        let Some(Hint::MissingInterpreter {
+            program,
+            interpreter,
+            kind: InterpreterKind::Elf,
+        }) = setup.hint()
+        else {
+            panic!(
+                "{command}, init {init}: expected a missing ELF interpreter, got {:?}: {err}",
+                setup.hint()
+            );
+        };
+        assert_eq!(program, Path::new("/bin/true"), "{err}");
+        // The loader the host's /bin/true names: there on the host, not in the rootfs.
+        assert!(interpreter.is_absolute() && interpreter.exists(), "{err}");
+        assert!(!rootfs.path().join(interpreter.strip_prefix("/").unwrap()).exists());
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("ELF interpreter {} ", interpreter.display()))
+                && message.contains("not found in the rootfs"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn script_whose_interpreter_is_missing_names_it() {
+    let _serial = common::exclusive();
+    if !common::root_and_busybox() {
+        return;
+    }
+    let rootfs = common::busybox_rootfs();
+    common::write_executable(&rootfs.path().join("bin/run.sh"), "#!/no/such/shell -e\necho hi\n");
+    let err = setup_failure(
+        Container::builder()
+            .rootfs(Rootfs::dir(rootfs.path()))
+            .command("/bin/run.sh"),
+    );
+    let setup = err.as_setup().unwrap();
+    assert_eq!((setup.step, setup.errno), (SetupStep::Exec, Errno::ENOENT), "{err}");
+    assert_eq!(
+        setup.hint(),
+        Some(&Hint::MissingInterpreter {
+            program: "/bin/run.sh".into(),
+            interpreter: "/no/such/shell".into(),
+            kind: InterpreterKind::Script,
+        }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("script interpreter /no/such/shell"), "{err}");
+}
+
+#[test]
+fn bare_command_not_found_names_the_path_searched() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let custom = "/nsbox/none:/usr/nsbox-nowhere/bin";
+    let err = setup_failure(
+        Container::builder()
+            .env("PATH", custom)
+            .command("nsbox-no-such-command"),
+    );
+    let setup = err.as_setup().unwrap();
+    assert_eq!((setup.step, setup.errno), (SetupStep::Exec, Errno::ENOENT), "{err}");
+    assert_eq!(
+        setup.hint(),
+        Some(&Hint::NotInPath {
+            program: "nsbox-no-such-command".into(),
+            path: custom.into(),
+        }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("`nsbox-no-such-command` not found in PATH {custom}")),
+        "{err}"
+    );
+    // Without a PATH of its own, nsbox's default is what was searched.
+    let err = setup_failure(Container::builder().env_clear().command("nsbox-no-such-command"));
+    assert!(
+        matches!(err.as_setup().unwrap().hint(), Some(Hint::NotInPath { path, .. })
+            if path == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        "{err}"
+    );
+}
+
+#[test]
+fn symlinked_proc_in_a_rootfs_is_named_as_a_symlink_in_the_mount_target() {
+    let _serial = common::exclusive();
+    if !common::root_and_busybox() {
+        return;
+    }
+    let rootfs = common::busybox_rootfs();
+    let decoy = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(decoy.path(), rootfs.path().join("proc")).unwrap();
+    let err = setup_failure(
+        Container::builder()
+            .rootfs(Rootfs::dir(rootfs.path()))
+            .command("/bin/true"),
+    );
+    let setup = err.as_setup().unwrap();
+    assert_eq!(setup.errno, Errno::ELOOP, "{err}");
+    assert_eq!(
+        setup.hint(),
+        Some(&Hint::SymlinkInMountTarget { target: "/proc".into() }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("holds a symlink"), "{err}");
+}
+
+#[test]
+fn symlink_in_a_no_follow_bind_source_is_named() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    std::os::unix::fs::symlink("real", dir.path().join("link")).unwrap();
+    let source = dir.path().join("link");
+    let err = setup_failure(true_builder().mount(Mount::bind(&source, "/data").no_follow()));
+    let setup = err.as_setup().unwrap();
+    assert_eq!((setup.step, setup.errno), (SetupStep::BindMount, Errno::ELOOP), "{err}");
+    assert_eq!(setup.hint(), Some(&Hint::SymlinkInBindSource { source }), "{err}");
+    assert!(err.to_string().contains("Mount::follow_symlinks()"), "{err}");
+}
+
+#[test]
+fn exec_into_a_container_at_its_pids_limit_says_the_limit_is_reached() {
+    let _serial = common::exclusive();
+    if !(common::root()
+        && common::require(
+            "a usable pids controller (run the suite with scripts/test)",
+            nsbox::preflight().can_use(Controller::Pids),
+        ))
+    {
+        return;
+    }
+    let mut c = Container::builder()
+        .pids_limit(1)
+        .command("/bin/sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let err = c.exec().command("/bin/true").status().unwrap_err();
+    let setup = err.as_setup().unwrap_or_else(|| panic!("not a setup error: {err}"));
+    assert_eq!(setup.errno, Errno::EAGAIN, "{err}");
+    assert_eq!(setup.hint(), Some(&Hint::PidsLimitReached { limit: 1 }), "{err}");
+    assert!(err.to_string().contains("pids limit (1) is reached"), "{err}");
+    c.kill(nsbox::Signal::SIGKILL).unwrap();
+    c.wait().unwrap();
 }

@@ -189,7 +189,8 @@ fn sandbox_gets_a_pids_limit_where_the_pids_controller_is_usable() {
         return;
     }
     let sandbox = pids_max_of(Container::builder().profile(Profile::Sandbox));
-    assert_eq!(sandbox.as_deref(), Some("1024"), "the Sandbox container's pids.max");
+    // The payload's 1024, and nsbox-init's one (see pids_limit).
+    assert_eq!(sandbox.as_deref(), Some("1025"), "the Sandbox container's pids.max");
     let fixture = pids_max_of(&mut Container::builder());
     assert_eq!(fixture, None, "a Fixture container got a pids cgroup");
 }
@@ -201,7 +202,7 @@ fn sandbox_pids_limit_yields_to_the_callers_and_can_be_turned_off() {
         return;
     }
     let own = pids_max_of(Container::builder().profile(Profile::Sandbox).pids_limit(64));
-    assert_eq!(own.as_deref(), Some("64"));
+    assert_eq!(own.as_deref(), Some("65"), "64 and nsbox-init");
     let off = pids_max_of(
         Container::builder()
             .profile(Profile::Sandbox)

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use super::id_list::IdList;
 use crate::error::{ConfigError, Setting};
 
 /// Which per-device I/O throttle a [`IoDeviceLimit`] sets.
@@ -82,8 +83,23 @@ pub(crate) struct Resources {
 
 /// The CFS period nsbox uses for CPU limits: 100 ms, the kernel's and Docker's default.
 pub(crate) const CPU_PERIOD_US: u64 = 100_000;
-/// Below this a container cannot even start a shell; smaller values are surely a unit mistake.
-const MIN_MEMORY: u64 = 1 << 20;
+/// The smallest memory limit: 6 MiB, Docker's floor (`linuxMinMemory`). Below it the kernel's
+/// own charges for a new process (page tables, kernel stack, the pages of the binaries it maps)
+/// leave a shell next to nothing, and a smaller value is surely a unit mistake.
+pub(crate) const MIN_MEMORY: u64 = 6 << 20;
+/// The most a `pids.max` takes: the kernel's `PID_MAX_LIMIT` on 64-bit (4 Mi); a larger write
+/// fails with `EINVAL`.
+pub(crate) const PID_MAX_LIMIT: u64 = 4 << 20;
+
+/// The processes nsbox itself keeps in a container's cgroup beside the payload's, which
+/// [`pids_limit`](crate::ContainerBuilder::pids_limit) does not count (`pids.max` is the
+/// caller's limit plus these): nsbox-init when the container has one (`init(true)` with a PID
+/// namespace), and nsbox-connect when it also publishes ports (and the init binary is built
+/// in, which the connector runs as). The setup process becomes the init (or the payload), and
+/// the launcher becomes the payload: neither is one more.
+pub(crate) fn nsbox_processes(has_init: bool, publishes_ports: bool) -> u64 {
+    u64::from(has_init) + u64::from(has_init && publishes_ports && crate::pid1::binary_built())
+}
 
 impl Resources {
     pub fn is_empty(&self) -> bool {
@@ -95,7 +111,10 @@ impl Resources {
         self.cpus.map(|c| ((c * CPU_PERIOD_US as f64).round() as u64).max(1000))
     }
 
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks every limit, also against what this host has (see [`host`](super::host)):
+    /// `nsbox_processes` is what [`nsbox_processes`] says the container's own are.
+    pub fn validate(&self, nsbox_processes: u64) -> Result<(), ConfigError> {
+        let host = super::host::host();
         let range = |setting, value: Option<u64>, allowed: std::ops::RangeInclusive<u64>| match value {
             Some(value) if !allowed.contains(&value) => Err(ConfigError::OutOfRange {
                 setting,
@@ -104,16 +123,34 @@ impl Resources {
             }),
             _ => Ok(()),
         };
+        let at_most = |setting, value: Option<u64>, available: Option<u64>| match (value, available) {
+            (Some(value), Some(available)) if value > available => Err(ConfigError::ExceedsHost {
+                setting,
+                value,
+                available,
+            }),
+            _ => Ok(()),
+        };
         range(Setting::MemoryLimit, self.memory, MIN_MEMORY..=u64::MAX)?;
+        at_most(Setting::MemoryLimit, self.memory, host.memory)?;
         if self.swap.is_some() && self.memory.is_none() {
             return Err(ConfigError::Requires {
                 setting: Setting::MemorySwapLimit,
                 requires: Setting::MemoryLimit,
             });
         }
+        // Memory and swap together within installed memory and swap: what is left of both
+        // once the memory limit is taken.
+        let swap_left = match (host.memory, host.swap, self.memory) {
+            (Some(memory), Some(swap), Some(limit)) => Some(memory.saturating_add(swap).saturating_sub(limit)),
+            _ => None,
+        };
+        at_most(Setting::MemorySwapLimit, self.swap, swap_left)?;
         if let Some(c) = self.cpus {
-            // SAFETY: sysconf takes no memory.
-            let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64;
+            let online = host
+                .cpus
+                .as_ref()
+                .map_or_else(sysconf_online_cpus, |(cpus, _)| cpus.count());
             // In thousandths of a CPU (a NaN is 0, an infinity u64::MAX: both refused).
             // Rounded away from the range, so the value shown is outside it too.
             let milli = if c < 0.01 {
@@ -121,26 +158,41 @@ impl Resources {
             } else {
                 (c * 1000.0).ceil()
             } as u64;
-            let allowed = 10..=online * 1000;
-            if !c.is_finite() || c < 0.01 || c > online as f64 {
-                return range(Setting::CpuLimit, Some(milli), allowed);
+            if c.is_nan() || c < 0.01 {
+                return range(Setting::CpuLimit, Some(milli), 10..=online * 1000);
             }
+            // An infinity too.
+            at_most(Setting::CpuLimit, Some(milli), Some(online * 1000))?;
         }
         range(Setting::CpuWeight, self.cpu_weight, 1..=10_000)?;
         range(Setting::IoWeight, self.io_weight, 1..=10_000)?;
-        // 0 would not even let the container's first process start.
-        range(Setting::PidsLimit, self.pids, 1..=u64::MAX)?;
-        for (setting, list) in [
-            (Setting::CpusetCpus, &self.cpuset_cpus),
-            (Setting::CpusetMems, &self.cpuset_mems),
+        // 0 would not let the payload start; above PID_MAX_LIMIT (with nsbox's own processes
+        // added) the kernel refuses the write.
+        range(
+            Setting::PidsLimit,
+            self.pids,
+            1..=PID_MAX_LIMIT.saturating_sub(nsbox_processes),
+        )?;
+        for (setting, list, online) in [
+            (Setting::CpusetCpus, &self.cpuset_cpus, &host.cpus),
+            (Setting::CpusetMems, &self.cpuset_mems, &host.mems),
         ] {
-            if let Some(list) = list
-                && !is_cpu_list(list)
-            {
+            let Some(list) = list else { continue };
+            let Some(ids) = IdList::parse(list) else {
                 return Err(ConfigError::Malformed {
                     setting,
                     value: list.clone(),
                     expected: "a list like \"0-3,5\"",
+                });
+            };
+            if let Some((online, text)) = online
+                && let Some(id) = ids.first_not_in(online)
+            {
+                return Err(ConfigError::NotOnline {
+                    setting,
+                    list: list.clone(),
+                    id,
+                    online: text.clone(),
                 });
             }
         }
@@ -150,24 +202,23 @@ impl Resources {
         }
         Ok(())
     }
+
+    /// The limits as written to the cgroup: the pids limit with nsbox's own processes added.
+    pub fn for_cgroup(&self, nsbox_processes: u64) -> std::borrow::Cow<'_, Resources> {
+        match self.pids {
+            Some(pids) if nsbox_processes > 0 => std::borrow::Cow::Owned(Resources {
+                pids: Some(pids.saturating_add(nsbox_processes)),
+                ..self.clone()
+            }),
+            _ => std::borrow::Cow::Borrowed(self),
+        }
+    }
 }
 
-/// `0-3,5,7-8`: ranges and numbers, separated by commas.
-fn is_cpu_list(list: &str) -> bool {
-    !list.is_empty()
-        && list.split(',').all(|part| {
-            let mut ends = part.splitn(2, '-');
-            let num = |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
-            let first = ends.next();
-            match ends.next() {
-                None => num(first),
-                Some(last) => {
-                    num(first)
-                        && num(Some(last))
-                        && first.and_then(|f| f.parse::<u32>().ok()) <= last.parse::<u32>().ok()
-                }
-            }
-        })
+/// The online CPUs as libc counts them, where sysfs could not be read.
+fn sysconf_online_cpus() -> u64 {
+    // SAFETY: sysconf takes no memory.
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64
 }
 
 #[cfg(test)]
@@ -175,21 +226,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cpu_lists_are_checked() {
-        for ok in ["0", "0-3", "0,2,4-7"] {
-            assert!(is_cpu_list(ok), "{ok}");
-        }
-        for bad in ["", "a", "3-1", "1,", "-1", "1-"] {
-            assert!(!is_cpu_list(bad), "{bad}");
-        }
-    }
-
-    #[test]
     fn absurd_limits_are_refused() {
         let r = |f: fn(&mut Resources)| {
             let mut r = Resources::default();
             f(&mut r);
-            r.validate()
+            r.validate(0)
         };
         assert_eq!(
             r(|r| r.memory = Some(4096)),
@@ -201,8 +242,39 @@ mod tests {
         );
         assert!(matches!(
             r(|r| r.cpus = Some(f64::INFINITY)),
-            Err(ConfigError::OutOfRange {
+            Err(ConfigError::ExceedsHost {
                 setting: Setting::CpuLimit,
+                value: u64::MAX,
+                ..
+            })
+        ));
+        assert!(matches!(
+            r(|r| r.memory = Some(u64::MAX)),
+            Err(ConfigError::ExceedsHost {
+                setting: Setting::MemoryLimit,
+                value: u64::MAX,
+                ..
+            })
+        ));
+        assert!(matches!(
+            r(|r| r.cpuset_cpus = Some("1-0".into())),
+            Err(ConfigError::Malformed {
+                setting: Setting::CpusetCpus,
+                ..
+            })
+        ));
+        assert!(matches!(
+            r(|r| r.cpuset_mems = Some("4095".into())),
+            Err(ConfigError::NotOnline {
+                setting: Setting::CpusetMems,
+                id: 4095,
+                ..
+            })
+        ));
+        assert!(matches!(
+            r(|r| r.pids = Some(PID_MAX_LIMIT + 1)),
+            Err(ConfigError::OutOfRange {
+                setting: Setting::PidsLimit,
                 ..
             })
         ));
@@ -213,6 +285,16 @@ mod tests {
         assert!(r(|r| r.pids = Some(0)).is_err());
         assert!(r(|r| r.cpu_weight = Some(0)).is_err());
         assert!(r(|r| r.memory = Some(64 << 20)).is_ok());
+        assert!(r(|r| r.pids = Some(PID_MAX_LIMIT)).is_ok());
+        let pids = Resources {
+            pids: Some(PID_MAX_LIMIT),
+            ..Default::default()
+        };
+        assert!(
+            pids.validate(1).is_err(),
+            "nsbox's own processes count toward the kernel's bound"
+        );
+        assert_eq!(pids.for_cgroup(2).pids, Some(PID_MAX_LIMIT + 2));
         assert_eq!(
             Resources {
                 cpus: Some(0.5),

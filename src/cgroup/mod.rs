@@ -9,6 +9,8 @@
 //! process first (`cgroup.kill`, or freeze + kill + thaw) and happens on wait, on setup
 //! failure and on drop. Why not cgroups-rs: see docs/cgroups.md.
 
+pub(crate) mod host;
+pub(crate) mod id_list;
 mod layout;
 pub(crate) mod limits;
 pub(crate) mod stats;
@@ -233,15 +235,19 @@ impl Cgroup {
     /// where the controller is usable: tried first, and if that cgroup cannot be made, the
     /// container gets what it would have had without it (a limit the caller set is never
     /// dropped: it is in `resources` already and fails the spawn as before).
+    ///
+    /// Either pids limit is the payload's: nsbox's own processes in the cgroup
+    /// ([`limits::nsbox_processes`]) are added to it.
     pub fn for_config(config: &crate::config::Config, id: &str) -> Result<Option<Cgroup>, CgroupError> {
         let parent = config.cgroup_parent.as_deref();
+        let own = limits::nsbox_processes(config.has_init(), !config.ports.is_empty());
         let pids_default = config
             .bounds
             .pids_where_available
             .filter(|_| config.resources.pids.is_none());
         if let Some(max) = pids_default.filter(|_| pids_usable(parent)) {
             let resources = Resources {
-                pids: Some(max),
+                pids: Some(max.saturating_add(own)),
                 ..config.resources.clone()
             };
             match Cgroup::create(&resources, parent, id) {
@@ -250,7 +256,7 @@ impl Cgroup {
             }
         }
         match config.wants_cgroup() {
-            true => Cgroup::create(&config.resources, parent, id).map(Some),
+            true => Cgroup::create(&config.resources.for_cgroup(own), parent, id).map(Some),
             false => Ok(None),
         }
     }

@@ -1,5 +1,6 @@
 //! The validated, plain-data description of a container.
 
+mod rlimits;
 mod settings;
 mod validate;
 #[cfg(feature = "serde")]

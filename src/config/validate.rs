@@ -171,7 +171,9 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         true => resolve_maps(&s)?,
         false => (Vec::new(), Vec::new()),
     };
-    s.resources.validate()?;
+    let has_init = s.init && ns.contains(Namespaces::PID);
+    s.resources
+        .validate(crate::cgroup::limits::nsbox_processes(has_init, !s.ports.is_empty()))?;
     s.bounds.validate()?;
     s.seccomp.validate(s.landlock.is_some())?;
     if s.refused_new_privileges {
@@ -200,6 +202,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
     for (_, soft, hard) in &s.rlimits {
         in_range(Setting::Rlimit, *soft, 0..=*hard)?;
     }
+    super::rlimits::check(&s.rlimits, ns.contains(Namespaces::USER))?;
     if let Some(parent) = &s.cgroup_parent {
         no_nul(Setting::CgroupParent, parent.as_os_str())?;
         if parent.components().any(|c| matches!(c, Component::ParentDir)) {

@@ -35,6 +35,11 @@ pub(crate) fn memfd() -> Option<OwnedFd> {
         .ok()
 }
 
+/// Whether the init binary is built in (not on architectures build.rs does not build it for).
+pub(crate) fn binary_built() -> bool {
+    !BINARY.is_empty()
+}
+
 fn create() -> std::io::Result<OwnedFd> {
     if BINARY.is_empty() {
         return Err(std::io::Error::other("built without the init binary"));

@@ -104,11 +104,8 @@ impl Plan {
     /// argv can name it), then one rule per path, each step naming its path.
     pub(super) fn plan_landlock(&mut self, landlock: &crate::security::Landlock) -> Result<()> {
         use crate::security::landlock::{access, handled_access};
-        let handled = handled_access().map_err(|errno| crate::error::SetupError {
-            step: SetupStep::Landlock,
-            path: None,
-            errno,
-        })?;
+        let handled =
+            handled_access().map_err(|errno| crate::error::SetupError::new(SetupStep::Landlock, None, errno))?;
         let reserved = nix::fcntl::open(
             "/dev/null",
             nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,

@@ -34,7 +34,7 @@ pub(crate) fn exec(container: &Container, settings: &ExecSettings) -> Result<Exe
     tracing::trace!(id = container.id(), "exec plan:\n{}", plan.render());
     let start = ChildStart::new(&mut plan);
     let cgroup_fd = cgroup.and_then(crate::cgroup::Cgroup::clone_into_fd);
-    let (pid, pidfd) = clone(&mut plan, &start, cgroup_fd)?;
+    let (pid, pidfd) = clone(&mut plan, &start, cgroup_fd).map_err(|e| with_pids_hint(e, &config))?;
     let id = format!("{}/exec", container.id());
     let mut process = Container::new(id, pid, pidfd, plan.parent.status.take(), false, None);
     process.set_output_limit(config.bounds.output_limit);
@@ -73,7 +73,24 @@ pub(crate) fn exec(container: &Container, settings: &ExecSettings) -> Result<Exe
     if gone && container.has_exited() {
         return Err(not_running().with_cleanup(cleanup));
     }
-    let error = SetupError { step, path, errno };
+    // In the running container's own root where it can be opened (it has the container's
+    // mounts), else as the configuration made it.
+    let view = crate::hint::View::of_process(container.pid() as i32).unwrap_or(crate::hint::View::Config(&config));
+    let hint = crate::hint::for_failure(&config, &view, step, path.as_deref(), errno, plan.steps.get(index));
+    let error = SetupError::new(step, path, errno).with_hint(hint);
     tracing::debug!(%error, "exec setup failed");
     Err(Error::from(error).with_cleanup(cleanup))
+}
+
+/// A clone refused with `EAGAIN` in a container with a pids limit: the hint says the limit is
+/// reached.
+fn with_pids_hint(e: Error, config: &crate::config::Config) -> Error {
+    match e {
+        Error::Setup(setup) if setup.errno == Errno::EAGAIN => {
+            let view = crate::hint::View::Config(config);
+            let hint = crate::hint::for_failure(config, &view, setup.step, None, setup.errno, None);
+            Error::Setup(setup.with_hint(hint))
+        }
+        other => other,
+    }
 }

@@ -149,7 +149,11 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     let cleanup = container.reap_after_setup_failure();
     let (index, errno) = decode_report(&report, got);
     let (step, path) = plan.labels.get(index).cloned().unwrap_or((SetupStep::Exec, None));
-    let error = SetupError { step, path, errno };
+    // Worked out here, in the parent, once the setup process is gone: its root as the
+    // configuration made it.
+    let view = crate::hint::View::Config(config);
+    let hint = crate::hint::for_failure(config, &view, step, path.as_deref(), errno, plan.steps.get(index));
+    let error = SetupError::new(step, path, errno).with_hint(hint);
     tracing::debug!(%error, "container setup failed");
     Err(Error::from(error).with_cleanup(cleanup))
 }
@@ -204,12 +208,7 @@ fn clone(plan: &mut Plan, start: &ChildStart, cgroup_fd: Option<RawFd>) -> Resul
             Some((low, size)) => match crate::shared_memory::clone_on_stack(&mut args, (low, size), start) {
                 Ok(pid) => pid as libc::c_long,
                 Err(errno) => {
-                    return Err(SetupError {
-                        step: SetupStep::Clone,
-                        path: None,
-                        errno: Errno::from_nix(errno),
-                    }
-                    .into());
+                    return Err(SetupError::new(SetupStep::Clone, None, Errno::from_nix(errno)).into());
                 }
             },
             // SAFETY: without CLONE_VM and with no stack the child runs on a copy of this
@@ -225,12 +224,7 @@ fn clone(plan: &mut Plan, start: &ChildStart, cgroup_fd: Option<RawFd>) -> Resul
     } else {
         if flags & libc::CLONE_NEWTIME as u64 != 0 {
             // clone(2) reads the low byte as the exit signal, where CLONE_NEWTIME lives.
-            return Err(SetupError {
-                step: SetupStep::Clone,
-                path: None,
-                errno: Errno::ENOSYS,
-            }
-            .into());
+            return Err(SetupError::new(SetupStep::Clone, None, Errno::ENOSYS).into());
         }
         // SAFETY: as above; clone(2) stores the pidfd through the parent_tid argument.
         unsafe {
@@ -251,12 +245,7 @@ fn clone(plan: &mut Plan, start: &ChildStart, cgroup_fd: Option<RawFd>) -> Resul
             let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
             Ok((Pid::from_raw(pid as i32), pidfd))
         }
-        _ => Err(SetupError {
-            step: SetupStep::Clone,
-            path: None,
-            errno: Errno::last(),
-        }
-        .into()),
+        _ => Err(SetupError::new(SetupStep::Clone, None, Errno::last()).into()),
     }
 }
 

@@ -29,11 +29,8 @@ impl ThreadNetns {
         let own = std::fs::File::open("/proc/thread-self/ns/net")
             .map(OwnedFd::from)
             .map_err(|e| Error::io("open this thread's network namespace", e))?;
-        nix::sched::setns(&target, CloneFlags::CLONE_NEWNET).map_err(|e| SetupError {
-            step: SetupStep::JoinNetwork,
-            path: None,
-            errno: crate::errno::Errno::from_nix(e),
-        })?;
+        nix::sched::setns(&target, CloneFlags::CLONE_NEWNET)
+            .map_err(|e| SetupError::new(SetupStep::JoinNetwork, None, crate::errno::Errno::from_nix(e)))?;
         Ok(ThreadNetns {
             own: Some(own),
             target: Some(target),
