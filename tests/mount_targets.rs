@@ -267,6 +267,16 @@ fn a_target_through_a_symlink_climbing_out_of_the_root_is_refused_naming_it() {
         assert_eq!((e.step, e.errno), (step, Errno::ELOOP), "{e}");
         assert_eq!(e.path.as_deref(), Some(Path::new(target)), "{e}");
         assert!(e.to_string().contains(target), "{e}");
+        match e.hint() {
+            Some(nsbox::Hint::SymlinkLeavesRoot { target: t, symlink }) => {
+                assert_eq!(
+                    (t.as_path(), symlink.as_path()),
+                    (Path::new(target), Path::new("/escape"))
+                )
+            }
+            other => panic!("hint {other:?}: {e}"),
+        }
+        assert!(e.to_string().contains("climbs above the container's root"), "{e}");
         assert_eq!(
             fs::read_dir(outside.path()).unwrap().count(),
             0,

@@ -80,6 +80,14 @@ pub enum Hint {
         /// The mount target, in the container.
         target: PathBuf,
     },
+    /// A mount target whose path goes through a symlink climbing above the container's root
+    /// with `..` (refused before anything starts; symlinks are followed inside the root).
+    SymlinkLeavesRoot {
+        /// The mount target, in the container.
+        target: PathBuf,
+        /// The symlink met on the way, in the container.
+        symlink: PathBuf,
+    },
     /// `ELOOP` opening a bind source that must hold no symlink (`Mount::no_follow`, the
     /// `Sandbox` default).
     SymlinkInBindSource {
@@ -130,6 +138,12 @@ impl fmt::Display for Hint {
                 "the mount target {} holds a symlink, which is not followed there",
                 target.display()
             ),
+            Hint::SymlinkLeavesRoot { target, symlink } => write!(
+                f,
+                "the mount target {} goes through the symlink {}, which climbs above the container's root",
+                target.display(),
+                symlink.display()
+            ),
             Hint::SymlinkInBindSource { source } => write!(
                 f,
                 "the bind source {} holds a symlink, refused by a no-follow bind (Mount::follow_symlinks() allows it)",
@@ -162,11 +176,8 @@ pub(crate) fn for_failure(
             source: path?.to_path_buf(),
         }),
         (SetupStep::Mount | SetupStep::BindMount, Errno::ELOOP, step) => Some(Hint::SymlinkInMountTarget {
-            target: step.and_then(target_of).or_else(|| match label {
-                // A bind's label names its source; a mount's, its target.
-                SetupStep::Mount => path.map(Path::to_path_buf),
-                _ => None,
-            })?,
+            // A mount step's label names its target as the caller gave it.
+            target: path.map(Path::to_path_buf).or_else(|| step.and_then(target_of))?,
         }),
         (SetupStep::Clone | SetupStep::Init, Errno::EAGAIN, _) => {
             config.resources.pids.map(|limit| Hint::PidsLimitReached { limit })
@@ -179,7 +190,10 @@ pub(crate) fn for_failure(
 fn target_of(step: &Step) -> Option<PathBuf> {
     let target = match step {
         Step::Bind { target, .. } | Step::Mount { target, .. } => target,
-        Step::OpenMountDir { path, .. } | Step::Symlink { path, .. } => path,
+        Step::OpenMountDir { path, .. }
+        | Step::Symlink { path, .. }
+        | Step::OpenTree { path, .. }
+        | Step::MountPoint { path, .. } => path,
         _ => return None,
     };
     let last = target.prefixes.last()?;

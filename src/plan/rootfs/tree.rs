@@ -23,6 +23,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::Leaf;
 use crate::error::{Error, SetupError, SetupStep};
+use crate::hint::Hint;
 
 /// Symlinks followed in one target before giving up, as the kernel's limit.
 const MAX_LINKS: usize = 40;
@@ -263,21 +264,21 @@ impl Tree {
     /// The symlink-free form of `target`, how many of its components exist, and who would
     /// create the first missing one.
     fn resolve(&self, target: &Path, step: SetupStep) -> Result<(PathBuf, usize, Option<Place>), Error> {
-        let refuse = |errno| {
-            Error::Setup(SetupError {
-                step,
-                path: Some(target.to_path_buf()),
-                errno,
-            })
-        };
+        let refuse = |errno| Error::Setup(SetupError::new(step, Some(target.to_path_buf()), errno));
         let mut todo: Vec<OsString> = names(target).into_iter().rev().collect();
         let mut done = PathBuf::from("/");
         let mut links = 0;
+        let mut last_link = None;
         while let Some(name) = todo.pop() {
             if name == ".." {
                 // Only a symlink's text brings `..` (targets are normalised).
                 if !done.pop() {
-                    return Err(refuse(crate::Errno::ELOOP));
+                    let hint = Hint::SymlinkLeavesRoot {
+                        target: target.to_path_buf(),
+                        symlink: last_link.clone().unwrap_or_default(),
+                    };
+                    let error = SetupError::new(step, Some(target.to_path_buf()), crate::Errno::ELOOP);
+                    return Err(Error::Setup(error.with_hint(Some(hint))));
                 }
                 continue;
             }
@@ -287,6 +288,7 @@ impl Tree {
                 Node::Other if todo.is_empty() => done = next,
                 Node::Other => return Err(refuse(crate::Errno::ENOTDIR)),
                 Node::Symlink(link) => {
+                    last_link = Some(next);
                     links += 1;
                     if links > MAX_LINKS {
                         return Err(refuse(crate::Errno::ELOOP));
