@@ -101,6 +101,7 @@ mod error;
 mod exec;
 mod idmap;
 mod kernel;
+pub mod logs;
 mod mount;
 mod namespaces;
 mod net;
@@ -108,6 +109,7 @@ mod pid1;
 mod plan;
 mod preflight;
 mod pty;
+mod ready;
 mod rlimit;
 mod rootfs;
 mod security;
@@ -128,7 +130,9 @@ pub use config::Config;
 #[cfg(feature = "serde")]
 pub use config::UncheckedConfig;
 pub use container::Container;
-pub use error::{CleanupAction, CleanupError, ConfigError, Errno, Error, Result, SetupError, SetupStep};
+pub use error::{
+    CleanupAction, CleanupError, ConfigError, Errno, Error, NotReadyReason, ReadyError, Result, SetupError, SetupStep,
+};
 pub use exec::{Exec, ExecBuilder};
 pub use idmap::IdMap;
 pub use mount::Mount;
@@ -136,6 +140,7 @@ pub use namespaces::Namespaces;
 pub use net::{NetnsRef, Network, Port, Protocol, PublishedPort};
 pub use preflight::{ControllerSupport, Preflight, Syscalls, UserNamespaces, preflight};
 pub use pty::Pty;
+pub use ready::Ready;
 pub use rlimit::Resource;
 pub use rootfs::Rootfs;
 pub use security::{Capabilities, Capability, Landlock, Profile, Seccomp};
