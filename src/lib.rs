@@ -45,6 +45,15 @@
 //!   `/sys`, `/tmp` and `/run`, a PID 1 init, `no_new_privs`. The environment is inherited,
 //!   as with `Command`; [`env_clear`](ContainerBuilder::env_clear) starts empty.
 //!
+//! ## Fixtures: logs and readiness
+//!
+//! [`logs`](ContainerBuilder::logs) writes stdout and stderr to files in Docker's json-file
+//! shape, rotated by size, read back with [`Container::logs`] or [`logs::LogReader`] (follow,
+//! since, tail), also after the handle is gone. [`Container::wait_for`] waits until a port
+//! accepts connections, a line of output matches or a command inside succeeds ([`Ready`]),
+//! failing with a [`ReadyError`] that says what it saw last. See `docs/logs.md` and
+//! `examples/fixture.rs`.
+//!
 //! ## Only std's types and nsbox's own
 //!
 //! Every public signature, field and trait impl uses types of `std` or of nsbox itself, never
@@ -156,6 +165,11 @@ pub use unknown_value::UnknownValueError;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// docs/logs.md's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/logs.md")]
+pub struct LogsDocDoctests;
 
 /// Entry points for the fuzz targets in `fuzz/`: the parsers of outside input. Not a stable API.
 #[doc(hidden)]

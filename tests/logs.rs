@@ -18,7 +18,10 @@ fn entries(reader: LogReader) -> Vec<LogEntry> {
 }
 
 fn texts(entries: &[LogEntry]) -> Vec<String> {
-    entries.iter().map(|e| String::from_utf8_lossy(&e.bytes).into_owned()).collect()
+    entries
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.bytes).into_owned())
+        .collect()
 }
 
 /// The threads of this process whose name (15 bytes at most) is `name`'s start.
@@ -63,7 +66,11 @@ fn logs_hold_both_streams_in_dockers_json_file_shape() {
         assert_eq!(object.keys().collect::<Vec<_>>(), ["log", "stream", "time"], "{line}");
         let time = object["time"].as_str().unwrap();
         // 2026-12-05T20:55:54.123456789Z
-        assert_eq!((time.len(), &time[10..11], &time[19..20], &time[29..]), (30, "T", ".", "Z"), "{time}");
+        assert_eq!(
+            (time.len(), &time[10..11], &time[19..20], &time[29..]),
+            (30, "T", ".", "Z"),
+            "{time}"
+        );
         by_stream
             .entry(object["stream"].as_str().unwrap().into())
             .or_default()
@@ -135,7 +142,10 @@ fn follow_reads_a_running_container_to_its_end_across_rotations() {
     let expected: Vec<String> = (2..=8).map(|i| format!("line-{i}\n")).collect();
     assert_eq!(rest, expected);
     assert!(c.wait().unwrap().success());
-    assert!(dir.path().join("container.log.5").exists(), "the follow crossed no rotation");
+    assert!(
+        dir.path().join("container.log.5").exists(),
+        "the follow crossed no rotation"
+    );
 }
 
 #[test]
@@ -248,24 +258,44 @@ fn logs_settings_are_checked_at_build() {
     let err = build(Container::builder().logs(logs()).stdout(Stdio::piped()));
     assert!(matches!(
         err,
-        Error::Config(ConfigError::Conflict { setting: Setting::Logs, with: Setting::Stdout, .. })
+        Error::Config(ConfigError::Conflict {
+            setting: Setting::Logs,
+            with: Setting::Stdout,
+            ..
+        })
     ));
     let err = build(Container::builder().logs(logs()).tty(true));
     assert!(matches!(
         err,
-        Error::Config(ConfigError::Conflict { setting: Setting::Logs, with: Setting::Tty, .. })
+        Error::Config(ConfigError::Conflict {
+            setting: Setting::Logs,
+            with: Setting::Tty,
+            ..
+        })
     ));
     let err = build(Container::builder().logs(logs().max_files(0)));
     assert!(matches!(
         err,
-        Error::Config(ConfigError::OutOfRange { setting: Setting::LogMaxFiles, value: 0, .. })
+        Error::Config(ConfigError::OutOfRange {
+            setting: Setting::LogMaxFiles,
+            value: 0,
+            ..
+        })
     ));
     let err = build(Container::builder().logs(logs().max_size(0)));
     assert!(matches!(
         err,
-        Error::Config(ConfigError::OutOfRange { setting: Setting::LogMaxSize, value: 0, .. })
+        Error::Config(ConfigError::OutOfRange {
+            setting: Setting::LogMaxSize,
+            value: 0,
+            ..
+        })
     ));
-    let config = Container::builder().logs(LogConfig::new("relative")).command("/bin/true").build().unwrap();
+    let config = Container::builder()
+        .logs(LogConfig::new("relative"))
+        .command("/bin/true")
+        .build()
+        .unwrap();
     assert!(config.logs().unwrap().dir().is_absolute());
     // Without logs there is nothing to read.
     if common::is_root() {

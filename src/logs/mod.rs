@@ -186,3 +186,24 @@ pub(crate) fn spawn(config: &Config, logs: &LogConfig) -> Result<Container> {
         }
     }
 }
+
+#[cfg(all(test, feature = "serde"))]
+mod tests {
+    use super::LogConfig;
+    use crate::{Config, Container};
+
+    #[test]
+    fn logs_round_trip_through_serde_and_are_checked_again() {
+        let config = Container::builder()
+            .logs(LogConfig::new("/tmp/nsbox-logs").max_size(5).max_files(2))
+            .command("/bin/true")
+            .build()
+            .unwrap();
+        let json = serde_json::to_string(&config).unwrap();
+        let again: Config = serde_json::from_str(&json).unwrap();
+        assert_eq!(again.logs(), config.logs());
+        let bad = json.replace("\"max_files\":2", "\"max_files\":0");
+        assert_ne!(bad, json);
+        assert!(serde_json::from_str::<Config>(&bad).is_err());
+    }
+}

@@ -35,7 +35,10 @@ pub(super) fn wait(c: &mut Container, argv: &[OsString], interval: Duration, wai
                 None => {
                     process.kill(Signal::SIGKILL)?;
                     process.wait()?;
-                    waiting.saw("still running at the timeout");
+                    // Cut short by the timeout: an earlier try's status says more.
+                    if waiting.last_seen.is_none() {
+                        waiting.saw("still running at the timeout");
+                    }
                 }
             },
             // The container went between the check and the exec: its status says why.
