@@ -576,6 +576,36 @@ impl ContainerBuilder {
     }
 }
 
+/// Logs.
+impl ContainerBuilder {
+    /// Writes the payload's stdout and stderr to log files in Docker's json-file shape, with
+    /// size-based rotation (see [`crate::logs`] and docs/logs.md): a thread of the caller's
+    /// process drains both streams whether or not anyone reads the logs, so the payload never
+    /// blocks on them. Read them with [`Container::logs`], or with
+    /// [`LogReader::open`](crate::logs::LogReader::open) once the handle is gone (a detached
+    /// container's writer runs on after its handle dropped, until the container's streams
+    /// close). Takes the place of [`stdout`](Self::stdout) and [`stderr`](Self::stderr)
+    /// (setting either as well is refused) and cannot be used with [`tty`](Self::tty). The log
+    /// files of an earlier container in the same directory are removed at spawn; a directory
+    /// another container is logging into is refused.
+    ///
+    /// ```no_run
+    /// use nsbox::logs::LogConfig;
+    /// let mut c = nsbox::Container::builder()
+    ///     .logs(LogConfig::new("/tmp/web-logs").max_size(1 << 20).max_files(3))
+    ///     .command("/bin/echo").arg("hello")
+    ///     .spawn()?;
+    /// c.wait()?;
+    /// let first = c.logs()?.entries()?.next().unwrap()?;
+    /// assert_eq!(first.bytes, b"hello\n");
+    /// # Ok::<(), nsbox::Error>(())
+    /// ```
+    pub fn logs(&mut self, logs: crate::logs::LogConfig) -> &mut Self {
+        self.settings.logs = Some(logs);
+        self
+    }
+}
+
 // Here rather than in container.rs: the handle knows nothing of how it is built.
 impl Container {
     /// A builder for a new container.

@@ -72,6 +72,11 @@ pub struct Container {
     /// The container's configuration without its stdio (an fd kept here would stay open as
     /// long as the container), for [`exec`](Self::exec); `None` for an exec'd process.
     config: Option<Box<crate::config::Config>>,
+    /// The thread writing the logs (`ContainerBuilder::logs`), and their directory.
+    log_writer: Option<crate::logs::LogWriter>,
+    log_dir: Option<std::path::PathBuf>,
+    /// What output waits read from the piped streams (`ready::output`).
+    seen: crate::ready::Seen,
 }
 
 impl Container {
@@ -104,6 +109,9 @@ impl Container {
             lifeline: None,
             pty: None,
             config: None,
+            log_writer: None,
+            log_dir: None,
+            seen: crate::ready::Seen::default(),
         }
     }
 
@@ -234,14 +242,102 @@ impl Container {
         self.stdin.take()
     }
 
-    /// Takes the caller's end of a piped stdout.
+    /// Takes the caller's end of a piped stdout. After an output wait
+    /// ([`wait_for`](Self::wait_for)) it yields what the wait read first (a new pipe, fed by
+    /// a thread until the container's stdout ends).
     pub fn take_stdout(&mut self) -> Option<ChildStdout> {
-        self.stdout.take()
+        let pipe = self.stdout.take()?;
+        match std::mem::take(&mut self.seen.stdout) {
+            seen if seen.is_empty() => Some(pipe),
+            seen => self.replayed(seen, pipe.0).map(ChildStdout::new),
+        }
     }
 
-    /// Takes the caller's end of a piped stderr.
+    /// Takes the caller's end of a piped stderr; as [`take_stdout`](Self::take_stdout) after
+    /// an output wait.
     pub fn take_stderr(&mut self) -> Option<ChildStderr> {
-        self.stderr.take()
+        let pipe = self.stderr.take()?;
+        match std::mem::take(&mut self.seen.stderr) {
+            seen if seen.is_empty() => Some(pipe),
+            seen => self.replayed(seen, pipe.0).map(ChildStderr::new),
+        }
+    }
+
+    /// A pipe replaying `seen`, then `rest`; `None` (and a warning) if no thread can be made.
+    fn replayed(&self, seen: Vec<u8>, rest: std::fs::File) -> Option<OwnedFd> {
+        match crate::ready::replay(seen, rest) {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                tracing::warn!(id = self.id, error = %e, "cannot replay the output an output wait read");
+                None
+            }
+        }
+    }
+
+    /// The caller's end of a piped stream still held by the handle.
+    pub(crate) fn output_pipe(&self, stream: crate::logs::Stream) -> Option<BorrowedFd<'_>> {
+        match stream {
+            crate::logs::Stream::Stdout => self.stdout.as_ref().map(AsFd::as_fd),
+            crate::logs::Stream::Stderr => self.stderr.as_ref().map(AsFd::as_fd),
+        }
+    }
+
+    /// The same, to read from.
+    pub(crate) fn output_pipe_mut(&mut self, stream: crate::logs::Stream) -> Option<&mut std::fs::File> {
+        match stream {
+            crate::logs::Stream::Stdout => self.stdout.as_mut().map(|p| &mut p.0),
+            crate::logs::Stream::Stderr => self.stderr.as_mut().map(|p| &mut p.0),
+        }
+    }
+
+    /// What output waits read of `stream`.
+    pub(crate) fn seen_mut(&mut self, stream: crate::logs::Stream) -> &mut Vec<u8> {
+        match stream {
+            crate::logs::Stream::Stdout => &mut self.seen.stdout,
+            crate::logs::Stream::Stderr => &mut self.seen.stderr,
+        }
+    }
+
+    /// What `wait_with_output` keeps of each stream.
+    pub(crate) fn kept_output_limit(&self) -> Option<u64> {
+        self.output_limit
+    }
+
+    pub(crate) fn set_log_writer(&mut self, writer: crate::logs::LogWriter, dir: std::path::PathBuf) {
+        self.log_writer = Some(writer);
+        self.log_dir = Some(dir);
+    }
+
+    /// The log directory, with [`logs`](crate::ContainerBuilder::logs).
+    pub(crate) fn log_dir(&self) -> Option<std::path::PathBuf> {
+        self.log_dir.clone()
+    }
+
+    /// A reader of the container's logs (set [`follow`](crate::logs::LogReader::follow),
+    /// [`since`](crate::logs::LogReader::since), [`tail`](crate::logs::LogReader::tail) or a
+    /// stream filter on it, then read its [`entries`](crate::logs::LogReader::entries)). A
+    /// container without [`logs`](crate::ContainerBuilder::logs) has none:
+    /// [`ConfigError::Missing`](crate::ConfigError::Missing) for [`Setting::Logs`](crate::Setting::Logs).
+    ///
+    /// ```no_run
+    /// # use nsbox::logs::LogConfig;
+    /// let c = nsbox::Container::builder()
+    ///     .logs(LogConfig::new("/tmp/ticker-logs"))
+    ///     .command("/bin/sh").args(["-c", "for i in 1 2 3; do echo $i; sleep 1; done"])
+    ///     .spawn()?;
+    /// // Follows the running container to its end.
+    /// let lines: Vec<_> = c.logs()?.follow(true).entries()?.map(|e| e.map(|e| e.bytes)).collect::<Result<_, _>>()?;
+    /// assert_eq!(lines, [b"1\n", b"2\n", b"3\n"]);
+    /// # Ok::<(), nsbox::Error>(())
+    /// ```
+    pub fn logs(&self) -> Result<crate::logs::LogReader> {
+        match &self.log_dir {
+            Some(dir) => Ok(crate::logs::LogReader::open(dir)),
+            None => Err(crate::error::ConfigError::Missing {
+                setting: crate::Setting::Logs,
+            }
+            .into()),
+        }
     }
 
     /// Sends `signal` to the container's first process. With an init, it is forwarded to the
@@ -353,8 +449,24 @@ impl Container {
     pub fn wait_with_output(mut self) -> Result<Output> {
         self.close_stdin();
         self.final_stats_wanted = false;
-        let (stdout, stderr) = crate::capture::read_both(self.stdout.take(), self.stderr.take(), self.output_limit)
-            .map_err(|e| Error::io("read the container's output", e))?;
+        let (mut stdout, mut stderr) =
+            crate::capture::read_both(self.stdout.take(), self.stderr.take(), self.output_limit)
+                .map_err(|e| Error::io("read the container's output", e))?;
+        // What output waits read comes first (ready::output).
+        let limit = self
+            .output_limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        for (kept, seen) in [
+            (&mut stdout, &mut self.seen.stdout),
+            (&mut stderr, &mut self.seen.stderr),
+        ] {
+            if !seen.is_empty() {
+                seen.append(&mut kept.bytes);
+                kept.truncated |= seen.len() > limit;
+                seen.truncate(limit);
+                kept.bytes = std::mem::take(seen);
+            }
+        }
         let status = self.wait()?;
         Ok(Output {
             status,
@@ -390,6 +502,10 @@ impl Container {
         // The listeners go with the container: the port is free again.
         if let Some(mut forwarder) = self.forwarder.take() {
             forwarder.stop();
+        }
+        // The log writer writes what the pipes still hold and stops (see logs/writer.rs).
+        if let Some(mut writer) = self.log_writer.take() {
+            writer.finish();
         }
         if let Some(pipe) = self.status_pipe.take() {
             let mut buf = [0u8; crate::pid1::protocol::STATUS_LEN];

@@ -59,6 +59,10 @@ pub enum Error {
         /// The container's id.
         id: String,
     },
+    /// A readiness wait ([`Container::wait_for`](crate::Container::wait_for)) ended without
+    /// what it waited for: the timeout, the container's exit, or output it cannot see.
+    #[error(transparent)]
+    NotReady(#[from] ReadyError),
     /// An operation of the parent (supervisor) side failed.
     #[error("{context}: {source}")]
     Io {
@@ -114,7 +118,7 @@ impl Error {
             Error::Cgroup(crate::cgroup::CgroupError::Io { source, .. }) => source.raw_os_error().map(Errno::from_raw),
             Error::CleanupAfter { error, .. } => error.errno(),
             Error::NotRunning { .. } => Some(Errno::ESRCH),
-            Error::Config(_) | Error::Cgroup(_) | Error::Cleanup { .. } => None,
+            Error::Config(_) | Error::Cgroup(_) | Error::Cleanup { .. } | Error::NotReady(_) => None,
         }
     }
 }
@@ -579,6 +583,69 @@ impl fmt::Display for SetupStep {
             SetupStep::Exec => "exec",
         };
         f.write_str(name)
+    }
+}
+
+/// A readiness wait that ended without what it waited for: what was awaited, why it ended,
+/// what was seen last and how long it waited.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use nsbox::{Container, Error, NotReadyReason, Ready, Stdio};
+/// let mut c = Container::builder()
+///     .command("/bin/sh").args(["-c", "echo starting; exit 3"])
+///     .stdout(Stdio::piped())
+///     .spawn()?;
+/// let Err(Error::NotReady(e)) = c.wait_for(Ready::output_contains("ready").timeout(Duration::from_secs(10))) else {
+///     panic!()
+/// };
+/// assert!(matches!(e.reason, NotReadyReason::Exited(status) if status.code() == Some(3)));
+/// assert_eq!(e.last_seen.as_deref(), Some("starting"));
+/// # Ok::<(), nsbox::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "container not ready: waited {waited:.1?} for {awaited}; {reason}{}",
+    last_seen.as_ref().map(|s| format!("; last seen: {s}")).unwrap_or_default()
+)]
+pub struct ReadyError {
+    /// What was awaited, e.g. `tcp port 80 to accept a connection`.
+    pub awaited: String,
+    /// Why the wait ended.
+    pub reason: NotReadyReason,
+    /// The last thing the wait saw: the last line of output, the last connect error (e.g.
+    /// `127.0.0.1:8080: connection refused`), the last exit status of the command; `None` if
+    /// it saw nothing.
+    pub last_seen: Option<String>,
+    /// How long it waited.
+    pub waited: std::time::Duration,
+}
+
+/// Why a readiness wait ended without what it waited for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotReadyReason {
+    /// The timeout passed.
+    TimedOut,
+    /// The container exited first, with this status.
+    Exited(ExitStatus),
+    /// What was awaited cannot be observed (why): output that is neither piped nor logged, a
+    /// network namespace the caller may not join.
+    Unobservable(String),
+    /// An output wait on pipes kept this many bytes of a stream (the
+    /// [`output_limit`](crate::ContainerBuilder::output_limit), or 16 MiB without one)
+    /// without a match; everything read is still kept. Logs have no such bound.
+    OutputLimit(u64),
+}
+
+impl fmt::Display for NotReadyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotReadyReason::TimedOut => f.write_str("timed out"),
+            NotReadyReason::Exited(status) => write!(f, "the container exited first ({status})"),
+            NotReadyReason::Unobservable(why) => write!(f, "cannot be observed: {why}"),
+            NotReadyReason::OutputLimit(limit) => write!(f, "kept {limit} bytes of output without a match"),
+        }
     }
 }
 

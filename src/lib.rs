@@ -45,6 +45,15 @@
 //!   `/sys`, `/tmp` and `/run`, a PID 1 init, `no_new_privs`. The environment is inherited,
 //!   as with `Command`; [`env_clear`](ContainerBuilder::env_clear) starts empty.
 //!
+//! ## Fixtures: logs and readiness
+//!
+//! [`logs`](ContainerBuilder::logs) writes stdout and stderr to files in Docker's json-file
+//! shape, rotated by size, read back with [`Container::logs`] or [`logs::LogReader`] (follow,
+//! since, tail), also after the handle is gone. [`Container::wait_for`] waits until a port
+//! accepts connections, a line of output matches or a command inside succeeds ([`Ready`]),
+//! failing with a [`ReadyError`] that says what it saw last. See `docs/logs.md` and
+//! `examples/fixture.rs`.
+//!
 //! ## Only std's types and nsbox's own
 //!
 //! Every public signature, field and trait impl uses types of `std` or of nsbox itself, never
@@ -102,6 +111,7 @@ mod exec;
 mod hint;
 mod idmap;
 mod kernel;
+pub mod logs;
 mod mount;
 mod namespaces;
 mod net;
@@ -109,6 +119,7 @@ mod pid1;
 mod plan;
 mod preflight;
 mod pty;
+mod ready;
 mod rlimit;
 mod rootfs;
 mod security;
@@ -129,7 +140,9 @@ pub use config::Config;
 #[cfg(feature = "serde")]
 pub use config::UncheckedConfig;
 pub use container::Container;
-pub use error::{CleanupAction, CleanupError, ConfigError, Errno, Error, Result, SetupError, SetupStep};
+pub use error::{
+    CleanupAction, CleanupError, ConfigError, Errno, Error, NotReadyReason, ReadyError, Result, SetupError, SetupStep,
+};
 pub use exec::{Exec, ExecBuilder};
 pub use hint::{Hint, InterpreterKind};
 pub use idmap::IdMap;
@@ -138,6 +151,7 @@ pub use namespaces::Namespaces;
 pub use net::{NetnsRef, Network, Port, Protocol, PublishedPort};
 pub use preflight::{ControllerSupport, Preflight, Syscalls, UserNamespaces, preflight};
 pub use pty::Pty;
+pub use ready::Ready;
 pub use rlimit::Resource;
 pub use rootfs::Rootfs;
 pub use security::{Capabilities, Capability, Landlock, Profile, Seccomp};
@@ -153,6 +167,11 @@ pub use unknown_value::UnknownValueError;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// docs/logs.md's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/logs.md")]
+pub struct LogsDocDoctests;
 
 /// Entry points for the fuzz targets in `fuzz/`: the parsers of outside input. Not a stable API.
 #[doc(hidden)]

@@ -113,6 +113,16 @@ pub enum Setting {
     Tty,
     /// [`new_session`](crate::ContainerBuilder::new_session).
     NewSession,
+    /// [`logs`](crate::ContainerBuilder::logs): its directory.
+    Logs,
+    /// [`LogConfig::max_size`](crate::logs::LogConfig::max_size), in bytes.
+    LogMaxSize,
+    /// [`LogConfig::max_files`](crate::logs::LogConfig::max_files).
+    LogMaxFiles,
+    /// [`stdout`](crate::ContainerBuilder::stdout).
+    Stdout,
+    /// [`stderr`](crate::ContainerBuilder::stderr).
+    Stderr,
 }
 
 impl Setting {
@@ -126,7 +136,8 @@ impl Setting {
             | Setting::TmpSize
             | Setting::RunSize
             | Setting::ShmSize
-            | Setting::OutputLimit => " bytes",
+            | Setting::OutputLimit
+            | Setting::LogMaxSize => " bytes",
             Setting::UidMap | Setting::GidMap => " ranges",
             Setting::CpuLimit => " thousandths of a CPU",
             Setting::Seccomp => " instructions",
@@ -183,6 +194,11 @@ impl fmt::Display for Setting {
             Setting::Landlock => "landlock",
             Setting::Tty => "tty",
             Setting::NewSession => "new_session",
+            Setting::Logs => "logs",
+            Setting::LogMaxSize => "log max_size",
+            Setting::LogMaxFiles => "log max_files",
+            Setting::Stdout => "stdout",
+            Setting::Stderr => "stderr",
         };
         f.write_str(name)
     }

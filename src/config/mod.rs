@@ -121,6 +121,8 @@ pub struct Config {
     pub(crate) bounds: Bounds,
     /// Host paths hidden on the host root (`hide_host_paths`).
     pub(crate) hidden_host_paths: Vec<PathBuf>,
+    /// Where stdout and stderr are logged (`logs`); the directory absolute.
+    pub(crate) logs: Option<crate::logs::LogConfig>,
 }
 
 impl Config {
@@ -179,18 +181,30 @@ impl Config {
         self.init && self.namespaces.contains(Namespaces::PID)
     }
 
+    /// Where the container's stdout and stderr are logged, if they are
+    /// ([`logs`](crate::ContainerBuilder::logs)).
+    pub fn logs(&self) -> Option<&crate::logs::LogConfig> {
+        self.logs.as_ref()
+    }
+
     /// Starts a container from this configuration.
     pub fn spawn(&self) -> Result<Container> {
-        crate::spawn::spawn(self)
+        match &self.logs {
+            Some(logs) => crate::logs::spawn(self, logs),
+            None => crate::spawn::spawn(self),
+        }
     }
 
     /// Starts a container, waits for it and collects its output: stdin is null and stdout and
-    /// stderr are captured unless they were set.
+    /// stderr are captured unless they were set. With [`logs`](crate::ContainerBuilder::logs)
+    /// the output goes to the log files, and the [`Output`]'s stdout and stderr are empty.
     pub fn output(&self) -> Result<Output> {
         let mut config = self.clone();
         config.stdin.get_or_insert_with(Stdio::null);
-        config.stdout.get_or_insert_with(Stdio::piped);
-        config.stderr.get_or_insert_with(Stdio::piped);
-        crate::spawn::spawn(&config)?.wait_with_output()
+        if config.logs.is_none() {
+            config.stdout.get_or_insert_with(Stdio::piped);
+            config.stderr.get_or_insert_with(Stdio::piped);
+        }
+        config.spawn()?.wait_with_output()
     }
 }

@@ -80,6 +80,8 @@ pub(crate) struct Settings {
     pub bounds: Bounds,
     #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::vec_path"))]
     pub hidden_host_paths: Vec<PathBuf>,
+    /// Where stdout and stderr are logged (`ContainerBuilder::logs`).
+    pub logs: Option<crate::logs::LogConfig>,
     /// Without explicit maps, map container root to an unprivileged host id
     /// (`IdMaps::unprivileged_for_caller`) rather than the caller's default.
     #[cfg_attr(feature = "serde", serde(skip))]
@@ -125,6 +127,7 @@ impl Default for Settings {
             bind_no_follow: false,
             bounds: Bounds::FIXTURE,
             hidden_host_paths: Vec::new(),
+            logs: None,
             unprivileged_root: false,
         }
     }
@@ -180,6 +183,7 @@ impl From<&Config> for Settings {
             bind_no_follow: c.bind_no_follow,
             bounds: c.bounds,
             hidden_host_paths: c.hidden_host_paths,
+            logs: c.logs,
             unprivileged_root: false,
         }
     }

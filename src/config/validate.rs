@@ -219,6 +219,9 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             requires: Setting::User,
         });
     }
+    if let Some(logs) = &mut s.logs {
+        check_logs(logs, &s.stdout, &s.stderr, s.tty.is_some())?;
+    }
     Ok(Config {
         namespaces: ns,
         rootfs,
@@ -255,7 +258,48 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         bind_no_follow: s.bind_no_follow,
         bounds: s.bounds,
         hidden_host_paths: s.hidden_host_paths,
+        logs: s.logs,
     })
+}
+
+/// The log directory made absolute, the sizes in range, and stdout and stderr left to the
+/// log writer.
+fn check_logs(
+    logs: &mut crate::logs::LogConfig,
+    stdout: &Option<crate::stdio::Stdio>,
+    stderr: &Option<crate::stdio::Stdio>,
+    tty: bool,
+) -> Result<(), ConfigError> {
+    use crate::logs::LogConfig;
+    if logs.dir.as_os_str().is_empty() {
+        return Err(ConfigError::Missing { setting: Setting::Logs });
+    }
+    no_nul(Setting::Logs, logs.dir.as_os_str())?;
+    logs.dir = absolute(Setting::Logs, &logs.dir)?;
+    in_range(Setting::LogMaxSize, logs.max_size, 1..=u64::MAX)?;
+    in_range(
+        Setting::LogMaxFiles,
+        u64::from(logs.max_files),
+        1..=u64::from(LogConfig::MAX_FILES),
+    )?;
+    let why = "logs() takes the payload's stdout and stderr: read them from the logs";
+    for (given, with) in [(stdout, Setting::Stdout), (stderr, Setting::Stderr)] {
+        if given.is_some() {
+            return Err(ConfigError::Conflict {
+                setting: Setting::Logs,
+                with,
+                why,
+            });
+        }
+    }
+    if tty {
+        return Err(ConfigError::Conflict {
+            setting: Setting::Logs,
+            with: Setting::Tty,
+            why: "a terminal carries the payload's output: it cannot be logged",
+        });
+    }
+    Ok(())
 }
 
 /// The user namespace's maps: those given, the caller's defaults for the others; resolved
@@ -378,6 +422,7 @@ pub(crate) fn exec_config(config: &Config, exec: &crate::exec::ExecSettings) -> 
     // The exec's own: killed with its handle, no ports of its own.
     out.detach = false;
     out.ports.clear();
+    out.logs = None;
     out.program = program;
     out.args = exec.args.clone();
     if exec.env_clear {
