@@ -240,14 +240,14 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn take() -> Snapshot {
+        // An fd closed between the listing and its readlink (another thread's, closing) was
+        // not held: it is left out rather than reported as a change.
         let mut fds: Vec<String> = fs::read_dir("/proc/self/fd")
             .expect("read /proc/self/fd")
             .flatten()
-            .map(|e| {
-                let target = fs::read_link(e.path())
-                    .map(|t| t.display().to_string())
-                    .unwrap_or_default();
-                format!("{} -> {target}", e.file_name().to_string_lossy())
+            .filter_map(|e| {
+                let target = fs::read_link(e.path()).ok()?;
+                Some(format!("{} -> {}", e.file_name().to_string_lossy(), target.display()))
             })
             .collect();
         // The fd read_dir itself holds shows up under a varying number.
