@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 ///
 /// The target may be any absolute path, existing or not, nested or not, on the host root or in
 /// a [`Rootfs::dir`](crate::Rootfs::dir). A missing mount point is never created on the host or
-/// in the rootfs directory: the nearest existing directory is covered by a tmpfs with its
-/// entries bound back and the new mount point made there (a *shadow*, read-only like the root;
-/// see docs/architecture.md). In nsbox's own tmpfs mounts (`/tmp`, `/run`, `/dev`, a
+/// in a read-only rootfs directory (the default): the nearest existing directory is covered by
+/// a tmpfs with its entries bound back and the new mount point made there (a *shadow*, sealed
+/// read-only; see docs/architecture.md). A writable rootfs directory
+/// ([`read_only_root(false)`](crate::ContainerBuilder::read_only_root)) is the payload's to
+/// write: missing mount points are made in it, as runc makes them. In nsbox's own tmpfs mounts (`/tmp`, `/run`, `/dev`, a
 /// [`Mount::tmpfs`]) and in a writable [`Mount::bind`] of the caller's, missing directories
 /// (and an empty file for a file bind) are created there, as Docker does for volumes.
 ///

@@ -204,7 +204,7 @@ fn a_setup_failing_half_way_leaves_the_rootfs_directory_unchanged_and_names_the_
 }
 
 #[test]
-fn a_writable_rootfs_directory_is_written_by_the_payload_but_gets_no_mount_points() {
+fn a_writable_rootfs_directory_takes_its_mount_points_like_the_payloads_writes() {
     if !common::root_and_busybox() {
         return;
     }
@@ -216,21 +216,17 @@ fn a_writable_rootfs_directory_is_written_by_the_payload_but_gets_no_mount_point
         .read_only_root(false)
         .mount(Mount::bind(source.path(), "/etc/app").read_only())
         .command("/bin/sh")
-        .args(["-c", "cat /etc/app/hello && echo w > /bin/written"])
+        .args(["-c", "cat /etc/app/hello && echo w > /written && echo e > /etc/written"])
         .output()
         .unwrap();
     assert_eq!(stdout_of(&out), "from the source\n");
-    assert_eq!(fs::read_to_string(rootfs.path().join("bin/written")).unwrap(), "w\n");
-    let top: Vec<_> = fs::read_dir(rootfs.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(top.len(), 2, "mount points left in the rootfs: {top:?}");
-    assert_eq!(
-        fs::read_dir(rootfs.path().join("etc")).unwrap().count(),
-        0,
-        "etc/app was made"
-    );
+    for (file, text) in [("written", "w\n"), ("etc/written", "e\n")] {
+        assert_eq!(fs::read_to_string(rootfs.path().join(file)).unwrap(), text);
+    }
+    // The directory is the payload's: mount points are made in it, as runc makes them.
+    for point in ["proc", "dev", "sys", "etc/app"] {
+        assert!(rootfs.path().join(point).is_dir(), "{point} was not made");
+    }
 }
 
 #[test]
@@ -517,4 +513,200 @@ fn a_rootfs_changed_while_spawning_never_gets_a_mount_point() {
         .collect();
     assert_eq!(top.len(), 5, "entries made at the rootfs' top: {top:?}");
     eprintln!("outcomes over {swaps} swaps: {outcomes:?}");
+}
+
+/// The shadow of a directory in a read-only bind, raced: another thread keeps exchanging that
+/// directory (mode 6777, another owner, an entry) with a symlink to a host directory the
+/// container binds writable. Whatever the swap, the host directory's mode and owner never
+/// change and nothing of the other directory appears in it (the shadow is built on the one fd
+/// its path resolved to).
+#[test]
+fn a_shadowed_directory_swapped_for_a_symlink_redirects_nothing() {
+    use std::os::unix::ffi::OsStrExt;
+    if !common::root_and_busybox() {
+        return;
+    }
+    let base = common::public_dir("nsbox-shadow-race-");
+    let rootfs = base.path().join("rootfs");
+    for top in ["bin", "proc", "dev", "sys", "w", "ro"] {
+        fs::create_dir_all(rootfs.join(top)).unwrap();
+    }
+    fs::copy(common::BUSYBOX, rootfs.join("bin/busybox")).unwrap();
+    symlink("busybox", rootfs.join("bin/true")).unwrap();
+    let (w, t) = (base.path().join("W"), base.path().join("T"));
+    fs::create_dir_all(&w).unwrap();
+    fs::create_dir_all(t.join("sub")).unwrap();
+    fs::write(t.join("sub/evil"), "x").unwrap();
+    fs::set_permissions(t.join("sub"), std::os::unix::fs::PermissionsExt::from_mode(0o6777)).unwrap();
+    std::os::unix::fs::chown(t.join("sub"), Some(12345), Some(12345)).unwrap();
+    symlink("/w", t.join("sublink")).unwrap();
+    let w_before = fs::metadata(&w).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        let a = std::ffi::CString::new(t.join("sub").as_os_str().as_bytes()).unwrap();
+        let b = std::ffi::CString::new(t.join("sublink").as_os_str().as_bytes()).unwrap();
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: both paths are NUL-terminated strings alive for the call.
+                unsafe {
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        b.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let mut outcomes = std::collections::BTreeMap::new();
+    let mut changed = None;
+    for i in 0..200 {
+        let result = Container::builder()
+            .rootfs(Rootfs::dir(&rootfs))
+            .mount(Mount::bind(&w, "/w"))
+            .mount(Mount::bind(&t, "/ro").read_only())
+            .mount(Mount::tmpfs("/ro/sub/new"))
+            .command("/bin/true")
+            .status();
+        let key = match result {
+            Ok(status) => format!("exit {status}"),
+            Err(e) => format!("{:?}", e.as_setup().map(|s| (s.step, s.errno))),
+        };
+        *outcomes.entry(key).or_insert(0) += 1;
+        let m = fs::metadata(&w).unwrap();
+        // When the plan itself saw /ro/sub lead to the writable /w, the mount point `new` is
+        // made there, as in any writable bind: an empty directory, nothing else.
+        let entries: Vec<_> = fs::read_dir(&w).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let only_new =
+            entries.iter().all(|e| e == "new") && fs::read_dir(w.join("new")).map_or(true, |d| d.count() == 0);
+        if (m.mode(), m.uid(), m.gid()) != (w_before.mode(), w_before.uid(), w_before.gid()) || !only_new {
+            changed = Some(format!(
+                "spawn {i}: mode {:o} owner {}:{} entries {entries:?}",
+                m.mode(),
+                m.uid(),
+                m.gid()
+            ));
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(swaps > 1, "the swapper did not run");
+    assert_eq!(changed, None, "the host directory changed; outcomes {outcomes:?}");
+    eprintln!("outcomes over {swaps} swaps: {outcomes:?}");
+}
+
+#[test]
+fn a_symlink_into_the_containers_dev_mqueue_makes_no_queue() {
+    if !common::root_and_busybox() {
+        return;
+    }
+    let rootfs = busybox_rootfs();
+    fs::create_dir(rootfs.path().join("etc")).unwrap();
+    symlink("/dev/mqueue", rootfs.path().join("etc/app")).unwrap();
+    let source = source_dir();
+    let e = setup_error(
+        Container::builder()
+            .rootfs(Rootfs::dir(rootfs.path()))
+            .mount(Mount::bind(source.path().join("hello"), "/etc/app/app.conf"))
+            .command("/bin/true")
+            .output(),
+    );
+    // The kernel's filesystem is not nsbox's to make names in: the bind finds no mount point.
+    assert_eq!((e.step, e.errno), (SetupStep::BindMount, Errno::ENOENT), "{e}");
+    assert_eq!(e.path.as_deref(), Some(Path::new("/etc/app/app.conf")), "{e}");
+}
+
+#[test]
+fn a_read_only_tmpfs_takes_the_mount_points_under_it_and_stays_read_only() {
+    if !common::root() {
+        return;
+    }
+    let source = source_dir();
+    let out = Container::builder()
+        .mount(Mount::tmpfs("/srv-ro").read_only())
+        .mount(Mount::bind(source.path(), "/srv-ro/a/b").read_only())
+        .command("/bin/sh")
+        .args([
+            "-c",
+            "cat /srv-ro/a/b/hello; touch /srv-ro/x 2>&1 | grep -c 'Read-only'",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "from the source\n1\n");
+}
+
+#[test]
+fn a_longest_symlink_in_a_shadowed_directory_is_copied_whole() {
+    if !common::root_and_busybox() {
+        return;
+    }
+    let rootfs = busybox_rootfs();
+    let text = format!("/{}", "a".repeat(libc::PATH_MAX as usize - 2));
+    symlink(&text, rootfs.path().join("long")).unwrap();
+    let out = Container::builder()
+        .rootfs(Rootfs::dir(rootfs.path()))
+        .command("/bin/sh")
+        .args(["-c", "readlink /long | wc -c"])
+        .output()
+        .unwrap();
+    // The bare rootfs' top is shadowed (no /proc of its own): the link is copied.
+    assert_eq!(stdout_of(&out).trim(), (text.len() + 1).to_string());
+}
+
+#[test]
+fn a_directory_too_large_to_shadow_is_refused_naming_it() {
+    if !common::root_and_busybox() {
+        return;
+    }
+    let rootfs = busybox_rootfs();
+    let etc = rootfs.path().join("etc");
+    fs::create_dir(&etc).unwrap();
+    for i in 0..10_001 {
+        fs::write(etc.join(format!("f{i}")), "").unwrap();
+    }
+    let e = setup_error(
+        Container::builder()
+            .rootfs(Rootfs::dir(rootfs.path()))
+            .mount(Mount::tmpfs("/etc/new"))
+            .command("/bin/true")
+            .output(),
+    );
+    assert_eq!((e.step, e.errno), (SetupStep::Mount, Errno::E2BIG), "{e}");
+    assert_eq!(e.path.as_deref(), Some(Path::new("/etc")), "{e}");
+}
+
+#[test]
+fn a_target_reaching_a_hidden_path_through_a_symlink_is_made_in_its_cover() {
+    if !common::root() {
+        return;
+    }
+    // Under /var/tmp: on the host root, /tmp is the container's own (never hidden).
+    let base = tempfile::Builder::new()
+        .prefix("nsbox-hidden-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    fs::create_dir(base.path().join("hid")).unwrap();
+    fs::write(base.path().join("hid/secret"), "secret").unwrap();
+    symlink(base.path().join("hid/app"), base.path().join("link")).unwrap();
+    let source = source_dir();
+    let out = Container::builder()
+        .hide_host_paths([base.path().join("hid")])
+        .mount(Mount::bind(source.path(), base.path().join("link")).read_only())
+        .command("/bin/sh")
+        .args(["-c", &format!("cat {0}/link/hello; ls {0}/hid", base.path().display())])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "from the source\napp\n");
+    assert_eq!(
+        fs::read_dir(base.path().join("hid")).unwrap().count(),
+        1,
+        "made on the host"
+    );
 }

@@ -210,7 +210,7 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         | Step::OpenSource { .. }
         | Step::Stage { .. }
         | Step::Bind { .. }
-        | Step::OpenTree { .. }
+        | Step::Shadow { .. }
         | Step::Populate { .. }
         | Step::MountPoint { .. }
         | Step::OpenMountDir { .. }

@@ -32,6 +32,7 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
             stage,
             bind_slot,
             read_only,
+            tmpfs,
         } => {
             match bind_slot {
                 None => sys::mount(
@@ -39,7 +40,7 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
                     stage,
                     Some(c"tmpfs"),
                     libc::MS_NOSUID | libc::MS_NODEV,
-                    Some(c"mode=755"),
+                    Some(tmpfs),
                 )?,
                 Some(index) => {
                     let tree = clone_tree(slot(slots, *index)?, true, *read_only)?;
@@ -67,27 +68,28 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
             let target_fd = resolve(*root, target, target.prefixes.len(), *leaf)?;
             bind_onto(source, target_fd, *recursive, *read_only)
         }
-        Step::OpenTree { path, slot: index } => {
+        Step::Shadow {
+            path,
+            options,
+            attrs,
+            fill,
+            slot: index,
+        } => {
             let dir = resolve(*root, path, path.prefixes.len(), Leaf::Dir)?;
-            let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32;
-            let tree = sys::open_tree(dir, c"", flags | libc::AT_RECURSIVE as u32);
+            let shadowed = super::populate::shadow(dir, options, *attrs, *fill);
             sys::close(dir);
-            put(slots, *index, tree?)
+            put(slots, *index, shadowed?)
         }
-        Step::Populate { source, dir, read_only } => {
-            let into = match dir {
-                Some(index) => slot(slots, *index)?,
-                None => *root,
-            };
-            let result = super::populate::populate(slot(slots, *source)?, into, *read_only);
+        Step::Populate { source, read_only } => {
+            let result = super::populate::populate(slot(slots, *source)?, *root, *read_only);
             if let Some(s) = slots.get_mut(*source) {
                 sys::close(*s);
                 *s = -1;
             }
             result
         }
-        Step::MountPoint { path, leaf } => {
-            let fd = resolve(*root, path, path.prefixes.len(), *leaf)?;
+        Step::MountPoint { dir, path, leaf } => {
+            let fd = resolve(slot(slots, *dir)?, path, path.prefixes.len(), *leaf)?;
             sys::close(fd);
             Ok(())
         }

@@ -7,7 +7,7 @@
 //! Child side: raw syscalls on stack buffers; a name never goes through a symlink (each entry
 //! is one component below an fd, opened or cloned with `AT_SYMLINK_NOFOLLOW`).
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::os::fd::RawFd;
 
 use nix::errno::Errno;
@@ -15,19 +15,59 @@ use nix::errno::Errno;
 use super::mounts::create;
 use crate::sys::{self, SysResult};
 
-/// Bytes of `linux_dirent64` read at a time.
+/// Entries a shadowed directory may have: each is a mount (the kernel's default `mount-max`
+/// is 100000 for a whole namespace). Beyond, the step fails with E2BIG.
+pub(crate) const MAX_ENTRIES: usize = 10_000;
+/// Bytes of `linux_dirent64` records read at a time.
 const DIRENT_BUFFER: usize = 4096;
 /// Offset of `d_reclen`, `d_type` and `d_name` in a `linux_dirent64` record.
 const RECLEN_AT: usize = 16;
 const TYPE_AT: usize = 18;
 const NAME_AT: usize = 19;
 
-/// Fills the directory `into` (an fd of a fresh tmpfs' root) from the directory `source`.
+/// Shadows the directory `dir` (an `O_PATH` fd, the one lookup of its path): a detached tmpfs
+/// filled from an fd of the directory opened first, then attached onto `dir` itself. Returns
+/// the tmpfs root's fd. Nothing is looked up again by path, so a directory swapped for a
+/// symlink meanwhile cannot redirect any of it.
+pub(super) fn shadow(dir: RawFd, options: &[(CString, CString)], attrs: u64, fill: Option<bool>) -> SysResult<RawFd> {
+    let source = match fill {
+        Some(_) => sys::openat(dir, c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?,
+        None => -1,
+    };
+    let made = sys::fresh_mount(c"tmpfs", options, attrs).and_then(|tmpfs| {
+        // Attached before it is filled: entries are bound into a mount of this namespace
+        // (before Linux 6.15 a detached one takes none).
+        let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+        let attached = sys::move_mount(tmpfs, c"", dir, c"", flags);
+        let filled = attached.and_then(|()| match fill {
+            Some(read_only) => self::fill(source, tmpfs, read_only),
+            None => Ok(()),
+        });
+        match filled {
+            Ok(()) => Ok(tmpfs),
+            Err(e) => {
+                sys::close(tmpfs);
+                Err(e)
+            }
+        }
+    });
+    if source >= 0 {
+        sys::close(source);
+    }
+    made
+}
+
+/// Fills the root `into` (the fresh tmpfs stage) from the directory `source` (an `O_PATH` fd).
 pub(super) fn populate(source: RawFd, into: RawFd, read_only: bool) -> SysResult<()> {
     let dir = sys::openat(source, c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
-    let result = copy_owner(dir, into).and_then(|()| each_entry(dir, into, read_only));
+    let result = fill(dir, into, read_only);
     sys::close(dir);
     result
+}
+
+/// Fills the directory `into` (an fd of a fresh tmpfs' root) from `dir`, open for reading.
+fn fill(dir: RawFd, into: RawFd, read_only: bool) -> SysResult<()> {
+    copy_owner(dir, into).and_then(|()| each_entry(dir, into, read_only))
 }
 
 /// The tmpfs root takes the directory's mode and, where the id is mapped, its owner.
@@ -48,6 +88,7 @@ fn copy_owner(dir: RawFd, into: RawFd) -> SysResult<()> {
 
 fn each_entry(dir: RawFd, into: RawFd, read_only: bool) -> SysResult<()> {
     let mut buf = [0u64; DIRENT_BUFFER / 8];
+    let mut entries = 0;
     loop {
         let len = sys::getdents64(dir, &mut buf)?;
         if len == 0 {
@@ -66,6 +107,10 @@ fn each_entry(dir: RawFd, into: RawFd, read_only: bool) -> SysResult<()> {
                 .and_then(|n| CStr::from_bytes_until_nul(n).ok())
                 .ok_or(Errno::EIO)?;
             if name != c"." && name != c".." {
+                entries += 1;
+                if entries > MAX_ENTRIES {
+                    return Err(Errno::E2BIG);
+                }
                 add(dir, into, name, d_type, read_only)?;
             }
             at += reclen;
@@ -85,7 +130,8 @@ fn add(dir: RawFd, into: RawFd, name: &CStr, d_type: u8, read_only: bool) -> Sys
     };
     match kind {
         libc::DT_LNK => {
-            let mut link = [0u8; libc::PATH_MAX as usize];
+            // A symlink's text is at most PATH_MAX - 1 bytes; one more for the NUL, one to tell it fits.
+            let mut link = [0u8; libc::PATH_MAX as usize + 1];
             let text = sys::readlinkat(dir, name, &mut link)?;
             return sys::symlinkat(text, into, name);
         }

@@ -190,10 +190,7 @@ pub(crate) fn for_failure(
 fn target_of(step: &Step) -> Option<PathBuf> {
     let target = match step {
         Step::Bind { target, .. } | Step::Mount { target, .. } => target,
-        Step::OpenMountDir { path, .. }
-        | Step::Symlink { path, .. }
-        | Step::OpenTree { path, .. }
-        | Step::MountPoint { path, .. } => path,
+        Step::OpenMountDir { path, .. } | Step::Symlink { path, .. } | Step::Shadow { path, .. } => path,
         _ => return None,
     };
     let last = target.prefixes.last()?;

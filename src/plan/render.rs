@@ -103,9 +103,10 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             stage,
             bind_slot,
             read_only,
+            tmpfs,
         } => match bind_slot {
             Some(slot) => format!("stage slot{slot} at {} (read-only: {read_only})", text(stage)),
-            None => format!("stage a tmpfs at {}", text(stage)),
+            None => format!("stage a tmpfs at {} data {}", text(stage), text(tmpfs)),
         },
         Step::Bind {
             slot,
@@ -117,12 +118,31 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             "bind slot{slot} onto {} ({leaf:?}, recursive {recursive}, read-only {read_only})",
             path(target)
         ),
-        Step::OpenTree { path: p, slot } => format!("clone the tree at {} into slot{slot}", path(p)),
-        Step::Populate { source, dir, read_only } => format!(
-            "populate {} with the entries of slot{source} bound back (read-only {read_only})",
-            dir.map_or_else(|| "the root".into(), |d| format!("slot{d}"))
-        ),
-        Step::MountPoint { path: p, leaf } => format!("mount point {} ({leaf:?})", path(p)),
+        Step::Shadow {
+            path: p,
+            options,
+            attrs,
+            fill,
+            slot,
+        } => {
+            let options: Vec<String> = options
+                .iter()
+                .map(|(k, v)| format!("{}={}", text(k), text(v)))
+                .collect();
+            let fill = match fill {
+                Some(read_only) => format!("entries bound back (read-only {read_only})"),
+                None => "empty".into(),
+            };
+            format!(
+                "tmpfs {} attrs {attrs:#x} over {} into slot{slot}, {fill}",
+                options.join(","),
+                path(p)
+            )
+        }
+        Step::Populate { source, read_only } => {
+            format!("populate the root with the entries of slot{source} bound back (read-only {read_only})")
+        }
+        Step::MountPoint { dir, path: p, leaf } => format!("mount point slot{dir}/{} ({leaf:?})", path(p)),
         Step::OpenMountDir { path: p, slot } => format!("open {} into slot{slot}", path(p)),
         Step::BindInto { source, dir, name } => format!("bind slot{source} onto slot{dir}/{}", text(name)),
         Step::MountInto {

@@ -116,6 +116,8 @@ pub(crate) enum Step {
         stage: CString,
         bind_slot: Option<usize>,
         read_only: bool,
+        /// The stage tmpfs' options (without `bind_slot`).
+        tmpfs: CString,
     },
     /// Bind the tree opened in `slot` at `target`.
     Bind {
@@ -125,24 +127,31 @@ pub(crate) enum Step {
         recursive: bool,
         read_only: bool,
     },
-    /// Clone the mount tree at the existing directory `path` (`open_tree(OPEN_TREE_CLONE |
-    /// AT_RECURSIVE)`) into `slot`: what a shadow of that directory binds back.
-    OpenTree {
+    /// A fresh tmpfs (`options`, mount attributes `attrs`) made detached and attached over the
+    /// existing directory `path`, resolved once; its root's fd goes into `slot` (for
+    /// `MountPoint` and `ReadOnlyMount`). With `fill` (a shadow), it is first given the
+    /// directory's mode and owner and filled from an fd of the directory taken before: a
+    /// mount point per entry with the entry (and every mount under it) bound back, read-only
+    /// first when `fill` is `Some(true)`; symlinks copied, never followed. Nothing is looked
+    /// up by path again, so a directory swapped meanwhile redirects none of it.
+    Shadow {
         path: ContainerPath,
+        options: Vec<(CString, CString)>,
+        attrs: u64,
+        fill: Option<bool>,
         slot: usize,
     },
-    /// Fill the fresh tmpfs in `dir` (`None`: the root) with a mount point per entry of the
-    /// directory in `source` and bind each entry back onto it (recursively; read-only first
-    /// with `read_only`); symlinks are copied, never followed. The tmpfs root takes the
-    /// source's mode and owner. `source` is closed and its slot emptied afterwards.
+    /// Fill the root (a fresh tmpfs stage) from the directory in `source` as `Shadow` fills
+    /// its tmpfs, then close `source` and empty its slot.
     Populate {
         source: usize,
-        dir: Option<usize>,
         read_only: bool,
     },
-    /// Create the missing components of `path` (the last one as `leaf`): a mount point in a
-    /// shadow's tmpfs, made before the tmpfs is sealed read-only.
+    /// Create `path` (relative, without symlinks, not leaving the mount: `RESOLVE_BENEATH |
+    /// RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV`) below the tmpfs root in `dir`, the last
+    /// component as `leaf`: a shadow's new mount point, made before it is sealed.
     MountPoint {
+        dir: usize,
         path: ContainerPath,
         leaf: Leaf,
     },

@@ -12,7 +12,7 @@ pub(super) struct Hidden {
 }
 
 /// Covers each hidden path: a directory with an empty tmpfs, read-only at once unless one of
-/// the caller's mounts lies under it (its mount point is created in the tmpfs first; the
+/// the caller's mounts (`targets`, placed) lies under it (its mount point is created in the tmpfs first; the
 /// returned slots hold the tmpfs mounts to make read-only once the caller's mounts are in); a
 /// file or socket with the null device. A top-level directory left out of an entry-by-entry
 /// layout needs nothing. An empty mount on top hides only from a payload that cannot unmount
@@ -21,7 +21,7 @@ pub(super) fn hide(
     plan: &mut Plan,
     hidden: &[Hidden],
     whole_host: bool,
-    config: &Config,
+    targets: &[&Path],
     null_slot: Option<usize>,
 ) -> Result<Vec<usize>> {
     let mut seal = Vec::new();
@@ -37,10 +37,8 @@ pub(super) fn hide(
             bind(plan, slot, path, Leaf::File, false, true, SetupStep::Mount, 0)?;
             continue;
         }
-        let mounts_under = config
-            .mounts
-            .iter()
-            .any(|m| m.target.starts_with(path) && m.target != *path);
+        // Where the caller's mounts were placed (their symlinks followed), not as written.
+        let mounts_under = targets.iter().any(|t| t.starts_with(path) && t != path);
         if let (false, Some(cover)) = (mounts_under, empty_cover) {
             bind(plan, cover, path, Leaf::Dir, false, true, SetupStep::Mount, 0)?;
             continue;

@@ -210,21 +210,20 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) ->
         RootfsKind::Host => PathBuf::from(stage),
     };
     let read_only = config.is_read_only_root();
+    // A writable root's stage takes the payload's new top-level files: sized like /tmp.
+    let size = if read_only { None } else { config.bounds.tmp_size };
     plan.push(
         Step::Stage {
             stage: cstring(stage.as_bytes())?,
             bind_slot: root_slot.filter(|_| !dir_shadow),
             read_only: root_slot.is_some() && read_only,
+            tmpfs: cstring(crate::bounds::tmpfs_data("755", size).as_bytes())?,
         },
         SetupStep::PrepareRoot,
         Some(stage_label.clone()),
     );
     if let (true, Some(source)) = (dir_shadow, root_slot) {
-        let step = Step::Populate {
-            source,
-            dir: None,
-            read_only,
-        };
+        let step = Step::Populate { source, read_only };
         plan.push(step, SetupStep::PrepareRoot, Some(stage_label));
     }
     for (entry, slot) in host_entries {
@@ -249,10 +248,11 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) ->
         mount(plan, "tmpfs", "/run", libc::MS_NOSUID | libc::MS_NODEV, Some(&run), 0)?;
     }
     let null_slot = devices.first().map(|(slot, _)| *slot);
-    let seal = hide(plan, &hidden, whole_host, config, null_slot)?;
+    let targets: Vec<&Path> = placements.iter().map(|p| p.path.as_path()).collect();
+    let seal = hide(plan, &hidden, whole_host, &targets, null_slot)?;
 
     // In one bind of a tree, /proc, /dev and /sys must be there (nothing is made in it).
-    let top_exists = usize::from(whole_host || (root_slot.is_some() && !dir_shadow));
+    let top_exists = usize::from(whole_host || (root_slot.is_some() && !dir_shadow && read_only));
     plan_kernel_fs(plan, config, devices, proc_slot, sys_slot, top_exists)?;
     plan_user_mounts(plan, config, user_sources, &tree, placements)?;
     for slot in seal {
@@ -278,11 +278,13 @@ fn lay_out(config: &Config, hidden: &[Hidden], root: RootLayout<'_>) -> Result<(
     for top in ["proc", "dev", "sys"] {
         tree.check_top_level(top)?;
     }
-    for kernel in ["/proc", "/dev/pts", "/dev/mqueue", "/sys"] {
-        tree.kernel(Path::new(kernel));
-    }
+    // In the order they are mounted: /dev before what is mounted in it.
+    tree.kernel(Path::new("/proc"));
     tree.fresh(Path::new("/dev"));
+    tree.kernel(Path::new("/dev/pts"));
     tree.fresh(Path::new("/dev/shm"));
+    tree.kernel(Path::new("/dev/mqueue"));
+    tree.kernel(Path::new("/sys"));
     let mut placements = Vec::new();
     for (index, m) in config.mounts.iter().enumerate() {
         let (leaf, step) = match &m.kind {
@@ -292,8 +294,8 @@ fn lay_out(config: &Config, hidden: &[Hidden], root: RootLayout<'_>) -> Result<(
         let placed = tree.place(&m.target, leaf, step)?;
         match &m.kind {
             MountKind::Bind { source, .. } => tree.bind(&placed.path, source, !m.read_only, index),
-            MountKind::Tmpfs { .. } => tree.own(&placed.path, true, index),
-            MountKind::Proc => tree.own(&placed.path, false, index),
+            MountKind::Tmpfs { .. } => tree.own(&placed.path, true, m.read_only, index),
+            MountKind::Proc => tree.own(&placed.path, false, m.read_only, index),
         }
         placements.push(placed);
     }
@@ -321,51 +323,61 @@ fn bind_leaf(source: &Path) -> Leaf {
     }
 }
 
-/// The shadows planned to follow `anchor`, each followed by those planned inside it: the
-/// directory's tree cloned, a tmpfs over it, the entries bound back, the new mount points
-/// made, and the tmpfs sealed read-only.
+/// The shadows planned to follow `anchor`, each followed by those planned inside it: a tmpfs
+/// over the directory with its entries bound back (see `Step::Shadow`), the new mount points
+/// made in it, and the tmpfs sealed read-only.
 fn plan_shadows(plan: &mut Plan, config: &Config, tree: &Tree, anchor: Anchor) -> Result<()> {
-    for (index, shadow) in tree.shadows.iter().enumerate().filter(|(_, s)| s.after == anchor) {
-        let path = &shadow.path;
-        let depth = path.components().count() - 1;
-        let existing = || resolve_path_from(path, RESOLVE_IN_ROOT, depth);
-        let source = plan.new_slot();
-        let label = Some(path.clone());
-        plan.push(
-            Step::OpenTree {
-                path: existing()?,
-                slot: source,
-            },
-            SetupStep::Mount,
-            label.clone(),
-        );
+    for (index, shadow) in tree
+        .shadows
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.after == anchor && s.fill)
+    {
         let size = if shadow.seal { None } else { config.bounds.tmp_size };
-        let data = crate::bounds::tmpfs_data("755", size);
-        let flags = libc::MS_NOSUID | libc::MS_NODEV;
-        mount_on(plan, "tmpfs", existing()?, path, flags, Some(&data))?;
-        let dir = plan.new_slot();
-        let step = Step::OpenMountDir {
-            path: existing()?,
-            slot: dir,
-        };
-        plan.push(step, SetupStep::Mount, label.clone());
-        let step = Step::Populate {
-            source,
-            dir: Some(dir),
-            read_only: shadow.seal,
-        };
-        plan.push(step, SetupStep::Mount, label);
-        for (point, leaf) in &shadow.mount_points {
-            let step = Step::MountPoint {
-                path: resolve_path_from(point, RESOLVE_IN_ROOT, depth)?,
-                leaf: *leaf,
-            };
-            plan.push(step, SetupStep::Mount, Some(point.clone()));
-        }
-        if shadow.seal {
-            plan.push(Step::ReadOnlyMount(dir), SetupStep::Mount, Some(path.clone()));
-        }
+        let mut options = vec![("mode", "755".to_string())];
+        options.extend(size.map(|s| ("size", s.to_string())));
+        let attrs = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
+        let depth = shadow.path.components().count() - 1;
+        plan_tmpfs_with_mount_points(plan, shadow, depth, &options, attrs, Some(shadow.seal))?;
         plan_shadows(plan, config, tree, Anchor::Shadow(index))?;
+    }
+    Ok(())
+}
+
+/// A tmpfs at `shadow.path` (`Step::Shadow`, filled with the directory's entries when `fill`),
+/// the mount points planned in it, then sealed read-only if planned so.
+/// `create_from`: the components of `shadow.path` that must exist (all for a shadow).
+fn plan_tmpfs_with_mount_points(
+    plan: &mut Plan,
+    shadow: &tree::ShadowPlan,
+    create_from: usize,
+    options: &[(&str, String)],
+    attrs: u64,
+    fill: Option<bool>,
+) -> Result<()> {
+    let path = &shadow.path;
+    let slot = plan.new_slot();
+    let step = Step::Shadow {
+        path: resolve_path_from(path, RESOLVE_IN_ROOT, create_from)?,
+        options: options
+            .iter()
+            .map(|(k, v)| Ok((cstring(k.as_bytes())?, cstring(v.as_bytes())?)))
+            .collect::<Result<_>>()?,
+        attrs,
+        fill,
+        slot,
+    };
+    plan.push(step, SetupStep::Mount, Some(path.clone()));
+    for (point, leaf) in &shadow.mount_points {
+        let step = Step::MountPoint {
+            dir: slot,
+            path: relative_path(point.strip_prefix(path).unwrap_or(point))?,
+            leaf: *leaf,
+        };
+        plan.push(step, SetupStep::Mount, Some(point.clone()));
+    }
+    if shadow.seal {
+        plan.push(Step::ReadOnlyMount(slot), SetupStep::Mount, Some(path.clone()));
     }
     Ok(())
 }
@@ -396,6 +408,14 @@ fn plan_user_mounts(
                 continue;
             }
             (MountKind::Tmpfs { size, mode }, _) => {
+                if let Some(sealed) = tree.sealed_tmpfs(index) {
+                    // Read-only with mount points in it: writable until they are made.
+                    let mut options = vec![("mode", format!("{mode:o}"))];
+                    options.extend(size.map(|s| ("size", s.to_string())));
+                    let attrs = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
+                    plan_tmpfs_with_mount_points(plan, sealed, placed.create_from, &options, attrs, None)?;
+                    continue;
+                }
                 let mut data = format!("mode={mode:o}");
                 if let Some(size) = size {
                     data.push_str(&format!(",size={size}"));
@@ -527,6 +547,28 @@ pub(super) fn symlink(plan: &mut Plan, link: &Path, path: &Path) -> Result<()> {
 /// any missing component may be created.
 pub(super) fn resolve_path(path: &Path, resolve: u64) -> Result<ContainerPath> {
     resolve_path_from(path, resolve, 0)
+}
+
+/// A relative path (below a shadow's tmpfs) for `MountPoint`: no symlinks, no leaving the
+/// tmpfs.
+fn relative_path(path: &Path) -> Result<ContainerPath> {
+    let mut prefixes = Vec::new();
+    let mut names = Vec::new();
+    let mut prefix = PathBuf::new();
+    for component in path.components() {
+        prefix.push(component);
+        prefixes.push(cstring(prefix.as_os_str().as_bytes())?);
+        names.push(cstring(component.as_os_str().as_bytes())?);
+    }
+    Ok(ContainerPath {
+        prefixes,
+        names,
+        resolve: libc::RESOLVE_BENEATH
+            | libc::RESOLVE_NO_SYMLINKS
+            | libc::RESOLVE_NO_XDEV
+            | libc::RESOLVE_NO_MAGICLINKS,
+        create_from: 0,
+    })
 }
 
 /// Like [`resolve_path`]; only components from index `create_from` on may be created.

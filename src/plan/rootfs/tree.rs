@@ -1,11 +1,12 @@
 //! The container's mount tree as the plan lays it out, to decide for every mount point whether
 //! it exists, where a missing one may be created, and which directories need a shadow.
 //!
-//! nsbox never creates anything in the host's tree or in a rootfs directory: those are bound
-//! read-only, and the directory is the caller's. A mount point missing there is made in a
+//! nsbox never creates anything in the host's tree or in a read-only rootfs directory (the
+//! default): the directory is the caller's. (A writable one, `read_only_root(false)`, is the
+//! payload's to write: mount points missing there are made in it, as runc makes them.) A mount point missing there is made in a
 //! *shadow*: the nearest existing directory is covered by a small tmpfs holding its entries
 //! bound back (the mounts under them too) and the new mount points; the tmpfs is sealed
-//! read-only once they are made (unless the root is writable). A missing top-level name
+//! read-only once they are made. A missing top-level name
 //! shadows the root itself: the root becomes a tmpfs with the top-level entries bound in (the
 //! host root's layout, bubblewrap's). nsbox's own tmpfs mounts (/tmp, /run, /dev, a caller's
 //! tmpfs, a hidden path's cover) take new names directly; so does a caller's writable bind, as
@@ -38,11 +39,12 @@ enum Backing {
     Fresh,
     /// A kernel filesystem: what is in it is the kernel's; nsbox creates nothing there.
     Kernel,
-    /// A shadow: a tmpfs with `source`'s entries (but `skip`) bound back. Other names are made
-    /// in the tmpfs: by [`ShadowPlan::mount_points`] (`plan`), or when a step needs them
-    /// (`None`: the root's shadow, sealed with the root at the end).
+    /// A shadow: a tmpfs with `source`'s entries (but `skip`) bound back (no `source`: a
+    /// caller's read-only tmpfs, empty). Other names are made in the tmpfs: by
+    /// [`ShadowPlan::mount_points`] (`plan`), or when a step needs them (`None`: the root's
+    /// shadow, sealed with the root at the end).
     Shadow {
-        source: PathBuf,
+        source: Option<PathBuf>,
         skip: Vec<OsString>,
         plan: Option<usize>,
     },
@@ -69,11 +71,14 @@ struct Layer {
 }
 
 /// A directory to shadow, and the mount points to make in its tmpfs before it is sealed.
+/// Without `fill`, the caller's read-only tmpfs at `after`: mounted writable until the mount
+/// points under it are made.
 #[derive(Debug)]
 pub(super) struct ShadowPlan {
     pub path: PathBuf,
     pub after: Anchor,
     pub seal: bool,
+    pub fill: bool,
     pub mount_points: Vec<(PathBuf, Leaf)>,
 }
 
@@ -138,14 +143,16 @@ pub(super) struct Tree {
 }
 
 impl Tree {
+    /// The tree on `root`. A writable root (a rootfs directory the payload may write) takes
+    /// missing mount points itself, as runc makes them; a read-only one never does.
     pub fn new(root: RootLayout<'_>, read_only_root: bool) -> Self {
         let backing = match root {
             RootLayout::Bind(source) => Backing::Host {
                 source: source.to_path_buf(),
-                create: false,
+                create: !read_only_root,
             },
             RootLayout::Shadow(source, skip) => Backing::Shadow {
-                source: source.to_path_buf(),
+                source: Some(source.to_path_buf()),
                 skip,
                 plan: None,
             },
@@ -180,10 +187,36 @@ impl Tree {
         self.push(target, backing, Anchor::Mount(index));
     }
 
-    /// A caller's tmpfs (`fresh`) or procfs at the placed `target`.
-    pub fn own(&mut self, target: &Path, fresh: bool, index: usize) {
-        let backing = if fresh { Backing::Fresh } else { Backing::Kernel };
+    /// A caller's tmpfs (`fresh`, `read_only`) or procfs at the placed `target`. Mount points
+    /// under a read-only tmpfs are planned, to be made before it is sealed.
+    pub fn own(&mut self, target: &Path, fresh: bool, read_only: bool, index: usize) {
+        let backing = match (fresh, read_only) {
+            (true, false) => Backing::Fresh,
+            (true, true) => {
+                self.shadows.push(ShadowPlan {
+                    path: target.to_path_buf(),
+                    after: Anchor::Mount(index),
+                    seal: true,
+                    fill: false,
+                    mount_points: Vec::new(),
+                });
+                Backing::Shadow {
+                    source: None,
+                    skip: Vec::new(),
+                    plan: Some(self.shadows.len() - 1),
+                }
+            }
+            (false, _) => Backing::Kernel,
+        };
         self.push(target, backing, Anchor::Mount(index));
+    }
+
+    /// The plan for the caller's read-only tmpfs at index `index` of `Config::mounts`, if one
+    /// is to hold mount points.
+    pub fn sealed_tmpfs(&self, index: usize) -> Option<&ShadowPlan> {
+        self.shadows
+            .iter()
+            .find(|s| !s.fill && s.after == Anchor::Mount(index) && !s.mount_points.is_empty())
     }
 
     fn push(&mut self, target: &Path, backing: Backing, anchor: Anchor) {
@@ -245,10 +278,11 @@ impl Tree {
             path: dir.to_path_buf(),
             after,
             seal,
+            fill: true,
             mount_points: Vec::new(),
         });
         let backing = Backing::Shadow {
-            source,
+            source: Some(source),
             skip: Vec::new(),
             plan: Some(index),
         };
@@ -346,8 +380,11 @@ impl Tree {
                     Some(shadow) => Place::Planned(*shadow),
                     None => Place::Lazy,
                 };
-                match first {
-                    Some(first) if !skip.contains(&first) && exists(&source.join(&first)) => host_node(
+                let source = source
+                    .as_ref()
+                    .filter(|_| first.as_ref().is_some_and(|f| !skip.contains(f)));
+                match (first, source) {
+                    (Some(first), Some(source)) if exists(&source.join(&first)) => host_node(
                         &source.join(rel),
                         Place::Host {
                             layer: index,
@@ -365,8 +402,11 @@ impl Tree {
 fn host_path(layer: &Layer, path: &Path) -> PathBuf {
     let rel = path.strip_prefix(&layer.target).unwrap_or(path);
     match &layer.backing {
-        Backing::Host { source, .. } | Backing::Shadow { source, .. } => source.join(rel),
-        Backing::Fresh | Backing::Kernel => path.to_path_buf(),
+        Backing::Host { source, .. }
+        | Backing::Shadow {
+            source: Some(source), ..
+        } => source.join(rel),
+        Backing::Fresh | Backing::Kernel | Backing::Shadow { source: None, .. } => path.to_path_buf(),
     }
 }
 
