@@ -266,8 +266,15 @@ c.sendall(b'uid ' + open('/proc/self/uid_map').read().split()[1].encode())";
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line.trim(), "ready");
+    // The host port listens once the forwarder saw the server listen (docs/ports.md).
+    let published = c.ports()[0];
+    common::wait_until(
+        "the published port to listen",
+        std::time::Duration::from_secs(10),
+        || c.port_accepting(&published),
+    );
     let mut reply = String::new();
-    std::net::TcpStream::connect(c.ports()[0].host)
+    std::net::TcpStream::connect(published.host)
         .unwrap()
         .read_to_string(&mut reply)
         .unwrap();
