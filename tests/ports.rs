@@ -1,6 +1,7 @@
 //! Published ports tell the truth (issue 13, docs/ports.md): a host connect is refused until
 //! something listens inside, a client never gets an empty clean close the server did not make,
-//! a server that stops listening makes the port refuse again, and nothing leaks meanwhile.
+//! the probe does not take a one-connection server's connection, a server that stops listening
+//! makes the port refuse again, and nothing leaks meanwhile.
 
 mod common;
 
@@ -154,6 +155,31 @@ fn the_port_accepting_flag_follows_the_server() {
     common::wait_until("the port to accept", HANG_GUARD, || c.port_accepting(&published));
     // Once the flag says so, the very next connect is served end to end.
     assert_eq!(attempt(published.host, "now"), Seen::Answer("answer now\n".into()));
+    kill(c);
+}
+
+#[test]
+fn a_server_that_accepts_one_connection_serves_the_first_client_not_the_probe() {
+    if !root_and_python() {
+        return;
+    }
+    let script = "import socket, time
+s = socket.socket(); s.bind(('127.0.0.1', 7102)); s.listen()
+c, _ = s.accept(); c.sendall(b'only one'); c.close()
+time.sleep(1000)";
+    let c = Container::builder()
+        .publish(Port::tcp(0, 7102))
+        .command(PYTHON)
+        .args(["-c", script])
+        .spawn()
+        .expect("spawn the server");
+    let published = c.ports()[0];
+    common::wait_until("the port to accept", HANG_GUARD, || c.port_accepting(&published));
+    let mut stream = TcpStream::connect(published.host).unwrap();
+    stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    let mut got = String::new();
+    stream.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "only one", "the probe took the server's one connection");
     kill(c);
 }
 

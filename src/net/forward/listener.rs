@@ -16,6 +16,10 @@
 //! `shutdown(SHUT_RD)` on a listening socket returns it to CLOSE (`inet_shutdown` →
 //! `tcp_disconnect` → `inet_csk_listen_stop`), resetting the connections still in its accept
 //! queue; `listen` works on it again. The tests check all of this on the running kernel.
+//!
+//! The connection of the probe that opened the port is kept ("parked") for the first client
+//! instead of being closed, so that a server that accepts only one connection serves that
+//! client, not the probe (see `gate.rs`).
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -29,6 +33,7 @@ use nix::sys::socket::{
 };
 
 use super::gate::{Change, Gate};
+use super::tcp::close_inner;
 
 /// A bound host socket for one published TCP port and whether it listens.
 #[derive(Debug)]
@@ -39,6 +44,8 @@ pub(crate) struct HostListener {
     ///
     /// [`Container::port_accepting`]: crate::Container::port_accepting
     open: Arc<AtomicBool>,
+    /// The connected probe that opened the gate, for the first client.
+    parked: Option<TcpStream>,
 }
 
 impl HostListener {
@@ -57,6 +64,7 @@ impl HostListener {
             socket: TcpListener::from(socket),
             gate: Gate::new(Instant::now()),
             open: Arc::new(AtomicBool::new(false)),
+            parked: None,
         })
     }
 
@@ -80,10 +88,15 @@ impl HostListener {
     /// Carries out what the gate decided. A failed listen (another socket took the port
     /// meanwhile, which only a race at bind time allows) counts as a failed probe.
     pub fn apply(&mut self, change: Change, now: Instant) {
+        // The flag is false before the socket stops listening and true only after it listens,
+        // so that a reader who was refused never sees it true.
         let result = match change {
             Change::Nothing => return,
             Change::Listen => self.listen(),
-            Change::Unlisten => self.unlisten(),
+            Change::Unlisten => {
+                self.open.store(false, Ordering::Release);
+                self.unlisten()
+            }
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, ?change, "a published port could not change its listening state");
@@ -94,13 +107,36 @@ impl HostListener {
         self.open.store(self.gate.is_open(), Ordering::Release);
     }
 
+    /// Keeps a probe's connection for the first client.
+    pub fn park(&mut self, inner: TcpStream) {
+        if let Some(old) = self.parked.replace(inner) {
+            close_inner(old);
+        }
+    }
+
+    /// The parked connection, if the server has not closed or reset it without a word (an idle
+    /// timeout): the client then gets what a connection made now would give. One the server
+    /// sent something on (a greeting) is handed over even if the server closed it since.
+    pub fn take_parked(&mut self) -> Option<TcpStream> {
+        let inner = self.parked.take()?;
+        if usable(&inner) {
+            Some(inner)
+        } else {
+            close_inner(inner);
+            None
+        }
+    }
+
     fn listen(&self) -> io::Result<()> {
         setsockopt(&self.socket, sockopt::ReuseAddr, &true)?;
         Ok(listen(&self.socket, Backlog::MAXCONN)?)
     }
 
     /// Back to bound-only: the connections in the accept queue are reset.
-    fn unlisten(&self) -> io::Result<()> {
+    fn unlisten(&mut self) -> io::Result<()> {
+        if let Some(old) = self.parked.take() {
+            close_inner(old);
+        }
         setsockopt(&self.socket, sockopt::ReuseAddr, &false)?;
         Ok(shutdown(self.socket.as_raw_fd(), Shutdown::Read)?)
     }
@@ -166,5 +202,40 @@ fn local_address(socket: &OwnedFd) -> io::Result<SocketAddr> {
 impl Drop for HostListener {
     fn drop(&mut self) {
         self.open.store(false, Ordering::Release);
+        if let Some(old) = self.parked.take() {
+            close_inner(old);
+        }
     }
+}
+
+/// Whether a parked connection is still worth handing to a client: connected, not reset, and
+/// either still open for reading or with bytes waiting before its EOF.
+fn usable(inner: &TcpStream) -> bool {
+    if !matches!(inner.take_error(), Ok(None)) {
+        return false;
+    }
+    let mut fd = libc::pollfd {
+        fd: inner.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd; no waiting.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    if n == 0 {
+        return true; // open, nothing happened
+    }
+    if n < 0 || fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+        return false;
+    }
+    let mut byte = 0u8;
+    // SAFETY: byte is a live 1-byte buffer.
+    let peeked = unsafe {
+        libc::recv(
+            inner.as_raw_fd(),
+            (&raw mut byte).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    peeked == 1
 }

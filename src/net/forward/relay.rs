@@ -431,10 +431,13 @@ impl Relay {
                 self.probes.push(probe);
                 continue;
             };
-            // Closed like a healthcheck's connection: the server sees a connect and an EOF.
-            let listener = probe.listener;
-            tcp::close_inner(probe.socket);
-            self.probe_done(listener, connected, now);
+            let index = probe.listener;
+            self.probe_done(index, connected, now);
+            match &mut self.listeners[index].0 {
+                // Kept for the first client (see `listener.rs`).
+                Bound::Tcp(listener) if connected && listener.gate().is_open() => listener.park(probe.socket),
+                _ => tcp::close_inner(probe.socket),
+            }
         }
     }
 
@@ -501,6 +504,14 @@ impl Relay {
 
     /// Starts the container side of a new TCP client.
     fn open_tcp(&mut self, client: TcpStream, index: usize, port: u16, now: Instant) {
+        if let Bound::Tcp(listener) = &mut self.listeners[index].0
+            && let Some(inner) = listener.take_parked()
+        {
+            let deadline = now + self.limits.connect_timeout;
+            self.connections
+                .push(Connection::new(client, OwnedFd::from(inner), deadline, index));
+            return;
+        }
         match &mut self.source {
             Source::Helper { socket, pending } => match connector::request(socket, Protocol::Tcp, port) {
                 Ok(()) => pending.push_back(Pending {

@@ -33,14 +33,33 @@ struct Rig {
 }
 
 impl Rig {
-    /// A forwarder whose port listens: the rig answered its first probe with a connection.
+    /// A forwarder whose port listens: the rig answered its first probe with a connection,
+    /// which served a first client; the next clients ask the connector.
     fn start(limits: Limits) -> Rig {
         let rig = Rig::start_probing(limits);
         assert_eq!(rig.request(), [b't', 0, 0x58, 0x1b], "the first request is a probe");
         rig.reply(vec![rig.inside_connection()]);
         rig.wait_until_accepting(true);
-        drop(rig.inside.accept().unwrap()); // the probe's connection
+        rig.first_client_gets_the_probes_connection();
         rig
+    }
+
+    /// Connects a client and checks that it is relayed through the probe's connection (the
+    /// connector is not asked: it would not answer).
+    fn first_client_gets_the_probes_connection(&self) {
+        let (mut probe, _) = self.inside.accept().unwrap();
+        let mut client = TcpStream::connect(self.address).unwrap();
+        client.write_all(b"hi").unwrap();
+        probe.set_read_timeout(Some(HANG_GUARD)).unwrap();
+        let mut got = [0u8; 2];
+        probe.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hi");
+        probe.write_all(b"yo").unwrap();
+        drop(probe);
+        client.set_read_timeout(Some(HANG_GUARD)).unwrap();
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).unwrap();
+        assert_eq!(answer, b"yo");
     }
 
     /// A forwarder whose first probe is not answered yet.
@@ -564,15 +583,76 @@ fn the_port_refuses_until_a_probe_connects_inside() {
     rig.request();
     rig.reply(vec![rig.inside_connection()]);
     rig.wait_until_accepting(true);
-    // The probe's connection reached the stand-in server and was closed without a byte.
-    let (mut probe, _) = rig.inside.accept().unwrap();
-    probe.set_read_timeout(Some(HANG_GUARD)).unwrap();
-    let mut got = Vec::new();
-    probe.read_to_end(&mut got).unwrap();
-    assert!(got.is_empty());
-    // A client is accepted now and asks the connector for its own socket.
+    // The probe's connection serves the first client; the next one asks the connector.
+    rig.first_client_gets_the_probes_connection();
     let _client = TcpStream::connect(rig.address).unwrap();
     assert_eq!(rig.request(), [b't', 0, 0x58, 0x1b]);
+    rig.kill_and_stop();
+}
+
+#[test]
+fn a_probe_connection_the_server_closed_silently_is_not_handed_to_a_client() {
+    let rig = Rig::start_probing(Limits::DEFAULT);
+    rig.request();
+    rig.reply(vec![rig.inside_connection()]);
+    rig.wait_until_accepting(true);
+    // The server closes the probe's connection without a byte (an idle timeout)...
+    let (probe, _) = rig.inside.accept().unwrap();
+    let relay_side = probe.peer_addr().unwrap();
+    drop(probe);
+    // ...which the relay sees once the FIN arrived; until then a client could still get it.
+    let deadline = Instant::now() + HANG_GUARD;
+    while !in_close_wait(relay_side) {
+        assert!(
+            Instant::now() < deadline,
+            "the FIN never reached the probe's connection"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut client = TcpStream::connect(rig.address).unwrap();
+    // The client gets a connection of its own, not the closed one.
+    rig.request();
+    rig.reply(vec![rig.inside_connection()]);
+    let (mut served, _) = rig.inside.accept().unwrap();
+    served.write_all(b"fresh").unwrap();
+    drop(served);
+    client.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"fresh");
+    rig.kill_and_stop();
+}
+
+/// Whether the TCP socket bound to `local` is in CLOSE_WAIT (its peer closed), from
+/// /proc/net/tcp.
+fn in_close_wait(local: SocketAddr) -> bool {
+    let SocketAddr::V4(local) = local else { unreachable!() };
+    let wanted = format!("{:08X}:{:04X}", u32::from_le_bytes(local.ip().octets()), local.port());
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&wanted.as_str()) && fields.get(3) == Some(&"08")
+        })
+}
+
+#[test]
+fn a_greeting_on_the_probe_connection_reaches_the_first_client_even_after_the_server_closed() {
+    let rig = Rig::start_probing(Limits::DEFAULT);
+    rig.request();
+    rig.reply(vec![rig.inside_connection()]);
+    rig.wait_until_accepting(true);
+    // A one-shot server: greets its one connection and closes it.
+    let (mut probe, _) = rig.inside.accept().unwrap();
+    probe.write_all(b"hello, one connection only").unwrap();
+    drop(probe);
+    let mut client = TcpStream::connect(rig.address).unwrap();
+    client.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"hello, one connection only");
     rig.kill_and_stop();
 }
 
@@ -604,6 +684,7 @@ fn a_refused_client_resets_and_the_port_refuses_again_until_a_probe_connects() {
     rig.request();
     rig.reply(vec![rig.inside_connection()]);
     rig.wait_until_accepting(true);
+    rig.first_client_gets_the_probes_connection();
     let _client = TcpStream::connect(rig.address).unwrap();
     rig.request();
     rig.kill_and_stop();
