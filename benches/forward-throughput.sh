@@ -9,7 +9,8 @@
 # Usage (as root, from anywhere):  benches/forward-throughput.sh
 # Env: NSBOX_FORWARD_BASE=main (a git revision; empty: this tree only)
 #      NSBOX_FORWARD_ROUNDS=3 NSBOX_FORWARD_GIB=1 NSBOX_FORWARD_CONNECTIONS=1000
-#      NSBOX_FORWARD_SOCAT=1 (0 skips socat)
+#      NSBOX_FORWARD_SOCAT=1 (0 skips socat) NSBOX_FORWARD_RUNS=2 (base and this tree
+#      alternate, each run a full set of rounds)
 #
 # Installs socat from Debian if it is missing. The base tree is exported with `git archive`
 # into target/forward-base (the repository is not touched) and built with this tree's
@@ -56,10 +57,13 @@ echo "kernel $(uname -r), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo |
 echo "nsbox $(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" status --porcelain -- src Cargo.toml | grep -q . && echo ' + uncommitted changes')${base:+, base $base = $(git -C "$repo" rev-parse --short "$base")}; $(socat -V 2>/dev/null | grep -m1 'socat version' || echo 'no socat')"
 echo "rounds ${NSBOX_FORWARD_ROUNDS:-3}, ${NSBOX_FORWARD_GIB:-1} GiB per bulk transfer, ${NSBOX_FORWARD_CONNECTIONS:-1000} connections per rate measurement"
 
-if [ -n "$base_bin" ]; then
-  step "run: $base"
-  NSBOX_FORWARD_LABEL="nsbox $base" "$base_bin"
-fi
-step "run: this tree"
-NSBOX_FORWARD_LABEL="nsbox $(git -C "$repo" rev-parse --abbrev-ref HEAD)" "$this"
+# Base and this tree alternate, so that a change in the machine's load shows in both.
+for run in $(seq 1 "${NSBOX_FORWARD_RUNS:-2}"); do
+  if [ -n "$base_bin" ]; then
+    step "run $run: $base"
+    NSBOX_FORWARD_LABEL="nsbox $base" "$base_bin"
+  fi
+  step "run $run: this tree"
+  NSBOX_FORWARD_LABEL="nsbox $(git -C "$repo" rev-parse --abbrev-ref HEAD)" "$this"
+done
 step "done"

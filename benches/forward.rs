@@ -264,14 +264,14 @@ impl Socat {
         let sock = dir.path().join("bridge.sock");
         let inside = Command::new("nsenter")
             .args(["-n", "-t", &pid.to_string(), "socat", "-b", "65536"])
-            .arg(format!("UNIX-LISTEN:{},fork", sock.display()))
+            .arg(format!("UNIX-LISTEN:{},fork,backlog=1024", sock.display()))
             .arg(format!("TCP:127.0.0.1:{PORT}"))
             .spawn()
             .expect("run nsenter socat (apt-get install socat)");
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let outside = Command::new("socat")
             .args(["-b", "65536"])
-            .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr"))
+            .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,backlog=1024"))
             .arg(format!("UNIX-CONNECT:{}", sock.display()))
             .spawn()
             .expect("run socat (apt-get install socat)");

@@ -450,18 +450,14 @@ impl Relay {
 
     /// A client's container-side connect on listener `index` was refused.
     fn refused(&mut self, index: usize, now: Instant) {
-        if let Bound::Tcp(listener) = &mut self.listeners[index].0 {
-            let change = listener.gate_mut().refused(now);
-            if change != Change::Nothing {
-                tracing::debug!(
-                    port = self.listeners[index].1.container_port,
-                    "nothing listens inside any more"
-                );
-            }
-            if let Bound::Tcp(listener) = &mut self.listeners[index].0 {
-                listener.apply(change, now);
-            }
+        let (Bound::Tcp(listener), published) = &mut self.listeners[index] else {
+            return;
+        };
+        let change = listener.gate_mut().refused(now);
+        if change != Change::Nothing {
+            tracing::debug!(port = published.container_port, "nothing listens inside any more");
         }
+        listener.apply(change, now);
     }
 
     /// Delivers, without waiting, what the inside already sent (see [`Connection::flush`]).
