@@ -196,6 +196,18 @@ impl Container {
         self.forwarder.as_ref().map(|f| f.ports().to_vec()).unwrap_or_default()
     }
 
+    /// Whether the host side of `port` (one of [`ports`](Container::ports)) takes connections
+    /// now. A TCP port listens only once a connect to the container port succeeded inside, and
+    /// stops when one is refused again (see docs/ports.md), so `true` means something listened
+    /// inside; a UDP port has no such state and is `true` while the container runs. `false` for
+    /// a port this container does not publish, and once it exited.
+    ///
+    /// A cheap read of the forwarder's state, for polling; a client that connects is told the
+    /// same by the kernel (refused until then).
+    pub fn port_accepting(&self, port: &PublishedPort) -> bool {
+        self.forwarder.as_ref().is_some_and(|f| f.accepting(port))
+    }
+
     /// The host address the published ports listen on (the first port's), if any.
     pub fn ip(&self) -> Option<IpAddr> {
         self.ports().first().map(|p| p.host.ip())

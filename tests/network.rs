@@ -46,7 +46,8 @@ while True:
 "#;
 
 /// A container running `script` (python) with `port` published; returns after it printed
-/// "ready".
+/// "ready" and, for TCP, once the host port listens (the forwarder saw the server listen: see
+/// docs/ports.md).
 fn serve(script: &str, port: Port, configure: impl FnOnce(&mut ContainerBuilder)) -> Container {
     let mut builder = Container::builder();
     builder
@@ -59,6 +60,10 @@ fn serve(script: &str, port: Port, configure: impl FnOnce(&mut ContainerBuilder)
     let mut line = String::new();
     BufReader::new(c.take_stdout().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
+    let published = c.ports()[0];
+    common::wait_until("the published port to listen", Duration::from_secs(10), || {
+        c.port_accepting(&published)
+    });
     c
 }
 
@@ -412,17 +417,21 @@ http { include /etc/nginx/mime.types; access_log off; include /etc/nginx/conf.d/
     );
 }
 
-/// A payload that stops its container's port connector (a hostile payload can: it is a
-/// process of its own, in the container), so that requests for its published ports are never
-/// answered.
+/// A payload that listens on its port until the forwarder's probe came (the host port then
+/// listens), then stops its container's port connector (a hostile payload can: it is a process
+/// of its own, in the container), so that requests for its published ports are never answered.
 const STOP_THE_CONNECTOR: &str = r#"
-for d in /proc/[0-9]*; do
-    case "$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null)" in
-        nsbox-connect*) kill -STOP "${d#/proc/}" && echo stopped ;;
-    esac
-done
-echo ready
-exec sleep 1000
+import os, signal, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(256)
+s.accept()[0].close()
+for p in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        if open(f"/proc/{p}/cmdline", "rb").read().startswith(b"nsbox-connect"):
+            os.kill(int(p), signal.SIGSTOP); print("stopped")
+    except OSError:
+        pass
+print("ready", flush=True)
+time.sleep(1000)
 "#;
 
 fn open_fds() -> usize {
@@ -432,7 +441,7 @@ fn open_fds() -> usize {
 
 #[test]
 fn a_hundred_clients_against_a_stalled_connector_are_failed_and_leave_no_fd_after_kill_and_wait() {
-    if !root() {
+    if !root_and_python() {
         return;
     }
     // Counted in a process of its own: the other tests of this binary open fds in parallel.
@@ -444,7 +453,9 @@ fn a_hundred_clients_against_a_stalled_connector_are_failed_and_leave_no_fd_afte
     }
     const HANG_GUARD: Duration = Duration::from_secs(30);
     let baseline = open_fds();
-    let mut c = common::sh_builder(STOP_THE_CONNECTOR)
+    let mut c = Container::builder()
+        .command(PYTHON)
+        .args(["-c", STOP_THE_CONNECTOR, "7013"])
         .publish(Port::tcp(0, 7013))
         .stdout(Stdio::piped())
         .spawn()
@@ -454,7 +465,11 @@ fn a_hundred_clients_against_a_stalled_connector_are_failed_and_leave_no_fd_afte
     while !out.ends_with("ready\n") && stdout.read_line(&mut out).unwrap() > 0 {}
     drop(stdout);
     assert_eq!(out, "stopped\nready\n", "the payload did not stop the connector");
-    let address = c.ports()[0].host;
+    let published = c.ports()[0];
+    let address = published.host;
+    common::wait_until("the published port to listen", HANG_GUARD, || {
+        c.port_accepting(&published)
+    });
     let mut clients: Vec<TcpStream> = (0..100)
         .map(|_| TcpStream::connect_timeout(&address, HANG_GUARD).unwrap())
         .collect();

@@ -247,12 +247,14 @@ fn rootless_inner_published_port_round_trip() {
     if !inner() {
         return;
     }
-    use std::io::{BufRead, Read};
-    // The server inside answers with the host uid root is mapped to: the caller's.
+    use std::io::{BufRead, Read, Write};
+    // The server inside answers a request with the host uid root is mapped to: the caller's.
+    // It waits for the request: its one connection is the forwarder's probe, kept for the
+    // first client (docs/ports.md), and exiting before that client came would end it.
     let server = "import socket
 s = socket.socket(); s.bind(('127.0.0.1', 7000)); s.listen()
 print('ready', flush=True)
-c, _ = s.accept()
+c, _ = s.accept(); c.recv(1)
 c.sendall(b'uid ' + open('/proc/self/uid_map').read().split()[1].encode())";
     let mut c = Container::builder()
         .publish(nsbox::Port::tcp(0, 7000))
@@ -266,11 +268,17 @@ c.sendall(b'uid ' + open('/proc/self/uid_map').read().split()[1].encode())";
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line.trim(), "ready");
+    // The host port listens once the forwarder saw the server listen (docs/ports.md).
+    let published = c.ports()[0];
+    common::wait_until(
+        "the published port to listen",
+        std::time::Duration::from_secs(10),
+        || c.port_accepting(&published),
+    );
     let mut reply = String::new();
-    std::net::TcpStream::connect(c.ports()[0].host)
-        .unwrap()
-        .read_to_string(&mut reply)
-        .unwrap();
+    let mut stream = std::net::TcpStream::connect(published.host).unwrap();
+    stream.write_all(b"?").unwrap();
+    stream.read_to_string(&mut reply).unwrap();
     assert_eq!(reply, format!("uid {NOBODY}"));
     c.wait().unwrap();
 }

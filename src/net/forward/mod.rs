@@ -14,14 +14,18 @@
 //! exits (its pidfd) or the handle stops, and dropping it closes everything it holds.
 
 mod connector;
+mod gate;
+mod listener;
 mod relay;
 mod tcp;
 #[cfg(test)]
 mod tests;
 
 use std::io;
-use std::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -29,6 +33,7 @@ pub(crate) use connector::Connector;
 
 use super::port::{Port, Protocol, PublishedPort};
 use crate::error::{Error, Result};
+use listener::HostListener;
 use relay::Relay;
 
 /// Relayed TCP connections per container at once, counting those still waiting for the
@@ -69,7 +74,8 @@ impl Limits {
 }
 
 /// The host-side sockets, bound before the container starts so that a taken port fails the
-/// spawn and port 0 is known.
+/// spawn and port 0 is known. TCP ones listen only while something listens inside (see
+/// `gate.rs`).
 #[derive(Debug)]
 pub(crate) struct Listeners {
     bound: Vec<(Bound, PublishedPort)>,
@@ -77,7 +83,7 @@ pub(crate) struct Listeners {
 
 #[derive(Debug)]
 enum Bound {
-    Tcp(TcpListener),
+    Tcp(HostListener),
     Udp(UdpSocket),
 }
 
@@ -87,17 +93,16 @@ impl Listeners {
         for port in ports {
             let fail = |e: io::Error| Error::io(format!("publish {:?} port {}", port.protocol, port.host), e);
             let socket = match port.protocol {
-                Protocol::Tcp => Bound::Tcp(TcpListener::bind(port.host).map_err(fail)?),
-                Protocol::Udp => Bound::Udp(UdpSocket::bind(port.host).map_err(fail)?),
+                Protocol::Tcp => Bound::Tcp(HostListener::bind(port.host).map_err(fail)?),
+                Protocol::Udp => {
+                    let socket = UdpSocket::bind(port.host).map_err(fail)?;
+                    socket.set_nonblocking(true).map_err(fail)?;
+                    Bound::Udp(socket)
+                }
             };
             let host = match &socket {
                 Bound::Tcp(l) => l.local_addr(),
                 Bound::Udp(u) => u.local_addr(),
-            }
-            .map_err(fail)?;
-            match &socket {
-                Bound::Tcp(l) => l.set_nonblocking(true),
-                Bound::Udp(u) => u.set_nonblocking(true),
             }
             .map_err(fail)?;
             bound.push((
@@ -115,12 +120,24 @@ impl Listeners {
     pub fn published(&self) -> Vec<PublishedPort> {
         self.bound.iter().map(|(_, p)| *p).collect()
     }
+
+    /// Per port, the flag the forwarder keeps true while the host side listens (TCP only).
+    fn open_flags(&self) -> Vec<Option<Arc<AtomicBool>>> {
+        self.bound
+            .iter()
+            .map(|(socket, _)| match socket {
+                Bound::Tcp(l) => Some(l.open_flag()),
+                Bound::Udp(_) => None,
+            })
+            .collect()
+    }
 }
 
 /// A running forwarder; stopping (or dropping) it closes every socket and joins the thread.
 #[derive(Debug)]
 pub(crate) struct Forwarder {
     ports: Vec<PublishedPort>,
+    open: Vec<Option<Arc<AtomicBool>>>,
     stop: Option<OwnedFd>,
     thread: Option<JoinHandle<()>>,
 }
@@ -140,6 +157,7 @@ impl Forwarder {
         limits: Limits,
     ) -> Result<Forwarder> {
         let ports = listeners.published();
+        let open = listeners.open_flags();
         let (stop_r, stop_w) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::io("create pipe", e))?;
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
@@ -160,6 +178,7 @@ impl Forwarder {
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Forwarder {
                 ports,
+                open,
                 stop: Some(stop_w),
                 thread: Some(thread),
             }),
@@ -179,6 +198,17 @@ impl Forwarder {
 
     pub fn ports(&self) -> &[PublishedPort] {
         &self.ports
+    }
+
+    /// Whether the host side of `port` takes connections now: a TCP port while it listens, a
+    /// UDP port always (it has no listening state); false for a port not published here.
+    pub fn accepting(&self, port: &PublishedPort) -> bool {
+        let running = self.thread.as_ref().is_some_and(|t| !t.is_finished());
+        self.ports
+            .iter()
+            .zip(&self.open)
+            .find(|(p, _)| *p == port)
+            .is_some_and(|(_, open)| running && open.as_ref().is_none_or(|o| o.load(Ordering::Acquire)))
     }
 
     /// Closes every listener and connection and waits for the thread, which never blocks on

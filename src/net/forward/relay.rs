@@ -1,15 +1,18 @@
 //! The forwarder thread's poll loop: listeners, the connector socket, every connection and UDP
 //! client, the container's pidfd and the handle's stop pipe, in one `poll` with a timeout set
-//! by the nearest deadline. Nothing in it blocks: see the trust note in `mod.rs`.
+//! by the nearest deadline. Nothing in it blocks: see the trust note in `mod.rs`. A TCP
+//! listener is polled only while its gate is open; until then the loop probes the container
+//! port (see `gate.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Instant;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::connector::{self, Connector, Received};
+use super::gate::Change;
 use super::tcp::{self, Connection, would_block};
 use super::{Bound, Limits, Protocol, PublishedPort};
 
@@ -43,10 +46,20 @@ struct Pending {
 }
 
 enum Waiter {
-    Tcp(TcpStream),
+    /// A client accepted on listener number `.1`.
+    Tcp(TcpStream, usize),
     Udp(UdpKey),
+    /// A probe of listener number `.0`'s container port.
+    Probe(usize),
     /// Timed out: the client was reset; the late reply is read and discarded (its fds closed).
     Abandoned,
+}
+
+/// A probe's container-side connect, in progress.
+struct Probe {
+    listener: usize,
+    socket: TcpStream,
+    deadline: Instant,
 }
 
 struct UdpClient {
@@ -63,6 +76,7 @@ pub(super) struct Relay {
     stop: OwnedFd,
     pidfd: OwnedFd,
     connections: Vec<Connection>,
+    probes: Vec<Probe>,
     udp: HashMap<UdpKey, UdpClient>,
 }
 
@@ -75,6 +89,7 @@ enum Slot {
     Listener(usize),
     Client(usize),
     Inner(usize),
+    Probe(usize),
     Udp(UdpKey),
 }
 
@@ -101,6 +116,7 @@ impl Relay {
             stop,
             pidfd,
             connections: Vec::new(),
+            probes: Vec::new(),
             udp: HashMap::new(),
         }
     }
@@ -110,6 +126,7 @@ impl Relay {
         loop {
             let now = Instant::now();
             self.expire(now);
+            self.probe(now);
             let (slots, interest) = self.interest();
             let timeout = self.next_deadline().map_or(PollTimeout::NONE, |at| {
                 let ms = at.saturating_duration_since(now).as_nanos().div_ceil(1_000_000);
@@ -132,30 +149,39 @@ impl Relay {
             };
             let now = Instant::now();
             let mut flags = vec![[PollFlags::empty(); 2]; self.connections.len()];
+            let mut probes = vec![PollFlags::empty(); self.probes.len()];
             let mut listeners = Vec::new();
             let mut udp = Vec::new();
             let mut connector = PollFlags::empty();
             for (slot, ready) in slots.iter().zip(ready) {
                 match *slot {
-                    Slot::Stop | Slot::Pidfd if !ready.is_empty() => return, // everything closes on drop
+                    Slot::Stop | Slot::Pidfd if !ready.is_empty() => return self.flush(), // the rest closes on drop
                     Slot::Stop | Slot::Pidfd => {}
                     Slot::Connector => connector = ready,
                     Slot::Listener(i) if ready.contains(PollFlags::POLLIN) => listeners.push(i),
                     Slot::Listener(_) => {}
                     Slot::Client(i) => flags[i][0] = ready,
                     Slot::Inner(i) => flags[i][1] = ready,
+                    Slot::Probe(i) => probes[i] = ready,
                     Slot::Udp(key) if ready.contains(PollFlags::POLLIN) => udp.push(key),
                     Slot::Udp(_) => {}
                 }
             }
             // Connections first (their poll results are in `flags`), then new ones.
             let mut keep = Vec::with_capacity(self.connections.len());
+            let mut refused = Vec::new();
             for (mut c, [client, inner]) in std::mem::take(&mut self.connections).into_iter().zip(flags) {
                 if c.step(client, inner, now) {
                     keep.push(c);
+                } else {
+                    refused.extend(c.refused_on());
                 }
             }
             self.connections = keep;
+            for index in refused {
+                self.refused(index, now);
+            }
+            self.probes_done(probes, now);
             if !connector.is_empty() {
                 self.replies(now);
             }
@@ -180,10 +206,18 @@ impl Relay {
         }
         for (index, (socket, _)) in self.listeners.iter().enumerate() {
             // A TCP listener beyond the caps is not polled: its clients wait in the backlog.
-            if matches!(socket, Bound::Udp(_)) || self.may_accept_tcp() {
+            let polled = match socket {
+                Bound::Tcp(listener) => listener.gate().is_open() && self.may_accept_tcp(),
+                Bound::Udp(_) => true,
+            };
+            if polled {
                 slots.push(Slot::Listener(index));
                 interest.push((raw(socket), PollFlags::POLLIN));
             }
+        }
+        for (i, probe) in self.probes.iter().enumerate() {
+            slots.push(Slot::Probe(i));
+            interest.push((probe.socket.as_raw_fd(), PollFlags::POLLOUT));
         }
         for (i, c) in self.connections.iter().enumerate() {
             let [client, inner] = c.interest();
@@ -208,7 +242,7 @@ impl Relay {
     fn may_accept_tcp(&self) -> bool {
         match &self.source {
             Source::Helper { pending, .. } => {
-                let waiting = pending.iter().filter(|p| matches!(p.waiter, Waiter::Tcp(_))).count();
+                let waiting = pending.iter().filter(|p| matches!(p.waiter, Waiter::Tcp(..))).count();
                 pending.len() < self.limits.pending && self.connections.len() + waiting < self.limits.connections
             }
             Source::Join => self.connections.len() < self.limits.connections,
@@ -216,7 +250,7 @@ impl Relay {
         }
     }
 
-    /// The nearest reply or connect deadline.
+    /// The nearest reply, connect or probe deadline.
     fn next_deadline(&self) -> Option<Instant> {
         let replies = match &self.source {
             Source::Helper { pending, .. } => pending
@@ -227,7 +261,12 @@ impl Relay {
             _ => None,
         };
         let connects = self.connections.iter().filter_map(Connection::deadline).min();
-        replies.into_iter().chain(connects).min()
+        let probes = self.probes.iter().map(|p| p.deadline).min();
+        let gates = self.listeners.iter().filter_map(|(socket, _)| match socket {
+            Bound::Tcp(listener) => listener.gate().deadline(),
+            Bound::Udp(_) => None,
+        });
+        gates.chain(replies).chain(connects).chain(probes).min()
     }
 
     /// Fails the requests whose reply is late; they stay queued to absorb it.
@@ -235,12 +274,17 @@ impl Relay {
         let Source::Helper { pending, .. } = &mut self.source else {
             return;
         };
+        let mut failed_probes = Vec::new();
         for p in pending.iter_mut().filter(|p| p.deadline <= now) {
             match std::mem::replace(&mut p.waiter, Waiter::Abandoned) {
-                Waiter::Tcp(client) => tcp::reset(client),
+                Waiter::Tcp(client, _) => tcp::reset(client),
                 Waiter::Udp(key) => drop(self.udp.remove(&key)),
+                Waiter::Probe(index) => failed_probes.push(index),
                 Waiter::Abandoned => {}
             }
+        }
+        for index in failed_probes {
+            self.probe_done(index, false, now);
         }
     }
 
@@ -262,15 +306,26 @@ impl Relay {
             // A reply nobody asked for is dropped, which closes its fds.
             let Some(request) = pending.pop_front() else { continue };
             match request.waiter {
-                Waiter::Tcp(client) => match reply.into_socket(Protocol::Tcp) {
+                Waiter::Tcp(client, index) => match reply.into_socket(Protocol::Tcp) {
                     Ok(inner) => {
                         let deadline = now + self.limits.connect_timeout;
-                        self.connections.push(Connection::new(client, inner, deadline));
+                        self.connections.push(Connection::new(client, inner, deadline, index));
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "no container-side socket for a published port");
                         tcp::reset(client);
+                        if e.raw_os_error() == Some(libc::ECONNREFUSED) {
+                            self.refused(index, now);
+                        }
                     }
+                },
+                Waiter::Probe(index) => match reply.into_socket(Protocol::Tcp) {
+                    Ok(socket) => self.probes.push(Probe {
+                        listener: index,
+                        socket: TcpStream::from(socket),
+                        deadline: now + self.limits.connect_timeout,
+                    }),
+                    Err(_) => self.probe_done(index, false, now),
                 },
                 Waiter::Udp(key) => {
                     let inner = reply.into_socket(Protocol::Udp).map(UdpSocket::from);
@@ -291,16 +346,124 @@ impl Relay {
         }
     }
 
-    /// Stops using the connector: its socket closes and every waiting client is failed.
+    /// Stops using the connector: its socket closes, every waiting client is failed and no
+    /// TCP port listens any more.
     fn connector_gone(&mut self) {
         if let Source::Helper { pending, .. } = std::mem::replace(&mut self.source, Source::Gone) {
             for request in pending {
                 match request.waiter {
-                    Waiter::Tcp(client) => tcp::reset(client),
+                    Waiter::Tcp(client, _) => tcp::reset(client),
                     Waiter::Udp(key) => drop(self.udp.remove(&key)),
-                    Waiter::Abandoned => {}
+                    Waiter::Probe(_) | Waiter::Abandoned => {}
                 }
             }
+        }
+        let now = Instant::now();
+        for (socket, _) in &mut self.listeners {
+            if let Bound::Tcp(listener) = socket {
+                let change = listener.gate_mut().shut();
+                listener.apply(change, now);
+            }
+        }
+    }
+
+    /// Sends the probes that are due (see `gate.rs`).
+    fn probe(&mut self, now: Instant) {
+        let mut gone = false;
+        for index in 0..self.listeners.len() {
+            let (Bound::Tcp(listener), published) = &mut self.listeners[index] else {
+                continue;
+            };
+            if !listener.gate().probe_due(now) {
+                continue;
+            }
+            listener.gate_mut().probe_sent();
+            let port = published.container_port;
+            let sent = match &mut self.source {
+                Source::Helper { pending, .. } if pending.len() >= self.limits.pending => false,
+                Source::Helper { socket, pending } => match connector::request(socket, Protocol::Tcp, port) {
+                    Ok(()) => {
+                        pending.push_back(Pending {
+                            waiter: Waiter::Probe(index),
+                            deadline: now + self.limits.reply_timeout,
+                        });
+                        true
+                    }
+                    Err(e) => {
+                        gone |= !would_block(&e);
+                        false
+                    }
+                },
+                Source::Join => match tcp::connect_nonblocking(tcp::loopback(port)) {
+                    Ok(socket) => {
+                        self.probes.push(Probe {
+                            listener: index,
+                            socket: TcpStream::from(socket),
+                            deadline: now + self.limits.connect_timeout,
+                        });
+                        true
+                    }
+                    Err(_) => false,
+                },
+                Source::Gone => false,
+            };
+            if !sent {
+                self.probe_done(index, false, now);
+            }
+        }
+        if gone {
+            self.connector_gone();
+        }
+    }
+
+    /// Finishes the probes whose connect completed, failed or timed out; `flags` are their
+    /// poll results.
+    fn probes_done(&mut self, flags: Vec<PollFlags>, now: Instant) {
+        let finished = PollFlags::POLLOUT | PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL;
+        for (probe, ready) in std::mem::take(&mut self.probes).into_iter().zip(flags) {
+            let connected = if ready.intersects(finished) {
+                // Connected: no pending error and a peer (a socket handed over unconnected
+                // also polls writable).
+                matches!(probe.socket.take_error(), Ok(None)) && probe.socket.peer_addr().is_ok()
+            } else if now >= probe.deadline {
+                false
+            } else {
+                self.probes.push(probe);
+                continue;
+            };
+            let index = probe.listener;
+            self.probe_done(index, connected, now);
+            match &mut self.listeners[index].0 {
+                // Kept for the first client (see `listener.rs`).
+                Bound::Tcp(listener) if connected && listener.gate().is_open() => listener.park(probe.socket),
+                _ => tcp::close_inner(probe.socket),
+            }
+        }
+    }
+
+    fn probe_done(&mut self, index: usize, connected: bool, now: Instant) {
+        if let Bound::Tcp(listener) = &mut self.listeners[index].0 {
+            let change = listener.gate_mut().probe_done(connected, now);
+            listener.apply(change, now);
+        }
+    }
+
+    /// A client's container-side connect on listener `index` was refused.
+    fn refused(&mut self, index: usize, now: Instant) {
+        let (Bound::Tcp(listener), published) = &mut self.listeners[index] else {
+            return;
+        };
+        let change = listener.gate_mut().refused(now);
+        if change != Change::Nothing {
+            tracing::debug!(port = published.container_port, "nothing listens inside any more");
+        }
+        listener.apply(change, now);
+    }
+
+    /// Delivers, without waiting, what the inside already sent (see [`Connection::flush`]).
+    fn flush(&mut self) {
+        for c in &mut self.connections {
+            c.flush();
         }
     }
 
@@ -316,8 +479,11 @@ impl Relay {
             let Bound::Tcp(listener) = &self.listeners[index].0 else {
                 return;
             };
+            if !listener.gate().is_open() {
+                return; // it stopped listening in this round
+            }
             let client = match listener.accept() {
-                Ok((client, _)) => client,
+                Ok(client) => client,
                 Err(e) if would_block(&e) => return,
                 Err(e) => {
                     tracing::debug!(error = %e, "accept on a published port");
@@ -325,18 +491,27 @@ impl Relay {
                 }
             };
             if client.set_nonblocking(true).is_err() {
+                tcp::reset(client);
                 continue;
             }
-            self.open_tcp(client, container_port, now);
+            self.open_tcp(client, index, container_port, now);
         }
     }
 
     /// Starts the container side of a new TCP client.
-    fn open_tcp(&mut self, client: TcpStream, port: u16, now: Instant) {
+    fn open_tcp(&mut self, client: TcpStream, index: usize, port: u16, now: Instant) {
+        if let Bound::Tcp(listener) = &mut self.listeners[index].0
+            && let Some(inner) = listener.take_parked()
+        {
+            let deadline = now + self.limits.connect_timeout;
+            self.connections
+                .push(Connection::new(client, OwnedFd::from(inner), deadline, index));
+            return;
+        }
         match &mut self.source {
             Source::Helper { socket, pending } => match connector::request(socket, Protocol::Tcp, port) {
                 Ok(()) => pending.push_back(Pending {
-                    waiter: Waiter::Tcp(client),
+                    waiter: Waiter::Tcp(client, index),
                     deadline: now + self.limits.reply_timeout,
                 }),
                 Err(e) => {
@@ -349,9 +524,14 @@ impl Relay {
             Source::Join => match tcp::connect_nonblocking(tcp::loopback(port)) {
                 Ok(inner) => {
                     let deadline = now + self.limits.connect_timeout;
-                    self.connections.push(Connection::new(client, inner, deadline));
+                    self.connections.push(Connection::new(client, inner, deadline, index));
                 }
-                Err(_) => tcp::reset(client),
+                Err(e) => {
+                    tcp::reset(client);
+                    if e.raw_os_error() == Some(libc::ECONNREFUSED) {
+                        self.refused(index, now);
+                    }
+                }
             },
             Source::Gone => tcp::reset(client),
         }
@@ -440,9 +620,22 @@ fn udp_connected(port: u16) -> std::io::Result<UdpSocket> {
     Ok(socket)
 }
 
+impl Drop for Relay {
+    /// Clients still waiting for the connector are reset, not closed: nothing answered them.
+    fn drop(&mut self) {
+        if let Source::Helper { pending, .. } = &mut self.source {
+            for request in pending.drain(..) {
+                if let Waiter::Tcp(client, _) = request.waiter {
+                    tcp::reset(client);
+                }
+            }
+        }
+    }
+}
+
 fn raw(bound: &Bound) -> RawFd {
     match bound {
-        Bound::Tcp(l) => l.as_raw_fd(),
+        Bound::Tcp(l) => l.as_fd().as_raw_fd(),
         Bound::Udp(u) => u.as_raw_fd(),
     }
 }

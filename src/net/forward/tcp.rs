@@ -1,5 +1,10 @@
 //! One relayed TCP connection: two sockets, a buffer each way, half-close passed on.
 //!
+//! A host client never sees a clean close that the server inside did not make: the client's
+//! socket closes with a reset (`SO_LINGER` 0) unless the inside's EOF was passed on to it, so
+//! a failed inside connect, an error, a deadline or the forwarder stopping shows as a reset,
+//! never as an empty reply.
+//!
 //! Every read and write is `MSG_DONTWAIT`: the container-side socket came from the container,
 //! which may keep a duplicate and clear `O_NONBLOCK` on the shared file description.
 
@@ -123,10 +128,19 @@ pub(super) fn reset(client: TcpStream) {
     linger(&client, Some(0));
 }
 
+/// Closes a container-side socket without ever waiting (see [`Connection`]'s `Drop`).
+pub(super) fn close_inner(inner: TcpStream) {
+    linger(&inner, None);
+}
+
 /// One relayed TCP connection.
 pub(super) struct Connection {
     client: TcpStream,
     inner: TcpStream,
+    /// Which listener accepted the client.
+    listener: usize,
+    /// The container-side connect was refused: nothing listens inside.
+    refused: bool,
     /// Until the container-side connect completes, when it must have.
     connecting: Option<Instant>,
     up: Buffer,
@@ -138,11 +152,14 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    /// `inner` is connecting (non-blocking) and must be connected by `deadline`.
-    pub fn new(client: TcpStream, inner: OwnedFd, deadline: Instant) -> Self {
+    /// `inner` is connecting (non-blocking) and must be connected by `deadline`; `client`
+    /// came from listener number `listener`.
+    pub fn new(client: TcpStream, inner: OwnedFd, deadline: Instant, listener: usize) -> Self {
         Connection {
             client,
             inner: TcpStream::from(inner),
+            listener,
+            refused: false,
             connecting: Some(deadline),
             up: Buffer::new(),
             down: Buffer::new(),
@@ -156,6 +173,11 @@ impl Connection {
     /// When the container-side connect must have completed, while it has not.
     pub fn deadline(&self) -> Option<Instant> {
         self.connecting
+    }
+
+    /// The listener whose client this is, if its container-side connect was refused.
+    pub fn refused_on(&self) -> Option<usize> {
+        self.refused.then_some(self.listener)
     }
 
     /// The fds and events to poll for: client, inner. A side that is done both ways is left
@@ -183,14 +205,41 @@ impl Connection {
     }
 
     /// Advances the connection; false when it is finished (both sides closed, an error, or a
-    /// connect that did not complete in time). Dropping it then closes both sides.
+    /// connect that did not complete in time). Dropping it then closes both sides: the client
+    /// with a reset unless the inside's EOF reached it.
     pub fn step(&mut self, client: PollFlags, inner: PollFlags, now: Instant) -> bool {
         match self.advance(client, inner, now) {
             Ok(going) => going,
-            Err(_) => {
-                linger(&self.client, Some(0));
+            Err(e) => {
+                self.refused = self.connecting.is_some() && e.raw_os_error() == Some(libc::ECONNREFUSED);
                 false
             }
+        }
+    }
+
+    /// Before the forwarder stops: delivers what the inside already sent and, if that was all
+    /// of it, its EOF (the container exited after answering), without waiting for anything.
+    pub fn flush(&mut self) {
+        if self.connecting.is_some() {
+            return;
+        }
+        for _ in 0..4 {
+            if !self.inner_eof && self.down.has_room() {
+                match self.down.fill(&self.inner) {
+                    Ok(open) => self.inner_eof = !open,
+                    Err(_) => return,
+                }
+            }
+            if !self.down.is_empty() && self.down.drain(&self.client).is_err() {
+                return;
+            }
+            if self.inner_eof && self.down.is_empty() {
+                break;
+            }
+        }
+        if self.inner_eof && self.down.is_empty() && !self.down_shut {
+            let _ = self.client.shutdown(std::net::Shutdown::Write);
+            self.down_shut = true;
         }
     }
 
@@ -245,6 +294,10 @@ impl Drop for Connection {
         // The container may have set SO_LINGER on its socket, which would make our close, if
         // it is the last, wait for unsent data to be acknowledged: never wait.
         linger(&self.inner, None);
+        // A close the inside did not make is not passed off as one.
+        if !self.down_shut {
+            linger(&self.client, Some(0));
+        }
     }
 }
 
