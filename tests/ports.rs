@@ -72,6 +72,9 @@ fn attempt(address: SocketAddr, request: &str) -> Seen {
     let mut stream = match TcpStream::connect_timeout(&address, HANG_GUARD) {
         Ok(stream) => stream,
         Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Seen::Refused,
+        // The handshake done against a listener that stopped listening before it accepted:
+        // its queue is reset.
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => return Seen::Reset,
         Err(e) => panic!("connect to {address}: {e}"),
     };
     stream.set_read_timeout(Some(HANG_GUARD)).unwrap();

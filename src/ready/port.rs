@@ -1,21 +1,22 @@
-//! Waiting for a TCP port: a connect that is neither refused, nor reset, nor closed at once.
+//! Waiting for a TCP port to accept a connection end to end.
 //!
-//! A published port is tried at its host address, through the forwarder, the way a client
-//! of the fixture connects. The forwarder may accept before anything listens inside and then
-//! reset or close the connection: a short grace read tells that apart from a server that
-//! holds the connection open or answers. A port that is not published is tried from a
-//! thread that joins the container's network namespace for the try (network namespaces are
-//! per thread); with the host's network, on the host's loopback.
+//! A published port is the forwarder's to tell: its host socket listens only once a connect to
+//! the container port succeeded inside, through the same connector a client's connection takes
+//! (docs/ports.md), so the wait polls that state and makes no connection of its own (a server
+//! that serves one connection serves the fixture's client, not the wait). A port that is not
+//! published is tried from a thread that joins the container's network namespace for the try
+//! (network namespaces are per thread), a connect that is neither refused, nor reset, nor
+//! closed within a short grace; with the host's network, on the host's loopback.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use super::{Waiting, exited};
 use crate::container::Container;
 use crate::error::{Error, NotReadyReason, Result};
-use crate::net::{NetnsRef, Network, Protocol};
+use crate::net::{NetnsRef, Network, Protocol, PublishedPort};
 
 /// How long a fresh connection must stay open, silent or answering, to count.
 const GRACE: Duration = Duration::from_millis(100);
@@ -24,6 +25,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where to connect from.
 enum Route {
+    /// The forwarder of this published port: its state, no connection.
+    Forwarder(PublishedPort),
     /// From this thread (a published port, or the host's network).
     Here(Vec<SocketAddr>),
     /// From a thread in this network namespace.
@@ -38,6 +41,11 @@ pub(super) fn wait(c: &mut Container, port: u16, interval: Duration, waiting: &m
         }
         let limit = waiting.left().min(CONNECT_TIMEOUT).max(Duration::from_millis(1));
         let tried = match &route {
+            Route::Forwarder(published) if c.port_accepting(published) => Ok(()),
+            Route::Forwarder(published) => Err(Try::NotYet(format!(
+                "{}: refused (the forwarder's connect to container port {} has not succeeded: nothing listens inside yet)",
+                published.host, published.container_port
+            ))),
             Route::Here(addrs) => try_all(addrs, limit),
             Route::Netns(netns, addrs) => std::thread::scope(|s| {
                 s.spawn(|| {
@@ -76,14 +84,7 @@ fn route(c: &Container, port: u16) -> Result<Route> {
         .into_iter()
         .find(|p| p.protocol == Protocol::Tcp && p.container_port == port)
     {
-        let mut host = published.host;
-        if host.ip().is_unspecified() {
-            host.set_ip(match host {
-                SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-                SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            });
-        }
-        return Ok(Route::Here(vec![host]));
+        return Ok(Route::Forwarder(published));
     }
     let loopback = vec![
         SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
