@@ -86,11 +86,18 @@ impl LogFiles {
     }
 
     /// Appends one whole entry, rotating first if it would overflow a non-empty file.
+    /// Whether `len` more bytes go into the current file without a rotation first.
+    pub(crate) fn fits(&self, len: usize) -> bool {
+        self.size == 0 || self.size.saturating_add(len as u64) <= self.max_size
+    }
+
+    /// Writes whole entries (one or several, never part of one) to the current file, after
+    /// a rotation if they do not fit in it.
     pub(crate) fn write(&mut self, entry: &[u8]) -> io::Result<()> {
         if self.size > 0 && self.size.saturating_add(entry.len() as u64) > self.max_size {
             self.rotate()?;
         }
-        // One write for the whole entry (O_APPEND): a reader sees it all or a prefix it
+        // One write for the whole batch (O_APPEND): a reader sees it all or a prefix it
         // keeps until the newline arrives.
         self.current.write_all(entry)?;
         self.size += entry.len() as u64;

@@ -27,22 +27,30 @@ pub(crate) fn encode(stream: Stream, time: SystemTime, bytes: &[u8], out: &mut V
 }
 
 fn escape(text: &str, out: &mut Vec<u8>) {
-    for &b in text.as_bytes() {
+    let bytes = text.as_bytes();
+    let mut plain = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
+        // The run of bytes that need no escape, copied at once.
+        out.extend_from_slice(&bytes[plain..i]);
+        plain = i + 1;
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
-            0..=0x1f => {
+            _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[usize::from(b >> 4)]);
                 out.push(HEX[usize::from(b & 0xf)]);
             }
-            _ => out.push(b),
         }
     }
+    out.extend_from_slice(&bytes[plain..]);
 }
 
 /// Parses one line (without its `\n`); `None` if it is not a log entry.

@@ -81,21 +81,43 @@ struct Source {
 /// What the thread owns while it runs.
 struct Sink {
     files: LogFiles,
-    encoded: Vec<u8>,
-    /// Entries lost to write errors, reported once.
+    /// Entries encoded and not written yet: written together once a read is handled (one
+    /// `write` for many short lines), before a rotation, or past [`BATCH`].
+    batch: Vec<u8>,
+    /// Writes (batches of entries) lost to errors; the first is reported.
     lost: u64,
 }
 
+/// Bytes of entries written at once at most.
+const BATCH: usize = 256 * 1024;
+
 impl Sink {
     fn emit(&mut self, stream: Stream, bytes: &[u8]) {
-        self.encoded.clear();
-        super::json::encode(stream, SystemTime::now(), bytes, &mut self.encoded);
-        if let Err(e) = self.files.write(&self.encoded) {
+        let start = self.batch.len();
+        super::json::encode(stream, SystemTime::now(), bytes, &mut self.batch);
+        if start > 0 && !self.files.fits(self.batch.len()) {
+            // The new entry would go to the next file: the batch before it goes to this one.
+            let entry = self.batch.split_off(start);
+            self.write_batch();
+            self.batch = entry;
+        }
+        if self.batch.len() >= BATCH {
+            self.write_batch();
+        }
+    }
+
+    /// Writes the batch (whole entries), keeping its buffer.
+    fn write_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        if let Err(e) = self.files.write(&self.batch) {
             if self.lost == 0 {
                 tracing::warn!(error = %e, "container log entries lost: cannot write the log file");
             }
             self.lost += 1;
         }
+        self.batch.clear();
     }
 }
 
@@ -123,6 +145,7 @@ impl Source {
             sink.emit(self.stream, &self.line);
             self.line.clear();
         }
+        sink.write_batch();
     }
 
     /// Reads what is there; false at EOF (or a read error, which ends the stream too).
@@ -132,6 +155,7 @@ impl Source {
                 Ok(0) => return Readable::Eof,
                 Ok(n) => {
                     self.feed(&buf[..n], sink);
+                    sink.write_batch();
                     return Readable::More;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -151,7 +175,7 @@ enum Readable {
 fn run(files: LogFiles, mut streams: Vec<Source>, stop: OwnedFd) {
     let mut sink = Sink {
         files,
-        encoded: Vec::with_capacity(MAX_LINE * 6 + 128),
+        batch: Vec::with_capacity(BATCH + MAX_LINE * 6 + 128),
         lost: 0,
     };
     let mut buf = vec![0u8; 64 * 1024];
@@ -228,7 +252,7 @@ mod tests {
         let files = LogFiles::create(&LogConfig::new(dir.path())).unwrap();
         let mut sink = Sink {
             files,
-            encoded: Vec::new(),
+            batch: Vec::new(),
             lost: 0,
         };
         let mut source = Source {
