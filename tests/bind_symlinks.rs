@@ -9,19 +9,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use common::{stdout_of, world_writable_dir};
-use nsbox::{Container, ContainerBuilder, Errno, Error, Mount, Profile, SetupStep};
-
-fn setup_failure(result: nsbox::Result<nsbox::Output>) -> nsbox::SetupError {
-    match result {
-        Err(Error::Setup(e)) => e,
-        Err(e) => panic!("not a setup error: {e}"),
-        Ok(out) => panic!(
-            "spawn succeeded: {}, stderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
-}
+use nsbox::{Container, ContainerBuilder, Errno, Mount, Profile, SetupStep};
 
 fn entries(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
@@ -71,7 +59,7 @@ fn sandbox_bind_of_a_volume_path_another_container_symlinked_to_a_host_dir_is_re
             Vec::<String>::new(),
             "container B wrote into the host dir"
         );
-        let e = setup_failure(result);
+        let e = common::setup_failure_of(result);
         assert_eq!((e.step, e.errno), (SetupStep::BindMount, Errno::ELOOP), "{e}");
         assert_eq!(e.path.as_deref(), Some(sub.as_path()), "{e}");
         assert!(e.to_string().contains(&*sub.to_string_lossy()), "{e}");
@@ -88,7 +76,7 @@ fn symlink_in_a_middle_component_of_a_no_follow_bind_source_is_refused() {
     symlink("real", volume.path().join("link")).unwrap();
     let source = volume.path().join("link/inner");
     for profile_first in [true, false] {
-        let e = setup_failure(sandbox_with(Mount::bind(&source, "/data"), profile_first, "true"));
+        let e = common::setup_failure_of(sandbox_with(Mount::bind(&source, "/data"), profile_first, "true"));
         assert_eq!((e.step, e.errno), (SetupStep::BindMount, Errno::ELOOP), "{e}");
         assert_eq!(e.path.as_deref(), Some(source.as_path()), "{e}");
     }
@@ -103,7 +91,7 @@ fn no_follow_on_one_mount_refuses_a_symlinked_source_in_the_default_profile() {
     fs::create_dir(volume.path().join("real")).unwrap();
     symlink("real", volume.path().join("link")).unwrap();
     let source = volume.path().join("link");
-    let e = setup_failure(
+    let e = common::setup_failure_of(
         Container::builder()
             .mount(Mount::bind(&source, "/data").no_follow())
             .command("/bin/true")
@@ -112,7 +100,7 @@ fn no_follow_on_one_mount_refuses_a_symlinked_source_in_the_default_profile() {
     assert_eq!((e.step, e.errno), (SetupStep::BindMount, Errno::ELOOP), "{e}");
     assert_eq!(e.path.as_deref(), Some(source.as_path()), "{e}");
     // So does the builder-level setting, for binds added before it.
-    let e = setup_failure(
+    let e = common::setup_failure_of(
         Container::builder()
             .mount(Mount::bind(&source, "/data"))
             .bind_no_follow(true)

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::Snapshot;
+use common::{Snapshot, refused};
 use nsbox::{
     ConfigError, Container, ContainerBuilder, Controller, Errno, Error, Hint, IdMap, InterpreterKind, Mount,
     Namespaces, Rootfs, Setting, SetupStep,
@@ -20,22 +20,6 @@ fn setup_failure(builder: &mut ContainerBuilder) -> Error {
     assert!(err.as_setup().is_some(), "expected a setup error, got: {err:?}");
     before.assert_unchanged(&format!("after '{err}'"));
     err
-}
-
-/// Expects `build()` and `spawn()` to refuse the configuration alike, without side effects.
-fn refused(builder: &mut ContainerBuilder) -> ConfigError {
-    let before = Snapshot::take();
-    let built = match builder.build() {
-        Err(Error::Config(e)) => e,
-        other => panic!("build() must refuse with a config error, got: {other:?}"),
-    };
-    match builder.spawn() {
-        Err(Error::Config(e)) => assert_eq!(e, built, "spawn() and build() disagree"),
-        Err(other) => panic!("spawn() must refuse with a config error, got: {other:?}"),
-        Ok(_) => panic!("spawn() started a container with a refused configuration"),
-    }
-    before.assert_unchanged(&format!("after refusing '{built}'"));
-    built
 }
 
 fn true_builder() -> ContainerBuilder {

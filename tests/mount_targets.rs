@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{busybox_rootfs, stdout_of, unique};
-use nsbox::{Container, Errno, Error, Mount, Namespaces, Rootfs, SetupStep};
+use nsbox::{Container, Errno, Mount, Namespaces, Rootfs, SetupStep};
 
 /// Set in the runs this file starts of itself (as nobody, or in a private mount namespace).
 const INNER: &str = "NSBOX_MOUNT_TARGETS_INNER";
@@ -59,14 +59,6 @@ fn dir_state(dir: &Path) -> (i64, i64, Vec<std::ffi::OsString>) {
     let mut names: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     names.sort();
     (m.mtime(), m.mtime_nsec(), names)
-}
-
-fn setup_error(result: nsbox::Result<nsbox::Output>) -> nsbox::SetupError {
-    match result {
-        Err(Error::Setup(e)) => e,
-        Err(e) => panic!("not a setup error: {e}"),
-        Ok(out) => panic!("spawn succeeded: {}", String::from_utf8_lossy(&out.stdout)),
-    }
 }
 
 /// A readable source directory with one file.
@@ -189,7 +181,7 @@ fn a_setup_failing_half_way_leaves_the_rootfs_directory_unchanged_and_names_the_
     let source = source_dir();
     // The bind shadows /etc and the root; the tmpfs then fails: /proc is the kernel's.
     let target = "/proc/nsbox-no-such-dir/x";
-    let e = setup_error(
+    let e = common::setup_failure_of(
         Container::builder()
             .rootfs(Rootfs::dir(rootfs.path()))
             .mount(Mount::bind(source.path().join("hello"), "/etc/new/app.conf"))
@@ -253,7 +245,7 @@ fn a_target_through_a_symlink_climbing_out_of_the_root_is_refused_naming_it() {
         } else {
             SetupStep::Mount
         };
-        let e = setup_error(
+        let e = common::setup_failure_of(
             Container::builder()
                 .rootfs(Rootfs::dir(rootfs.path()))
                 .mount(mount)
@@ -310,7 +302,7 @@ fn a_target_below_a_file_is_refused_naming_it() {
     if !common::root() {
         return;
     }
-    let e = setup_error(
+    let e = common::setup_failure_of(
         Container::builder()
             .mount(Mount::tmpfs("/etc/passwd/x"))
             .command("/bin/true")
@@ -611,7 +603,7 @@ fn a_symlink_into_the_containers_dev_mqueue_makes_no_queue() {
     fs::create_dir(rootfs.path().join("etc")).unwrap();
     symlink("/dev/mqueue", rootfs.path().join("etc/app")).unwrap();
     let source = source_dir();
-    let e = setup_error(
+    let e = common::setup_failure_of(
         Container::builder()
             .rootfs(Rootfs::dir(rootfs.path()))
             .mount(Mount::bind(source.path().join("hello"), "/etc/app/app.conf"))
@@ -671,7 +663,7 @@ fn a_directory_too_large_to_shadow_is_refused_naming_it() {
     for i in 0..10_001 {
         fs::write(etc.join(format!("f{i}")), "").unwrap();
     }
-    let e = setup_error(
+    let e = common::setup_failure_of(
         Container::builder()
             .rootfs(Rootfs::dir(rootfs.path()))
             .mount(Mount::tmpfs("/etc/new"))

@@ -10,7 +10,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use common::stdout_of;
-use nsbox::{Container, Errno, Error, Mount, Rootfs, SetupStep};
+use nsbox::{Container, Errno, Mount, Rootfs, SetupStep};
 
 #[cfg(target_arch = "x86_64")]
 const AUDIT_ARCH: u32 = 0xC000_003E;
@@ -90,14 +90,6 @@ fn without_openat2(check: impl FnOnce() + Send + 'static) {
     assert_eq!(openat2_errno(), None, "the filter stayed on its thread");
 }
 
-fn setup_failure(result: nsbox::Result<nsbox::Output>) -> nsbox::SetupError {
-    match result {
-        Err(Error::Setup(e)) => e,
-        Err(e) => panic!("not a setup error: {e}"),
-        Ok(out) => panic!("spawn succeeded: {}", out.status),
-    }
-}
-
 #[test]
 fn without_openat2_plain_mount_targets_work() {
     if !common::root_and_busybox() {
@@ -172,7 +164,7 @@ fn without_openat2_symlinked_proc_is_refused() {
         let rootfs = common::busybox_rootfs();
         let decoy = tempfile::tempdir().unwrap();
         symlink(decoy.path(), rootfs.path().join("proc")).unwrap();
-        let e = setup_failure(
+        let e = common::setup_failure_of(
             Container::builder()
                 .rootfs(Rootfs::dir(rootfs.path()))
                 .command("/bin/true")
@@ -208,7 +200,7 @@ fn without_openat2_no_follow_bind_sources_refuse_every_symlink() {
         // A plain path still works: the walk opens each component.
         assert_eq!(stdout_of(&bind(&volume.path().join("real/inner")).unwrap()), "plain\n");
         for source in [volume.path().join("link"), volume.path().join("link/inner")] {
-            let e = setup_failure(bind(&source));
+            let e = common::setup_failure_of(bind(&source));
             assert_eq!((e.step, e.errno), (SetupStep::BindMount, Errno::ELOOP), "{e}");
             assert_eq!(e.path.as_deref(), Some(source.as_path()), "{e}");
         }

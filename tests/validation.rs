@@ -10,24 +10,8 @@ mod common;
 use std::fs;
 use std::path::PathBuf;
 
-use common::Snapshot;
-use nsbox::{ConfigError, Container, ContainerBuilder, Controller, Error, Namespaces, Port, Resource, Setting, Stdio};
-
-/// Expects `build()` and `spawn()` to refuse the configuration alike, without side effects.
-fn refused(builder: &mut ContainerBuilder) -> ConfigError {
-    let before = Snapshot::take();
-    let built = match builder.build() {
-        Err(Error::Config(e)) => e,
-        other => panic!("build() must refuse with a config error, got: {other:?}"),
-    };
-    match builder.spawn() {
-        Err(Error::Config(e)) => assert_eq!(e, built, "spawn() and build() disagree"),
-        Err(other) => panic!("spawn() must refuse with a config error, got: {other:?}"),
-        Ok(_) => panic!("spawn() started a container with a refused configuration"),
-    }
-    before.assert_unchanged(&format!("after refusing '{built}'"));
-    built
-}
+use common::refused;
+use nsbox::{ConfigError, Container, ContainerBuilder, Controller, Namespaces, Port, Resource, Setting, Stdio};
 
 fn true_builder() -> ContainerBuilder {
     let mut b = Container::builder();

@@ -86,9 +86,9 @@ impl LogFiles {
     }
 
     /// Appends one whole entry, rotating first if it would overflow a non-empty file.
-    /// Whether `len` more bytes go into the current file without a rotation first.
+    /// Whether `len` more bytes stay within the current file's size limit.
     pub(crate) fn fits(&self, len: usize) -> bool {
-        self.size == 0 || self.size.saturating_add(len as u64) <= self.max_size
+        self.size.saturating_add(len as u64) <= self.max_size
     }
 
     /// Writes whole entries (one or several, never part of one) to the current file, after

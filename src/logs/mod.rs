@@ -47,6 +47,19 @@ use crate::stdio::Stdio;
 /// a longer line becomes several entries, each but the last without a trailing `\n`.
 pub const MAX_LINE: usize = 16 * 1024;
 
+/// Moves the next bytes of `data` into `line`, up to and with a newline or until `line` holds
+/// [`MAX_LINE`]; true when `line` is then a whole entry (a line, or a full piece of one).
+pub(crate) fn take_piece(line: &mut Vec<u8>, data: &mut &[u8]) -> bool {
+    let room = MAX_LINE - line.len();
+    let take = match data.iter().take(room).position(|&b| b == b'\n') {
+        Some(nl) => nl + 1,
+        None => data.len().min(room),
+    };
+    line.extend_from_slice(&data[..take]);
+    *data = &data[take..];
+    line.ends_with(b"\n") || line.len() == MAX_LINE
+}
+
 /// Where and how much a container logs; given to
 /// [`ContainerBuilder::logs`](crate::ContainerBuilder::logs).
 ///

@@ -9,7 +9,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use super::{Waiting, exited};
 use crate::container::Container;
 use crate::error::{Error, NotReadyReason, Result};
-use crate::logs::{Cursor, MAX_LINE, Next, Stream};
+use crate::logs::{Cursor, Next, Stream};
 
 /// What a wait keeps of a piped stream without an
 /// [`output_limit`](crate::ContainerBuilder::output_limit): 16 MiB.
@@ -65,7 +65,7 @@ fn from_logs(
     }
 }
 
-/// A piped stream being watched: the line read so far (bounded by [`MAX_LINE`]).
+/// A piped stream being watched: the line read so far (bounded by [`MAX_LINE`](crate::logs::MAX_LINE)).
 struct Watch {
     stream: Stream,
     line: Vec<u8>,
@@ -73,17 +73,10 @@ struct Watch {
 }
 
 impl Watch {
-    /// Feeds `data`; true once a line (or a [`MAX_LINE`] piece of one) matches.
+    /// Feeds `data`; true once a line (or a [`MAX_LINE`](crate::logs::MAX_LINE) piece of one) matches.
     fn feed(&mut self, mut data: &[u8], matches: Matcher, waiting: &mut Waiting) -> bool {
         while !data.is_empty() {
-            let room = MAX_LINE - self.line.len();
-            let take = match data.iter().take(room).position(|&b| b == b'\n') {
-                Some(nl) => nl + 1,
-                None => data.len().min(room),
-            };
-            self.line.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if (self.line.ends_with(b"\n") || self.line.len() == MAX_LINE) && self.line_matches(matches, waiting) {
+            if crate::logs::take_piece(&mut self.line, &mut data) && self.line_matches(matches, waiting) {
                 return true;
             }
         }

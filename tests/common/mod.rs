@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use nsbox::{Container, Output};
+use nsbox::{ConfigError, Container, ContainerBuilder, Error, Output};
 
 /// Applets linked into the busybox rootfs (`/bin/<name> -> busybox`).
 const APPLETS: &[&str] = &[
@@ -478,4 +478,33 @@ pub fn is_inner_run(inner_env: &str) -> bool {
         assert!(!is_root(), "the inner run must not be root");
     }
     on
+}
+
+/// Expects `build()` and `spawn()` to refuse the configuration alike, without side effects.
+pub fn refused(builder: &mut ContainerBuilder) -> ConfigError {
+    let before = Snapshot::take();
+    let built = match builder.build() {
+        Err(Error::Config(e)) => e,
+        other => panic!("build() must refuse with a config error, got: {other:?}"),
+    };
+    match builder.spawn() {
+        Err(Error::Config(e)) => assert_eq!(e, built, "spawn() and build() disagree"),
+        Err(other) => panic!("spawn() must refuse with a config error, got: {other:?}"),
+        Ok(_) => panic!("spawn() started a container with a refused configuration"),
+    }
+    before.assert_unchanged(&format!("after refusing '{built}'"));
+    built
+}
+
+/// The setup failure of a spawn that must fail at a setup step.
+pub fn setup_failure_of(result: nsbox::Result<Output>) -> nsbox::SetupError {
+    match result {
+        Err(Error::Setup(e)) => e,
+        Err(e) => panic!("not a setup error: {e}"),
+        Ok(out) => panic!(
+            "spawn succeeded: {}, stderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
 }

@@ -552,31 +552,26 @@ pub(super) fn resolve_path(path: &Path, resolve: u64) -> Result<ContainerPath> {
 /// A relative path (below a shadow's tmpfs) for `MountPoint`: no symlinks, no leaving the
 /// tmpfs.
 fn relative_path(path: &Path) -> Result<ContainerPath> {
-    let mut prefixes = Vec::new();
-    let mut names = Vec::new();
-    let mut prefix = PathBuf::new();
-    for component in path.components() {
-        prefix.push(component);
-        prefixes.push(cstring(prefix.as_os_str().as_bytes())?);
-        names.push(cstring(component.as_os_str().as_bytes())?);
-    }
-    Ok(ContainerPath {
-        prefixes,
-        names,
-        resolve: libc::RESOLVE_BENEATH
-            | libc::RESOLVE_NO_SYMLINKS
-            | libc::RESOLVE_NO_XDEV
-            | libc::RESOLVE_NO_MAGICLINKS,
-        create_from: 0,
-    })
+    let resolve =
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_MAGICLINKS;
+    split(PathBuf::new(), path.components(), resolve, 0)
 }
 
 /// Like [`resolve_path`]; only components from index `create_from` on may be created.
 pub(super) fn resolve_path_from(path: &Path, resolve: u64, create_from: usize) -> Result<ContainerPath> {
+    split(PathBuf::from("/"), path.components().skip(1), resolve, create_from)
+}
+
+/// The prefixes (`prefix` and each component added) and names the child walks.
+fn split<'a>(
+    mut prefix: PathBuf,
+    components: impl Iterator<Item = std::path::Component<'a>>,
+    resolve: u64,
+    create_from: usize,
+) -> Result<ContainerPath> {
     let mut prefixes = Vec::new();
     let mut names = Vec::new();
-    let mut prefix = PathBuf::from("/");
-    for component in path.components().skip(1) {
+    for component in components {
         prefix.push(component);
         prefixes.push(cstring(prefix.as_os_str().as_bytes())?);
         names.push(cstring(component.as_os_str().as_bytes())?);
