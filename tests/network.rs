@@ -424,6 +424,8 @@ const STOP_THE_CONNECTOR: &str = r#"
 import os, signal, socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(256)
 s.accept()[0].close()
+print("accepted", flush=True)
+sys.stdin.readline()
 for p in filter(str.isdigit, os.listdir("/proc")):
     try:
         if open(f"/proc/{p}/cmdline", "rb").read().startswith(b"nsbox-connect"):
@@ -457,19 +459,27 @@ fn a_hundred_clients_against_a_stalled_connector_are_failed_and_leave_no_fd_afte
         .command(PYTHON)
         .args(["-c", STOP_THE_CONNECTOR, "7013"])
         .publish(Port::tcp(0, 7013))
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut out = String::new();
     let mut stdout = BufReader::new(c.take_stdout().unwrap());
-    while !out.ends_with("ready\n") && stdout.read_line(&mut out).unwrap() > 0 {}
-    drop(stdout);
-    assert_eq!(out, "stopped\nready\n", "the payload did not stop the connector");
+    stdout.read_line(&mut out).unwrap();
+    assert_eq!(out, "accepted\n", "the forwarder's probe never reached the server");
+    // The probe's reply came back (the port listens) before the connector is stopped: stopped
+    // earlier, it could hold that reply and the port would never listen.
     let published = c.ports()[0];
     let address = published.host;
     common::wait_until("the published port to listen", HANG_GUARD, || {
         c.port_accepting(&published)
     });
+    let mut stdin = c.take_stdin().unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    out.clear();
+    while !out.ends_with("ready\n") && stdout.read_line(&mut out).unwrap() > 0 {}
+    drop((stdout, stdin));
+    assert_eq!(out, "stopped\nready\n", "the payload did not stop the connector");
     let mut clients: Vec<TcpStream> = (0..100)
         .map(|_| TcpStream::connect_timeout(&address, HANG_GUARD).unwrap())
         .collect();
