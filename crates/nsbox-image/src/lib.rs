@@ -4,4 +4,5 @@
 //! The core crate (`nsbox`) stays small: it knows root filesystems (a directory, an overlay of
 //! layer directories); this crate knows images, their archives and their store.
 
+pub mod run;
 pub mod unpack;

@@ -1,0 +1,9 @@
+//! Running an image: its layers as a root, its config as what runs.
+
+pub mod config;
+pub mod layers;
+pub mod user;
+
+pub use config::{Overrides, RunConfig, RunConfigError};
+pub use layers::LayerStack;
+pub use user::{Credentials, UserError};
