@@ -256,10 +256,14 @@ fn tar_symlink(b: &mut tar::Builder<Vec<u8>>, name: &str, target: &str) {
 /// A classic `docker save` archive (Docker 20.10): `manifest.json`, `<hex>.json` config,
 /// `<id>/layer.tar` (uncompressed, as Docker writes them).
 pub fn docker_classic(path: &Path, layers: &[Vec<u8>], repo_tag: &str) -> Built {
+    docker_classic_with_config(path, layers, &config_json(layers, "amd64"), repo_tag)
+}
+
+/// A classic archive whose config is `config` (which may list other diff ids than `layers`).
+pub fn docker_classic_with_config(path: &Path, layers: &[Vec<u8>], config: &[u8], repo_tag: &str) -> Built {
     let mut b = tar::Builder::new(Vec::new());
-    let config = config_json(layers, "amd64");
-    let config_digest = Digest::of(&config);
-    tar_file(&mut b, &format!("{}.json", config_digest.hex()), &config);
+    let config_digest = Digest::of(config);
+    tar_file(&mut b, &format!("{}.json", config_digest.hex()), config);
     let mut names = Vec::new();
     for (i, layer) in layers.iter().enumerate() {
         let id = Digest::of(format!("layer-id-{i}").as_bytes());
