@@ -3,6 +3,33 @@
 //!
 //! The core crate (`nsbox`) stays small: it knows root filesystems (a directory, an overlay of
 //! layer directories); this crate knows images, their archives and their store.
+//!
+//! [`oci_spec`] is a public dependency: [`Image::config`] is its `ImageConfiguration`.
+//!
+//! ```no_run
+//! use nsbox_image::{Source, Store};
+//! let store = Store::open("/var/lib/nsbox")?;
+//! let image = store.import(&Source::docker_archive("busybox.tar"), "busybox:latest", |_| {})?;
+//! println!("{} layers, config {}", image.layers().len(), image.config_digest());
+//! for image in store.list()? {
+//!     println!("{:?} {}", image.references(), image.manifest_digest());
+//! }
+//! # Ok::<(), nsbox_image::Error>(())
+//! ```
 
+pub mod digest;
+mod error;
+mod import;
+mod progress;
+mod reference;
 pub mod run;
+pub mod store;
 pub mod unpack;
+
+pub use digest::{Digest, VerifyError, VerifyingReader};
+pub use error::Error;
+pub use import::Source;
+pub use oci_spec;
+pub use progress::Progress;
+pub use reference::{DEFAULT_TAG, Reference};
+pub use store::{GcReport, Image, Layer, Lease, Store};

@@ -1,0 +1,120 @@
+//! File helpers of the store: unique temporary names, atomic writes, tree removal.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::Error;
+
+/// A name no other process or thread uses at the same time: pid, a counter, the clock.
+pub(crate) fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{prefix}-{}-{n}-{nanos:08x}", std::process::id())
+}
+
+/// Creates a new file in `dir` (0600, never an existing one).
+pub(crate) fn create_temp(dir: &Path, prefix: &str) -> Result<(File, TempPath), Error> {
+    let path = dir.join(unique_name(prefix));
+    let file = OpenOptions::new()
+        .write(true)
+        .read(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::io("creating temporary file", &path, e))?;
+    Ok((file, TempPath(Some(path))))
+}
+
+/// A temporary file or directory, removed on drop unless [`keep`](Self::keep) was called.
+#[derive(Debug)]
+pub(crate) struct TempPath(Option<PathBuf>);
+
+impl TempPath {
+    pub(crate) fn dir(dir: &Path, prefix: &str) -> Result<Self, Error> {
+        let path = dir.join(unique_name(prefix));
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&path)
+            .map_err(|e| Error::io("creating temporary directory", &path, e))?;
+        Ok(Self(Some(path)))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.0.as_deref().expect("a temp path is set until kept")
+    }
+
+    /// Renames it to `target`, after which it is no longer removed on drop.
+    pub(crate) fn rename_to(mut self, target: &Path) -> Result<(), Error> {
+        let path = self.0.take().expect("a temp path is set until kept");
+        match fs::rename(&path, target) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.0 = Some(path);
+                Err(Error::io("renaming into place", target, e))
+            }
+        }
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = remove_tree(&path);
+        }
+    }
+}
+
+/// Writes `data` to `target` atomically: a temporary file in `tmp_dir` (same file system),
+/// fsync, rename, fsync of the directory. A reader sees the old content or the new, never a part.
+pub(crate) fn write_atomic(tmp_dir: &Path, target: &Path, data: &[u8]) -> Result<(), Error> {
+    let (mut file, temp) = create_temp(tmp_dir, "write")?;
+    file.write_all(data).map_err(|e| Error::io("writing", temp.path(), e))?;
+    file.sync_all().map_err(|e| Error::io("syncing", temp.path(), e))?;
+    temp.rename_to(target)?;
+    sync_dir(target.parent().unwrap_or(Path::new("/")))
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("syncing directory", dir, e))
+}
+
+/// Removes a file or a whole tree without following symlinks. Directories an unpacked layer left
+/// without write permission (0555 and the like) are made writable first, so it also works
+/// without CAP_DAC_OVERRIDE.
+pub(crate) fn remove_tree(path: &Path) -> Result<(), Error> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("inspecting", path, e)),
+    };
+    if !meta.is_dir() {
+        return fs::remove_file(path).map_err(|e| Error::io("removing", path, e));
+    }
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            make_writable(path);
+            fs::remove_dir_all(path).map_err(|e| Error::io("removing", path, e))
+        }
+        Err(e) => Err(Error::io("removing", path, e)),
+    }
+}
+
+fn make_writable(dir: &Path) {
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                make_writable(&entry.path());
+            }
+        }
+    }
+}
