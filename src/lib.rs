@@ -153,7 +153,7 @@ pub use preflight::{ControllerSupport, Preflight, Syscalls, UserNamespaces, pref
 pub use pty::Pty;
 pub use ready::Ready;
 pub use rlimit::Resource;
-pub use rootfs::Rootfs;
+pub use rootfs::{Rootfs, Upper};
 pub use security::{Capabilities, Capability, Landlock, Profile, Seccomp};
 pub use setting::Setting;
 pub use signal::Signal;
