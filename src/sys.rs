@@ -654,6 +654,13 @@ pub fn fork() -> SysResult<libc::pid_t> {
     check(unsafe { syscall!(Sysno::clone, libc::SIGCHLD, 0, 0, 0, 0) }).map(|p| p as libc::pid_t)
 }
 
+/// [`fork`] into a new user namespace (`CLONE_NEWUSER`): the child is born in it.
+pub fn fork_into_user_namespace() -> SysResult<libc::pid_t> {
+    let flags = libc::SIGCHLD as usize | libc::CLONE_NEWUSER as usize;
+    // SAFETY: as fork: no CLONE_VM, no new stack; the new user namespace changes no memory.
+    check(unsafe { syscall!(Sysno::clone, flags, 0, 0, 0, 0) }).map(|p| p as libc::pid_t)
+}
+
 /// `setns(pidfd, flags)` (Linux 5.8): joins every namespace in `flags` of the process behind
 /// `pidfd` at once, the user namespace first.
 pub fn setns(pidfd: RawFd, flags: c_int) -> SysResult<()> {

@@ -9,7 +9,7 @@
 mod exec;
 mod init;
 mod mounts;
-mod overlay;
+pub(crate) mod overlay;
 mod populate;
 mod privileges;
 

@@ -61,6 +61,7 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
             stage,
             lower,
             upper,
+            attach,
             tmpfs,
         } => {
             let mut layers = [-1; crate::Rootfs::MAX_LAYERS];
@@ -72,7 +73,7 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
                 Some((upper, work)) => Some((slot(slots, *upper)?, slot(slots, *work)?)),
                 None => None,
             };
-            *root = super::overlay::stage(stage, layers, upper, tmpfs)?;
+            *root = super::overlay::stage(stage, layers, upper, *attach, tmpfs)?;
             Ok(())
         }
         Step::Bind {

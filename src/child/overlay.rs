@@ -17,28 +17,36 @@ use crate::sys::{self, SysResult};
 /// `mount(2)`'s data is one page.
 const DATA_MAX: usize = 4096;
 
-/// Mounts the overlay at `stage` and returns an `O_PATH` fd of its root. Without `upper`
-/// (upper and work directories), a tmpfs (`tmpfs`, its options) is mounted at `stage` first
-/// and both are made in it: the container's changes live as long as its mount namespace.
-pub(super) fn stage(stage: &CStr, lower: &[RawFd], upper: Option<(RawFd, RawFd)>, tmpfs: &CStr) -> SysResult<RawFd> {
-    let (upper, work, own) = match upper {
-        Some((upper, work)) => (upper, work, false),
-        None => {
-            let flags = libc::MS_NOSUID | libc::MS_NODEV;
-            sys::mount(Some(c"tmpfs"), stage, Some(c"tmpfs"), flags, Some(tmpfs))?;
-            let dir = open_dir(libc::AT_FDCWD, stage)?;
-            let made = make_dir(dir, c"upper").and_then(|upper| match make_dir(dir, c"work") {
-                Ok(work) => Ok((upper, work)),
-                Err(e) => {
-                    sys::close(upper);
-                    Err(e)
-                }
-            });
-            sys::close(dir);
-            let (upper, work) = made?;
-            (upper, work, true)
-        }
+/// Mounts the overlay at `stage` and returns an `O_PATH` fd of its root. A tmpfs (`tmpfs`, its
+/// options) is mounted at `stage` first: it holds `upper/` and `work/` without `upper` (upper
+/// and work directories), so the container's changes live as long as its mount namespace, and,
+/// with `attach`, the layers (detached mounts the parent made) attached under `layers/`.
+pub(super) fn stage(
+    stage: &CStr,
+    lower: &[RawFd],
+    upper: Option<(RawFd, RawFd)>,
+    attach: bool,
+    tmpfs: &CStr,
+) -> SysResult<RawFd> {
+    let flags = libc::MS_NOSUID | libc::MS_NODEV;
+    sys::mount(Some(c"tmpfs"), stage, Some(c"tmpfs"), flags, Some(tmpfs))?;
+    let dir = open_dir(libc::AT_FDCWD, stage)?;
+    let attached = match attach {
+        true => attach_layers(dir, lower),
+        false => Ok(()),
     };
+    let halves = attached.and_then(|()| match upper {
+        Some((upper, work)) => Ok((upper, work, false)),
+        None => make_dir(dir, c"upper").and_then(|upper| match make_dir(dir, c"work") {
+            Ok(work) => Ok((upper, work, true)),
+            Err(e) => {
+                sys::close(upper);
+                Err(e)
+            }
+        }),
+    });
+    sys::close(dir);
+    let (upper, work, own) = halves?;
     let mounted = mount_overlay(stage, lower, upper, work);
     if own {
         sys::close(upper);
@@ -46,6 +54,22 @@ pub(super) fn stage(stage: &CStr, lower: &[RawFd], upper: Option<(RawFd, RawFd)>
     }
     mounted?;
     open_dir(libc::AT_FDCWD, stage)
+}
+
+/// Attaches each detached layer mount onto `layers/<index>` in the tmpfs `dir`: overlayfs
+/// takes a private clone of each layer, which only a mount of the mounter's own namespace
+/// allows (`clone_private_mount`: EINVAL before Linux 6.15; a detached one after, but only
+/// for a mounter privileged over the namespace that made it, which the child is not: EPERM).
+fn attach_layers(dir: RawFd, lower: &[RawFd]) -> SysResult<()> {
+    let layers = make_dir(dir, c"layers")?;
+    let result = lower.iter().enumerate().try_for_each(|(index, &tree)| {
+        let mut digits = [0u8; 16];
+        let name = sys::decimal(index as u64, &mut digits);
+        sys::mkdirat(layers, name, 0o755)?;
+        sys::move_mount(tree, c"", layers, name, libc::MOVE_MOUNT_F_EMPTY_PATH)
+    });
+    sys::close(layers);
+    result
 }
 
 fn open_dir(dir: RawFd, name: &CStr) -> SysResult<RawFd> {
@@ -133,4 +157,33 @@ impl Data {
         let mut path = [0u8; 32];
         self.push(sys::proc_fd_path(fd, &mut path).to_bytes())
     }
+}
+
+/// `preflight`'s probe, in a short-lived process with a user namespace and a mount namespace
+/// of its own: an overlay of one layer (`userxattr`) mounted in the tmpfs `dir`. Returns
+/// whether `lowerdir+` was taken (else the one `mount(2)` list).
+pub(crate) fn probe(dir: RawFd) -> SysResult<bool> {
+    let mut fds = [-1; 4];
+    let names = [c"lower", c"upper", c"work", c"merged"];
+    let made = fds
+        .iter_mut()
+        .zip(names)
+        .try_for_each(|(fd, name)| make_dir(dir, name).map(|made| *fd = made));
+    let result = made.and_then(|()| {
+        let [lower, upper, work, merged] = fds;
+        let lowers = [lower];
+        match by_fsconfig(&lowers, upper, work) {
+            Ok(tree) => {
+                sys::close(tree);
+                Ok(true)
+            }
+            Err(Errno::EINVAL) => {
+                let mut path = [0u8; 32];
+                by_mount(sys::proc_fd_path(merged, &mut path), &lowers, upper, work).map(|()| false)
+            }
+            Err(e) => Err(e),
+        }
+    });
+    fds.into_iter().filter(|&fd| fd >= 0).for_each(sys::close);
+    result
 }

@@ -264,6 +264,8 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         bounds: s.bounds,
         hidden_host_paths: s.hidden_host_paths,
         logs: s.logs,
+        stop_signal: s.stop_signal.unwrap_or(crate::signal::Signal::SIGTERM),
+        keep_alive: s.keep_alive,
     })
 }
 

@@ -112,9 +112,13 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             stage,
             lower,
             upper,
+            attach,
             tmpfs,
         } => {
-            let lower: Vec<String> = lower.iter().map(|s| format!("slot{s}")).collect();
+            let mut lower: Vec<String> = lower.iter().map(|s| format!("slot{s}")).collect();
+            if *attach {
+                lower.push(" (idmapped, attached first)".into());
+            }
             match upper {
                 Some((upper, work)) => format!(
                     "stage an overlay of {} at {}, upper slot{upper}, work slot{work}",

@@ -13,6 +13,7 @@ use libc::c_ulong;
 mod dev;
 mod hidden;
 mod host;
+mod idmapped;
 mod overlay;
 mod tree;
 

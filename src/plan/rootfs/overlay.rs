@@ -17,16 +17,24 @@ use crate::rootfs::{Overlay, Upper};
 /// (`Upper::Dir`).
 pub(in crate::plan) struct OverlaySources {
     lower: Vec<usize>,
+    /// The lower slots hold detached idmapped mounts (see `idmapped`).
+    idmapped: bool,
     upper: Option<(usize, usize)>,
 }
 
 /// Opens the layers and the upper directory's halves into slots (`Upper::Dir`: `upper/` and
 /// `work/` made first, given to the container's root).
 pub(super) fn open_layers(plan: &mut Plan, config: &Config, overlay: &Overlay) -> Result<OverlaySources> {
-    let mut lower = Vec::with_capacity(overlay.lower.len());
-    for dir in &overlay.lower {
-        lower.push(plan.open_source(dir, SetupStep::PrepareRoot)?);
-    }
+    let idmapped = super::idmapped::needed(config);
+    let lower = if idmapped {
+        super::idmapped::open_layers(plan, config, &overlay.lower)?
+    } else {
+        let mut lower = Vec::with_capacity(overlay.lower.len());
+        for dir in &overlay.lower {
+            lower.push(plan.open_source(dir, SetupStep::PrepareRoot)?);
+        }
+        lower
+    };
     let upper = match &overlay.upper {
         Upper::Dir(dir) => {
             let (upper, work) = (dir.join("upper"), dir.join("work"));
@@ -40,7 +48,7 @@ pub(super) fn open_layers(plan: &mut Plan, config: &Config, overlay: &Overlay) -
         }
         Upper::Tmpfs { .. } => None,
     };
-    Ok(OverlaySources { lower, upper })
+    Ok(OverlaySources { lower, idmapped, upper })
 }
 
 /// Makes `dir` (and its parents) if missing and, in a user namespace, gives it to the host ids
@@ -78,6 +86,7 @@ pub(super) fn plan_stage(
         stage: cstring(stage.as_bytes())?,
         lower: sources.lower,
         upper: sources.upper,
+        attach: sources.idmapped,
         tmpfs: cstring(crate::bounds::tmpfs_data("755", size).as_bytes())?,
     };
     let label = overlay.lower.first().cloned();
