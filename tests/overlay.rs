@@ -578,3 +578,59 @@ fn overlay_root_and_stop_signal_round_trip_but_kept_values_do_not() {
     let again: nsbox::Config = serde_json::from_str(&serde_json::to_string(&tmpfs).unwrap()).unwrap();
     assert_eq!(again.rootfs(), tmpfs.rootfs());
 }
+
+#[test]
+fn overlay_root_without_a_user_namespace_reads_user_xattr_markers() {
+    if !root_and_busybox() {
+        return;
+    }
+    let layers = layers();
+    let before: Vec<_> = layers.paths.iter().map(|p| tree_state(p)).collect();
+    let out = overlay_sh(
+        &layers,
+        Upper::default(),
+        "ls /opq; cat /etc/shadowed; echo x > /opq/new; readlink /proc/self/ns/user",
+    )
+    .namespaces(nsbox::Namespaces::all() - nsbox::Namespaces::USER)
+    .output()
+    .unwrap();
+    let host_userns = fs::read_link("/proc/self/ns/user").unwrap();
+    assert_eq!(
+        stdout_of(&out),
+        format!("new\ntop\n{}\n", host_userns.display()),
+        "the opaque directory must hide the bottom layer's /opq/old"
+    );
+    let after: Vec<_> = layers.paths.iter().map(|p| tree_state(p)).collect();
+    assert_eq!(before, after, "a lower directory changed");
+}
+
+const INNER: &str = "NSBOX_OVERLAY_INNER";
+
+#[test]
+fn overlay_root_works_rootless() {
+    common::inner_tests_pass_as_nobody(INNER, 1);
+}
+
+/// As nobody (see `common::inner_tests_pass_as_nobody`): layers nobody made (a whiteout and an
+/// opaque marker need no privilege), in nobody's own 0700 store.
+#[test]
+fn inner_rootless_overlay_merges_writes_and_leaves_the_layers_alone() {
+    if !common::is_inner_run(INNER) {
+        return;
+    }
+    let (_store, layers) = layers_in_private_store();
+    let before: Vec<_> = layers.paths.iter().map(|p| tree_state(p)).collect();
+    let keep = tempfile::tempdir().unwrap();
+    for upper in [Upper::default(), Upper::Dir(keep.path().join("c"))] {
+        let script =
+            format!("ls -ln /etc/secret | tr -s ' ' | cut -d' ' -f3,4; ls /opq; cat /etc/secret; {WRITE_EVERYWHERE}");
+        let out = overlay_sh(&layers, upper, &script).output().unwrap();
+        assert_eq!(stdout_of(&out), "0 0\nnew\nsecret\nbase\nmore\nchanged\nagain\nmoved\n");
+    }
+    assert_eq!(
+        fs::read_to_string(keep.path().join("c/upper/etc/new")).unwrap(),
+        "new\n"
+    );
+    let after: Vec<_> = layers.paths.iter().map(|p| tree_state(p)).collect();
+    assert_eq!(before, after, "a lower directory changed");
+}
