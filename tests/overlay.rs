@@ -445,14 +445,19 @@ fn a_missing_layer_fails_the_spawn_naming_it() {
     let layers = layers();
     let mut paths = layers.paths.clone();
     paths.insert(1, PathBuf::from("/nonexistent/layer"));
-    let err = common::setup_failure_of(
-        Container::builder()
-            .rootfs(Rootfs::overlay(paths, Upper::default()))
-            .command("/bin/true")
-            .output(),
-    );
-    assert_eq!(err.path.as_deref(), Some(Path::new("/nonexistent/layer")), "{err}");
-    assert_eq!(err.errno, nsbox::Errno::ENOENT, "{err}");
+    // Opened by the setup process (Fixture), or idmapped by the caller (Sandbox): alike.
+    for profile in [nsbox::Profile::Fixture, nsbox::Profile::Sandbox] {
+        let err = common::setup_failure_of(
+            Container::builder()
+                .profile(profile)
+                .rootfs(Rootfs::overlay(paths.clone(), Upper::default()))
+                .command("/bin/true")
+                .output(),
+        );
+        assert_eq!(err.step, nsbox::SetupStep::PrepareRoot, "{err}");
+        assert_eq!(err.path.as_deref(), Some(Path::new("/nonexistent/layer")), "{err}");
+        assert_eq!(err.errno, nsbox::Errno::ENOENT, "{err}");
+    }
 }
 
 #[test]
@@ -633,4 +638,52 @@ fn inner_rootless_overlay_merges_writes_and_leaves_the_layers_alone() {
     );
     let after: Vec<_> = layers.paths.iter().map(|p| tree_state(p)).collect();
     assert_eq!(before, after, "a lower directory changed");
+}
+
+#[test]
+fn overlay_spawns_leak_no_fd_mount_process_or_temp_file() {
+    if !root_and_busybox()
+        || !common::in_own_process(
+            "overlay_spawns_leak_no_fd_mount_process_or_temp_file",
+            "NSBOX_OVERLAY_ALONE",
+        )
+    {
+        return;
+    }
+    let (_store, layers) = layers_in_private_store();
+    let keep = tempfile::tempdir().unwrap();
+    let run = |profile: nsbox::Profile, upper: Upper| {
+        overlay_sh(&layers, upper, "echo x > /etc/new")
+            .profile(profile)
+            .read_only_root(false)
+            .output()
+            .unwrap()
+    };
+    // The first spawns make what stays: the upper directories' halves (one per id map: their
+    // files belong to the container's root), the cached probe.
+    let dir_of = |profile: nsbox::Profile| Upper::Dir(keep.path().join(format!("{profile:?}")));
+    for profile in [nsbox::Profile::Fixture, nsbox::Profile::Sandbox] {
+        assert!(run(profile, dir_of(profile)).status.success());
+    }
+    let _ = nsbox::preflight();
+    let before = common::Snapshot::take();
+    for profile in [nsbox::Profile::Fixture, nsbox::Profile::Sandbox] {
+        for upper in [Upper::default(), dir_of(profile)] {
+            assert!(run(profile, upper).status.success());
+        }
+        let mut missing = layers.paths.clone();
+        missing.push("/nonexistent/layer".into());
+        let failed = Container::builder()
+            .profile(profile)
+            .rootfs(Rootfs::overlay(missing, Upper::default()))
+            .command("/bin/true")
+            .output();
+        assert!(matches!(failed, Err(nsbox::Error::Setup(_))), "{failed:?}");
+    }
+    // Not the temp dir: the other tests of this binary make their layers there meanwhile
+    // (nsbox makes no temp file for an overlay).
+    let now = common::Snapshot::take();
+    assert_eq!(before.fds, now.fds, "open fds changed");
+    assert_eq!(before.mounts, now.mounts, "mountinfo changed");
+    assert_eq!(before.children, now.children, "child processes changed");
 }

@@ -22,7 +22,7 @@ use nix::unistd::{Pid, Uid};
 
 use super::{Plan, Result};
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, SetupError, SetupStep};
 use crate::idmap::IdMaps;
 use crate::sys;
 
@@ -51,16 +51,19 @@ pub(super) fn open_layers(plan: &mut Plan, config: &Config, dirs: &[PathBuf]) ->
     Ok(slots)
 }
 
-/// A detached, read-only clone of `dir` whose ids are shown through `userns`'s maps.
+/// A detached, read-only clone of `dir` whose ids are shown through `userns`'s maps. A failure
+/// names the layer, as the `OpenSource` step of an unmapped layer would.
 fn idmapped(dir: &Path, userns: &OwnedFd) -> Result<OwnedFd> {
-    let fail = |what: &str, e| Error::io(format!("{what} the overlay layer {}", dir.display()), e);
-    let path = CString::new(dir.as_os_str().as_bytes()).map_err(|_| fail("name", nix::errno::Errno::EINVAL))?;
+    let fail = |errno| {
+        let errno = crate::Errno::from_nix(errno);
+        Error::Setup(SetupError::new(SetupStep::PrepareRoot, Some(dir.to_path_buf()), errno))
+    };
+    let path = CString::new(dir.as_os_str().as_bytes()).map_err(|_| fail(nix::errno::Errno::EINVAL))?;
     let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC;
-    let tree = sys::open_tree(libc::AT_FDCWD, &path, flags).map_err(|e| fail("clone", e))?;
+    let tree = sys::open_tree(libc::AT_FDCWD, &path, flags).map_err(fail)?;
     // SAFETY: open_tree returned a new fd that nothing else owns.
     let tree = unsafe { OwnedFd::from_raw_fd(tree) };
-    sys::mount_setattr_idmap(tree.as_raw_fd(), libc::MOUNT_ATTR_RDONLY, userns.as_raw_fd())
-        .map_err(|e| fail("idmap", e))?;
+    sys::mount_setattr_idmap(tree.as_raw_fd(), libc::MOUNT_ATTR_RDONLY, userns.as_raw_fd()).map_err(fail)?;
     Ok(tree)
 }
 
