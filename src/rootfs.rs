@@ -131,6 +131,22 @@ impl Rootfs {
         matches!(self.0, RootfsKind::Overlay(_))
     }
 
+    /// An overlay root's lower directories, top first.
+    pub fn overlay_layers(&self) -> Option<&[PathBuf]> {
+        match &self.0 {
+            RootfsKind::Overlay(o) => Some(&o.lower),
+            _ => None,
+        }
+    }
+
+    /// An overlay root's upper.
+    pub fn overlay_upper(&self) -> Option<&Upper> {
+        match &self.0 {
+            RootfsKind::Overlay(o) => Some(&o.upper),
+            _ => None,
+        }
+    }
+
     /// Whether this is the host root.
     pub fn is_host(&self) -> bool {
         matches!(self.0, RootfsKind::Host)

@@ -12,6 +12,10 @@
 //! tmpfs, a hidden path's cover) take new names directly; so does a caller's writable bind, as
 //! Docker does.
 //!
+//! An overlay root ([`Rootfs::overlay`](crate::Rootfs::overlay)) is modelled as overlayfs merges
+//! its layers (whiteouts, opaque directories) and, being the container's own, takes missing
+//! mount points itself, in its upper layer, read-only root or not (it is sealed after them).
+//!
 //! Symlinks in a target are followed as the payload would see them, inside the root: an
 //! absolute link starts again at the container's root. One that climbs above the root with
 //! `..` is refused (ELOOP, naming the target), as are more than 40 links. The child resolves
