@@ -218,6 +218,32 @@ impl ContainerBuilder {
         self
     }
 
+    /// The signal [`Container::stop`] sends first, before SIGKILL at the timeout (Docker's
+    /// `StopSignal`, an image's `STOPSIGNAL`). Default: SIGTERM.
+    pub fn stop_signal(&mut self, signal: crate::signal::Signal) -> &mut Self {
+        self.settings.stop_signal = Some(signal);
+        self
+    }
+
+    /// Keeps `value` alive as long as anything may still start or still runs a container on
+    /// it: this builder, every [`Config`](crate::Config) it builds, and every container spawned
+    /// from them until it is reaped (its first wait that sees it exit, or the handle's drop,
+    /// which kills and reaps it). For a guard whose drop frees what the container uses: an image
+    /// store's lease on the layers of its overlay root, say. With a PID namespace nothing of the
+    /// container runs once it is reaped; a [`detach`](Self::detach)ed container's handle lets
+    /// go of its values when dropped, while the container runs on. Not serialized: a `Config`
+    /// deserialized (feature `serde`) keeps nothing alive. Values add up.
+    ///
+    /// ```
+    /// struct Lease;
+    /// let config = nsbox::Container::builder().command("/bin/true").keep_alive(Lease).build()?;
+    /// # Ok::<(), nsbox::Error>(())
+    /// ```
+    pub fn keep_alive(&mut self, value: impl std::any::Any + Send + Sync) -> &mut Self {
+        self.settings.keep_alive.push(std::sync::Arc::new(value));
+        self
+    }
+
     /// Lets the container outlive its handle: dropping the [`Container`] neither kills it nor
     /// waits for it, and the container survives the caller's exit.
     pub fn detach(&mut self) -> &mut Self {

@@ -77,6 +77,8 @@ pub struct Container {
     log_dir: Option<std::path::PathBuf>,
     /// What output waits read from the piped streams (`ready::output`).
     seen: crate::ready::Seen,
+    /// The caller's values kept alive until the payload is reaped (`ContainerBuilder::keep_alive`).
+    keep_alive: crate::keep_alive::KeepAlive,
 }
 
 impl Container {
@@ -112,6 +114,7 @@ impl Container {
             log_writer: None,
             log_dir: None,
             seen: crate::ready::Seen::default(),
+            keep_alive: Default::default(),
         }
     }
 
@@ -128,6 +131,8 @@ impl Container {
     pub(crate) fn set_config(&mut self, config: &crate::config::Config) {
         let mut config = config.clone();
         (config.stdin, config.stdout, config.stderr) = (None, None, None);
+        // Held by the container itself, until it is reaped.
+        self.keep_alive = std::mem::take(&mut config.keep_alive);
         // An exec gets a terminal only if it asks for one (ExecBuilder::tty).
         config.tty = None;
         self.config = Some(Box::new(config));
@@ -379,7 +384,8 @@ impl Container {
         }
     }
 
-    /// Stops the container as `docker stop` does: SIGTERM to the payload (through the init),
+    /// Stops the container as `docker stop` does: its [stop signal](crate::ContainerBuilder::stop_signal)
+    /// (SIGTERM unless configured) to the payload (through the init),
     /// up to `timeout` for it to exit, then SIGKILL to the whole container (with a PID
     /// namespace, every process in it). Returns the payload's exit status.
     ///
@@ -390,7 +396,8 @@ impl Container {
     /// # Ok::<(), nsbox::Error>(())
     /// ```
     pub fn stop(&mut self, timeout: Duration) -> Result<ExitStatus> {
-        self.stop_with_signal(Signal::SIGTERM, timeout)
+        let signal = self.config.as_ref().map_or(Signal::SIGTERM, |c| c.stop_signal);
+        self.stop_with_signal(signal, timeout)
     }
 
     /// [`stop`](Self::stop) with another first signal (an image's `STOPSIGNAL`).
@@ -511,6 +518,8 @@ impl Container {
             return Ok(None);
         }
         let mut status = ExitStatus::from_siginfo(code, raw);
+        // Reaped: nothing of the container uses the caller's values any more.
+        self.keep_alive.release();
         // The listeners go with the container: the port is free again.
         if let Some(mut forwarder) = self.forwarder.take() {
             forwarder.stop();

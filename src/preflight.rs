@@ -20,6 +20,9 @@ pub struct Preflight {
     pub user_namespaces: UserNamespaces,
     /// Which of the syscalls nsbox relies on the kernel has.
     pub syscalls: Syscalls,
+    /// Whether overlayfs serves [`Rootfs::overlay`](crate::Rootfs::overlay) here (probed once
+    /// per process).
+    pub overlay: crate::OverlaySupport,
 }
 
 /// User namespace support for the calling process.
@@ -98,6 +101,7 @@ pub fn preflight() -> Preflight {
         max_user_namespaces: sysctl("/proc/sys/user/max_user_namespaces"),
         user_namespaces: user_namespaces(),
         syscalls: syscalls(),
+        overlay: crate::overlay_support::support(),
     }
 }
 

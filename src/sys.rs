@@ -191,6 +191,67 @@ pub fn fresh_mount(fstype: &CStr, options: &[(std::ffi::CString, std::ffi::CStri
     mounted.map(|fd| fd as RawFd)
 }
 
+const FSCONFIG_SET_FLAG: c_uint = 0;
+
+/// `fsopen(2)`: a filesystem context for `fstype`, to configure with [`fsconfig_string`] and
+/// [`fsconfig_flag`] and mount with [`fsconfig_mount`].
+pub fn fsopen(fstype: &CStr) -> SysResult<RawFd> {
+    // SAFETY: fstype is NUL-terminated.
+    check(unsafe { syscall!(Sysno::fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) }).map(|fd| fd as RawFd)
+}
+
+/// `fsconfig(FSCONFIG_SET_STRING)` (the kernel takes at most 256 bytes of `value`).
+pub fn fsconfig_string(fs: RawFd, key: &CStr, value: &CStr) -> SysResult<()> {
+    // SAFETY: key and value are NUL-terminated.
+    check(unsafe {
+        syscall!(
+            Sysno::fsconfig,
+            fs,
+            FSCONFIG_SET_STRING,
+            key.as_ptr(),
+            value.as_ptr(),
+            0
+        )
+    })
+    .map(drop)
+}
+
+/// `fsconfig(FSCONFIG_SET_FLAG)`.
+pub fn fsconfig_flag(fs: RawFd, key: &CStr) -> SysResult<()> {
+    // SAFETY: key is NUL-terminated; a flag has no value.
+    check(unsafe { syscall!(Sysno::fsconfig, fs, FSCONFIG_SET_FLAG, key.as_ptr(), 0, 0) }).map(drop)
+}
+
+/// `fsconfig(FSCONFIG_CMD_CREATE)`, then `fsmount` with mount attributes `attrs`: the new
+/// mount, detached.
+pub fn fsconfig_mount(fs: RawFd, attrs: u64) -> SysResult<RawFd> {
+    // SAFETY: no pointers.
+    check(unsafe { syscall!(Sysno::fsconfig, fs, FSCONFIG_CMD_CREATE, 0, 0, 0) })?;
+    // SAFETY: no pointers.
+    check(unsafe { syscall!(Sysno::fsmount, fs, FSMOUNT_CLOEXEC, attrs) }).map(|fd| fd as RawFd)
+}
+
+/// `mount_setattr(MOUNT_ATTR_IDMAP | set)` on the detached mount `tree`: its files' ids shown
+/// through the maps of the user namespace `userns` (parent side, before clone).
+pub fn mount_setattr_idmap(tree: RawFd, set: u64, userns: RawFd) -> SysResult<()> {
+    // SAFETY: mount_attr is plain data; zeroed is valid.
+    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
+    attr.attr_set = set | libc::MOUNT_ATTR_IDMAP;
+    attr.userns_fd = userns as u64;
+    // SAFETY: the path is NUL-terminated; attr is live for the call and its size is passed.
+    check(unsafe {
+        syscall!(
+            Sysno::mount_setattr,
+            tree,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as c_uint,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>()
+        )
+    })
+    .map(drop)
+}
+
 pub fn mount_setattr(dirfd: RawFd, path: &CStr, flags: c_uint, set: u64, clear: u64) -> SysResult<()> {
     // SAFETY: mount_attr is plain data; zeroed is valid.
     let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
@@ -591,6 +652,13 @@ pub fn fork() -> SysResult<libc::pid_t> {
     // SAFETY: a clone without CLONE_VM and without a new stack behaves as fork: the child
     // continues on its copy of this stack.
     check(unsafe { syscall!(Sysno::clone, libc::SIGCHLD, 0, 0, 0, 0) }).map(|p| p as libc::pid_t)
+}
+
+/// [`fork`] into a new user namespace (`CLONE_NEWUSER`): the child is born in it.
+pub fn fork_into_user_namespace() -> SysResult<libc::pid_t> {
+    let flags = libc::SIGCHLD as usize | libc::CLONE_NEWUSER as usize;
+    // SAFETY: as fork: no CLONE_VM, no new stack; the new user namespace changes no memory.
+    check(unsafe { syscall!(Sysno::clone, flags, 0, 0, 0, 0) }).map(|p| p as libc::pid_t)
 }
 
 /// `setns(pidfd, flags)` (Linux 5.8): joins every namespace in `flags` of the process behind

@@ -9,6 +9,7 @@
 mod exec;
 mod init;
 mod mounts;
+pub(crate) mod overlay;
 mod populate;
 mod privileges;
 
@@ -209,6 +210,7 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         Step::PrivatePropagation
         | Step::OpenSource { .. }
         | Step::Stage { .. }
+        | Step::StageOverlay { .. }
         | Step::Bind { .. }
         | Step::Shadow { .. }
         | Step::Populate { .. }

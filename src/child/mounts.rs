@@ -57,6 +57,25 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
             )?;
             Ok(())
         }
+        Step::StageOverlay {
+            stage,
+            lower,
+            upper,
+            attach,
+            tmpfs,
+        } => {
+            let mut layers = [-1; crate::Rootfs::MAX_LAYERS];
+            for (fd, index) in layers.iter_mut().zip(lower) {
+                *fd = slot(slots, *index)?;
+            }
+            let layers = layers.get(..lower.len()).ok_or(Errno::E2BIG)?;
+            let upper = match upper {
+                Some((upper, work)) => Some((slot(slots, *upper)?, slot(slots, *work)?)),
+                None => None,
+            };
+            *root = super::overlay::stage(stage, layers, upper, *attach, tmpfs)?;
+            Ok(())
+        }
         Step::Bind {
             slot: index,
             target,

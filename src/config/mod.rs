@@ -123,6 +123,10 @@ pub struct Config {
     pub(crate) hidden_host_paths: Vec<PathBuf>,
     /// Where stdout and stderr are logged (`logs`); the directory absolute.
     pub(crate) logs: Option<crate::logs::LogConfig>,
+    /// What [`Container::stop`] sends first.
+    pub(crate) stop_signal: crate::signal::Signal,
+    /// Values kept alive with the containers (`ContainerBuilder::keep_alive`).
+    pub(crate) keep_alive: crate::keep_alive::KeepAlive,
 }
 
 impl Config {
@@ -164,6 +168,12 @@ impl Config {
     /// The user namespace's gid map, as the parent writes it; empty without a user namespace.
     pub fn gid_map(&self) -> &[IdMap] {
         &self.gid_map
+    }
+
+    /// The signal [`Container::stop`] sends first
+    /// ([`stop_signal`](crate::ContainerBuilder::stop_signal); SIGTERM by default).
+    pub fn stop_signal(&self) -> crate::signal::Signal {
+        self.stop_signal
     }
 
     /// The container's network.

@@ -86,6 +86,12 @@ pub(crate) struct Settings {
     /// (`IdMaps::unprivileged_for_caller`) rather than the caller's default.
     #[cfg_attr(feature = "serde", serde(skip))]
     pub unprivileged_root: bool,
+    /// What `Container::stop` sends first (`None`: SIGTERM).
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::opt_signal"))]
+    pub stop_signal: Option<crate::signal::Signal>,
+    /// Values kept alive with the containers (`ContainerBuilder::keep_alive`): not serialized.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub keep_alive: crate::keep_alive::KeepAlive,
 }
 
 impl Default for Settings {
@@ -129,6 +135,8 @@ impl Default for Settings {
             hidden_host_paths: Vec::new(),
             logs: None,
             unprivileged_root: false,
+            stop_signal: None,
+            keep_alive: Default::default(),
         }
     }
 }
@@ -185,6 +193,8 @@ impl From<&Config> for Settings {
             hidden_host_paths: c.hidden_host_paths,
             logs: c.logs,
             unprivileged_root: false,
+            stop_signal: Some(c.stop_signal),
+            keep_alive: c.keep_alive,
         }
     }
 }

@@ -132,7 +132,8 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             why: "the host root is always read-only (writes would land on the host); mount a tmpfs where the payload writes",
         });
     }
-    let read_only_root = s.read_only_root.unwrap_or(true);
+    // An overlay root is the container's own copy, writable like Docker's container layer.
+    let read_only_root = s.read_only_root.unwrap_or(!rootfs.is_overlay());
     s.cwd = container_path(Setting::CurrentDir, &s.cwd)?;
     for mount in &mut s.mounts {
         mount.target = container_path(Setting::MountTarget, &mount.target)?;
@@ -163,9 +164,13 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             });
         }
     }
-    if let RootfsKind::Dir(dir) = &mut rootfs.0 {
-        no_nul(Setting::Rootfs, dir.as_os_str())?;
-        *dir = absolute(Setting::Rootfs, dir)?;
+    match &mut rootfs.0 {
+        RootfsKind::Dir(dir) => {
+            no_nul(Setting::Rootfs, dir.as_os_str())?;
+            *dir = absolute(Setting::Rootfs, dir)?;
+        }
+        RootfsKind::Overlay(overlay) => check_overlay(overlay)?,
+        RootfsKind::Host => {}
     }
     let (uid_map, gid_map) = match ns.contains(Namespaces::USER) {
         true => resolve_maps(&s)?,
@@ -259,6 +264,8 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         bounds: s.bounds,
         hidden_host_paths: s.hidden_host_paths,
         logs: s.logs,
+        stop_signal: s.stop_signal.unwrap_or(crate::signal::Signal::SIGTERM),
+        keep_alive: s.keep_alive,
     })
 }
 
@@ -351,6 +358,29 @@ fn absolute(setting: Setting, path: &Path) -> Result<PathBuf, ConfigError> {
             expected: "an absolute path (the caller has no working directory to resolve it against)",
         }),
     }
+}
+
+/// An overlay root: one to [`Rootfs::MAX_LAYERS`] lower directories, absolute paths, a sized
+/// tmpfs upper or an absolute upper directory.
+fn check_overlay(overlay: &mut crate::rootfs::Overlay) -> Result<(), ConfigError> {
+    in_range(
+        Setting::Rootfs,
+        overlay.lower.len() as u64,
+        1..=Rootfs::MAX_LAYERS as u64,
+    )?;
+    for dir in &mut overlay.lower {
+        no_nul(Setting::Rootfs, dir.as_os_str())?;
+        *dir = absolute(Setting::Rootfs, dir)?;
+    }
+    match &mut overlay.upper {
+        crate::rootfs::Upper::Tmpfs { size: Some(0) } => in_range(Setting::TmpfsSize, 0, 1..=u64::MAX)?,
+        crate::rootfs::Upper::Tmpfs { .. } => {}
+        crate::rootfs::Upper::Dir(dir) => {
+            no_nul(Setting::Rootfs, dir.as_os_str())?;
+            *dir = absolute(Setting::Rootfs, dir)?;
+        }
+    }
+    Ok(())
 }
 
 fn no_nul(setting: Setting, value: &OsStr) -> Result<(), ConfigError> {

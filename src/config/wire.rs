@@ -89,6 +89,23 @@ impl<'de> Deserialize<'de> for ByteBuf {
     }
 }
 
+/// A signal by its name (`SIGTERM`).
+pub(crate) mod opt_signal {
+    use super::*;
+    use crate::signal::Signal;
+    pub fn serialize<S: Serializer>(v: &Option<Signal>, s: S) -> Result<S::Ok, S::Error> {
+        v.map(|signal| signal.to_string()).serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Signal>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|name| {
+                name.parse()
+                    .map_err(|_| de::Error::custom(format!("unknown signal {name:?}")))
+            })
+            .transpose()
+    }
+}
+
 /// A `PathBuf` as bytes.
 pub(crate) mod path {
     use super::*;

@@ -94,6 +94,12 @@ pub enum Hint {
         /// The source, on the host.
         source: PathBuf,
     },
+    /// The overlay root ([`Rootfs::overlay`](crate::Rootfs::overlay)) did not mount: what
+    /// [`preflight`](crate::preflight)'s overlayfs probe says, or what the error means.
+    Overlayfs {
+        /// Why, in words.
+        reason: String,
+    },
     /// `EAGAIN` starting a process in a container with a pids limit: the limit is reached.
     PidsLimitReached {
         /// The container's [`pids_limit`](crate::ContainerBuilder::pids_limit).
@@ -150,6 +156,7 @@ impl fmt::Display for Hint {
                 source.display()
             ),
             Hint::PidsLimitReached { limit } => write!(f, "the container's pids limit ({limit}) is reached"),
+            Hint::Overlayfs { reason } => write!(f, "overlayfs: {reason}"),
         }
     }
 }
@@ -179,10 +186,26 @@ pub(crate) fn for_failure(
             // A mount step's label names its target as the caller gave it.
             target: path.map(Path::to_path_buf).or_else(|| step.and_then(target_of))?,
         }),
+        (_, errno, Some(Step::StageOverlay { .. })) => Some(Hint::Overlayfs {
+            reason: overlay_reason(errno),
+        }),
         (SetupStep::Clone | SetupStep::Init, Errno::EAGAIN, _) => {
             config.resources.pids.map(|limit| Hint::PidsLimitReached { limit })
         }
         _ => None,
+    }
+}
+
+/// What an overlay root's failure with `errno` means here.
+fn overlay_reason(errno: Errno) -> String {
+    let support = crate::overlay_support::support();
+    match (errno, support.reason) {
+        (Errno::ENODEV, _) => "overlayfs is not available in this kernel (not in /proc/filesystems)".into(),
+        (_, Some(reason)) if !support.usable => reason,
+        (Errno::E2BIG, _) => "too many layers for one mount(2) option page (Linux < 6.8)".into(),
+        _ => format!(
+            "the kernel refused the overlay ({errno}): each layer must be a directory on a filesystem overlayfs takes, the upper one writable (not itself an overlay)"
+        ),
     }
 }
 

@@ -105,6 +105,8 @@ fn lookup_in_config(config: &Config, path: &Path) -> Lookup {
         let root = match &config.rootfs.0 {
             RootfsKind::Host => Path::new("/"),
             RootfsKind::Dir(dir) => dir.as_path(),
+            // The merged view exists only in the container's mount namespace.
+            RootfsKind::Overlay(_) => return Lookup::Unknown,
         };
         return open_dir(root).map_or(Lookup::Unknown, |root| resolve(&root, path));
     };

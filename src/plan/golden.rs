@@ -59,7 +59,7 @@ fn render(builder: &mut ContainerBuilder, dirs: &Dirs) -> String {
 
 /// The checked-in renderings, compiled in: the test reads no file of the checkout, so it runs
 /// as any user.
-const EXPECTED: [(&str, &str); 6] = [
+const EXPECTED: [(&str, &str); 7] = [
     ("default", include_str!("golden/default.txt")),
     ("sandbox-dir", include_str!("golden/sandbox-dir.txt")),
     (
@@ -72,6 +72,7 @@ const EXPECTED: [(&str, &str); 6] = [
         include_str!("golden/no-pidns-subordinate-range.txt"),
     ),
     ("exec", include_str!("golden/exec.txt")),
+    ("overlay", include_str!("golden/overlay.txt")),
 ];
 
 fn check(name: &str, rendered: &str) {
@@ -146,6 +147,17 @@ fn golden_plan_without_pid_namespace_on_a_subordinate_range() {
         .rootfs(Rootfs::dir(&d.rootfs));
     map(&mut b, 100_000, 65536);
     check("no-pidns-subordinate-range", &render(&mut b, &d));
+}
+
+/// An overlay root of two layers (the container's own: mount points made in its upper, no
+/// shadow), a bind at a path the layers lack.
+#[test]
+fn golden_plan_of_an_overlay_root() {
+    let d = dirs();
+    let mut b = base();
+    b.rootfs(Rootfs::overlay([&d.data, &d.rootfs], crate::Upper::default()))
+        .mount(Mount::bind(&d.data, "/new/place").read_only());
+    check("overlay", &render(&mut b, &d));
 }
 
 /// An exec into a container of the defaults: join, fork under nsbox-init, the payload's

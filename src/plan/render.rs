@@ -108,6 +108,31 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             Some(slot) => format!("stage slot{slot} at {} (read-only: {read_only})", text(stage)),
             None => format!("stage a tmpfs at {} data {}", text(stage), text(tmpfs)),
         },
+        Step::StageOverlay {
+            stage,
+            lower,
+            upper,
+            attach,
+            tmpfs,
+        } => {
+            let mut lower: Vec<String> = lower.iter().map(|s| format!("slot{s}")).collect();
+            if *attach {
+                lower.push(" (idmapped, attached first)".into());
+            }
+            match upper {
+                Some((upper, work)) => format!(
+                    "stage an overlay of {} at {}, upper slot{upper}, work slot{work}",
+                    lower.join(":"),
+                    text(stage)
+                ),
+                None => format!(
+                    "stage an overlay of {} at {}, upper in a tmpfs data {}",
+                    lower.join(":"),
+                    text(stage),
+                    text(tmpfs)
+                ),
+            }
+        }
         Step::Bind {
             slot,
             target,

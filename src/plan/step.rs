@@ -119,6 +119,20 @@ pub(crate) enum Step {
         /// The stage tmpfs' options (without `bind_slot`).
         tmpfs: CString,
     },
+    /// Mount the new root at `stage` as an overlay (`userxattr` always) of the directories in
+    /// the `lower` slots, top first, under an upper that takes the writes: the directories in
+    /// the `upper` slots (upper, work: `Upper::Dir`), or `upper/` and `work/` made in a tmpfs
+    /// (options `tmpfs`) mounted at `stage` first. With `attach`, the lower slots hold
+    /// detached (idmapped) mounts, attached in that tmpfs first. Every layer is named to the
+    /// kernel by the `/proc/self/fd/N` of its slot, never by a path: `lowerdir+` one at a time
+    /// (Linux 6.8), else one `mount(2)` with a `lowerdir=` list. Keeps an fd to it as the root.
+    StageOverlay {
+        stage: CString,
+        lower: Vec<usize>,
+        upper: Option<(usize, usize)>,
+        attach: bool,
+        tmpfs: CString,
+    },
     /// Bind the tree opened in `slot` at `target`.
     Bind {
         slot: usize,

@@ -13,6 +13,8 @@ use libc::c_ulong;
 mod dev;
 mod hidden;
 mod host;
+mod idmapped;
+mod overlay;
 mod tree;
 
 use super::{ContainerPath, Leaf, Plan, Step, cstring};
@@ -67,6 +69,7 @@ pub(super) struct Sources {
     sys_slot: Option<usize>,
     user_sources: Vec<Option<usize>>,
     hidden: Vec<Hidden>,
+    overlay: Option<overlay::OverlaySources>,
 }
 
 /// The first steps of the filesystem sequence: private propagation, then every host source
@@ -126,11 +129,16 @@ pub(super) fn open_sources(plan: &mut Plan, config: &Config) -> Result<Sources> 
             ),
             other => (false, false, other?),
         },
+        RootfsKind::Overlay(o) => (false, false, lay_out(config, &hidden, RootLayout::Overlay(&o.lower))?),
     };
     let root_slot = match &rootfs.0 {
         RootfsKind::Dir(dir) => Some(plan.open_source(dir, SetupStep::PrepareRoot)?),
         RootfsKind::Host if whole_host => Some(plan.open_source(Path::new("/"), SetupStep::PrepareRoot)?),
-        RootfsKind::Host => None,
+        RootfsKind::Host | RootfsKind::Overlay(_) => None,
+    };
+    let overlay = match &rootfs.0 {
+        RootfsKind::Overlay(o) => Some(overlay::open_layers(plan, config, o)?),
+        _ => None,
     };
     let mut host_entries = Vec::new();
     if rootfs.is_host() && !whole_host {
@@ -183,6 +191,7 @@ pub(super) fn open_sources(plan: &mut Plan, config: &Config) -> Result<Sources> 
         sys_slot,
         user_sources,
         hidden,
+        overlay,
     })
 }
 
@@ -201,27 +210,32 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) ->
         sys_slot,
         user_sources,
         hidden,
+        overlay,
     } = sources;
 
     // 2. The new root.
     let stage = choose_stage()?;
     let stage_label = match &rootfs.0 {
         RootfsKind::Dir(dir) => dir.clone(),
-        RootfsKind::Host => PathBuf::from(stage),
+        RootfsKind::Host | RootfsKind::Overlay(_) => PathBuf::from(stage),
     };
     let read_only = config.is_read_only_root();
     // A writable root's stage takes the payload's new top-level files: sized like /tmp.
     let size = if read_only { None } else { config.bounds.tmp_size };
-    plan.push(
-        Step::Stage {
-            stage: cstring(stage.as_bytes())?,
-            bind_slot: root_slot.filter(|_| !dir_shadow),
-            read_only: root_slot.is_some() && read_only,
-            tmpfs: cstring(crate::bounds::tmpfs_data("755", size).as_bytes())?,
-        },
-        SetupStep::PrepareRoot,
-        Some(stage_label.clone()),
-    );
+    if let (RootfsKind::Overlay(o), Some(sources)) = (&rootfs.0, overlay) {
+        overlay::plan_stage(plan, config, o, stage, sources)?;
+    } else {
+        plan.push(
+            Step::Stage {
+                stage: cstring(stage.as_bytes())?,
+                bind_slot: root_slot.filter(|_| !dir_shadow),
+                read_only: root_slot.is_some() && read_only,
+                tmpfs: cstring(crate::bounds::tmpfs_data("755", size).as_bytes())?,
+            },
+            SetupStep::PrepareRoot,
+            Some(stage_label.clone()),
+        );
+    }
     if let (true, Some(source)) = (dir_shadow, root_slot) {
         let step = Step::Populate { source, read_only };
         plan.push(step, SetupStep::PrepareRoot, Some(stage_label));

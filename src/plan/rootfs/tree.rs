@@ -12,6 +12,10 @@
 //! tmpfs, a hidden path's cover) take new names directly; so does a caller's writable bind, as
 //! Docker does.
 //!
+//! An overlay root ([`Rootfs::overlay`](crate::Rootfs::overlay)) is modelled as overlayfs merges
+//! its layers (whiteouts, opaque directories) and, being the container's own, takes missing
+//! mount points itself, in its upper layer, read-only root or not (it is sealed after them).
+//!
 //! Symlinks in a target are followed as the payload would see them, inside the root: an
 //! absolute link starts again at the container's root. One that climbs above the root with
 //! `..` is refused (ELOOP, naming the target), as are more than 40 links. The child resolves
@@ -21,6 +25,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use super::Leaf;
 use crate::error::{Error, SetupError, SetupStep};
@@ -34,7 +39,7 @@ const MAX_LINKS: usize = 40;
 enum Backing {
     /// A host directory tree: the root, a top-level host entry, a caller's bind. With
     /// `create`, missing mount points are made in it (a caller's writable bind only).
-    Host { source: PathBuf, create: bool },
+    Host { source: HostTree, create: bool },
     /// A tmpfs nsbox mounted: missing names are created in it when a step needs them.
     Fresh,
     /// A kernel filesystem: what is in it is the kernel's; nsbox creates nothing there.
@@ -44,10 +49,89 @@ enum Backing {
     /// [`ShadowPlan::mount_points`] (`plan`), or when a step needs them (`None`: the root's
     /// shadow, sealed with the root at the end).
     Shadow {
-        source: Option<PathBuf>,
+        source: Option<HostTree>,
         skip: Vec<OsString>,
         plan: Option<usize>,
     },
+}
+
+/// A host tree behind a container path: a directory, or a path in the merged view of an
+/// overlay root's layers (top first), as overlayfs merges them.
+#[derive(Debug, Clone)]
+pub(super) enum HostTree {
+    Dir(PathBuf),
+    Overlay { layers: Rc<[PathBuf]>, rel: PathBuf },
+}
+
+impl HostTree {
+    fn join(&self, rel: &Path) -> HostTree {
+        match self {
+            HostTree::Dir(dir) => HostTree::Dir(dir.join(rel)),
+            HostTree::Overlay { layers, rel: at } => HostTree::Overlay {
+                layers: layers.clone(),
+                rel: at.join(rel),
+            },
+        }
+    }
+
+    /// The host path that shows at this point: a directory's own, or the layer's entry the
+    /// merged view shows (`None`: hidden by a whiteout, a file, an opaque directory, or absent).
+    fn shown(&self) -> Option<PathBuf> {
+        match self {
+            HostTree::Dir(dir) => Some(dir.clone()),
+            HostTree::Overlay { layers, rel } => overlay_lookup(layers, rel),
+        }
+    }
+}
+
+/// The layer entry overlayfs shows at `rel`: the first layer (top first) that has it, unless a
+/// layer above hides it with a whiteout (a 0:0 character device), a non-directory on the way,
+/// or an opaque directory (`user.overlay.opaque=y`, read with `userxattr`).
+fn overlay_lookup(layers: &[PathBuf], rel: &Path) -> Option<PathBuf> {
+    let names: Vec<_> = rel.components().collect();
+    if names.is_empty() {
+        return layers.first().cloned();
+    }
+    'layers: for layer in layers {
+        let mut path = layer.clone();
+        let mut opaque = false;
+        for (i, name) in names.iter().enumerate() {
+            path.push(name);
+            match std::fs::symlink_metadata(&path) {
+                Err(_) if opaque => return None,
+                Err(_) => continue 'layers,
+                Ok(m) if is_whiteout(&m) => return None,
+                Ok(_) if i + 1 == names.len() => return Some(path),
+                Ok(m) if !m.is_dir() => return None,
+                Ok(_) => opaque |= is_opaque(&path),
+            }
+        }
+    }
+    None
+}
+
+fn is_whiteout(m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    m.file_type().is_char_device() && m.rdev() == 0
+}
+
+/// Whether the directory `path` is marked opaque for an overlay mounted with `userxattr`.
+fn is_opaque(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut value = [0u8; 2];
+    // SAFETY: path and the name are NUL-terminated; value is a live buffer of the given size.
+    let len = unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            c"user.overlay.opaque".as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    len == 1 && value[0] == b'y'
 }
 
 /// Which step of the plan a shadow follows: the layer holding the directory it covers.
@@ -133,6 +217,9 @@ pub(super) enum RootLayout<'a> {
     Bind(&'a Path),
     /// A tmpfs with the tree's top-level entries bound in, but `skip`.
     Shadow(&'a Path, Vec<OsString>),
+    /// An overlay of these layers (top first): the container's own, it takes mount points in
+    /// its upper layer, read-only root or not (the root is sealed after them).
+    Overlay(&'a [PathBuf]),
 }
 
 #[derive(Debug)]
@@ -148,11 +235,18 @@ impl Tree {
     pub fn new(root: RootLayout<'_>, read_only_root: bool) -> Self {
         let backing = match root {
             RootLayout::Bind(source) => Backing::Host {
-                source: source.to_path_buf(),
+                source: HostTree::Dir(source.to_path_buf()),
                 create: !read_only_root,
             },
+            RootLayout::Overlay(layers) => Backing::Host {
+                source: HostTree::Overlay {
+                    layers: layers.into(),
+                    rel: PathBuf::new(),
+                },
+                create: true,
+            },
             RootLayout::Shadow(source, skip) => Backing::Shadow {
-                source: Some(source.to_path_buf()),
+                source: Some(HostTree::Dir(source.to_path_buf())),
                 skip,
                 plan: None,
             },
@@ -181,7 +275,7 @@ impl Tree {
     /// A caller's bind of host `source` at the placed `target`.
     pub fn bind(&mut self, target: &Path, source: &Path, writable: bool, index: usize) {
         let backing = Backing::Host {
-            source: source.to_path_buf(),
+            source: HostTree::Dir(source.to_path_buf()),
             create: writable,
         };
         self.push(target, backing, Anchor::Mount(index));
@@ -384,7 +478,7 @@ impl Tree {
                     .as_ref()
                     .filter(|_| first.as_ref().is_some_and(|f| !skip.contains(f)));
                 match (first, source) {
-                    (Some(first), Some(source)) if exists(&source.join(&first)) => host_node(
+                    (Some(first), Some(source)) if exists(&source.join(Path::new(&first))) => host_node(
                         &source.join(rel),
                         Place::Host {
                             layer: index,
@@ -398,23 +492,27 @@ impl Tree {
     }
 }
 
-/// The host path behind the container path `path` in `layer` (a host tree or a shadow).
-fn host_path(layer: &Layer, path: &Path) -> PathBuf {
+/// The host tree behind the container path `path` in `layer` (a host tree or a shadow).
+fn host_path(layer: &Layer, path: &Path) -> HostTree {
     let rel = path.strip_prefix(&layer.target).unwrap_or(path);
     match &layer.backing {
         Backing::Host { source, .. }
         | Backing::Shadow {
             source: Some(source), ..
         } => source.join(rel),
-        Backing::Fresh | Backing::Kernel | Backing::Shadow { source: None, .. } => path.to_path_buf(),
+        Backing::Fresh | Backing::Kernel | Backing::Shadow { source: None, .. } => HostTree::Dir(path.to_path_buf()),
     }
 }
 
-fn exists(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok()
+fn exists(tree: &HostTree) -> bool {
+    tree.shown().is_some_and(|path| std::fs::symlink_metadata(path).is_ok())
 }
 
-fn host_node(path: &Path, missing: Place) -> Node {
+fn host_node(tree: &HostTree, missing: Place) -> Node {
+    let Some(path) = tree.shown() else {
+        return Node::Missing(missing);
+    };
+    let path = path.as_path();
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(path) {
             Ok(link) => Node::Symlink(link),

@@ -1,0 +1,95 @@
+//! An overlay root ([`Rootfs::overlay`](crate::Rootfs::overlay)): its layers opened as
+//! sources, its upper directory prepared, and the `StageOverlay` step.
+//!
+//! The layers are opened (`O_PATH`) by the setup process while it still has the caller's host
+//! credentials, as every source is (see `Plan::new`), and reach the kernel as
+//! `/proc/self/fd/N`: a root-owned 0700 store stays reachable once the container's root is
+//! mapped to another host id, and no path is ever parsed as an option string.
+
+use std::path::Path;
+
+use super::{Plan, Result, SetupStep, Step, cstring};
+use crate::config::Config;
+use crate::error::Error;
+use crate::rootfs::{Overlay, Upper};
+
+/// The slots of an overlay root's layers (top first) and of its upper and work directories
+/// (`Upper::Dir`).
+pub(in crate::plan) struct OverlaySources {
+    lower: Vec<usize>,
+    /// The lower slots hold detached idmapped mounts (see `idmapped`).
+    idmapped: bool,
+    upper: Option<(usize, usize)>,
+}
+
+/// Opens the layers and the upper directory's halves into slots (`Upper::Dir`: `upper/` and
+/// `work/` made first, given to the container's root).
+pub(super) fn open_layers(plan: &mut Plan, config: &Config, overlay: &Overlay) -> Result<OverlaySources> {
+    let idmapped = super::idmapped::needed(config);
+    let lower = if idmapped {
+        super::idmapped::open_layers(plan, config, &overlay.lower)?
+    } else {
+        let mut lower = Vec::with_capacity(overlay.lower.len());
+        for dir in &overlay.lower {
+            lower.push(plan.open_source(dir, SetupStep::PrepareRoot)?);
+        }
+        lower
+    };
+    let upper = match &overlay.upper {
+        Upper::Dir(dir) => {
+            let (upper, work) = (dir.join("upper"), dir.join("work"));
+            for half in [&upper, &work] {
+                prepare_upper_dir(config, half)?;
+            }
+            Some((
+                plan.open_source(&upper, SetupStep::PrepareRoot)?,
+                plan.open_source(&work, SetupStep::PrepareRoot)?,
+            ))
+        }
+        Upper::Tmpfs { .. } => None,
+    };
+    Ok(OverlaySources { lower, idmapped, upper })
+}
+
+/// Makes `dir` (and its parents) if missing and, in a user namespace, gives it to the host ids
+/// the container's root is mapped to: overlayfs writes the upper as the mounter, that root.
+fn prepare_upper_dir(config: &Config, dir: &Path) -> Result<()> {
+    let fail = |e| Error::io(format!("prepare the overlay upper directory {}", dir.display()), e);
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    if config.uid_map.is_empty() {
+        return Ok(());
+    }
+    let uid = crate::idmap::IdMap::to_host(&config.uid_map, 0);
+    let gid = crate::idmap::IdMap::to_host(&config.gid_map, 0);
+    let meta = std::fs::symlink_metadata(dir).map_err(fail)?;
+    use std::os::unix::fs::MetadataExt;
+    if uid.is_some_and(|u| u != meta.uid()) || gid.is_some_and(|g| g != meta.gid()) {
+        std::os::unix::fs::lchown(dir, uid, gid).map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// The `StageOverlay` step: the new root at `stage`; a tmpfs upper sized `size` (`Upper`'s,
+/// else the profile's `/tmp` size).
+pub(super) fn plan_stage(
+    plan: &mut Plan,
+    config: &Config,
+    overlay: &Overlay,
+    stage: &str,
+    sources: OverlaySources,
+) -> Result<()> {
+    let size = match overlay.upper {
+        Upper::Tmpfs { size } => size.or(config.bounds.tmp_size),
+        _ => None,
+    };
+    let step = Step::StageOverlay {
+        stage: cstring(stage.as_bytes())?,
+        lower: sources.lower,
+        upper: sources.upper,
+        attach: sources.idmapped,
+        tmpfs: cstring(crate::bounds::tmpfs_data("755", size).as_bytes())?,
+    };
+    let label = overlay.lower.first().cloned();
+    plan.push(step, SetupStep::PrepareRoot, label);
+    Ok(())
+}
