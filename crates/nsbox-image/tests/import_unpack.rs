@@ -1,6 +1,4 @@
-//! Imports that unpack layers (through `unpack::apply_layer`). Each test first checks that the
-//! unpacker is implemented (it lands separately) and skips until it is (a failure under
-//! NSBOX_REQUIRE_ALL=1).
+//! Imports that unpack layers (through `unpack::apply_layer`).
 
 mod common;
 
@@ -30,9 +28,6 @@ fn assert_busybox(store: &Store, image: &Image) {
 
 #[test]
 fn oci_layouts_with_gzip_zstd_and_plain_layers_import() {
-    if !common::unpacker_ready() {
-        return;
-    }
     for compression in [Compression::Gzip, Compression::Zstd, Compression::None] {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path());
@@ -53,9 +48,6 @@ fn oci_layouts_with_gzip_zstd_and_plain_layers_import() {
 
 #[test]
 fn a_two_layer_image_with_a_whiteout_imports_each_layer_on_its_own() {
-    if !common::unpacker_ready() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
     let layers = [images::busybox_layer(), images::whiteout_layer()];
@@ -78,9 +70,6 @@ fn a_two_layer_image_with_a_whiteout_imports_each_layer_on_its_own() {
 
 #[test]
 fn the_image_for_this_platform_is_picked_from_an_index_also_a_nested_one() {
-    if !common::unpacker_ready() {
-        return;
-    }
     for nested in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path());
@@ -96,9 +85,6 @@ fn the_image_for_this_platform_is_picked_from_an_index_also_a_nested_one() {
 
 #[test]
 fn docker_archives_of_both_shapes_and_rootfs_tars_import() {
-    if !common::unpacker_ready() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
     let layer = images::busybox_layer();
@@ -157,9 +143,6 @@ fn docker_archives_of_both_shapes_and_rootfs_tars_import() {
 
 #[test]
 fn a_diff_id_mismatch_fails_and_leaves_nothing_visible() {
-    if !common::unpacker_ready() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
     let archive = dir.path().join("classic.tar");
@@ -176,9 +159,6 @@ fn a_diff_id_mismatch_fails_and_leaves_nothing_visible() {
 
 #[test]
 fn progress_reaches_the_totals_of_bytes_and_layers() {
-    if !common::unpacker_ready() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
     let layers = [images::busybox_layer(), images::whiteout_layer()];
@@ -207,9 +187,6 @@ fn progress_reaches_the_totals_of_bytes_and_layers() {
 
 #[test]
 fn gc_keeps_a_leased_layer_and_frees_an_unused_one() {
-    if !common::unpacker_ready() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
     images::oci_layout(
@@ -268,9 +245,6 @@ fn child_import_entry_point() {
 
 #[test]
 fn two_processes_importing_busybox_share_the_layer() {
-    if !common::unpacker_ready() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("oci");
     images::oci_layout(
@@ -306,8 +280,7 @@ fn two_processes_importing_busybox_share_the_layer() {
 
 #[test]
 fn skopeo_converts_our_layout_to_archives_we_import() {
-    if !common::require("skopeo installed (Debian package skopeo)", common::have("skopeo")) || !common::unpacker_ready()
-    {
+    if !common::require("skopeo installed (Debian package skopeo)", common::have("skopeo")) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

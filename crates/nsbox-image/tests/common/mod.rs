@@ -1,24 +1,27 @@
-//! Helpers of nsbox-image's tests: prerequisites (skips as in the root crate's tests/common) and
-//! the test images, built offline here.
+//! Helpers of nsbox-image's tests: prerequisites and the run as `nobody` (copied from the
+//! core's tests/common, trimmed to what these tests use), [`layer`] to build archives and
+//! [`images`] to build test images offline.
 #![allow(dead_code)]
 
 pub mod images;
+pub mod layer;
 
+use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-/// A missing prerequisite: fails the test under `NSBOX_REQUIRE_ALL=1`, otherwise prints `SKIP:`
-/// (and records it in `NSBOX_SKIP_LOG`) and returns false.
+/// Checks a prerequisite: with `NSBOX_REQUIRE_ALL=1` a missing one fails the test, otherwise
+/// the test is skipped (prints `SKIP:`, appends to `NSBOX_SKIP_LOG`, returns false).
 pub fn require(what: &str, ok: bool) -> bool {
     if ok {
         return true;
     }
     if let Some(log) = std::env::var_os("NSBOX_SKIP_LOG") {
-        let exe = std::env::current_exe().unwrap_or_default();
-        let stem = exe.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-        let binary = stem.rsplit_once('-').map_or(stem.as_str(), |(name, _)| name).to_owned();
-        let line = format!("{binary}::{}: {what}\n", std::thread::current().name().unwrap_or("?"));
-        let _ = std::fs::OpenOptions::new()
+        let thread = std::thread::current();
+        let line = format!("nsbox-image unpack::{}: {what}\n", thread.name().unwrap_or("?"));
+        let _ = fs::OpenOptions::new()
             .append(true)
             .open(log)
             .and_then(|mut f| f.write_all(line.as_bytes()));
@@ -30,28 +33,92 @@ pub fn require(what: &str, ok: bool) -> bool {
     false
 }
 
+/// Whether the tests run as root (the effective uid).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+pub fn root() -> bool {
+    require("running as root", is_root())
+}
+
+/// A fresh 0755 directory under the temp dir, so that any user can read and run what is in it.
+pub fn public_dir(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(std::env::temp_dir())
+        .expect("create dir");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod 0755");
+    dir
+}
+
+/// Copies the running test binary into `dir` as `name`, mode 0755 (by `install`, in another
+/// process: a write fd held here could leak into children and make the copy ETXTBSY).
+pub fn copy_of_this_test_binary(dir: &Path, name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let copy = dir.join(name);
+    let status = Command::new("install")
+        .args(["-m", "0755"])
+        .arg(&exe)
+        .arg(&copy)
+        .status()
+        .expect("run install");
+    assert!(status.success(), "install {}: {status}", exe.display());
+    copy
+}
+
+/// Runs `binary` with `args` as `nobody` (uid and gid 65534, no groups) through `setpriv`,
+/// with `inner_env=1`; returns whether it passed and its output.
+pub fn run_as_nobody(binary: &Path, args: &[&str], inner_env: &str) -> (bool, String) {
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(binary)
+        .args(args)
+        .env(inner_env, "1")
+        .env("TMPDIR", "/tmp")
+        .current_dir("/")
+        .output()
+        .expect("run setpriv");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The outer half of a run as nobody: copies this test binary into a public directory and
+/// runs its tests named `inner_…` as `nobody`; checks that all of them (at least one) passed.
+pub fn inner_tests_pass_as_nobody(inner_env: &str) -> bool {
+    if !root() || !require("setpriv (util-linux)", Path::new("/usr/bin/setpriv").exists()) {
+        return false;
+    }
+    let dir = public_dir("nsbox-inner-");
+    let binary = copy_of_this_test_binary(dir.path(), "inner");
+    let (listed_ok, listed) = run_as_nobody(&binary, &["inner_", "--list"], inner_env);
+    let count = listed.lines().filter(|l| l.ends_with(": test")).count();
+    assert!(listed_ok && count > 0, "no inner tests listed:\n{listed}");
+    let (ok, text) = run_as_nobody(&binary, &["inner_", "--nocapture", "--test-threads=1"], inner_env);
+    let summary = format!("test result: ok. {count} passed; 0 failed");
+    assert!(
+        ok && text.contains(&summary),
+        "the run as nobody failed (want {summary:?}):\n{text}"
+    );
+    true
+}
+
+/// Whether this is the inner run (as nobody); the inner tests do nothing otherwise.
+pub fn is_inner_run(inner_env: &str) -> bool {
+    let on = std::env::var_os(inner_env).is_some_and(|v| v == "1");
+    if on {
+        assert!(!is_root(), "the inner run must not be root");
+    }
+    on
+}
+
 /// Whether a program is on PATH.
 pub fn have(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-}
-
-/// Whether the layer unpacker is implemented (it lands in another branch of issue 14); the tests
-/// that unpack skip until it is.
-pub fn unpacker_ready() -> bool {
-    use nsbox_image::unpack::{Mode, Options, apply_layer};
-    let dir = tempfile::tempdir().unwrap();
-    let empty = vec![0u8; 1024];
-    let options = Options {
-        mode: Mode::OverlayLayer,
-        limits: nsbox_image::store::DEFAULT_LIMITS,
-        privileged: false,
-    };
-    // Until then its body is `unimplemented!()`: a panic (printed once per test) means not ready.
-    let ready = std::panic::catch_unwind(|| apply_layer(&empty[..], dir.path(), &options).is_ok()).unwrap_or(false);
-    require(
-        "the layer unpacker (src/unpack, merged separately) is implemented",
-        ready,
-    )
 }
 
 /// Every file under `dir` with its content hash, for before/after comparisons.
