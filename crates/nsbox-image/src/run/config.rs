@@ -169,7 +169,8 @@ impl RunConfig {
     }
 
     /// Sets what this config runs on `builder`: command and arguments, the environment (the
-    /// caller's cleared), the working directory, user and groups, a tmpfs per volume.
+    /// caller's cleared), the working directory, user and supplementary groups (when the user
+    /// has any besides its primary group), a tmpfs per volume.
     pub fn apply(&self, builder: &mut ContainerBuilder) {
         let (program, args) = self.argv.split_first().expect("resolve() refuses an empty argv");
         builder.command(program).args(args).env_clear();
@@ -178,8 +179,13 @@ impl RunConfig {
         }
         builder
             .current_dir(&self.working_dir)
-            .user(self.credentials.uid, self.credentials.gid)
-            .groups(self.credentials.groups.iter().copied());
+            .user(self.credentials.uid, self.credentials.gid);
+        // Supplementary groups beyond the primary one are set (the image gives them; leaving
+        // them out was CVE-2022-36109); a user with none needs no setgroups, which an
+        // unprivileged caller's user namespace refuses.
+        if self.credentials.groups.iter().any(|g| *g != self.credentials.gid) {
+            builder.groups(self.credentials.groups.iter().copied());
+        }
         for volume in &self.volumes {
             builder.mount(Mount::tmpfs(volume));
         }

@@ -11,7 +11,9 @@ use nsbox_image::Digest;
 use serde_json::json;
 
 /// Applets linked to busybox in the test image.
-pub const APPLETS: &[&str] = &["sh", "ls", "cat", "echo", "true", "false", "id", "env"];
+pub const APPLETS: &[&str] = &[
+    "sh", "ls", "cat", "echo", "true", "false", "id", "env", "pwd", "grep", "rm", "sleep", "touch", "stat",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -79,6 +81,15 @@ impl LayerTar {
         self
     }
 
+    /// A file with an owner.
+    pub fn file_owned(mut self, name: &str, mode: u32, (uid, gid): (u64, u64), data: &[u8]) -> Self {
+        let mut h = Self::header(tar::EntryType::Regular, mode, data.len() as u64);
+        h.set_uid(uid);
+        h.set_gid(gid);
+        self.0.append_data(&mut h, name, data).unwrap();
+        self
+    }
+
     pub fn symlink(mut self, name: &str, target: &str) -> Self {
         let mut h = Self::header(tar::EntryType::Symlink, 0o777, 0);
         self.0.append_link(&mut h, name, target).unwrap();
@@ -119,6 +130,34 @@ pub fn whiteout_layer() -> Vec<u8> {
         .file("etc/.wh.os-release", 0o644, b"")
         .file("etc/hello", 0o644, b"hello from layer 2\n")
         .finish()
+}
+
+/// A layer of accounts over [`busybox_layer`]: root and `app` (1000), the group `shadow` (42)
+/// listing `app`, and an `/etc/shadow` owned 0:42, mode 0640, as distributions ship it.
+pub fn accounts_layer() -> Vec<u8> {
+    LayerTar::new()
+        .dir("etc/")
+        .file(
+            "etc/passwd",
+            0o644,
+            b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/srv:/bin/sh\n",
+        )
+        .file("etc/group", 0o644, b"root:x:0:\nshadow:x:42:app\napp:x:1000:\n")
+        .file_owned("etc/shadow", 0o640, (0, 42), b"root:*:19000:0:99999:7:::\n")
+        .dir("srv/")
+        .finish()
+}
+
+/// An image config (JSON) for `layers` with `config` as its `config` object.
+pub fn config_json_with(layers: &[Vec<u8>], config: serde_json::Value) -> Vec<u8> {
+    let diff_ids: Vec<String> = layers.iter().map(|l| Digest::of(l).to_string()).collect();
+    serde_json::to_vec(&json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": config,
+        "rootfs": { "type": "layers", "diff_ids": diff_ids },
+    }))
+    .unwrap()
 }
 
 /// An image as built: the digests a test checks the store against.

@@ -1,0 +1,257 @@
+//! Containers of images: the layers as a copy-on-write overlay root, the image's config as
+//! what runs (Docker's overrides), the store never written by a container, layers leased while
+//! it runs; as root, under Sandbox (a 0700 root store, the layers idmapped) and rootless.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::images::{self, Compression};
+use nsbox::{Container, Profile};
+use nsbox_image::run::{ImageRun, Overrides};
+use nsbox_image::{Source, Store};
+use serde_json::json;
+
+const INNER: &str = "NSBOX_IMAGE_RUN_INNER";
+
+/// busybox, then accounts (app 1000, shadow 42 listing app, /etc/shadow 0:42 0640), with a
+/// config that exercises every field a run applies.
+fn app_image(dir: &Path, store: &Store) {
+    let layers = [images::busybox_layer(), images::accounts_layer()];
+    let config = images::config_json_with(
+        &layers,
+        json!({
+            "Env": ["PATH=/bin", "GREETING=hi"],
+            "Entrypoint": ["/bin/sh", "-c"],
+            "Cmd": ["echo $GREETING; id -u; id -G; pwd; ls -ln /etc/shadow; grep -c ' /data ' /proc/self/mountinfo"],
+            "WorkingDir": "/srv",
+            "User": "app",
+            "Volumes": { "/data": {} },
+            "StopSignal": "SIGUSR1",
+            "ExposedPorts": { "8080/tcp": {} }
+        }),
+    );
+    let archive = dir.join("app.tar");
+    images::docker_classic_with_config(&archive, &layers, &config, "app:1");
+    store
+        .import(&Source::docker_archive(&archive), "app:1", |_| {})
+        .unwrap();
+}
+
+fn stdout(out: &nsbox::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The image's config as a run applies it: env from the image only (+ PATH), entrypoint and
+/// cmd, working dir, user app with its groups from the image's /etc/group, a tmpfs volume;
+/// /etc/shadow 0:42 as in the image.
+#[test]
+fn an_images_config_is_what_runs() {
+    if !common::root() {
+        return;
+    }
+    let dir = common::public_dir("nsbox-image-run-");
+    let store = Store::open(dir.path().join("store")).unwrap();
+    app_image(dir.path(), &store);
+    let mut builder = Container::builder();
+    let run = ImageRun::new(&store, "app:1").unwrap().apply(&mut builder).unwrap();
+    assert_eq!(run.exposed_ports, ["8080/tcp"]);
+    assert_eq!(run.stop_signal, Some(nsbox::Signal::SIGUSR1));
+    let text = stdout(&builder.output().unwrap());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[..4], ["hi", "1000", "1000 42", "/srv"], "{text}");
+    let shadow: Vec<&str> = lines[4].split_whitespace().collect();
+    assert_eq!((shadow[0], shadow[2], shadow[3]), ("-rw-r-----", "0", "42"), "{text}");
+    assert_eq!(lines[5], "1", "the volume is a mount: {text}");
+}
+
+/// A container whose id map has one id (Sandbox's, or a rootless caller's own): the image's
+/// `app` user cannot be mapped, so it runs as root; `/etc/shadow`'s group shows as
+/// `shadow_group`: the overflow id under Sandbox (a root store keeps 42, idmapped), root in a
+/// rootless store (an unprivileged unpacker cannot give files away: they are the caller's,
+/// its root's). The layers are reached all the same (under Sandbox from a 0700 root store).
+fn runs_with_one_mapped_id(store: &Store, profile: Option<Profile>, shadow_group: &str) {
+    let mut builder = Container::builder();
+    if let Some(p) = profile {
+        builder.profile(p);
+    }
+    let overrides = Overrides {
+        cmd: Some(vec!["cat /etc/os-release; id -u; ls -ln /etc/shadow".into()]),
+        user: Some("0".into()),
+        ..Default::default()
+    };
+    ImageRun::new(store, "app:1")
+        .unwrap()
+        .overrides(overrides)
+        .apply(&mut builder)
+        .unwrap();
+    let text = stdout(&builder.output().unwrap());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[..2], ["ID=nsbox-test", "0"], "{text}");
+    let shadow: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!((shadow[2], shadow[3]), ("0", shadow_group), "{text}");
+    // Its own user is refused clearly: one id cannot hold uid 1000.
+    let mut builder = Container::builder();
+    if let Some(p) = profile {
+        builder.profile(p);
+    }
+    ImageRun::new(store, "app:1").unwrap().apply(&mut builder).unwrap();
+    assert!(matches!(
+        builder.output(),
+        Err(nsbox::Error::Config(nsbox::ConfigError::Unmapped { id: 1000, .. }))
+    ));
+}
+
+#[test]
+fn an_image_runs_under_the_sandbox_from_a_root_store() {
+    if !common::root() {
+        return;
+    }
+    let dir = common::public_dir("nsbox-image-run-");
+    let store = Store::open(dir.path().join("store")).unwrap();
+    app_image(dir.path(), &store);
+    runs_with_one_mapped_id(&store, Some(Profile::Sandbox), "65534");
+}
+
+#[test]
+fn overrides_replace_cmd_entrypoint_user_and_env_as_docker_does() {
+    if !common::root() {
+        return;
+    }
+    let dir = common::public_dir("nsbox-image-run-");
+    let store = Store::open(dir.path().join("store")).unwrap();
+    app_image(dir.path(), &store);
+    let overrides = Overrides {
+        entrypoint: Some(vec!["/bin/sh".into(), "-c".into()]),
+        cmd: Some(vec![
+            "echo $GREETING $EXTRA; id -u; pwd; env | grep -c HOME= || true".into(),
+        ]),
+        user: Some("0:0".into()),
+        working_dir: Some("/".into()),
+        env: vec![("EXTRA".into(), "there".into())],
+        mounted: Vec::new(),
+    };
+    let mut builder = Container::builder();
+    ImageRun::new(&store, "app:1")
+        .unwrap()
+        .overrides(overrides)
+        .apply(&mut builder)
+        .unwrap();
+    // The caller's environment is not the image's: no HOME leaks in.
+    assert_eq!(stdout(&builder.output().unwrap()), "hi there\n0\n/\n0\n");
+}
+
+#[test]
+fn a_container_that_writes_everywhere_leaves_the_store_unchanged() {
+    if !common::root() {
+        return;
+    }
+    let dir = common::public_dir("nsbox-image-run-");
+    let store = Store::open(dir.path().join("store")).unwrap();
+    app_image(dir.path(), &store);
+    let before = common::tree_listing(store.path());
+    let script = "for d in / /bin /etc /srv /tmp; do echo x > $d/written; done; \
+                  echo y >> /bin/busybox.copy; rm -f /etc/shadow /etc/passwd; chmod 777 /etc; \
+                  echo z > /etc/group; ls /etc";
+    let overrides = Overrides {
+        entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), script.into()]),
+        user: Some("0".into()),
+        ..Default::default()
+    };
+    let mut builder = Container::builder();
+    ImageRun::new(&store, "app:1")
+        .unwrap()
+        .overrides(overrides)
+        .apply(&mut builder)
+        .unwrap();
+    let text = stdout(&builder.output().unwrap());
+    assert!(text.contains("written") && !text.contains("shadow"), "{text}");
+    assert_eq!(common::tree_listing(store.path()), before, "the store changed");
+}
+
+#[test]
+fn a_whiteout_in_an_upper_layer_hides_the_lower_file() {
+    if !common::root() {
+        return;
+    }
+    let dir = common::public_dir("nsbox-image-run-");
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let layout = dir.path().join("oci");
+    images::oci_layout(
+        &layout,
+        &[images::busybox_layer(), images::whiteout_layer()],
+        Compression::Gzip,
+    );
+    store.import(&Source::oci_layout(&layout), "two:1", |_| {}).unwrap();
+    let overrides = Overrides {
+        cmd: Some(vec!["/bin/sh".into(), "-c".into(), "cat /etc/hello; ls /etc".into()]),
+        ..Default::default()
+    };
+    let mut builder = Container::builder();
+    ImageRun::new(&store, "two:1")
+        .unwrap()
+        .overrides(overrides)
+        .apply(&mut builder)
+        .unwrap();
+    assert_eq!(stdout(&builder.output().unwrap()), "hello from layer 2\nhello\n");
+}
+
+#[test]
+fn gc_keeps_the_layers_of_a_running_container() {
+    if !common::root() {
+        return;
+    }
+    let dir = common::public_dir("nsbox-image-run-");
+    let store = Store::open(dir.path().join("store")).unwrap();
+    app_image(dir.path(), &store);
+    let image = store.inspect("app:1").unwrap();
+    let layer_dirs: Vec<_> = image.layers().iter().map(|l| l.path().to_path_buf()).collect();
+    let overrides = Overrides {
+        entrypoint: Some(vec!["/bin/sleep".into(), "60".into()]),
+        ..Default::default()
+    };
+    let mut builder = Container::builder();
+    ImageRun::new(&store, "app:1")
+        .unwrap()
+        .overrides(overrides)
+        .apply(&mut builder)
+        .unwrap();
+    let mut container = builder.spawn().unwrap();
+    drop(builder);
+    store.remove("app:1").unwrap();
+    store.gc().unwrap();
+    assert!(
+        layer_dirs.iter().all(|d| d.is_dir()),
+        "gc freed a layer a running container uses"
+    );
+    container.kill(nsbox::Signal::SIGKILL).unwrap();
+    container.wait().unwrap();
+    store.gc().unwrap();
+    assert!(layer_dirs.iter().all(|d| !d.exists()), "gc kept a layer nothing uses");
+}
+
+#[test]
+fn rootless_import_and_run() {
+    if common::root() && common::inner_tests_pass_as_nobody(INNER) {
+        // Ran as nobody: its own store, its own containers.
+    }
+}
+
+#[test]
+fn inner_rootless_import_and_run() {
+    if !common::is_inner_run(INNER) {
+        return;
+    }
+    let dir = common::public_dir("nsbox-image-rootless-");
+    let store = Store::open(dir.path().join("store")).unwrap();
+    app_image(dir.path(), &store);
+    runs_with_one_mapped_id(&store, None, "0");
+    let _ = fs::remove_dir_all(dir.path());
+}
