@@ -159,6 +159,7 @@ pub fn move_mount(from: RawFd, from_path: &CStr, to: RawFd, to_path: &CStr, flag
 
 /// `fsopen(2)` flags and `fsconfig(2)` commands (not all in libc).
 const FSOPEN_CLOEXEC: c_uint = 0x1;
+const FSCONFIG_SET_FLAG: c_uint = 0;
 const FSCONFIG_SET_STRING: c_uint = 1;
 const FSCONFIG_CMD_CREATE: c_uint = 6;
 const FSMOUNT_CLOEXEC: c_uint = 0x1;
@@ -166,32 +167,14 @@ const FSMOUNT_CLOEXEC: c_uint = 0x1;
 /// A new, detached `fstype` mount (`fsopen`, one `fsconfig` string per `(key, value)`,
 /// create, `fsmount` with mount attributes `attrs`): its fd, to be attached with `move_mount`.
 pub fn fresh_mount(fstype: &CStr, options: &[(std::ffi::CString, std::ffi::CString)], attrs: u64) -> SysResult<RawFd> {
-    // SAFETY: fstype is NUL-terminated.
-    let fs = check(unsafe { syscall!(Sysno::fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) })? as RawFd;
-    let configured = options.iter().try_for_each(|(key, value)| {
-        // SAFETY: key and value are NUL-terminated.
-        check(unsafe {
-            syscall!(
-                Sysno::fsconfig,
-                fs,
-                FSCONFIG_SET_STRING,
-                key.as_ptr(),
-                value.as_ptr(),
-                0
-            )
-        })
-        .map(drop)
-    });
-    let mounted = configured
-        // SAFETY: no pointers.
-        .and_then(|()| check(unsafe { syscall!(Sysno::fsconfig, fs, FSCONFIG_CMD_CREATE, 0, 0, 0) }))
-        // SAFETY: no pointers.
-        .and_then(|_| check(unsafe { syscall!(Sysno::fsmount, fs, FSMOUNT_CLOEXEC, attrs) }));
+    let fs = fsopen(fstype)?;
+    let mounted = options
+        .iter()
+        .try_for_each(|(key, value)| fsconfig_string(fs, key, value))
+        .and_then(|()| fsconfig_mount(fs, attrs));
     close(fs);
-    mounted.map(|fd| fd as RawFd)
+    mounted
 }
-
-const FSCONFIG_SET_FLAG: c_uint = 0;
 
 /// `fsopen(2)`: a filesystem context for `fstype`, to configure with [`fsconfig_string`] and
 /// [`fsconfig_flag`] and mount with [`fsconfig_mount`].
