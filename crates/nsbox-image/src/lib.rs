@@ -17,6 +17,7 @@
 //! # Ok::<(), nsbox_image::Error>(())
 //! ```
 
+pub mod commit;
 pub mod digest;
 mod error;
 mod import;

@@ -86,7 +86,7 @@ impl Store {
         }
     }
 
-    fn store_image(
+    pub(crate) fn store_image(
         &self,
         reference: &Reference,
         input: ImageInput<'_>,

@@ -3,6 +3,7 @@
 //! [`images`] to build test images offline.
 #![allow(dead_code)]
 
+pub mod debian;
 pub mod images;
 pub mod layer;
 
