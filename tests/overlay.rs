@@ -687,3 +687,77 @@ fn overlay_spawns_leak_no_fd_mount_process_or_temp_file() {
     assert_eq!(before.mounts, now.mounts, "mountinfo changed");
     assert_eq!(before.children, now.children, "child processes changed");
 }
+
+/// A device node a layer holds (a root store keeps them) never opens in the container, even
+/// without a user namespace (which would make it nodev anyway): the overlay root is nodev. The
+/// same for a rootfs directory.
+#[test]
+fn device_nodes_of_a_layer_or_a_rootfs_directory_do_not_open() {
+    if !root_and_busybox() {
+        return;
+    }
+    let layers = layers();
+    let null = layers.paths[0].join("null-copy");
+    nix::sys::stat::mknod(
+        &null,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .expect("mknod");
+    let script = "echo x > /null-copy && echo opened || echo refused";
+    let no_userns = nsbox::Namespaces::all() - nsbox::Namespaces::USER;
+    let mut b = overlay_sh(&layers, Upper::default(), script);
+    b.namespaces(no_userns);
+    assert_eq!(stdout_of(&b.output().unwrap()), "refused\n", "overlay root");
+    let dir = common::busybox_rootfs();
+    for top in ["proc", "dev", "sys"] {
+        fs::create_dir(dir.path().join(top)).unwrap();
+    }
+    fs::rename(&null, dir.path().join("null-copy")).unwrap();
+    let out = Container::builder()
+        .namespaces(no_userns)
+        .rootfs(Rootfs::dir(dir.path()))
+        .command("/bin/sh")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "refused\n", "rootfs directory");
+}
+
+/// What a container writes to a kept upper (a setuid-root copy of a binary among it) is not
+/// reachable by host users (CVE-2021-41091): upper/ and work/ are 0700, and an upper
+/// directory others may write to is refused.
+#[test]
+fn a_kept_upper_is_private_to_its_owner() {
+    if !root_and_busybox() || !require("setpriv (util-linux)", Path::new("/usr/bin/setpriv").exists()) {
+        return;
+    }
+    let layers = layers();
+    let keep = common::public_dir("nsbox-upper-");
+    let out = overlay_sh(
+        &layers,
+        Upper::Dir(keep.path().to_owned()),
+        "cp /bin/busybox /suid && chmod 4755 /suid && echo planted",
+    )
+    .output()
+    .unwrap();
+    assert_eq!(stdout_of(&out), "planted\n");
+    for half in ["upper", "work"] {
+        let mode = fs::metadata(keep.path().join(half)).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{half}");
+    }
+    let run = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(keep.path().join("upper/suid"))
+        .arg("true")
+        .output()
+        .unwrap();
+    assert!(!run.status.success(), "nobody ran the container's setuid file");
+    let shared = common::public_dir("nsbox-upper-shared-");
+    fs::set_permissions(shared.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let e = overlay_sh(&layers, Upper::Dir(shared.path().to_owned()), "true")
+        .output()
+        .unwrap_err();
+    assert!(e.to_string().contains("only its owner can write"), "{e}");
+}

@@ -44,7 +44,12 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
                 )?,
                 Some(index) => {
                     let tree = clone_tree(slot(slots, *index)?, true, *read_only)?;
-                    let moved = sys::move_mount(tree, c"", libc::AT_FDCWD, stage, libc::MOVE_MOUNT_F_EMPTY_PATH);
+                    // No device node of the tree opens in the container (its /dev is a fresh
+                    // tmpfs): a rootfs directory's, or an image's, are not the container's.
+                    let flags = libc::AT_EMPTY_PATH as u32 | libc::AT_RECURSIVE as u32;
+                    let moved = sys::mount_setattr(tree, c"", flags, libc::MOUNT_ATTR_NODEV, 0).and_then(|()| {
+                        sys::move_mount(tree, c"", libc::AT_FDCWD, stage, libc::MOVE_MOUNT_F_EMPTY_PATH)
+                    });
                     sys::close(tree);
                     moved?;
                 }

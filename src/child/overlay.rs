@@ -108,7 +108,9 @@ fn by_fsconfig(lower: &[RawFd], upper: RawFd, work: RawFd) -> SysResult<RawFd> {
         sys::fsconfig_string(fs, c"upperdir", sys::proc_fd_path(upper, &mut path))?;
         sys::fsconfig_string(fs, c"workdir", sys::proc_fd_path(work, &mut path))?;
         sys::fsconfig_flag(fs, c"userxattr")?;
-        sys::fsconfig_mount(fs, 0)
+        // nodev: the layers' device nodes (a root store keeps them) never open in the
+        // container (its /dev is a fresh tmpfs); without a user namespace nothing else stops it.
+        sys::fsconfig_mount(fs, libc::MOUNT_ATTR_NODEV)
     };
     let result = configure();
     sys::close(fs);
@@ -134,7 +136,7 @@ fn by_mount(stage: &CStr, lower: &[RawFd], upper: RawFd, work: RawFd) -> SysResu
     data.push_fd(work)?;
     data.push(b",userxattr\0")?;
     let data = CStr::from_bytes_until_nul(&data.buf).map_err(|_| Errno::E2BIG)?;
-    sys::mount(Some(c"overlay"), stage, Some(c"overlay"), 0, Some(data))
+    sys::mount(Some(c"overlay"), stage, Some(c"overlay"), libc::MS_NODEV, Some(data))
 }
 
 struct Data {

@@ -263,3 +263,43 @@ fn a_layer_free_image_reports_progress_totals_of_zero() {
         (0, 0, 0, 0)
     );
 }
+
+/// Indexes that list the next index many times over (64 at each of four levels: 16 million
+/// paths to the one image) are each read once; a flat index of more descriptors than the
+/// bound is refused with a typed error, nothing stored.
+#[test]
+fn nested_indexes_repeating_each_other_are_read_once_and_their_size_bounded() {
+    let f = Fixture::new();
+    let oci = f.root.join("nested");
+    let (descriptor, built) = images::write_image(&oci, &[images::small_layer("a", "one")], Compression::None, "amd64");
+    let index_of = |entries: Vec<serde_json::Value>| {
+        let data = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": entries,
+        }))
+        .unwrap();
+        let digest = images::write_blob(&oci, &data);
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": digest.to_string(),
+            "size": data.len(),
+        })
+    };
+    let mut current = descriptor.clone();
+    for _ in 0..3 {
+        current = index_of(vec![current; 64]);
+    }
+    images::write_layout(&oci, vec![current; 64]);
+    let image = f.store.import(&Source::oci_layout(&oci), "nested:1", |_| {}).unwrap();
+    assert_eq!(image.manifest_digest(), &built.manifest);
+
+    let flat = f.root.join("flat");
+    let (descriptor, _) = images::write_image(&flat, &[images::small_layer("a", "one")], Compression::None, "arm64");
+    images::write_layout(&flat, vec![descriptor; 5000]);
+    let e = f
+        .store
+        .import(&Source::oci_layout(&flat), "flat:1", |_| {})
+        .unwrap_err();
+    assert!(matches!(e, Error::TooLarge { limit: 4096, .. }), "{e}");
+}

@@ -626,6 +626,35 @@ fn too_many_entries_is_a_limit() {
     assert_eq!(limit(s.hostile(&layer.finish(), &o)), LimitKind::Entries);
 }
 
+/// Names implying directories: each implied directory counts as an entry (a tiny layer of
+/// deep names cannot make thousands of directories per entry), and a name deeper than
+/// `MAX_DEPTH` components is refused.
+#[test]
+fn implied_directories_count_as_entries_and_depth_is_bounded() {
+    let s = Sandbox::new();
+    let deep = vec!["a"; 20].join("/");
+    let layer = Layer::new().file(&format!("{deep}/f"), b"").finish();
+    let o = Options {
+        limits: Limits {
+            max_entries: 10,
+            ..Limits::default()
+        },
+        ..overlay()
+    };
+    assert_eq!(limit(s.hostile(&layer, &o)), LimitKind::Entries);
+    let s = Sandbox::new();
+    let too_deep = vec!["d"; nsbox_image::unpack::MAX_DEPTH + 1].join("/");
+    // Longer than a ustar name: a GNU long name.
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(0);
+    h.set_mode(0o644);
+    builder.append_data(&mut h, &too_deep, &[][..]).unwrap();
+    let layer = builder.into_inner().unwrap();
+    assert_eq!(limit(s.hostile(&layer, &overlay())), LimitKind::Depth);
+    assert!(!s.path("d").exists(), "a directory was made for a refused name");
+}
+
 /// A header claiming 1 TiB: refused from the header, before a byte of the body is read (the
 /// stream holds none: reading would fail otherwise).
 #[test]

@@ -11,6 +11,17 @@ use crate::{Error, Reference};
 
 /// How deep nested indexes may go.
 const MAX_INDEX_DEPTH: usize = 4;
+/// Descriptors looked at while choosing an image, all indexes together: an index listing
+/// another many times over cannot make the choice grow without bound (each nested index is
+/// also read once only).
+const MAX_DESCRIPTORS: usize = 4096;
+
+/// What choosing an image has cost so far, and the nested indexes already read.
+#[derive(Default)]
+struct Walk {
+    descriptors: usize,
+    indexes: std::collections::HashMap<String, Option<Descriptor>>,
+}
 
 /// The platform images are picked for: this host's (Go's names, as in image indexes).
 pub(crate) fn host_platform() -> (&'static str, &'static str) {
@@ -31,7 +42,7 @@ pub(crate) fn read<'a>(files: &'a dyn Files, reference: &Reference) -> Result<Im
         return Err(Error::format(files.origin(), "oci-layout has no imageLayoutVersion"));
     }
     let index: Index = json::parse(files, "index.json", &json::read_file(files, "index.json")?)?;
-    let chosen = select(files, &index.manifests, Some(reference), 0)?;
+    let chosen = select(files, &index.manifests, Some(reference), 0, &mut Walk::default())?;
     let (manifest_bytes, manifest_digest) = json::read_blob(files, &chosen)?;
     let manifest: Manifest = json::parse(files, "image manifest", &manifest_bytes)?;
     if let Some(media_type) = manifest
@@ -105,7 +116,15 @@ fn select(
     descriptors: &[Descriptor],
     reference: Option<&Reference>,
     depth: usize,
+    walk: &mut Walk,
 ) -> Result<Descriptor, Error> {
+    walk.descriptors += descriptors.len();
+    if walk.descriptors > MAX_DESCRIPTORS {
+        return Err(Error::TooLarge {
+            what: format!("the image indexes of {}", files.origin().display()),
+            limit: MAX_DESCRIPTORS as u64,
+        });
+    }
     let (os, arch) = host_platform();
     let platform = format!("{os}/{arch}");
     let mut candidates: Vec<&Descriptor> = descriptors.iter().collect();
@@ -132,12 +151,22 @@ fn select(
                 if depth >= MAX_INDEX_DEPTH {
                     return Err(Error::format(files.origin(), "image indexes nested too deep"));
                 }
-                let (data, _) = json::read_blob(files, descriptor)?;
-                let nested: Index = json::parse(files, "image index", &data)?;
-                match select(files, &nested.manifests, None, depth + 1) {
-                    Ok(found) => manifests.push((found, true)),
-                    Err(Error::NoMatchingPlatform { .. }) => {}
-                    Err(e) => return Err(e),
+                let found = match walk.indexes.get(&descriptor.digest) {
+                    Some(found) => found.clone(),
+                    None => {
+                        let (data, _) = json::read_blob(files, descriptor)?;
+                        let nested: Index = json::parse(files, "image index", &data)?;
+                        let found = match select(files, &nested.manifests, None, depth + 1, walk) {
+                            Ok(found) => Some(found),
+                            Err(Error::NoMatchingPlatform { .. }) => None,
+                            Err(e) => return Err(e),
+                        };
+                        walk.indexes.insert(descriptor.digest.clone(), found.clone());
+                        found
+                    }
+                };
+                if let Some(found) = found {
+                    manifests.push((found, true));
                 }
             }
             Some(OCI_MANIFEST | DOCKER_MANIFEST) => {
@@ -155,6 +184,9 @@ fn select(
             _ => {}
         }
     }
+    // The same image reached through several entries is one candidate.
+    let mut seen = std::collections::HashSet::new();
+    manifests.retain(|(m, _)| seen.insert(m.digest.clone()));
     // A manifest that names this platform beats one that names none.
     if manifests.iter().any(|(_, exact)| *exact) {
         manifests.retain(|(_, exact)| *exact);

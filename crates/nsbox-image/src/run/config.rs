@@ -192,8 +192,13 @@ impl RunConfig {
     }
 }
 
-/// `path` if it is absolute and has no `.`, `..` or empty components (a trailing `/` is fine).
+/// `path` if it is absolute and has no `.`, `..` or empty components (a trailing `/` is fine),
+/// and is not the root or a kernel filesystem's mount point (a tmpfs over either would hide
+/// the image or the container's own `/proc`, `/sys`, `/dev`).
 fn normalised(path: &str) -> Option<PathBuf> {
+    if ["/", "/proc", "/sys", "/dev"].contains(&path.trim_end_matches('/').max("/")) {
+        return None;
+    }
     let p = Path::new(path);
     let ok = p.is_absolute()
         && !path.contains("//")
@@ -280,7 +285,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(run(&c, &o).unwrap().volumes, [PathBuf::from("/var/cache")]);
-        for bad in ["relative", "/a/../../etc", "/a/./b", "//x"] {
+        for bad in ["relative", "/a/../../etc", "/a/./b", "//x", "/", "/proc", "/dev/"] {
             let c = config(&format!(r#"{{"Cmd":["x"],"Volumes":{{"{bad}":{{}}}}}}"#));
             assert!(
                 matches!(run(&c, &Overrides::default()), Err(RunConfigError::BadVolume(v)) if v == bad),

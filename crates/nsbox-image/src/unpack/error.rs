@@ -72,6 +72,9 @@ pub enum LimitKind {
     /// [`Limits::max_total_size`](super::Limits::max_total_size): checked against each
     /// header's size before its body is read.
     TotalSize,
+    /// [`MAX_DEPTH`](super::MAX_DEPTH): the components of one name (every directory a
+    /// name implies is made, and counts as an entry).
+    Depth,
     /// [`MAX_ENTRY_METADATA`](super::MAX_ENTRY_METADATA): the bytes of headers, PAX records
     /// and GNU long names before one entry (the tar reader holds them in memory).
     EntryMetadata,
@@ -90,6 +93,7 @@ impl fmt::Display for Exceeded {
             LimitKind::Entries => "entries",
             LimitKind::NameLength => "bytes in a name component",
             LimitKind::PathLength => "bytes in a path",
+            LimitKind::Depth => "components in a path",
             LimitKind::TotalSize => "bytes of content",
             LimitKind::EntryMetadata => "bytes of metadata before one entry",
         };

@@ -25,6 +25,9 @@ pub(super) struct Layer<'o> {
     pub created: CreatedSet,
     pub deferred: Deferred,
     pub buffer: Vec<u8>,
+    /// Directories made because a name implied them: they count against `max_entries` with
+    /// the entries.
+    pub implied: u64,
 }
 
 pub(super) fn apply(tar: impl Read, root: &Path, options: &Options) -> Result<Report, UnpackError> {
@@ -39,6 +42,7 @@ pub(super) fn apply(tar: impl Read, root: &Path, options: &Options) -> Result<Re
         report: Report::default(),
         created: CreatedSet::default(),
         deferred: Deferred::default(),
+        implied: 0,
         buffer: vec![0; BUFFER],
     };
     let mut entries = archive.entries().map_err(|e| stream_error(&meter, e))?;
@@ -78,7 +82,7 @@ impl Layer<'_> {
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), UnpackError> {
         let limits = &self.options.limits;
         self.report.entries += 1;
-        if self.report.entries > limits.max_entries {
+        if self.report.entries + self.implied > limits.max_entries {
             return Err(limit(LimitKind::Entries, limits.max_entries));
         }
         // Before any byte of the body: a header claiming 1 TiB fails here.
@@ -129,7 +133,9 @@ impl Layer<'_> {
     /// 0755 at the layer's end, as Docker gives directories a layer implies.
     pub(super) fn parent_dir(&mut self, dir: &EntryPath, entry: &EntryPath) -> Result<OwnedFd, UnpackError> {
         let (created, deferred) = (&mut self.created, &mut self.deferred);
+        let mut implied = 0;
         let mut on_create = |path: &EntryPath| {
+            implied += 1;
             created.insert(path, Created::Directory);
             deferred.set(
                 path,
@@ -139,8 +145,15 @@ impl Layer<'_> {
                 },
             );
         };
-        let opened = self.root.open_dir(dir, entry, Missing::Create(&mut on_create))?;
-        Ok(opened.expect("missing directories are created"))
+        let opened = self.root.open_dir(dir, entry, Missing::Create(&mut on_create));
+        // A directory a name implies counts as an entry: a tiny layer of deep names would
+        // otherwise make thousands of directories (and their records) per tar entry.
+        self.implied += implied;
+        let limits = &self.options.limits;
+        if self.report.entries + self.implied > limits.max_entries {
+            return Err(limit(LimitKind::Entries, limits.max_entries));
+        }
+        Ok(opened?.expect("missing directories are created"))
     }
 }
 

@@ -40,6 +40,11 @@ use std::path::{Path, PathBuf};
 
 pub use error::{Exceeded, LimitKind, Refusal};
 
+/// The most components one entry's name may have (`a/b/c` has 3): a layer of deep names would
+/// make that many directories per entry. Real trees stay far below (Debian's deepest paths
+/// have about 15).
+pub const MAX_DEPTH: usize = 128;
+
 /// The bytes of headers, PAX records and GNU long names the reader may hold before one entry:
 /// past it a layer fails with [`LimitKind::EntryMetadata`]. Real entries need a few KiB
 /// (a long path, a few xattrs); the bound keeps a PAX header claiming gigabytes out of memory.

@@ -5,7 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::error::{Exceeded, LimitKind, Refusal};
-use super::{Limits, UnpackError};
+use super::{Limits, MAX_DEPTH, UnpackError};
 
 /// A normalised name below the root: components joined by `/`, no leading or trailing `/`, no
 /// empty, `.` or `..` component. Empty is the root itself.
@@ -33,11 +33,16 @@ impl EntryPath {
             return Err(refuse(Refusal::NulByte));
         }
         let mut out = Vec::with_capacity(raw.len());
+        let mut depth = 0;
         for component in raw.split(|&b| b == b'/') {
             match component {
                 b"" | b"." => continue,
                 b".." => return Err(refuse(Refusal::ParentDirectory)),
                 _ => {}
+            }
+            depth += 1;
+            if depth > MAX_DEPTH {
+                return Err(limit(LimitKind::Depth, MAX_DEPTH));
             }
             if component.len() > limits.max_name_len {
                 return Err(limit(LimitKind::NameLength, limits.max_name_len));

@@ -182,7 +182,7 @@ pub fn config_json(layers: &[Vec<u8>], architecture: &str) -> Vec<u8> {
     .unwrap()
 }
 
-fn write_blob(dir: &Path, data: &[u8]) -> Digest {
+pub fn write_blob(dir: &Path, data: &[u8]) -> Digest {
     let digest = Digest::of(data);
     fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
     fs::write(dir.join("blobs/sha256").join(digest.hex()), data).unwrap();
@@ -233,7 +233,7 @@ pub fn write_image(
     (descriptor, built)
 }
 
-fn write_layout(dir: &Path, manifests: Vec<serde_json::Value>) {
+pub fn write_layout(dir: &Path, manifests: Vec<serde_json::Value>) {
     fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let index =
         json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests });
