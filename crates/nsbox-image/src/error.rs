@@ -71,6 +71,24 @@ pub enum Error {
     /// The store holds something it should not (a record naming a missing blob, bad JSON).
     #[error("store {path:?} is corrupt: {what}")]
     Corrupt { path: PathBuf, what: String },
+    /// The registry has no manifest for this tag or digest (or no such repository).
+    #[cfg(feature = "pull")]
+    #[error("{reference}: no such image in the registry")]
+    NotInRegistry { reference: String },
+    /// The registry refused access: no credentials were found for it (`anonymous`), or the ones
+    /// sent were refused.
+    #[cfg(feature = "pull")]
+    #[error("registry {registry} refused access ({})", if *anonymous { "no credentials for it" } else { "credentials refused" })]
+    Unauthorized { registry: String, anonymous: bool },
+    /// Talking to the registry failed otherwise (connection, TLS, an unexpected answer).
+    #[cfg(feature = "pull")]
+    #[error("registry {registry}: {what}")]
+    Registry { registry: String, what: String },
+    /// The Docker config file cannot be used: malformed, or it names a credential helper for
+    /// the registry (helpers are not run).
+    #[cfg(feature = "pull")]
+    #[error("docker config {path:?}: {what}")]
+    DockerConfig { path: PathBuf, what: String },
     /// A system call failed.
     #[error("{context} {path:?}: {source}")]
     Io {

@@ -22,6 +22,8 @@ pub mod digest;
 mod error;
 mod import;
 mod progress;
+#[cfg(feature = "pull")]
+pub mod pull;
 mod reference;
 pub mod run;
 pub mod store;
@@ -32,5 +34,7 @@ pub use error::Error;
 pub use import::Source;
 pub use oci_spec;
 pub use progress::Progress;
+#[cfg(feature = "pull")]
+pub use pull::{Credentials, PullOptions, RegistrySource};
 pub use reference::{DEFAULT_TAG, Reference};
 pub use store::{GcReport, Image, Layer, Lease, Store};

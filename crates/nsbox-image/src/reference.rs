@@ -94,6 +94,25 @@ impl Reference {
         }
     }
 
+    /// The registry host (and port) the name starts with, if it names one: `localhost:5000` of
+    /// `localhost:5000/tools/busybox`, `None` for `busybox` or `library/busybox`. As Docker: the
+    /// first of several components is a host if it has a `.` or a `:`, or is `localhost`.
+    pub fn domain(&self) -> Option<&str> {
+        let (first, _) = self.name.split_once('/')?;
+        let is_domain =
+            first.contains(['.', ':']) || first == "localhost" || first.bytes().any(|b| b.is_ascii_uppercase());
+        is_domain.then_some(first)
+    }
+
+    /// The repository path: the name without its registry host (`tools/busybox` of
+    /// `localhost:5000/tools/busybox`).
+    pub fn path(&self) -> &str {
+        match self.domain() {
+            Some(domain) => &self.name[domain.len() + 1..],
+            None => &self.name,
+        }
+    }
+
     /// The same name with another tag.
     pub fn with_tag(&self, tag: &str) -> Result<Self, Error> {
         Self::parse(&format!("{}:{tag}", self.name))
@@ -283,6 +302,21 @@ mod tests {
             both.as_str(),
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn the_registry_host_is_the_first_component_when_it_looks_like_one() {
+        let cases = [
+            ("busybox", None, "busybox"),
+            ("library/busybox", None, "library/busybox"),
+            ("localhost/x", Some("localhost"), "x"),
+            ("127.0.0.1:5000/a/b:t", Some("127.0.0.1:5000"), "a/b"),
+            ("example.com/app", Some("example.com"), "app"),
+        ];
+        for (input, domain, path) in cases {
+            let r = Reference::parse(input).unwrap();
+            assert_eq!((r.domain(), r.path()), (domain, path), "{input}");
         }
     }
 

@@ -12,9 +12,9 @@
 
 mod archive;
 mod docker_archive;
-mod files;
-mod json;
-mod oci;
+pub(crate) mod files;
+pub(crate) mod json;
+pub(crate) mod oci;
 mod rootfs_tar;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +34,9 @@ pub enum Source {
     /// A tar of a root filesystem (`docker export`, `tar -C dir -c .`), uncompressed, gzip or
     /// zstd: imported as a one-layer image with a minimal config (this host's platform).
     RootfsTar(PathBuf),
+    /// An image in an OCI distribution registry (the `pull` feature).
+    #[cfg(feature = "pull")]
+    Registry(crate::pull::RegistrySource),
 }
 
 impl Source {
@@ -83,6 +86,11 @@ impl Store {
                 self.store_image(&reference, docker_archive::read(&archive, &reference)?, &mut progress)
             }
             Source::RootfsTar(path) => self.store_image(&reference, rootfs_tar::read(path)?, &mut progress),
+            #[cfg(feature = "pull")]
+            Source::Registry(source) => {
+                let files = crate::pull::RegistryFiles::connect(source)?;
+                self.store_image(&reference, oci::read(&files, &reference)?, &mut progress)
+            }
         }
     }
 
