@@ -5,6 +5,7 @@
 
 pub mod images;
 pub mod layer;
+pub mod oracle;
 
 use std::fs;
 use std::io::Write;
