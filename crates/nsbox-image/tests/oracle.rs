@@ -173,7 +173,7 @@ fn the_comparison_reports_every_kind_of_difference() {
         .finish();
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
-    images::oci_layout(&layout, &[layer.clone()], Compression::Gzip);
+    images::oci_layout(&layout, std::slice::from_ref(&layer), Compression::Gzip);
     let theirs = common::oracle::snapshot(&common::oracle::umoci_unpack(&layout, "latest", &dir.path().join("b")));
     let root = dir.path().join("nsbox");
     fs::create_dir(&root).unwrap();
