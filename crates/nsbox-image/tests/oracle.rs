@@ -281,7 +281,8 @@ fn tar_names(layer: &[u8]) -> Vec<String> {
 }
 
 /// The Debian image (debootstrap minbase, two layers with a whiteout), when the test-image
-/// cache under target/nsbox-test-images holds it (built by the image tests).
+/// cache holds it: `target/nsbox-test-images/debian-*/oci`, complete once `done` exists (built
+/// by the image tests' `common::debian`; this test does not build it).
 #[test]
 fn debian_image_matches_umoci() {
     if !prerequisites() {
@@ -289,12 +290,19 @@ fn debian_image_matches_umoci() {
     }
     let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/nsbox-test-images");
     let layout = fs::read_dir(&cache).ok().and_then(|entries| {
-        entries.flatten().map(|e| e.path()).find(|p| {
-            p.file_name().is_some_and(|n| n.to_string_lossy().contains("debian")) && p.join("oci-layout").exists()
+        entries.flatten().map(|e| e.path()).find_map(|p| {
+            let debian = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("debian"));
+            (debian && p.join("done").exists() && p.join("oci/oci-layout").exists()).then(|| p.join("oci"))
         })
     });
     let Some(layout) = layout else {
-        common::require(&format!("a Debian OCI layout cached under {}", cache.display()), false);
+        common::require(
+            &format!(
+                "the Debian image cached under {} (built by the image tests)",
+                cache.display()
+            ),
+            false,
+        );
         return;
     };
     let index: serde_json::Value = serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
@@ -304,4 +312,8 @@ fn debian_image_matches_umoci() {
         .to_string();
     let tree = check_against_umoci(&layout, &tag);
     assert!(tree.len() > 1000, "only {} entries in the Debian image", tree.len());
+    assert!(
+        !tree.contains_key(Path::new("./etc/motd")),
+        "layer 2's whiteout of /etc/motd"
+    );
 }
