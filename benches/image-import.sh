@@ -33,9 +33,10 @@ fi
 step "layers and layouts in $work"
 rm -rf "$work"
 mkdir -p "$work/tars"
-i=0
+i=0 entries=0
 for tree in $trees; do
   tar --numeric-owner -C / -cf "$work/tars/$(printf %02d $i).tar" "$tree"
+  entries=$((entries + $(tar -tf "$work/tars/$(printf %02d $i).tar" | wc -l)))
   i=$((i + 1))
 done
 python3 "$repo/benches/oci-layout.py" write "$work/layout-plain" bench none "$work"/tars/*.tar
@@ -50,7 +51,7 @@ step "machine"
   echo "kernel $(uname -r), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
   echo "file system of $work: $(df -T "$work" | awk 'NR==2 {print $2}')"
   echo "nsbox $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')"
-  echo "layers: $trees; $(tar --version | head -1); umoci $(umoci --version | sed 's/.*version //'); $(skopeo --version)"
+  echo "layers: $trees ($entries entries); $(tar --version | head -1); umoci $(umoci --version | sed 's/.*version //'); $(skopeo --version)"
 }
 
 step "run"

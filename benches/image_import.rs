@@ -18,10 +18,13 @@ use std::time::{Duration, Instant};
 
 use nsbox_image::{Source, Store};
 
-/// One way to take a layout apart into `out` (a path that does not exist yet).
+/// Takes the layout (first argument) apart into the second (a path that does not exist yet).
+type Run = Box<dyn Fn(&Path, &Path) -> Result<(), String>>;
+
+/// One way to take a layout apart.
 struct Runner {
     name: &'static str,
-    run: Box<dyn Fn(&Path, &Path) -> Result<(), String>>,
+    run: Run,
     samples: Vec<Duration>,
 }
 
