@@ -7,7 +7,11 @@
 //!
 //! Environment (set by compare.sh):
 //! - `NSBOX_COMPARE_DIR`: holds `rootfs/`, the bundles `bundle-plain/`, `bundle-seccomp/`,
-//!   `bundle-limits/`, `bundle-runc/`, `bundle-sleep/`, and the runtimes' state.
+//!   `bundle-limits/`, `bundle-runc/`, `bundle-sleep/`, and the runtimes' state; for the image
+//!   workloads (f) and (g) the OCI layouts `image-busybox/` and `image-debian/` (optional),
+//!   their layers uncompressed in `image-*-layers/NN.tar`, and the bundles
+//!   `bundle-image-*{,-runc}/` whose roots `image-*-rootfs/` this runner flattens from those
+//!   layers; the images are imported into a fresh store `store/`.
 //! - `NSBOX_COMPARE_HOT` (200), `NSBOX_COMPARE_COLD` (30): iterations per runner and pass.
 //! - `NSBOX_COMPARE_IDLE_MS` (150): the idle time before each spawn of the cold pass.
 //! - `NSBOX_COMPARE_MEMORY` (20): idle containers for the memory measurement (0: skip).
@@ -19,6 +23,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nsbox::{Container, ContainerBuilder, Namespaces, Rootfs, Seccomp};
+use nsbox_image::run::{ImageRun, Overrides};
+use nsbox_image::unpack::{Limits, Mode, Options, apply_layer};
+use nsbox_image::{Source, Store};
 
 mod common;
 #[path = "compare/memory.rs"]
@@ -30,6 +37,8 @@ const WORKLOAD_A: &str = "(a) all ns, rootfs, no cgroup";
 const WORKLOAD_B: &str = "(b) (a) + default seccomp";
 const WORKLOAD_C: &str = "(c) (b) + pids 64, cpu 1.0";
 const WORKLOAD_E: &str = "(e) exec /bin/true into a running (b)";
+const WORKLOAD_F: &str = "(f) busybox image: (a) from an image";
+const WORKLOAD_G: &str = "(g) Debian image: (a) from an image";
 /// The names of the peers' long-running exec targets (`crun run --detach`, `runc run -d`).
 const EXEC_TARGET_CRUN: &str = "nsbox-compare-exec-crun";
 const EXEC_TARGET_RUNC: &str = "nsbox-compare-exec-runc";
@@ -328,7 +337,131 @@ fn runners(dir: &Path) -> Vec<Runner> {
             c
         }));
     }
+    image_runners(dir, "busybox", WORKLOAD_F, &mut list);
+    image_runners(dir, "debian", WORKLOAD_G, &mut list);
     list
+}
+
+/// The runners of an image workload, if `dir/image-NAME` is there: nsbox running the image
+/// (`ImageRun`: an overlay of the store's layers with a tmpfs upper) and running its layers
+/// flattened into one directory, nsbox on the host root (the same settings without a rootfs;
+/// listed once, under (f)), crun and runc on bundles of the flattened directory. Every runner
+/// as (a): all namespaces, no seccomp, no cgroup (runc: 7 namespaces and its cgroups, which it
+/// cannot leave out).
+fn image_runners(dir: &Path, name: &str, workload: &'static str, list: &mut Vec<Runner>) {
+    let layout = dir.join(format!("image-{name}"));
+    if !layout.exists() {
+        println!("**{workload} skipped**: no {}", layout.display());
+        return;
+    }
+    let reference = format!("{name}:bench");
+    let flat = dir.join(format!("image-{name}-rootfs"));
+    let prepared = prepare_image(
+        dir,
+        &layout,
+        &reference,
+        &dir.join(format!("image-{name}-layers")),
+        &flat,
+    );
+    let store = match prepared {
+        Ok(store) => store,
+        Err(e) => {
+            println!("**{workload} dropped**: {e}");
+            return;
+        }
+    };
+    let plain = || {
+        let mut b = Container::builder();
+        b.namespaces(Namespaces::all()).seccomp(Seccomp::unconfined());
+        b
+    };
+    let mut image = plain();
+    let true_only = Overrides {
+        cmd: Some(vec!["/bin/true".to_string()]),
+        ..Overrides::default()
+    };
+    match ImageRun::new(&store, &reference).and_then(|run| run.overrides(true_only).apply(&mut image)) {
+        Ok(_) => list.push(Runner::new(
+            workload,
+            "nsbox ImageRun (overlay, tmpfs upper)",
+            Launch::Nsbox(Box::new(image)),
+        )),
+        Err(e) => println!("**{workload} / nsbox ImageRun dropped**: {e}"),
+    }
+    let mut flattened = plain();
+    flattened.rootfs(Rootfs::dir(&flat)).command("/bin/true");
+    list.push(Runner::new(
+        workload,
+        "nsbox Rootfs::dir(flattened layers)",
+        Launch::Nsbox(Box::new(flattened)),
+    ));
+    if workload == WORKLOAD_F {
+        let mut host = plain();
+        host.command("/bin/true");
+        list.push(Runner::new(
+            workload,
+            "nsbox host root (no image)",
+            Launch::Nsbox(Box::new(host)),
+        ));
+    }
+    if installed("crun") {
+        let (state, bundle) = (dir.join("state-crun"), dir.join(format!("bundle-image-{name}")));
+        list.push(Runner::command(workload, "crun, flattened layers", move |id| {
+            let mut c = Command::new("crun");
+            c.arg("--root")
+                .arg(&state)
+                .args(["--cgroup-manager=disabled", "run", "--bundle"])
+                .arg(&bundle)
+                .arg(id);
+            c
+        }));
+    }
+    if installed("runc") {
+        let (state, bundle) = (dir.join("state-runc"), dir.join(format!("bundle-image-{name}-runc")));
+        list.push(Runner::command(workload, "runc (7 ns), flattened layers", move |id| {
+            let mut c = Command::new("runc");
+            c.arg("--root")
+                .arg(&state)
+                .args(["run", "--bundle"])
+                .arg(&bundle)
+                .arg(id);
+            c
+        }));
+    }
+}
+
+/// Imports the OCI layout `layout` as `reference` into the store `dir/store` and flattens the
+/// uncompressed layers `layers/NN.tar` into `flat` (privileged, in order); returns the store.
+fn prepare_image(dir: &Path, layout: &Path, reference: &str, layers: &Path, flat: &Path) -> Result<Store, String> {
+    let started = Instant::now();
+    let store = Store::open(dir.join("store")).map_err(|e| format!("open the store: {e}"))?;
+    store
+        .import(&Source::oci_layout(layout), reference, |_| {})
+        .map_err(|e| format!("import {}: {e}", layout.display()))?;
+    let imported = started.elapsed();
+    let mut tars: Vec<PathBuf> = std::fs::read_dir(layers)
+        .map_err(|e| format!("{}: {e}", layers.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    tars.sort();
+    std::fs::create_dir_all(flat).map_err(|e| e.to_string())?;
+    let options = Options {
+        mode: Mode::Flatten,
+        limits: Limits::default(),
+        privileged: true,
+    };
+    for tar in &tars {
+        let file = std::fs::File::open(tar).map_err(|e| format!("{}: {e}", tar.display()))?;
+        apply_layer(std::io::BufReader::new(file), flat, &options).map_err(|e| format!("{}: {e}", tar.display()))?;
+    }
+    eprintln!(
+        "{reference}: imported in {:.2} s, {} layers flattened in {:.2} s",
+        imported.as_secs_f64(),
+        tars.len(),
+        (started.elapsed() - imported).as_secs_f64()
+    );
+    Ok(store)
 }
 
 /// Runs every runner `rounds` times, each round in a fresh shuffled order; `idle` before each

@@ -14,6 +14,10 @@
 #    python3, and (downloaded, not installed: only its JSON is read) golang-github-docker-docker-dev
 #    for Docker's default seccomp profile;
 # 2. builds a busybox rootfs and OCI bundles from `runc spec`, edited to match what nsbox does;
+#    packs the rootfs as a one-layer OCI image (benches/oci-layout.py) for workload (f), and
+#    takes the Debian image of the image tests (target/nsbox-test-images/debian-*/oci, built by
+#    `cargo test -p nsbox-image`) for (g) when it is there; compare.rs imports both into a
+#    store and flattens their layers for crun's and runc's bundles;
 # 3. runs the runner under `CGSAFE_UNIFIED=0 cgsafe-ns.sh`: crun and runc create cgroups in every
 #    v1 hierarchy they see and the memory one belongs to this machine's supervision; crun 1.8
 #    refuses a hybrid layout whose cgroup2 has a controller, so cgroup2 is hidden too.
@@ -44,6 +48,23 @@ cp /bin/busybox "$work/rootfs/bin/busybox"
 for applet in sh true sleep cat ls; do ln -s busybox "$work/rootfs/bin/$applet"; done
 mkdir -p "$work"/rootfs/{proc,dev,sys,tmp,run,etc}
 
+# The images of (f) and (g): OCI layouts, and their layers uncompressed (NN.tar, base first) for
+# compare.rs to flatten (nsbox_image::unpack, Mode::Flatten) into image-*-rootfs, the bundles'
+# roots. busybox: the rootfs above as one gzip layer.
+tar --numeric-owner --owner=0 --group=0 -C "$work/rootfs" -cf "$work/busybox-layer.tar" .
+python3 "$repo/benches/oci-layout.py" write "$work/image-busybox" bench gzip "$work/busybox-layer.tar"
+python3 "$repo/benches/oci-layout.py" layers "$work/image-busybox" bench "$work/image-busybox-layers"
+debian=
+for d in "$repo"/target/nsbox-test-images/debian-*/; do
+  [ -e "$d/done" ] && [ -e "$d/oci/oci-layout" ] && debian=${d%/}/oci && break
+done
+if [ -n "$debian" ]; then
+  ln -s "$debian" "$work/image-debian"
+  python3 "$repo/benches/oci-layout.py" layers "$debian" latest "$work/image-debian-layers"
+else
+  echo "compare.sh: no Debian image under target/nsbox-test-images (cargo test -p nsbox-image builds it): (g) skipped" >&2
+fi
+
 # Docker's default seccomp profile (moby profiles/seccomp/default.json) from the Debian package
 # that ships moby's source; kept in a cache beside the build so it is downloaded once.
 profile_cache=$repo/target/compare-cache
@@ -67,7 +88,7 @@ fi
 #   mounts (/proc, /dev tmpfs, /dev/pts, /dev/shm, /dev/mqueue, /sys ro) but not
 #   /sys/fs/cgroup (nsbox mounts none), the spec's masked and read-only paths, no device cgroup
 #   rule; optionally Docker's seccomp profile and the limits pids 64, cpu quota 100000/100000.
-bundle() { # NAME [seccomp] [limits] [no-time] [-- ARGS...]
+bundle() { # NAME [seccomp] [limits] [no-time] [rootfs=DIR] [-- ARGS...]
   local dir=$work/$1
   mkdir -p "$dir"
   (cd "$dir" && runc spec)
@@ -75,6 +96,7 @@ bundle() { # NAME [seccomp] [limits] [no-time] [-- ARGS...]
 import json, os, sys
 path, rootfs, profile, name, *rest = sys.argv[1:]
 opts, args = (rest[:rest.index("--")], rest[rest.index("--") + 1:]) if "--" in rest else (rest, [])
+rootfs = next((o[len("rootfs="):] for o in opts if o.startswith("rootfs=")), rootfs)
 caps = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE",
         "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT"]
 c = json.load(open(path))
@@ -141,6 +163,13 @@ else
   bundle bundle-runc limits no-time
   bundle bundle-exec -- /bin/sleep 3600
   bundle bundle-exec-runc no-time -- /bin/sleep 3600
+fi
+# (f), (g): the flattened layers, otherwise as bundle-plain (runc: 7 namespaces).
+bundle bundle-image-busybox "rootfs=$work/image-busybox-rootfs"
+bundle bundle-image-busybox-runc "rootfs=$work/image-busybox-rootfs" no-time
+if [ -n "$debian" ]; then
+  bundle bundle-image-debian "rootfs=$work/image-debian-rootfs"
+  bundle bundle-image-debian-runc "rootfs=$work/image-debian-rootfs" no-time
 fi
 mkdir -p "$work/state-crun" "$work/state-runc"
 

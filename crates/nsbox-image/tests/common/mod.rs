@@ -6,6 +6,7 @@
 pub mod debian;
 pub mod images;
 pub mod layer;
+pub mod oracle;
 
 use std::fs;
 use std::io::Write;
