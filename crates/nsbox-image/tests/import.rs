@@ -303,3 +303,20 @@ fn nested_indexes_repeating_each_other_are_read_once_and_their_size_bounded() {
         .unwrap_err();
     assert!(matches!(e, Error::TooLarge { limit: 4096, .. }), "{e}");
 }
+
+/// An image of more layers than an overlay root takes is refused at import, nothing stored.
+#[test]
+fn an_image_of_more_layers_than_a_root_takes_is_refused() {
+    let f = Fixture::new();
+    let path = f.root.join("many");
+    let layers: Vec<Vec<u8>> = (0..=nsbox::Rootfs::MAX_LAYERS)
+        .map(|i| images::small_layer(&format!("f{i}"), "x"))
+        .collect();
+    images::oci_layout(&path, &layers, Compression::None);
+    let e = f
+        .store
+        .import(&Source::oci_layout(&path), "many:1", |_| {})
+        .unwrap_err();
+    assert!(matches!(e, Error::TooLarge { limit: 128, .. }), "{e}");
+    f.assert_store_empty();
+}

@@ -32,6 +32,15 @@ impl DirFiles {
 
     fn open_file(&self, name: &str) -> Result<Option<File>, Error> {
         let path = self.root.join(name);
+        // Looked at before it is opened: opening a device node can act on the device.
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("inspecting", path, e)),
+            Ok(meta) if !meta.is_file() => {
+                return Err(Error::format(&self.root, format!("{name} is not a regular file")));
+            }
+            Ok(_) => {}
+        }
         let file = match OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)

@@ -100,6 +100,13 @@ impl Store {
         input: ImageInput<'_>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Image, Error> {
+        // More layers than an overlay root takes (and one lease fd each): refused up front.
+        if input.layers.len() > nsbox::Rootfs::MAX_LAYERS {
+            return Err(Error::TooLarge {
+                what: format!("layers of {reference}"),
+                limit: nsbox::Rootfs::MAX_LAYERS as u64,
+            });
+        }
         let bytes_total = input.layers.iter().map(|l| l.length).sum::<u64>();
         let mut reporter = Reporter::new(progress, bytes_total, input.layers.len());
         reporter.report();
