@@ -52,32 +52,15 @@ pub(super) fn open_layers(plan: &mut Plan, config: &Config, overlay: &Overlay) -
     Ok(OverlaySources { lower, idmapped, upper })
 }
 
-/// Refuses an upper directory others could tamper with: one group or others may write to
-/// (they could swap `upper/` for a symlink), or a symlink itself. A missing one is made 0700.
-fn refuse_shared_upper(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    let fail = |e| Error::io(format!("prepare the overlay upper directory {}", dir.display()), e);
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(fail)?;
-    let meta = std::fs::symlink_metadata(dir).map_err(fail)?;
-    if !meta.is_dir() || meta.mode() & 0o022 != 0 {
-        return Err(fail(std::io::Error::other(
-            "it must be a directory only its owner can write to (its upper/ would hold the container's files, setuid ones too)",
-        )));
-    }
-    Ok(())
+/// The error of preparing the upper directory `dir`.
+fn upper_error(dir: &Path, e: std::io::Error) -> Error {
+    Error::io(format!("prepare the overlay upper directory {}", dir.display()), e)
 }
 
-/// Makes `dir` (and its parents) if missing, mode 0700, and, in a user namespace, gives it to
-/// the host ids the container's root is mapped to: overlayfs writes the upper as the mounter,
-/// that root. 0700: what the container writes there (a setuid-root copy of its binaries
-/// among it) must not be reachable by host users (CVE-2021-41091).
-fn prepare_upper_dir(config: &Config, dir: &Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let fail = |e| Error::io(format!("prepare the overlay upper directory {}", dir.display()), e);
+/// Makes `dir` (and its parents, 0700) if missing; its metadata, refused unless a directory.
+fn private_dir(dir: &Path) -> Result<std::fs::Metadata> {
+    use std::os::unix::fs::DirBuilderExt;
+    let fail = |e| upper_error(dir, e);
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -87,6 +70,32 @@ fn prepare_upper_dir(config: &Config, dir: &Path) -> Result<()> {
     if !meta.is_dir() {
         return Err(fail(std::io::Error::other("not a directory")));
     }
+    Ok(meta)
+}
+
+/// Refuses an upper directory others could tamper with: one group or others may write to
+/// (they could swap `upper/` for a symlink), or a symlink itself. A missing one is made 0700.
+fn refuse_shared_upper(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if private_dir(dir)?.mode() & 0o022 != 0 {
+        return Err(upper_error(
+            dir,
+            std::io::Error::other(
+                "it must be a directory only its owner can write to (its upper/ would hold the container's files, setuid ones too)",
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Makes `dir` (and its parents) if missing, mode 0700, and, in a user namespace, gives it to
+/// the host ids the container's root is mapped to: overlayfs writes the upper as the mounter,
+/// that root. 0700: what the container writes there (a setuid-root copy of its binaries
+/// among it) must not be reachable by host users (CVE-2021-41091).
+fn prepare_upper_dir(config: &Config, dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |e| upper_error(dir, e);
+    private_dir(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
     if config.uid_map.is_empty() {
         return Ok(());
