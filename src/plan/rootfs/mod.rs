@@ -409,11 +409,11 @@ fn plan_user_mounts(
     for (index, ((m, slot), placed)) in config.mounts.iter().zip(user_sources).zip(placements).enumerate() {
         let target = resolve_path_from(&placed.path, RESOLVE_IN_ROOT, placed.create_from)?;
         let (fstype, flags, data) = match (&m.kind, slot) {
-            (MountKind::Bind { source, recursive, .. }, Some(slot)) => {
+            (MountKind::Bind { recursive, .. }, Some(slot)) => {
                 let step = Step::Bind {
                     slot,
                     target,
-                    leaf: bind_leaf(source),
+                    leaf: placed.leaf,
                     recursive: *recursive,
                     read_only: m.read_only,
                 };

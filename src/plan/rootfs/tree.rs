@@ -171,6 +171,8 @@ pub(super) struct ShadowPlan {
 pub(super) struct Placement {
     pub path: PathBuf,
     pub create_from: usize,
+    /// What a missing last component is made as.
+    pub leaf: Leaf,
 }
 
 /// A placement needs a missing name at the top of a root that cannot take it: lay the root
@@ -352,7 +354,11 @@ impl Tree {
                 all
             }
         };
-        Ok(Placement { path, create_from })
+        Ok(Placement {
+            path,
+            create_from,
+            leaf,
+        })
     }
 
     /// Plans a shadow of the existing directory `dir`, held by layer `layer`.
