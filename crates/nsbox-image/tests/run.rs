@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use common::images::{self, Compression};
-use nsbox::{Container, Profile};
+use nsbox::{Container, ContainerBuilder, Profile};
 use nsbox_image::run::{ImageRun, Overrides};
 use nsbox_image::{Source, Store};
 use serde_json::json;
@@ -37,6 +37,21 @@ fn app_image(dir: &Path, store: &Store) {
     store
         .import(&Source::docker_archive(&archive), "app:1", |_| {})
         .unwrap();
+}
+
+/// A builder for a container of `reference` in `store` (a `profile` first, if any) with
+/// `overrides` applied.
+fn image_builder(store: &Store, reference: &str, profile: Option<Profile>, overrides: Overrides) -> ContainerBuilder {
+    let mut builder = Container::builder();
+    if let Some(p) = profile {
+        builder.profile(p);
+    }
+    ImageRun::new(store, reference)
+        .unwrap()
+        .overrides(overrides)
+        .apply(&mut builder)
+        .unwrap();
+    builder
 }
 
 fn stdout(out: &nsbox::Output) -> String {
@@ -78,31 +93,19 @@ fn an_images_config_is_what_runs() {
 /// rootless store (an unprivileged unpacker cannot give files away: they are the caller's,
 /// its root's). The layers are reached all the same (under Sandbox from a 0700 root store).
 fn runs_with_one_mapped_id(store: &Store, profile: Option<Profile>, shadow_group: &str) {
-    let mut builder = Container::builder();
-    if let Some(p) = profile {
-        builder.profile(p);
-    }
     let overrides = Overrides {
         cmd: Some(vec!["cat /etc/os-release; id -u; ls -ln /etc/shadow".into()]),
         user: Some("0".into()),
         ..Default::default()
     };
-    ImageRun::new(store, "app:1")
-        .unwrap()
-        .overrides(overrides)
-        .apply(&mut builder)
-        .unwrap();
+    let mut builder = image_builder(store, "app:1", profile, overrides);
     let text = stdout(&builder.output().unwrap());
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[..2], ["ID=nsbox-test", "0"], "{text}");
     let shadow: Vec<&str> = lines[2].split_whitespace().collect();
     assert_eq!((shadow[2], shadow[3]), ("0", shadow_group), "{text}");
     // Its own user is refused clearly: one id cannot hold uid 1000.
-    let mut builder = Container::builder();
-    if let Some(p) = profile {
-        builder.profile(p);
-    }
-    ImageRun::new(store, "app:1").unwrap().apply(&mut builder).unwrap();
+    let mut builder = image_builder(store, "app:1", profile, Overrides::default());
     assert!(matches!(
         builder.output(),
         Err(nsbox::Error::Config(nsbox::ConfigError::Unmapped { id: 1000, .. }))
@@ -138,12 +141,7 @@ fn overrides_replace_cmd_entrypoint_user_and_env_as_docker_does() {
         env: vec![("EXTRA".into(), "there".into())],
         mounted: Vec::new(),
     };
-    let mut builder = Container::builder();
-    ImageRun::new(&store, "app:1")
-        .unwrap()
-        .overrides(overrides)
-        .apply(&mut builder)
-        .unwrap();
+    let mut builder = image_builder(&store, "app:1", None, overrides);
     // The caller's environment is not the image's: no HOME leaks in.
     assert_eq!(stdout(&builder.output().unwrap()), "hi there\n0\n/\n0\n");
 }
@@ -165,12 +163,7 @@ fn a_container_that_writes_everywhere_leaves_the_store_unchanged() {
         user: Some("0".into()),
         ..Default::default()
     };
-    let mut builder = Container::builder();
-    ImageRun::new(&store, "app:1")
-        .unwrap()
-        .overrides(overrides)
-        .apply(&mut builder)
-        .unwrap();
+    let mut builder = image_builder(&store, "app:1", None, overrides);
     let text = stdout(&builder.output().unwrap());
     assert!(text.contains("written") && !text.contains("shadow"), "{text}");
     assert_eq!(common::tree_listing(store.path()), before, "the store changed");
@@ -194,12 +187,7 @@ fn a_whiteout_in_an_upper_layer_hides_the_lower_file() {
         cmd: Some(vec!["/bin/sh".into(), "-c".into(), "cat /etc/hello; ls /etc".into()]),
         ..Default::default()
     };
-    let mut builder = Container::builder();
-    ImageRun::new(&store, "two:1")
-        .unwrap()
-        .overrides(overrides)
-        .apply(&mut builder)
-        .unwrap();
+    let mut builder = image_builder(&store, "two:1", None, overrides);
     assert_eq!(stdout(&builder.output().unwrap()), "hello from layer 2\nhello\n");
 }
 
@@ -217,12 +205,7 @@ fn gc_keeps_the_layers_of_a_running_container() {
         entrypoint: Some(vec!["/bin/sleep".into(), "60".into()]),
         ..Default::default()
     };
-    let mut builder = Container::builder();
-    ImageRun::new(&store, "app:1")
-        .unwrap()
-        .overrides(overrides)
-        .apply(&mut builder)
-        .unwrap();
+    let mut builder = image_builder(&store, "app:1", None, overrides);
     let mut container = builder.spawn().unwrap();
     drop(builder);
     store.remove("app:1").unwrap();
