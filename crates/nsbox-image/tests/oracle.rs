@@ -280,31 +280,17 @@ fn tar_names(layer: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// The Debian image (debootstrap minbase, two layers with a whiteout), when the test-image
-/// cache holds it: `target/nsbox-test-images/debian-*/oci`, complete once `done` exists (built
-/// by the image tests' `common::debian`; this test does not build it).
+/// The Debian image (debootstrap minbase, two layers with a whiteout), from the test-image
+/// cache (`common::debian`: built there first if needed, once per machine).
 #[test]
 fn debian_image_matches_umoci() {
     if !prerequisites() {
         return;
     }
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/nsbox-test-images");
-    let layout = fs::read_dir(&cache).ok().and_then(|entries| {
-        entries.flatten().map(|e| e.path()).find_map(|p| {
-            let debian = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("debian"));
-            (debian && p.join("done").exists() && p.join("oci/oci-layout").exists()).then(|| p.join("oci"))
-        })
-    });
-    let Some(layout) = layout else {
-        common::require(
-            &format!(
-                "the Debian image cached under {} (built by the image tests)",
-                cache.display()
-            ),
-            false,
-        );
+    let Some(image) = common::debian::image() else {
         return;
     };
+    let layout = image.oci_layout;
     let index: serde_json::Value = serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
     let tag = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
         .as_str()

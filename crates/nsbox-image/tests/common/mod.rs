@@ -21,8 +21,12 @@ pub fn require(what: &str, ok: bool) -> bool {
         return true;
     }
     if let Some(log) = std::env::var_os("NSBOX_SKIP_LOG") {
+        // `nsbox-image <test binary>::<test>`, the binary's name without cargo's hash.
+        let exe = std::env::current_exe().unwrap_or_default();
+        let stem = exe.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let binary = stem.rsplit_once('-').map_or(stem.as_str(), |(name, _)| name).to_owned();
         let thread = std::thread::current();
-        let line = format!("nsbox-image unpack::{}: {what}\n", thread.name().unwrap_or("?"));
+        let line = format!("nsbox-image {binary}::{}: {what}\n", thread.name().unwrap_or("?"));
         let _ = fs::OpenOptions::new()
             .append(true)
             .open(log)
