@@ -244,6 +244,28 @@ impl ContainerBuilder {
         self
     }
 
+    /// Runs `hook` for every container spawned from this builder (or a [`Config`](crate::Config)
+    /// it builds) once its payload executed, before [`spawn`](Self::spawn) returns: to record
+    /// which process holds what the container uses, say (an image store's lease on a
+    /// [`detach`](Self::detach)ed container's layers, which must outlive the handle). A hook that
+    /// fails kills and reaps the container, and `spawn` returns its error. Hooks run in the
+    /// order they were added; not serialized.
+    ///
+    /// ```
+    /// let mut builder = nsbox::Container::builder();
+    /// builder.command("/bin/true").on_spawn(|container| {
+    ///     println!("{} runs as pid {}", container.id(), container.pid());
+    ///     Ok(())
+    /// });
+    /// ```
+    pub fn on_spawn(
+        &mut self,
+        hook: impl Fn(&crate::Container) -> std::io::Result<()> + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.settings.on_spawn.push(std::sync::Arc::new(hook));
+        self
+    }
+
     /// Lets the container outlive its handle: dropping the [`Container`] neither kills it nor
     /// waits for it, and the container survives the caller's exit.
     pub fn detach(&mut self) -> &mut Self {

@@ -244,6 +244,11 @@ impl Container {
         &self.id
     }
 
+    /// Whether the container outlives its handle ([`detach`](crate::ContainerBuilder::detach)).
+    pub fn is_detached(&self) -> bool {
+        self.detached
+    }
+
     /// The host pid of the container's first process (its init, with a PID namespace).
     pub fn pid(&self) -> u32 {
         self.pid.as_raw() as u32

@@ -267,3 +267,57 @@ fn signal_dispositions_and_mask_are_reset_for_the_payload() {
         "yes dies of SIGPIPE quietly"
     );
 }
+
+/// `on_spawn` hooks run once the payload executed, in order, and see the running container; a
+/// hook that fails kills and reaps the container (no process, fd or mount left) and fails the
+/// spawn with its error.
+#[test]
+fn on_spawn_hooks_see_the_running_container_and_a_failing_one_undoes_the_spawn() {
+    if !common::root() {
+        return;
+    }
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut builder = sh_builder("sleep 60");
+    let (first, second) = (seen.clone(), seen.clone());
+    builder
+        .on_spawn(move |c| {
+            // Running (the payload executed), not yet waited for.
+            let running = proc_stat(c.pid()).is_some_and(|s| s[0] != "Z");
+            first
+                .lock()
+                .unwrap()
+                .push(format!("first {} {running} {}", c.pid(), c.is_detached()));
+            Ok(())
+        })
+        .on_spawn(move |c| {
+            second.lock().unwrap().push(format!("second {}", c.pid()));
+            Ok(())
+        });
+    let mut c = builder.spawn().unwrap();
+    let pid = c.pid();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [format!("first {pid} true false"), format!("second {pid}")]
+    );
+    c.kill(Signal::SIGKILL).unwrap();
+    c.wait().unwrap();
+
+    let before = common::Snapshot::take();
+    let pids = Arc::new(Mutex::new(Vec::new()));
+    let recorded = pids.clone();
+    let err = sh_builder("sleep 60")
+        .on_spawn(move |c| {
+            recorded.lock().unwrap().push(c.pid());
+            Err(std::io::Error::other("no record"))
+        })
+        .spawn()
+        .unwrap_err();
+    assert!(err.to_string().contains("no record"), "{err}");
+    let pid = pids.lock().unwrap()[0];
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the container of a failed hook still runs or was not reaped"
+    );
+    before.assert_unchanged("after a failing on_spawn hook");
+}

@@ -127,6 +127,8 @@ pub struct Config {
     pub(crate) stop_signal: crate::signal::Signal,
     /// Values kept alive with the containers (`ContainerBuilder::keep_alive`).
     pub(crate) keep_alive: crate::keep_alive::KeepAlive,
+    /// Hooks run once a payload executed (`ContainerBuilder::on_spawn`).
+    pub(crate) on_spawn: crate::on_spawn::OnSpawn,
 }
 
 impl Config {

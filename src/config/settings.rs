@@ -92,6 +92,9 @@ pub(crate) struct Settings {
     /// Values kept alive with the containers (`ContainerBuilder::keep_alive`): not serialized.
     #[cfg_attr(feature = "serde", serde(skip))]
     pub keep_alive: crate::keep_alive::KeepAlive,
+    /// Hooks run once a payload executed (`ContainerBuilder::on_spawn`): not serialized.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub on_spawn: crate::on_spawn::OnSpawn,
 }
 
 impl Default for Settings {
@@ -137,6 +140,7 @@ impl Default for Settings {
             unprivileged_root: false,
             stop_signal: None,
             keep_alive: Default::default(),
+            on_spawn: Default::default(),
         }
     }
 }
@@ -195,6 +199,7 @@ impl From<&Config> for Settings {
             unprivileged_root: false,
             stop_signal: Some(c.stop_signal),
             keep_alive: c.keep_alive,
+            on_spawn: c.on_spawn,
         }
     }
 }

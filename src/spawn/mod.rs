@@ -144,6 +144,10 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
             }
         }
         container.setup_done();
+        if let Err(e) = config.on_spawn.run(&container) {
+            let cleanup = container.kill_and_reap();
+            return Err(Error::io("run an on_spawn hook", e).with_cleanup(cleanup));
+        }
         return Ok(container);
     }
     let cleanup = container.reap_after_setup_failure();

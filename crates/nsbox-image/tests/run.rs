@@ -5,6 +5,7 @@
 mod common;
 
 use std::fs;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use common::images::{self, Compression};
@@ -237,4 +238,77 @@ fn inner_rootless_import_and_run() {
     app_image(dir.path(), &store);
     runs_with_one_mapped_id(&store, None, "0");
     let _ = fs::remove_dir_all(dir.path());
+}
+
+/// A detached container outlives its handle and the lease in it: gc keeps its layers while its
+/// process runs (the record `Lease::hold_for` wrote), and frees them, record included, once it
+/// is gone. A record whose pid names another process (a pid reused) holds nothing.
+#[test]
+fn gc_keeps_the_layers_of_a_detached_container_after_its_handle_is_gone() {
+    if !common::root() {
+        return;
+    }
+    let dir = common::public_dir("nsbox-image-run-");
+    let store = Store::open(dir.path().join("store")).unwrap();
+    app_image(dir.path(), &store);
+    let image = store.inspect("app:1").unwrap();
+    let layer_dirs: Vec<_> = image.layers().iter().map(|l| l.path().to_path_buf()).collect();
+    let overrides = Overrides {
+        entrypoint: Some(vec!["/bin/sleep".into(), "60".into()]),
+        ..Default::default()
+    };
+    let mut builder = image_builder(&store, "app:1", None, overrides);
+    builder.detach();
+    let container = builder.spawn().unwrap();
+    let pidfd = container.pidfd().try_clone_to_owned().unwrap();
+    let record = store.path().join("leases").join(format!("{}.json", container.id()));
+    drop(container);
+    drop(builder);
+    assert!(record.is_file(), "no lease record for the detached container");
+
+    // A stale record beside it: this very test process's pid, with another start time.
+    let stale = store.path().join("leases/stale.json");
+    let mut text: serde_json::Value = serde_json::from_slice(&fs::read(&record).unwrap()).unwrap();
+    text["pid"] = json!(std::process::id());
+    text["start_time"] = json!(1);
+    fs::write(&stale, serde_json::to_vec(&text).unwrap()).unwrap();
+
+    store.remove("app:1").unwrap();
+    let report = store.gc().unwrap();
+    assert!(
+        layer_dirs.iter().all(|d| d.is_dir()),
+        "gc freed a layer a detached container runs on"
+    );
+    assert_eq!(report.layers_in_use.len(), layer_dirs.len(), "{report:?}");
+    assert!(
+        !stale.exists(),
+        "gc kept the record of a pid that names another process"
+    );
+
+    // SAFETY: pidfd_send_signal on a pidfd we own; no siginfo.
+    let sent = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, 0, 0) };
+    assert_eq!(sent, 0);
+    // A zombie holds no mounts: gc frees the layers before anyone reaps it.
+    wait_until_zombie(&pidfd);
+    let report = store.gc().unwrap();
+    assert!(report.layers_in_use.is_empty(), "{report:?}");
+    assert!(layer_dirs.iter().all(|d| !d.exists()), "gc kept a layer nothing uses");
+    assert!(!record.exists(), "gc kept the record of a process that is gone");
+    // The test process is the container's parent: reap it.
+    // SAFETY: waitid on a pidfd we own, into a zeroed siginfo.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED) };
+    assert_eq!(reaped, 0);
+}
+
+/// Waits (bounded) until the process of `pidfd` exited, without reaping it.
+fn wait_until_zombie(pidfd: &std::os::fd::OwnedFd) {
+    let mut poll = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, valid for the call.
+    let ready = unsafe { libc::poll(&mut poll, 1, 30_000) };
+    assert_eq!(ready, 1, "the killed container did not exit");
 }

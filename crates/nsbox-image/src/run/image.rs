@@ -79,6 +79,15 @@ impl ImageRun {
         if let Some(signal) = run.stop_signal {
             builder.stop_signal(signal);
         }
+        // A detached container outlives its handle, and the lease in it: its process holds the
+        // layers from then on (see store/holders.rs).
+        let holder = self.lease.holder();
+        builder.on_spawn(move |container| match container.is_detached() {
+            true => holder
+                .write(container.id(), container.pid())
+                .map_err(std::io::Error::other),
+            false => Ok(()),
+        });
         builder.keep_alive(self.lease);
         Ok(run)
     }

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use super::files::remove_tree;
-use super::{Kind, LockFile, Store};
+use super::{Kind, LockFile, Store, holders};
 use crate::{Digest, Error};
 
 /// What a [`Store::gc`] run freed and kept.
@@ -18,7 +18,8 @@ pub struct GcReport {
     pub blob_bytes_freed: u64,
     /// Unpacked layers no image uses, removed.
     pub layers_removed: Vec<Digest>,
-    /// Layers no image uses but a [`Lease`](crate::Lease) holds: kept for a later gc.
+    /// Layers no image uses but a [`Lease`](crate::Lease) holds (or a detached container's
+    /// process, recorded by [`Lease::hold_for`](crate::Lease::hold_for)): kept for a later gc.
     pub layers_in_use: Vec<Digest>,
     /// Image records no reference named (left by an interrupted import), removed.
     pub records_removed: Vec<Digest>,
@@ -27,7 +28,9 @@ pub struct GcReport {
 impl Store {
     /// Frees what no referenced image uses. Waits for running imports (they hold `gc.lock`
     /// shared) and blocks new ones and every reference change until done. A layer held by a
-    /// [`Lease`](crate::Lease) is skipped, never waited for.
+    /// [`Lease`](crate::Lease) is skipped, never waited for, and so is one a detached
+    /// container's process holds ([`Lease::hold_for`](crate::Lease::hold_for)); the records of
+    /// such processes that are gone are removed.
     pub fn gc(&self) -> Result<GcReport, Error> {
         let _imports = LockFile::acquire(&self.root.join("gc.lock"), Kind::Exclusive)?;
         let _writers = LockFile::acquire(&self.root.join("lock"), Kind::Exclusive)?;
@@ -58,8 +61,13 @@ impl Store {
                 report.blobs_removed.push(digest);
             }
         }
+        let held = holders::held_layers(&self.root)?;
         for (digest, path) in digests_in(&self.root.join("layers/sha256"), "")? {
             if layers.contains(&digest) {
+                continue;
+            }
+            if held.contains(&digest) {
+                report.layers_in_use.push(digest);
                 continue;
             }
             match LockFile::try_acquire(&self.layer_lock_path(&digest), Kind::Exclusive)? {

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::holders::HolderRecord;
 use super::{Image, Kind, LockFile, Store, exists};
 use crate::{Digest, Error};
 
@@ -9,10 +10,16 @@ use crate::{Digest, Error};
 /// file (gc deletes a layer only under an exclusive one, which it never waits for). Hold one for
 /// as long as a container runs on the layers; dropping it releases them. The locks are
 /// `O_CLOEXEC`: a container never inherits them.
+///
+/// A container that outlives the lease's owner (a [`detach`](nsbox::ContainerBuilder::detach)ed
+/// one, whose handle drops the lease while it runs on) is recorded with
+/// [`hold_for`](Self::hold_for): gc then keeps the layers for as long as its process lives.
+/// [`ImageRun`](crate::run::ImageRun) does that for every detached container it configures.
 #[derive(Debug)]
 pub struct Lease {
     image: Digest,
     layers: Vec<PathBuf>,
+    holder: HolderRecord,
     _locks: Vec<LockFile>,
 }
 
@@ -26,6 +33,21 @@ impl Lease {
     /// first: reverse them).
     pub fn layers(&self) -> &[PathBuf] {
         &self.layers
+    }
+
+    /// Keeps the layers from gc for as long as `container`'s first process lives, also after
+    /// this lease is dropped and after this process exits: a record under the store's
+    /// `leases/`, which gc removes once that process is gone (its pid and start time, see
+    /// `store/holders.rs`). Call it once the container runs (from
+    /// [`ContainerBuilder::on_spawn`](nsbox::ContainerBuilder::on_spawn), say).
+    pub fn hold_for(&self, container: &nsbox::Container) -> Result<(), Error> {
+        self.holder.write(container.id(), container.pid())
+    }
+
+    /// What [`hold_for`](Self::hold_for) writes, detached from the lease (for a hook that runs
+    /// after the lease moved into a container's keep-alive values).
+    pub(crate) fn holder(&self) -> HolderRecord {
+        self.holder.clone()
     }
 }
 
@@ -48,6 +70,11 @@ impl Store {
         Ok(Lease {
             image: image.manifest_digest().clone(),
             layers,
+            holder: HolderRecord {
+                root: self.root.clone(),
+                image: image.manifest_digest().clone(),
+                layers: image.layers().iter().map(|l| l.diff_id().clone()).collect(),
+            },
             _locks: locks,
         })
     }

@@ -10,6 +10,7 @@
 //!   layers/sha256/<hex>/        unpacked layers, keyed by diff id (an overlayfs lower layer)
 //!   locks/layers/<hex>.lock     flock per layer: exclusive while unpacking or deleting it,
 //!                               shared while a Lease holds it
+//!   leases/<id>.json            the process a detached container's layers are held by
 //!   tmp/                        everything in progress; renamed into place only when complete
 //! ```
 //!
@@ -19,6 +20,7 @@
 mod blobs;
 mod files;
 mod gc;
+mod holders;
 mod image;
 mod layers;
 mod lease;
@@ -108,7 +110,14 @@ impl Store {
             fs::set_permissions(&root, fs::Permissions::from_mode(0o700))
                 .map_err(|e| Error::io("making private", &root, e))?;
         }
-        for dir in ["blobs/sha256", "layers/sha256", "images/sha256", "locks/layers", "tmp"] {
+        for dir in [
+            "blobs/sha256",
+            "layers/sha256",
+            "images/sha256",
+            "locks/layers",
+            "leases",
+            "tmp",
+        ] {
             let dir = root.join(dir);
             fs::DirBuilder::new()
                 .recursive(true)
