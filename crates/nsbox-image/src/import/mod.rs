@@ -14,6 +14,7 @@ mod archive;
 mod docker_archive;
 pub(crate) mod files;
 pub(crate) mod json;
+mod names;
 pub(crate) mod oci;
 mod rootfs_tar;
 

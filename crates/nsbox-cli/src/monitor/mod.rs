@@ -1,0 +1,213 @@
+//! The per-container monitor (the role conmon or a containerd shim plays): a process of its own
+//! session that holds the container handle, and with it the published-port forwarder and the
+//! log writer, serves the control socket, records the exit status and removes the container
+//! for `--rm`. It is the container's parent: if it dies, the container dies with it (the core's
+//! lifeline), and `ps` shows the container as dead.
+//!
+//! `run` starts it as `nsbox __monitor ID --report-fd N`; it reports the setup result on that
+//! socket before the command returns (see [`report`]).
+
+pub mod client;
+pub mod launch;
+pub mod protocol;
+pub mod report;
+mod server;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+
+use report::Report;
+
+use crate::configure::configure;
+use crate::error::{CliError, Result};
+use crate::lock::Lock;
+use crate::paths::Paths;
+use crate::state::{ContainerDir, Process, State, StateRoot};
+use crate::time::now_unix;
+
+/// Appends a line to the container's `monitor.log`.
+pub fn log(dir: &ContainerDir, line: &str) {
+    if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(dir.monitor_log()) {
+        let _ = writeln!(file, "{} {line}", crate::time::rfc3339(now_unix()));
+    }
+}
+
+/// The monitor's life; returns its exit code.
+pub fn main(paths: &Paths, id: &str, report: OwnedFd, foreground: bool) -> i32 {
+    let state = match StateRoot::open(&paths.state) {
+        Ok(state) => state,
+        Err(e) => {
+            let _ = report::send(
+                &report,
+                &Report::Failed {
+                    code: e.code,
+                    message: e.message,
+                },
+                &[],
+            );
+            return e.code;
+        }
+    };
+    let dir = match state.find(id) {
+        Ok(dir) => dir,
+        Err(e) => {
+            let _ = report::send(
+                &report,
+                &Report::Failed {
+                    code: e.code,
+                    message: e.message,
+                },
+                &[],
+            );
+            return e.code;
+        }
+    };
+    match start(paths, &state, &dir, &report, foreground) {
+        Ok(shared) => supervise(&state, &dir, shared, report),
+        Err(e) => {
+            log(&dir, &format!("start failed: {e}"));
+            if let Ok(mut status) = dir.status() {
+                status.error = Some(e.message.clone());
+                status.state = if status.started.is_some() {
+                    State::Exited
+                } else {
+                    State::Created
+                };
+                status.container = None;
+                status.monitor = None;
+                let _ = dir.write_status(&status);
+            }
+            let _ = report::send(
+                &report,
+                &Report::Failed {
+                    code: e.code,
+                    message: e.message,
+                },
+                &[],
+            );
+            if dir.spec().is_ok_and(|s| s.rm) {
+                let _ = state.remove(&dir);
+            }
+            1
+        }
+    }
+}
+
+/// Spawns the container; records it running and reports `Started`.
+fn start(
+    paths: &Paths,
+    state: &StateRoot,
+    dir: &ContainerDir,
+    report: &OwnedFd,
+    foreground: bool,
+) -> Result<Arc<Shared>> {
+    // Held for the monitor's whole life (the fd is close-on-exec: the container never has it).
+    let Some(lock) = Lock::try_exclusive(&dir.lock_path())? else {
+        return Err(CliError::new(format!("container {} is already running", dir.id)));
+    };
+    std::mem::forget(lock);
+    let spec = dir.spec()?;
+    let store = paths.open_store()?;
+    let mut builder = nsbox::Container::builder();
+    let run = configure(&mut builder, &spec, dir, &store, state)?;
+    if spec.tty {
+        builder.tty(true);
+    } else if foreground {
+        builder.stdout(nsbox::Stdio::inherit()).stderr(nsbox::Stdio::inherit());
+        builder.stdin(if spec.interactive {
+            nsbox::Stdio::inherit()
+        } else {
+            nsbox::Stdio::null()
+        });
+    } else {
+        builder.stdin(nsbox::Stdio::null());
+        builder.logs(nsbox::logs::LogConfig::new(dir.logs()));
+    }
+    let mut container = builder.spawn()?;
+    let ports = container
+        .ports()
+        .iter()
+        .map(|p| format!("{}->{}/{}", p.host, p.container_port, protocol_name(p.protocol)))
+        .collect();
+    let mut status = dir.status()?;
+    status.state = State::Running;
+    status.started = Some(now_unix());
+    status.finished = None;
+    status.exit_code = None;
+    status.error = None;
+    status.container = Process::of(container.pid());
+    status.monitor = Some(Process::current());
+    status.ports = ports;
+    status.command = run.argv.clone();
+    dir.write_status(&status)?;
+    let pty = container.take_pty();
+    let shared = Arc::new(Shared {
+        container: Mutex::new(container),
+        dir: dir.clone(),
+        memory_limit: spec.memory,
+    });
+    server::serve(shared.clone()).map_err(|e| CliError::new(format!("control socket: {e}")))?;
+    let fds: Vec<_> = pty.iter().map(|p| p.as_fd().as_raw_fd()).collect();
+    // The command may be gone already (killed right after `run -d`): the container runs on.
+    let _ = report::send(report, &Report::Started { id: dir.id.clone() }, &fds);
+    Ok(shared)
+}
+
+use server::Shared;
+
+fn protocol_name(protocol: nsbox::Protocol) -> &'static str {
+    match protocol {
+        nsbox::Protocol::Udp => "udp",
+        _ => "tcp",
+    }
+}
+
+/// Waits for the container; records its exit, reports it, removes it for `--rm`.
+fn supervise(state: &StateRoot, dir: &ContainerDir, shared: Arc<Shared>, report: OwnedFd) -> i32 {
+    let pidfd = shared
+        .container
+        .lock()
+        .expect("not poisoned")
+        .pidfd()
+        .try_clone_to_owned()
+        .expect("dup the pidfd");
+    let status = loop {
+        let mut poll = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let _ = nix::poll::poll(&mut poll, nix::poll::PollTimeout::NONE);
+        match shared.container.lock().expect("not poisoned").try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) => continue,
+            Err(nsbox::Error::Cleanup { status, errors }) => {
+                log(dir, &format!("cleanup after the container failed: {errors:?}"));
+                break Ok(status);
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    let code = match status {
+        Ok(status) => report::exit_code(status),
+        Err(e) => {
+            log(dir, &format!("wait failed: {e}"));
+            255
+        }
+    };
+    let _ = std::fs::remove_file(dir.control_socket());
+    if let Ok(mut status) = dir.status() {
+        status.state = State::Exited;
+        status.finished = Some(now_unix());
+        status.exit_code = Some(code);
+        status.container = None;
+        status.monitor = None;
+        status.ports.clear();
+        let _ = dir.write_status(&status);
+    }
+    let _ = report::send(&report, &Report::Exited { code }, &[]);
+    if dir.spec().is_ok_and(|s| s.rm)
+        && let Err(e) = state.remove(dir)
+    {
+        log(dir, &format!("--rm: {e}"));
+    }
+    code
+}
