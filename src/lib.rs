@@ -153,7 +153,7 @@ pub use mount::Mount;
 pub use namespaces::Namespaces;
 pub use net::{NetnsRef, Network, Port, Protocol, PublishedPort};
 pub use overlay_support::OverlaySupport;
-pub use preflight::{ControllerSupport, Preflight, Syscalls, UserNamespaces, preflight};
+pub use preflight::{ControllerSupport, Preflight, SubordinateIds, Syscalls, UserNamespaces, preflight};
 pub use pty::Pty;
 pub use ready::Ready;
 pub use rlimit::Resource;

@@ -23,6 +23,23 @@ pub struct Preflight {
     /// Whether overlayfs serves [`Rootfs::overlay`](crate::Rootfs::overlay) here (probed once
     /// per process).
     pub overlay: crate::OverlaySupport,
+    /// The caller's subordinate ids (/etc/subuid, /etc/subgid; root's too): more than one id
+    /// in a container's user namespace. `None` for either file without a range for the caller.
+    pub subordinate_ids: Option<SubordinateIds>,
+    /// Whether the kernel filters syscalls with seccomp (`Seccomp:` in /proc/self/status).
+    pub seccomp: bool,
+    /// The Landlock ABI version this kernel offers, or why none (`Err`: the errno's name, as
+    /// `EOPNOTSUPP`: built in but disabled at boot, `ENOSYS`: not built in).
+    pub landlock: Result<u32, String>,
+}
+
+/// The caller's subordinate id ranges (first range of each file, as nsbox maps them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubordinateIds {
+    /// Host uids: the first, and how many.
+    pub uids: (u32, u32),
+    /// Host gids: the first, and how many.
+    pub gids: (u32, u32),
 }
 
 /// User namespace support for the calling process.
@@ -102,6 +119,36 @@ pub fn preflight() -> Preflight {
         user_namespaces: user_namespaces(),
         syscalls: syscalls(),
         overlay: crate::overlay_support::support(),
+        subordinate_ids: subordinate_ids(),
+        seccomp: std::fs::read_to_string("/proc/self/status")
+            .is_ok_and(|s| s.lines().any(|l| l.starts_with("Seccomp:"))),
+        landlock: landlock_abi(),
+    }
+}
+
+fn subordinate_ids() -> Option<SubordinateIds> {
+    let uid = nix::unistd::geteuid();
+    let name = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_default();
+    let range = |file: &str| {
+        let text = std::fs::read_to_string(file).ok()?;
+        crate::idmap::parse_subordinate(&text, &name, uid.as_raw()).map(|m| (m.outside, m.count))
+    };
+    Some(SubordinateIds {
+        uids: range("/etc/subuid")?,
+        gids: range("/etc/subgid")?,
+    })
+}
+
+fn landlock_abi() -> Result<u32, String> {
+    // SAFETY: LANDLOCK_CREATE_RULESET_VERSION with a NULL attribute only reports the ABI.
+    let abi = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, 1u32) };
+    match abi {
+        n if n > 0 => Ok(n as u32),
+        _ => Err(crate::Errno::last().name().unwrap_or("unknown").to_owned()),
     }
 }
 

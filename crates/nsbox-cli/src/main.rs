@@ -2,6 +2,7 @@
 //! only on the public APIs of the `nsbox` and `nsbox-image` libraries. See docs/cli.md.
 
 mod attach;
+mod cgroups;
 mod cli;
 mod commands;
 mod configure;
@@ -21,12 +22,22 @@ fn main() {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => error::USAGE,
-            };
-            let _ = e.print();
-            std::process::exit(code);
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                std::process::exit(0);
+            }
+            // One line, as Docker's: what is wrong, and where the help is.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("nsbox: {first}. See 'nsbox --help'.");
+            std::process::exit(error::USAGE);
         }
     };
     let code = match commands::dispatch(cli) {

@@ -152,8 +152,8 @@ pub fn rmi(paths: &Paths, args: RmiArgs) -> Result<i32> {
             Ok(())
         })();
         if let Err(e) = result {
-            eprintln!("Error response from nsbox: {}", e.message);
-            code = 1;
+            eprintln!("nsbox: {}", e.message);
+            code = e.code;
         }
     }
     Ok(code)

@@ -18,8 +18,8 @@ pub fn inspect(paths: &Paths, args: ContainersArgs) -> Result<i32> {
         match state.find(key).and_then(|dir| describe(&dir)) {
             Ok(value) => all.push(value),
             Err(e) => {
-                eprintln!("Error: {}", e.message.trim_start_matches("Error: "));
-                code = 1;
+                eprintln!("nsbox: {}", e.message);
+                code = e.code;
             }
         }
     }

@@ -1,5 +1,6 @@
 //! `start`, `stop`, `restart`, `kill`, `rm`, `pause`, `unpause`: on one container or many; a
-//! failure on one is printed and the others go on (exit code 1 then, as Docker's).
+//! failure on one is printed and the others go on (the command then exits with its code, 125
+//! for refusals).
 
 use std::os::fd::AsFd;
 
@@ -25,8 +26,8 @@ fn for_each(
             Ok(Some(line)) => println!("{line}"),
             Ok(None) => {}
             Err(e) => {
-                eprintln!("Error response from nsbox: {}", e.message.trim_end());
-                code = 1;
+                eprintln!("nsbox: {}", e.message.trim_end());
+                code = e.code;
             }
         }
     }
@@ -112,6 +113,10 @@ pub fn rm(paths: &Paths, args: RmArgs) -> Result<i32> {
             // Gone already is fine: the monitor may have just recorded its exit.
             let _ = client::call(dir, &Request::Kill { signal: libc::SIGKILL });
             wait_monitor_gone(&status);
+        }
+        // A monitor that was killed left its container's cgroups (empty now) behind.
+        if status.state == crate::state::State::Dead {
+            crate::cgroups::remove(&status.cgroups).map_err(CliError::new)?;
         }
         state.remove(dir)?;
         Ok(Some(key.to_owned()))

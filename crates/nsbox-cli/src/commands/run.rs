@@ -45,6 +45,39 @@ fn spec_of(paths: &Paths, args: &RunArgs) -> Result<RunSpec> {
     if args.detach && args.tty {
         bail!("-t with -d is not supported: a detached container's output goes to its logs");
     }
+    let mut env = Vec::new();
+    for file in &args.env_file {
+        env.extend(spec::read_env_file(file)?);
+    }
+    for e in &args.env {
+        env.extend(spec::parse_env(e)?);
+    }
+    let pids_limit = match args.pids_limit {
+        Some(n) if n > 0 => Some(n as u64),
+        _ => None,
+    };
+    let ports = args
+        .publish
+        .iter()
+        .map(|p| spec::parse_port(p))
+        .collect::<Result<Vec<_>>>()?;
+    let volumes = args
+        .volume
+        .iter()
+        .map(|v| spec::parse_volume(v))
+        .collect::<Result<Vec<_>>>()?;
+    let memory = args.memory.as_deref().map(spec::parse_bytes).transpose()?;
+    let network = args
+        .network
+        .as_deref()
+        .map(spec::parse_network)
+        .transpose()?
+        .unwrap_or_default();
+    if let Some(c) = args.cpus
+        && !(c > 0.0 && c.is_finite())
+    {
+        bail!("invalid --cpus {c}: a positive number");
+    }
     let store = paths.open_store()?;
     let image = match store.inspect(&args.image) {
         Ok(image) => image,
@@ -61,17 +94,13 @@ fn spec_of(paths: &Paths, args: &RunArgs) -> Result<RunSpec> {
         Some((repo, tag)) if !tag.contains('/') => repo,
         _ => name,
     };
-    let mut env = Vec::new();
-    for file in &args.env_file {
-        env.extend(spec::read_env_file(file)?);
+    // Docker makes a missing bind source a directory.
+    for volume in &volumes {
+        if !volume.source.exists() {
+            std::fs::create_dir_all(&volume.source)
+                .map_err(|e| crate::error::CliError::new(format!("creating {}: {e}", volume.source.display())))?;
+        }
     }
-    for e in &args.env {
-        env.extend(spec::parse_env(e)?);
-    }
-    let pids_limit = match args.pids_limit {
-        Some(n) if n > 0 => Some(n as u64),
-        _ => None,
-    };
     Ok(RunSpec {
         image: args.image.clone(),
         image_pinned: format!("{name}@{}", image.manifest_digest()),
@@ -82,31 +111,15 @@ fn spec_of(paths: &Paths, args: &RunArgs) -> Result<RunSpec> {
         }),
         cmd: (!args.command.is_empty()).then(|| args.command.clone()),
         env,
-        ports: args
-            .publish
-            .iter()
-            .map(|p| spec::parse_port(p))
-            .collect::<Result<_>>()?,
-        volumes: args
-            .volume
-            .iter()
-            .map(|v| spec::parse_volume(v))
-            .collect::<Result<_>>()?,
+        ports,
+        volumes,
         workdir: args.workdir.clone(),
         user: args.user.clone(),
-        memory: args.memory.as_deref().map(spec::parse_bytes).transpose()?,
-        cpus: match args.cpus {
-            Some(c) if !(c > 0.0 && c.is_finite()) => bail!("invalid --cpus {c}: a positive number"),
-            c => c,
-        },
+        memory,
+        cpus: args.cpus,
         pids_limit,
         read_only: args.read_only,
-        network: args
-            .network
-            .as_deref()
-            .map(spec::parse_network)
-            .transpose()?
-            .unwrap_or_default(),
+        network,
         tty: args.tty,
         interactive: args.interactive,
         rm: args.rm,

@@ -141,6 +141,7 @@ fn start(
     status.monitor = Some(Process::current());
     status.ports = ports;
     status.command = run.argv.clone();
+    status.cgroups = crate::cgroups::of_process(container.pid());
     dir.write_status(&status)?;
     let pty = container.take_pty();
     let shared = Arc::new(Shared {

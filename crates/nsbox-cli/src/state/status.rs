@@ -92,6 +92,9 @@ pub struct Status {
     /// What runs: the image's entrypoint and cmd with the overrides applied.
     #[serde(default)]
     pub command: Vec<String>,
+    /// The container's cgroup directories (for `rm` after its monitor was killed).
+    #[serde(default)]
+    pub cgroups: Vec<std::path::PathBuf>,
 }
 
 impl Status {
@@ -107,6 +110,7 @@ impl Status {
             error: None,
             ports: Vec::new(),
             command: Vec::new(),
+            cgroups: Vec::new(),
         }
     }
 
