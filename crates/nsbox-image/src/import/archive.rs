@@ -55,7 +55,7 @@ impl ArchiveFiles {
         let mut entries = HashMap::new();
         let budget = Budget::new();
         let too_large = |what: &str, limit: usize| Error::TooLarge {
-            what: format!("{what} of {}", path.display()),
+            what: format!("{what} {}", path.display()),
             limit: limit as u64,
         };
         {
@@ -84,17 +84,17 @@ impl ArchiveFiles {
                 let Some(entry) = entries_iter.next() else { break };
                 let entry = entry.map_err(bad)?;
                 if entries.len() >= MAX_ENTRIES {
-                    return Err(too_large("entries", MAX_ENTRIES));
+                    return Err(too_large("the entries of", MAX_ENTRIES));
                 }
                 let raw_name = entry.path_bytes();
                 let raw_link = entry.link_name_bytes();
                 let link_len = raw_link.as_ref().map_or(0, |l| l.len());
                 if raw_name.len() > MAX_NAME || link_len > MAX_NAME {
-                    return Err(too_large("bytes in a name or link target", MAX_NAME));
+                    return Err(too_large("a name or link target in", MAX_NAME));
                 }
                 names_total += raw_name.len() + link_len;
                 if names_total > MAX_NAMES_TOTAL {
-                    return Err(too_large("bytes of names and link targets", MAX_NAMES_TOTAL));
+                    return Err(too_large("the names and link targets of", MAX_NAMES_TOTAL));
                 }
                 let name = normalize(&String::from_utf8_lossy(&raw_name));
                 let link = || {
