@@ -55,7 +55,9 @@ pub enum Error {
         count: usize,
         candidates: Vec<String>,
     },
-    /// A JSON document (manifest, index, config) larger than the bound read into memory.
+    /// A JSON document (manifest, index, config) larger than the bound read into memory, or
+    /// a source past another bound: more layers than a root takes, an archive of too many
+    /// entries, too long names, or too much metadata (long names, PAX records) before an entry.
     #[error("{what} is larger than {limit} bytes")]
     TooLarge { what: String, limit: u64 },
     /// Unpacking a layer failed.

@@ -320,3 +320,70 @@ fn an_image_of_more_layers_than_a_root_takes_is_refused() {
     assert!(matches!(e, Error::TooLarge { limit: 128, .. }), "{e}");
     f.assert_store_empty();
 }
+
+/// A docker archive whose first entry is a GNU long name, long link name or PAX header claiming
+/// 64 MiB (a sparse file: zeros, an entry, then a valid archive): the scan stops once the metadata before
+/// an entry passes its bound, with a typed error, instead of reading it all into memory; a long
+/// name under that bound but longer than a path is refused too. Nothing is stored.
+#[test]
+fn a_docker_archive_with_huge_long_names_or_pax_records_fails_before_reading_them() {
+    use std::io::{Seek, SeekFrom, Write};
+    let f = Fixture::new();
+    let valid = f.root.join("valid.tar");
+    images::docker_classic(&valid, &[images::small_layer("a", "one")], "valid:1");
+    let valid = fs::read(&valid).unwrap();
+    let hostile = |name: &str, kind: tar::EntryType, size: u64, fill: Option<u8>| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_path("././@LongLink").unwrap();
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_cksum();
+        let path = f.root.join(name);
+        let mut file = fs::File::create(&path).unwrap();
+        file.write_all(h.as_bytes()).unwrap();
+        if let Some(byte) = fill {
+            file.write_all(&vec![byte; size as usize]).unwrap();
+        }
+        let body_end = 512 + size.div_ceil(512) * 512;
+        file.seek(SeekFrom::Start(body_end)).unwrap();
+        // The entry the long name describes, then the valid archive.
+        let mut entry = tar::Header::new_gnu();
+        entry.set_path("extra").unwrap();
+        entry.set_size(0);
+        entry.set_mode(0o644);
+        entry.set_cksum();
+        file.write_all(entry.as_bytes()).unwrap();
+        file.write_all(&valid).unwrap();
+        path
+    };
+    let metadata_bound = nsbox_image::unpack::MAX_ENTRY_METADATA;
+    for (name, kind) in [
+        ("long-name.tar", tar::EntryType::GNULongName),
+        ("long-link.tar", tar::EntryType::GNULongLink),
+        ("pax.tar", tar::EntryType::XHeader),
+    ] {
+        let path = hostile(name, kind, 64 << 20, None);
+        let e = f
+            .store
+            .import(&Source::docker_archive(&path), "hostile:1", |_| {})
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::TooLarge { limit, .. } if limit == metadata_bound),
+            "{name}: {e}"
+        );
+    }
+    // Under the metadata bound, over a path's length.
+    let path = hostile("long-5000.tar", tar::EntryType::GNULongName, 5000, Some(b'a'));
+    let e = f
+        .store
+        .import(&Source::docker_archive(&path), "hostile:1", |_| {})
+        .unwrap_err();
+    assert!(matches!(e, Error::TooLarge { limit: 4096, .. }), "{e}");
+    f.assert_store_empty();
+    // The valid archive after them imports: the hostile prefix is what failed.
+    let path = hostile("long-100.tar", tar::EntryType::GNULongName, 100, Some(b'a'));
+    f.store
+        .import(&Source::docker_archive(&path), "valid:1", |_| {})
+        .unwrap();
+}

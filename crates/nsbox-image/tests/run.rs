@@ -312,3 +312,79 @@ fn wait_until_zombie(pidfd: &std::os::fd::OwnedFd) {
     let ready = unsafe { libc::poll(&mut poll, 1, 30_000) };
     assert_eq!(ready, 1, "the killed container did not exit");
 }
+
+/// An image whose `/etc/passwd` and `/etc/group` are symlinks (relative, absolute) into a lower
+/// layer: the user resolves through them, as a container of the image sees them; a loop reads
+/// as no file (runc ignores an `/etc/passwd` it cannot open): a name is then unknown, a number
+/// gets gid 0.
+#[test]
+fn symlinked_accounts_resolve_inside_the_image() {
+    if !common::root() {
+        return;
+    }
+    let dir = common::public_dir("nsbox-image-run-");
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let accounts = images::LayerTar::new()
+        .dir("usr/")
+        .dir("usr/lib/")
+        .file(
+            "usr/lib/passwd",
+            0o644,
+            b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/:/bin/sh\n",
+        )
+        .file("usr/lib/group", 0o644, b"root:x:0:\nshadow:x:42:app\napp:x:1000:\n")
+        .finish();
+    let links = images::LayerTar::new()
+        .dir("etc/")
+        .symlink("etc/passwd", "../usr/lib/passwd")
+        .symlink("etc/group", "/usr/lib/group")
+        .finish();
+    let looping = images::LayerTar::new()
+        .dir("etc/")
+        .symlink("etc/passwd", "passwd.d")
+        .symlink("etc/passwd.d", "/etc/passwd")
+        .symlink("etc/group", "../../../etc/group")
+        .finish();
+    let config = json!({ "User": "app", "Cmd": ["/bin/sh", "-c", "id -u; id -G"] });
+    for (reference, layers) in [
+        ("linked:1", vec![images::busybox_layer(), accounts.clone(), links]),
+        ("looping:1", vec![images::busybox_layer(), accounts, looping]),
+    ] {
+        let config = images::config_json_with(&layers, config.clone());
+        let archive = dir.path().join(format!("{}.tar", reference.replace(':', "-")));
+        images::docker_classic_with_config(&archive, &layers, &config, reference);
+        store
+            .import(&Source::docker_archive(&archive), reference, |_| {})
+            .unwrap();
+    }
+
+    let mut builder = Container::builder();
+    let run = ImageRun::new(&store, "linked:1").unwrap().apply(&mut builder).unwrap();
+    assert_eq!((run.credentials.uid, run.credentials.gid), (1000, 1000));
+    assert_eq!(run.credentials.groups, [1000, 42]);
+    assert_eq!(stdout(&builder.output().unwrap()), "1000\n1000 42\n");
+
+    let err = ImageRun::new(&store, "looping:1")
+        .unwrap()
+        .apply(&mut Container::builder())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            nsbox_image::run::RunError::Config(nsbox_image::run::RunConfigError::User(
+                nsbox_image::run::UserError::NoSuchUser(ref name)
+            )) if name == "app"
+        ),
+        "{err:?}"
+    );
+    let overrides = Overrides {
+        user: Some("1000".into()),
+        ..Default::default()
+    };
+    let run = ImageRun::new(&store, "looping:1")
+        .unwrap()
+        .overrides(overrides)
+        .apply(&mut Container::builder())
+        .unwrap();
+    assert_eq!((run.credentials.uid, run.credentials.gid), (1000, 0));
+}

@@ -5,6 +5,13 @@
 //! host: a link inside the archive resolves within the archive's own names (`..` stops at the
 //! archive's root, absolute targets start from it), up to 40 hops. Docker and skopeo write the
 //! legacy `<id>/layer.tar` entries as such links.
+//!
+//! What the scan holds is bounded: [`MAX_ENTRIES`] entries, names and link targets of at most
+//! [`MAX_NAME`] bytes and [`MAX_NAMES_TOTAL`] in all, and the long names and PAX records the
+//! `tar` crate reads before an entry at most
+//! [`MAX_ENTRY_METADATA`](crate::unpack::MAX_ENTRY_METADATA) bytes (read through a
+//! [`Budget`]: a 64 MiB long name fails after 1 MiB is read). Past any of them the import fails
+//! with [`Error::TooLarge`].
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -12,11 +19,18 @@ use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use super::budget::{Budget, Budgeted};
 use super::files::Files;
 use crate::Error;
+use crate::unpack::MAX_ENTRY_METADATA;
 
 /// Entries beyond this many are refused (the index is held in memory).
 const MAX_ENTRIES: usize = 1 << 16;
+/// The longest name or link target kept (the unpacker's default path length).
+const MAX_NAME: usize = 4096;
+/// The bytes of names and link targets the index holds in all (an OCI-form archive of
+/// [`MAX_ENTRIES`] blobs needs about 5 MiB).
+const MAX_NAMES_TOTAL: usize = 16 << 20;
 const MAX_LINK_HOPS: usize = 40;
 
 #[derive(Debug)]
@@ -39,22 +53,54 @@ impl ArchiveFiles {
     pub(crate) fn open(path: &Path) -> Result<Self, Error> {
         let file = File::open(path).map_err(|e| Error::io("opening", path, e))?;
         let mut entries = HashMap::new();
+        let budget = Budget::new();
+        let too_large = |what: &str, limit: usize| Error::TooLarge {
+            what: format!("{what} {}", path.display()),
+            limit: limit as u64,
+        };
         {
-            let mut archive = tar::Archive::new(&file);
-            let bad = |e: io::Error| Error::format(path, format!("not a tar archive: {e}"));
-            for entry in archive.entries_with_seek().map_err(bad)? {
+            let mut archive = tar::Archive::new(Budgeted {
+                inner: &file,
+                budget: &budget,
+            });
+            let bad = |e: io::Error| {
+                if budget.exceeded() {
+                    return Error::TooLarge {
+                        what: format!(
+                            "the metadata (long names, PAX records) before an entry of {}",
+                            path.display()
+                        ),
+                        limit: MAX_ENTRY_METADATA,
+                    };
+                }
+                Error::format(path, format!("not a tar archive: {e}"))
+            };
+            let mut names_total = 0usize;
+            let mut entries_iter = archive.entries_with_seek().map_err(bad)?;
+            loop {
+                // Headers, long names and PAX records before the next entry: bounded. Bodies
+                // are skipped by seeking.
+                budget.allow(MAX_ENTRY_METADATA);
+                let Some(entry) = entries_iter.next() else { break };
                 let entry = entry.map_err(bad)?;
                 if entries.len() >= MAX_ENTRIES {
-                    return Err(Error::TooLarge {
-                        what: format!("entries of {}", path.display()),
-                        limit: MAX_ENTRIES as u64,
-                    });
+                    return Err(too_large("the entries of", MAX_ENTRIES));
                 }
-                let name = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
+                let raw_name = entry.path_bytes();
+                let raw_link = entry.link_name_bytes();
+                let link_len = raw_link.as_ref().map_or(0, |l| l.len());
+                if raw_name.len() > MAX_NAME || link_len > MAX_NAME {
+                    return Err(too_large("a name or link target in", MAX_NAME));
+                }
+                names_total += raw_name.len() + link_len;
+                if names_total > MAX_NAMES_TOTAL {
+                    return Err(too_large("the names and link targets of", MAX_NAMES_TOTAL));
+                }
+                let name = normalize(&String::from_utf8_lossy(&raw_name));
                 let link = || {
-                    entry
-                        .link_name_bytes()
-                        .map(|l| String::from_utf8_lossy(&l).into_owned())
+                    raw_link
+                        .as_ref()
+                        .map(|l| String::from_utf8_lossy(l).into_owned())
                         .unwrap_or_default()
                 };
                 let kind = entry.header().entry_type();

@@ -11,6 +11,7 @@
 //! [`Error::ForeignLayer`] (skipping it would yield a different root than the image's).
 
 mod archive;
+mod budget;
 mod docker_archive;
 pub(crate) mod files;
 pub(crate) mod json;
