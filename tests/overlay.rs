@@ -726,8 +726,9 @@ fn device_nodes_of_a_layer_or_a_rootfs_directory_do_not_open() {
 }
 
 /// What a container writes to a kept upper (a setuid-root copy of a binary among it) is not
-/// reachable by host users (CVE-2021-41091): upper/ and work/ are 0700, and an upper
-/// directory others may write to is refused.
+/// reachable by host users (CVE-2021-41091): the kept directory is made 0700 (upper/, the
+/// container's root directory, is 0755 inside it, so the container's other users can use
+/// their root), and an upper directory others may write to is refused.
 #[test]
 fn a_kept_upper_is_private_to_its_owner() {
     if !root_and_busybox() || !require("setpriv (util-linux)", Path::new("/usr/bin/setpriv").exists()) {
@@ -743,10 +744,18 @@ fn a_kept_upper_is_private_to_its_owner() {
     .output()
     .unwrap();
     assert_eq!(stdout_of(&out), "planted\n");
-    for half in ["upper", "work"] {
-        let mode = fs::metadata(keep.path().join(half)).unwrap().mode() & 0o777;
-        assert_eq!(mode, 0o700, "{half}");
+    for (path, want) in [("", 0o700), ("upper", 0o755), ("work", 0o700)] {
+        let mode = fs::metadata(keep.path().join(path)).unwrap().mode() & 0o777;
+        assert_eq!(mode, want, "{path:?}");
     }
+    // A user other than root gets through the container's root directory.
+    let mut b = overlay_sh(
+        &layers,
+        Upper::Dir(keep.path().to_owned()),
+        "ls /bin/sh && test -u /suid && echo ok",
+    );
+    b.user(1000, 1000);
+    assert_eq!(stdout_of(&b.output().unwrap()), "/bin/sh\nok\n");
     let run = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(keep.path().join("upper/suid"))

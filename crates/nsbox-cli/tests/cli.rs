@@ -400,3 +400,248 @@ fn help_and_completions() {
         .unwrap();
     assert!(out.status.success() && text(&out.stdout).contains("nsbox"));
 }
+
+/// Rootless: an unprivileged user (nobody, one id) imports the image and runs it, foreground
+/// and detached with a published port, with its state under $XDG_RUNTIME_DIR and its store
+/// under $XDG_DATA_HOME.
+#[test]
+fn rootless_import_run_and_detached_lifecycle() {
+    if !can_run() || !std::path::Path::new("/usr/bin/setpriv").exists() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("nsbox-cli-rootless-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let tar = dir.path().join("busybox.tar");
+    common::busybox_rootfs_tar(&dir.path().join("rootfs"), &tar);
+    std::fs::set_permissions(&tar, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    nix::unistd::chown(
+        &home,
+        Some(nix::unistd::Uid::from_raw(65534)),
+        Some(nix::unistd::Gid::from_raw(65534)),
+    )
+    .unwrap();
+    let port = free_port();
+    let script = format!(
+        r#"set -e
+nsbox import {tar} busybox:latest >/dev/null 2>&1
+nsbox run --rm busybox sh -c 'echo rootless-$(id -u)'
+nsbox run -d --name w -p 127.0.0.1:{port}:80 busybox httpd -f -p 80 -h /www >/dev/null
+nsbox ps | grep -q ' w$'
+nsbox exec w cat /www/index.html
+"#,
+        tar = tar.display()
+    );
+    let as_nobody = |script: &str| {
+        std::process::Command::new("/usr/bin/setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(["/bin/sh", "-c", script])
+            .env_clear()
+            .env(
+                "PATH",
+                format!(
+                    "{}:/usr/bin:/bin",
+                    std::path::Path::new(common::NSBOX).parent().unwrap().display()
+                ),
+            )
+            .env("HOME", &home)
+            .env("XDG_RUNTIME_DIR", home.join("run"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    std::fs::create_dir(home.join("run")).unwrap();
+    nix::unistd::chown(&home.join("run"), Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+    let out = as_nobody(&script);
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(text(&out.stdout), "rootless-0\nMY Nginx!\n");
+    assert!(http_get(port).contains("MY Nginx!"));
+    let out = as_nobody("nsbox stop -t 1 w && nsbox rm w && nsbox ps -a -q");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "w\nw\n");
+}
+
+/// `run`'s flags with Docker's meaning.
+#[test]
+fn run_flags_mean_what_docker_means() {
+    if !can_run() {
+        return;
+    }
+    let env = Env::new();
+    let env_file = env.path().join("env.list");
+    std::fs::write(&env_file, "# a comment\nFROM_FILE=yes\n\nOVERRIDDEN=file\n").unwrap();
+    let env_path = env_file.to_str().unwrap();
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "-u",
+        "app",
+        "-w",
+        "/tmp",
+        "--env-file",
+        env_path,
+        "-e",
+        "OVERRIDDEN=flag",
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; id -g; pwd; echo $FROM_FILE $OVERRIDDEN",
+    ]);
+    assert_eq!(out, "1000\n1000\n/tmp\nyes flag\n");
+    assert_eq!(
+        env.ok(&["run", "--rm", "-u", "0:1000", "busybox", "id", "-g"]),
+        "1000\n"
+    );
+    // --entrypoint replaces the entrypoint; the arguments after the image are its arguments.
+    assert_eq!(
+        env.ok(&["run", "--rm", "--entrypoint", "echo", "busybox", "from", "entrypoint"]),
+        "from entrypoint\n"
+    );
+    // --read-only: the root is not writable; a bind still is.
+    let data = env.path().join("data");
+    let volume = format!("{}:/data", data.display());
+    let out = env.nsbox(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "-v",
+        &volume,
+        "busybox",
+        "sh",
+        "-c",
+        "touch /x || echo ro; touch /data/y && echo rw",
+    ]);
+    assert_eq!(text(&out.stdout), "ro\nrw\n", "{}", text(&out.stderr));
+    assert!(
+        data.join("y").exists(),
+        "-v made the missing source and the write reached it"
+    );
+    // --pids-limit: the payload cannot have more processes than asked.
+    let out = env.nsbox(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "3",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do sleep 5 & done; wait",
+    ]);
+    assert!(text(&out.stderr).contains("can't fork"), "{}", text(&out.stderr));
+    assert!(env.ok(&["run", "--rm", "--cpus", "0.5", "busybox", "true"]).is_empty());
+    // --network host sees the host's interfaces; container:NAME shares another's namespace.
+    let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let seen = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/net/dev | wc -l",
+    ]);
+    let host_lines = std::fs::read_to_string("/proc/net/dev").unwrap().lines().count();
+    assert_eq!(seen.trim(), host_lines.to_string(), "{host_net:?}");
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    env.ok(&[
+        "run", "-d", "--name", "srv", "-p", &publish, "busybox", "httpd", "-f", "-p", "80", "-h", "/www",
+    ]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:srv",
+        "busybox",
+        "sh",
+        "-c",
+        "wget -q -O - http://127.0.0.1/",
+    ]);
+    assert!(out.contains("MY Nginx!"), "{out}");
+    env.ok(&["rm", "-f", "srv"]);
+    let out = env.nsbox(&["run", "--rm", "--network", "container:srv", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+}
+
+/// `load` of a `docker save` archive (classic shape, made here) tags what the archive names;
+/// `pull oci:DIR:TAG` of a layout skopeo writes from it.
+#[test]
+fn load_and_pull_from_an_oci_layout() {
+    if !can_run() {
+        return;
+    }
+    use sha2::Digest;
+    let env = Env::new();
+    let work = env.path().join("archive");
+    std::fs::create_dir_all(work.join("layer")).unwrap();
+    std::fs::copy(env.path().join("busybox.tar"), work.join("layer/layer.tar")).unwrap();
+    let diff_id = hex(&sha2::Sha256::digest(
+        std::fs::read(work.join("layer/layer.tar")).unwrap(),
+    ));
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": { "Cmd": ["cat", "/www/index.html"] },
+        "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{diff_id}")] }
+    });
+    let config = serde_json::to_vec(&config).unwrap();
+    let config_name = format!("{}.json", hex(&sha2::Sha256::digest(&config)));
+    std::fs::write(work.join(&config_name), &config).unwrap();
+    let manifest =
+        serde_json::json!([{ "Config": config_name, "RepoTags": ["loaded:1"], "Layers": ["layer/layer.tar"] }]);
+    std::fs::write(work.join("manifest.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let archive = env.path().join("saved.tar");
+    assert!(
+        std::process::Command::new("tar")
+            .arg("-C")
+            .arg(&work)
+            .arg("-cf")
+            .arg(&archive)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(
+        env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]),
+        "Loaded image: loaded:1\n"
+    );
+    assert_eq!(env.ok(&["run", "--rm", "loaded:1"]), "MY Nginx!\n");
+    assert!(
+        env.ok(&["images"])
+            .lines()
+            .any(|l| l.starts_with("loaded ") && l.contains(" 1 "))
+    );
+
+    if !std::path::Path::new("/usr/bin/skopeo").exists() {
+        eprintln!("SKIPPED (pull part): no skopeo");
+        assert!(
+            std::env::var_os("NSBOX_REQUIRE_ALL").is_none_or(|v| v != "1"),
+            "skopeo missing"
+        );
+        return;
+    }
+    let layout = env.path().join("layout");
+    let copied = std::process::Command::new("skopeo")
+        .arg("copy")
+        .arg(format!("docker-archive:{}", archive.display()))
+        .arg(format!("oci:{}:v2", layout.display()))
+        .output()
+        .unwrap();
+    assert!(copied.status.success(), "{}", text(&copied.stderr));
+    env.ok(&["pull", "-q", &format!("oci:{}:v2", layout.display()), "pulled:2"]);
+    assert_eq!(env.ok(&["run", "--rm", "pulled:2"]), "MY Nginx!\n");
+    env.ok(&["rmi", "pulled:2", "loaded:1"]);
+    let out = env.nsbox(&["pull", "docker.io/library/busybox"]);
+    assert_eq!(out.status.code(), Some(125));
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -39,9 +39,11 @@ pub(super) fn open_layers(plan: &mut Plan, config: &Config, overlay: &Overlay) -
         Upper::Dir(dir) => {
             refuse_shared_upper(dir)?;
             let (upper, work) = (dir.join("upper"), dir.join("work"));
-            for half in [&upper, &work] {
-                prepare_upper_dir(config, half)?;
-            }
+            // upper/ is the container's root directory: 0755 as an image's root is (0700 would
+            // lock every user but root out of the container's own root); the kept directory
+            // around it is what keeps host users out.
+            prepare_upper_dir(config, &upper, 0o755)?;
+            prepare_upper_dir(config, &work, 0o700)?;
             Some((
                 plan.open_source(&upper, SetupStep::PrepareRoot)?,
                 plan.open_source(&work, SetupStep::PrepareRoot)?,
@@ -74,10 +76,13 @@ fn private_dir(dir: &Path) -> Result<std::fs::Metadata> {
 }
 
 /// Refuses an upper directory others could tamper with: one group or others may write to
-/// (they could swap `upper/` for a symlink), or a symlink itself. A missing one is made 0700.
+/// (they could swap `upper/` for a symlink), or a symlink itself. It is made (or set) 0700:
+/// what the container writes there (a setuid-root copy of its binaries among it) must not be
+/// reachable by host users (CVE-2021-41091).
 fn refuse_shared_upper(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    if private_dir(dir)?.mode() & 0o022 != 0 {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = private_dir(dir)?;
+    if meta.mode() & 0o022 != 0 {
         return Err(upper_error(
             dir,
             std::io::Error::other(
@@ -85,18 +90,20 @@ fn refuse_shared_upper(dir: &Path) -> Result<()> {
             ),
         ));
     }
+    if meta.mode() & 0o777 != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| upper_error(dir, e))?;
+    }
     Ok(())
 }
 
-/// Makes `dir` (and its parents) if missing, mode 0700, and, in a user namespace, gives it to
-/// the host ids the container's root is mapped to: overlayfs writes the upper as the mounter,
-/// that root. 0700: what the container writes there (a setuid-root copy of its binaries
-/// among it) must not be reachable by host users (CVE-2021-41091).
-fn prepare_upper_dir(config: &Config, dir: &Path) -> Result<()> {
+/// Makes `dir` (and its parents) if missing, sets `mode`, and, in a user namespace, gives it
+/// to the host ids the container's root is mapped to: overlayfs writes the upper as the
+/// mounter, that root.
+fn prepare_upper_dir(config: &Config, dir: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let fail = |e| upper_error(dir, e);
     private_dir(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).map_err(fail)?;
     if config.uid_map.is_empty() {
         return Ok(());
     }
