@@ -645,3 +645,18 @@ fn load_and_pull_from_an_oci_layout() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// `rm -f` of a running `--rm` container: its monitor removes it as the kill ends it; `rm`
+/// says so rather than fail on a directory that is gone.
+#[test]
+fn rm_force_of_a_running_rm_container() {
+    if !can_run() {
+        return;
+    }
+    let env = Env::new();
+    for _ in 0..5 {
+        let id = env.ok(&["run", "-d", "--rm", "busybox", "sleep", "1000"]);
+        assert_eq!(env.ok(&["rm", "-f", id.trim()]), format!("{}\n", id.trim()));
+        assert!(env.containers().is_empty());
+    }
+}

@@ -113,7 +113,15 @@ pub fn rm(paths: &Paths, args: RmArgs) -> Result<i32> {
             // Gone already is fine: the monitor may have just recorded its exit.
             let _ = client::call(dir, &Request::Kill { signal: libc::SIGKILL });
             wait_monitor_gone(&status);
+            if !dir.path.exists() {
+                // It was an --rm container: its monitor removed it.
+                return Ok(Some(key.to_owned()));
+            }
         }
+        // No monitor may start it while it goes (a monitor holds this lock for its life).
+        let Some(_starting) = crate::lock::Lock::try_exclusive(&dir.lock_path())? else {
+            return Err(CliError::new(format!("container {} is starting: try again", dir.id)));
+        };
         // A monitor that was killed left its container's cgroups (empty now) behind.
         if status.state == crate::state::State::Dead {
             crate::cgroups::remove(&status.cgroups).map_err(CliError::new)?;

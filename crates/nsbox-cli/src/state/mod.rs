@@ -214,7 +214,10 @@ impl ContainerDir {
 
 /// Writes `data` to `path` through a temporary file and a rename: readers see all or nothing.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per process and per write: the monitor's threads write status.json too.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     fs::write(&tmp, data).context(|| format!("writing {}", tmp.display()))?;
     fs::rename(&tmp, path).context(|| format!("writing {}", path.display()))
 }
