@@ -21,6 +21,8 @@ use nsbox_image::{Source, Store};
 use serde_json::json;
 
 const INNER: &str = "NSBOX_IMAGE_SUBID_INNER";
+/// The Debian image's rootfs tar, copied where `nobody` reads it (unset when it is skipped).
+const DEBIAN: &str = "NSBOX_IMAGE_SUBID_DEBIAN";
 /// `nobody`'s subordinate uids and gids in the test's /etc/subuid and /etc/subgid (different,
 /// so a uid/gid mix-up shows).
 const UID_BASE: u32 = 1_000_000_000;
@@ -47,6 +49,12 @@ fn rootless_store_with_subordinate_ids_passes_as_nobody() {
     common::copy_of_this_test_binary(dir.path(), "inner");
     fs::write(dir.path().join("subuid"), format!("nobody:{UID_BASE}:65536\n")).unwrap();
     fs::write(dir.path().join("subgid"), format!("nobody:{GID_BASE}:65536\n")).unwrap();
+    // The cached Debian image (built if missing; skipped, and logged, where it cannot be).
+    let debian = common::debian::image().map(|image| {
+        let copy = dir.path().join("debian.tar.zst");
+        fs::copy(&image.rootfs_tar, &copy).unwrap();
+        copy
+    });
     let script = r#"mount --bind "$1/subuid" /etc/subuid && mount --bind "$1/subgid" /etc/subgid &&
         exec setpriv --reuid=65534 --regid=65534 --clear-groups "$1/inner" "$2" subid_ --nocapture --test-threads=1"#;
     let run = |listing: &str| {
@@ -55,6 +63,7 @@ fn rootless_store_with_subordinate_ids_passes_as_nobody() {
             .arg(dir.path())
             .arg(listing)
             .env(INNER, "1")
+            .env(DEBIAN, debian.as_deref().unwrap_or(Path::new("")))
             .env("TMPDIR", "/tmp")
             .current_dir("/")
             .output()
@@ -434,6 +443,50 @@ fn subid_gc_removes_deep_wide_and_read_only_trees() {
     );
     store.remove("shapes:1").unwrap();
     store.gc().unwrap();
+    assert!(is_empty(&root.join("layers/sha256")));
+    fs::remove_dir_all(dir.path()).unwrap();
+}
+
+/// Debian bookworm (the cached test image's rootfs tar) imports into the store and runs with
+/// the image's ids (`/etc/shadow` 0:42, `/var/log/wtmp` 0:43, `/var/local` 0:50); gc frees it
+/// all.
+#[test]
+fn subid_debian_runs_with_the_images_ids() {
+    if !inner() {
+        return;
+    }
+    let Some(archive) = std::env::var_os(DEBIAN).filter(|p| !p.is_empty()) else {
+        return; // the outer test logged why (no debootstrap, no mirror)
+    };
+    let dir = common::public_dir("nsbox-image-subid-debian-");
+    let root = dir.path().join("store");
+    let store = Store::open(&root).unwrap();
+    let started = std::time::Instant::now();
+    store
+        .import(&Source::rootfs_tar(&archive), "debian:bookworm", |_| {})
+        .unwrap();
+    eprintln!(
+        "debian import into a store with subordinate ids: {:.1?}",
+        started.elapsed()
+    );
+    let overrides = Overrides {
+        entrypoint: Some(vec!["/bin/sh".into(), "-c".into()]),
+        cmd: Some(vec![
+            "grep VERSION_CODENAME /etc/os-release; ls -ln /etc/shadow; stat -c '%u %g' /var/log/wtmp /var/local"
+                .into(),
+        ]),
+        ..Default::default()
+    };
+    let text = run_text(&store, "debian:bookworm", overrides, None);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "VERSION_CODENAME=bookworm", "{text}");
+    assert_eq!(owners(lines[1]), [("0".to_owned(), "42".to_owned())], "{text}");
+    // utmp (43) and staff (50), as in the image.
+    assert_eq!(lines[2..], ["0 43", "0 50"], "{text}");
+    store.remove("debian:bookworm").unwrap();
+    let started = std::time::Instant::now();
+    store.gc().unwrap();
+    eprintln!("gc of its shifted layer: {:.1?}", started.elapsed());
     assert!(is_empty(&root.join("layers/sha256")));
     fs::remove_dir_all(dir.path()).unwrap();
 }
