@@ -490,3 +490,56 @@ fn subid_debian_runs_with_the_images_ids() {
     assert!(is_empty(&root.join("layers/sha256")));
     fs::remove_dir_all(dir.path()).unwrap();
 }
+
+/// A root caller's Sandbox container (root mapped to an unprivileged host id) writes files owned
+/// by that host id; a commit through `CommitOptions::id_maps` records the container's ids (0:0),
+/// one without records the host's.
+#[test]
+fn a_root_callers_sandbox_commit_shifts_ids_back_through_its_maps() {
+    if !common::root() {
+        return;
+    }
+    let dir = common::public_dir("nsbox-image-sandbox-commit-");
+    let store = Store::open(dir.path().join("store")).unwrap();
+    assert!(store.id_maps().is_none());
+    app_image(dir.path(), &store, "app:1");
+    let image = store.inspect("app:1").unwrap();
+    let work = dir.path().join("work");
+    let mut builder = Container::builder();
+    builder.profile(nsbox::Profile::Sandbox);
+    let overrides = Overrides {
+        user: Some("0".into()),
+        ..cmd("echo hi > /etc/greeting")
+    };
+    ImageRun::new(&store, "app:1")
+        .unwrap()
+        .overrides(overrides)
+        .upper(Upper::Dir(work.clone()))
+        .apply(&mut builder)
+        .unwrap();
+    builder.read_only_root(false); // Sandbox's root is read-only
+    let out = builder.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (uid, gid) = host_owner(&work.join("upper/etc/greeting"));
+    assert_ne!((uid, gid), (0, 0), "Sandbox maps root to an unprivileged host id");
+    let maps = nsbox_image::StoreIdMaps {
+        uid: vec![IdMap::new(0, uid, 1)],
+        gid: vec![IdMap::new(0, gid, 1)],
+    };
+    let shifted = store
+        .commit(
+            &image,
+            work.join("upper"),
+            "app:2",
+            &CommitOptions::default().id_maps(maps),
+        )
+        .unwrap();
+    let top = shifted.layers().last().unwrap().path();
+    assert_eq!(host_owner(&top.join("etc/greeting")), (0, 0));
+    let as_on_disk = store
+        .commit(&image, work.join("upper"), "app:3", &CommitOptions::default())
+        .unwrap();
+    let top = as_on_disk.layers().last().unwrap().path();
+    assert_eq!(host_owner(&top.join("etc/greeting")), (uid, gid));
+    fs::remove_dir_all(dir.path()).unwrap();
+}

@@ -148,24 +148,27 @@ pub(crate) fn subordinate(text: &str, name: Option<&str>, id: u32) -> Option<(u3
     })
 }
 
-/// Reads the store's record, writing `current` first if there is none: a new store records the
-/// caller's maps; a store made before maps were recorded (layers already unpacked) records
-/// none. A recorded map other than `current` is refused (`Error::IdMapChanged`): its layers
-/// hold ids for the recorded map, and another would mis-own every file. A store recorded
-/// without a map stays so (its files are the caller's, right under any map).
+/// Reads the store's record, writing `current` first if there is none and the store has no
+/// layers yet: a new store (or one all of whose layers gc freed) records the caller's maps. A
+/// store without a record and with layers has none (its files are the caller's, right under
+/// any map) and keeps it so; root's and range-less callers' stores never get a record. A
+/// recorded map other than `current` is refused (`Error::IdMapChanged`): its layers hold ids
+/// for the recorded map, and another would mis-own every file.
 pub(super) fn load(root: &Path, current: Option<StoreIdMaps>) -> Result<Option<StoreIdMaps>, Error> {
     let path = root.join(RECORD);
     let text = match fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let Some(maps) = &current else { return Ok(None) };
             let layers = root.join("layers/sha256");
             let empty = fs::read_dir(&layers)
                 .map_err(|e| Error::io("listing", &layers, e))?
                 .next()
                 .is_none();
-            let record = if empty { current.clone() } else { None };
-            let text = record.as_ref().map(StoreIdMaps::to_text).unwrap_or_default();
-            write_atomic(&root.join("tmp"), &path, text.as_bytes())?;
+            if !empty {
+                return Ok(None);
+            }
+            write_atomic(&root.join("tmp"), &path, maps.to_text().as_bytes())?;
             // Another opener may have written it first: what is on disk counts.
             fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?
         }
