@@ -262,7 +262,8 @@ fn subid_store_shifts_ids_for_containers_commits_and_gc() {
 
 /// A layer that turns a directory it filled into a symlink out of the layer (`etc ->` a
 /// directory of the caller), and symlinks to the caller's files: the shift changes the links'
-/// own owners and never anything they point at; gc removes the layer and nothing outside.
+/// own owners and never anything they point at; a hard link never changes its target's owner;
+/// gc removes the layer and nothing outside.
 #[test]
 fn subid_shift_never_follows_a_layers_symlinks() {
     if !inner() {
@@ -291,6 +292,13 @@ fn subid_shift_never_follows_a_layers_symlinks() {
             owned,
         )
         .raw(tar::EntryType::Symlink, b"up", b"..", b"", owned)
+        // A name first owned by 1000, then a hard link to root's file: the link never passes
+        // 1000 on to root's inode. A link to 1000's file shares its owner.
+        .file("root-owned", b"r")
+        .file_with("was-1000", b"x", owned)
+        .hard_link("was-1000", "root-owned")
+        .file_with("owned-1000", b"y", owned)
+        .hard_link("link-to-1000", "owned-1000")
         .finish();
     let archive = dir.path().join("hostile.tar");
     images::rootfs_tar(&archive, &layer, images::Compression::None);
@@ -315,6 +323,11 @@ fn subid_shift_never_follows_a_layers_symlinks() {
             "{link}"
         );
     }
+    assert_eq!(host_owner(&layer_dir.join("root-owned")), (NOBODY, NOBODY));
+    assert_eq!(
+        host_owner(&layer_dir.join("link-to-1000")),
+        (UID_BASE + 999, GID_BASE + 999)
+    );
     let after = [
         victim.clone(),
         victim.join("secret"),

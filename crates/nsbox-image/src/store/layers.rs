@@ -281,15 +281,18 @@ fn sync_tree(path: &std::path::Path) -> Result<(), Error> {
 }
 
 /// The owner each node ends with (a later entry for a path wins), without those the caller's
-/// own ids already give (0:0 inside is the caller).
-fn last_owners(owners: Vec<unpack::Owner>) -> Vec<unpack::Owner> {
+/// own ids already give (0:0 inside is the caller) and hard links (changed through their
+/// target's name, not their own).
+fn last_owners(owners: Vec<unpack::Owner>) -> Vec<(std::path::PathBuf, u32, u32)> {
     let mut last = std::collections::BTreeMap::new();
-    for (path, uid, gid) in owners {
-        last.insert(path, (uid, gid));
+    for (path, ids) in owners {
+        last.insert(path, ids);
     }
     last.into_iter()
-        .filter(|(_, ids)| *ids != (0, 0))
-        .map(|(path, (uid, gid))| (path, uid, gid))
+        .filter_map(|(path, ids)| match ids {
+            Some((0, 0)) | None => None,
+            Some((uid, gid)) => Some((path, uid, gid)),
+        })
         .collect()
 }
 

@@ -35,8 +35,9 @@ pub(super) struct Layer<'o> {
 }
 
 /// A node of the layer (its path relative to the root, empty for the root) and the uid and
-/// gid its entry names.
-pub(crate) type Owner = (std::path::PathBuf, u32, u32);
+/// gid its entry names; `None` for a hard link, which must not be changed through its name
+/// (its inode is its target's, owned as the target's entry says).
+pub(crate) type Owner = (std::path::PathBuf, Option<(u32, u32)>);
 
 pub(super) fn apply(tar: impl Read, root: &Path, options: &Options) -> Result<Report, UnpackError> {
     apply_with(tar, root, options, None).map(|(report, _)| report)
@@ -156,7 +157,13 @@ impl Layer<'_> {
             Kind::Directory => self.directory(Some(at), header),
             Kind::Symlink(target) => self.symlink(at, header, target),
             // A hard link has its target's owner: its own header's is ignored (as GNU tar).
-            Kind::HardLink(target) => return self.hard_link(at, &header.path, target),
+            Kind::HardLink(target) => {
+                self.hard_link(at, &header.path, target)?;
+                if let Some(owners) = &mut self.owners {
+                    owners.push((header.path.to_path_buf(), None));
+                }
+                return Ok(());
+            }
             Kind::CharDevice { .. } | Kind::BlockDevice { .. } | Kind::Fifo => self.special_node(at, header),
             Kind::GlobalHeader => return Ok(()),
         }?;
@@ -168,7 +175,7 @@ impl Layer<'_> {
         if let Some(owners) = &mut self.owners
             && !self.options.privileged
         {
-            owners.push((header.path.to_path_buf(), header.uid, header.gid));
+            owners.push((header.path.to_path_buf(), Some((header.uid, header.gid))));
         }
     }
 
@@ -180,7 +187,7 @@ impl Layer<'_> {
         let mut on_create = |path: &EntryPath| {
             implied += 1;
             if let Some(owners) = owners.as_mut() {
-                owners.push((path.to_path_buf(), 0, 0));
+                owners.push((path.to_path_buf(), Some((0, 0))));
             }
             created.insert(path, Created::Directory);
             deferred.set(
