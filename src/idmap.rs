@@ -126,6 +126,15 @@ impl IdMaps {
         Uid::effective().is_root()
     }
 
+    /// Whether `setgroups(2)` stays allowed in a namespace with this gid map: always for root;
+    /// for anyone else when newgidmap writes it with a subordinate range (newgidmap then leaves
+    /// setgroups allowed), not when the map is the caller's own gid alone (the kernel, or
+    /// newgidmap, denies it then).
+    pub fn allows_setgroups(gid: &[IdMap]) -> bool {
+        let own = Gid::effective().as_raw();
+        Self::default_allows_setgroups() || !matches!(gid, [m] if m.count == 1 && m.outside == own)
+    }
+
     /// Writes both maps for the process `pid`, still waiting in a fresh user namespace.
     pub fn write(&self, pid: Pid) -> Result<(), SetupError> {
         let privileged = Uid::effective().is_root();

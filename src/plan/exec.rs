@@ -82,7 +82,7 @@ impl Plan {
             plan.id_maps = Some(IdMaps {
                 uid: config.uid_map.clone(),
                 gid: config.gid_map.clone(),
-                allow_setgroups: IdMaps::default_allows_setgroups(),
+                allow_setgroups: IdMaps::allows_setgroups(&config.gid_map),
             });
             // As the payload, the container's root until `.user()`: setns left the caller's
             // host uid, which the container may not map.

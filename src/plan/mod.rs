@@ -140,7 +140,7 @@ impl Plan {
             plan.id_maps = Some(IdMaps {
                 uid: config.uid_map.clone(),
                 gid: config.gid_map.clone(),
-                allow_setgroups: IdMaps::default_allows_setgroups(),
+                allow_setgroups: IdMaps::allows_setgroups(&config.gid_map),
             });
         }
         // The host sources are opened before the switch to the container's root. Until then

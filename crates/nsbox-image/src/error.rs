@@ -91,6 +91,18 @@ pub enum Error {
     #[cfg(feature = "pull")]
     #[error("docker config {path:?}: {what}")]
     DockerConfig { path: PathBuf, what: String },
+    /// A rootless store's layers hold ids for the subordinate range it recorded when it was
+    /// made, and the caller's range (/etc/subuid, /etc/subgid) is now another one (or none):
+    /// using it would mis-own every file. Use a new store (or restore the range).
+    #[error("store {path:?} was made for the id map {recorded:?}, the caller's is now {current:?}")]
+    IdMapChanged {
+        path: PathBuf,
+        recorded: String,
+        current: String,
+    },
+    /// A layer entry of a store with subordinate ids is owned by an id outside its map.
+    #[error("layer entry {path:?} is owned by {uid}:{gid}, outside the store's id map")]
+    UnmappedOwner { path: PathBuf, uid: u32, gid: u32 },
     /// A system call failed.
     #[error("{context} {path:?}: {source}")]
     Io {

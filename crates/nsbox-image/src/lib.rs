@@ -37,4 +37,4 @@ pub use progress::Progress;
 #[cfg(feature = "pull")]
 pub use pull::{Credentials, PullOptions, RegistrySource};
 pub use reference::{DEFAULT_TAG, Reference};
-pub use store::{GcReport, Image, Layer, Lease, Store};
+pub use store::{GcReport, Image, Layer, Lease, MAX_SUBORDINATE_IDS, Store, StoreIdMaps};

@@ -18,6 +18,10 @@ pub enum CommitError {
     /// content lives in a lower layer), or a tree deeper than [`MAX_DEPTH`](super::MAX_DEPTH).
     #[error("{path} cannot go into a layer: {what}")]
     Unrepresentable { path: PathBuf, what: String },
+    /// A node of the upper is owned by a host id outside the id maps the container ran under
+    /// (it cannot be said in the container's ids).
+    #[error("{path} is owned by {uid}:{gid} on the host, outside the container's id maps")]
+    Unmapped { path: PathBuf, uid: u32, gid: u32 },
     /// A file changed while it was read (a container still running on the upper).
     #[error("{path} changed while it was read into the layer")]
     Changed { path: PathBuf },

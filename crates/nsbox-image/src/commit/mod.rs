@@ -34,7 +34,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub use error::CommitError;
-pub use upper::{LayerReport, MAX_DEPTH, layer_from_upper};
+pub use upper::{LayerReport, MAX_DEPTH, layer_from_upper, layer_from_upper_shifted};
 
 use crate::digest::Hasher;
 use crate::import::ImageInput;
@@ -55,6 +55,10 @@ pub struct CommitOptions {
     pub comment: Option<String>,
     /// The config's `author` (`docker commit -a`).
     pub author: Option<String>,
+    /// The id maps the container ran under, to write its owners in its own ids (see
+    /// [`layer_from_upper_shifted`]). `None`: the store's ([`Store::id_maps`]) for a store
+    /// with subordinate ids, else the ids on disk as they are.
+    pub id_maps: Option<crate::StoreIdMaps>,
 }
 
 impl CommitOptions {
@@ -73,6 +77,13 @@ impl CommitOptions {
     /// The image's author.
     pub fn author(mut self, author: impl Into<String>) -> Self {
         self.author = Some(author.into());
+        self
+    }
+
+    /// The id maps the container ran under (a root caller's container with a subordinate
+    /// range, say): its owners are shifted back through them.
+    pub fn id_maps(mut self, maps: crate::StoreIdMaps) -> Self {
+        self.id_maps = Some(maps);
         self
     }
 }
@@ -102,7 +113,8 @@ impl Store {
             inner: BufWriter::with_capacity(256 * 1024, file),
             hasher: Hasher::default(),
         };
-        let (mut writer, _) = layer_from_upper(upper.as_ref(), writer)?;
+        let ids = options.id_maps.as_ref().or(self.id_maps());
+        let (mut writer, _) = layer_from_upper_shifted(upper.as_ref(), writer, ids)?;
         writer.flush().map_err(|e| CommitError::io("writing", &staged.0, e))?;
         let (diff_id, size) = writer.hasher.finish();
 

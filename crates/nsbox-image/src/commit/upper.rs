@@ -27,6 +27,7 @@ use tar::{EntryType, Header};
 
 use super::CommitError;
 use super::xattr;
+use crate::store::StoreIdMaps;
 
 /// How deep the upper may nest (one fd is open per level).
 pub const MAX_DEPTH: usize = 256;
@@ -58,6 +59,17 @@ pub struct LayerReport {
 /// # Ok::<(), nsbox_image::commit::CommitError>(())
 /// ```
 pub fn layer_from_upper<W: Write>(upper: impl AsRef<Path>, out: W) -> Result<(W, LayerReport), CommitError> {
+    layer_from_upper_shifted(upper, out, None)
+}
+
+/// [`layer_from_upper`] for a container that ran under the id maps `ids`: the owners on disk
+/// (host ids) are written as the container's ids, shifted back through the maps; an owner
+/// outside them is [`CommitError::Unmapped`]. `None` writes the ids on disk.
+pub fn layer_from_upper_shifted<W: Write>(
+    upper: impl AsRef<Path>,
+    out: W,
+    ids: Option<&StoreIdMaps>,
+) -> Result<(W, LayerReport), CommitError> {
     let upper = upper.as_ref();
     let root = nix::fcntl::open(upper, dir_flags(), Mode::empty()).map_err(|e| CommitError::io("opening", upper, e))?;
     let mut tar = tar::Builder::new(out);
@@ -67,6 +79,7 @@ pub fn layer_from_upper<W: Write>(upper: impl AsRef<Path>, out: W) -> Result<(W,
         tar,
         report: LayerReport::default(),
         links: HashMap::new(),
+        ids,
     };
     walk.dir(root.as_fd(), Path::new(""), 0)?;
     let report = walk.report;
@@ -87,6 +100,8 @@ struct Walk<'a, W: Write> {
     report: LayerReport,
     /// (dev, ino) of files with several links -> the first name written.
     links: HashMap<(u64, u64), PathBuf>,
+    /// The maps the container ran under: owners on disk are host ids, shifted back.
+    ids: Option<&'a StoreIdMaps>,
 }
 
 impl<W: Write> Walk<'_, W> {
@@ -121,8 +136,21 @@ impl<W: Write> Walk<'_, W> {
 
     fn entry(&mut self, parent: BorrowedFd<'_>, rel: &Path, name: &CStr, depth: usize) -> Result<(), CommitError> {
         let path = rel.join(OsStr::from_bytes(name.to_bytes()));
-        let st = fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(|e| self.io("inspecting", &path, e))?;
+        let mut st =
+            fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(|e| self.io("inspecting", &path, e))?;
         let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+        let whiteout = kind == SFlag::S_IFCHR && st.st_rdev == 0;
+        if let (Some(ids), false) = (self.ids, whiteout) {
+            let (uid, gid) = (ids.inside_uid(st.st_uid), ids.inside_gid(st.st_gid));
+            let (Some(uid), Some(gid)) = (uid, gid) else {
+                return Err(CommitError::Unmapped {
+                    path: self.upper.join(&path),
+                    uid: st.st_uid,
+                    gid: st.st_gid,
+                });
+            };
+            (st.st_uid, st.st_gid) = (uid, gid);
+        }
         match kind {
             SFlag::S_IFCHR if st.st_rdev == 0 => {
                 let mut whiteout = b".wh.".to_vec();

@@ -34,6 +34,7 @@ pub struct ImageRun {
     lease: Lease,
     overrides: Overrides,
     upper: Upper,
+    id_maps: Option<crate::store::StoreIdMaps>,
 }
 
 impl ImageRun {
@@ -46,6 +47,7 @@ impl ImageRun {
             lease,
             overrides: Overrides::default(),
             upper: Upper::Tmpfs { size: None },
+            id_maps: store.id_maps().cloned(),
         })
     }
 
@@ -70,11 +72,18 @@ impl ImageRun {
     /// Configures `builder`: the overlay root of the image's layers (top first) and the lease
     /// kept alive with the container, then what the image's config runs (see [`RunConfig`]),
     /// and its stop signal. Returns the resolved config (its exposed ports, for publishing).
+    ///
+    /// For a store with subordinate ids ([`Store::id_maps`]) it also sets the container's uid
+    /// and gid maps to the store's, so the ids inside are the image's (`/etc/shadow` 0:42).
     pub fn apply(self, builder: &mut ContainerBuilder) -> Result<RunConfig, RunError> {
         let layers: Vec<_> = self.lease.layers().iter().rev().cloned().collect();
         let stack = LayerStack::new(layers.clone());
         let run = RunConfig::resolve(self.image.config().config().as_ref(), &self.overrides, &stack)?;
         builder.rootfs(Rootfs::overlay(layers, self.upper));
+        if let Some(maps) = &self.id_maps {
+            builder.uid_map(maps.uid.iter().copied());
+            builder.gid_map(maps.gid.iter().copied());
+        }
         run.apply(builder);
         if let Some(signal) = run.stop_signal {
             builder.stop_signal(signal);

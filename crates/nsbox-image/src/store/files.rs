@@ -49,6 +49,11 @@ impl TempPath {
         self.0.as_deref().expect("a temp path is set until kept")
     }
 
+    /// Gives up removing it on drop (the caller removes it otherwise).
+    pub(crate) fn into_path(mut self) -> PathBuf {
+        self.0.take().expect("a temp path is set until kept")
+    }
+
     /// Renames it to `target`, after which it is no longer removed on drop.
     pub(crate) fn rename_to(mut self, target: &Path) -> Result<(), Error> {
         let path = self.0.take().expect("a temp path is set until kept");

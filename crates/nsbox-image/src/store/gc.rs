@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use super::files::remove_tree;
 use super::{Kind, LockFile, Store, holders};
 use crate::{Digest, Error};
 
@@ -57,7 +56,7 @@ impl Store {
         for (digest, path) in digests_in(&self.root.join("blobs/sha256"), "")? {
             if !blobs.contains(&digest) {
                 report.blob_bytes_freed += fs::symlink_metadata(&path).map_or(0, |m| m.len());
-                remove_tree(&path)?;
+                self.remove_tree(&path)?;
                 report.blobs_removed.push(digest);
             }
         }
@@ -72,7 +71,7 @@ impl Store {
             }
             match LockFile::try_acquire(&self.layer_lock_path(&digest), Kind::Exclusive)? {
                 Some(lock) => {
-                    remove_tree(&path)?;
+                    self.remove_tree(&path)?;
                     lock.unlink()?;
                     report.layers_removed.push(digest);
                 }
@@ -91,7 +90,7 @@ impl Store {
         let tmp = self.tmp_dir();
         for entry in fs::read_dir(&tmp).map_err(|e| Error::io("listing", &tmp, e))? {
             let entry = entry.map_err(|e| Error::io("listing", &tmp, e))?;
-            remove_tree(&entry.path())?;
+            self.remove_tree(&entry.path())?;
         }
         Ok(report)
     }

@@ -9,7 +9,7 @@ use std::io::{self, BufReader, Read, Seek};
 
 use super::blobs::StagedBlob;
 use super::files::TempPath;
-use super::{Kind, LayerRecord, LockFile, Store, exists};
+use super::{Kind, LayerRecord, LockFile, Store, exists, shift};
 use crate::digest::HashingReader;
 use crate::error::unpack_error;
 use crate::progress::{CountingReader, Reporter};
@@ -188,7 +188,11 @@ impl Store {
             privileged: self.privileged(),
         };
         let provisional = expected.cloned().unwrap_or_else(|| staged.digest.clone());
-        unpack::apply_layer(&mut tar, temp.path(), &options).map_err(|e| unpack_error(&provisional, e))?;
+        let owners = match self.id_maps() {
+            None => unpack::apply_layer(&mut tar, temp.path(), &options).map(|_| Vec::new()),
+            Some(_) => unpack::apply_layer_recording_owners(&mut tar, temp.path(), &options).map(|(_, o)| o),
+        }
+        .map_err(|e| unpack_error(&provisional, e))?;
         // The diff id covers the whole stream, including what follows the end-of-archive marker.
         let trailing = io::copy(&mut (&mut tar).take(MAX_TRAILING_BYTES + 1), &mut io::sink())
             .map_err(|e| Error::io("decompressing", blob_path, e))?;
@@ -208,10 +212,26 @@ impl Store {
         };
         let target = self.layer_path(&actual);
         if !exists(&target)? {
-            // The tree is complete on disk before its name appears.
-            let dir = File::open(temp.path()).map_err(|e| Error::io("opening", temp.path(), e))?;
-            nix::unistd::syncfs(&dir).map_err(|e| Error::io("syncing", temp.path(), e.into()))?;
-            temp.rename_to(&target)?;
+            match self.id_maps() {
+                None => {
+                    sync_tree(temp.path())?;
+                    temp.rename_to(&target)?;
+                }
+                Some(maps) => {
+                    // From here the tree holds subordinate ids: only the store's user namespace
+                    // can remove it, so it is removed that way on failure.
+                    let path = temp.into_path();
+                    let placed = shift::chown_all(maps, &path, &last_owners(owners))
+                        .and_then(|()| sync_tree(&path))
+                        .and_then(|()| {
+                            std::fs::rename(&path, &target).map_err(|e| Error::io("renaming into place", &target, e))
+                        });
+                    if let Err(e) = placed {
+                        let _ = self.remove_tree(&path);
+                        return Err(e);
+                    }
+                }
+            }
         }
         Ok(actual)
     }
@@ -252,6 +272,28 @@ impl Store {
         let _ = file.rewind();
         Ok(Compression::sniff(&head[..n]))
     }
+}
+
+/// Syncs the store's file system: an unpacked tree is complete on disk before its name appears.
+fn sync_tree(path: &std::path::Path) -> Result<(), Error> {
+    let dir = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+    nix::unistd::syncfs(&dir).map_err(|e| Error::io("syncing", path, e.into()))
+}
+
+/// The owner each node ends with (a later entry for a path wins), without those the caller's
+/// own ids already give (0:0 inside is the caller) and hard links (changed through their
+/// target's name, not their own).
+fn last_owners(owners: Vec<unpack::Owner>) -> Vec<(std::path::PathBuf, u32, u32)> {
+    let mut last = std::collections::BTreeMap::new();
+    for (path, ids) in owners {
+        last.insert(path, ids);
+    }
+    last.into_iter()
+        .filter_map(|(path, ids)| match ids {
+            Some((0, 0)) | None => None,
+            Some((uid, gid)) => Some((path, uid, gid)),
+        })
+        .collect()
 }
 
 fn check_diff_id(staged: &StagedBlob, expected: &Digest, actual: &Digest) -> Result<(), Error> {

@@ -21,17 +21,20 @@ mod blobs;
 mod files;
 mod gc;
 mod holders;
+mod idmap;
 mod image;
 mod layers;
 mod lease;
 mod lock;
 mod records;
+mod shift;
 
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub use gc::GcReport;
+pub use idmap::{MAX_SUBORDINATE_IDS, StoreIdMaps};
 pub use image::{Image, Layer};
 pub use lease::Lease;
 
@@ -69,6 +72,7 @@ pub struct Store {
     root: PathBuf,
     limits: Limits,
     privileged: bool,
+    id_maps: Option<StoreIdMaps>,
 }
 
 impl Store {
@@ -89,6 +93,11 @@ impl Store {
 
     /// Opens the store at `path`, creating it (0700) and its layout if needed. An existing
     /// directory we own is made 0700; one owned by another user is refused.
+    ///
+    /// A new store of an unprivileged caller with subordinate ids (/etc/subuid and
+    /// /etc/subgid, newuidmap and newgidmap installed) records their map
+    /// ([`StoreIdMaps::for_caller`]) and keeps its layers' owners through it; a store that
+    /// recorded a map the caller no longer has is refused ([`Error::IdMapChanged`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         let root = path.as_ref().to_owned();
         if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -125,11 +134,32 @@ impl Store {
                 .create(&dir)
                 .map_err(|e| Error::io("creating", &dir, e))?;
         }
+        let id_maps = idmap::load(&root, StoreIdMaps::for_caller())?;
         Ok(Self {
             root,
             limits: DEFAULT_LIMITS,
             privileged: euid == 0 && meta.uid() == 0,
+            id_maps,
         })
+    }
+
+    /// The subordinate id map this store's layers are owned through (a rootless store made by
+    /// a caller with subordinate ids), `None` otherwise (root's image ids, or every file the
+    /// caller's). A container of its images must run under this map
+    /// ([`ImageRun`](crate::run::ImageRun) sets it).
+    pub fn id_maps(&self) -> Option<&StoreIdMaps> {
+        self.id_maps.as_ref()
+    }
+
+    /// Removes a file or tree of the store: a directory through the store's user namespace
+    /// when its layers belong to subordinate ids (the caller alone cannot), anything else
+    /// directly.
+    pub(crate) fn remove_tree(&self, path: &Path) -> Result<(), Error> {
+        let is_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+        match &self.id_maps {
+            Some(maps) if is_dir(path) => shift::remove_tree(maps, path),
+            _ => files::remove_tree(path),
+        }
     }
 
     /// The store's directory.

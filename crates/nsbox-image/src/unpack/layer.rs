@@ -28,9 +28,37 @@ pub(super) struct Layer<'o> {
     /// Directories made because a name implied them: they count against `max_entries` with
     /// the entries.
     pub implied: u64,
+    /// The owners the image gives its nodes, when asked for ([`apply_recording_owners`]):
+    /// every node made, in entry order (a later one for a path wins; an implied directory is
+    /// 0:0).
+    pub owners: Option<Vec<Owner>>,
 }
 
+/// A node of the layer (its path relative to the root, empty for the root) and the uid and
+/// gid its entry names; `None` for a hard link, which must not be changed through its name
+/// (its inode is its target's, owned as the target's entry says).
+pub(crate) type Owner = (std::path::PathBuf, Option<(u32, u32)>);
+
 pub(super) fn apply(tar: impl Read, root: &Path, options: &Options) -> Result<Report, UnpackError> {
+    apply_with(tar, root, options, None).map(|(report, _)| report)
+}
+
+/// [`apply`], also returning the owners the entries name (unprivileged, they are not applied:
+/// a store with subordinate ids applies them afterwards, from its user namespace).
+pub(crate) fn apply_recording_owners(
+    tar: impl Read,
+    root: &Path,
+    options: &Options,
+) -> Result<(Report, Vec<Owner>), UnpackError> {
+    apply_with(tar, root, options, Some(Vec::new())).map(|(report, owners)| (report, owners.unwrap_or_default()))
+}
+
+fn apply_with(
+    tar: impl Read,
+    root: &Path,
+    options: &Options,
+    owners: Option<Vec<Owner>>,
+) -> Result<(Report, Option<Vec<Owner>>), UnpackError> {
     let meter = Meter::new();
     let mut archive = tar::Archive::new(Metered {
         inner: tar,
@@ -44,6 +72,7 @@ pub(super) fn apply(tar: impl Read, root: &Path, options: &Options) -> Result<Re
         deferred: Deferred::default(),
         implied: 0,
         buffer: vec![0; BUFFER],
+        owners,
     };
     let mut entries = archive.entries().map_err(|e| stream_error(&meter, e))?;
     loop {
@@ -59,10 +88,14 @@ pub(super) fn apply(tar: impl Read, root: &Path, options: &Options) -> Result<Re
         }
     }
     let Layer {
-        root, deferred, report, ..
+        root,
+        deferred,
+        report,
+        owners,
+        ..
     } = layer;
     deferred.apply(&root)?;
-    Ok(report)
+    Ok((report, owners))
 }
 
 fn stream_error(meter: &Meter, e: io::Error) -> UnpackError {
@@ -107,7 +140,7 @@ impl Layer<'_> {
         }
         let Some((parent, name)) = header.path.split_last() else {
             return match header.kind {
-                Kind::Directory => self.directory(None, header),
+                Kind::Directory => self.directory(None, header).map(|()| self.record_owner(header)),
                 _ => Err(refused(&header.path, Refusal::RootNotDirectory)),
             };
         };
@@ -123,19 +156,39 @@ impl Layer<'_> {
             Kind::File => self.file(at, header, body),
             Kind::Directory => self.directory(Some(at), header),
             Kind::Symlink(target) => self.symlink(at, header, target),
-            Kind::HardLink(target) => self.hard_link(at, &header.path, target),
+            // A hard link has its target's owner: its own header's is ignored (as GNU tar).
+            Kind::HardLink(target) => {
+                self.hard_link(at, &header.path, target)?;
+                if let Some(owners) = &mut self.owners {
+                    owners.push((header.path.to_path_buf(), None));
+                }
+                return Ok(());
+            }
             Kind::CharDevice { .. } | Kind::BlockDevice { .. } | Kind::Fifo => self.special_node(at, header),
-            Kind::GlobalHeader => Ok(()),
+            Kind::GlobalHeader => return Ok(()),
+        }?;
+        self.record_owner(header);
+        Ok(())
+    }
+
+    fn record_owner(&mut self, header: &Header) {
+        if let Some(owners) = &mut self.owners
+            && !self.options.privileged
+        {
+            owners.push((header.path.to_path_buf(), Some((header.uid, header.gid))));
         }
     }
 
     /// Opens `dir` (the parent of `entry`) under the root, creating what is missing: mode
     /// 0755 at the layer's end, as Docker gives directories a layer implies.
     pub(super) fn parent_dir(&mut self, dir: &EntryPath, entry: &EntryPath) -> Result<OwnedFd, UnpackError> {
-        let (created, deferred) = (&mut self.created, &mut self.deferred);
+        let (created, deferred, owners) = (&mut self.created, &mut self.deferred, &mut self.owners);
         let mut implied = 0;
         let mut on_create = |path: &EntryPath| {
             implied += 1;
+            if let Some(owners) = owners.as_mut() {
+                owners.push((path.to_path_buf(), Some((0, 0))));
+            }
             created.insert(path, Created::Directory);
             deferred.set(
                 path,

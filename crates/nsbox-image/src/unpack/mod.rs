@@ -39,6 +39,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use error::{Exceeded, LimitKind, Refusal};
+pub(crate) use layer::Owner;
 
 /// The most components one entry's name may have (`a/b/c` has 3): a layer of deep names would
 /// make that many directories per entry. Real trees stay far below (Debian's deepest paths
@@ -173,4 +174,14 @@ pub enum UnpackError {
 /// ```
 pub fn apply_layer(tar: impl Read, root: &Path, options: &Options) -> Result<Report, UnpackError> {
     layer::apply(tar, root, options)
+}
+
+/// [`apply_layer`], also returning the owner every node's entry names (unprivileged they are not
+/// applied; a store with subordinate ids applies them from its user namespace).
+pub(crate) fn apply_layer_recording_owners(
+    tar: impl Read,
+    root: &Path,
+    options: &Options,
+) -> Result<(Report, Vec<Owner>), UnpackError> {
+    layer::apply_recording_owners(tar, root, options)
 }
