@@ -660,3 +660,45 @@ fn rm_force_of_a_running_rm_container() {
         assert!(env.containers().is_empty());
     }
 }
+
+/// `--memory`: the limit holds (a payload past it is OOM-killed: 137, as Docker reports it)
+/// and `stats` shows the usage against it, where the memory controller is usable (the pure
+/// cgroup v2 VM: .ci/cgroup-v2, with `NSBOX_EXPECT_MEMORY=1`); elsewhere (this host's v1
+/// memory hierarchy is the machine's own) it is refused with 125.
+#[test]
+fn memory_limit_holds_and_stats_show_it() {
+    if !can_run() {
+        return;
+    }
+    let usable = nsbox::preflight().can_use(nsbox::Controller::Memory);
+    if std::env::var_os("NSBOX_EXPECT_MEMORY").is_some_and(|v| v == "1") {
+        assert!(usable, "NSBOX_EXPECT_MEMORY=1 but the memory controller is not usable");
+    }
+    if !usable {
+        // Where the limit cannot hold, it is refused clearly.
+        let env = Env::new();
+        let out = env.nsbox(&["run", "--rm", "--memory", "64m", "busybox", "true"]);
+        assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("memory"), "{}", text(&out.stderr));
+        assert!(env.containers().is_empty(), "a refused run left a container");
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run", "-d", "--name", "m", "--memory", "64m", "busybox", "sleep", "1000",
+    ]);
+    let stats = env.ok(&["stats", "--no-stream", "m"]);
+    assert!(stats.contains("/ 64.00MiB"), "{stats}");
+    env.ok(&["rm", "-f", "m"]);
+    let out = env.nsbox(&[
+        "run",
+        "--rm",
+        "--memory",
+        "32m",
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero bs=100M count=1 | head -c 1 >/dev/null",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{}", text(&out.stderr));
+}

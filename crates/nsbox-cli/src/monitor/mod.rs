@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use report::Report;
 
 use crate::configure::configure;
-use crate::error::{CliError, Result};
+use crate::error::CliError;
 use crate::lock::Lock;
 use crate::paths::Paths;
 use crate::state::{ContainerDir, Process, State, StateRoot};
@@ -66,7 +66,22 @@ pub fn main(paths: &Paths, id: &str, report: OwnedFd, foreground: bool) -> i32 {
     };
     match start(paths, &state, &dir, &report, foreground) {
         Ok(shared) => supervise(&state, &dir, shared, report),
-        Err(e) => {
+        Err(Start::Refused(e)) if dir.status().is_ok_and(|s| s.started.is_none()) => {
+            // Refused before anything ran (a bad image config, a limit this host cannot
+            // hold): as `docker create` failing, no container is left.
+            log(&dir, &format!("refused: {e}"));
+            let _ = state.remove(&dir);
+            let _ = report::send(
+                &report,
+                &Report::Failed {
+                    code: e.code,
+                    message: e.message,
+                },
+                &[],
+            );
+            1
+        }
+        Err(Start::Refused(e) | Start::Failed(e)) => {
             log(&dir, &format!("start failed: {e}"));
             if let Ok(mut status) = dir.status() {
                 status.error = Some(e.message.clone());
@@ -95,6 +110,18 @@ pub fn main(paths: &Paths, id: &str, report: OwnedFd, foreground: bool) -> i32 {
     }
 }
 
+/// Why a start failed: its configuration was refused (nothing ran), or a later step failed.
+enum Start {
+    Refused(CliError),
+    Failed(CliError),
+}
+
+impl<E: Into<CliError>> From<E> for Start {
+    fn from(e: E) -> Start {
+        Start::Failed(e.into())
+    }
+}
+
 /// Spawns the container; records it running and reports `Started`.
 fn start(
     paths: &Paths,
@@ -102,16 +129,19 @@ fn start(
     dir: &ContainerDir,
     report: &OwnedFd,
     foreground: bool,
-) -> Result<Arc<Shared>> {
+) -> std::result::Result<Arc<Shared>, Start> {
     // Held for the monitor's whole life (the fd is close-on-exec: the container never has it).
     let Some(lock) = Lock::try_exclusive(&dir.lock_path())? else {
-        return Err(CliError::new(format!("container {} is already running", dir.id)));
+        return Err(Start::Failed(CliError::new(format!(
+            "container {} is already running",
+            dir.id
+        ))));
     };
     std::mem::forget(lock);
     let spec = dir.spec()?;
     let store = paths.open_store()?;
     let mut builder = nsbox::Container::builder();
-    let run = configure(&mut builder, &spec, dir, &store, state)?;
+    let run = configure(&mut builder, &spec, dir, &store, state).map_err(Start::Refused)?;
     if spec.tty {
         builder.tty(true);
     } else if foreground {
@@ -125,7 +155,8 @@ fn start(
         builder.stdin(nsbox::Stdio::null());
         builder.logs(nsbox::logs::LogConfig::new(dir.logs()));
     }
-    let mut container = builder.spawn()?;
+    let config = builder.build().map_err(|e| Start::Refused(e.into()))?;
+    let mut container = config.spawn()?;
     let ports = container
         .ports()
         .iter()
@@ -149,7 +180,7 @@ fn start(
         dir: dir.clone(),
         memory_limit: spec.memory,
     });
-    server::serve(shared.clone()).map_err(|e| CliError::new(format!("control socket: {e}")))?;
+    server::serve(shared.clone()).map_err(|e| Start::Failed(CliError::new(format!("control socket: {e}"))))?;
     let fds: Vec<_> = pty.iter().map(|p| p.as_fd().as_raw_fd()).collect();
     // The command may be gone already (killed right after `run -d`): the container runs on.
     let _ = report::send(report, &Report::Started { id: dir.id.clone() }, &fds);
