@@ -116,6 +116,7 @@ pub mod logs;
 mod mount;
 mod namespaces;
 mod net;
+mod null_device;
 mod on_spawn;
 mod overlay_support;
 mod pid1;

@@ -400,3 +400,63 @@ fn masked_paths_stay_the_null_device_when_the_rootfs_forges_dev_null() {
         );
     }
 }
+
+/// A container root with power over host root's inodes (this host's default: no /etc/subuid,
+/// root mapped to root) cannot chmod or chown the host's device nodes bound into its /dev, its
+/// masked paths (binds of /dev/null) or its `Stdio::null()` streams through /proc/self/fd:
+/// each is on a read-only mount. The devices still work.
+#[test]
+fn the_container_cannot_change_the_hosts_device_nodes() {
+    if !common::root() {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let before: Vec<_> = [
+        "/dev/null",
+        "/dev/zero",
+        "/dev/full",
+        "/dev/random",
+        "/dev/urandom",
+        "/dev/tty",
+    ]
+    .iter()
+    .map(|p| {
+        fs::metadata(p)
+            .map(|m| (m.mode(), m.uid(), m.gid(), m.ctime(), m.ctime_nsec()))
+            .ok()
+    })
+    .collect();
+    // Harmless if it ever succeeded (the same mode and owners: only the ctime tells); a
+    // regression must not wreck this host's /dev.
+    let script = "for d in null zero full random urandom; do \
+                    chmod 666 /dev/$d 2>/dev/null && echo chmod-$d; chown 0:0 /dev/$d 2>/dev/null && echo chown-$d; \
+                  done; \
+                  chmod 666 /dev/tty 2>/dev/null && echo chmod-tty; chown 0:5 /dev/tty 2>/dev/null && echo chown-tty; \
+                  chmod 666 /proc/self/fd/0 2>/dev/null && echo chmod-stdin; \
+                  chmod 666 /proc/keys 2>/dev/null && echo chmod-mask; \
+                  echo x > /dev/null && head -c 3 /dev/zero | wc -c";
+    let out = Container::builder()
+        .command("/bin/sh")
+        .args(["-c", script])
+        .stdin(nsbox::Stdio::null())
+        .stdout(nsbox::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out).trim(), "3", "the container changed a host node");
+    let after: Vec<_> = [
+        "/dev/null",
+        "/dev/zero",
+        "/dev/full",
+        "/dev/random",
+        "/dev/urandom",
+        "/dev/tty",
+    ]
+    .iter()
+    .map(|p| {
+        fs::metadata(p)
+            .map(|m| (m.mode(), m.uid(), m.gid(), m.ctime(), m.ctime_nsec()))
+            .ok()
+    })
+    .collect();
+    assert_eq!(before, after, "a host device node changed");
+}

@@ -125,7 +125,10 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
             let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW;
             let source = slot(slots, *source)?;
             let target_fd = sys::openat(slot(slots, *dir)?, name, flags, 0o644)?;
-            bind_onto(source, target_fd, false, false)
+            // Read-only: the node is the host's inode; a container root with power over it
+            // (no user namespace, or one mapping root to root) must not chmod or chown it.
+            // Reading and writing the device itself do not need a writable mount.
+            bind_onto(source, target_fd, false, true)
         }
         Step::MountInto {
             dir,

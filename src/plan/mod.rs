@@ -433,12 +433,9 @@ impl Plan {
         for (to, stdio) in [(0, &config.stdin), (1, &config.stdout), (2, &config.stderr)] {
             let child_end = match stdio.as_ref().map(|s| &s.0) {
                 None | Some(StdioKind::Inherit) => continue,
-                Some(StdioKind::Null) => nix::fcntl::open(
-                    "/dev/null",
-                    OFlag::O_RDWR | OFlag::O_CLOEXEC,
-                    nix::sys::stat::Mode::empty(),
-                )
-                .map_err(|e| Error::io("open /dev/null for stdio", e))?,
+                Some(StdioKind::Null) => {
+                    crate::null_device::open().map_err(|e| Error::io("open /dev/null for stdio", e))?
+                }
                 Some(StdioKind::Fd(fd)) => fd.try_clone().map_err(|e| Error::io("duplicate stdio fd", e))?,
                 Some(StdioKind::Piped) => {
                     let (r, w) = pipe()?;

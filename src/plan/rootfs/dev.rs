@@ -8,7 +8,7 @@ use libc::c_ulong;
 use super::*;
 
 /// Device nodes bound from the host into the fresh /dev (binds work in a user namespace,
-/// where mknod does not).
+/// where mknod does not), each read-only: the inode is the host's (see `Step::BindInto`).
 pub(super) const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
 /// The last component of a /dev path.
