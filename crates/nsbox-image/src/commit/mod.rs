@@ -21,6 +21,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod config;
 mod error;
 mod upper;
 mod xattr;
@@ -55,6 +56,8 @@ pub struct CommitOptions {
     pub comment: Option<String>,
     /// The config's `author` (`docker commit -a`).
     pub author: Option<String>,
+    /// The history entry's `created_by` (a build's instruction); `nsbox-image commit` if unset.
+    pub created_by: Option<String>,
 }
 
 impl CommitOptions {
@@ -73,6 +76,12 @@ impl CommitOptions {
     /// The image's author.
     pub fn author(mut self, author: impl Into<String>) -> Self {
         self.author = Some(author.into());
+        self
+    }
+
+    /// What the history entry says made the layer (`RUN apt-get install -y nginx`).
+    pub fn created_by(mut self, created_by: impl Into<String>) -> Self {
+        self.created_by = Some(created_by.into());
         self
     }
 }
@@ -170,7 +179,8 @@ impl Store {
             .ok_or_else(|| corrupt("no rootfs.diff_ids"))?;
         diff_ids.push(diff_id.to_string().into());
         let created = created_now();
-        let mut entry = serde_json::json!({ "created": created, "created_by": "nsbox-image commit" });
+        let created_by = options.created_by.as_deref().unwrap_or("nsbox-image commit");
+        let mut entry = serde_json::json!({ "created": created, "created_by": created_by });
         if let Some(comment) = &options.comment {
             entry["comment"] = comment.clone().into();
         }
