@@ -62,7 +62,11 @@ CMD ["echo default command"]
     write(&ctx, "files/notes.md", "re-included\n");
     write(&ctx, "hello.txt", "hello v1\n");
     write(&ctx, "plain.txt", "not an archive\n");
-    write(&ctx, ".dockerignore", "# keys stay out\nfiles/*.key\n**/*.md\n!files/notes.md\n");
+    write(
+        &ctx,
+        ".dockerignore",
+        "# keys stay out\nfiles/*.key\n**/*.md\n!files/notes.md\n",
+    );
     let site = nsbox.dir.path().join("site");
     write(&site, "www/index.html", "from the archive\n");
     let packed = std::process::Command::new("tar")
@@ -95,11 +99,20 @@ fn every_instruction_builds_an_image_that_runs_as_configured() {
     // The config, as the store holds it.
     let store = nsbox.open_store();
     let image = store.inspect("myimg:1").unwrap();
-    assert_eq!(store.inspect("other").unwrap().manifest_digest(), image.manifest_digest());
+    assert_eq!(
+        store.inspect("other").unwrap().manifest_digest(),
+        image.manifest_digest()
+    );
     let config = image.config().config().clone().unwrap();
     let env = config.env().clone().unwrap();
-    assert!(env.contains(&"APP=/app".to_string()) && env.contains(&"NAME=my app".to_string()), "{env:?}");
-    assert!(!env.iter().any(|e| e.starts_with("GREETING")), "ARGs are not in the image: {env:?}");
+    assert!(
+        env.contains(&"APP=/app".to_string()) && env.contains(&"NAME=my app".to_string()),
+        "{env:?}"
+    );
+    assert!(
+        !env.iter().any(|e| e.starts_with("GREETING")),
+        "ARGs are not in the image: {env:?}"
+    );
     let labels = config.labels().clone().unwrap();
     assert_eq!(labels.get("org.example.name").map(String::as_str), Some("my app"));
     assert_eq!(labels.get("version").map(String::as_str), Some("1"));
@@ -119,10 +132,23 @@ fn every_instruction_builds_an_image_that_runs_as_configured() {
     let script = "cat /greeting; ls -ln /app/files | sed 1d; ls -n /app/files/sub/b; ls /app/files; \
                   cat /app/hello.txt; stat -c '%a %u:%g' /opt/hello-hi; cat /srv/www/index.html; \
                   cat /srv/plain.txt; pwd";
-    let run = nsbox.ok(["run", "--rm", "-u", "0", "--entrypoint", "/bin/sh", "myimg:1", "-c", script]);
+    let run = nsbox.ok([
+        "run",
+        "--rm",
+        "-u",
+        "0",
+        "--entrypoint",
+        "/bin/sh",
+        "myimg:1",
+        "-c",
+        script,
+    ]);
     assert!(run.contains("hi from my app in /app as 0"), "{run}");
     let owners: Vec<&str> = run.lines().filter(|l| l.contains(" 1000 ")).collect();
-    assert!(owners.iter().all(|l| l.contains(" 1000     50 ")), "--chown=app:staff: {run}");
+    assert!(
+        owners.iter().all(|l| l.contains(" 1000     50 ")),
+        "--chown=app:staff: {run}"
+    );
     assert!(owners.len() >= 3, "{run}");
     assert!(!run.contains("secret.key"), ".dockerignore: {run}");
     assert!(run.contains("notes.md"), "an exception re-includes: {run}");
@@ -168,7 +194,12 @@ fn a_second_build_is_all_cached_and_a_changed_file_rebuilds_from_its_copy() {
     // Cached steps survive `image prune` (gc): still all hits.
     nsbox.ok(["image", "prune"]);
     let third = nsbox.build(&["-t", "myimg"], &ctx);
-    assert_eq!(stdout(&third).matches(" ---> Using cache").count(), steps, "{}", stdout(&third));
+    assert_eq!(
+        stdout(&third).matches(" ---> Using cache").count(),
+        steps,
+        "{}",
+        stdout(&third)
+    );
 
     // hello.txt changed: its first COPY (step 9) and every later step are rebuilt.
     write(&ctx, "hello.txt", "hello v2\n");
@@ -183,14 +214,49 @@ fn a_second_build_is_all_cached_and_a_changed_file_rebuilds_from_its_copy() {
     assert_eq!(cached, ["5/20 ", "6/20 ", "7/20 ", "8/20 "], "{text}");
     assert!(text.contains("Running in"), "the RUN after it runs again: {text}");
     assert_ne!(id(&fourth), id(&first));
-    let run = nsbox.ok(["run", "--rm", "-u", "0", "--entrypoint", "cat", "myimg", "/app/hello.txt"]);
+    let run = nsbox.ok([
+        "run",
+        "--rm",
+        "-u",
+        "0",
+        "--entrypoint",
+        "cat",
+        "myimg",
+        "/app/hello.txt",
+    ]);
     assert_eq!(run, "hello v2\n");
 
     // --no-cache runs every step.
     let fifth = nsbox.build(&["--no-cache", "-q", "-t", "myimg"], &ctx);
     assert!(fifth.status.success());
-    assert!(stdout(&fifth).trim().starts_with("sha256:"), "-q prints the id only: {}", stdout(&fifth));
+    assert!(
+        stdout(&fifth).trim().starts_with("sha256:"),
+        "-q prints the id only: {}",
+        stdout(&fifth)
+    );
     assert!(nsbox.build_leftovers().is_empty());
+
+    // `builder prune` drops the cache; the tagged image keeps its layers.
+    nsbox.ok(["builder", "prune"]);
+    let run = nsbox.ok([
+        "run",
+        "--rm",
+        "-u",
+        "0",
+        "--entrypoint",
+        "cat",
+        "myimg",
+        "/app/hello.txt",
+    ]);
+    assert_eq!(run, "hello v2\n");
+    let sixth = nsbox.build(&["-t", "myimg"], &ctx);
+    assert!(sixth.status.success());
+    assert_eq!(
+        stdout(&sixth).matches(" ---> Using cache").count(),
+        0,
+        "{}",
+        stdout(&sixth)
+    );
 }
 
 /// Asserts `out` failed with `code` and a message naming `needle`, that no image named
@@ -220,15 +286,37 @@ fn an_unsupported_instruction_is_refused_with_its_line_before_anything_runs() {
     let out = nsbox.build(&["-t", "bad"], &ctx);
     refused(&nsbox, &out, 125, "Dockerfile:3: HEALTHCHECK is not supported", "bad");
     assert_eq!(stderr(&out).lines().count(), 1, "one line: {}", stderr(&out));
-    assert!(!stdout(&out).contains("Step"), "checked before any step: {}", stdout(&out));
+    assert!(
+        !stdout(&out).contains("Step"),
+        "checked before any step: {}",
+        stdout(&out)
+    );
     assert_eq!(fs::read_to_string(nsbox.store().join("refs.json")).unwrap(), before);
 
     write(&ctx, "Dockerfile", "FROM busybox AS build\nRUN true\n");
-    refused(&nsbox, &nsbox.build(&["-t", "bad"], &ctx), 125, "Dockerfile:1: FROM", "bad");
+    refused(
+        &nsbox,
+        &nsbox.build(&["-t", "bad"], &ctx),
+        125,
+        "Dockerfile:1: FROM",
+        "bad",
+    );
     write(&ctx, "Dockerfile", "FROM nosuchimage\n");
-    refused(&nsbox, &nsbox.build(&["-t", "bad"], &ctx), 125, "unable to find the image", "bad");
+    refused(
+        &nsbox,
+        &nsbox.build(&["-t", "bad"], &ctx),
+        125,
+        "unable to find the image",
+        "bad",
+    );
     write(&ctx, "Dockerfile", "FROM busybox\nADD https://example.com/x /x\n");
-    refused(&nsbox, &nsbox.build(&["-t", "bad"], &ctx), 125, "Dockerfile:2: ADD", "bad");
+    refused(
+        &nsbox,
+        &nsbox.build(&["-t", "bad"], &ctx),
+        125,
+        "Dockerfile:2: ADD",
+        "bad",
+    );
 }
 
 #[test]
@@ -239,11 +327,19 @@ fn a_failing_run_names_its_line_and_exit_code_and_commits_nothing() {
     let nsbox = Nsbox::new();
     nsbox.import_busybox();
     let ctx = nsbox.dir.path().join("ctx");
-    write(&ctx, "Dockerfile", "FROM busybox\nENV A=1\nRUN echo about to fail; exit 3\nCMD sh\n");
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM busybox\nENV A=1\nRUN echo about to fail; exit 3\nCMD sh\n",
+    );
     let out = nsbox.build(&["-t", "bad"], &ctx);
     refused(&nsbox, &out, 1, "Dockerfile:3: RUN echo about to fail; exit 3", "bad");
     assert!(stderr(&out).contains("returned a non-zero code: 3"), "{}", stderr(&out));
-    assert!(stdout(&out).contains("about to fail"), "its output is shown: {}", stdout(&out));
+    assert!(
+        stdout(&out).contains("about to fail"),
+        "its output is shown: {}",
+        stdout(&out)
+    );
     // The ENV step before it is cached; no image holds the failed RUN's layer.
     let store = nsbox.open_store();
     let gc = store.gc().unwrap();
@@ -294,9 +390,14 @@ fn the_seeds_nginx_image_builds_and_a_second_build_is_all_cached() {
     }
     let nsbox = Nsbox::new();
     let ctx = nsbox.dir.path().join("mynginx");
+    let started = std::time::Instant::now();
     let Some(out) = build_support::build_mynginx(&nsbox, &ctx) else {
         return;
     };
+    eprintln!(
+        "nsbox build -t mynginx . (load of the Debian image included): {:.1?}",
+        started.elapsed()
+    );
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let image = nsbox.open_store().inspect("mynginx").unwrap();
     let config = image.config().config().clone().unwrap();
@@ -304,9 +405,14 @@ fn the_seeds_nginx_image_builds_and_a_second_build_is_all_cached() {
     let mut ports = config.exposed_ports().clone().unwrap();
     ports.sort();
     assert_eq!(ports, ["443/tcp", "80/tcp"]);
-    let version = nsbox.ok(["run", "--rm", "mynginx", "nginx", "-t"]);
-    let _ = version;
-    let again = nsbox.command(["build", "-t", "mynginx", "."]).current_dir(&ctx).output().unwrap();
+    nsbox.ok(["run", "--rm", "mynginx", "nginx", "-t"]);
+    let started = std::time::Instant::now();
+    let again = nsbox
+        .command(["build", "-t", "mynginx", "."])
+        .current_dir(&ctx)
+        .output()
+        .unwrap();
+    eprintln!("second build, all cached: {:.1?}", started.elapsed());
     let text = stdout(&again);
     assert!(again.status.success(), "{text}");
     // ENV, RUN, three COPY, EXPOSE, CMD.

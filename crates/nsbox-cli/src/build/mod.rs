@@ -127,6 +127,26 @@ pub fn build(paths: &Paths, args: BuildArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `nsbox builder prune`: every cached step image untagged, then what only they used freed.
+pub fn prune(paths: &Paths) -> Result<i32> {
+    let store = paths.open_store()?;
+    let mut removed = 0;
+    for image in store.list()? {
+        for reference in image.references().iter().filter(|r| r.name() == cache::REPOSITORY) {
+            match store.remove(&reference.to_string()) {
+                Ok(()) | Err(nsbox_image::Error::ImageNotFound { .. }) => removed += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let report = store.gc()?;
+    println!(
+        "Deleted build cache objects: {removed} (layers removed: {})",
+        report.layers_removed.len()
+    );
+    Ok(0)
+}
+
 /// Why a step failed: the command's own error (125) or the build's (a RUN's exit code).
 pub enum StepError {
     Cli(CliError),

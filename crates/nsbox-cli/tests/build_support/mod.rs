@@ -99,7 +99,11 @@ impl Nsbox {
         let root = self.dir.path().join("busybox-root");
         fs::create_dir_all(root.join("bin")).unwrap();
         fs::create_dir_all(root.join("etc")).unwrap();
-        let copied = Command::new("cp").arg(BUSYBOX).arg(root.join("bin/busybox")).status().unwrap();
+        let copied = Command::new("cp")
+            .arg(BUSYBOX)
+            .arg(root.join("bin/busybox"))
+            .status()
+            .unwrap();
         assert!(copied.success());
         for applet in APPLETS {
             symlink("busybox", root.join("bin").join(applet)).unwrap();
@@ -193,7 +197,11 @@ pub fn build_mynginx(nsbox: &Nsbox, context: &Path) -> Option<Output> {
         image.docker_archive.as_os_str(),
     ]);
     nginx_context(context);
-    let out = nsbox.command(["build", "-t", "mynginx", "."]).current_dir(context).output().unwrap();
+    let out = nsbox
+        .command(["build", "-t", "mynginx", "."])
+        .current_dir(context)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success()
         && (text.contains("Temporary failure resolving") || text.contains("Could not connect"))
