@@ -178,13 +178,19 @@ pub fn children(dir: &mut Dir) -> nix::Result<Vec<(String, Child)>> {
         let child = match kind {
             SFlag::S_IFDIR => Child::Dir(open_dir(dir, &name)?, stat),
             SFlag::S_IFREG => {
+                // O_NONBLOCK: a file swapped for a fifo since fstatat must not block the build;
+                // what was opened is checked again.
                 let fd = openat(
                     dir.as_fd(),
                     name.as_str(),
-                    OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
                     Mode::empty(),
                 )?;
-                Child::File(File::from(fd), stat)
+                let opened = fstat(&fd)?;
+                if SFlag::from_bits_truncate(opened.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
+                    return Err(Errno::ESTALE);
+                }
+                Child::File(File::from(fd), opened)
             }
             SFlag::S_IFLNK => {
                 let target = nix::fcntl::readlinkat(dir.as_fd(), name.as_str())?;
