@@ -66,6 +66,9 @@ pub enum Command {
     Image(ImageCommand),
     /// Build an image from a Dockerfile
     Build(BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Display what this host lets nsbox do, and what to do about what is missing
     Info,
     /// Print a shell completion script
@@ -92,6 +95,12 @@ pub enum ImageCommand {
     Ls(ImagesArgs),
     /// Remove one or more images
     Rm(RmiArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Remove the build cache (the step images of earlier builds) and the data only it used
+    Prune,
 }
 
 #[derive(Debug, Args)]

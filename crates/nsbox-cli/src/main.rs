@@ -2,6 +2,7 @@
 //! only on the public APIs of the `nsbox` and `nsbox-image` libraries. See docs/cli.md.
 
 mod attach;
+mod build;
 mod cgroups;
 mod cli;
 mod commands;

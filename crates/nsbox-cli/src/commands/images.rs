@@ -19,6 +19,15 @@ pub fn list(paths: &Paths, args: ImagesArgs) -> Result<i32> {
         "SIZE".into(),
     ]];
     for image in store.list()? {
+        // The build cache's step images are not listed (see build/cache.rs).
+        let shown: Vec<_> = image
+            .references()
+            .iter()
+            .filter(|r| r.name() != crate::build::CACHE_REPOSITORY)
+            .collect();
+        if shown.is_empty() {
+            continue;
+        }
         let id = image.config_digest().hex().to_owned();
         let id = if args.no_trunc {
             format!("sha256:{id}")
@@ -39,7 +48,7 @@ pub fn list(paths: &Paths, args: ImagesArgs) -> Result<i32> {
                 format!("{} ago", human_duration(now_unix() - t.as_secs_f64()))
             });
         let size: u64 = image.layers().iter().map(|l| l.size()).sum();
-        for reference in image.references() {
+        for reference in shown {
             rows.push([
                 reference.name().to_owned(),
                 reference.tag().unwrap_or("<none>").to_owned(),

@@ -10,7 +10,7 @@ mod ps;
 mod run;
 mod stats;
 
-use crate::cli::{Cli, Command, ImageCommand};
+use crate::cli::{BuilderCommand, Cli, Command, ImageCommand};
 use crate::error::Result;
 use crate::paths::Paths;
 
@@ -38,10 +38,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Pull(args) => images::pull(&paths, args),
         Command::Rmi(args) | Command::Image(ImageCommand::Rm(args)) => images::rmi(&paths, args),
         Command::Image(ImageCommand::Prune) => images::prune(&paths),
-        Command::Build(args) => crate::error::Result::Err(crate::error::CliError::new(format!(
-            "build is not available yet (context {})",
-            args.context.display()
-        ))),
+        Command::Build(args) => crate::build::build(&paths, args),
+        Command::Builder(BuilderCommand::Prune) => crate::build::prune(&paths),
         Command::Info => info::info(&paths),
         Command::Completion { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();

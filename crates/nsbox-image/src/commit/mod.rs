@@ -21,6 +21,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod config;
 mod error;
 mod upper;
 mod xattr;
@@ -59,6 +60,8 @@ pub struct CommitOptions {
     /// [`layer_from_upper_shifted`]). `None`: the store's ([`Store::id_maps`]) for a store
     /// with subordinate ids, else the ids on disk as they are.
     pub id_maps: Option<crate::StoreIdMaps>,
+    /// The history entry's `created_by` (a build's instruction); `nsbox-image commit` if unset.
+    pub created_by: Option<String>,
 }
 
 impl CommitOptions {
@@ -84,6 +87,12 @@ impl CommitOptions {
     /// range, say): its owners are shifted back through them.
     pub fn id_maps(mut self, maps: crate::StoreIdMaps) -> Self {
         self.id_maps = Some(maps);
+        self
+    }
+
+    /// What the history entry says made the layer (`RUN apt-get install -y nginx`).
+    pub fn created_by(mut self, created_by: impl Into<String>) -> Self {
+        self.created_by = Some(created_by.into());
         self
     }
 }
@@ -182,7 +191,8 @@ impl Store {
             .ok_or_else(|| corrupt("no rootfs.diff_ids"))?;
         diff_ids.push(diff_id.to_string().into());
         let created = created_now();
-        let mut entry = serde_json::json!({ "created": created, "created_by": "nsbox-image commit" });
+        let created_by = options.created_by.as_deref().unwrap_or("nsbox-image commit");
+        let mut entry = serde_json::json!({ "created": created, "created_by": created_by });
         if let Some(comment) = &options.comment {
             entry["comment"] = comment.clone().into();
         }
