@@ -4,9 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-/// The cgroup directories process `pid` is in, one per hierarchy, as paths in this mount
-/// namespace.
-pub fn of_process(pid: u32) -> Vec<PathBuf> {
+/// The cgroup directories of a container: those process `pid` (its init) is in whose name is
+/// `name` (the core's `nsbox-<container id>`), as paths in this mount namespace. A hierarchy
+/// where nsbox made no cgroup leaves the init in its parent's, the caller's: never recorded,
+/// never removed.
+pub fn of_container(pid: u32, name: &str) -> Vec<PathBuf> {
     let (Ok(cgroups), Ok(mounts)) = (
         std::fs::read_to_string(format!("/proc/{pid}/cgroup")),
         std::fs::read_to_string("/proc/self/mountinfo"),
@@ -21,6 +23,9 @@ pub fn of_process(pid: u32) -> Vec<PathBuf> {
         };
         // The v1 memory hierarchy can be named `name=systemd` and the like: skip named ones.
         if controllers.starts_with("name=") || path == "/" {
+            continue;
+        }
+        if Path::new(path).file_name().is_none_or(|n| n != name) {
             continue;
         }
         if let Some(mount) = mount_of(&mounts, id == "0", controllers) {

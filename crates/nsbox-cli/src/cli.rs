@@ -84,6 +84,9 @@ pub enum Command {
         report_fd: i32,
         #[arg(long)]
         foreground: bool,
+        /// Started by `run`: a configuration refused now leaves no container.
+        #[arg(long)]
+        first: bool,
     },
 }
 

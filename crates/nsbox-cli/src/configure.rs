@@ -4,7 +4,7 @@
 use nsbox::{ContainerBuilder, Mount, NetnsRef, Network, Upper};
 use nsbox_image::run::{ImageRun, Overrides, RunConfig};
 
-use crate::error::{Result, bail};
+use crate::error::{CliError, Result, bail};
 use crate::spec::{NetworkSpec, RunSpec};
 use crate::state::{ContainerDir, StateRoot};
 
@@ -51,12 +51,16 @@ pub fn configure(
             let Some(process) = status.container.filter(|_| status.is_running()) else {
                 bail!("cannot join the network of container {key}: it is not running");
             };
-            let Some(_pidfd) = process.pidfd() else {
-                bail!("cannot join the network of container {key}: it is not running");
-            };
-            builder.network(Network::Join(NetnsRef::Path(
-                format!("/proc/{}/ns/net", process.pid).into(),
-            )));
+            // The namespace opened while a pidfd holds the process, then checked again: the
+            // pid cannot have been reused by another process in between.
+            let not_running =
+                || CliError::new(format!("cannot join the network of container {key}: it is not running"));
+            let _pidfd = process.pidfd().ok_or_else(not_running)?;
+            let ns = std::fs::File::open(format!("/proc/{}/ns/net", process.pid)).map_err(|_| not_running())?;
+            if !process.alive() {
+                return Err(not_running());
+            }
+            builder.network(Network::Join(NetnsRef::Fd(std::sync::Arc::new(ns.into()))));
         }
     }
     if let Some(bytes) = spec.memory {

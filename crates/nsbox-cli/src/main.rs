@@ -15,6 +15,7 @@ mod paths;
 mod progress;
 mod spec;
 mod state;
+mod streams;
 mod time;
 
 use clap::Parser;

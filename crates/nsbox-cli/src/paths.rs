@@ -37,6 +37,12 @@ impl Paths {
         })
     }
 
+    /// Containers' data (writable layers, logs): `<store>/containers`, on disk beside the
+    /// images (nsbox-image leaves directories it does not know alone).
+    pub fn data(&self) -> PathBuf {
+        self.store.join("containers")
+    }
+
     pub fn open_store(&self) -> Result<nsbox_image::Store> {
         Ok(nsbox_image::Store::open(&self.store)?)
     }

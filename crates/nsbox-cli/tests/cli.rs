@@ -702,3 +702,88 @@ fn memory_limit_holds_and_stats_show_it() {
     ]);
     assert_eq!(out.status.code(), Some(137), "{}", text(&out.stderr));
 }
+
+/// The container never holds the command's own fds (a container root could reopen them
+/// through /proc/self/fd and chmod or rewrite the files behind them): a foreground run's and
+/// an exec's streams are pipes the command relays. `exec -u NAME` reads the container's
+/// account files inside its root (a symlink to `/x` is the container's `/x`), never blocks on
+/// a FIFO. An exec into a paused container is refused, and a container's recorded cgroups are
+/// only its own.
+#[test]
+fn the_container_gets_pipes_not_the_commands_fds_and_exec_stays_inside() {
+    if !can_run() {
+        return;
+    }
+    let env = Env::new();
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "readlink /proc/self/fd/1; readlink /proc/self/fd/2",
+    ]);
+    assert!(out.lines().all(|l| l.starts_with("pipe:")), "{out}");
+    let out = env.ok(&["run", "--rm", "-i", "busybox", "readlink", "/proc/self/fd/0"]);
+    assert!(out.starts_with("pipe:"), "{out}");
+
+    env.ok(&["run", "-d", "--name", "c", "busybox", "sleep", "1000"]);
+    let out = env.ok(&["exec", "c", "sh", "-c", "readlink /proc/self/fd/1; readlink /proc/self/fd/2"]);
+    assert!(out.lines().all(|l| l.starts_with("pipe:")), "{out}");
+    // Piped through the command, output and exit code intact, stdin too with -i.
+    let mut child = env
+        .command(&["exec", "-i", "c", "sh", "-c", "cat; exit 4"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"through the pipe\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        (out.status.code(), text(&out.stdout).as_str()),
+        (Some(4), "through the pipe\n")
+    );
+
+    // A host file the container names by an absolute symlink is not read: its own /tmp/pw is.
+    let host = env.path().join("hostpw");
+    std::fs::write(&host, "zed:x:7777:7777::/:/bin/sh\n").unwrap();
+    let script = format!(
+        "echo 'zed:x:4242:4343::/:/bin/sh' > /tmp/pw; mkdir -p {dir}; echo 'zed:x:4242:4343::/:/bin/sh' > {host}; ln -sf /tmp/pw /etc/passwd; mkfifo /tmp/fifo; ln -sf /tmp/fifo /etc/group",
+        dir = env.path().display(),
+        host = host.display()
+    );
+    env.ok(&["exec", "c", "sh", "-c", &script]);
+    std::fs::write(&host, "zed:x:7777:7777::/:/bin/sh\n").unwrap();
+    env.ok(&["exec", "c", "ln", "-sf", host.to_str().unwrap(), "/etc/passwd"]);
+    // The container's own file at the host file's path says 4242; the host's says 7777.
+    assert_eq!(env.ok(&["exec", "-u", "zed", "c", "id", "-u"]), "4242\n");
+    // A group from a FIFO: read as empty, not waited on.
+    let out = env.nsbox(&["exec", "-u", "zed:staff", "c", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("unable to find group"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    env.ok(&["pause", "c"]);
+    let out = env.nsbox(&["exec", "c", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("paused"), "{}", text(&out.stderr));
+    env.ok(&["unpause", "c"]);
+    env.ok(&["exec", "c", "true"]);
+
+    let id = env.ok(&["inspect", "c"]);
+    let id: serde_json::Value = serde_json::from_str(&id).unwrap();
+    let cgroups: Vec<String> =
+        serde_json::from_value(env.status(id[0]["Id"].as_str().unwrap())["cgroups"].clone()).unwrap();
+    assert!(!cgroups.is_empty());
+    assert!(
+        cgroups
+            .iter()
+            .all(|c| c.rsplit('/').next().unwrap().starts_with("nsbox-")),
+        "{cgroups:?}"
+    );
+    env.ok(&["rm", "-f", "c"]);
+}

@@ -2,8 +2,6 @@
 //! started by its monitor (which holds the container) with this command's stdio, or a pty
 //! whose master comes back here. The exit code is the process's.
 
-use std::os::fd::AsRawFd;
-
 use crate::cli::ExecArgs;
 use crate::error::{CliError, Result, bail};
 use crate::monitor::client::Connection;
@@ -11,9 +9,10 @@ use crate::monitor::protocol::{ExecRequest, Request};
 use crate::paths::Paths;
 use crate::spec;
 use crate::state::{Process, StateRoot};
+use crate::streams::Streams;
 
 pub fn exec(paths: &Paths, args: ExecArgs) -> Result<i32> {
-    let dir = StateRoot::open(&paths.state)?.find(&args.container)?;
+    let dir = StateRoot::open(paths)?.find(&args.container)?;
     let status = dir.status()?;
     let Some(init) = status.container.filter(|p| status.is_running() && p.alive()) else {
         bail!("Error: container {} is not running", dir.id);
@@ -29,16 +28,11 @@ pub fn exec(paths: &Paths, args: ExecArgs) -> Result<i32> {
         workdir: args.workdir.clone(),
         tty: args.tty,
         interactive: args.interactive,
+        detach: args.detach,
         tty_size: crate::attach::terminal_size(),
     };
-    let null = std::fs::File::options().read(true).write(true).open("/dev/null")?;
-    let fds: Vec<i32> = match (args.tty, args.detach) {
-        (true, _) => vec![],
-        (false, true) => vec![null.as_raw_fd(); 3],
-        (false, false) => vec![0, 1, 2],
-    };
-    let connection = Connection::send(&dir, &Request::Exec(request), &fds)?;
-    let (started, mut pty) = connection.response()?;
+    let connection = Connection::send(&dir, &Request::Exec(request), &[])?;
+    let (started, fds) = connection.response()?;
     if let Some(message) = started.error {
         return Err(CliError::with_code(
             started.code.unwrap_or(crate::error::USAGE),
@@ -48,10 +42,18 @@ pub fn exec(paths: &Paths, args: ExecArgs) -> Result<i32> {
     if args.detach {
         return Ok(0);
     }
-    if let Some(pty) = pty.pop() {
-        crate::attach::pump_terminal(pty, args.interactive);
-    }
+    let relays = match started.streams {
+        Some(Streams::Pty) => {
+            if let Some(pty) = fds.into_iter().next() {
+                crate::attach::pump_terminal(pty, args.interactive);
+            }
+            Vec::new()
+        }
+        Some(Streams::Pipes { stdin }) => crate::streams::relay_pipes(stdin, fds),
+        _ => Vec::new(),
+    };
     let (exited, _) = connection.response()?;
+    crate::streams::finish(relays, std::time::Duration::from_secs(2));
     Ok(exited.code.unwrap_or(255))
 }
 
@@ -63,8 +65,8 @@ fn resolve_user(init: Process, user: &str) -> Result<(u32, u32)> {
         None => (user, None),
     };
     let root = format!("/proc/{}/root", init.pid);
-    let read = |file: &str| std::fs::read_to_string(format!("{root}/etc/{file}")).unwrap_or_default();
-    let (passwd, groups) = (read("passwd"), read("group"));
+    let read = |file: &str| read_in_root(&root, file);
+    let (passwd, groups) = (read("etc/passwd"), read("etc/group"));
     // Checked after reading: the pid still names the container's init.
     if !init.alive() {
         bail!("the container exited");
@@ -100,4 +102,39 @@ fn resolve_user(init: Process, user: &str) -> Result<(u32, u32)> {
         },
     };
     Ok((uid, gid))
+}
+
+/// The most bytes of an account file read (the container writes it).
+const MAX_ACCOUNTS: u64 = 1 << 20;
+
+/// `name` as the container sees it, under its root `root` (`/proc/<pid>/root`): resolved with
+/// `RESOLVE_IN_ROOT` (a symlink to `/x` is the container's `/x`, never the host's), no magic
+/// links, non-blocking (a FIFO does not hold the command), a regular file only, at most
+/// `MAX_ACCOUNTS` bytes. Anything else reads as an empty file.
+fn read_in_root(root: &str, name: &str) -> String {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    use std::io::Read;
+    let read = || -> Option<String> {
+        let dir = nix::fcntl::open(
+            root,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()?;
+        let how = OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let fd = nix::fcntl::openat2(&dir, name, how).ok()?;
+        let meta = nix::sys::stat::fstat(&fd).ok()?;
+        if meta.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return None;
+        }
+        let mut text = String::new();
+        std::fs::File::from(fd)
+            .take(MAX_ACCOUNTS)
+            .read_to_string(&mut text)
+            .ok()?;
+        Some(text)
+    };
+    read().unwrap_or_default()
 }

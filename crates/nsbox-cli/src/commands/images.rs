@@ -140,7 +140,7 @@ fn import_with_bar(store: &Store, source: &Source, reference: &str, quiet: bool)
 /// unless `-f`.
 pub fn rmi(paths: &Paths, args: RmiArgs) -> Result<i32> {
     let store = paths.open_store()?;
-    let state = StateRoot::open(&paths.state)?;
+    let state = StateRoot::open(paths)?;
     let mut code = 0;
     for name in &args.images {
         let result = (|| -> Result<()> {

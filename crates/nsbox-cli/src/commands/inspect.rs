@@ -11,7 +11,7 @@ use crate::state::{ContainerDir, StateRoot};
 use crate::time::rfc3339;
 
 pub fn inspect(paths: &Paths, args: ContainersArgs) -> Result<i32> {
-    let state = StateRoot::open(&paths.state)?;
+    let state = StateRoot::open(paths)?;
     let mut all = Vec::new();
     let mut code = 0;
     for key in &args.containers {
@@ -79,7 +79,7 @@ fn describe(dir: &ContainerDir) -> Result<serde_json::Value> {
 
 /// `port CONTAINER [PRIVATE_PORT[/PROTO]]`: `80/tcp -> 0.0.0.0:8080`.
 pub fn port(paths: &Paths, args: PortArgs) -> Result<i32> {
-    let dir = StateRoot::open(&paths.state)?.find(&args.container)?;
+    let dir = StateRoot::open(paths)?.find(&args.container)?;
     let status = dir.status()?;
     let wanted = args.port.as_deref().map(|p| {
         if p.contains('/') {
@@ -113,7 +113,7 @@ pub fn port(paths: &Paths, args: PortArgs) -> Result<i32> {
 
 /// `top CONTAINER`: the processes of the container's PID namespace.
 pub fn top(paths: &Paths, args: TopArgs) -> Result<i32> {
-    let dir = StateRoot::open(&paths.state)?.find(&args.container)?;
+    let dir = StateRoot::open(paths)?.find(&args.container)?;
     let status = dir.status()?;
     let Some(init) = status.container.filter(|p| status.is_running() && p.alive()) else {
         return Err(CliError::new(format!("Error: container {} is not running", dir.id)));

@@ -18,7 +18,7 @@ fn for_each(
     containers: &[String],
     mut each: impl FnMut(&StateRoot, &ContainerDir, &str) -> Result<Option<String>>,
 ) -> Result<i32> {
-    let state = StateRoot::open(&paths.state)?;
+    let state = StateRoot::open(paths)?;
     let mut code = 0;
     for key in containers {
         let result = state.find(key).and_then(|dir| each(&state, &dir, key));
@@ -38,7 +38,7 @@ pub fn start(paths: &Paths, args: StartArgs) -> Result<i32> {
     if args.attach && args.containers.len() > 1 {
         return Err(CliError::new("you cannot start and attach multiple containers at once"));
     }
-    let state = StateRoot::open(&paths.state)?;
+    let state = StateRoot::open(paths)?;
     if args.attach {
         let dir = state.find(&args.containers[0])?;
         let spec = dir.spec()?;
@@ -48,13 +48,13 @@ pub fn start(paths: &Paths, args: StartArgs) -> Result<i32> {
                 args.containers[0]
             )));
         }
-        let mut launched = launch::launch(paths, &dir, true, spec.interactive)?;
+        let mut launched = launch::launch(paths, &dir, true, spec.interactive, false)?;
         return Ok(super::run::attach(&dir, &mut launched, spec.tty, spec.interactive));
     }
     for_each(paths, &args.containers, |_, dir, key| {
         if !dir.status()?.is_running() {
             // The monitor runs on without us.
-            launch::launch(paths, dir, false, false)?;
+            launch::launch(paths, dir, false, false, false)?;
         }
         Ok(Some(key.to_owned()))
     })
@@ -75,7 +75,7 @@ pub fn stop(paths: &Paths, args: StopArgs, restart: bool) -> Result<i32> {
             wait_monitor_gone(&status);
         }
         if restart {
-            launch::launch(paths, dir, false, false)?;
+            launch::launch(paths, dir, false, false, false)?;
         }
         Ok(Some(key.to_owned()))
     })

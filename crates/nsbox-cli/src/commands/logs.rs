@@ -12,7 +12,7 @@ use crate::state::StateRoot;
 use crate::time::{parse_since, rfc3339};
 
 pub fn logs(paths: &Paths, args: LogsArgs) -> Result<i32> {
-    let state = StateRoot::open(&paths.state)?;
+    let state = StateRoot::open(paths)?;
     let dir = state.find(&args.container)?;
     if !dir.logs().is_dir() {
         // A foreground container's output went to its terminal.

@@ -50,6 +50,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             id,
             report_fd,
             foreground,
+            first,
         } => {
             use std::os::fd::FromRawFd;
             // SAFETY: the command that started us handed this fd over (its number in our args).
@@ -57,7 +58,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             // Never passed on: the container must not hold the command's socket.
             nix::fcntl::fcntl(&report, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
                 .map_err(|e| crate::error::CliError::new(format!("report fd: {e}")))?;
-            Ok(crate::monitor::main(&paths, &id, report, foreground))
+            Ok(crate::monitor::main(&paths, &id, report, foreground, first))
         }
     }
 }

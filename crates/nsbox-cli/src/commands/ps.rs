@@ -7,7 +7,7 @@ use crate::state::{State, StateRoot, Status};
 use crate::time::{human_duration, now_unix};
 
 pub fn ps(paths: &Paths, args: PsArgs) -> Result<i32> {
-    let state = StateRoot::open(&paths.state)?;
+    let state = StateRoot::open(paths)?;
     let mut rows = vec![[
         "CONTAINER ID".to_owned(),
         "IMAGE".into(),

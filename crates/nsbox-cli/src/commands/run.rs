@@ -7,12 +7,13 @@ use crate::monitor::launch::{self, Launched};
 use crate::paths::Paths;
 use crate::spec::{self, RunSpec};
 use crate::state::{StateRoot, validate_name};
+use crate::streams::Streams;
 
 pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     let spec = spec_of(paths, &args)?;
-    let state = StateRoot::open(&paths.state)?;
+    let state = StateRoot::open(paths)?;
     let dir = state.create(&spec)?;
-    let launched = launch::launch(paths, &dir, !spec.detach, spec.interactive);
+    let launched = launch::launch(paths, &dir, !spec.detach, spec.interactive, true);
     let mut launched = match launched {
         Ok(launched) => launched,
         Err(e) => {
@@ -31,10 +32,20 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
 /// Follows a foreground container to its end: its terminal pumped (`-t`), signals forwarded.
 pub fn attach(dir: &crate::state::ContainerDir, launched: &mut Launched, tty: bool, interactive: bool) -> i32 {
     let _signals = crate::attach::forward_signals(dir.clone(), tty);
-    if let Some(pty) = launched.pty.take() {
-        crate::attach::pump_terminal(pty, interactive);
-    }
-    launch::wait_exit(launched)
+    let fds = std::mem::take(&mut launched.fds);
+    let relays = match launched.streams {
+        Streams::Pty => {
+            if let Some(pty) = fds.into_iter().next() {
+                crate::attach::pump_terminal(pty, interactive);
+            }
+            Vec::new()
+        }
+        Streams::Pipes { stdin } => crate::streams::relay_pipes(stdin, fds),
+        Streams::None => Vec::new(),
+    };
+    let code = launch::wait_exit(launched);
+    crate::streams::finish(relays, std::time::Duration::from_secs(2));
+    code
 }
 
 /// The spec of `run`'s flags, checked (a bad flag is an error before anything is made).

@@ -12,7 +12,7 @@ use crate::paths::Paths;
 use crate::state::{ContainerDir, StateRoot};
 
 pub fn stats(paths: &Paths, args: StatsArgs) -> Result<i32> {
-    let state = StateRoot::open(&paths.state)?;
+    let state = StateRoot::open(paths)?;
     let containers: Vec<ContainerDir> = if args.containers.is_empty() {
         state
             .list()?

@@ -16,13 +16,14 @@ pub struct Launched {
     pub child: Child,
     /// The report socket: a foreground run reads the exit code from it.
     pub report: OwnedFd,
-    /// The pty's master, for `-t`.
-    pub pty: Option<OwnedFd>,
+    /// The container's streams (a foreground run's) and their fds.
+    pub streams: crate::streams::Streams,
+    pub fds: Vec<OwnedFd>,
 }
 
 /// Starts the monitor of `dir` and waits for its setup report. `foreground`: the container's
 /// stdio are this command's (`-i` adds stdin), else its output goes to its logs.
-pub fn launch(paths: &Paths, dir: &ContainerDir, foreground: bool, interactive: bool) -> Result<Launched> {
+pub fn launch(paths: &Paths, dir: &ContainerDir, foreground: bool, interactive: bool, first: bool) -> Result<Launched> {
     let (ours, theirs) = crate::fdpass::pair()?;
     let theirs_raw = theirs.as_raw_fd();
     let exe = std::env::current_exe().map_err(|e| CliError::new(format!("finding this program: {e}")))?;
@@ -33,6 +34,9 @@ pub fn launch(paths: &Paths, dir: &ContainerDir, foreground: bool, interactive: 
         .arg("--store")
         .arg(&paths.store)
         .args(["__monitor", &dir.id, "--report-fd", &theirs_raw.to_string()]);
+    if first {
+        command.arg("--first");
+    }
     if foreground {
         command.arg("--foreground");
         command.stdin(if interactive { Stdio::inherit() } else { Stdio::null() });
@@ -57,10 +61,11 @@ pub fn launch(paths: &Paths, dir: &ContainerDir, foreground: bool, interactive: 
         .map_err(|e| CliError::new(format!("starting the container's monitor: {e}")))?;
     drop(theirs);
     match report::recv(&ours) {
-        Ok(Some((Report::Started { .. }, mut fds))) => Ok(Launched {
+        Ok(Some((Report::Started { streams, .. }, fds))) => Ok(Launched {
             child,
             report: ours,
-            pty: fds.pop(),
+            streams,
+            fds,
         }),
         Ok(Some((Report::Failed { code, message }, _))) => {
             let _ = child.wait();

@@ -15,7 +15,7 @@ mod server;
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 use report::Report;
@@ -35,8 +35,8 @@ pub fn log(dir: &ContainerDir, line: &str) {
 }
 
 /// The monitor's life; returns its exit code.
-pub fn main(paths: &Paths, id: &str, report: OwnedFd, foreground: bool) -> i32 {
-    let state = match StateRoot::open(&paths.state) {
+pub fn main(paths: &Paths, id: &str, report: OwnedFd, foreground: bool, first: bool) -> i32 {
+    let state = match StateRoot::open(paths) {
         Ok(state) => state,
         Err(e) => {
             let _ = report::send(
@@ -66,7 +66,7 @@ pub fn main(paths: &Paths, id: &str, report: OwnedFd, foreground: bool) -> i32 {
     };
     match start(paths, &state, &dir, &report, foreground) {
         Ok(shared) => supervise(&state, &dir, shared, report),
-        Err(Start::Refused(e)) if dir.status().is_ok_and(|s| s.started.is_none()) => {
+        Err(Start::Refused(e)) if first => {
             // Refused before anything ran (a bad image config, a limit this host cannot
             // hold): as `docker create` failing, no container is left.
             log(&dir, &format!("refused: {e}"));
@@ -138,6 +138,11 @@ fn start(
         ))));
     };
     std::mem::forget(lock);
+    // A monitor that was killed left its container's cgroups behind: gone before a new start.
+    let previous = dir.status()?;
+    if previous.state == State::Dead {
+        crate::cgroups::remove(&previous.cgroups).map_err(|e| Start::Failed(CliError::new(e)))?;
+    }
     let spec = dir.spec()?;
     let store = paths.open_store()?;
     let mut builder = nsbox::Container::builder();
@@ -145,9 +150,10 @@ fn start(
     if spec.tty {
         builder.tty(true);
     } else if foreground {
-        builder.stdout(nsbox::Stdio::inherit()).stderr(nsbox::Stdio::inherit());
+        // Pipes the command relays, never its own fds (see streams.rs).
+        builder.stdout(nsbox::Stdio::piped()).stderr(nsbox::Stdio::piped());
         builder.stdin(if spec.interactive {
-            nsbox::Stdio::inherit()
+            nsbox::Stdio::piped()
         } else {
             nsbox::Stdio::null()
         });
@@ -172,18 +178,29 @@ fn start(
     status.monitor = Some(Process::current());
     status.ports = ports;
     status.command = run.argv.clone();
-    status.cgroups = crate::cgroups::of_process(container.pid());
+    status.cgroups = crate::cgroups::of_container(container.pid(), &format!("nsbox-{}", container.id()));
     dir.write_status(&status)?;
-    let pty = container.take_pty();
+    let ends = crate::streams::Ends {
+        pty: container.take_pty().map(OwnedFd::from),
+        stdin: container.take_stdin().map(OwnedFd::from),
+        stdout: container.take_stdout().map(OwnedFd::from),
+        stderr: container.take_stderr().map(OwnedFd::from),
+    };
     let shared = Arc::new(Shared {
         container: Mutex::new(container),
         dir: dir.clone(),
         memory_limit: spec.memory,
+        paused: std::sync::atomic::AtomicBool::new(false),
     });
     server::serve(shared.clone()).map_err(|e| Start::Failed(CliError::new(format!("control socket: {e}"))))?;
-    let fds: Vec<_> = pty.iter().map(|p| p.as_fd().as_raw_fd()).collect();
     // The command may be gone already (killed right after `run -d`): the container runs on.
-    let _ = report::send(report, &Report::Started { id: dir.id.clone() }, &fds);
+    let started = Report::Started {
+        id: dir.id.clone(),
+        streams: ends.streams(),
+    };
+    let _ = report::send(report, &started, &ends.raw());
+    // Our copies go: the command holds the only other ends.
+    drop(ends);
     Ok(shared)
 }
 

@@ -17,8 +17,8 @@ pub enum Request {
     Pause,
     Resume,
     Stats,
-    /// A process in the running container; its stdio are the fds sent with the request
-    /// (stdin, stdout, stderr), or a pty whose master comes back with `Started`.
+    /// A process in the running container; its stdio are pipes (or a pty) whose other ends
+    /// come back with the `started` response, never fds of the command.
     Exec(ExecRequest),
 }
 
@@ -31,6 +31,9 @@ pub struct ExecRequest {
     pub workdir: Option<String>,
     pub tty: bool,
     pub interactive: bool,
+    /// `-d`: no streams, no wait for the exit.
+    #[serde(default)]
+    pub detach: bool,
     pub tty_size: Option<(u16, u16)>,
 }
 
@@ -40,8 +43,9 @@ pub struct Response {
     /// Docker's exit code for the error (125, 126, 127) or the exec's exit code.
     pub code: Option<i32>,
     pub stats: Option<StatsReport>,
-    /// An exec started (its exit comes in a second response).
+    /// An exec started (its exit comes in a second response), with these streams.
     pub started: bool,
+    pub streams: Option<crate::streams::Streams>,
     pub exited: bool,
 }
 

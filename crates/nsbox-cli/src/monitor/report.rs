@@ -11,8 +11,11 @@ use crate::fdpass;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Report {
-    /// The payload executed; with `-t` the message carries the pty's master.
-    Started { id: String },
+    /// The payload executed; the message carries its `streams` (a foreground run's).
+    Started {
+        id: String,
+        streams: crate::streams::Streams,
+    },
     /// Setup failed; nothing runs.
     Failed { code: i32, message: String },
     /// The container exited with this code (Docker's: 128 + n for a signal).

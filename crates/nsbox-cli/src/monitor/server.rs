@@ -20,6 +20,8 @@ pub struct Shared {
     pub container: Mutex<nsbox::Container>,
     pub dir: ContainerDir,
     pub memory_limit: Option<u64>,
+    /// Paused (an exec would freeze in the container's cgroup, holding the lock).
+    pub paused: std::sync::atomic::AtomicBool,
 }
 
 /// Binds the control socket (replacing a stale one) and serves it on a thread.
@@ -49,11 +51,9 @@ fn accept_loop(sock: OwnedFd, shared: Arc<Shared>) {
             continue;
         }
         active.fetch_add(1, Ordering::SeqCst);
-        let (shared, active) = (shared.clone(), active.clone());
-        std::thread::spawn(move || {
-            serve_one(&fd, &shared);
-            active.fetch_sub(1, Ordering::SeqCst);
-        });
+        let slot = Slot(active.clone(), std::sync::atomic::AtomicBool::new(false));
+        let shared = shared.clone();
+        std::thread::spawn(move || serve_one(&fd, &shared, &slot));
     }
 }
 
@@ -62,11 +62,12 @@ fn peer_allowed(fd: &OwnedFd) -> bool {
     nix::sys::socket::getsockopt(fd, sockopt::PeerCredentials).is_ok_and(|c| c.uid() == me || c.uid() == 0)
 }
 
-fn serve_one(fd: &OwnedFd, shared: &Shared) {
-    let Ok((bytes, fds)) = fdpass::recv(fd) else { return };
+fn serve_one(fd: &OwnedFd, shared: &Shared, slot: &Slot) {
+    // Requests carry no fds: any that came are dropped here.
+    let Ok((bytes, _fds)) = fdpass::recv(fd) else { return };
     let response = match serde_json::from_slice::<Request>(&bytes) {
         Err(e) => Response::error(crate::error::USAGE, format!("bad request: {e}")),
-        Ok(Request::Exec(exec)) => return serve_exec(fd, shared, exec, fds),
+        Ok(Request::Exec(exec)) => return serve_exec(fd, shared, exec, slot),
         Ok(request) => handle(shared, request),
     };
     reply(fd, &response, &[]);
@@ -94,10 +95,12 @@ fn handle(shared: &Shared, request: Request) -> Response {
             }
             Request::Pause => {
                 container.pause()?;
+                shared.paused.store(true, Ordering::SeqCst);
                 set_state(&shared.dir, State::Paused);
             }
             Request::Resume => {
                 container.resume()?;
+                shared.paused.store(false, Ordering::SeqCst);
                 set_state(&shared.dir, State::Running);
             }
             Request::Stats => {
@@ -131,15 +134,24 @@ fn set_state(dir: &ContainerDir, state: State) {
     }
 }
 
-/// Starts the exec, answers `started` (with the pty's master for `-t`), waits for it, answers
-/// its exit code.
-fn serve_exec(fd: &OwnedFd, shared: &Shared, request: ExecRequest, mut fds: Vec<OwnedFd>) {
+/// Starts the exec (refused while the container is paused: it would freeze with the lock
+/// held), answers `started` with its streams (pipes, or the pty's master; nothing for `-d`),
+/// releases its connection slot (a long exec must not keep stop and kill out), waits for it,
+/// answers its exit code.
+fn serve_exec(fd: &OwnedFd, shared: &Shared, request: ExecRequest, slot: &Slot) {
+    if shared.paused.load(Ordering::SeqCst) {
+        let message = format!(
+            "container {} is paused, unpause the container before exec",
+            shared.dir.id
+        );
+        return reply(fd, &Response::error(crate::error::USAGE, message), &[]);
+    }
+    let Some((program, args)) = request.argv.split_first() else {
+        return reply(fd, &Response::error(crate::error::USAGE, "exec needs a command"), &[]);
+    };
     let spawned = {
         let container = shared.container.lock().expect("not poisoned");
         let mut exec = container.exec();
-        let Some((program, args)) = request.argv.split_first() else {
-            return reply(fd, &Response::error(crate::error::USAGE, "exec needs a command"), &[]);
-        };
         exec.command(program).args(args);
         for (k, v) in &request.env {
             exec.env(k, v);
@@ -155,16 +167,17 @@ fn serve_exec(fd: &OwnedFd, shared: &Shared, request: ExecRequest, mut fds: Vec<
             if let Some((rows, cols)) = request.tty_size {
                 exec.tty_size(rows, cols);
             }
-        } else if fds.len() == 3 {
-            let stderr = fds.pop().expect("three");
-            let stdout = fds.pop().expect("three");
-            let stdin = fds.pop().expect("three");
-            exec.stdout(stdout).stderr(stderr);
-            if request.interactive {
-                exec.stdin(stdin);
+        } else if request.detach {
+            exec.stdin(nsbox::Stdio::null())
+                .stdout(nsbox::Stdio::null())
+                .stderr(nsbox::Stdio::null());
+        } else {
+            exec.stdout(nsbox::Stdio::piped()).stderr(nsbox::Stdio::piped());
+            exec.stdin(if request.interactive {
+                nsbox::Stdio::piped()
             } else {
-                exec.stdin(nsbox::Stdio::null());
-            }
+                nsbox::Stdio::null()
+            });
         }
         exec.spawn()
     };
@@ -175,15 +188,20 @@ fn serve_exec(fd: &OwnedFd, shared: &Shared, request: ExecRequest, mut fds: Vec<
             return reply(fd, &Response::error(e.code, e.message), &[]);
         }
     };
-    drop(fds);
-    let pty = process.take_pty();
+    let ends = crate::streams::Ends {
+        pty: process.take_pty().map(OwnedFd::from),
+        stdin: process.take_stdin().map(OwnedFd::from),
+        stdout: process.take_stdout().map(OwnedFd::from),
+        stderr: process.take_stderr().map(OwnedFd::from),
+    };
     let started = Response {
         started: true,
+        streams: Some(ends.streams()),
         ..Default::default()
     };
-    let pty_fd: Vec<_> = pty.iter().map(|p| std::os::fd::AsFd::as_fd(p).as_raw_fd()).collect();
-    reply(fd, &started, &pty_fd);
-    drop(pty);
+    reply(fd, &started, &ends.raw());
+    drop(ends);
+    slot.release();
     let code = match process.wait() {
         Ok(status) => super::report::exit_code(status),
         Err(e) => {
@@ -200,4 +218,21 @@ fn serve_exec(fd: &OwnedFd, shared: &Shared, request: ExecRequest, mut fds: Vec<
         },
         &[],
     );
+}
+
+/// A connection's place among the `MAX_CONNECTIONS`; given back once (on release or drop).
+struct Slot(Arc<AtomicUsize>, std::sync::atomic::AtomicBool);
+
+impl Slot {
+    fn release(&self) {
+        if !self.1.swap(true, Ordering::SeqCst) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.release();
+    }
 }

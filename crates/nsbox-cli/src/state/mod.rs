@@ -9,9 +9,10 @@
 //!     spec.json                 what `run` was asked (the image, flags), written once
 //!     status.json               state, pids and start times, exit code; replaced atomically
 //!     lock                      flock: held by the monitor while it runs the container
-//!     upper/                    the container's writable layer (kept across restarts)
-//!     logs/                     json-file logs of a detached container
 //!     monitor.log               what the monitor had to say
+//! <store>/containers/<id>/      0700: the container's data, on disk
+//!     upper/                    its writable layer (kept across restarts)
+//!     logs/                     json-file logs of a detached container
 //! ```
 
 mod id;
@@ -30,25 +31,42 @@ use crate::error::{CliError, Context, Result, bail};
 use crate::lock::Lock;
 use crate::spec::RunSpec;
 
-/// The state directory.
+/// The state directory, and where containers' data (writable layer, logs) lives.
 pub struct StateRoot {
     dir: PathBuf,
+    data: PathBuf,
 }
 
 impl StateRoot {
-    /// Opens (creating it 0700 if missing) the state directory.
-    pub fn open(dir: &Path) -> Result<StateRoot> {
-        for sub in ["", "names", "containers", "sock"] {
-            let path = dir.join(sub);
+    /// Opens (creating it 0700 if missing) the state directory, and the data directory.
+    pub fn open(paths: &crate::paths::Paths) -> Result<StateRoot> {
+        let dir = paths.state.as_path();
+        let data = paths.data();
+        for path in ["", "names", "containers", "sock"]
+            .map(|sub| dir.join(sub))
+            .into_iter()
+            .chain([data.clone()])
+        {
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
                 .create(&path)
                 .context(|| format!("creating {}", path.display()))?;
         }
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-            .context(|| format!("securing {}", dir.display()))?;
-        Ok(StateRoot { dir: dir.to_owned() })
+        // Everything in it is trusted: it must be ours (a directory someone else owns that we
+        // were pointed at could be changed under us).
+        for dir in [dir, data.as_path()] {
+            let owner = std::os::unix::fs::MetadataExt::uid(&fs::symlink_metadata(dir)?);
+            if owner != nix::unistd::geteuid().as_raw() {
+                bail!("{} belongs to uid {owner}, not to this user", dir.display());
+            }
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .context(|| format!("securing {}", dir.display()))?;
+        }
+        Ok(StateRoot {
+            dir: dir.to_owned(),
+            data,
+        })
     }
 
     pub fn lock(&self) -> Result<Lock> {
@@ -68,12 +86,15 @@ impl StateRoot {
         let dir = ContainerDir {
             id: id.clone(),
             path: self.dir.join("containers").join(&id),
+            data: self.data.join(&id),
         };
         let made = (|| {
-            fs::DirBuilder::new()
-                .mode(0o700)
-                .create(&dir.path)
-                .context(|| format!("creating {}", dir.path.display()))?;
+            for path in [&dir.path, &dir.data] {
+                fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(path)
+                    .context(|| format!("creating {}", path.display()))?;
+            }
             let mut spec = spec.clone();
             spec.name = Some(name.clone());
             write_atomic(
@@ -84,6 +105,7 @@ impl StateRoot {
         })();
         if let Err(e) = made {
             let _ = fs::remove_dir_all(&dir.path);
+            let _ = fs::remove_dir_all(&dir.data);
             names::release(&self.dir.join("names"), &name, &id);
             return Err(e);
         }
@@ -110,7 +132,15 @@ impl StateRoot {
                 continue;
             };
             let created = entry.metadata().and_then(|m| m.modified()).ok();
-            found.push((created, ContainerDir { id, path: entry.path() }));
+            let data = self.data.join(&id);
+            found.push((
+                created,
+                ContainerDir {
+                    id,
+                    path: entry.path(),
+                    data,
+                },
+            ));
         }
         found.sort_by_key(|(created, _)| *created);
         Ok(found.into_iter().map(|(_, c)| c).collect())
@@ -121,7 +151,8 @@ impl StateRoot {
         if let Some(id) = names::lookup(&self.dir.join("names"), key) {
             let path = self.dir.join("containers").join(&id);
             if path.is_dir() {
-                return Ok(ContainerDir { id, path });
+                let data = self.data.join(&id);
+                return Ok(ContainerDir { id, path, data });
             }
         }
         if !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -144,15 +175,21 @@ impl StateRoot {
         {
             names::release(&self.dir.join("names"), &name, &container.id);
         }
+        // A killed monitor left its socket.
+        let _ = fs::remove_file(container.control_socket());
+        remove_tree(&container.data)?;
         remove_tree(&container.path)
     }
 }
 
-/// One container's directory.
+/// One container's directory, and its data directory (`<store>/containers/<id>`: its
+/// writable layer and logs on disk, not on `/run`'s tmpfs, which a container writing its root
+/// full would fill, and which goes at reboot).
 #[derive(Debug, Clone)]
 pub struct ContainerDir {
     pub id: String,
     pub path: PathBuf,
+    pub data: PathBuf,
 }
 
 impl ContainerDir {
@@ -196,11 +233,11 @@ impl ContainerDir {
     }
 
     pub fn upper(&self) -> PathBuf {
-        self.path.join("upper")
+        self.data.join("upper")
     }
 
     pub fn logs(&self) -> PathBuf {
-        self.path.join("logs")
+        self.data.join("logs")
     }
 
     pub fn monitor_log(&self) -> PathBuf {

@@ -126,7 +126,7 @@ pub fn busybox_rootfs_tar(root: &Path, tar: &Path) {
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
     for applet in [
         "sh", "echo", "cat", "sleep", "ls", "id", "hostname", "httpd", "wc", "env", "pwd", "true", "false", "kill",
-        "mkdir", "touch", "grep", "wget", "dd", "head",
+        "mkdir", "touch", "grep", "wget", "dd", "head", "readlink", "ln", "mkfifo", "chmod",
     ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
