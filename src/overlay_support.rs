@@ -27,6 +27,14 @@ pub struct OverlaySupport {
     pub reason: Option<String>,
 }
 
+impl OverlaySupport {
+    /// This host's support, as [`preflight`](crate::preflight) reports it, without the rest
+    /// of the report (probed once per process, then cached).
+    pub fn detect() -> Self {
+        support()
+    }
+}
+
 /// The cached probe.
 pub(crate) fn support() -> OverlaySupport {
     static SUPPORT: OnceLock<OverlaySupport> = OnceLock::new();

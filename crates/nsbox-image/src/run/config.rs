@@ -76,6 +76,12 @@ pub struct RunConfig {
     /// The image's exposed ports as written (`80/tcp`); publishing stays explicit.
     pub exposed_ports: Vec<String>,
     pub stop_signal: Option<Signal>,
+    /// How the container gets its root: set by [`ImageRun::apply`](super::ImageRun::apply)
+    /// (`Overlay` until then).
+    pub root: super::RootStrategy,
+    /// A detached container's root copy (`RootStrategy::Copy`), left in place for the caller
+    /// to remove once the container is gone (see [`RootCopy::keep`](super::RootCopy::keep)).
+    pub kept_root_copy: Option<PathBuf>,
 }
 
 impl RunConfig {
@@ -165,6 +171,8 @@ impl RunConfig {
             volumes,
             exposed_ports: list(config.exposed_ports()),
             stop_signal,
+            root: super::RootStrategy::Overlay,
+            kept_root_copy: None,
         })
     }
 
