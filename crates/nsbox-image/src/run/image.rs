@@ -120,7 +120,19 @@ impl ImageRun {
                 _ => {}
             }
         }
-        builder.rootfs(Rootfs::overlay(layers, self.upper));
+        let mut upper = self.upper;
+        let mut disk_upper = None;
+        if run.root == RootStrategy::Overlay
+            && upper == (Upper::Tmpfs { size: None })
+            && !nsbox::OverlaySupport::detect().tmpfs_upper_xattrs
+        {
+            // A tmpfs before Linux 6.6 keeps no user.* xattrs: overlayfs could not mark a
+            // replaced directory opaque (EIO). The upper goes on the store's file system.
+            let dir = RootCopy::empty(&self.store)?;
+            upper = Upper::Dir(dir.dir().to_path_buf());
+            disk_upper = Some(dir);
+        }
+        builder.rootfs(Rootfs::overlay(layers, upper));
         run.apply(builder);
         if let Some(signal) = run.stop_signal {
             builder.stop_signal(signal);
@@ -133,6 +145,13 @@ impl ImageRun {
             }
             builder.rootfs(Rootfs::dir(copy.root()));
             builder.keep_alive(copy);
+        }
+        if let Some(mut dir) = disk_upper {
+            if builder.build().is_ok_and(|c| c.is_detached()) {
+                dir.keep();
+                run.kept_root_copy = Some(dir.dir().to_path_buf());
+            }
+            builder.keep_alive(dir);
         }
         builder.keep_alive(self.lease);
         Ok(run)

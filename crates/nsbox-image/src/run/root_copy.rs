@@ -1,5 +1,6 @@
-//! One container's root copy ([`RootStrategy::Copy`](super::RootStrategy::Copy)): made under
-//! the store's `roots/`, removed when the container is reaped.
+//! One container's root copy ([`RootStrategy::Copy`](super::RootStrategy::Copy)), or its
+//! overlay upper where a tmpfs cannot hold one: made under the store's `roots/`, removed when
+//! the container is reaped.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,15 @@ impl RootCopy {
         let root = copy.root();
         copy_layers(layers, &root, options).map_err(|e| crate::Error::io("copying the image into", &root, e))?;
         Ok(copy)
+    }
+
+    /// A new, empty private directory under `roots/`, for an overlay's upper on the store's
+    /// file system (where a tmpfs keeps no `user.*` xattrs, Linux < 6.6).
+    pub(crate) fn empty(store: &Store) -> Result<Self, crate::Error> {
+        Ok(RootCopy {
+            dir: store.new_root_copy_dir()?,
+            keep: false,
+        })
     }
 
     /// The directory under the store's `roots/` that holds the copy.
