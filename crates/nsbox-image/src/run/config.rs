@@ -79,8 +79,10 @@ pub struct RunConfig {
     /// How the container gets its root: set by [`ImageRun::apply`](super::ImageRun::apply)
     /// (`Overlay` until then).
     pub root: super::RootStrategy,
-    /// A detached container's root copy (`RootStrategy::Copy`), left in place for the caller
-    /// to remove once the container is gone (see [`RootCopy::keep`](super::RootCopy::keep)).
+    /// A detached container's directory under the store's `roots/` (its root copy, or its
+    /// overlay upper on the store's disk where a tmpfs keeps no `user.*` xattrs), left in place
+    /// for the caller to remove once the container is gone (see
+    /// [`RootCopy::keep`](super::RootCopy::keep), [`Store::remove_root_copies`](crate::Store::remove_root_copies)).
     pub kept_root_copy: Option<PathBuf>,
 }
 
