@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nsbox::{Container, ContainerBuilder, Namespaces, Rootfs, Seccomp};
-use nsbox_image::run::{ImageRun, Overrides};
+use nsbox_image::run::{ImageRun, Overrides, RootStrategy};
 use nsbox_image::unpack::{Limits, Mode, Options, apply_layer};
 use nsbox_image::{Source, Store};
 
@@ -52,6 +52,9 @@ enum Launch {
     NsboxExec(Box<Container>),
     /// An external program; the argument is a fresh container name for runtimes that need one.
     Command(Box<dyn Fn(&str) -> Command>),
+    /// nsbox on a builder made for each spawn (timed from its making: an `ImageRun` applied
+    /// per container, its root copy included).
+    NsboxFresh(Box<dyn FnMut() -> Result<ContainerBuilder, String>>),
 }
 
 /// One tool on one workload, with its samples.
@@ -91,6 +94,18 @@ impl Runner {
             Launch::Nsbox(builder) => {
                 let start = Instant::now();
                 let status = builder.status().map_err(|e| e.to_string())?;
+                let elapsed = start.elapsed();
+                match status.success() {
+                    true => Ok(elapsed),
+                    false => Err(format!("exited with {status}")),
+                }
+            }
+            Launch::NsboxFresh(make) => {
+                let start = Instant::now();
+                let mut builder = make()?;
+                let status = builder.status().map_err(|e| e.to_string())?;
+                // The builder holds the root copy: it goes within the measured time.
+                drop(builder);
                 let elapsed = start.elapsed();
                 match status.success() {
                     true => Ok(elapsed),
@@ -387,6 +402,26 @@ fn image_runners(dir: &Path, name: &str, workload: &'static str, list: &mut Vec<
             Launch::Nsbox(Box::new(image)),
         )),
         Err(e) => println!("**{workload} / nsbox ImageRun dropped**: {e}"),
+    }
+    // An ImageRun per spawn (as a caller runs one container per run): the overlay, and the
+    // copy fallback (the image's tree copied into the store's roots/ and removed each time).
+    for (root, label) in [
+        (RootStrategy::Overlay, "nsbox ImageRun per spawn (overlay)"),
+        (RootStrategy::Copy, "nsbox ImageRun per spawn (copy fallback)"),
+    ] {
+        let (store, reference) = (store.clone(), reference.clone());
+        let make = move || {
+            let mut builder = plain();
+            let cmd = Overrides {
+                cmd: Some(vec!["/bin/true".to_string()]),
+                ..Overrides::default()
+            };
+            ImageRun::new(&store, &reference)
+                .and_then(|run| run.overrides(cmd).root_strategy(root).apply(&mut builder))
+                .map_err(|e| e.to_string())?;
+            Ok(builder)
+        };
+        list.push(Runner::new(workload, label, Launch::NsboxFresh(Box::new(make))));
     }
     let mut flattened = plain();
     flattened.rootfs(Rootfs::dir(&flat)).command("/bin/true");

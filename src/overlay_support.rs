@@ -23,8 +23,21 @@ pub struct OverlaySupport {
     /// The kernel takes layers one at a time (`lowerdir+`, Linux 6.8); else they go in one
     /// `lowerdir=` list of one page.
     pub lowerdir_append: bool,
+    /// A tmpfs takes `user.*` xattrs (Linux 6.6), so an [`Upper::Tmpfs`](crate::Upper) can hold
+    /// the `user.overlay.*` markers a `userxattr` overlay writes. Without them, writes work but
+    /// removing or replacing a directory the layers also have fails with `EIO` (overlayfs must
+    /// mark the new one opaque): use an [`Upper::Dir`](crate::Upper) on a disk file system.
+    pub tmpfs_upper_xattrs: bool,
     /// Why not, when it is not usable: the errno of the probe, or what stopped it.
     pub reason: Option<String>,
+}
+
+impl OverlaySupport {
+    /// This host's support, as [`preflight`](crate::preflight) reports it, without the rest
+    /// of the report (probed once per process, then cached).
+    pub fn detect() -> Self {
+        support()
+    }
 }
 
 /// The cached probe.
@@ -40,26 +53,30 @@ fn listed() -> bool {
 
 fn probe() -> OverlaySupport {
     let listed = listed();
-    let (usable, lowerdir_append, reason) = match try_mount() {
-        Ok(append) => (true, append, None),
-        Err(reason) => (false, false, Some(reason)),
+    let (usable, lowerdir_append, tmpfs_upper_xattrs, reason) = match try_mount() {
+        Ok((append, xattrs)) => (true, append, xattrs, None),
+        Err(reason) => (false, false, false, Some(reason)),
     };
     OverlaySupport {
         listed,
         usable,
         lowerdir_append,
+        tmpfs_upper_xattrs,
         reason,
     }
 }
 
-/// Exit codes of the probe's child.
+/// Exit codes of the probe's child: mounted by fsconfig or by mount(2), plus
+/// `NO_TMPFS_XATTRS` when its tmpfs refused a `user.*` xattr; or `FAILED_AT` + errno.
 const BY_FSCONFIG: i32 = 0;
 const BY_MOUNT: i32 = 1;
-const FAILED_AT: i32 = 2;
+const NO_TMPFS_XATTRS: i32 = 2;
+const FAILED_AT: i32 = 4;
 
 /// Forks a child born in a user namespace that maps this process's ids to root, which makes
 /// its own mount namespace, a tmpfs and an overlay in it (see `child::overlay::probe`).
-fn try_mount() -> Result<bool, String> {
+/// `Ok((lowerdir+ taken, a tmpfs takes user xattrs))`.
+fn try_mount() -> Result<(bool, bool), String> {
     let uid = nix::unistd::Uid::effective().as_raw();
     let gid = nix::unistd::Gid::effective().as_raw();
     // Everything the child writes is made before the fork: it runs raw syscalls only.
@@ -71,16 +88,19 @@ fn try_mount() -> Result<bool, String> {
     let pid = sys::fork_into_user_namespace().map_err(|e| format!("cannot create a user namespace: {e}"))?;
     if pid == 0 {
         let code = match child(&paths, &contents, &tmpfs_options) {
-            Ok(true) => BY_FSCONFIG,
-            Ok(false) => BY_MOUNT,
+            Ok((by_fsconfig, xattrs)) => {
+                let by = if by_fsconfig { BY_FSCONFIG } else { BY_MOUNT };
+                by + if xattrs { 0 } else { NO_TMPFS_XATTRS }
+            }
             Err(e) => FAILED_AT + e as i32,
         };
         sys::exit(code);
     }
     let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     match status {
-        Ok(nix::sys::wait::WaitStatus::Exited(_, BY_FSCONFIG)) => Ok(true),
-        Ok(nix::sys::wait::WaitStatus::Exited(_, BY_MOUNT)) => Ok(false),
+        Ok(nix::sys::wait::WaitStatus::Exited(_, code)) if code < FAILED_AT => {
+            Ok((code & BY_MOUNT == 0, code & NO_TMPFS_XATTRS == 0))
+        }
         Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => Err(match Errno::from_raw(code - FAILED_AT) {
             Errno::ENODEV => "overlayfs is not in this kernel (ENODEV)".to_string(),
             e => format!("an overlay with userxattr does not mount in a user namespace: {e}"),
@@ -91,7 +111,11 @@ fn try_mount() -> Result<bool, String> {
 
 /// The probe's child: its id maps, a private mount namespace, a tmpfs on `/` of it, the
 /// overlay in the tmpfs.
-fn child(paths: &[&std::ffi::CStr; 3], contents: &[&[u8]; 3], tmpfs: &[(CString, CString)]) -> sys::SysResult<bool> {
+fn child(
+    paths: &[&std::ffi::CStr; 3],
+    contents: &[&[u8]; 3],
+    tmpfs: &[(CString, CString)],
+) -> sys::SysResult<(bool, bool)> {
     for (path, content) in paths.iter().zip(contents) {
         let fd = sys::openat(libc::AT_FDCWD, path, libc::O_WRONLY, 0)?;
         let written = sys::write_all(fd, content);
@@ -102,5 +126,12 @@ fn child(paths: &[&std::ffi::CStr; 3], contents: &[&[u8]; 3], tmpfs: &[(CString,
     sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
     let dir = sys::fresh_mount(c"tmpfs", tmpfs, 0)?;
     sys::move_mount(dir, c"", libc::AT_FDCWD, c"/", libc::MOVE_MOUNT_F_EMPTY_PATH)?;
-    crate::child::overlay::probe(dir)
+    // On the tmpfs itself, through its mount fd: a path ("/") would resolve to the root this
+    // process started with, the host's, under the tmpfs.
+    let xattrs = sys::openat(dir, c".", libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0).is_ok_and(|fd| {
+        let set = sys::fsetxattr(fd, c"user.nsbox-probe", b"y").is_ok();
+        sys::close(fd);
+        set
+    });
+    crate::child::overlay::probe(dir).map(|by_fsconfig| (by_fsconfig, xattrs))
 }

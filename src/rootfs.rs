@@ -53,7 +53,9 @@ pub enum Upper {
     /// container's changes, in overlayfs' format: whiteouts are 0:0 character devices, opaque
     /// directories carry `user.overlay.opaque`) and `work/` (overlayfs' scratch space) in it.
     /// In a user namespace both are given to the container's root, so the files the container
-    /// writes belong on the host to the id its root is mapped to. One container at a time.
+    /// writes belong on the host to the id its root is mapped to. `upper/` is made 0700, or
+    /// given the top layer's root mode when `dir` itself is private (0700): the container's
+    /// root takes the mode of `upper/`. One container at a time.
     Dir(#[cfg_attr(feature = "serde", serde(with = "crate::config::wire::path"))] PathBuf),
 }
 

@@ -448,6 +448,12 @@ pub fn fchown(fd: RawFd, uid: libc::uid_t, gid: libc::gid_t) -> SysResult<()> {
     check(unsafe { syscall!(Sysno::fchown, fd, uid, gid) }).map(drop)
 }
 
+/// `fsetxattr(2)` of `name` to `value` on the open `fd` (not an `O_PATH` fd).
+pub fn fsetxattr(fd: RawFd, name: &CStr, value: &[u8]) -> SysResult<()> {
+    // SAFETY: name is NUL-terminated; value is readable for its length.
+    check(unsafe { syscall!(Sysno::fsetxattr, fd, name.as_ptr(), value.as_ptr(), value.len(), 0) }).map(drop)
+}
+
 /// `getdents64(2)` into `buf`: the number of bytes of `linux_dirent64` records, 0 at the end.
 pub fn getdents64(fd: RawFd, buf: &mut [u64]) -> SysResult<usize> {
     let len = std::mem::size_of_val(buf);

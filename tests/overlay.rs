@@ -173,6 +173,20 @@ const WRITE_EVERYWHERE: &str = "set -e; echo new > /etc/new; echo more >> /etc/b
     chmod 700 /etc; mkdir -p /newdir/deep; echo deep > /newdir/deep/file; touch /bin/busybox; \
     cat /etc/base /etc/shadowed; ls /opq; ls /data";
 
+/// [`WRITE_EVERYWHERE`] for `upper`. A tmpfs before Linux 6.6 keeps no `user.*` xattrs, so
+/// overlayfs cannot mark a replaced directory opaque there: removing `/opq` (a directory the
+/// layers have) must then fail (EIO), as `OverlaySupport::tmpfs_upper_xattrs` documents, and
+/// everything else work.
+fn write_everywhere(upper: &Upper) -> String {
+    if matches!(upper, Upper::Tmpfs { .. }) && !nsbox::OverlaySupport::detect().tmpfs_upper_xattrs {
+        return WRITE_EVERYWHERE.replace(
+            "rm -r /opq; mkdir /opq;",
+            "if rm -r /opq 2>/dev/null; then echo removed-on-an-old-tmpfs; fi;",
+        );
+    }
+    WRITE_EVERYWHERE.to_string()
+}
+
 #[test]
 fn writes_land_in_the_tmpfs_upper_and_never_in_a_lower_dir() {
     if !root_and_busybox() {
@@ -180,7 +194,8 @@ fn writes_land_in_the_tmpfs_upper_and_never_in_a_lower_dir() {
     }
     let layers = layers();
     let before: Vec<_> = layers.paths.iter().map(|p| tree_state(p)).collect();
-    let out = overlay_sh(&layers, Upper::Tmpfs { size: Some(8 << 20) }, WRITE_EVERYWHERE)
+    let upper = Upper::Tmpfs { size: Some(8 << 20) };
+    let out = overlay_sh(&layers, upper.clone(), &write_everywhere(&upper))
         .output()
         .unwrap();
     assert_eq!(stdout_of(&out), "base\nmore\nchanged\nagain\nmoved\n");
@@ -195,6 +210,23 @@ fn writes_land_in_the_tmpfs_upper_and_never_in_a_lower_dir() {
     .output()
     .unwrap();
     assert_eq!(stdout_of(&out), "base\ntop\nnew\nfresh\n");
+}
+
+/// The merged root takes the mode of the upper's root: a private `Upper::Dir` gives `upper/`
+/// the top layer's root mode, so users other than root can enter the root and run programs.
+#[test]
+fn a_dir_upper_lets_every_user_into_the_root() {
+    if !root_and_busybox() {
+        return;
+    }
+    let layers = layers();
+    let keep = tempfile::tempdir().unwrap();
+    let out = overlay_sh(&layers, Upper::Dir(keep.path().join("c")), "id -u; cat /etc/base")
+        .namespaces(nsbox::Namespaces::all() - nsbox::Namespaces::USER)
+        .user(1000, 1000)
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "1000\nbase\n");
 }
 
 #[test]
@@ -433,6 +465,12 @@ fn preflight_reports_overlayfs() {
         .map(|n| n.parse().unwrap())
         .collect();
     assert_eq!(overlay.lowerdir_append, release >= vec![6, 8], "{host:?}");
+    // A tmpfs takes user.* xattrs since 6.6; the probe tried on its own tmpfs, never on "/".
+    assert_eq!(overlay.tmpfs_upper_xattrs, release >= vec![6, 6], "{host:?}");
+    let root = CString::new("/").unwrap();
+    // SAFETY: NUL-terminated strings; a size query (NULL buffer).
+    let on_root = unsafe { libc::getxattr(root.as_ptr(), c"user.nsbox-probe".as_ptr(), std::ptr::null_mut(), 0) };
+    assert!(on_root < 0, "the probe set an xattr on the host's root");
     // Cached: the same answer without a second probe.
     assert_eq!(&nsbox::preflight().overlay, overlay);
 }
@@ -627,8 +665,10 @@ fn inner_rootless_overlay_merges_writes_and_leaves_the_layers_alone() {
     let before: Vec<_> = layers.paths.iter().map(|p| tree_state(p)).collect();
     let keep = tempfile::tempdir().unwrap();
     for upper in [Upper::default(), Upper::Dir(keep.path().join("c"))] {
-        let script =
-            format!("ls -ln /etc/secret | tr -s ' ' | cut -d' ' -f3,4; ls /opq; cat /etc/secret; {WRITE_EVERYWHERE}");
+        let script = format!(
+            "ls -ln /etc/secret | tr -s ' ' | cut -d' ' -f3,4; ls /opq; cat /etc/secret; {}",
+            write_everywhere(&upper)
+        );
         let out = overlay_sh(&layers, upper, &script).output().unwrap();
         assert_eq!(stdout_of(&out), "0 0\nnew\nsecret\nbase\nmore\nchanged\nagain\nmoved\n");
     }

@@ -178,6 +178,12 @@ impl Config {
         self.stop_signal
     }
 
+    /// Whether the container outlives its handle
+    /// ([`detach`](crate::ContainerBuilder::detach)).
+    pub fn is_detached(&self) -> bool {
+        self.detach
+    }
+
     /// The container's network.
     pub fn network(&self) -> &Network {
         &self.network

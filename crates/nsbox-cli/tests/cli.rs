@@ -728,7 +728,13 @@ fn the_container_gets_pipes_not_the_commands_fds_and_exec_stays_inside() {
     assert!(out.starts_with("pipe:"), "{out}");
 
     env.ok(&["run", "-d", "--name", "c", "busybox", "sleep", "1000"]);
-    let out = env.ok(&["exec", "c", "sh", "-c", "readlink /proc/self/fd/1; readlink /proc/self/fd/2"]);
+    let out = env.ok(&[
+        "exec",
+        "c",
+        "sh",
+        "-c",
+        "readlink /proc/self/fd/1; readlink /proc/self/fd/2",
+    ]);
     assert!(out.lines().all(|l| l.starts_with("pipe:")), "{out}");
     // Piped through the command, output and exit code intact, stdin too with -i.
     let mut child = env

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use common::images::{self, Compression};
 use nsbox::{Container, ContainerBuilder, Profile};
-use nsbox_image::run::{ImageRun, Overrides};
+use nsbox_image::run::{ImageRun, Overrides, RootStrategy};
 use nsbox_image::{Source, Store};
 use serde_json::json;
 
@@ -41,18 +41,38 @@ fn app_image(dir: &Path, store: &Store) {
 }
 
 /// A builder for a container of `reference` in `store` (a `profile` first, if any) with
-/// `overrides` applied.
-fn image_builder(store: &Store, reference: &str, profile: Option<Profile>, overrides: Overrides) -> ContainerBuilder {
+/// `overrides` applied, its root made by `root`.
+fn image_builder(
+    store: &Store,
+    reference: &str,
+    profile: Option<Profile>,
+    overrides: Overrides,
+    root: RootStrategy,
+) -> ContainerBuilder {
     let mut builder = Container::builder();
     if let Some(p) = profile {
         builder.profile(p);
     }
-    ImageRun::new(store, reference)
+    let run = ImageRun::new(store, reference)
         .unwrap()
         .overrides(overrides)
+        .root_strategy(root)
         .apply(&mut builder)
         .unwrap();
+    assert_eq!(run.root, root);
     builder
+}
+
+/// The store's files, without `roots/` (the copies' place, made on first use).
+fn store_listing(store: &Store) -> Vec<String> {
+    let mut listing = common::tree_listing(store.path());
+    listing.retain(|entry| !entry.starts_with("roots/"));
+    listing
+}
+
+/// Nothing left under `roots/`: every copy went with its container.
+fn no_root_copies(store: &Store) -> bool {
+    fs::read_dir(store.roots_path()).map_or(true, |mut d| d.next().is_none())
 }
 
 fn stdout(out: &nsbox::Output) -> String {
@@ -70,6 +90,15 @@ fn stdout(out: &nsbox::Output) -> String {
 /// /etc/shadow 0:42 as in the image.
 #[test]
 fn an_images_config_is_what_runs() {
+    config_is_what_runs(RootStrategy::Overlay);
+}
+
+#[test]
+fn an_images_config_is_what_runs_on_a_copy() {
+    config_is_what_runs(RootStrategy::Copy);
+}
+
+fn config_is_what_runs(root: RootStrategy) {
     if !common::root() {
         return;
     }
@@ -77,7 +106,11 @@ fn an_images_config_is_what_runs() {
     let store = Store::open(dir.path().join("store")).unwrap();
     app_image(dir.path(), &store);
     let mut builder = Container::builder();
-    let run = ImageRun::new(&store, "app:1").unwrap().apply(&mut builder).unwrap();
+    let run = ImageRun::new(&store, "app:1")
+        .unwrap()
+        .root_strategy(root)
+        .apply(&mut builder)
+        .unwrap();
     assert_eq!(run.exposed_ports, ["8080/tcp"]);
     assert_eq!(run.stop_signal, Some(nsbox::Signal::SIGUSR1));
     let text = stdout(&builder.output().unwrap());
@@ -93,24 +126,27 @@ fn an_images_config_is_what_runs() {
 /// `shadow_group`: the overflow id under Sandbox (a root store keeps 42, idmapped), root in a
 /// rootless store (an unprivileged unpacker cannot give files away: they are the caller's,
 /// its root's). The layers are reached all the same (under Sandbox from a 0700 root store).
-fn runs_with_one_mapped_id(store: &Store, profile: Option<Profile>, shadow_group: &str) {
+fn runs_with_one_mapped_id(store: &Store, profile: Option<Profile>, shadow_group: &str, root: RootStrategy) {
     let overrides = Overrides {
         cmd: Some(vec!["cat /etc/os-release; id -u; ls -ln /etc/shadow".into()]),
         user: Some("0".into()),
         ..Default::default()
     };
-    let mut builder = image_builder(store, "app:1", profile, overrides);
+    let mut builder = image_builder(store, "app:1", profile, overrides, root);
     let text = stdout(&builder.output().unwrap());
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[..2], ["ID=nsbox-test", "0"], "{text}");
     let shadow: Vec<&str> = lines[2].split_whitespace().collect();
     assert_eq!((shadow[2], shadow[3]), ("0", shadow_group), "{text}");
     // Its own user is refused clearly: one id cannot hold uid 1000.
-    let mut builder = image_builder(store, "app:1", profile, Overrides::default());
+    // (Assigned, not shadowed: the first builder and its copy go here.)
+    builder = image_builder(store, "app:1", profile, Overrides::default(), root);
     assert!(matches!(
         builder.output(),
         Err(nsbox::Error::Config(nsbox::ConfigError::Unmapped { id: 1000, .. }))
     ));
+    drop(builder);
+    assert!(no_root_copies(store), "a failed spawn's copy was removed");
 }
 
 #[test]
@@ -121,7 +157,9 @@ fn an_image_runs_under_the_sandbox_from_a_root_store() {
     let dir = common::public_dir("nsbox-image-run-");
     let store = Store::open(dir.path().join("store")).unwrap();
     app_image(dir.path(), &store);
-    runs_with_one_mapped_id(&store, Some(Profile::Sandbox), "65534");
+    runs_with_one_mapped_id(&store, Some(Profile::Sandbox), "65534", RootStrategy::Overlay);
+    // The copy: owned by the container's root (ids shifted through its map), 42 unmapped.
+    runs_with_one_mapped_id(&store, Some(Profile::Sandbox), "65534", RootStrategy::Copy);
 }
 
 #[test]
@@ -142,20 +180,31 @@ fn overrides_replace_cmd_entrypoint_user_and_env_as_docker_does() {
         env: vec![("EXTRA".into(), "there".into())],
         mounted: Vec::new(),
     };
-    let mut builder = image_builder(&store, "app:1", None, overrides);
+    let mut builder = image_builder(&store, "app:1", None, overrides.clone(), RootStrategy::Overlay);
     // The caller's environment is not the image's: no HOME leaks in.
+    assert_eq!(stdout(&builder.output().unwrap()), "hi there\n0\n/\n0\n");
+    let mut builder = image_builder(&store, "app:1", None, overrides, RootStrategy::Copy);
     assert_eq!(stdout(&builder.output().unwrap()), "hi there\n0\n/\n0\n");
 }
 
 #[test]
 fn a_container_that_writes_everywhere_leaves_the_store_unchanged() {
+    writes_everywhere(RootStrategy::Overlay);
+}
+
+#[test]
+fn a_container_that_writes_everywhere_in_its_copy_leaves_the_store_unchanged() {
+    writes_everywhere(RootStrategy::Copy);
+}
+
+fn writes_everywhere(root: RootStrategy) {
     if !common::root() {
         return;
     }
     let dir = common::public_dir("nsbox-image-run-");
     let store = Store::open(dir.path().join("store")).unwrap();
     app_image(dir.path(), &store);
-    let before = common::tree_listing(store.path());
+    let before = store_listing(&store);
     let script = "for d in / /bin /etc /srv /tmp; do echo x > $d/written; done; \
                   echo y >> /bin/busybox.copy; rm -f /etc/shadow /etc/passwd; chmod 777 /etc; \
                   echo z > /etc/group; ls /etc";
@@ -164,14 +213,26 @@ fn a_container_that_writes_everywhere_leaves_the_store_unchanged() {
         user: Some("0".into()),
         ..Default::default()
     };
-    let mut builder = image_builder(&store, "app:1", None, overrides);
+    let mut builder = image_builder(&store, "app:1", None, overrides, root);
     let text = stdout(&builder.output().unwrap());
     assert!(text.contains("written") && !text.contains("shadow"), "{text}");
-    assert_eq!(common::tree_listing(store.path()), before, "the store changed");
+    assert_eq!(store_listing(&store), before, "the store changed");
+    // The container was reaped: its copy is gone (the builder held it too).
+    drop(builder);
+    assert!(no_root_copies(&store), "a copy outlived its container");
 }
 
 #[test]
 fn a_whiteout_in_an_upper_layer_hides_the_lower_file() {
+    whiteout_hides(RootStrategy::Overlay);
+}
+
+#[test]
+fn a_whiteout_in_an_upper_layer_hides_the_lower_file_in_a_copy() {
+    whiteout_hides(RootStrategy::Copy);
+}
+
+fn whiteout_hides(root: RootStrategy) {
     if !common::root() {
         return;
     }
@@ -188,7 +249,7 @@ fn a_whiteout_in_an_upper_layer_hides_the_lower_file() {
         cmd: Some(vec!["/bin/sh".into(), "-c".into(), "cat /etc/hello; ls /etc".into()]),
         ..Default::default()
     };
-    let mut builder = image_builder(&store, "two:1", None, overrides);
+    let mut builder = image_builder(&store, "two:1", None, overrides, root);
     assert_eq!(stdout(&builder.output().unwrap()), "hello from layer 2\nhello\n");
 }
 
@@ -206,7 +267,7 @@ fn gc_keeps_the_layers_of_a_running_container() {
         entrypoint: Some(vec!["/bin/sleep".into(), "60".into()]),
         ..Default::default()
     };
-    let mut builder = image_builder(&store, "app:1", None, overrides);
+    let mut builder = image_builder(&store, "app:1", None, overrides, RootStrategy::Overlay);
     let mut container = builder.spawn().unwrap();
     drop(builder);
     store.remove("app:1").unwrap();
@@ -236,7 +297,8 @@ fn inner_rootless_import_and_run() {
     let dir = common::public_dir("nsbox-image-rootless-");
     let store = Store::open(dir.path().join("store")).unwrap();
     app_image(dir.path(), &store);
-    runs_with_one_mapped_id(&store, None, "0");
+    runs_with_one_mapped_id(&store, None, "0", RootStrategy::Overlay);
+    runs_with_one_mapped_id(&store, None, "0", RootStrategy::Copy);
     let _ = fs::remove_dir_all(dir.path());
 }
 
@@ -257,7 +319,7 @@ fn gc_keeps_the_layers_of_a_detached_container_after_its_handle_is_gone() {
         entrypoint: Some(vec!["/bin/sleep".into(), "60".into()]),
         ..Default::default()
     };
-    let mut builder = image_builder(&store, "app:1", None, overrides);
+    let mut builder = image_builder(&store, "app:1", None, overrides, RootStrategy::Overlay);
     builder.detach();
     let container = builder.spawn().unwrap();
     let pidfd = container.pidfd().try_clone_to_owned().unwrap();
@@ -387,4 +449,103 @@ fn symlinked_accounts_resolve_inside_the_image() {
         .apply(&mut Container::builder())
         .unwrap();
     assert_eq!((run.credentials.uid, run.credentials.gid), (1000, 0));
+}
+
+/// busybox, then /opt/app/{conf,old}, then /opt/app made opaque with a new file.
+fn opaque_image(dir: &Path, store: &Store) {
+    let layout = dir.join("opaque-oci");
+    let lower = images::LayerTar::new()
+        .dir("opt/")
+        .dir("opt/app/")
+        .file("opt/app/conf", 0o644, b"lower\n")
+        .file("opt/app/old", 0o644, b"lower\n")
+        .finish();
+    let upper = images::LayerTar::new()
+        .dir("opt/")
+        .dir("opt/app/")
+        .file("opt/app/.wh..wh..opq", 0o644, b"")
+        .file("opt/app/new", 0o644, b"upper\n")
+        .finish();
+    images::oci_layout(&layout, &[images::busybox_layer(), lower, upper], Compression::Gzip);
+    store.import(&Source::oci_layout(&layout), "opaque:1", |_| {}).unwrap();
+}
+
+fn opaque_hides(root: RootStrategy) {
+    if !common::root() {
+        return;
+    }
+    let dir = common::public_dir("nsbox-image-run-");
+    let store = Store::open(dir.path().join("store")).unwrap();
+    opaque_image(dir.path(), &store);
+    let overrides = Overrides {
+        cmd: Some(vec!["/bin/sh".into(), "-c".into(), "ls /opt/app".into()]),
+        ..Default::default()
+    };
+    let mut builder = image_builder(&store, "opaque:1", None, overrides, root);
+    assert_eq!(stdout(&builder.output().unwrap()), "new\n");
+}
+
+#[test]
+fn an_opaque_directory_hides_the_lower_layers_entries() {
+    opaque_hides(RootStrategy::Overlay);
+}
+
+#[test]
+fn an_opaque_directory_hides_the_lower_layers_entries_in_a_copy() {
+    opaque_hides(RootStrategy::Copy);
+}
+
+/// A kept upper is overlayfs' format (for commit): a copy cannot give one, and says so.
+#[test]
+fn a_kept_upper_on_a_copy_is_refused_clearly() {
+    if !common::root() {
+        return;
+    }
+    let dir = common::public_dir("nsbox-image-run-");
+    let store = Store::open(dir.path().join("store")).unwrap();
+    app_image(dir.path(), &store);
+    let mut builder = Container::builder();
+    let err = ImageRun::new(&store, "app:1")
+        .unwrap()
+        .upper(nsbox::Upper::Dir(dir.path().join("upper")))
+        .root_strategy(RootStrategy::Copy)
+        .apply(&mut builder)
+        .unwrap_err();
+    assert!(matches!(err, nsbox_image::run::RunError::NeedsOverlay { .. }), "{err}");
+    assert!(no_root_copies(&store));
+}
+
+/// A detached container's copy outlives its handle (its files must not vanish under it): the
+/// run names it, and `remove_root_copies` removes it once the container is gone.
+#[test]
+fn a_detached_containers_copy_is_kept_until_removed() {
+    if !common::root() {
+        return;
+    }
+    let dir = common::public_dir("nsbox-image-run-");
+    let store = Store::open(dir.path().join("store")).unwrap();
+    app_image(dir.path(), &store);
+    let mut builder = Container::builder();
+    builder.detach();
+    let overrides = Overrides {
+        entrypoint: Some(vec!["/bin/true".into()]),
+        user: Some("0".into()),
+        ..Default::default()
+    };
+    let run = ImageRun::new(&store, "app:1")
+        .unwrap()
+        .overrides(overrides)
+        .root_strategy(RootStrategy::Copy)
+        .apply(&mut builder)
+        .unwrap();
+    let kept = run
+        .kept_root_copy
+        .clone()
+        .expect("a detached container's copy is named");
+    let mut container = builder.spawn().unwrap();
+    assert!(container.wait().unwrap().success());
+    drop((container, builder));
+    assert!(kept.join("root/bin/busybox").is_file(), "the copy was kept");
+    assert_eq!(store.remove_root_copies().unwrap(), 1);
+    assert!(!kept.exists() && no_root_copies(&store));
 }

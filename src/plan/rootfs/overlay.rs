@@ -44,6 +44,8 @@ pub(super) fn open_layers(plan: &mut Plan, config: &Config, overlay: &Overlay) -
             // around it is what keeps host users out.
             prepare_upper_dir(config, &upper, 0o755)?;
             prepare_upper_dir(config, &work, 0o700)?;
+            // Finer: the top layer's root mode, as the image has it.
+            root_mode_from_layers(dir, &upper, &overlay.lower)?;
             Some((
                 plan.open_source(&upper, SetupStep::PrepareRoot)?,
                 plan.open_source(&work, SetupStep::PrepareRoot)?,
@@ -115,6 +117,21 @@ fn prepare_upper_dir(config: &Config, dir: &Path, mode: u32) -> Result<()> {
         std::os::unix::fs::lchown(dir, uid, gid).map_err(fail)?;
     }
     Ok(())
+}
+
+/// Gives `upper/` the mode of the top layer's root: the merged root takes its attributes from
+/// the upper's root, and a 0700 root would lock every user but root out of the container
+/// (exec of any program fails with `EACCES`). Only where `dir` itself is private (no access
+/// for group or others): `upper/` then stays out of host users' reach; otherwise it keeps 0700.
+fn root_mode_from_layers(dir: &Path, upper: &Path, lower: &[std::path::PathBuf]) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let private = std::fs::symlink_metadata(dir).is_ok_and(|m| m.mode() & 0o077 == 0);
+    let top = lower.first().and_then(|l| std::fs::symlink_metadata(l).ok());
+    let Some(top) = top.filter(|m| private && m.is_dir()) else {
+        return Ok(());
+    };
+    std::fs::set_permissions(upper, std::fs::Permissions::from_mode(top.mode() & 0o1777))
+        .map_err(|e| upper_error(upper, e))
 }
 
 /// The `StageOverlay` step: the new root at `stage`; a tmpfs upper sized `size` (`Upper`'s,

@@ -76,6 +76,14 @@ pub struct RunConfig {
     /// The image's exposed ports as written (`80/tcp`); publishing stays explicit.
     pub exposed_ports: Vec<String>,
     pub stop_signal: Option<Signal>,
+    /// How the container gets its root: set by [`ImageRun::apply`](super::ImageRun::apply)
+    /// (`Overlay` until then).
+    pub root: super::RootStrategy,
+    /// A detached container's directory under the store's `roots/` (its root copy, or its
+    /// overlay upper on the store's disk where a tmpfs keeps no `user.*` xattrs), left in place
+    /// for the caller to remove once the container is gone (see
+    /// [`RootCopy::keep`](super::RootCopy::keep), [`Store::remove_root_copies`](crate::Store::remove_root_copies)).
+    pub kept_root_copy: Option<PathBuf>,
 }
 
 impl RunConfig {
@@ -165,6 +173,8 @@ impl RunConfig {
             volumes,
             exposed_ports: list(config.exposed_ports()),
             stop_signal,
+            root: super::RootStrategy::Overlay,
+            kept_root_copy: None,
         })
     }
 

@@ -27,6 +27,7 @@ mod layers;
 mod lease;
 mod lock;
 mod records;
+mod roots;
 mod shift;
 
 use std::fs;
@@ -41,6 +42,7 @@ pub use lease::Lease;
 pub(crate) use layers::LayerInput;
 pub(crate) use lock::{Kind, LockFile};
 pub(crate) use records::{ImageRecord, LayerRecord};
+pub(crate) use roots::remove_root_copy;
 
 use crate::unpack::Limits;
 use crate::{Digest, Error, Reference};
