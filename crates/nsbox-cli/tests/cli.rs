@@ -426,6 +426,19 @@ fn rootless_import_run_and_detached_lifecycle() {
         Some(nix::unistd::Gid::from_raw(65534)),
     )
     .unwrap();
+    // A build, rootless: RUN in a container of the image, COPY from the context.
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo built-$(id -u) > /built\nCOPY f /f\nCMD [\"cat\", \"/built\", \"/f\"]\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.join("f"), "copied\n").unwrap();
+    for path in [&ctx, &ctx.join("Dockerfile"), &ctx.join("f")] {
+        let mode = if path.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
     let port = free_port();
     let script = format!(
         r#"set -e
@@ -434,8 +447,12 @@ nsbox run --rm busybox sh -c 'echo rootless-$(id -u)'
 nsbox run -d --name w -p 127.0.0.1:{port}:80 busybox httpd -f -p 80 -h /www >/dev/null
 nsbox ps | grep -q ' w$'
 nsbox exec w cat /www/index.html
+cd {ctx}
+nsbox build -q -t built . >/dev/null
+nsbox run --rm built
 "#,
-        tar = tar.display()
+        tar = tar.display(),
+        ctx = ctx.display()
     );
     let as_nobody = |script: &str| {
         std::process::Command::new("/usr/bin/setpriv")
@@ -460,7 +477,7 @@ nsbox exec w cat /www/index.html
     nix::unistd::chown(&home.join("run"), Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
     let out = as_nobody(&script);
     assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
-    assert_eq!(text(&out.stdout), "rootless-0\nMY Nginx!\n");
+    assert_eq!(text(&out.stdout), "rootless-0\nMY Nginx!\nbuilt-0\ncopied\n");
     assert!(http_get(port).contains("MY Nginx!"));
     let out = as_nobody("nsbox stop -t 1 w && nsbox rm w && nsbox ps -a -q");
     assert!(out.status.success(), "{}", text(&out.stderr));
