@@ -418,4 +418,100 @@ fn the_seeds_nginx_image_builds_and_a_second_build_is_all_cached() {
     // ENV, RUN, three COPY, EXPOSE, CMD.
     assert_eq!(text.matches(" ---> Using cache").count(), 7, "{text}");
     assert!(nsbox.build_leftovers().is_empty());
+    run_the_seeds_nginx(&nsbox, &ctx);
+}
+
+/// The primer's `docker run -d -p 8080:80 -p 8443:443 -v $PWD/conf.d:/etc/nginx/conf.d
+/// -v $PWD/html:/usr/share/nginx/html --name mynginx mynginx` (on free ports of 127.0.0.1),
+/// curl, `ps` with its ports, `stats`, then `stop` and `rm` leave no process, mount, cgroup,
+/// state or data directory, or port behind.
+fn run_the_seeds_nginx(nsbox: &Nsbox, ctx: &Path) {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (http, https) = (free(), free());
+    let mounts_before = fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    let (p80, p443) = (format!("127.0.0.1:{http}:80"), format!("127.0.0.1:{https}:443"));
+    let conf = format!("{}:/etc/nginx/conf.d", ctx.join("conf.d").display());
+    let html = format!("{}:/usr/share/nginx/html", ctx.join("html").display());
+    let id = nsbox.ok([
+        "run", "-d", "-p", &p80, "-p", &p443, "-v", &conf, "-v", &html, "--name", "mynginx", "mynginx",
+    ]);
+    let id = id.trim();
+    // The bound page, through the published port (the forwarder listens once nginx does).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let page = loop {
+        use std::io::{Read, Write};
+        let got = std::net::TcpStream::connect(("127.0.0.1", http)).and_then(|mut s| {
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+            let mut body = String::new();
+            s.read_to_string(&mut body)?;
+            Ok(body)
+        });
+        match got {
+            Ok(body) if body.contains("200 OK") => break body,
+            _ if std::time::Instant::now() > deadline => {
+                panic!("nginx never answered: {got:?}\n{}", nsbox.ok(["logs", "mynginx"]))
+            }
+            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
+    assert!(page.contains("MY Nginx!"), "{page}");
+    let ps = nsbox.ok(["ps"]);
+    let row = ps
+        .lines()
+        .find(|l| l.contains("mynginx"))
+        .unwrap_or_else(|| panic!("{ps}"));
+    assert!(
+        row.contains(&format!("127.0.0.1:{http}->80/tcp")) && row.contains(&format!("127.0.0.1:{https}->443/tcp")),
+        "{ps}"
+    );
+    assert!(row.contains("\"nginx -g daemon off;\""), "{ps}");
+    let stats = nsbox.ok(["stats", "--no-stream", "mynginx"]);
+    let line = stats.lines().nth(1).unwrap_or_else(|| panic!("{stats}"));
+    if nsbox::preflight().can_use(nsbox::Controller::Memory) {
+        assert!(line.contains("MiB /"), "memory: {stats}");
+    }
+    assert!(
+        line.split_whitespace()
+            .last()
+            .is_some_and(|pids| pids.parse::<u32>().unwrap_or(0) >= 2),
+        "{stats}"
+    );
+    assert!(
+        nsbox.ok(["logs", "mynginx"]).contains("GET / HTTP/1.0"),
+        "nginx's access log goes to its logs"
+    );
+
+    let status: serde_json::Value =
+        serde_json::from_slice(&fs::read(nsbox.state().join("containers").join(id).join("status.json")).unwrap())
+            .unwrap();
+    let pids = [
+        status["monitor"]["pid"].as_u64().unwrap(),
+        status["container"]["pid"].as_u64().unwrap(),
+    ];
+    let cgroups: Vec<String> = serde_json::from_value(status["cgroups"].clone()).unwrap();
+    nsbox.ok(["stop", "mynginx"]);
+    nsbox.ok(["rm", "mynginx"]);
+    for pid in pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists()
+                || fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z")),
+            "pid {pid} left"
+        );
+    }
+    assert!(cgroups.iter().all(|c| !Path::new(c).exists()), "{cgroups:?}");
+    assert_eq!(fs::read_dir(nsbox.state().join("containers")).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(nsbox.store().join("containers")).unwrap().count(), 0);
+    assert_eq!(
+        fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count(),
+        mounts_before
+    );
+    for port in [http, https] {
+        std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free again");
+    }
 }

@@ -426,6 +426,19 @@ fn rootless_import_run_and_detached_lifecycle() {
         Some(nix::unistd::Gid::from_raw(65534)),
     )
     .unwrap();
+    // A build, rootless: RUN in a container of the image, COPY from the context.
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo built-$(id -u) > /built\nCOPY f /f\nCMD [\"cat\", \"/built\", \"/f\"]\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.join("f"), "copied\n").unwrap();
+    for path in [&ctx, &ctx.join("Dockerfile"), &ctx.join("f")] {
+        let mode = if path.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
     let port = free_port();
     let script = format!(
         r#"set -e
@@ -434,8 +447,12 @@ nsbox run --rm busybox sh -c 'echo rootless-$(id -u)'
 nsbox run -d --name w -p 127.0.0.1:{port}:80 busybox httpd -f -p 80 -h /www >/dev/null
 nsbox ps | grep -q ' w$'
 nsbox exec w cat /www/index.html
+cd {ctx}
+nsbox build -q -t built . >/dev/null
+nsbox run --rm built
 "#,
-        tar = tar.display()
+        tar = tar.display(),
+        ctx = ctx.display()
     );
     let as_nobody = |script: &str| {
         std::process::Command::new("/usr/bin/setpriv")
@@ -460,7 +477,7 @@ nsbox exec w cat /www/index.html
     nix::unistd::chown(&home.join("run"), Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
     let out = as_nobody(&script);
     assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
-    assert_eq!(text(&out.stdout), "rootless-0\nMY Nginx!\n");
+    assert_eq!(text(&out.stdout), "rootless-0\nMY Nginx!\nbuilt-0\ncopied\n");
     assert!(http_get(port).contains("MY Nginx!"));
     let out = as_nobody("nsbox stop -t 1 w && nsbox rm w && nsbox ps -a -q");
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -792,4 +809,54 @@ fn the_container_gets_pipes_not_the_commands_fds_and_exec_stays_inside() {
         "{cgroups:?}"
     );
     env.ok(&["rm", "-f", "c"]);
+}
+
+/// `logs` with `--tail`, `--since`, `-t`, and `-f` (which ends when the container does);
+/// `kill -s` with a signal the payload handles.
+#[test]
+fn logs_options_and_kill_with_a_signal() {
+    if !can_run() {
+        return;
+    }
+    let env = Env::new();
+    let script = "trap 'echo got-usr1; exit 9' USR1; for i in 1 2 3 4 5; do echo line$i; done; echo err >&2; \
+                  while true; do sleep 0.1; done";
+    env.ok(&["run", "-d", "--name", "l", "busybox", "sh", "-c", script]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !env.ok(&["logs", "l"]).contains("line5") {
+        assert!(std::time::Instant::now() < deadline, "no logs");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The last two lines of both streams, as Docker counts them.
+    let out = env.nsbox(&["logs", "--tail", "2", "l"]);
+    assert_eq!(
+        (text(&out.stdout), text(&out.stderr)),
+        ("line5\n".to_owned(), "err\n".to_owned())
+    );
+    let out = env.nsbox(&["logs", "l"]);
+    assert_eq!(
+        (text(&out.stdout).lines().count(), text(&out.stderr)),
+        (5, "err\n".to_owned())
+    );
+    assert!(env.ok(&["logs", "--since", "1h", "l"]).contains("line1"));
+    assert!(env.ok(&["logs", "--since", "2099-01-01T00:00:00Z", "l"]).is_empty());
+    let stamped = env.ok(&["logs", "-t", "--tail", "2", "l"]);
+    assert!(stamped.starts_with("20") && stamped.contains("Z line5"), "{stamped}");
+    // -f follows until the container ends: kill -s USR1 makes it print and exit 9.
+    let follow = env
+        .command(&["logs", "-f", "l"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    env.ok(&["kill", "-s", "USR1", "l"]);
+    let out = follow.wait_with_output().unwrap();
+    assert!(text(&out.stdout).ends_with("got-usr1\n"), "{}", text(&out.stdout));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !env.ok(&["ps", "-a"]).contains("Exited (9)") {
+        assert!(std::time::Instant::now() < deadline, "{}", env.ok(&["ps", "-a"]));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = env.nsbox(&["kill", "l"]);
+    assert_eq!(out.status.code(), Some(125), "kill of a stopped container");
+    env.ok(&["rm", "l"]);
 }
