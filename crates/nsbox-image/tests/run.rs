@@ -253,21 +253,28 @@ fn whiteout_hides(root: RootStrategy) {
     assert_eq!(stdout(&builder.output().unwrap()), "hello from layer 2\nhello\n");
 }
 
+/// A store in `dir` with the app image, its layer directories, and a builder of a container of
+/// it that sleeps.
+fn sleeping_app(dir: &Path) -> (Store, Vec<std::path::PathBuf>, ContainerBuilder) {
+    let store = Store::open(dir.join("store")).unwrap();
+    app_image(dir, &store);
+    let image = store.inspect("app:1").unwrap();
+    let layer_dirs = image.layers().iter().map(|l| l.path().to_path_buf()).collect();
+    let overrides = Overrides {
+        entrypoint: Some(vec!["/bin/sleep".into(), "60".into()]),
+        ..Default::default()
+    };
+    let builder = image_builder(&store, "app:1", None, overrides, RootStrategy::Overlay);
+    (store, layer_dirs, builder)
+}
+
 #[test]
 fn gc_keeps_the_layers_of_a_running_container() {
     if !common::root() {
         return;
     }
     let dir = common::public_dir("nsbox-image-run-");
-    let store = Store::open(dir.path().join("store")).unwrap();
-    app_image(dir.path(), &store);
-    let image = store.inspect("app:1").unwrap();
-    let layer_dirs: Vec<_> = image.layers().iter().map(|l| l.path().to_path_buf()).collect();
-    let overrides = Overrides {
-        entrypoint: Some(vec!["/bin/sleep".into(), "60".into()]),
-        ..Default::default()
-    };
-    let mut builder = image_builder(&store, "app:1", None, overrides, RootStrategy::Overlay);
+    let (store, layer_dirs, mut builder) = sleeping_app(dir.path());
     let mut container = builder.spawn().unwrap();
     drop(builder);
     store.remove("app:1").unwrap();
@@ -311,15 +318,7 @@ fn gc_keeps_the_layers_of_a_detached_container_after_its_handle_is_gone() {
         return;
     }
     let dir = common::public_dir("nsbox-image-run-");
-    let store = Store::open(dir.path().join("store")).unwrap();
-    app_image(dir.path(), &store);
-    let image = store.inspect("app:1").unwrap();
-    let layer_dirs: Vec<_> = image.layers().iter().map(|l| l.path().to_path_buf()).collect();
-    let overrides = Overrides {
-        entrypoint: Some(vec!["/bin/sleep".into(), "60".into()]),
-        ..Default::default()
-    };
-    let mut builder = image_builder(&store, "app:1", None, overrides, RootStrategy::Overlay);
+    let (store, layer_dirs, mut builder) = sleeping_app(dir.path());
     builder.detach();
     let container = builder.spawn().unwrap();
     let pidfd = container.pidfd().try_clone_to_owned().unwrap();

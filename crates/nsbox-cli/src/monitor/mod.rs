@@ -36,32 +36,20 @@ pub fn log(dir: &ContainerDir, line: &str) {
 
 /// The monitor's life; returns its exit code.
 pub fn main(paths: &Paths, id: &str, report: OwnedFd, foreground: bool, first: bool) -> i32 {
-    let state = match StateRoot::open(paths) {
-        Ok(state) => state,
+    let found = StateRoot::open(paths).and_then(|state| state.find(id).map(|dir| (state, dir)));
+    let (state, dir) = match found {
+        Ok(found) => found,
         Err(e) => {
+            let code = e.code;
             let _ = report::send(
                 &report,
                 &Report::Failed {
-                    code: e.code,
+                    code,
                     message: e.message,
                 },
                 &[],
             );
-            return e.code;
-        }
-    };
-    let dir = match state.find(id) {
-        Ok(dir) => dir,
-        Err(e) => {
-            let _ = report::send(
-                &report,
-                &Report::Failed {
-                    code: e.code,
-                    message: e.message,
-                },
-                &[],
-            );
-            return e.code;
+            return code;
         }
     };
     match start(paths, &state, &dir, &report, foreground) {

@@ -96,7 +96,7 @@ impl Store {
     }
 
     /// The layers of `image`, as inputs the store finds already stored and unpacked.
-    fn stored_layers(&self, image: &Image) -> Vec<LayerInput<'static>> {
+    pub(super) fn stored_layers(&self, image: &Image) -> Vec<LayerInput<'static>> {
         image
             .layers()
             .iter()

@@ -129,24 +129,7 @@ impl Store {
 
         let config = self.committed_config(base, &diff_id, options)?;
         let config_digest = Digest::of(&config);
-        let mut layers: Vec<LayerInput<'_>> = base
-            .layers()
-            .iter()
-            .map(|layer| {
-                let path = self.blob_path(layer.blob());
-                LayerInput {
-                    blob: Some(layer.blob().clone()),
-                    size: Some(layer.size()),
-                    length: layer.size(),
-                    media_type: Some(layer.media_type().to_owned()),
-                    diff_id: Some(layer.diff_id().clone()),
-                    open: Box::new(move || {
-                        let file = File::open(&path).map_err(|e| Error::io("opening blob", &path, e))?;
-                        Ok(Box::new(file) as Box<dyn std::io::Read>)
-                    }),
-                }
-            })
-            .collect();
+        let mut layers: Vec<LayerInput<'_>> = self.stored_layers(base);
         let path = staged.0.clone();
         layers.push(LayerInput {
             blob: Some(diff_id.clone()),
