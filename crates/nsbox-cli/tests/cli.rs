@@ -377,7 +377,7 @@ fn run_it_gives_an_interactive_terminal() {
 
 #[test]
 fn help_and_completions() {
-    let out = std::process::Command::new(common::NSBOX)
+    let out = std::process::Command::new(&*common::NSBOX)
         .args(["run", "--help"])
         .output()
         .unwrap();
@@ -394,7 +394,7 @@ fn help_and_completions() {
     ] {
         assert!(help.contains(flag), "{flag} missing from run --help");
     }
-    let out = std::process::Command::new(common::NSBOX)
+    let out = std::process::Command::new(&*common::NSBOX)
         .args(["completion", "bash"])
         .output()
         .unwrap();
@@ -463,7 +463,7 @@ nsbox run --rm built
                 "PATH",
                 format!(
                     "{}:/usr/bin:/bin",
-                    std::path::Path::new(common::NSBOX).parent().unwrap().display()
+                    std::path::Path::new(&*common::NSBOX).parent().unwrap().display()
                 ),
             )
             .env("HOME", &home)
@@ -709,15 +709,20 @@ fn memory_limit_holds_and_stats_show_it() {
     env.ok(&["rm", "-f", "m"]);
     let out = env.nsbox(&[
         "run",
-        "--rm",
+        "--name",
+        "oom",
         "--memory",
         "32m",
         "busybox",
         "sh",
         "-c",
-        "dd if=/dev/zero bs=100M count=1 | head -c 1 >/dev/null",
+        "dd if=/dev/zero of=/dev/null bs=100M count=1",
     ]);
+    // dd's 100 MiB buffer past the 32 MiB limit: the OOM killer's SIGKILL, as the shell saw it.
     assert_eq!(out.status.code(), Some(137), "{}", text(&out.stderr));
+    let inspect: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "oom"])).unwrap();
+    assert_eq!(inspect[0]["State"]["OOMKilled"], true, "{inspect}");
+    env.ok(&["rm", "oom"]);
 }
 
 /// The container never holds the command's own fds (a container root could reopen them

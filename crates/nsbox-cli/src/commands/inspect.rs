@@ -42,6 +42,7 @@ fn describe(dir: &ContainerDir) -> Result<serde_json::Value> {
             "Dead": status.state == crate::state::State::Dead,
             "Pid": status.container.map_or(0, |p| p.pid),
             "ExitCode": status.exit_code.unwrap_or(0),
+            "OOMKilled": status.oom_killed,
             "Error": status.error.clone().unwrap_or_default(),
             "StartedAt": time(status.started),
             "FinishedAt": time(status.finished),

@@ -223,6 +223,7 @@ fn supervise(state: &StateRoot, dir: &ContainerDir, shared: Arc<Shared>, report:
             Err(e) => break Err(e),
         }
     };
+    let oom_killed = status.as_ref().is_ok_and(|s| s.oom_killed());
     let code = match status {
         Ok(status) => report::exit_code(status),
         Err(e) => {
@@ -235,6 +236,7 @@ fn supervise(state: &StateRoot, dir: &ContainerDir, shared: Arc<Shared>, report:
         status.state = State::Exited;
         status.finished = Some(now_unix());
         status.exit_code = Some(code);
+        status.oom_killed = oom_killed;
         status.container = None;
         status.monitor = None;
         status.ports.clear();

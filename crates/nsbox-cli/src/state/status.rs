@@ -92,6 +92,9 @@ pub struct Status {
     /// What runs: the image's entrypoint and cmd with the overrides applied.
     #[serde(default)]
     pub command: Vec<String>,
+    /// The kernel's OOM killer ended the container (its memory limit).
+    #[serde(default)]
+    pub oom_killed: bool,
     /// The container's cgroup directories (for `rm` after its monitor was killed).
     #[serde(default)]
     pub cgroups: Vec<std::path::PathBuf>,
@@ -111,6 +114,7 @@ impl Status {
             ports: Vec::new(),
             command: Vec::new(),
             cgroups: Vec::new(),
+            oom_killed: false,
         }
     }
 

@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub const NSBOX: &str = env!("CARGO_BIN_EXE_nsbox");
+/// The `nsbox` binary cargo built, or `NSBOX_BIN` (the cgroup v2 VM stages it elsewhere).
+pub static NSBOX: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| std::env::var("NSBOX_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nsbox").to_owned()));
 
 /// Whether the tests can run here: root and a static busybox. Otherwise a reason is printed
 /// (and, under NSBOX_REQUIRE_ALL=1, the test fails).
@@ -59,7 +61,7 @@ impl Env {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(NSBOX);
+        let mut command = Command::new(&*NSBOX);
         command
             .args(args)
             .env("NSBOX_STATE_DIR", self.state())
