@@ -40,11 +40,16 @@ impl Bundle {
         if text.len() as u64 > MAX_CONFIG {
             return Err(invalid("config.json", format!("larger than {MAX_CONFIG} bytes")));
         }
+        Bundle::parse(dir, &path, &text)
+    }
+
+    /// The bundle in `dir` whose `config.json` (at `path`) holds `text`.
+    pub(crate) fn parse(dir: PathBuf, path: &Path, text: &[u8]) -> Result<Bundle> {
         let parse_err = |e: serde_json::Error| BundleError::Parse {
-            path: path.clone(),
+            path: path.to_path_buf(),
             why: e.to_string(),
         };
-        let value: serde_json::Value = serde_json::from_slice(&text).map_err(parse_err)?;
+        let value: serde_json::Value = serde_json::from_slice(text).map_err(parse_err)?;
         let spec: Spec = serde_json::from_value(value.clone()).map_err(parse_err)?;
         let again = serde_json::to_value(&spec).map_err(parse_err)?;
         crate::unknown::check(&value, &again)?;

@@ -40,3 +40,20 @@ pub use error::BundleError;
 /// The `oci-spec` crate, whose runtime types [`Bundle::spec`] and [`Bundle::hooks`] return.
 pub use oci_spec;
 pub use options::Options;
+
+/// Entry points for the fuzz targets in `fuzz/`. Not a stable API.
+#[doc(hidden)]
+pub mod __fuzz {
+    /// Parses `json` as a bundle's `config.json` and maps it, as [`Bundle::open`] and
+    /// [`Bundle::builder`] do, then lets nsbox check the result (nothing is spawned; the
+    /// bundle directory does not exist, so a relative root path fails to resolve).
+    pub fn config(json: &[u8]) {
+        let dir = std::path::PathBuf::from("/nonexistent/nsbox-oci-fuzz");
+        let Ok(bundle) = crate::Bundle::parse(dir.clone(), &dir.join("config.json"), json) else {
+            return;
+        };
+        if let Ok(builder) = bundle.builder(&crate::Options::fixed()) {
+            let _ = builder.build();
+        }
+    }
+}

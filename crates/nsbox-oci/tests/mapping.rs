@@ -463,3 +463,16 @@ fn hooks_are_parsed_and_returned() {
     }
     bundle.builder(&Options::fixed()).unwrap();
 }
+
+#[test]
+fn the_fuzz_entry_point_takes_the_seeds_and_garbage() {
+    for seed in [
+        &include_bytes!("../../../fuzz/seeds/oci_config/runc-spec.json")[..],
+        &include_bytes!("../../../fuzz/seeds/oci_config/nsbox-accepted.json")[..],
+        b"",
+        b"null",
+        b"{\"ociVersion\": \"1.0.0\", \"root\": {\"path\": \"../..\"}, \"process\": {\"cwd\": \"/\", \"user\": {\"uid\": 0, \"gid\": 0}}}",
+    ] {
+        nsbox_oci::__fuzz::config(seed);
+    }
+}
