@@ -37,6 +37,7 @@ mod unknown;
 
 pub use bundle::Bundle;
 pub use error::BundleError;
+pub use linux::{NSBOX_MASKED_PATHS, NSBOX_READONLY_PATHS};
 /// The `oci-spec` crate, whose runtime types [`Bundle::spec`] and [`Bundle::hooks`] return.
 pub use oci_spec;
 pub use options::Options;

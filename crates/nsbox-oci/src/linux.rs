@@ -95,7 +95,8 @@ pub(crate) fn identity(
     Ok(())
 }
 
-/// What nsbox masks after pivot_root (Docker's list; src/plan/rootfs/mod.rs `MASKED`).
+/// The paths nsbox masks after pivot_root (Docker's list; `MASKED` in nsbox's
+/// src/plan/rootfs/mod.rs): a bundle's `linux.maskedPaths` must be this set.
 pub const NSBOX_MASKED_PATHS: [&str; 12] = [
     "/proc/asound",
     "/proc/acpi",
@@ -111,7 +112,8 @@ pub const NSBOX_MASKED_PATHS: [&str; 12] = [
     "/sys/devices/virtual/powercap",
 ];
 
-/// What nsbox makes read-only (src/plan/rootfs/mod.rs `READ_ONLY`).
+/// The paths nsbox makes read-only (`READ_ONLY` in nsbox's src/plan/rootfs/mod.rs): a bundle's
+/// `linux.readonlyPaths` must be this set.
 pub const NSBOX_READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /// `linux.maskedPaths` and `linux.readonlyPaths`: nsbox has fixed lists, so the bundle's must

@@ -23,7 +23,7 @@ fn walk(original: &Value, parsed: &Value, at: &str) -> Result<()> {
                 };
                 match known.get(key) {
                     Some(again) => walk(value, again, &path)?,
-                    None if value.is_null() || is_empty(value) => {}
+                    None if value.is_null() => {}
                     None => return Err(unsupported(path, "not a field of the runtime spec nsbox knows")),
                 }
             }
@@ -36,16 +36,5 @@ fn walk(original: &Value, parsed: &Value, at: &str) -> Result<()> {
             Ok(())
         }
         _ => Ok(()),
-    }
-}
-
-/// Values oci-spec leaves out when serializing although the field is known (empty lists and
-/// objects, `false`): never mistaken for unknown fields, and never a setting.
-fn is_empty(value: &Value) -> bool {
-    match value {
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        Value::Bool(b) => !b,
-        _ => false,
     }
 }

@@ -65,25 +65,8 @@ pub fn nsbox_spec() -> Value {
     let mut spec = runc_spec();
     spec["process"]["terminal"] = json!(false);
     spec["mounts"].as_array_mut().unwrap().pop();
-    spec["linux"]["maskedPaths"] = json!(nsbox_oci_masked());
+    spec["linux"]["maskedPaths"] = json!(nsbox_oci::NSBOX_MASKED_PATHS);
     spec
-}
-
-fn nsbox_oci_masked() -> Vec<&'static str> {
-    vec![
-        "/proc/asound",
-        "/proc/acpi",
-        "/proc/interrupts",
-        "/proc/kcore",
-        "/proc/keys",
-        "/proc/latency_stats",
-        "/proc/timer_list",
-        "/proc/timer_stats",
-        "/proc/sched_debug",
-        "/proc/scsi",
-        "/sys/firmware",
-        "/sys/devices/virtual/powercap",
-    ]
 }
 
 /// Sets `pointer` in `value`, making the objects on the way.
