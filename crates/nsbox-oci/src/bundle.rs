@@ -1,6 +1,7 @@
 //! A bundle directory: its `config.json`, checked, and the root filesystem it names.
 
 use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use nsbox::{ContainerBuilder, Rootfs};
@@ -34,7 +35,15 @@ impl Bundle {
             path: path.clone(),
             source,
         };
-        let file = fs::File::open(&path).map_err(read_err)?;
+        // Non-blocking: a FIFO named config.json must not hang the caller.
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(read_err)?;
+        if !file.metadata().map_err(read_err)?.is_file() {
+            return Err(invalid("config.json", "not a regular file"));
+        }
         let mut text = Vec::new();
         std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_CONFIG + 1), &mut text).map_err(read_err)?;
         if text.len() as u64 > MAX_CONFIG {

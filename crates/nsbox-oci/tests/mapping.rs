@@ -437,6 +437,17 @@ fn malformed_config_files_are_parse_errors_naming_the_problem() {
     assert!(matches!(open(deep.as_bytes()), BundleError::Parse { .. }));
     let huge = vec![b' '; 5 << 20];
     assert_eq!(open(&huge).field(), Some("config.json"));
+    std::fs::remove_file(dir.path().join("config.json")).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("config.json"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    assert_eq!(
+        Bundle::open(dir.path()).unwrap_err().field(),
+        Some("config.json"),
+        "a FIFO is refused, not read"
+    );
     let missing = Bundle::open(dir.path().join("nope")).unwrap_err();
     assert!(matches!(missing, BundleError::Read { .. }), "{missing:?}");
 }
