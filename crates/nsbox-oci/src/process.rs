@@ -1,0 +1,198 @@
+//! `process`: the command, its environment, user, capabilities, limits and terminal.
+
+use nsbox::{Capabilities, ContainerBuilder, Resource};
+use oci_spec::runtime::Process;
+use serde::Serialize;
+
+use crate::error::{Result, invalid, unsupported};
+use crate::options::Options;
+
+/// Maps `process`; returns the bounding set (the device rules need it).
+pub(crate) fn map(b: &mut ContainerBuilder, p: &Process, options: &Options) -> Result<Capabilities> {
+    if p.command_line().is_some() {
+        return Err(unsupported("process.commandLine", "Windows only"));
+    }
+    let args = p.args().as_deref().unwrap_or_default();
+    let (program, rest) = args.split_first().ok_or_else(|| invalid("process.args", "empty"))?;
+    b.command(program).args(rest);
+    for (i, entry) in p.env().as_deref().unwrap_or_default().iter().enumerate() {
+        let (key, value) = entry
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("process.env[{i}]"), "no `=`"))?;
+        if key.is_empty() {
+            return Err(invalid(format!("process.env[{i}]"), "empty name"));
+        }
+        b.env(key, value);
+    }
+    if !p.cwd().is_absolute() {
+        return Err(invalid("process.cwd", "not an absolute path"));
+    }
+    b.current_dir(p.cwd());
+    user(b, p, options)?;
+    if p.terminal().unwrap_or(false) {
+        b.tty(true);
+        if let Some(size) = p.console_size() {
+            let fit = |v: u64, what| {
+                u16::try_from(v).map_err(|_| invalid(format!("process.consoleSize.{what}"), "above 65535"))
+            };
+            b.tty_size(fit(size.height(), "height")?, fit(size.width(), "width")?);
+        }
+    } else if p.console_size().is_some() {
+        return Err(invalid("process.consoleSize", "given without process.terminal"));
+    }
+    rlimits(b, p)?;
+    if !p.no_new_privileges().unwrap_or(false) {
+        b.unsafe_allow_new_privileges();
+    }
+    if let Some(adj) = p.oom_score_adj().filter(|adj| *adj != options.oom_score_adj) {
+        return Err(unsupported(
+            "process.oomScoreAdj",
+            format!(
+                "{adj}: nsbox cannot set it; the container inherits the caller's {}",
+                options.oom_score_adj
+            ),
+        ));
+    }
+    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+        let why = if options.apparmor {
+            format!("nsbox cannot apply AppArmor profile {profile:?}")
+        } else {
+            format!("this host has no AppArmor (profile {profile:?})")
+        };
+        return Err(unsupported("process.apparmorProfile", why));
+    }
+    if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
+        let why = if options.selinux {
+            format!("nsbox cannot apply SELinux label {label:?}")
+        } else {
+            format!("this host has no SELinux (label {label:?})")
+        };
+        return Err(unsupported("process.selinuxLabel", why));
+    }
+    for (field, given) in [
+        ("process.ioPriority", p.io_priority().is_some()),
+        ("process.scheduler", p.scheduler().is_some()),
+        ("process.execCPUAffinity", p.exec_cpu_affinity().is_some()),
+    ] {
+        if given {
+            return Err(unsupported(field, "nsbox has no such setting"));
+        }
+    }
+    capabilities(b, p)
+}
+
+fn user(b: &mut ContainerBuilder, p: &Process, options: &Options) -> Result<()> {
+    let u = p.user();
+    b.user(u.uid(), u.gid());
+    if let Some(groups) = u.additional_gids() {
+        b.groups(groups.iter().copied());
+    }
+    if let Some(mask) = u.umask().filter(|mask| Some(*mask) != options.umask) {
+        return Err(unsupported(
+            "process.user.umask",
+            format!(
+                "{mask:#o}: nsbox cannot set it; the container inherits the caller's ({:?})",
+                options.umask
+            ),
+        ));
+    }
+    if u.username().is_some() {
+        return Err(unsupported("process.user.username", "Windows only"));
+    }
+    Ok(())
+}
+
+fn rlimits(b: &mut ContainerBuilder, p: &Process) -> Result<()> {
+    let mut seen = Vec::new();
+    for (i, limit) in p.rlimits().as_deref().unwrap_or_default().iter().enumerate() {
+        let field = format!("process.rlimits[{i}]");
+        let name = name_of(&limit.typ());
+        let resource: Resource = name
+            .parse()
+            .map_err(|_| unsupported(&field, format!("{name}: not a Linux resource nsbox knows")))?;
+        if seen.contains(&resource) {
+            return Err(invalid(field, format!("{name} given twice")));
+        }
+        if limit.soft() > limit.hard() {
+            return Err(invalid(field, "soft limit above the hard limit"));
+        }
+        seen.push(resource);
+        b.rlimit(resource, limit.soft(), limit.hard());
+    }
+    Ok(())
+}
+
+/// nsbox gives the payload one set: the bounding set, which is also a root payload's
+/// permitted and effective set, and ambient (= inheritable) on request. What a bundle asks
+/// for must fit that shape; see docs/oci.md for why each rule is what the kernel does anyway.
+fn capabilities(b: &mut ContainerBuilder, p: &Process) -> Result<Capabilities> {
+    let caps = p.capabilities().as_ref();
+    let set = |field: &str, given: Option<&oci_spec::runtime::Capabilities>| -> Result<Capabilities> {
+        let mut out = Capabilities::empty();
+        for cap in given.into_iter().flatten() {
+            let name = name_of(cap);
+            let cap = Capabilities::parse(&name).map_err(|_| {
+                unsupported(
+                    format!("process.capabilities.{field}"),
+                    format!("{name}: unknown to nsbox"),
+                )
+            })?;
+            out.insert(cap);
+        }
+        Ok(out)
+    };
+    let bounding = set("bounding", caps.and_then(|c| c.bounding().as_ref()))?;
+    let effective = set("effective", caps.and_then(|c| c.effective().as_ref()))?;
+    let permitted = set("permitted", caps.and_then(|c| c.permitted().as_ref()))?;
+    let inheritable = set("inheritable", caps.and_then(|c| c.inheritable().as_ref()))?;
+    let ambient = set("ambient", caps.and_then(|c| c.ambient().as_ref()))?;
+    let root = p.user().uid() == 0;
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    for (field, given) in [("permitted", permitted), ("effective", effective), ("ambient", ambient)] {
+        if !bounding.is_superset(given) {
+            return Err(invalid(
+                format!("process.capabilities.{field}"),
+                "holds a capability the bounding set lacks",
+            ));
+        }
+    }
+    if root {
+        // A root payload's exec makes permitted = effective = the bounding set (with
+        // no_new_privs, bounded by the permitted set it had): nsbox sets all three alike.
+        if permitted != bounding {
+            return Err(unsupported(
+                "process.capabilities.permitted",
+                "for a root process nsbox makes the permitted set the bounding set",
+            ));
+        }
+        if effective != permitted {
+            return Err(unsupported(
+                "process.capabilities.effective",
+                "for a root process nsbox makes the effective set the permitted set",
+            ));
+        }
+    } else if nnp && permitted != ambient {
+        // After exec a non-root payload holds its ambient set (plus file capabilities, which
+        // no_new_privs bounds by the permitted set it had, which nsbox makes the ambient set).
+        return Err(unsupported(
+            "process.capabilities.permitted",
+            "for a non-root process with noNewPrivileges nsbox makes the permitted set the ambient set",
+        ));
+    }
+    if inheritable != ambient {
+        return Err(unsupported(
+            "process.capabilities.inheritable",
+            "nsbox makes the inheritable set the ambient set (empty without ambient capabilities, CVE-2022-29162)",
+        ));
+    }
+    b.capabilities(bounding.iter()).ambient_capabilities(ambient.iter());
+    Ok(bounding)
+}
+
+/// An oci-spec enum's name as the spec spells it (`CAP_CHOWN`, `RLIMIT_NOFILE`).
+pub(crate) fn name_of(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => format!("{other:?}"),
+    }
+}
