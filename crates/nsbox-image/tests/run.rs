@@ -548,3 +548,29 @@ fn a_detached_containers_copy_is_kept_until_removed() {
     assert_eq!(store.remove_root_copies().unwrap(), 1);
     assert!(!kept.exists() && no_root_copies(&store));
 }
+
+/// A root copy is one container's: a second spawn of the same builder is refused (it would
+/// share the first's writable root), and so is a `detach()` after `apply` (the copy would go
+/// with the handle while the container runs); nothing of either is left running.
+#[test]
+fn a_root_copy_serves_one_container_only() {
+    if !common::root() {
+        return;
+    }
+    let dir = common::public_dir("nsbox-image-run-");
+    let store = Store::open(dir.path().join("store")).unwrap();
+    app_image(dir.path(), &store);
+    let overrides = || Overrides {
+        entrypoint: Some(vec!["/bin/true".into()]),
+        user: Some("0".into()),
+        ..Default::default()
+    };
+    let mut builder = image_builder(&store, "app:1", None, overrides(), RootStrategy::Copy);
+    assert!(builder.status().unwrap().success());
+    let second = builder.status().unwrap_err();
+    assert!(second.to_string().contains("one container"), "{second}");
+    let mut builder = image_builder(&store, "app:1", None, overrides(), RootStrategy::Copy);
+    builder.detach();
+    let late = builder.spawn().unwrap_err();
+    assert!(late.to_string().contains("detach the builder first"), "{late}");
+}

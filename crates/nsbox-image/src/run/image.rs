@@ -111,6 +111,13 @@ impl ImageRun {
             None => decide(nsbox::OverlaySupport::detect().usable, None),
         };
         if run.root == RootStrategy::Copy {
+            // The caller could neither read the image's private files owned by subordinate ids
+            // nor give the copy their owners, nor remove what the container's users made in it.
+            if self.id_maps.is_some() {
+                return Err(RunError::NeedsOverlay {
+                    what: "a store with subordinate ids",
+                });
+            }
             match self.upper {
                 Upper::Dir(_) => {
                     return Err(RunError::NeedsOverlay {
@@ -163,6 +170,23 @@ impl ImageRun {
             }
             builder.rootfs(Rootfs::dir(copy.root()));
             builder.keep_alive(copy);
+            // One copy is one container's root: a second spawn would share it, and a container
+            // detached after `apply` would lose it when its handle drops. Both refused.
+            let kept = run.kept_root_copy.is_some();
+            let spawned = std::sync::atomic::AtomicBool::new(false);
+            builder.on_spawn(move |container| {
+                if spawned.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    return Err(std::io::Error::other(
+                        "an image's root copy serves one container: apply an ImageRun per container",
+                    ));
+                }
+                if container.is_detached() && !kept {
+                    return Err(std::io::Error::other(
+                        "detach() after ImageRun::apply on a root copy: detach the builder first",
+                    ));
+                }
+                Ok(())
+            });
         }
         if let Some(mut dir) = disk_upper {
             if builder.build().is_ok_and(|c| c.is_detached()) {

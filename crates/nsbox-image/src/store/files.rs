@@ -2,7 +2,8 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -113,13 +114,43 @@ pub(crate) fn remove_tree(path: &Path) -> Result<(), Error> {
     }
 }
 
+/// Makes `dir` and the directories below it 0700, never following a symlink: each directory is
+/// opened `O_NOFOLLOW | O_DIRECTORY` below its parent's fd and changed through that fd, so a
+/// tree a live container swaps a directory of for a symlink redirects nothing.
 fn make_writable(dir: &Path) {
-    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
-    if let Ok(entries) = fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                make_writable(&entry.path());
-            }
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    if let Ok(fd) = nix::fcntl::open(dir, flags, Mode::empty()) {
+        writable_below(fd, 0);
+    }
+}
+
+fn writable_below(fd: std::os::fd::OwnedFd, depth: usize) {
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let _ = nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(0o700));
+    // The unpacker's own bound on depth, with room to spare.
+    if depth > 256 {
+        return;
+    }
+    let Ok(mut entries) = nix::dir::Dir::from_fd(fd) else {
+        return;
+    };
+    let dir_fd = entries.as_raw_fd();
+    let names: Vec<std::ffi::CString> = entries
+        .iter()
+        .flatten()
+        .filter(|e| e.file_type() == Some(nix::dir::Type::Directory))
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .collect();
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    for name in names {
+        // SAFETY: dir_fd stays open while `entries` lives.
+        let parent = unsafe { std::os::fd::BorrowedFd::borrow_raw(dir_fd) };
+        if let Ok(child) = nix::fcntl::openat(parent, name.as_c_str(), flags, Mode::empty()) {
+            writable_below(child, depth + 1);
         }
     }
 }
