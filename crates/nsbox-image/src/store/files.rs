@@ -3,7 +3,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -115,13 +115,13 @@ pub(crate) fn remove_tree(path: &Path) -> Result<(), Error> {
 }
 
 /// Makes `dir` and the directories below it 0700, never following a symlink: each directory is
-/// opened `O_NOFOLLOW | O_DIRECTORY` below its parent's fd and changed through that fd, so a
-/// tree a live container swaps a directory of for a symlink redirects nothing.
+/// opened `O_PATH | O_NOFOLLOW | O_DIRECTORY` below its parent's fd (no read permission needed),
+/// changed through `/proc/self/fd/N` (the inode that fd holds, nothing a path could be swapped
+/// for), then read; a tree a live container swaps a directory of for a symlink redirects nothing.
 fn make_writable(dir: &Path) {
     use nix::fcntl::OFlag;
-    use nix::sys::stat::Mode;
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    if let Ok(fd) = nix::fcntl::open(dir, flags, Mode::empty()) {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    if let Ok(fd) = nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty()) {
         writable_below(fd, 0);
     }
 }
@@ -129,14 +129,17 @@ fn make_writable(dir: &Path) {
 fn writable_below(fd: std::os::fd::OwnedFd, depth: usize) {
     use nix::fcntl::OFlag;
     use nix::sys::stat::Mode;
-    let _ = nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(0o700));
+    let held = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let _ = fs::set_permissions(&held, fs::Permissions::from_mode(0o700));
     // The unpacker's own bound on depth, with room to spare.
     if depth > 256 {
         return;
     }
-    let Ok(mut entries) = nix::dir::Dir::from_fd(fd) else {
+    let read = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let Ok(dir) = nix::dir::Dir::open(held.as_str(), read, Mode::empty()) else {
         return;
     };
+    let mut entries = dir;
     let dir_fd = entries.as_raw_fd();
     let names: Vec<std::ffi::CString> = entries
         .iter()
@@ -145,7 +148,7 @@ fn writable_below(fd: std::os::fd::OwnedFd, depth: usize) {
         .map(|e| e.file_name().to_owned())
         .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
         .collect();
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     for name in names {
         // SAFETY: dir_fd stays open while `entries` lives.
         let parent = unsafe { std::os::fd::BorrowedFd::borrow_raw(dir_fd) };
