@@ -1,0 +1,52 @@
+//! `delete [--force]`: a created container is killed (as runc does), a running one only with
+//! `--force`; then its cgroup and state go and `poststop` hooks run.
+
+use crate::Ctx;
+use crate::error::{Context, Result, fail};
+use crate::state::{Status, hook_json};
+
+pub fn delete(ctx: &mut Ctx, id: &str, force: bool) -> Result<()> {
+    let state = match ctx.store.load(id) {
+        Ok(state) => state,
+        // A directory without a readable state (a create that died half-way): remove it.
+        Err(e) if force && ctx.store.dir(id).is_dir() && !e.0.contains("does not exist") => {
+            return std::fs::remove_dir_all(ctx.store.dir(id)).context("cannot remove the state");
+        }
+        Err(e) => return Err(e),
+    };
+    match ctx.store.status(&state) {
+        Status::Stopped => {}
+        Status::Created => kill_and_wait(&state)?,
+        status if force => {
+            if status == Status::Paused {
+                // SIGKILL reaches frozen tasks, but thawed they die at once.
+                let _ = state.cgroups.set_frozen(false);
+            }
+            kill_and_wait(&state)?
+        }
+        status => fail!("cannot delete container {id} that is not stopped: {}", status.as_str()),
+    }
+    state.cgroups.remove().context("cannot remove the container's cgroup")?;
+    if let Some(hooks) = crate::verbs::bundle_hooks(&state).and_then(|h| h.poststop().clone())
+        && let Err(e) = crate::hooks::run("poststop", &hooks, &hook_json(&state, Status::Stopped))
+    {
+        ctx.log.warn(&e.0);
+    }
+    std::fs::remove_dir_all(ctx.store.dir(id)).context("cannot remove the state")
+}
+
+/// SIGKILL to every process of the container, then wait until the payload is gone (reaped,
+/// or a zombie its parent will reap).
+fn kill_and_wait(state: &crate::state::State) -> Result<()> {
+    let pidfd = crate::process::open(state.pid, state.pid_start);
+    if let Some(pidfd) = &pidfd {
+        let _ = crate::process::signal(pidfd, libc::SIGKILL);
+    }
+    let _ = state.cgroups.signal_all(libc::SIGKILL);
+    if let Some(pidfd) = &pidfd
+        && !crate::process::wait_exit(pidfd, std::time::Duration::from_secs(10))
+    {
+        fail!("container {} did not die after SIGKILL", state.id);
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! `exec`: a process in a running container, described by `--process process.json` (the
+//! spec's `process` object, as Docker and containerd write it) or by the command line.
+
+use std::io::Read;
+
+use nsbox_oci::{Bundle, Options};
+use oci_spec::runtime::Process;
+
+use crate::Ctx;
+use crate::error::{Context, Error, Result, fail};
+use crate::state::Status;
+
+/// The largest process.json read.
+const MAX_PROCESS: u64 = 1 << 20;
+
+/// The exit code `exec` ends with (0 with `--detach`).
+pub fn exec(ctx: &mut Ctx, a: &liboci_cli::Exec) -> Result<i32> {
+    let state = ctx.store.load(&a.container_id)?;
+    match ctx.store.status(&state) {
+        Status::Running => {}
+        Status::Paused if a.ignore_paused => {}
+        Status::Paused => fail!("cannot exec in a paused container (use --ignore-paused to override)"),
+        _ => fail!("cannot exec in a stopped or created container"),
+    }
+    let process = process(a)?;
+    let args = process.args().clone().unwrap_or_default();
+    let Some(command) = args.first() else {
+        fail!("exec: process.args must not be empty");
+    };
+    if process.terminal().unwrap_or(false) && a.console_socket.is_none() && a.detach {
+        fail!("cannot allocate tty if nsbox-runtime will detach without setting console socket");
+    }
+    if a.preserve_fds != 0 {
+        fail!("--preserve-fds is not supported");
+    }
+    for (flag, given) in [
+        ("--process-label", a.process_label.is_some()),
+        ("--apparmor", a.apparmor.is_some()),
+        ("--cgroup", a.cgroup.is_some()),
+        ("--cap", !a.cap.is_empty()),
+    ] {
+        if given {
+            fail!("{flag} is not supported");
+        }
+    }
+    let bundle = Bundle::open(&state.bundle)?;
+    let builder = bundle.builder(&Options::probe())?;
+    let container = crate::core::adopt(&builder, state.pid)?;
+    let mut exec = container.exec();
+    exec.command(command).args(&args[1..]).env_clear();
+    for entry in process.env().iter().flatten() {
+        let Some((k, v)) = entry.split_once('=') else {
+            fail!("process.env: {entry:?} has no '='");
+        };
+        exec.env(k, v);
+    }
+    exec.current_dir(process.cwd());
+    exec.user(process.user().uid(), process.user().gid());
+    if process.terminal().unwrap_or(false) {
+        exec.tty(true);
+        if let Some(size) = process.console_size() {
+            exec.tty_size(size.height() as u16, size.width() as u16);
+        }
+    }
+    if a.detach {
+        crate::core::exec_detach(&mut exec)?;
+    }
+    let mut running = exec.spawn().map_err(|e| crate::error::spawn_error(&e, command))?;
+    if let Some(socket) = &a.console_socket {
+        let pty = running
+            .take_pty()
+            .ok_or_else(|| Error("the process has no terminal to send".into()))?;
+        crate::console::send(socket, &pty)?;
+    }
+    if let Some(path) = &a.pid_file {
+        crate::verbs::create::write_pid_file(path, exec_pid(&running)?)?;
+    }
+    if a.detach {
+        return Ok(0);
+    }
+    let status = running.wait().context("cannot wait for the process")?;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().map_or(0, |s| s.as_raw())))
+}
+
+/// The exec'd process's host pid, from its pidfd (`/proc/self/fdinfo`'s `Pid:` line).
+fn exec_pid(exec: &nsbox::Exec) -> Result<u32> {
+    use std::os::fd::AsRawFd;
+    let fd = exec.pidfd().as_raw_fd();
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).context("pidfd")?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|p| p.trim().parse().ok())
+        .ok_or_else(|| Error("cannot read the exec'd process's pid".into()))
+}
+
+/// The process to run: `--process` (`-`: stdin), else the command line's.
+fn process(a: &liboci_cli::Exec) -> Result<Process> {
+    if let Some(path) = &a.process {
+        let mut text = Vec::new();
+        let read = if path.as_os_str() == "-" {
+            std::io::stdin().take(MAX_PROCESS).read_to_end(&mut text)
+        } else {
+            std::fs::File::open(path).and_then(|f| f.take(MAX_PROCESS).read_to_end(&mut text))
+        };
+        read.context(format_args!("cannot read {}", path.display()))?;
+        return serde_json::from_slice(&text).context("process.json is not a valid process");
+    }
+    if a.command.is_empty() {
+        fail!("exec: no command given (--process or arguments)");
+    }
+    let mut json = serde_json::json!({
+        "args": a.command,
+        "cwd": a.cwd.clone().unwrap_or_else(|| "/".into()),
+        "env": a.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+        "terminal": a.tty,
+        "user": {"uid": 0, "gid": 0},
+    });
+    if let Some((uid, gid)) = a.user {
+        json["user"] = serde_json::json!({"uid": uid, "gid": gid.unwrap_or(0), "additionalGids": a.additional_gids});
+    }
+    serde_json::from_value(json).context("exec")
+}
