@@ -132,6 +132,7 @@ mod shared_memory;
 mod signal;
 mod spawn;
 mod stack;
+mod start_gate;
 mod status;
 mod stdio;
 mod sys;

@@ -237,6 +237,7 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         | Step::Seccomp(..)
         | Step::LandlockRuleset { .. }
         | Step::LandlockRule { .. } => privileges::run(step),
+        Step::Lookup(candidates) => exec::lookup(candidates),
         Step::Exec { .. } => exec::run(step),
     }
 }

@@ -267,6 +267,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         stop_signal: s.stop_signal.unwrap_or(crate::signal::Signal::SIGTERM),
         keep_alive: s.keep_alive,
         on_spawn: s.on_spawn,
+        start: s.start,
     })
 }
 

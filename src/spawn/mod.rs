@@ -92,6 +92,13 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     };
     clock.mark("id maps");
     if handshake.is_ok() {
+        // The namespaces exist since the clone; nothing of the container is set up yet.
+        handshake = config
+            .start
+            .run_created(pid.as_raw() as u32)
+            .map_err(|e| Error::io("run an on_created hook", e));
+    }
+    if handshake.is_ok() {
         let sync = parent.sync.as_ref().map_or(-1, |s| s.as_raw_fd());
         // SAFETY: one byte from a live buffer; MSG_NOSIGNAL: EPIPE instead of SIGPIPE.
         let sent = unsafe { libc::send(sync, [1u8].as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
