@@ -238,6 +238,7 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             caps(*bounding)
         ),
         Step::ResetSignals => "reset signals".into(),
+        Step::ForkAway { pid_fd } => format!("fork away, the pid to {}", fds.name(*pid_fd)),
         Step::Lookup(candidates) => {
             let candidates: Vec<String> = candidates.iter().map(|c| text(c)).collect();
             format!("look up {candidates:?}")

@@ -282,6 +282,13 @@ pub(crate) enum Step {
     /// given `error_fd` and this step's index in its argv) so that `/proc/self/exe` is never
     /// the caller's program at the payload's execve; without it, try each candidate path in
     /// turn (a PATH search done by the parent's string work).
+    /// A detached exec's fork (see `ExecBuilder::spawn_detached`): the setup process forks,
+    /// writes the child's pid (native-endian `i32`) to `pid_fd` and exits; the child goes on
+    /// with the next step, closing `pid_fd` first. Its new parent is the caller's nearest
+    /// subreaper (or the host's init), not an nsbox process.
+    ForkAway {
+        pid_fd: RawFd,
+    },
     /// The lookup a start gate needs before it waits (see `ContainerBuilder::start_gate`):
     /// the first candidate that is a regular file the process may execute, found as execve
     /// would search them, or the error execve would give.

@@ -20,7 +20,7 @@ use crate::timing::Recorder;
 
 mod exec;
 mod netns;
-pub(crate) use exec::exec;
+pub(crate) use exec::{exec, exec_detached};
 use netns::ThreadNetns;
 
 /// `CLONE_INTO_CGROUP` (Linux 5.7); libc's constant is deprecated for overflowing a c_int.
