@@ -35,6 +35,10 @@ pub(crate) struct ExecSettings {
     pub tty: Option<(u16, u16)>,
     /// Capabilities taken away from the payload's.
     pub cap_drop: Capabilities,
+    /// Supplementary groups instead of the payload's (`None`: as the user gives them).
+    pub groups: Option<Vec<u32>>,
+    /// Forked away, not kept by an nsbox-init ([`ExecBuilder::spawn_detached`]).
+    pub detach: bool,
 }
 
 /// Configures a command to run in a running container; made by [`Container::exec`].
@@ -162,6 +166,28 @@ impl<'a> ExecBuilder<'a> {
         self
     }
 
+    /// The supplementary groups of the process, instead of the container's (with
+    /// [`user`](Self::user), none unless given here).
+    pub fn groups(&mut self, groups: impl IntoIterator<Item = u32>) -> &mut Self {
+        self.settings.groups = Some(groups.into_iter().collect());
+        self
+    }
+
+    /// Starts the process with no nsbox process kept beside it, as an OCI runtime's
+    /// `exec --detach` does: the setup process forks it into the container and exits, so its
+    /// parent becomes the caller's nearest subreaper (`PR_SET_CHILD_SUBREAPER`; else the
+    /// host's init), which reaps it. Returns once it executed its program, with its host pid
+    /// and, with [`tty`](Self::tty), its terminal's master.
+    ///
+    /// No handle watches it: it is not killed with the caller, and its status goes to its new
+    /// parent. Its stdio should be files, a tty or [`Stdio::null`]: pipes would be held by
+    /// the caller alone.
+    pub fn spawn_detached(&mut self) -> Result<DetachedExec> {
+        let mut settings = self.settings.clone();
+        settings.detach = true;
+        crate::spawn::exec_detached(self.container, &settings)
+    }
+
     /// Starts the process. Returns once it has executed its program; a setup failure is a
     /// [`SetupError`](crate::SetupError) naming the step, and a container that is no longer
     /// running is [`Error::NotRunning`](crate::Error::NotRunning).
@@ -183,6 +209,16 @@ impl<'a> ExecBuilder<'a> {
     pub fn status(&mut self) -> Result<ExitStatus> {
         self.spawn()?.wait()
     }
+}
+
+/// A process started by [`ExecBuilder::spawn_detached`]: its host pid, and its terminal's
+/// master when it has one.
+#[derive(Debug)]
+pub struct DetachedExec {
+    /// The process's pid in the caller's PID namespace.
+    pub pid: u32,
+    /// The master of its terminal ([`ExecBuilder::tty`]).
+    pub pty: Option<crate::pty::Pty>,
 }
 
 /// A process started in a running container by [`ExecBuilder::spawn`], held through a pidfd

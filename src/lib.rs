@@ -96,6 +96,7 @@
 
 #![warn(missing_docs)]
 
+mod adopt;
 #[cfg(feature = "tokio")]
 mod async_io;
 pub mod bounds;
@@ -132,6 +133,7 @@ mod shared_memory;
 mod signal;
 mod spawn;
 mod stack;
+mod start_gate;
 mod status;
 mod stdio;
 mod sys;
@@ -147,7 +149,7 @@ pub use container::Container;
 pub use error::{
     CleanupAction, CleanupError, ConfigError, Errno, Error, NotReadyReason, ReadyError, Result, SetupError, SetupStep,
 };
-pub use exec::{Exec, ExecBuilder};
+pub use exec::{DetachedExec, Exec, ExecBuilder};
 pub use hint::{Hint, InterpreterKind};
 pub use idmap::IdMap;
 pub use mount::Mount;

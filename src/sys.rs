@@ -412,6 +412,25 @@ fn stat_at(dir: RawFd, name: &CStr, flags: c_int) -> SysResult<libc::stat> {
     Ok(st)
 }
 
+/// `stat(2)` of a path (followed), for the start gate's lookup.
+pub fn stat_path(path: &CStr) -> SysResult<libc::stat> {
+    stat_at(libc::AT_FDCWD, path, 0)
+}
+
+/// `faccessat2(2)` with `AT_EACCESS`: whether this process's effective ids and capabilities
+/// allow `mode` on `path`. Falls back to `faccessat` (real ids, which the setup process has
+/// made equal to the effective ones) where faccessat2 is missing (before Linux 5.8).
+pub fn access_as_effective(path: &CStr, mode: c_int) -> SysResult<()> {
+    // SAFETY: path is NUL-terminated; no other pointers.
+    match check(unsafe { syscall!(Sysno::faccessat2, libc::AT_FDCWD, path.as_ptr(), mode, libc::AT_EACCESS) }) {
+        Err(Errno::ENOSYS) => {
+            // SAFETY: as above.
+            check(unsafe { syscall!(Sysno::faccessat, libc::AT_FDCWD, path.as_ptr(), mode) }).map(drop)
+        }
+        other => other.map(drop),
+    }
+}
+
 /// Whether `name` below `dir` is a symlink (not followed).
 pub fn is_symlink_at(dir: RawFd, name: &CStr) -> bool {
     stat_at(dir, name, libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)

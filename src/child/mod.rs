@@ -167,6 +167,23 @@ fn slot(slots: &[RawFd], index: usize) -> SysResult<RawFd> {
 
 /// Runs one step: the process's own attributes here, the rest by concern (mounts,
 /// privileges, exec).
+/// `Step::ForkAway`: only the child returns.
+fn fork_away(pid_fd: RawFd) -> SysResult<()> {
+    let pid = sys::fork()?;
+    if pid == 0 {
+        sys::close(pid_fd);
+        return Ok(());
+    }
+    let sent = sys::write_all(pid_fd, &pid.to_ne_bytes());
+    // The child carries on alone; without its pid the caller cannot find it, so it must not
+    // run: killed, and this process fails the step.
+    if let Err(e) = sent {
+        sys::kill(pid, libc::SIGKILL);
+        return Err(e);
+    }
+    sys::exit(0)
+}
+
 fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()> {
     match step {
         Step::CloseFd(fd) => {
@@ -237,6 +254,8 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         | Step::Seccomp(..)
         | Step::LandlockRuleset { .. }
         | Step::LandlockRule { .. } => privileges::run(step),
+        Step::Lookup(candidates) => exec::lookup(candidates),
+        Step::ForkAway { pid_fd } => fork_away(*pid_fd),
         Step::Exec { .. } => exec::run(step),
     }
 }

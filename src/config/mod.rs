@@ -129,6 +129,8 @@ pub struct Config {
     pub(crate) keep_alive: crate::keep_alive::KeepAlive,
     /// Hooks run once a payload executed (`ContainerBuilder::on_spawn`).
     pub(crate) on_spawn: crate::on_spawn::OnSpawn,
+    /// The start gate and created hooks (`ContainerBuilder::start_gate`, `on_created`).
+    pub(crate) start: crate::start_gate::StartControl,
 }
 
 impl Config {

@@ -95,6 +95,10 @@ pub(crate) struct Settings {
     /// Hooks run once a payload executed (`ContainerBuilder::on_spawn`): not serialized.
     #[cfg_attr(feature = "serde", serde(skip))]
     pub on_spawn: crate::on_spawn::OnSpawn,
+    /// The start gate and created hooks (`ContainerBuilder::start_gate`, `on_created`): not
+    /// serialized.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub start: crate::start_gate::StartControl,
 }
 
 impl Default for Settings {
@@ -141,6 +145,7 @@ impl Default for Settings {
             stop_signal: None,
             keep_alive: Default::default(),
             on_spawn: Default::default(),
+            start: Default::default(),
         }
     }
 }
@@ -200,6 +205,7 @@ impl From<&Config> for Settings {
             stop_signal: Some(c.stop_signal),
             keep_alive: c.keep_alive,
             on_spawn: c.on_spawn,
+            start: c.start,
         }
     }
 }

@@ -267,6 +267,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         stop_signal: s.stop_signal.unwrap_or(crate::signal::Signal::SIGTERM),
         keep_alive: s.keep_alive,
         on_spawn: s.on_spawn,
+        start: s.start,
     })
 }
 
@@ -450,8 +451,8 @@ pub(crate) fn exec_config(config: &Config, exec: &crate::exec::ExecSettings) -> 
     }
     check_command(&program, &exec.args, &exec.env)?;
     let mut out = config.clone();
-    // The exec's own: killed with its handle, no ports of its own.
-    out.detach = false;
+    // The exec's own: killed with its handle (unless forked away), no ports of its own.
+    out.detach = exec.detach;
     out.ports.clear();
     out.logs = None;
     out.program = program;
@@ -482,6 +483,9 @@ pub(crate) fn exec_config(config: &Config, exec: &crate::exec::ExecSettings) -> 
         }
         out.user = Some((uid, gid));
         out.groups = Vec::new();
+    }
+    if let Some(groups) = &exec.groups {
+        out.groups = groups.clone();
     }
     out.stdin = exec.stdin.clone();
     out.stdout = exec.stdout.clone();

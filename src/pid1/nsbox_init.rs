@@ -48,7 +48,7 @@ mod confinement;
 mod protocol;
 mod syscall_numbers;
 
-use protocol::{EXIT_SETUP_FAILED, errno, exec_arg, fd};
+use protocol::{EXIT_GATE_CLOSED, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_SETUP_FAILED, errno, exec_arg, fd};
 
 use syscall_numbers as nr;
 
@@ -201,9 +201,15 @@ fn exec_payload(argc: usize, argv: *const *const u8, envp: *const *const u8) -> 
         // SAFETY: close takes no memory.
         unsafe { syscall4(nr::CLOSE, ruleset, 0, 0, 0) };
     }
-    // The error pipe closes at the payload's exec, which tells the parent it succeeded.
-    // SAFETY: fcntl with integer arguments.
-    unsafe { syscall4(nr::FCNTL, error_fd, F_SETFD, FD_CLOEXEC, 0) };
+    let gated = number(arg(exec_arg::GATE_FD));
+    match gated {
+        Some(gate) => wait_at_gate(gate, error_fd),
+        // The error pipe closes at the payload's exec, which tells the parent it succeeded.
+        // SAFETY: fcntl with integer arguments.
+        None => unsafe {
+            syscall4(nr::FCNTL, error_fd, F_SETFD, FD_CLOEXEC, 0);
+        },
+    }
     // SAFETY: the payload's argv starts after the candidates and ends with argv's NULL.
     let payload_argv = unsafe { argv.add(exec_arg::HEADER + count) };
     let (mut last, mut saw_eacces) = (errno::ENOENT, false);
@@ -216,7 +222,32 @@ fn exec_payload(argc: usize, argv: *const *const u8, envp: *const *const u8) -> 
             break;
         }
     }
-    fail(error_fd, step, protocol::exec_search_result(last, saw_eacces))
+    let errno = protocol::exec_search_result(last, saw_eacces);
+    if gated.is_some() {
+        // Nobody reads the error pipe any more: the shell's statuses say what happened.
+        exit(if errno == errno::ENOENT { EXIT_NOT_FOUND } else { EXIT_NOT_EXECUTABLE })
+    }
+    fail(error_fd, step, errno)
+}
+
+/// The start gate (see `ContainerBuilder::start_gate`): closing the error pipe tells the
+/// parent that everything up to the exec is done; then one byte on `gate` lets the payload
+/// run. EOF (every writer gone) or a read error: nothing runs.
+fn wait_at_gate(gate: usize, error_fd: usize) {
+    // SAFETY: close takes no memory.
+    unsafe { syscall4(nr::CLOSE, error_fd, 0, 0, 0) };
+    let mut byte = [0u8; 1];
+    loop {
+        // SAFETY: byte is a live 1-byte buffer.
+        let n = unsafe { syscall4(nr::READ, gate, byte.as_mut_ptr() as usize, 1, 0) };
+        match n {
+            1 => break,
+            n if -n as i32 == errno::EINTR => {}
+            _ => exit(EXIT_GATE_CLOSED),
+        }
+    }
+    // SAFETY: close takes no memory.
+    unsafe { syscall4(nr::CLOSE, gate, 0, 0, 0) };
 }
 
 /// Reads `ready` to EOF: every process that holds its write end (nsbox-init, nsbox-connect)

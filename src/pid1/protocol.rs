@@ -28,6 +28,14 @@ pub const STATUS_LEN: usize = 4;
 /// cannot run; the report on the error pipe says why.
 pub const EXIT_SETUP_FAILED: i32 = 127;
 
+/// Exit codes of a launcher released from its start gate whose payload's exec then failed
+/// (nothing reads the error pipe any more): a shell's for a command not found, one that
+/// cannot be executed; and of one whose gate closed without a byte (Docker's "the runtime
+/// failed").
+pub const EXIT_NOT_FOUND: i32 = 127;
+pub const EXIT_NOT_EXECUTABLE: i32 = 126;
+pub const EXIT_GATE_CLOSED: i32 = 125;
+
 /// argv[0] of each program of the init binary.
 pub const INIT_NAME: &CStr = c"nsbox-init";
 pub const EXEC_NAME: &CStr = c"nsbox-exec";
@@ -57,9 +65,11 @@ pub mod exec_arg {
     pub const LANDLOCK: usize = 3;
     pub const READY_FD: usize = 4;
     pub const READY_BYTES: usize = 5;
-    pub const COUNT: usize = 6;
+    /// The start gate (see `ContainerBuilder::start_gate`), or `-`.
+    pub const GATE_FD: usize = 6;
+    pub const COUNT: usize = 7;
     /// The first candidate path; the payload's argv follows the candidates.
-    pub const HEADER: usize = 7;
+    pub const HEADER: usize = 8;
 }
 
 /// An absent fd in nsbox-exec's arguments.

@@ -23,7 +23,10 @@ impl Plan {
     /// (command, environment, working directory, user, stdio) put in. `cgroup` is the
     /// container's: the setup process is cloned into its v2 directory when clone3 can, and
     /// joins the rest by writing to files opened here.
-    pub fn for_exec(config: &Config, target: RawFd, cgroup: Option<&Cgroup>) -> Result<Plan> {
+    ///
+    /// `detached`: the setup process forks the exec'd process away instead of staying as its
+    /// init (`Step::ForkAway`), and the status pipe carries its pid.
+    pub fn for_exec(config: &Config, target: RawFd, cgroup: Option<&Cgroup>, detached: bool) -> Result<Plan> {
         let ns = config.namespaces;
         let (error_r, error_w) = pipe()?;
         let (status_r, status_w) = pipe()?;
@@ -75,7 +78,13 @@ impl Plan {
         // caller waiting for the container would then wait forever for itself.
         let status_fd = status_w.as_raw_fd();
         plan.child_fds.push(status_w);
-        plan.plan_init(config, status_fd, false)?;
+        if detached {
+            // No nsbox process stays: the exec'd process's parent becomes the caller's
+            // subreaper, which reaps it (an OCI runtime's shim).
+            plan.push(Step::ForkAway { pid_fd: status_fd }, SetupStep::Init, None);
+        } else {
+            plan.plan_init(config, status_fd, false)?;
+        }
 
         // From here on, the exec'd process: the payload's credentials and privileges.
         if ns.contains(Namespaces::USER) {

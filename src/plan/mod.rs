@@ -58,6 +58,8 @@ pub(crate) struct Plan {
     /// The confirmation pipe's read end the launcher waits on (-1: none) and the bytes it
     /// waits for (one per process that confirms: nsbox-init, nsbox-connect).
     pub ready: (RawFd, usize),
+    /// The start gate the launcher waits on before the payload's exec (-1: none).
+    pub gate_fd: RawFd,
     /// The bounding set as the steps planned so far leave it.
     pub bounding: u64,
     /// Per-step timestamps (feature `trace-timing`).
@@ -192,8 +194,30 @@ impl Plan {
             plan.plan_init(config, status_fd, shared_memory)?;
         }
         let seccomp_last = plan.plan_privileges(config, status_w.is_none())?;
+        plan.plan_gate(config)?;
         plan.plan_launch(config, stdio, seccomp_last)?;
         Ok(plan)
+    }
+
+    /// With a start gate: a copy of its fd (never at 0-2, where stdio lands) for the
+    /// launcher, which must then run.
+    fn plan_gate(&mut self, config: &Config) -> Result<()> {
+        let Some(gate) = &config.start.gate else {
+            return Ok(());
+        };
+        if self.binary < 0 {
+            return Err(Error::io(
+                "wait at the start gate",
+                std::io::Error::other("the launcher binary cannot be executed on this host (vm.memfd_noexec?)"),
+            ));
+        }
+        let raw = crate::sys::dup_above(gate.as_raw_fd(), 3, true)
+            .map_err(|e| Error::io("duplicate the start gate", std::io::Error::from_raw_os_error(e as i32)))?;
+        // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
+        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+        self.gate_fd = raw;
+        self.child_fds.push(fd);
+        Ok(())
     }
 
     /// The last steps before the payload (or an exec'd process) runs, after its privileges:
@@ -205,6 +229,16 @@ impl Plan {
         stdio: Vec<(RawFd, RawFd)>,
         seccomp_last: Option<Vec<std::sync::Arc<crate::security::Program>>>,
     ) -> Result<()> {
+        if self.gate_fd >= 0 {
+            // As the payload (its credentials and working directory), before the filter and
+            // Landlock: the start gate is after the lookup, so a missing command fails the spawn.
+            let candidates = exec_candidates(&config.program, &search_path(config))?;
+            self.push(
+                Step::Lookup(candidates),
+                SetupStep::Exec,
+                Some(PathBuf::from(&config.program)),
+            );
+        }
         self.plan_pty(config)?;
         for (from, to) in stdio {
             self.push(Step::Dup { from, to }, SetupStep::Stdio, None);
@@ -247,6 +281,7 @@ impl Plan {
             landlock_fd: -1,
             binary: -1,
             ready: (-1, 0),
+            gate_fd: -1,
             bounding: crate::security::capabilities::all_bits(),
             clock: crate::timing::Recorder::start(),
             _strings: Vec::new(),
@@ -473,11 +508,7 @@ impl Plan {
                 env.push((key.clone(), value.clone()));
             }
         }
-        let search = env
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map_or_else(|| OsString::from(DEFAULT_PATH), |(_, v)| v.clone());
-        let candidates = exec_candidates(&program, &search)?;
+        let candidates = exec_candidates(&program, &search_path(config))?;
 
         let mut strings = Vec::new();
         strings.push(cstring(program.as_bytes())?);
@@ -514,6 +545,7 @@ impl Plan {
                 fd(landlock_fd),
                 fd(ready_fd),
                 number(ready_bytes),
+                fd(self.gate_fd),
                 number(candidates.len()),
             ];
             debug_assert_eq!(header.len(), protocol::exec_arg::HEADER);
@@ -531,10 +563,28 @@ impl Plan {
             error_fd: self.error_fd,
             landlock_fd,
             ready_fd,
+            gate_fd: self.gate_fd,
         };
         self.push(step, SetupStep::Exec, Some(PathBuf::from(program)));
         Ok(())
     }
+}
+
+/// The `PATH` the payload's environment has (nsbox's default where it has none), which the
+/// program is searched in.
+fn search_path(config: &Config) -> OsString {
+    let set = config
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone());
+    let path = match set {
+        Some(value) => value,
+        None if config.env_clear => None,
+        None => std::env::var_os("PATH"),
+    };
+    path.unwrap_or_else(|| OsString::from(DEFAULT_PATH))
 }
 
 /// The paths execve tries, in order: the program itself if it has a `/`, else each `PATH`

@@ -238,6 +238,11 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             caps(*bounding)
         ),
         Step::ResetSignals => "reset signals".into(),
+        Step::ForkAway { pid_fd } => format!("fork away, the pid to {}", fds.name(*pid_fd)),
+        Step::Lookup(candidates) => {
+            let candidates: Vec<String> = candidates.iter().map(|c| text(c)).collect();
+            format!("look up {candidates:?}")
+        }
         Step::Exec {
             candidates,
             argv,
@@ -246,6 +251,7 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             error_fd,
             landlock_fd,
             ready_fd,
+            gate_fd,
         } => {
             let candidates: Vec<String> = candidates.iter().map(|c| text(c)).collect();
             let mut line = format!(
@@ -256,10 +262,21 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
                 fds.name(*landlock_fd),
                 fds.name(*ready_fd)
             );
+            if *gate_fd >= 0 {
+                let _ = write!(line, " gate {}", fds.name(*gate_fd));
+            }
             if let Some((binary, launcher_argv)) = launcher {
                 // The fd numbers in the launcher's argv are this process's: named like the rest.
                 use crate::pid1::protocol::exec_arg;
-                let is_fd = |i| [exec_arg::ERROR_FD, exec_arg::LANDLOCK, exec_arg::READY_FD].contains(&i);
+                let is_fd = |i| {
+                    [
+                        exec_arg::ERROR_FD,
+                        exec_arg::LANDLOCK,
+                        exec_arg::READY_FD,
+                        exec_arg::GATE_FD,
+                    ]
+                    .contains(&i)
+                };
                 let argv: Vec<String> = strings(launcher_argv)
                     .into_iter()
                     .enumerate()

@@ -282,6 +282,17 @@ pub(crate) enum Step {
     /// given `error_fd` and this step's index in its argv) so that `/proc/self/exe` is never
     /// the caller's program at the payload's execve; without it, try each candidate path in
     /// turn (a PATH search done by the parent's string work).
+    /// A detached exec's fork (see `ExecBuilder::spawn_detached`): the setup process forks,
+    /// writes the child's pid (native-endian `i32`) to `pid_fd` and exits; the child goes on
+    /// with the next step, closing `pid_fd` first. Its new parent is the caller's nearest
+    /// subreaper (or the host's init), not an nsbox process.
+    ForkAway {
+        pid_fd: RawFd,
+    },
+    /// The lookup a start gate needs before it waits (see `ContainerBuilder::start_gate`):
+    /// the first candidate that is a regular file the process may execute, found as execve
+    /// would search them, or the error execve would give.
+    Lookup(Vec<CString>),
     Exec {
         candidates: Vec<CString>,
         argv: Vec<*const c_char>,
@@ -294,5 +305,8 @@ pub(crate) enum Step {
         /// launcher that cannot be executed fails the step: executing the payload directly
         /// would skip the wait.
         ready_fd: RawFd,
+        /// The start gate the launcher waits on (-1: none); like `ready_fd`, it makes a
+        /// launcher that cannot be executed fail the step.
+        gate_fd: RawFd,
     },
 }

@@ -14,7 +14,7 @@ use crate::child::ChildStart;
 use crate::container::Container;
 use crate::errno::Errno;
 use crate::error::{Error, Result, SetupError, SetupStep};
-use crate::exec::{Exec, ExecSettings};
+use crate::exec::{DetachedExec, Exec, ExecSettings};
 use crate::pid1::protocol;
 use crate::plan::Plan;
 use crate::sys;
@@ -30,7 +30,7 @@ pub(crate) fn exec(container: &Container, settings: &ExecSettings) -> Result<Exe
     if container.has_exited() {
         return Err(not_running());
     }
-    let mut plan = Plan::for_exec(&config, container.pidfd().as_raw_fd(), cgroup)?;
+    let mut plan = Plan::for_exec(&config, container.pidfd().as_raw_fd(), cgroup, false)?;
     tracing::trace!(id = container.id(), "exec plan:\n{}", plan.render());
     let start = ChildStart::new(&mut plan);
     let cgroup_fd = cgroup.and_then(crate::cgroup::Cgroup::clone_into_fd);
@@ -79,6 +79,75 @@ pub(crate) fn exec(container: &Container, settings: &ExecSettings) -> Result<Exe
     let hint = crate::hint::for_failure(&config, &view, step, path.as_deref(), errno, plan.steps.get(index));
     let error = SetupError::new(step, path, errno).with_hint(hint);
     tracing::debug!(%error, "exec setup failed");
+    Err(Error::from(error).with_cleanup(cleanup))
+}
+
+/// An exec forked away from its setup process (`ExecBuilder::spawn_detached`): the setup
+/// process sends the exec'd process's pid on the status pipe and exits, which is reaped here;
+/// the exec'd process closes the error pipe at its exec.
+pub(crate) fn exec_detached(container: &Container, settings: &ExecSettings) -> Result<DetachedExec> {
+    let not_running = || Error::NotRunning {
+        id: container.id().to_owned(),
+    };
+    let (Some(config), cgroup) = container.exec_parts() else {
+        return Err(not_running());
+    };
+    let config = crate::config::exec_config(config, settings)?;
+    if container.has_exited() {
+        return Err(not_running());
+    }
+    let mut plan = Plan::for_exec(&config, container.pidfd().as_raw_fd(), cgroup, true)?;
+    tracing::trace!(id = container.id(), "detached exec plan:\n{}", plan.render());
+    let start = ChildStart::new(&mut plan);
+    let cgroup_fd = cgroup.and_then(crate::cgroup::Cgroup::clone_into_fd);
+    let (pid, pidfd) = clone(&mut plan, &start, cgroup_fd).map_err(|e| with_pids_hint(e, &config))?;
+    // The setup process: reaped here whatever happens (its handle kills and reaps on drop).
+    let mut setup = Container::new(format!("{}/exec-setup", container.id()), pid, pidfd, None, false, None);
+    plan.child_fds.clear();
+    let parent = plan.parent;
+    let mut raw_pid = [0u8; 4];
+    let status = parent.status.as_ref().map(|s| s.as_raw_fd()).unwrap_or(-1);
+    let got_pid = sys::read_full(status, &mut raw_pid).map_err(|e| Error::io("read the exec's pid", e))?;
+    let mut report = [0u8; protocol::REPORT_LEN];
+    let got = sys::read_full(parent.error.as_raw_fd(), &mut report)
+        .map_err(|e| Error::io("read the exec's setup report", e))?;
+    if got == 0 && got_pid == raw_pid.len() {
+        let exec_pid = i32::from_ne_bytes(raw_pid) as u32;
+        let pty = match &parent.pty {
+            Some(socket) => match crate::pty::receive_master(socket) {
+                Ok(pty) => Some(pty),
+                Err(e) => {
+                    // SAFETY: kill with integer arguments; the pid was ours a moment ago and
+                    // is the exec'd process, which nothing else reaps yet.
+                    unsafe { libc::kill(exec_pid as i32, libc::SIGKILL) };
+                    let cleanup = setup.kill_and_reap();
+                    return Err(Error::io("receive the exec's pty", e).with_cleanup(cleanup));
+                }
+            },
+            None => None,
+        };
+        setup.setup_done();
+        setup.wait()?;
+        tracing::debug!(id = container.id(), pid = exec_pid, "exec'd, detached");
+        return Ok(DetachedExec { pid: exec_pid, pty });
+    }
+    let cleanup = setup.reap_after_setup_failure();
+    let (index, errno) = match got {
+        0 => (usize::MAX, Errno::EIO),
+        _ => decode_report(&report, got),
+    };
+    let (step, path) = plan.labels.get(index).cloned().unwrap_or((SetupStep::Exec, None));
+    let gone = matches!(
+        (step, errno),
+        (SetupStep::JoinNamespaces, Errno::ESRCH) | (SetupStep::Init, Errno::ENOMEM)
+    );
+    if gone && container.has_exited() {
+        return Err(not_running().with_cleanup(cleanup));
+    }
+    let view = crate::hint::View::of_process(container.pid() as i32).unwrap_or(crate::hint::View::Config(&config));
+    let hint = crate::hint::for_failure(&config, &view, step, path.as_deref(), errno, plan.steps.get(index));
+    let error = SetupError::new(step, path, errno).with_hint(hint);
+    tracing::debug!(%error, "detached exec setup failed");
     Err(Error::from(error).with_cleanup(cleanup))
 }
 

@@ -20,7 +20,7 @@ use crate::timing::Recorder;
 
 mod exec;
 mod netns;
-pub(crate) use exec::exec;
+pub(crate) use exec::{exec, exec_detached};
 use netns::ThreadNetns;
 
 /// `CLONE_INTO_CGROUP` (Linux 5.7); libc's constant is deprecated for overflowing a c_int.
@@ -91,6 +91,13 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
         None => Ok(()),
     };
     clock.mark("id maps");
+    if handshake.is_ok() {
+        // The namespaces exist since the clone; nothing of the container is set up yet.
+        handshake = config
+            .start
+            .run_created(pid.as_raw() as u32)
+            .map_err(|e| Error::io("run an on_created hook", e));
+    }
     if handshake.is_ok() {
         let sync = parent.sync.as_ref().map_or(-1, |s| s.as_raw_fd());
         // SAFETY: one byte from a live buffer; MSG_NOSIGNAL: EPIPE instead of SIGPIPE.

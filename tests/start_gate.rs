@@ -1,0 +1,175 @@
+//! The create/start split (`ContainerBuilder::start_gate`) and the hooks run once a
+//! container's namespaces exist (`ContainerBuilder::on_created`).
+
+mod common;
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use common::{proc_stat, sh_builder};
+use nsbox::{Error, Mount, SetupStep};
+
+fn gate() -> (OwnedFd, std::io::PipeWriter) {
+    let (r, w) = std::io::pipe().expect("pipe");
+    (r.into(), w)
+}
+
+fn setup_errno(err: &Error) -> Option<(SetupStep, i32)> {
+    match err {
+        Error::Setup(e) => Some((e.step, e.errno.raw())),
+        _ => None,
+    }
+}
+
+/// `spawn` returns with everything set up and the payload not yet run: it runs only once a
+/// byte arrives, and the parked process is the launcher (a sealed memfd, not a copy of the
+/// caller) with the payload's confinement already in force.
+#[test]
+fn a_gated_container_runs_its_payload_only_after_the_byte() {
+    if !common::root() {
+        return;
+    }
+    let dir = common::world_writable_dir();
+    let (r, w) = gate();
+    let mut builder = sh_builder("echo ran > /out/mark");
+    builder.mount(Mount::bind(dir.path(), "/out")).start_gate(r);
+    let mut c = builder.spawn().expect("spawn a gated container");
+    // Parked: no matter how long it waits, the payload has not run.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!dir.path().join("mark").exists(), "the payload ran before the start");
+    let stat = proc_stat(c.pid()).expect("the parked process exists");
+    assert_ne!(stat[0], "Z", "the parked process exited");
+    let exe = std::fs::read_link(format!("/proc/{}/exe", c.pid())).unwrap();
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:nsbox-init"),
+        "parked in {exe:?}, not the launcher"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", c.pid())).unwrap();
+    assert!(status.contains("NoNewPrivs:\t1"), "no_new_privs not yet set:\n{status}");
+    assert!(
+        status.contains("Seccomp:\t2"),
+        "the filter is not yet loaded:\n{status}"
+    );
+    // The caller's memory is not the parked process's: its VmRSS is the launcher's few pages.
+    (&w).write_all(b"s").unwrap();
+    assert!(c.wait().unwrap().success());
+    assert_eq!(std::fs::read_to_string(dir.path().join("mark")).unwrap(), "ran\n");
+}
+
+/// The command is looked up at spawn, inside the container, as its user: missing and
+/// non-executable commands fail the spawn before the gate, with execve's errno, and nothing
+/// is left behind.
+#[test]
+fn the_lookup_happens_before_the_gate() {
+    if !common::root() {
+        return;
+    }
+    let before = common::Snapshot::take();
+    for (program, errno) in [
+        ("/no/such/program", libc::ENOENT),
+        ("no-such-program-anywhere", libc::ENOENT),
+        ("/etc/passwd", libc::EACCES),
+        ("/etc", libc::EACCES),
+    ] {
+        let (r, _w) = gate();
+        let err = nsbox::Container::builder()
+            .command(program)
+            .start_gate(r)
+            .spawn()
+            .expect_err(program);
+        assert_eq!(setup_errno(&err), Some((SetupStep::Exec, errno)), "{program}: {err}");
+    }
+    // As the payload's user: a root-only executable is not executable for uid 1000.
+    let dir = common::world_writable_dir();
+    let script = dir.path().join("root-only");
+    common::write_executable(&script, "#!/bin/sh\ntrue\n");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let (r, _w) = gate();
+    let err = nsbox::Container::builder()
+        .command("/in/root-only")
+        .mount(Mount::bind(dir.path(), "/in"))
+        .user(1000, 1000)
+        .start_gate(r)
+        .spawn()
+        .expect_err("root-only program as uid 1000");
+    assert_eq!(setup_errno(&err), Some((SetupStep::Exec, libc::EACCES)), "{err}");
+    drop((dir, _w));
+    before.assert_unchanged("after failed gated spawns");
+}
+
+/// Every writer of the gate gone without a byte: the launcher exits 125 and nothing runs;
+/// the payload's exec failing after the start: 127 (gone) or 126, as a shell reports.
+#[test]
+fn a_closed_gate_runs_nothing_and_a_late_exec_failure_is_an_exit_status() {
+    if !common::root() {
+        return;
+    }
+    let dir = common::world_writable_dir();
+    let (r, w) = gate();
+    let mut builder = sh_builder("echo ran > /out/mark");
+    builder.mount(Mount::bind(dir.path(), "/out")).start_gate(r);
+    let mut c = builder.spawn().unwrap();
+    drop(builder);
+    drop(w);
+    assert_eq!(c.wait().unwrap().code(), Some(125));
+    assert!(!dir.path().join("mark").exists());
+
+    let script = dir.path().join("vanishing");
+    common::write_executable(&script, "#!/bin/sh\ntrue\n");
+    let (r, w) = gate();
+    let mut builder = nsbox::Container::builder();
+    builder
+        .command("/in/vanishing")
+        .mount(Mount::bind(dir.path(), "/in"))
+        .start_gate(r);
+    let mut c = builder.spawn().unwrap();
+    std::fs::remove_file(&script).unwrap();
+    (&w).write_all(b"s").unwrap();
+    assert_eq!(c.wait().unwrap().code(), Some(127));
+}
+
+/// `on_created` hooks run with the container's host pid while its namespaces exist and before
+/// its setup (its hostname is not set yet); a failing one undoes the spawn.
+#[test]
+fn on_created_hooks_see_the_namespaces_and_a_failing_one_undoes_the_spawn() {
+    if !common::root() {
+        return;
+    }
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let mut builder = sh_builder("hostname");
+    builder.hostname("gated").on_created(move |pid| {
+        let net = std::fs::read_link(format!("/proc/{pid}/ns/net"))?;
+        record.lock().unwrap().push(net.to_string_lossy().into_owned());
+        Ok(())
+    });
+    let out = builder.output().unwrap();
+    assert_eq!(common::stdout_of(&out), "gated\n");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_ne!(
+        seen[0],
+        common::ns_link("self", "net"),
+        "the hook saw the caller's netns"
+    );
+
+    let before = common::Snapshot::take();
+    let pids = Arc::new(Mutex::new(Vec::new()));
+    let recorded = pids.clone();
+    let err = sh_builder("sleep 60")
+        .on_created(move |pid| {
+            recorded.lock().unwrap().push(pid);
+            Err(std::io::Error::other("hook refused"))
+        })
+        .spawn()
+        .unwrap_err();
+    assert!(err.to_string().contains("hook refused"), "{err}");
+    let pid = pids.lock().unwrap()[0];
+    assert!(
+        proc_stat(pid).is_none(),
+        "the container of a failed hook was not reaped"
+    );
+    before.assert_unchanged("after a failing on_created hook");
+}
