@@ -8,7 +8,6 @@
 mod cgroup;
 mod cli;
 mod console;
-mod core;
 mod error;
 mod hooks;
 mod log;

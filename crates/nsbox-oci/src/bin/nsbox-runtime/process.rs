@@ -12,7 +12,13 @@ pub struct Stat {
     pub state: char,
     /// Start time in clock ticks after boot.
     pub start_time: u64,
+    /// `PF_EXITING`: it is dying (a PID namespace's init waits in its exit until every other
+    /// process of the namespace is reaped, looking alive meanwhile).
+    pub exiting: bool,
 }
+
+/// `PF_EXITING` in `/proc/PID/stat`'s flags (include/linux/sched.h).
+const PF_EXITING: u64 = 0x4;
 
 /// `/proc/PID/stat`'s state and start time; `None` if there is no such process.
 pub fn stat(pid: u32) -> Option<Stat> {
@@ -28,13 +34,14 @@ fn parse_stat(text: &str) -> Option<Stat> {
     Some(Stat {
         state: fields.first()?.chars().next()?,
         start_time: fields.get(19)?.parse().ok()?,
+        exiting: fields.get(6)?.parse::<u64>().ok()? & PF_EXITING != 0,
     })
 }
 
 /// Whether `pid` is still the process started at `start_time` and has not exited (a
 /// zombie has: it waits for its parent, the engine's shim, to reap it).
 pub fn alive(pid: u32, start_time: u64) -> bool {
-    matches!(stat(pid), Some(s) if s.start_time == start_time && !matches!(s.state, 'Z' | 'X' | 'x'))
+    matches!(stat(pid), Some(s) if s.start_time == start_time && !s.exiting && !matches!(s.state, 'Z' | 'X' | 'x'))
 }
 
 /// A pidfd on `pid`, if it is still the process started at `start_time` (checked after the
@@ -68,27 +75,6 @@ pub fn signal(pidfd: &OwnedFd, signal: i32) -> io::Result<()> {
     }
 }
 
-/// Waits until the process of `pidfd` exits (a pidfd polls readable then), for at most
-/// `timeout`; whether it did.
-pub fn wait_exit(pidfd: &OwnedFd, timeout: std::time::Duration) -> bool {
-    let mut poll = libc::pollfd {
-        fd: pidfd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        // SAFETY: one live pollfd.
-        match unsafe { libc::poll(&mut poll, 1, left.as_millis().min(i32::MAX as u128) as i32) } {
-            1 => return true,
-            0 => return false,
-            _ if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => continue,
-            _ => return false,
-        }
-    }
-}
-
 /// A signal by name (`TERM`, `SIGTERM`, `sigterm`) or number, as runc's `kill` takes it.
 pub fn parse_signal(text: &str) -> Option<i32> {
     if let Ok(n) = text.parse::<i32>() {
@@ -111,7 +97,8 @@ mod tests {
             parse_stat(line),
             Some(Stat {
                 state: 'S',
-                start_time: 123456
+                start_time: 123456,
+                exiting: false
             })
         );
     }

@@ -34,9 +34,6 @@ pub struct State {
     pub annotations: BTreeMap<String, String>,
     /// The cgroup directories nsbox made for the container.
     pub cgroups: CgroupDirs,
-    /// Whether the payload waits at the start gate (`exec.fifo`); false while the core has
-    /// no gate, when `create` starts the payload at once.
-    pub gated: bool,
     /// The uid that created it (runc's `owner`).
     pub owner_uid: u32,
     /// The config's hooks, kept for `start` and `delete` (the bundle may be gone by then).
@@ -153,7 +150,7 @@ impl Store {
         if !crate::process::alive(state.pid, state.pid_start) {
             return Status::Stopped;
         }
-        if state.gated && self.fifo(&state.id).exists() {
+        if self.fifo(&state.id).exists() {
             return Status::Created;
         }
         if state.cgroups.frozen() {

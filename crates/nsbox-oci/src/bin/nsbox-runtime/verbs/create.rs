@@ -73,11 +73,7 @@ fn build_and_spawn(ctx: &mut Ctx, req: &Request<'_>) -> Result<Created> {
     let hooks = bundle.hooks().cloned().unwrap_or_default();
     let annotations = spec.annotations().clone().unwrap_or_default().into_iter().collect();
 
-    let fifo = ctx.store.fifo(req.id);
-    let gated = crate::core::start_gate(&mut builder, make_gate(&fifo)?);
-    if !gated {
-        let _ = std::fs::remove_file(&fifo);
-    }
+    builder.start_gate(make_gate(&ctx.store.fifo(req.id))?);
     let mut state = State {
         id: req.id.to_string(),
         bundle: bundle.dir().to_path_buf(),
@@ -87,7 +83,6 @@ fn build_and_spawn(ctx: &mut Ctx, req: &Request<'_>) -> Result<Created> {
         created: crate::time::rfc3339(std::time::SystemTime::now()),
         annotations,
         cgroups: CgroupDirs::default(),
-        gated,
         owner_uid: nix::unistd::getuid().as_raw(),
         hooks: bundle.hooks().cloned(),
     };
@@ -96,15 +91,20 @@ fn build_and_spawn(ctx: &mut Ctx, req: &Request<'_>) -> Result<Created> {
         .into_iter()
         .flat_map(|h| h.clone().unwrap_or_default())
         .collect();
-    let hooks_early = {
+    if !early_hooks.is_empty() {
+        // Once the namespaces exist, before anything is set up in them (Docker's
+        // libnetwork-setkey moves the container's interface into /proc/PID/ns/net).
         let state = state.clone();
-        let hooks = early_hooks.clone();
-        crate::core::on_created(&mut builder, move |pid| {
+        builder.on_created(move |pid| {
             let state = State { pid, ..state.clone() };
-            crate::hooks::run("createRuntime/prestart", &hooks, &hook_json(&state, Status::Creating))
-                .map_err(|e| std::io::Error::other(e.0))
-        })
-    };
+            crate::hooks::run(
+                "createRuntime/prestart",
+                &early_hooks,
+                &hook_json(&state, Status::Creating),
+            )
+            .map_err(|e| std::io::Error::other(e.0))
+        });
+    }
 
     if !req.no_new_keyring {
         join_new_session_keyring()?;
@@ -120,15 +120,6 @@ fn build_and_spawn(ctx: &mut Ctx, req: &Request<'_>) -> Result<Created> {
         .ok_or_else(|| Error(format!("the container's process {pid} is gone")))?;
     state.cgroups = CgroupDirs::of(pid).context("cannot read the container's cgroups")?;
     ctx.store.save(&state)?;
-    if !hooks_early {
-        // Until the core runs them at the right moment: after spawn (the payload may
-        // already be running when the core has no start gate either).
-        crate::hooks::run(
-            "createRuntime/prestart",
-            &early_hooks,
-            &hook_json(&state, Status::Creating),
-        )?;
-    }
     if let Some(socket) = req.console_socket {
         let pty = teardown
             .pty()

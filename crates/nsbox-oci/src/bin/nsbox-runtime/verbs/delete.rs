@@ -35,18 +35,20 @@ pub fn delete(ctx: &mut Ctx, id: &str, force: bool) -> Result<()> {
     std::fs::remove_dir_all(ctx.store.dir(id)).context("cannot remove the state")
 }
 
-/// SIGKILL to every process of the container, then wait until the payload is gone (reaped,
-/// or a zombie its parent will reap).
+/// SIGKILL to every process of the container, then wait until the payload is gone: reaped,
+/// a zombie, or a PID namespace's init finishing its exit (which lasts until every zombie of
+/// its namespace is reaped by its parent, the engine's shim).
 fn kill_and_wait(state: &crate::state::State) -> Result<()> {
-    let pidfd = crate::process::open(state.pid, state.pid_start);
-    if let Some(pidfd) = &pidfd {
-        let _ = crate::process::signal(pidfd, libc::SIGKILL);
+    if let Some(pidfd) = crate::process::open(state.pid, state.pid_start) {
+        let _ = crate::process::signal(&pidfd, libc::SIGKILL);
     }
     let _ = state.cgroups.signal_all(libc::SIGKILL);
-    if let Some(pidfd) = &pidfd
-        && !crate::process::wait_exit(pidfd, std::time::Duration::from_secs(10))
-    {
-        fail!("container {} did not die after SIGKILL", state.id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while crate::process::alive(state.pid, state.pid_start) {
+        if std::time::Instant::now() > deadline {
+            fail!("container {} did not die after SIGKILL", state.id);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
     Ok(())
 }

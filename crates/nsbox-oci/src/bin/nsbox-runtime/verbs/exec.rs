@@ -45,7 +45,10 @@ pub fn exec(ctx: &mut Ctx, a: &liboci_cli::Exec) -> Result<i32> {
     }
     let bundle = Bundle::open(&state.bundle)?;
     let builder = bundle.builder(&Options::probe())?;
-    let container = crate::core::adopt(&builder, state.pid)?;
+    // The pid is the container's: its start time was checked by `status` above.
+    let container = builder
+        .adopt(state.pid)
+        .map_err(|e| Error(format!("cannot attach to container {}: {e}", state.id)))?;
     let mut exec = container.exec();
     exec.command(command).args(&args[1..]).env_clear();
     for entry in process.env().iter().flatten() {
@@ -56,6 +59,7 @@ pub fn exec(ctx: &mut Ctx, a: &liboci_cli::Exec) -> Result<i32> {
     }
     exec.current_dir(process.cwd());
     exec.user(process.user().uid(), process.user().gid());
+    exec.groups(process.user().additional_gids().clone().unwrap_or_default());
     if process.terminal().unwrap_or(false) {
         exec.tty(true);
         if let Some(size) = process.console_size() {
@@ -63,7 +67,21 @@ pub fn exec(ctx: &mut Ctx, a: &liboci_cli::Exec) -> Result<i32> {
         }
     }
     if a.detach {
-        crate::core::exec_detach(&mut exec)?;
+        // Forked away: its parent becomes the engine's shim (a subreaper), which reaps it
+        // by the pid in --pid-file.
+        let detached = exec
+            .spawn_detached()
+            .map_err(|e| crate::error::spawn_error(&e, command))?;
+        if let Some(socket) = &a.console_socket {
+            let pty = detached
+                .pty
+                .ok_or_else(|| Error("the process has no terminal to send".into()))?;
+            crate::console::send(socket, &pty)?;
+        }
+        if let Some(path) = &a.pid_file {
+            crate::verbs::create::write_pid_file(path, detached.pid)?;
+        }
+        return Ok(0);
     }
     let mut running = exec.spawn().map_err(|e| crate::error::spawn_error(&e, command))?;
     if let Some(socket) = &a.console_socket {
@@ -74,9 +92,6 @@ pub fn exec(ctx: &mut Ctx, a: &liboci_cli::Exec) -> Result<i32> {
     }
     if let Some(path) = &a.pid_file {
         crate::verbs::create::write_pid_file(path, exec_pid(&running)?)?;
-    }
-    if a.detach {
-        return Ok(0);
     }
     let status = running.wait().context("cannot wait for the process")?;
     Ok(status

@@ -13,15 +13,7 @@ pub fn start(ctx: &mut Ctx, id: &str) -> Result<()> {
     match ctx.store.status(&state) {
         Status::Created => {}
         Status::Stopped => fail!("cannot start a container that has stopped"),
-        Status::Running | Status::Paused if state.gated => fail!("cannot start an already running container"),
-        Status::Running | Status::Paused | Status::Creating => {
-            // No gate in the core yet: the payload runs since `create`; `start` runs the hooks.
-            if !ctx.store.dir(id).join("started").exists() {
-                let _ = std::fs::write(ctx.store.dir(id).join("started"), b"");
-                return poststart(ctx, &state);
-            }
-            fail!("cannot start an already running container")
-        }
+        Status::Running | Status::Paused | Status::Creating => fail!("cannot start an already running container"),
     }
     let fifo = ctx.store.fifo(id);
     // Non-blocking: ENXIO if nobody holds the FIFO for reading, i.e. nothing waits at the

@@ -1,0 +1,582 @@
+//! `nsbox-runtime` driven as engines drive runc (as root, busybox-static at /bin/busybox):
+//! `spec` → `create` (parked at the start gate) → `state` → `start` → `kill` → `delete`, exit
+//! codes, the json log line containerd's shim reads, runc's error texts, `ps`, `pause`,
+//! `exec`, hooks and the console socket. The test process is a child subreaper, as the
+//! engine's shim is: the payloads become its children once `create` exits, and each test
+//! reaps its own.
+
+mod common;
+
+#[path = "../../../tests/common/mod.rs"]
+mod nsbox_common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{IoSliceMut, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, Once};
+
+use common::set;
+use nsbox_oci::{Bundle, Options};
+use serde_json::{Value, json};
+
+const RUNTIME: &str = env!("CARGO_BIN_EXE_nsbox-runtime");
+
+/// A state root and a log file of their own for one test.
+struct Runtime {
+    dir: tempfile::TempDir,
+}
+
+impl Runtime {
+    fn new() -> Runtime {
+        static SUBREAPER: Once = Once::new();
+        SUBREAPER.call_once(|| {
+            // SAFETY: prctl(PR_SET_CHILD_SUBREAPER, 1) changes only this process's flag.
+            assert_eq!(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) }, 0);
+        });
+        Runtime {
+            dir: tempfile::Builder::new().prefix("nsbox-runtime-").tempdir().unwrap(),
+        }
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("log.json")
+    }
+
+    /// Runs `nsbox-runtime --root R --log L --log-format json ARGS`, as containerd's shim does.
+    /// Its stdout and stderr are files, as the shim's are: a container inherits them, so pipes
+    /// would not end while it runs.
+    fn run(&self, args: &[&str]) -> Output {
+        let out = tempfile::tempfile().unwrap();
+        let err = tempfile::tempfile().unwrap();
+        let status = Command::new(RUNTIME)
+            .arg("--root")
+            .arg(self.dir.path().join("root"))
+            .arg("--log")
+            .arg(self.log())
+            .args(["--log-format", "json"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(err.try_clone().unwrap())
+            .status()
+            .unwrap();
+        let read = |mut f: fs::File| {
+            use std::io::Seek;
+            f.rewind().unwrap();
+            let mut v = Vec::new();
+            f.read_to_end(&mut v).unwrap();
+            v
+        };
+        Output {
+            status,
+            stdout: read(out),
+            stderr: read(err),
+        }
+    }
+
+    /// `run`, which must succeed; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `run`, which must fail with exit status 1; its error message (the last log line's).
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?} should fail: {out:?}");
+        last_error(&self.log())
+    }
+
+    fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).unwrap()
+    }
+}
+
+/// The message of the log's last line, checking the line's shape: one json object with
+/// `level`, `msg` and an RFC 3339 `time`, in that order (containerd's shim reads it).
+fn last_error(log: &Path) -> String {
+    let text = fs::read_to_string(log).unwrap();
+    let line = text.lines().last().expect("a log line");
+    assert!(line.starts_with(r#"{"level":"error","msg":"#), "{line}");
+    let v: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v.as_object().unwrap().len(), 3, "{line}");
+    let time = v["time"].as_str().unwrap();
+    let b = time.as_bytes();
+    assert!(
+        time.len() >= 20 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && time.ends_with('Z'),
+        "not RFC 3339: {time}"
+    );
+    v["msg"].as_str().unwrap().to_string()
+}
+
+/// A bundle made by `nsbox-runtime spec` (no terminal, `args`) on a busybox rootfs.
+fn bundle(args: &[&str]) -> tempfile::TempDir {
+    bundle_with(args, |_| {})
+}
+
+fn bundle_with(args: &[&str], edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("nsbox-runtime-bundle-")
+        .tempdir()
+        .unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(RUNTIME)
+        .args(["spec", "--bundle"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let path = dir.path().join("config.json");
+    let mut spec: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    set(&mut spec, "/process/terminal", json!(false));
+    set(&mut spec, "/process/args", json!(args));
+    edit(&mut spec);
+    fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    let bin = dir.path().join("rootfs/bin");
+    fs::create_dir_all(&bin).unwrap();
+    // cp from another process: a write fd in this one could reach a container spawned
+    // meanwhile by another test thread (ETXTBSY).
+    let copied = Command::new("cp")
+        .arg(nsbox_common::BUSYBOX)
+        .arg(bin.join("busybox"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    for applet in ["sh", "sleep", "echo", "cat", "true"] {
+        symlink("busybox", bin.join(applet)).unwrap();
+    }
+    dir
+}
+
+/// Reaps `pid` (our child since `create` exited); its wait status. Reaps every other child
+/// too, as the shim does: a PID namespace's init cannot finish dying while a zombie of its
+/// namespace (an exec's launcher, reparented to us) waits to be reaped. Statuses of other
+/// tests' payloads are kept for them.
+fn reap(pid: u32) -> i32 {
+    static REAPED: Mutex<BTreeMap<i32, i32>> = Mutex::new(BTreeMap::new());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        {
+            let mut reaped = REAPED.lock().unwrap();
+            if let Some(status) = reaped.remove(&(pid as i32)) {
+                return status;
+            }
+            let mut status = 0;
+            // SAFETY: waitpid writing a live int.
+            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if r > 0 {
+                reaped.insert(r, status);
+                continue;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "{pid} never exited");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+fn pid_of(state: &Value) -> u32 {
+    state["pid"].as_u64().unwrap() as u32
+}
+
+#[test]
+fn spec_output_is_accepted_by_the_mapping() {
+    for rootless in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("rootfs")).unwrap();
+        let mut cmd = Command::new(RUNTIME);
+        cmd.args(["spec", "--bundle"]).arg(dir.path());
+        if rootless {
+            cmd.arg("--rootless");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let bundle = Bundle::open(dir.path()).unwrap();
+        let builder = bundle
+            .builder(&Options::fixed())
+            .unwrap_or_else(|e| panic!("rootless {rootless}: {e}"));
+        builder.build().unwrap_or_else(|e| panic!("rootless {rootless}: {e}"));
+        // A second spec would overwrite it: refused, as runc does.
+        let again = Command::new(RUNTIME)
+            .args(["spec", "--bundle"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(again.status.code(), Some(1));
+    }
+}
+
+#[test]
+fn features_lists_what_the_mapping_supports() {
+    let out = Command::new(RUNTIME).arg("features").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ociVersionMin"], "1.0.0");
+    assert!(v["linux"]["namespaces"].as_array().unwrap().contains(&json!("pid")));
+    assert!(
+        v["linux"]["capabilities"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("CAP_SYS_ADMIN"))
+    );
+    assert_eq!(v["linux"]["cgroup"]["systemd"], false);
+}
+
+#[test]
+fn systemd_cgroup_is_refused_in_the_log() {
+    let rt = Runtime::new();
+    let out = Command::new(RUNTIME)
+        .arg("--log")
+        .arg(rt.log())
+        .args(["--log-format", "json", "--systemd-cgroup", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(last_error(&rt.log()).contains("systemd cgroup driver not supported"));
+}
+
+#[test]
+fn an_unknown_container_does_not_exist() {
+    let rt = Runtime::new();
+    for verb in [
+        &["state", "nope"][..],
+        &["start", "nope"],
+        &["kill", "nope", "9"],
+        &["delete", "nope"],
+    ] {
+        let msg = rt.fails(verb);
+        assert!(msg.contains(r#"container "nope" does not exist"#), "{verb:?}: {msg}");
+    }
+    // An id that could name a path outside the root is refused.
+    assert!(rt.fails(&["state", "../x"]).contains("invalid container id"));
+    // A usage error reaches the log too.
+    let out = rt.run(&["kill"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!last_error(&rt.log()).is_empty());
+    assert_eq!(rt.ok(&["list", "--format", "json"]).trim(), "null");
+}
+
+#[test]
+fn create_start_state_kill_delete() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = bundle_with(
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; echo started > /started; while true; do sleep 0.05; done",
+        ],
+        |spec| set(spec, "/root/readonly", json!(false)),
+    );
+    let bundle_dir = b.path().to_str().unwrap();
+    let pid_file = rt.dir.path().join("pid");
+    rt.ok(&[
+        "create",
+        "--bundle",
+        bundle_dir,
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "c1",
+    ]);
+
+    let state = rt.state("c1");
+    assert_eq!(state["status"], "created", "{state}");
+    assert_eq!(state["id"], "c1");
+    assert_eq!(state["ociVersion"], "1.2.0");
+    assert_eq!(
+        Path::new(state["bundle"].as_str().unwrap()),
+        fs::canonicalize(b.path()).unwrap()
+    );
+    let pid = pid_of(&state);
+    assert_eq!(fs::read_to_string(&pid_file).unwrap(), pid.to_string());
+    assert!(
+        !b.path().join("rootfs/started").exists(),
+        "the payload ran before start"
+    );
+    assert!(rt.fails(&["create", "--bundle", bundle_dir, "c1"]).contains("exists"));
+    let listed: Value = serde_json::from_str(&rt.ok(&["list", "--format", "json"])).unwrap();
+    assert_eq!(listed[0]["id"], "c1");
+    assert_eq!(listed[0]["status"], "created");
+
+    rt.ok(&["start", "c1"]);
+    let state = rt.state("c1");
+    assert_eq!(state["status"], "running", "{state}");
+    assert_eq!(pid_of(&state), pid);
+    assert!(rt.fails(&["start", "c1"]).contains("already running"));
+    let ps: Vec<u32> = serde_json::from_str(&rt.ok(&["ps", "--format", "json", "c1"])).unwrap();
+    assert!(ps.contains(&pid), "{ps:?} lacks {pid}");
+    assert!(rt.fails(&["delete", "c1"]).contains("not stopped"));
+
+    rt.ok(&["pause", "c1"]);
+    assert_eq!(rt.state("c1")["status"], "paused");
+    rt.ok(&["resume", "c1"]);
+    assert_eq!(rt.state("c1")["status"], "running");
+
+    // Waits for the payload to be in its loop (its trap set) before signalling it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !b.path().join("rootfs/started").exists() {
+        assert!(std::time::Instant::now() < deadline, "the payload never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    rt.ok(&["kill", "c1"]); // SIGTERM by default
+    let status = reap(pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 42,
+        "{status:#x}"
+    );
+    let state = rt.state("c1");
+    assert_eq!(state["status"], "stopped");
+    assert_eq!(state["pid"], 0);
+    assert_eq!(rt.fails(&["kill", "c1", "KILL"]), "container not running");
+
+    let cgroups = cgroup_dirs(&rt, "c1");
+    assert!(!cgroups.is_empty());
+    rt.ok(&["delete", "c1"]);
+    for dir in cgroups {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    assert!(rt.fails(&["state", "c1"]).contains("does not exist"));
+    assert!(!rt.dir.path().join("root/c1").exists());
+}
+
+/// The cgroup directories the runtime recorded for `id`.
+fn cgroup_dirs(rt: &Runtime, id: &str) -> Vec<PathBuf> {
+    let state: Value =
+        serde_json::from_slice(&fs::read(rt.dir.path().join("root").join(id).join("state.json")).unwrap()).unwrap();
+    state["cgroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| PathBuf::from(d["path"].as_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn delete_force_kills_a_running_container() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = bundle(&["sleep", "1000"]);
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), "c2"]);
+    let pid = pid_of(&rt.state("c2"));
+    rt.ok(&["start", "c2"]);
+    rt.ok(&["delete", "--force", "c2"]);
+    let status = reap(pid);
+    assert!(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL,
+        "{status:#x}"
+    );
+    assert!(rt.fails(&["state", "c2"]).contains("does not exist"));
+}
+
+#[test]
+fn a_missing_command_fails_create_with_runcs_text() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = bundle(&["no-such-command"]);
+    let msg = rt.fails(&["create", "--bundle", b.path().to_str().unwrap(), "c3"]);
+    // Docker maps this text to exit status 127.
+    assert!(
+        msg.contains(r#"exec: "no-such-command": executable file not found in $PATH"#),
+        "{msg}"
+    );
+    assert!(rt.fails(&["state", "c3"]).contains("does not exist"));
+    fs::write(b.path().join("rootfs/bin/noexec"), "#!/bin/sh\n").unwrap();
+    let b2 = bundle(&["/bin/noexec"]);
+    fs::copy(b.path().join("rootfs/bin/noexec"), b2.path().join("rootfs/bin/noexec")).unwrap();
+    let msg = rt.fails(&["create", "--bundle", b2.path().to_str().unwrap(), "c3"]);
+    assert!(msg.contains("permission denied"), "{msg}"); // Docker: 126
+}
+
+#[test]
+fn an_unsupported_config_fails_create_naming_the_field() {
+    let rt = Runtime::new();
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("rootfs")).unwrap();
+    let mut spec = common::nsbox_spec();
+    set(&mut spec, "/linux/intelRdt", json!({"closID": "x"}));
+    fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
+    let msg = rt.fails(&["create", "--bundle", dir.path().to_str().unwrap(), "bad"]);
+    assert!(msg.contains("linux.intelRdt"), "{msg}");
+    assert!(rt.fails(&["state", "bad"]).contains("does not exist"));
+    // A terminal without a console socket, as runc refuses it.
+    set(&mut spec, "/linux/intelRdt", Value::Null);
+    set(&mut spec, "/process/terminal", json!(true));
+    fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
+    let msg = rt.fails(&["create", "--bundle", dir.path().to_str().unwrap(), "bad"]);
+    assert!(msg.contains("console socket"), "{msg}");
+}
+
+#[test]
+fn run_exits_with_the_containers_status_and_deletes_it() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = bundle(&["sh", "-c", "echo out; exit 7"]);
+    let out = rt.run(&["run", "--bundle", b.path().to_str().unwrap(), "c4"]);
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert!(rt.fails(&["state", "c4"]).contains("does not exist"));
+}
+
+#[test]
+fn exec_runs_in_the_container_attached_and_detached() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = bundle(&["sleep", "1000"]);
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), "c5"]);
+    let pid = pid_of(&rt.state("c5"));
+    assert!(rt.fails(&["exec", "c5", "true"]).contains("created"));
+    rt.ok(&["start", "c5"]);
+    let process = rt.dir.path().join("process.json");
+    let spec = json!({"args": ["sh", "-c", "echo $X; exit 3"], "env": ["X=from-exec"], "cwd": "/", "user": {"uid": 0, "gid": 0}});
+    fs::write(&process, spec.to_string()).unwrap();
+    let out = rt.run(&["exec", "--process", process.to_str().unwrap(), "c5"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-exec\n");
+
+    // Docker's exec: detached, the pid in a file, reaped by the shim (here: us).
+    let pid_file = rt.dir.path().join("exec.pid");
+    rt.ok(&[
+        "exec",
+        "--process",
+        process.to_str().unwrap(),
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "c5",
+    ]);
+    let exec_pid: u32 = fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let status = reap(exec_pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 3, "{status:#x}");
+
+    assert!(
+        rt.fails(&["exec", "c5", "no-such-command"])
+            .contains("executable file not found")
+    );
+    rt.ok(&["kill", "c5", "KILL"]);
+    reap(pid);
+    rt.ok(&["delete", "c5"]);
+}
+
+#[test]
+fn prestart_hooks_get_the_state_and_a_failing_one_fails_create() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let out_file = rt.dir.path().join("hook-state.json");
+    let hook_script = format!(
+        "cat > {0}; test -e /proc/$(sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/' {0})/ns/net",
+        out_file.display()
+    );
+    let b = bundle_with(&["true"], |spec| {
+        set(
+            spec,
+            "/hooks/prestart",
+            json!([{"path": "/bin/sh", "args": ["sh", "-c", hook_script], "env": ["PATH=/usr/bin:/bin"]}]),
+        );
+        set(
+            spec,
+            "/hooks/poststop",
+            json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}.poststop", out_file.display())]}]),
+        );
+    });
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), "c6"]);
+    let pid = pid_of(&rt.state("c6"));
+    let seen: Value = serde_json::from_slice(&fs::read(&out_file).unwrap()).unwrap();
+    assert_eq!(seen["id"], "c6");
+    assert_eq!(seen["status"], "creating");
+    assert_eq!(seen["pid"], pid);
+    rt.ok(&["start", "c6"]);
+    reap(pid);
+    rt.ok(&["delete", "c6"]);
+    let stopped: Value =
+        serde_json::from_slice(&fs::read(format!("{}.poststop", out_file.display())).unwrap()).unwrap();
+    assert_eq!(stopped["status"], "stopped");
+
+    let failing = bundle_with(&["true"], |spec| {
+        set(
+            spec,
+            "/hooks/createRuntime",
+            json!([{"path": "/bin/sh", "args": ["sh", "-c", "echo no network >&2; exit 1"]}]),
+        );
+    });
+    let msg = rt.fails(&["create", "--bundle", failing.path().to_str().unwrap(), "c7"]);
+    assert!(msg.contains("no network"), "{msg}");
+    assert!(rt.fails(&["state", "c7"]).contains("does not exist"));
+}
+
+#[test]
+fn the_console_socket_gets_one_pty_master() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = bundle_with(&["sh", "-c", "test -t 0 && echo on-a-tty"], |spec| {
+        set(spec, "/process/terminal", json!(true));
+    });
+    let socket = rt.dir.path().join("console.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let receiver = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        let mut fds = Vec::new();
+        for cmsg in msg.cmsgs().unwrap() {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(received) = cmsg {
+                fds.extend(received);
+            }
+        }
+        // SAFETY: fds received just now, owned by nobody else.
+        fds.into_iter()
+            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+            .collect::<Vec<_>>()
+    });
+    rt.ok(&[
+        "create",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        "--console-socket",
+        socket.to_str().unwrap(),
+        "c8",
+    ]);
+    let fds = receiver.join().unwrap();
+    assert_eq!(fds.len(), 1, "exactly one fd");
+    // SAFETY: isatty on a live fd.
+    assert_eq!(unsafe { libc::isatty(fds[0].as_raw_fd()) }, 1);
+    let pid = pid_of(&rt.state("c8"));
+    rt.ok(&["start", "c8"]);
+    let mut pty = fs::File::from(fds.into_iter().next().unwrap());
+    let mut text = Vec::new();
+    let _ = pty.read_to_end(&mut text); // EIO once the payload closed its side
+    assert!(String::from_utf8_lossy(&text).contains("on-a-tty"), "{text:?}");
+    reap(pid);
+    rt.ok(&["delete", "c8"]);
+}
