@@ -206,7 +206,15 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
         Step::Chdir(dir) => format!("chdir {}", text(dir)),
         Step::Dup { from, to } => format!("dup {} to {to}", fds.name(*from)),
         Step::CloseOtherFds => "close-on-exec from fd 3".into(),
-        Step::OpenPty { socket, rows, cols } => format!("pty {rows}x{cols}, master over {}", fds.name(*socket)),
+        Step::OpenPty {
+            socket,
+            rows,
+            cols,
+            console,
+        } => {
+            let console = console.map_or(String::new(), |uid| format!(", /dev/console, owner {uid}"));
+            format!("pty {rows}x{cols}, master over {}{console}", fds.name(*socket))
+        }
         Step::StartConnector {
             socket,
             ready,
