@@ -256,7 +256,10 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             }
         }
         Step::Dup { from, to } => sys::dup2(*from, *to),
-        Step::CloseOtherFds => sys::cloexec_from(3),
+        Step::CloseOtherFds { preserved } => {
+            (3..3 + *preserved as RawFd).try_for_each(|fd| sys::set_cloexec(fd, false))?;
+            sys::cloexec_from(3 + preserved)
+        }
         Step::OpenPty {
             socket,
             rows,

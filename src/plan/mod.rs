@@ -65,6 +65,8 @@ pub(crate) struct Plan {
     /// Whether the pty is opened before the credentials change, for `/dev/console`: a
     /// container's first process in its own mount namespace.
     pub console: bool,
+    /// The caller's fds from 3 on the payload inherits (a spawn's; never an exec's).
+    pub preserved_fds: u32,
     /// The bounding set as the steps planned so far leave it.
     pub bounding: u64,
     /// Per-step timestamps (feature `trace-timing`).
@@ -199,6 +201,7 @@ impl Plan {
             plan.plan_init(config, status_fd, shared_memory)?;
         }
         plan.console = ns.contains(Namespaces::MOUNT);
+        plan.preserved_fds = config.start.preserved_fds;
         let seccomp_last = plan.plan_privileges(config, status_w.is_none())?;
         plan.plan_gate(config)?;
         plan.plan_launch(config, stdio, seccomp_last)?;
@@ -249,7 +252,8 @@ impl Plan {
         for (from, to) in stdio {
             self.push(Step::Dup { from, to }, SetupStep::Stdio, None);
         }
-        self.push(Step::CloseOtherFds, SetupStep::CloseFds, None);
+        let preserved = self.preserved_fds;
+        self.push(Step::CloseOtherFds { preserved }, SetupStep::CloseFds, None);
         self.push(Step::ResetSignals, SetupStep::Signals, None);
         if let Some(landlock) = &config.landlock {
             self.plan_landlock(landlock)?;
@@ -290,6 +294,7 @@ impl Plan {
             gate_fd: -1,
             pty_planned: false,
             console: false,
+            preserved_fds: 0,
             bounding: crate::security::capabilities::all_bits(),
             clock: crate::timing::Recorder::start(),
             _strings: Vec::new(),

@@ -205,7 +205,12 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
         Step::LoopbackUp => "loopback up".into(),
         Step::Chdir(dir) => format!("chdir {}", text(dir)),
         Step::Dup { from, to } => format!("dup {} to {to}", fds.name(*from)),
-        Step::CloseOtherFds => "close-on-exec from fd 3".into(),
+        Step::CloseOtherFds { preserved: 0 } => "close-on-exec from fd 3".into(),
+        Step::CloseOtherFds { preserved } => format!(
+            "keep fds 3..{} open, close-on-exec from fd {}",
+            3 + preserved,
+            3 + preserved
+        ),
         Step::OpenPty {
             socket,
             rows,

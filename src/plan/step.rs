@@ -236,8 +236,11 @@ pub(crate) enum Step {
         from: RawFd,
         to: RawFd,
     },
-    /// Mark every fd from 3 up close-on-exec.
-    CloseOtherFds,
+    /// Mark every fd from `3 + preserved` up close-on-exec; the `preserved` fds from 3 on
+    /// (`ContainerBuilder::preserve_fds`) are made inheritable.
+    CloseOtherFds {
+        preserved: u32,
+    },
     /// A pty of the container's devpts (after the new session): its master sent to the caller
     /// over `socket` (then closed), its slave made stdin, stdout, stderr and the controlling
     /// terminal. With `console` (a container's first process, opened as root before its
