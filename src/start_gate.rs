@@ -17,6 +17,8 @@ pub(crate) struct StartControl {
     /// The fd the payload's launcher reads one byte from before it executes the payload.
     pub gate: Option<Arc<OwnedFd>>,
     created: Vec<Arc<CreatedHook>>,
+    /// How many of the caller's fds from 3 on the payload inherits (`preserve_fds`).
+    pub preserved_fds: u32,
 }
 
 impl StartControl {
@@ -25,6 +27,18 @@ impl StartControl {
     pub fn run_created(&self, pid: u32) -> io::Result<()> {
         self.created.iter().try_for_each(|hook| hook(pid))
     }
+
+    /// Fails unless every preserved fd is open: one that is not could be taken by one of
+    /// nsbox's own fds of the spawn, which the payload would then inherit.
+    pub fn check_preserved_fds(&self) -> io::Result<()> {
+        for fd in 3..3 + self.preserved_fds as i32 {
+            // SAFETY: F_GETFD with an integer fd; no memory.
+            if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+                return Err(io::Error::other(format!("fd {fd} is to be preserved but is not open")));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Debug for StartControl {
@@ -32,6 +46,7 @@ impl fmt::Debug for StartControl {
         f.debug_struct("StartControl")
             .field("gate", &self.gate)
             .field("created", &self.created.len())
+            .field("preserved_fds", &self.preserved_fds)
             .finish()
     }
 }
@@ -73,6 +88,16 @@ impl ContainerBuilder {
     /// ```
     pub fn start_gate(&mut self, fd: OwnedFd) -> &mut Self {
         self.settings.start.gate = Some(Arc::new(fd));
+        self
+    }
+
+    /// Passes the caller's fds `3 .. 3 + count` to the payload at the same numbers (runc's
+    /// `--preserve-fds`; systemd socket activation's `LISTEN_FDS` convention). They must be
+    /// open when the container is spawned (else `spawn` fails: nsbox's own fds of the spawn
+    /// could take a free number); they are inherited whether or not they are close-on-exec
+    /// here. Every other fd of the caller stays out of the container, as always.
+    pub fn preserve_fds(&mut self, count: u32) -> &mut Self {
+        self.settings.start.preserved_fds = count;
         self
     }
 

@@ -30,6 +30,7 @@ fn a_gated_container_runs_its_payload_only_after_the_byte() {
     if !common::root() {
         return;
     }
+    let _guard = common::exclusive();
     let dir = common::world_writable_dir();
     let (r, w) = gate();
     let mut builder = sh_builder("echo ran > /out/mark");
@@ -65,6 +66,7 @@ fn the_lookup_happens_before_the_gate() {
     if !common::root() {
         return;
     }
+    let _guard = common::exclusive();
     let before = common::Snapshot::take();
     for (program, errno) in [
         ("/no/such/program", libc::ENOENT),
@@ -105,6 +107,7 @@ fn a_closed_gate_runs_nothing_and_a_late_exec_failure_is_an_exit_status() {
     if !common::root() {
         return;
     }
+    let _guard = common::exclusive();
     let dir = common::world_writable_dir();
     let (r, w) = gate();
     let mut builder = sh_builder("echo ran > /out/mark");
@@ -155,6 +158,7 @@ fn on_created_hooks_see_the_namespaces_and_a_failing_one_undoes_the_spawn() {
         "the hook saw the caller's netns"
     );
 
+    let _guard = common::exclusive();
     let before = common::Snapshot::take();
     let pids = Arc::new(Mutex::new(Vec::new()));
     let recorded = pids.clone();
@@ -172,4 +176,81 @@ fn on_created_hooks_see_the_namespaces_and_a_failing_one_undoes_the_spawn() {
         "the container of a failed hook was not reaped"
     );
     before.assert_unchanged("after a failing on_created hook");
+}
+
+/// `preserve_fds(n)`: the caller's fds 3..3+n reach the payload at the same numbers (also
+/// close-on-exec ones), and no other; one that is not open fails the spawn. Run in a fresh
+/// copy of this test binary whose fds 3 and 4 are a pipe's write end (the test harness's
+/// threads take low fd numbers in this process at any time).
+#[test]
+fn preserved_fds_reach_the_payload_and_nothing_else_does() {
+    if std::env::var_os("NSBOX_PRESERVE_INNER").is_some() {
+        return preserve_inner();
+    }
+    if !common::root() {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let _guard = common::exclusive();
+    let (r, w) = std::io::pipe().unwrap();
+    let raw = w.as_raw_fd();
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "preserved_fds_reach_the_payload_and_nothing_else_does",
+            "--test-threads=1",
+        ])
+        .env("NSBOX_PRESERVE_INNER", "1")
+        .stdout(std::process::Stdio::piped());
+    // SAFETY: dup2 and fcntl are async-signal-safe; only fds of the forked child change.
+    unsafe {
+        command.pre_exec(move || {
+            // Through a high number: dup2 onto itself would keep close-on-exec.
+            let high = libc::fcntl(raw, libc::F_DUPFD, 100);
+            if high < 0 || libc::dup2(high, 3) < 0 || libc::dup2(high, 4) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(high);
+            Ok(())
+        });
+    }
+    let child = command.spawn().unwrap();
+    drop(command);
+    drop(w);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut &r, &mut text).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the inner test failed: {text}\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(text, "3 4\nrefused\n");
+}
+
+/// The inner half: fd 4 is close-on-exec here, and still reaches the payload; fd 5 and up
+/// (the harness's, nsbox's own) do not.
+fn preserve_inner() {
+    use std::io::Write;
+    // SAFETY: fcntl with integer arguments on the fd the outer test gave this process.
+    assert_eq!(unsafe { libc::fcntl(4, libc::F_SETFD, libc::FD_CLOEXEC) }, 0);
+    let script = "fds=; for fd in 3 4 5 6 7 8 9; do [ -e /proc/self/fd/$fd ] && fds=\"$fds $fd\"; done; echo $fds >&3";
+    let status = nsbox::Container::builder()
+        .command("/bin/sh")
+        .args(["-c", script])
+        .preserve_fds(2)
+        .status()
+        .expect("spawn with two preserved fds");
+    assert!(status.success());
+    let err = nsbox::Container::builder()
+        .command("/bin/true")
+        .preserve_fds(200)
+        .status()
+        .expect_err("an fd that is not open");
+    assert!(err.to_string().contains("is to be preserved but is not open"), "{err}");
+    // SAFETY: fd 3 is the pipe the outer test gave this process.
+    let mut out = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(3) };
+    out.write_all(b"refused\n").unwrap();
 }

@@ -180,3 +180,29 @@ fn inner_rootless_terminal() {
         tty_and_size();
     }
 }
+
+/// `/dev/console` is the container's terminal (runc's convention, which init systems and
+/// getty expect), owned by the payload's user like the pts itself; an exec's terminal is not
+/// bound there.
+#[test]
+fn dev_console_is_the_payloads_terminal_owned_by_its_user() {
+    if !common::root() {
+        return;
+    }
+    let script = "stat -c '%t:%T %u' /dev/console $(tty); grep -c ' /dev/console ' /proc/self/mountinfo";
+    let mut c = Container::builder()
+        .tty(true)
+        .user(1000, 1000)
+        .command("/bin/sh")
+        .args(["-c", script])
+        .spawn()
+        .unwrap();
+    let pty = c.take_pty().unwrap();
+    let text = screen(pty);
+    assert!(c.wait().unwrap().success(), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text:?}");
+    assert_eq!(lines[0], lines[1], "/dev/console is not the pts: {text:?}");
+    assert!(lines[0].ends_with(" 1000"), "not owned by the payload's uid: {text:?}");
+    assert_eq!(lines[2], "1", "{text:?}");
+}

@@ -145,13 +145,18 @@ pub(super) fn report(error_fd: RawFd, index: usize, errno: Errno) {
     let _ = sys::write_all(error_fd, &protocol::encode_report(index as u32, errno as i32));
 }
 
-/// The `OpenPty` step: master to the caller, slave as stdio and controlling terminal.
-fn open_pty(socket: RawFd, rows: u16, cols: u16) -> SysResult<()> {
+/// The `OpenPty` step: master to the caller, slave as stdio and controlling terminal (and
+/// `/dev/console`, given to `console`'s uid).
+fn open_pty(socket: RawFd, rows: u16, cols: u16, console: Option<libc::uid_t>) -> SysResult<()> {
     let opened = sys::open_pty(rows, cols);
     let result = opened.and_then(|(master, slave)| {
         let sent = sys::send_fd(socket, master);
         sys::close(master);
-        let result = sent
+        let consoled = match console {
+            Some(uid) => sent.and_then(|()| bind_console(slave, uid)),
+            None => sent,
+        };
+        let result = consoled
             .and_then(|()| (0..3).try_for_each(|stdio| sys::dup2(slave, stdio)))
             .and_then(|()| sys::set_controlling_terminal(0));
         sys::close(slave);
@@ -161,12 +166,43 @@ fn open_pty(socket: RawFd, rows: u16, cols: u16) -> SysResult<()> {
     result
 }
 
+/// The pty's slave, owned by the payload's uid (devpts gave it to root, who opened it), bound
+/// onto `/dev/console`: a file made in nsbox's own /dev (or one there already), opened without
+/// following a symlink and mounted onto by fd, never by a path that could be swapped
+/// (CVE-2025-52565).
+fn bind_console(slave: RawFd, uid: libc::uid_t) -> SysResult<()> {
+    sys::fchown(slave, uid, u32::MAX)?;
+    match sys::openat(
+        libc::AT_FDCWD,
+        c"/dev/console",
+        libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_RDONLY,
+        0,
+    ) {
+        Ok(made) => sys::close(made),
+        Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e),
+    }
+    let target = sys::openat(libc::AT_FDCWD, c"/dev/console", libc::O_PATH | libc::O_NOFOLLOW, 0)?;
+    let bound = sys::fstat(target)
+        .and_then(|st| match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG | libc::S_IFCHR => Ok(()),
+            _ => Err(Errno::ELOOP),
+        })
+        .and_then(|()| sys::open_tree(slave, c"", libc::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as libc::c_uint))
+        .and_then(|tree| {
+            let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+            let moved = sys::move_mount(tree, c"", target, c"", flags);
+            sys::close(tree);
+            moved
+        });
+    sys::close(target);
+    bound
+}
+
 fn slot(slots: &[RawFd], index: usize) -> SysResult<RawFd> {
     slots.get(index).copied().filter(|fd| *fd >= 0).ok_or(Errno::EBADF)
 }
 
-/// Runs one step: the process's own attributes here, the rest by concern (mounts,
-/// privileges, exec).
 /// `Step::ForkAway`: only the child returns.
 fn fork_away(pid_fd: RawFd) -> SysResult<()> {
     let pid = sys::fork()?;
@@ -184,6 +220,8 @@ fn fork_away(pid_fd: RawFd) -> SysResult<()> {
     sys::exit(0)
 }
 
+/// Runs one step: the process's own attributes here, the rest by concern (mounts,
+/// privileges, exec).
 fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()> {
     match step {
         Step::CloseFd(fd) => {
@@ -218,8 +256,16 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
             }
         }
         Step::Dup { from, to } => sys::dup2(*from, *to),
-        Step::CloseOtherFds => sys::cloexec_from(3),
-        Step::OpenPty { socket, rows, cols } => open_pty(*socket, *rows, *cols),
+        Step::CloseOtherFds { preserved } => {
+            (3..3 + *preserved as RawFd).try_for_each(|fd| sys::set_cloexec(fd, false))?;
+            sys::cloexec_from(3 + preserved)
+        }
+        Step::OpenPty {
+            socket,
+            rows,
+            cols,
+            console,
+        } => open_pty(*socket, *rows, *cols, *console),
         Step::BlockSignals => sys::block_all_signals(),
         // Handled by `run_from`, which has the context they need.
         Step::ForkInit { .. } | Step::StartConnector { .. } => Err(Errno::EINVAL),

@@ -60,6 +60,13 @@ pub(crate) struct Plan {
     pub ready: (RawFd, usize),
     /// The start gate the launcher waits on before the payload's exec (-1: none).
     pub gate_fd: RawFd,
+    /// Whether the `OpenPty` step is planned already (early, with `/dev/console`).
+    pub pty_planned: bool,
+    /// Whether the pty is opened before the credentials change, for `/dev/console`: a
+    /// container's first process in its own mount namespace.
+    pub console: bool,
+    /// The caller's fds from 3 on the payload inherits (a spawn's; never an exec's).
+    pub preserved_fds: u32,
     /// The bounding set as the steps planned so far leave it.
     pub bounding: u64,
     /// Per-step timestamps (feature `trace-timing`).
@@ -193,6 +200,8 @@ impl Plan {
         if let Some(status_fd) = status_w {
             plan.plan_init(config, status_fd, shared_memory)?;
         }
+        plan.console = ns.contains(Namespaces::MOUNT);
+        plan.preserved_fds = config.start.preserved_fds;
         let seccomp_last = plan.plan_privileges(config, status_w.is_none())?;
         plan.plan_gate(config)?;
         plan.plan_launch(config, stdio, seccomp_last)?;
@@ -239,11 +248,12 @@ impl Plan {
                 Some(PathBuf::from(&config.program)),
             );
         }
-        self.plan_pty(config)?;
+        self.plan_pty(config, false)?;
         for (from, to) in stdio {
             self.push(Step::Dup { from, to }, SetupStep::Stdio, None);
         }
-        self.push(Step::CloseOtherFds, SetupStep::CloseFds, None);
+        let preserved = self.preserved_fds;
+        self.push(Step::CloseOtherFds { preserved }, SetupStep::CloseFds, None);
         self.push(Step::ResetSignals, SetupStep::Signals, None);
         if let Some(landlock) = &config.landlock {
             self.plan_landlock(landlock)?;
@@ -282,6 +292,9 @@ impl Plan {
             binary: -1,
             ready: (-1, 0),
             gate_fd: -1,
+            pty_planned: false,
+            console: false,
+            preserved_fds: 0,
             bounding: crate::security::capabilities::all_bits(),
             clock: crate::timing::Recorder::start(),
             _strings: Vec::new(),
@@ -290,15 +303,22 @@ impl Plan {
     }
 
     /// With a tty: the `OpenPty` step (after the new session, whose controlling terminal the
-    /// pty becomes) and the socket its master comes back on.
-    fn plan_pty(&mut self, config: &Config) -> Result<()> {
+    /// pty becomes) and the socket its master comes back on. `console`: the container's first
+    /// process, before its credentials change (see `Step::OpenPty`); once per plan.
+    pub(super) fn plan_pty(&mut self, config: &Config, console: bool) -> Result<()> {
+        if self.pty_planned {
+            return Ok(());
+        }
         if let Some((rows, cols)) = config.tty {
+            self.pty_planned = true;
+            let console = console.then(|| config.user.map_or(0, |(uid, _)| uid));
             let (ours, theirs) = seqpacket_pair("the pty")?;
             self.push(Step::CloseFd(ours.as_raw_fd()), SetupStep::ProcessAttributes, None);
             let step = Step::OpenPty {
                 socket: theirs.as_raw_fd(),
                 rows,
                 cols,
+                console,
             };
             self.push(step, SetupStep::Stdio, Some("/dev/ptmx".into()));
             self.child_fds.push(theirs);

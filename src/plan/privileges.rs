@@ -24,6 +24,10 @@ impl Plan {
         if config.new_session {
             self.push(Step::NewSession, attrs, None);
         }
+        if self.console {
+            // As root with every capability still: it mounts onto /dev/console.
+            self.plan_pty(config, true)?;
+        }
         for (resource, soft, hard) in &config.rlimits {
             let step = Step::SetRlimit {
                 resource: *resource as libc::c_int,

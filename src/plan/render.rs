@@ -205,8 +205,21 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
         Step::LoopbackUp => "loopback up".into(),
         Step::Chdir(dir) => format!("chdir {}", text(dir)),
         Step::Dup { from, to } => format!("dup {} to {to}", fds.name(*from)),
-        Step::CloseOtherFds => "close-on-exec from fd 3".into(),
-        Step::OpenPty { socket, rows, cols } => format!("pty {rows}x{cols}, master over {}", fds.name(*socket)),
+        Step::CloseOtherFds { preserved: 0 } => "close-on-exec from fd 3".into(),
+        Step::CloseOtherFds { preserved } => format!(
+            "keep fds 3..{} open, close-on-exec from fd {}",
+            3 + preserved,
+            3 + preserved
+        ),
+        Step::OpenPty {
+            socket,
+            rows,
+            cols,
+            console,
+        } => {
+            let console = console.map_or(String::new(), |uid| format!(", /dev/console, owner {uid}"));
+            format!("pty {rows}x{cols}, master over {}{console}", fds.name(*socket))
+        }
         Step::StartConnector {
             socket,
             ready,

@@ -236,15 +236,21 @@ pub(crate) enum Step {
         from: RawFd,
         to: RawFd,
     },
-    /// Mark every fd from 3 up close-on-exec.
-    CloseOtherFds,
+    /// Mark every fd from `3 + preserved` up close-on-exec; the `preserved` fds from 3 on
+    /// (`ContainerBuilder::preserve_fds`) are made inheritable.
+    CloseOtherFds {
+        preserved: u32,
+    },
     /// A pty of the container's devpts (after the new session): its master sent to the caller
     /// over `socket` (then closed), its slave made stdin, stdout, stderr and the controlling
-    /// terminal.
+    /// terminal. With `console` (a container's first process, opened as root before its
+    /// credentials change): the slave is given to the payload's uid and bound onto
+    /// `/dev/console`, as runc does.
     OpenPty {
         socket: RawFd,
         rows: u16,
         cols: u16,
+        console: Option<libc::uid_t>,
     },
     /// Start the published ports' connector (nsbox-connect) in the container's network
     /// namespace, with `socket` (the container end of a socketpair) as its fd 3 and `ready`

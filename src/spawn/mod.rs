@@ -27,6 +27,10 @@ use netns::ThreadNetns;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 pub(crate) fn spawn(config: &Config) -> Result<Container> {
+    config
+        .start
+        .check_preserved_fds()
+        .map_err(|e| Error::io("preserve the caller's fds", e))?;
     let mut clock = Recorder::start();
     let id = container_id();
     let cgroup = Cgroup::for_config(config, &id)?;
