@@ -580,3 +580,39 @@ fn the_console_socket_gets_one_pty_master() {
     reap(pid);
     rt.ok(&["delete", "c8"]);
 }
+
+#[test]
+fn preserved_fds_reach_the_payload() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = bundle(&["sh", "-c", "echo through-fd-3 >&3"]);
+    let out_path = rt.dir.path().join("fd3.out");
+    let out = fs::File::create(&out_path).unwrap();
+    let fd = out.as_raw_fd();
+    let mut cmd = Command::new(RUNTIME);
+    cmd.arg("--root")
+        .arg(rt.dir.path().join("root"))
+        .args(["create", "--preserve-fds", "1", "--bundle"])
+        .arg(b.path())
+        .arg("c9")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    // SAFETY: dup2 between two fds, async-signal-safe, in the forked child before exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || match libc::dup2(fd, 3) {
+            3 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        });
+    }
+    let status = cmd.status().unwrap();
+    assert!(status.success());
+    drop(out);
+    let pid = pid_of(&rt.state("c9"));
+    rt.ok(&["start", "c9"]);
+    let status = reap(pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{status:#x}");
+    assert_eq!(fs::read_to_string(&out_path).unwrap(), "through-fd-3\n");
+    rt.ok(&["delete", "c9"]);
+}

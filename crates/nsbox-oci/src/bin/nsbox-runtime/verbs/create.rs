@@ -35,8 +35,8 @@ pub fn create(ctx: &mut Ctx, req: &Request<'_>) -> Result<Created> {
     if req.no_pivot {
         fail!("--no-pivot is not supported: nsbox always enters the root with pivot_root");
     }
-    if req.preserve_fds != 0 {
-        fail!("--preserve-fds is not supported: nsbox passes the container no fds beyond stdio");
+    if req.preserve_fds < 0 {
+        fail!("--preserve-fds {}: not a count", req.preserve_fds);
     }
     let dir = ctx.store.make(req.id)?;
     let mut guard = DirGuard(Some(dir));
@@ -51,6 +51,11 @@ fn build_and_spawn(ctx: &mut Ctx, req: &Request<'_>) -> Result<Created> {
     let mut builder = bundle.builder(&Options::probe())?;
     // runc gives every container a cgroup: pause, ps and kill --all need one.
     builder.cgroup();
+    if req.preserve_fds > 0 {
+        // Our fds 3..3+N, as the engine passed them (ours, the log's and the gate's, were
+        // opened after them and take higher numbers).
+        builder.preserve_fds(req.preserve_fds as u32);
+    }
     let process = spec
         .process()
         .as_ref()
