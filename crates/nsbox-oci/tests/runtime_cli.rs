@@ -18,7 +18,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, MutexGuard, Once};
 
 use common::set;
 use nsbox_oci::{Bundle, Options};
@@ -26,13 +26,22 @@ use serde_json::{Value, json};
 
 const RUNTIME: &str = env!("CARGO_BIN_EXE_nsbox-runtime");
 
-/// A state root and a log file of their own for one test.
+/// One test at a time: `reap` waits for any child (as the shim does), which would take
+/// another test's `Command` child from under it.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A state root and a log file of their own for one test, which runs alone while it exists.
 struct Runtime {
     dir: tempfile::TempDir,
+    _serial: MutexGuard<'static, ()>,
 }
 
 impl Runtime {
     fn new() -> Runtime {
+        let serial = serial();
         static SUBREAPER: Once = Once::new();
         SUBREAPER.call_once(|| {
             // SAFETY: prctl(PR_SET_CHILD_SUBREAPER, 1) changes only this process's flag.
@@ -40,6 +49,7 @@ impl Runtime {
         });
         Runtime {
             dir: tempfile::Builder::new().prefix("nsbox-runtime-").tempdir().unwrap(),
+            _serial: serial,
         }
     }
 
@@ -161,8 +171,8 @@ fn bundle_with(args: &[&str], edit: impl FnOnce(&mut Value)) -> tempfile::TempDi
 
 /// Reaps `pid` (our child since `create` exited); its wait status. Reaps every other child
 /// too, as the shim does: a PID namespace's init cannot finish dying while a zombie of its
-/// namespace (an exec's launcher, reparented to us) waits to be reaped. Statuses of other
-/// tests' payloads are kept for them.
+/// namespace (an exec's launcher, reparented to us) waits to be reaped. Runs under
+/// [`serial`]: no other test's child can be taken.
 fn reap(pid: u32) -> i32 {
     static REAPED: Mutex<BTreeMap<i32, i32>> = Mutex::new(BTreeMap::new());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -191,6 +201,7 @@ fn pid_of(state: &Value) -> u32 {
 
 #[test]
 fn spec_output_is_accepted_by_the_mapping() {
+    let _serial = serial();
     for rootless in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("rootfs")).unwrap();
@@ -218,6 +229,7 @@ fn spec_output_is_accepted_by_the_mapping() {
 
 #[test]
 fn features_lists_what_the_mapping_supports() {
+    let _serial = serial();
     let out = Command::new(RUNTIME).arg("features").output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -599,11 +611,19 @@ fn preserved_fds_reach_the_payload() {
         .arg("c9")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null());
-    // SAFETY: dup2 between two fds, async-signal-safe, in the forked child before exec.
+    // SAFETY: dup2 and fcntl on fds, async-signal-safe, in the forked child before exec.
     unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || match libc::dup2(fd, 3) {
-            3 => Ok(()),
-            _ => Err(std::io::Error::last_os_error()),
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            // dup2 onto itself would keep close-on-exec: clear it instead.
+            let r = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            match r {
+                -1 => Err(std::io::Error::last_os_error()),
+                _ => Ok(()),
+            }
         });
     }
     let status = cmd.status().unwrap();
@@ -615,4 +635,15 @@ fn preserved_fds_reach_the_payload() {
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{status:#x}");
     assert_eq!(fs::read_to_string(&out_path).unwrap(), "through-fd-3\n");
     rt.ok(&["delete", "c9"]);
+
+    // Asked for more fds than the caller passed: refused, never filled with the runtime's own.
+    let msg = rt.fails(&[
+        "create",
+        "--preserve-fds",
+        "40",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        "c10",
+    ]);
+    assert!(msg.contains("is not open"), "{msg}");
 }

@@ -47,6 +47,9 @@ fn main() {
             e.exit()
         }
     };
+    // Before any fd of ours exists: fds meant for the container must be the engine's, not
+    // the log's or the gate's taking a free number.
+    let fds_missing = preserved_fds_missing(&cli.command);
     // The log first: from here on every failure reaches it.
     let (log, log_failure) = log::Log::open(cli.global.log.as_deref(), &cli.global.log_format, cli.global.debug);
     let mut ctx = Ctx {
@@ -55,7 +58,7 @@ fn main() {
         },
         log,
     };
-    let result = match log_failure {
+    let result = match log_failure.or(fds_missing) {
         Some(why) => Err(error::Error(why)),
         None => dispatch(&mut ctx, &cli),
     };
@@ -66,6 +69,20 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// With `--preserve-fds N`, the first of fds 3..3+N that is not open.
+fn preserved_fds_missing(command: &Command) -> Option<String> {
+    let count = match command {
+        Command::Create(a) => a.preserve_fds,
+        Command::Run(a) => a.preserve_fds,
+        _ => 0,
+    };
+    (3..3 + count.max(0)).find_map(|fd| {
+        // SAFETY: F_GETFD only reads the fd's flags.
+        let open = unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0;
+        (!open).then(|| format!("--preserve-fds {count}: fd {fd} is not open"))
+    })
 }
 
 fn dispatch(ctx: &mut Ctx, cli: &Cli) -> Result<i32> {
