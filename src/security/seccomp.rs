@@ -18,7 +18,8 @@ use crate::error::ConfigError;
 /// Every filter, whatever its lists, also refuses the TIOCSTI and TIOCLINUX ioctls with EPERM:
 /// they push input into a terminal, which a payload given the caller's terminal could use to
 /// type commands into the caller's shell (CVE-2017-5226; bubblewrap refuses them too). And
-/// every filter kills the process on a syscall of another architecture or of x32.
+/// every filter kills the process on a syscall of another architecture or of x32 (unless a
+/// [rule policy](Self::rules) asks for i386 or x32).
 ///
 /// ```
 /// use nsbox::Seccomp;
