@@ -256,9 +256,9 @@ pub enum ConfigError {
         /// What the search found.
         why: String,
     },
-    /// A seccomp deny list names a syscall that the launcher (nsbox-exec), which runs after the
-    /// filter is loaded, needs to start the payload.
-    #[error("seccomp deny list names {syscall:?}, which nsbox needs after the filter to start the payload")]
+    /// A seccomp deny list names (or a rule policy does not always allow) a syscall that the
+    /// launcher (nsbox-exec), which runs after the filter is loaded, needs to start the payload.
+    #[error("seccomp policy refuses {syscall:?}, which nsbox needs after the filter to start the payload")]
     SeccompDeniesLauncherSyscall {
         /// The syscall, as named in the list.
         syscall: String,

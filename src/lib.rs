@@ -162,6 +162,7 @@ pub use ready::Ready;
 pub use rlimit::Resource;
 pub use rootfs::{Rootfs, Upper};
 pub use security::{Capabilities, Capability, Landlock, Profile, Seccomp};
+pub use security::{SeccompAction, SeccompArch, SeccompCondition, SeccompRule, SeccompRules};
 pub use setting::Setting;
 pub use signal::Signal;
 pub use status::{ExitStatus, Output};

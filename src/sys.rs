@@ -364,20 +364,24 @@ pub fn prctl2(option: c_int, arg2: c_ulong, arg3: c_ulong) -> SysResult<()> {
     check(unsafe { syscall!(Sysno::prctl, option, arg2, arg3, 0, 0) }).map(drop)
 }
 
-/// Loads a seccomp BPF program for the calling thread.
-pub fn seccomp_load(program: &[crate::security::SockFilter]) -> SysResult<()> {
-    load_filter(program.as_ptr() as *const libc::sock_filter, program.len())
+/// Loads a seccomp BPF program for the calling thread, with its `SECCOMP_FILTER_FLAG_*` bits.
+pub fn seccomp_load(program: &crate::security::Program) -> SysResult<()> {
+    load_filter(
+        program.as_ptr() as *const libc::sock_filter,
+        program.len(),
+        program.flags(),
+    )
 }
 
 /// Loads one of the fixed filters of nsbox-init and nsbox-connect.
 pub fn seccomp_load_fixed(filter: &crate::pid1::confinement::Filter) -> SysResult<()> {
     let insns = filter.insns.get(..filter.len).ok_or(Errno::EINVAL)?;
-    load_filter(insns.as_ptr() as *const libc::sock_filter, insns.len())
+    load_filter(insns.as_ptr() as *const libc::sock_filter, insns.len(), 0)
 }
 
 /// `seccomp(SECCOMP_SET_MODE_FILTER)` of `len` instructions at `program`, which must have the
 /// kernel's sock_filter layout and stay alive for the call.
-fn load_filter(program: *const libc::sock_filter, len: usize) -> SysResult<()> {
+fn load_filter(program: *const libc::sock_filter, len: usize, flags: u32) -> SysResult<()> {
     let fprog = libc::sock_fprog {
         len: len.min(u16::MAX as usize) as u16,
         filter: program as *mut libc::sock_filter,
@@ -387,7 +391,7 @@ fn load_filter(program: *const libc::sock_filter, len: usize) -> SysResult<()> {
         syscall!(
             Sysno::seccomp,
             libc::SECCOMP_SET_MODE_FILTER,
-            0,
+            flags,
             &fprog as *const libc::sock_fprog
         )
     })

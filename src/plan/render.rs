@@ -91,7 +91,12 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
         }
         Step::Seccomp(programs) => {
             let lengths: Vec<usize> = programs.iter().map(|p| p.len()).collect();
-            format!("seccomp, programs of {lengths:?} instructions")
+            let flags: Vec<u32> = programs.iter().map(|p| p.flags()).collect();
+            if flags.iter().all(|f| *f == 0) {
+                format!("seccomp, programs of {lengths:?} instructions")
+            } else {
+                format!("seccomp, programs of {lengths:?} instructions, flags {flags:?}")
+            }
         }
         Step::PrivatePropagation => "private propagation".into(),
         Step::OpenSource { path, slot, no_follow } => format!(

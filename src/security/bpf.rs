@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 #[cfg(test)]
 pub(crate) mod interpreter;
+pub(crate) mod rules;
 
 /// One classic BPF instruction (`struct sock_filter`).
 #[repr(C)]
@@ -21,8 +22,27 @@ pub(crate) struct SockFilter {
     k: u32,
 }
 
-/// A compiled program, as the kernel takes it.
-pub(crate) type Program = Vec<SockFilter>;
+/// A compiled program, as the kernel takes it, and the `SECCOMP_FILTER_FLAG_*` bits to load it
+/// with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Program {
+    insns: Vec<SockFilter>,
+    flags: u32,
+}
+
+impl Program {
+    /// The flags for `seccomp(SECCOMP_SET_MODE_FILTER, flags, ..)`.
+    pub(crate) fn flags(&self) -> u32 {
+        self.flags
+    }
+}
+
+impl std::ops::Deref for Program {
+    type Target = [SockFilter];
+    fn deref(&self) -> &[SockFilter] {
+        &self.insns
+    }
+}
 
 /// BPF_LD | BPF_W | BPF_ABS (LD and W are 0).
 const BPF_LD_W_ABS: u16 = 0x20;
@@ -35,7 +55,11 @@ const BPF_RET_K: u16 = 0x06;
 
 pub(crate) const RET_ALLOW: u32 = 0x7fff_0000;
 pub(crate) const RET_KILL_PROCESS: u32 = 0x8000_0000;
-const RET_ERRNO: u32 = 0x0005_0000;
+pub(crate) const RET_KILL_THREAD: u32 = 0;
+pub(crate) const RET_TRAP: u32 = 0x0003_0000;
+pub(crate) const RET_ERRNO: u32 = 0x0005_0000;
+pub(crate) const RET_TRACE: u32 = 0x7ff0_0000;
+pub(crate) const RET_LOG: u32 = 0x7ffc_0000;
 
 /// The return value that fails a syscall with `errno`.
 pub(crate) const fn errno(errno: u32) -> u32 {
@@ -45,21 +69,36 @@ pub(crate) const fn errno(errno: u32) -> u32 {
 /// `struct seccomp_data` offsets.
 const NR: u32 = 0;
 const ARCH: u32 = 4;
+#[cfg(target_endian = "little")]
 const fn arg_low(index: u8) -> u32 {
+    16 + 8 * index as u32
+}
+#[cfg(target_endian = "little")]
+const fn arg_high(index: u8) -> u32 {
+    20 + 8 * index as u32
+}
+#[cfg(target_endian = "big")]
+const fn arg_low(index: u8) -> u32 {
+    20 + 8 * index as u32
+}
+#[cfg(target_endian = "big")]
+const fn arg_high(index: u8) -> u32 {
     16 + 8 * index as u32
 }
 
 #[cfg(target_arch = "x86_64")]
-const AUDIT_ARCH: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+pub(crate) const AUDIT_ARCH: u32 = 62 | 0x8000_0000 | 0x4000_0000;
 #[cfg(target_arch = "aarch64")]
-const AUDIT_ARCH: u32 = 183 | 0x8000_0000 | 0x4000_0000;
+pub(crate) const AUDIT_ARCH: u32 = 183 | 0x8000_0000 | 0x4000_0000;
+/// i386 (`AUDIT_ARCH_I386`), the compat architecture of x86_64.
+pub(crate) const AUDIT_ARCH_I386: u32 = 3 | 0x4000_0000;
 /// x32 syscalls on x86_64 report the x86_64 arch with this bit set in nr. Every nr at or above
 /// it (x32, and numbers no x86_64 syscall has) is killed like another architecture's, as
 /// libseccomp's bad-arch action does: a deny list's default, allow, must not reach them.
 #[cfg(target_arch = "x86_64")]
-const X32_BIT: Option<u32> = Some(0x4000_0000);
+pub(crate) const X32_BIT: Option<u32> = Some(0x4000_0000);
 #[cfg(not(target_arch = "x86_64"))]
-const X32_BIT: Option<u32> = None;
+pub(crate) const X32_BIT: Option<u32> = None;
 
 /// A comparison of the low 32 bits of a syscall argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +170,7 @@ pub(crate) fn program(
             Action::ReturnIf(rules, value) => a.rules(rules, *value, RET_ALLOW),
         }
     }
-    a.finish()
+    a.finish().map(|insns| Program { insns, flags: 0 })
 }
 
 /// Sorted numbers folded into inclusive ranges.
@@ -222,42 +261,95 @@ impl Assembler {
         }
         self.ret(otherwise);
     }
-    fn finish(self) -> Result<Program, String> {
-        let target = |label: Label| self.labels[label.0].ok_or("unbound label");
-        let mut out = Vec::with_capacity(self.insns.len());
-        for (at, insn) in self.insns.iter().enumerate() {
-            let offset = |label: Option<Label>| -> Result<u32, String> {
-                match label {
-                    None => Ok(0),
-                    Some(l) => {
-                        let to = target(l)?;
-                        to.checked_sub(at + 1)
-                            .map(|o| o as u32)
-                            .ok_or_else(|| "backward jump".to_string())
-                    }
-                }
+    /// Resolves the labels. A conditional jump reaches 255 instructions ahead at most: one
+    /// whose target is further is relayed through unconditional jumps (32-bit offsets) placed
+    /// right after it, found by growing such jumps until none is too far (a jump only ever
+    /// grows, so this ends).
+    fn finish(self) -> Result<Vec<SockFilter>, String> {
+        // Per conditional jump: whether its true and false branches are relayed.
+        let mut far = vec![(false, false); self.insns.len()];
+        let addresses = loop {
+            let mut addresses = Vec::with_capacity(self.insns.len() + 1);
+            let mut next = 0usize;
+            for (insn, (t, f)) in self.insns.iter().zip(&far) {
+                addresses.push(next);
+                next += 1 + matches!(insn, Insn::Jump { .. }) as usize * (*t as usize + *f as usize);
+            }
+            addresses.push(next);
+            let label_at = |label: Label| -> Result<usize, String> {
+                let index = self.labels[label.0].ok_or("unbound label")?;
+                Ok(addresses[index])
             };
-            out.push(match insn {
-                Insn::Plain(f) => *f,
-                Insn::Jump { code, k, jt, jf } => {
-                    let (jt, jf) = (offset(*jt)?, offset(*jf)?);
-                    if jt > 255 || jf > 255 {
-                        return Err(format!("jump of {} instructions at {at}", jt.max(jf)));
-                    }
-                    SockFilter {
-                        code: *code,
-                        jt: jt as u8,
-                        jf: jf as u8,
-                        k: *k,
+            let mut grew = false;
+            for (i, insn) in self.insns.iter().enumerate() {
+                if let Insn::Jump { jt, jf, .. } = insn {
+                    let after = addresses[i] + 1;
+                    let too_far = |l: &Option<Label>| -> Result<bool, String> {
+                        Ok(match l {
+                            Some(l) => label_at(*l)?.checked_sub(after).ok_or("backward jump")? > 255,
+                            None => false,
+                        })
+                    };
+                    let (t, f) = (too_far(jt)?, too_far(jf)?);
+                    if (t && !far[i].0) || (f && !far[i].1) {
+                        far[i] = (far[i].0 || t, far[i].1 || f);
+                        grew = true;
                     }
                 }
-                Insn::Always(l) => SockFilter {
+            }
+            if !grew {
+                break addresses;
+            }
+        };
+        let target =
+            |label: Label| -> Result<usize, String> { Ok(addresses[self.labels[label.0].ok_or("unbound label")?]) };
+        let mut out = Vec::with_capacity(*addresses.last().unwrap_or(&0));
+        for (i, insn) in self.insns.iter().enumerate() {
+            let at = addresses[i];
+            let after = at + 1;
+            match insn {
+                Insn::Plain(f) => out.push(*f),
+                Insn::Jump { code, k, jt, jf } => {
+                    let (t_far, f_far) = far[i];
+                    let relays = t_far as usize + f_far as usize;
+                    // A near branch's offset counts the relays it jumps over.
+                    let near = |l: &Option<Label>| -> Result<usize, String> {
+                        match l {
+                            Some(l) => Ok(target(*l)? - after),
+                            None => Ok(relays),
+                        }
+                    };
+                    let jt_offset = if t_far { 0 } else { near(jt)? };
+                    let jf_offset = if f_far { t_far as usize } else { near(jf)? };
+                    if jt_offset > 255 || jf_offset > 255 {
+                        return Err(format!("jump of {} instructions at {at}", jt_offset.max(jf_offset)));
+                    }
+                    out.push(SockFilter {
+                        code: *code,
+                        jt: jt_offset as u8,
+                        jf: jf_offset as u8,
+                        k: *k,
+                    });
+                    for (relayed, label) in [(t_far, jt), (f_far, jf)] {
+                        if relayed {
+                            let position = out.len();
+                            let to = target(label.ok_or("relay without a label")?)?;
+                            out.push(SockFilter {
+                                code: BPF_JMP_JA,
+                                jt: 0,
+                                jf: 0,
+                                k: (to - (position + 1)) as u32,
+                            });
+                        }
+                    }
+                }
+                Insn::Always(l) => out.push(SockFilter {
                     code: BPF_JMP_JA,
                     jt: 0,
                     jf: 0,
-                    k: offset(Some(*l))?,
-                },
-            });
+                    k: target(*l)?.checked_sub(after).ok_or("backward jump")? as u32,
+                }),
+            }
         }
         if out.len() > 4096 {
             return Err(format!("{} instructions, more than the kernel's 4096", out.len()));
@@ -276,9 +368,28 @@ mod tests {
     }
 
     #[test]
-    fn far_conditional_jumps_are_refused_not_truncated() {
+    fn far_conditional_jumps_are_relayed_not_truncated() {
+        use interpreter::{SeccompData, run};
+        // 1,000 ranges put the special syscall's block ~2,000 instructions past its jump.
         let allowed: BTreeSet<u32> = (0..2000).step_by(2).collect();
         let special = [(1, Action::AllowIf(vec![vec![Cond::Eq(0, 1)]]))];
-        assert!(program(&allowed, RET_ALLOW, &special, errno(1)).is_err());
+        let p = program(&allowed, RET_ALLOW, &special, errno(1)).unwrap();
+        assert!(p.iter().any(|i| i.code == BPF_JMP_JA && i.k > 255));
+        let answer = |nr, arg| run(&p, &SeccompData::native(nr, &[arg]));
+        assert_eq!(answer(1, 1), RET_ALLOW);
+        assert_eq!(answer(1, 2), errno(1));
+        assert_eq!(answer(1998, 0), RET_ALLOW);
+        assert_eq!(answer(1999, 0), errno(1));
+        assert_eq!(answer(3, 0), errno(1));
+    }
+
+    #[test]
+    fn programs_longer_than_the_kernel_takes_are_refused() {
+        let allowed: BTreeSet<u32> = (0..10_000).step_by(2).collect();
+        assert!(
+            program(&allowed, RET_ALLOW, &[], errno(1))
+                .unwrap_err()
+                .contains("4096")
+        );
     }
 }

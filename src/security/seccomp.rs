@@ -10,6 +10,7 @@ use syscalls::Sysno;
 use super::bpf::{self, Action, Cond, Program};
 use super::capabilities::{Capabilities, Capability};
 use super::docker_profile::{AF_VSOCK, BASE, BY_CAPABILITY, NAMESPACE_FLAGS, PERSONALITIES};
+use super::seccomp_rules::{SeccompRules, always_runs};
 use crate::error::ConfigError;
 
 /// A seccomp policy for the payload, loaded as the last setup step before exec.
@@ -17,7 +18,8 @@ use crate::error::ConfigError;
 /// Every filter, whatever its lists, also refuses the TIOCSTI and TIOCLINUX ioctls with EPERM:
 /// they push input into a terminal, which a payload given the caller's terminal could use to
 /// type commands into the caller's shell (CVE-2017-5226; bubblewrap refuses them too). And
-/// every filter kills the process on a syscall of another architecture or of x32.
+/// every filter kills the process on a syscall of another architecture or of x32 (unless a
+/// [rule policy](Self::rules) asks for i386 or x32).
 ///
 /// ```
 /// use nsbox::Seccomp;
@@ -37,6 +39,7 @@ enum SeccompKind {
     Docker,
     Allow(Vec<String>),
     Deny(Vec<String>),
+    Rules(SeccompRules),
 }
 
 impl Default for Seccomp {
@@ -100,12 +103,48 @@ impl Seccomp {
         Seccomp(SeccompKind::Unconfined)
     }
 
+    /// A policy of rules with argument conditions and any action (see [`SeccompRules`]), as
+    /// libseccomp and OCI bundles express them.
+    ///
+    /// nsbox adds to it only what it adds to every filter (TIOCSTI and TIOCLINUX refused with
+    /// EPERM where ioctl may otherwise run; syscalls of architectures not asked for kill the
+    /// process). It adds no allow rule: the launcher runs under the filter and needs `execve`,
+    /// `execveat`, `read`, `write`, `fcntl`, `close` and `exit_group` (and
+    /// `landlock_restrict_self` with a Landlock ruleset), so a policy that does not let them
+    /// run whatever their arguments is refused at spawn with
+    /// [`ConfigError::SeccompDeniesLauncherSyscall`] (runc likewise needs the profile to allow
+    /// what it calls after loading it).
+    ///
+    /// ```
+    /// use nsbox::{Seccomp, SeccompAction, SeccompRule, SeccompRules};
+    /// let _ = Seccomp::rules(
+    ///     SeccompRules::new(SeccompAction::Allow)
+    ///         .rule(SeccompRule::new(["ptrace", "keyctl"], SeccompAction::Errno(38))),
+    /// );
+    /// ```
+    pub fn rules(rules: SeccompRules) -> Self {
+        Seccomp(SeccompKind::Rules(rules))
+    }
+
     /// Checks the names before anything runs, and that a deny list leaves the launcher what it
     /// needs (`landlock_restrict_self` only when a Landlock ruleset is to be enforced).
     pub(crate) fn validate(&self, landlock: bool) -> Result<(), ConfigError> {
         if let SeccompKind::Allow(names) | SeccompKind::Deny(names) = &self.0 {
             for name in names {
                 sysno(name)?;
+            }
+        }
+        if let SeccompKind::Rules(rules) = &self.0 {
+            rules.validate()?;
+            let section = rules.native_section();
+            for name in LAUNCHER_SYSCALLS {
+                if name == "landlock_restrict_self" && !landlock {
+                    continue;
+                }
+                if !always_runs(&section, sysno(name)?) {
+                    let syscall = name.to_string();
+                    return Err(ConfigError::SeccompDeniesLauncherSyscall { syscall });
+                }
             }
         }
         if let SeccompKind::Deny(names) = &self.0 {
@@ -162,6 +201,7 @@ impl Seccomp {
                 bpf::program(&allowed, bpf::RET_ALLOW, &special, eperm)
             }
             SeccompKind::Docker => docker(caps),
+            SeccompKind::Rules(rules) => rules.compile(),
         };
         program.map(|p| vec![Arc::new(p)]).map_err(compile_error)
     }
@@ -255,12 +295,18 @@ mod tests {
     use crate::security::bpf::interpreter::{SeccompData, run};
 
     /// One policy of each kind the builder can compile.
-    fn every_policy() -> [Seccomp; 4] {
+    fn every_policy() -> [Seccomp; 6] {
+        use crate::security::seccomp_rules::{SeccompAction, SeccompRule};
         [
             Seccomp::deny(["ptrace", "keyctl"]),
             Seccomp::docker_default(),
             Seccomp::sandbox(),
             Seccomp::allow(["ptrace", "keyctl", "ioctl", "getpid"]),
+            Seccomp::rules(SeccompRules::new(SeccompAction::Allow)),
+            Seccomp::rules(
+                SeccompRules::new(SeccompAction::Errno(1))
+                    .rule(SeccompRule::new(["ioctl", "getpid"], SeccompAction::Allow)),
+            ),
         ]
     }
 
@@ -405,5 +451,190 @@ mod tests {
         assert!(Seccomp::allow(["read", "no_such_call"]).validate(false).is_err());
         assert!(Seccomp::deny(["ptrace"]).validate(false).is_ok());
         assert!(Seccomp::unconfined().compile(Capabilities::empty()).unwrap().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod rules_tests {
+    use super::*;
+    use crate::security::bpf::interpreter::{SeccompData, run};
+    use crate::security::bpf::{AUDIT_ARCH_I386, RET_KILL_PROCESS};
+    use crate::security::seccomp_rules::{SeccompAction, SeccompArch, SeccompCondition, SeccompRule};
+
+    const LAUNCHER: [&str; 7] = ["execve", "execveat", "read", "write", "exit_group", "fcntl", "close"];
+
+    fn docker_like() -> SeccompRules {
+        let personality = |p| SeccompRule::new(["personality"], SeccompAction::Allow).when(SeccompCondition::eq(0, p));
+        SeccompRules::new(SeccompAction::Errno(1))
+            .rule(SeccompRule::new(LAUNCHER, SeccompAction::Allow))
+            .rule(SeccompRule::new(
+                ["ioctl", "getpid", "no_such_call", "arm_fadvise64_64"],
+                SeccompAction::Allow,
+            ))
+            .rule(personality(0))
+            .rule(personality(0xffff_ffff))
+            .rule(
+                SeccompRule::new(["clone"], SeccompAction::Allow).when(SeccompCondition::masked_eq(
+                    0,
+                    NAMESPACE_FLAGS as u64,
+                    0,
+                )),
+            )
+            .rule(SeccompRule::new(["clone3"], SeccompAction::Errno(38)))
+            .rule(SeccompRule::new(["ptrace"], SeccompAction::KillProcess))
+            .architecture(SeccompArch::X86)
+            .architecture(SeccompArch::X32)
+    }
+
+    fn program(rules: SeccompRules) -> Arc<Program> {
+        let policy = Seccomp::rules(rules);
+        policy.validate(false).unwrap();
+        policy.compile(Capabilities::empty()).unwrap().remove(0)
+    }
+
+    fn native(name: Sysno, args: &[u64]) -> SeccompData {
+        SeccompData::native(name.id() as u32, args)
+    }
+
+    #[test]
+    fn rule_policies_answer_by_argument_and_skip_unknown_names() {
+        let p = program(docker_like());
+        let eperm = bpf::errno(1);
+        assert_eq!(run(&p, &native(Sysno::personality, &[0])), bpf::RET_ALLOW);
+        assert_eq!(run(&p, &native(Sysno::personality, &[0xffff_ffff])), bpf::RET_ALLOW);
+        assert_eq!(run(&p, &native(Sysno::personality, &[8])), eperm);
+        // 64-bit: the high half counts.
+        assert_eq!(run(&p, &native(Sysno::personality, &[0x1_0000_0000])), eperm);
+        let newns = libc::CLONE_NEWNS as u64;
+        assert_eq!(run(&p, &native(Sysno::clone, &[newns | 17])), eperm);
+        assert_eq!(run(&p, &native(Sysno::clone, &[17])), bpf::RET_ALLOW);
+        assert_eq!(run(&p, &native(Sysno::clone3, &[])), bpf::errno(38));
+        assert_eq!(run(&p, &native(Sysno::ptrace, &[])), RET_KILL_PROCESS);
+        assert_eq!(run(&p, &native(Sysno::mount, &[])), eperm);
+        for cmd in [libc::TIOCSTI, libc::TIOCLINUX, libc::TIOCSTI | 1 << 32] {
+            assert_eq!(run(&p, &native(Sysno::ioctl, &[0, cmd])), eperm, "{cmd:#x}");
+        }
+        assert_eq!(run(&p, &native(Sysno::ioctl, &[0, libc::TCGETS])), bpf::RET_ALLOW);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn compat_architectures_get_the_rules_under_their_own_numbers() {
+        let p = program(docker_like());
+        let i386 = |nr: u32, args: &[u64]| SeccompData {
+            arch: AUDIT_ARCH_I386,
+            ..SeccompData::native(nr, args)
+        };
+        let x32 = |nr: u32, args: &[u64]| SeccompData::native(0x4000_0000 | nr, args);
+        let eperm = bpf::errno(1);
+        // i386: personality 136, getpid 20, ioctl 54, mount 21; x32: getpid 39, ioctl 514.
+        assert_eq!(run(&p, &i386(136, &[0])), bpf::RET_ALLOW);
+        assert_eq!(run(&p, &i386(136, &[8])), eperm);
+        assert_eq!(run(&p, &i386(20, &[])), bpf::RET_ALLOW);
+        assert_eq!(run(&p, &i386(21, &[])), eperm);
+        assert_eq!(run(&p, &i386(54, &[0, libc::TIOCSTI])), eperm);
+        assert_eq!(run(&p, &i386(54, &[0, libc::TCGETS])), bpf::RET_ALLOW);
+        assert_eq!(run(&p, &x32(39, &[])), bpf::RET_ALLOW);
+        assert_eq!(run(&p, &x32(514, &[0, libc::TIOCSTI])), eperm);
+        assert_eq!(run(&p, &x32(514, &[0, libc::TCGETS])), bpf::RET_ALLOW);
+        // x32's own ioctl number only: x86_64's 16 with the bit is not ioctl there.
+        assert_eq!(run(&p, &x32(16, &[0, libc::TCGETS])), eperm);
+        // Without the compat architectures, their syscalls are killed as before.
+        let native_only = program(SeccompRules::new(SeccompAction::Allow));
+        assert_eq!(run(&native_only, &i386(20, &[])), RET_KILL_PROCESS);
+        assert_eq!(run(&native_only, &x32(39, &[])), RET_KILL_PROCESS);
+        // Another architecture still is, with them.
+        let arm = SeccompData {
+            arch: 40 | 0x4000_0000,
+            ..SeccompData::native(20, &[])
+        };
+        assert_eq!(run(&p, &arm), RET_KILL_PROCESS);
+    }
+
+    #[test]
+    fn every_action_has_its_return_value() {
+        let cases = [
+            (SeccompAction::Allow, 0x7fff_0000),
+            (SeccompAction::Errno(5), 0x0005_0005),
+            (SeccompAction::KillThread, 0),
+            (SeccompAction::KillProcess, 0x8000_0000),
+            (SeccompAction::Trap, 0x0003_0000),
+            (SeccompAction::Trace(7), 0x7ff0_0007),
+            (SeccompAction::Log, 0x7ffc_0000),
+        ];
+        for (action, ret) in cases {
+            let p = program(SeccompRules::new(SeccompAction::Allow).rule(SeccompRule::new(["getppid"], action)));
+            assert_eq!(run(&p, &native(Sysno::getppid, &[])), ret, "{action:?}");
+            assert_eq!(run(&p, &native(Sysno::getpid, &[])), bpf::RET_ALLOW, "{action:?}");
+        }
+    }
+
+    #[test]
+    fn rule_policies_that_stop_the_launcher_are_refused() {
+        let allow_all_but = |name: &str, action| {
+            Seccomp::rules(SeccompRules::new(SeccompAction::Allow).rule(SeccompRule::new([name], action)))
+        };
+        for name in LAUNCHER {
+            let err = allow_all_but(name, SeccompAction::Errno(1))
+                .validate(false)
+                .unwrap_err();
+            assert_eq!(err, ConfigError::SeccompDeniesLauncherSyscall { syscall: name.into() });
+            // A conditional refusal is refused too: the launcher's arguments are not the policy's.
+            let conditional = SeccompRules::new(SeccompAction::Allow)
+                .rule(SeccompRule::new([name], SeccompAction::Errno(1)).when(SeccompCondition::eq(0, 3)));
+            assert!(Seccomp::rules(conditional).validate(false).is_err(), "{name}");
+            assert!(
+                allow_all_but(name, SeccompAction::Log).validate(false).is_ok(),
+                "{name}"
+            );
+        }
+        let ruleset = allow_all_but("landlock_restrict_self", SeccompAction::KillThread);
+        assert!(ruleset.validate(false).is_ok());
+        assert!(ruleset.validate(true).is_err());
+        // Deny by default with the launcher's syscalls allowed is fine; without, refused.
+        assert!(Seccomp::rules(docker_like()).validate(false).is_ok());
+        let bare = Seccomp::rules(SeccompRules::new(SeccompAction::Errno(1)));
+        assert_eq!(
+            bare.validate(false).unwrap_err(),
+            ConfigError::SeccompDeniesLauncherSyscall {
+                syscall: "execve".into()
+            }
+        );
+        let bad_index = SeccompRules::new(SeccompAction::Allow)
+            .rule(SeccompRule::new(["getpid"], SeccompAction::Errno(1)).when(SeccompCondition::eq(6, 0)));
+        assert!(matches!(
+            Seccomp::rules(bad_index).validate(false),
+            Err(ConfigError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn filter_flags_travel_with_the_program() {
+        let rules = SeccompRules::new(SeccompAction::Allow);
+        assert_eq!(program(rules.clone()).flags(), 0);
+        assert_eq!(program(rules.clone().log_actions()).flags(), 2);
+        assert_eq!(program(rules.log_actions().allow_speculation()).flags(), 6);
+    }
+
+    #[test]
+    fn a_large_rule_policy_compiles_within_the_kernel_bounds() {
+        // Every native syscall its own rule with a 64-bit condition: ~370 blocks behind a
+        // search tree, most of them too far for a conditional jump.
+        let mut rules =
+            SeccompRules::new(SeccompAction::Errno(1)).rule(SeccompRule::new(LAUNCHER, SeccompAction::Allow));
+        for nr in 0..450u32 {
+            if let Some(sysno) = Sysno::new(nr as usize) {
+                rules = rules.rule(
+                    SeccompRule::new([sysno.name()], SeccompAction::Errno(nr as u16 + 1))
+                        .when(SeccompCondition::gt(0, 1 << 33)),
+                );
+            }
+        }
+        let p = program(rules);
+        assert!(p.len() > 2000 && p.len() <= 4096, "{} instructions", p.len());
+        let getppid = Sysno::getppid.id() as u64;
+        let answer = |args: &[u64]| run(&p, &SeccompData::native(getppid as u32, args));
+        assert_eq!(answer(&[1 << 34, 0]), bpf::errno(getppid as u32 + 1));
+        assert_eq!(answer(&[1 << 33, 0]), bpf::errno(1));
     }
 }

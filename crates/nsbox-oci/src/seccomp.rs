@@ -1,27 +1,18 @@
-//! `linux.seccomp` onto nsbox's [`Seccomp`] policies, where they express the bundle's filter
-//! exactly; everything else is refused by name (docs/oci.md lists what nsbox's public seccomp
-//! API would need).
+//! `linux.seccomp` onto nsbox's rule policy ([`Seccomp::rules`]): the default action and
+//! errno, every rule with its action, errno and argument conditions, the compat architectures,
+//! the LOG and SPEC_ALLOW flags. What nsbox cannot do (notify, TSYNC, WAIT_KILLABLE_RECV,
+//! architectures this machine does not run) is refused by name.
 
-use nsbox::{ContainerBuilder, Seccomp};
-use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction};
+use nsbox::{ContainerBuilder, Seccomp, SeccompAction, SeccompArch, SeccompCondition, SeccompRule, SeccompRules};
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+};
 
-use crate::error::{Result, unsupported};
+use crate::error::{Result, invalid, unsupported};
 use crate::process::name_of;
 
+/// runc's errno for `SCMP_ACT_ERRNO` and `SCMP_ACT_TRACE` without `errnoRet`.
 const EPERM: u32 = 1;
-
-/// What nsbox-exec calls after the filter is loaded; an allow list that lacks one would be
-/// widened by nsbox (`Seccomp::allow` adds them), so it is refused.
-const LAUNCHER_SYSCALLS: [&str; 8] = [
-    "execve",
-    "execveat",
-    "read",
-    "write",
-    "exit_group",
-    "fcntl",
-    "close",
-    "landlock_restrict_self",
-];
 
 pub(crate) fn map(b: &mut ContainerBuilder, seccomp: Option<&LinuxSeccomp>) -> Result<()> {
     let Some(s) = seccomp else {
@@ -30,105 +21,136 @@ pub(crate) fn map(b: &mut ContainerBuilder, seccomp: Option<&LinuxSeccomp>) -> R
         return Ok(());
     };
     let field = "linux.seccomp";
-    let native = native_arch();
-    for (i, arch) in s.architectures().iter().flatten().enumerate() {
-        if Some(*arch) != native {
-            return Err(unsupported(
-                format!("{field}.architectures[{i}]"),
-                format!(
-                    "{}: nsbox filters only the native architecture and kills syscalls of any other",
-                    name_of(arch)
-                ),
-            ));
-        }
-    }
-    if s.flags().as_ref().is_some_and(|f| !f.is_empty()) {
-        return Err(unsupported(
-            format!("{field}.flags"),
-            "nsbox loads filters without flags",
-        ));
-    }
     if s.listener_path().is_some() || s.listener_metadata().is_some() {
         return Err(unsupported(
             format!("{field}.listenerPath"),
             "nsbox has no seccomp notify",
         ));
     }
-    let errno = |action: LinuxSeccompAction, errno: Option<u32>| {
-        action == LinuxSeccompAction::ScmpActErrno && errno.unwrap_or(EPERM) == EPERM
-    };
-    let default_allows = match s.default_action() {
-        LinuxSeccompAction::ScmpActAllow => true,
-        action if errno(action, s.default_errno_ret()) => false,
-        action => {
-            return Err(unsupported(
-                format!("{field}.defaultAction"),
-                format!(
-                    "{} (errno {:?}): nsbox's default is allow, or EPERM",
-                    name_of(&action),
-                    s.default_errno_ret()
-                ),
-            ));
+    let default = action(
+        s.default_action(),
+        s.default_errno_ret(),
+        &format!("{field}.defaultAction"),
+        &format!("{field}.defaultErrnoRet"),
+    )?;
+    let mut rules = SeccompRules::new(default);
+    for (i, arch) in s.architectures().iter().flatten().enumerate() {
+        match architecture(*arch) {
+            Some(None) => {}
+            Some(Some(compat)) => rules = rules.architecture(compat),
+            None => {
+                return Err(unsupported(
+                    format!("{field}.architectures[{i}]"),
+                    format!(
+                        "{}: nsbox filters the native architecture and, on x86_64, x86 and x32; it kills syscalls of any other",
+                        name_of(arch)
+                    ),
+                ));
+            }
         }
-    };
-    let mut names = Vec::new();
-    for (i, rule) in s.syscalls().iter().flatten().enumerate() {
-        let at = format!("{field}.syscalls[{i}]");
-        if rule.args().as_ref().is_some_and(|a| !a.is_empty()) {
-            return Err(unsupported(
-                format!("{at}.args"),
-                "nsbox's seccomp policies take no argument conditions",
-            ));
-        }
-        let fits = if default_allows {
-            errno(rule.action(), rule.errno_ret())
-        } else {
-            rule.action() == LinuxSeccompAction::ScmpActAllow
-        };
-        if !fits {
-            let want = if default_allows {
-                "SCMP_ACT_ERRNO with EPERM"
-            } else {
-                "SCMP_ACT_ALLOW"
-            };
-            return Err(unsupported(
-                format!("{at}.action"),
-                format!(
-                    "{} (errno {:?}): under default {} nsbox's policies take only {want}",
-                    name_of(&rule.action()),
-                    rule.errno_ret(),
-                    name_of(&s.default_action())
-                ),
-            ));
-        }
-        names.extend(rule.names().iter().cloned());
     }
-    let policy = if default_allows {
-        Seccomp::deny(names)
-    } else {
-        if let Some(missing) = LAUNCHER_SYSCALLS.iter().find(|l| !names.iter().any(|n| n == *l)) {
-            return Err(unsupported(
-                format!("{field}.syscalls"),
-                format!(
-                    "the allow list lacks {missing}, which nsbox's allow policies always add (its launcher needs it)"
-                ),
-            ));
+    for (i, flag) in s.flags().iter().flatten().enumerate() {
+        rules = match flag {
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => rules.log_actions(),
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => rules.allow_speculation(),
+            other => {
+                return Err(unsupported(
+                    format!("{field}.flags[{i}]"),
+                    format!(
+                        "{}: nsbox loads filters with SECCOMP_FILTER_FLAG_LOG and SPEC_ALLOW only",
+                        name_of(other)
+                    ),
+                ));
+            }
+        };
+    }
+    for (i, call) in s.syscalls().iter().flatten().enumerate() {
+        let at = format!("{field}.syscalls[{i}]");
+        let action = action(
+            call.action(),
+            call.errno_ret(),
+            &format!("{at}.action"),
+            &format!("{at}.errnoRet"),
+        )?;
+        // runc skips a rule whose action is the default (libseccomp refuses it).
+        if action == default {
+            continue;
         }
-        Seccomp::allow(names)
-    };
-    b.seccomp(policy);
+        let mut rule = SeccompRule::new(call.names(), action);
+        for (j, arg) in call.args().iter().flatten().enumerate() {
+            rule = rule.when(condition(arg, &format!("{at}.args[{j}]"))?);
+        }
+        rules = rules.rule(rule);
+    }
+    b.seccomp(Seccomp::rules(rules));
     Ok(())
 }
 
-fn native_arch() -> Option<Arch> {
-    match std::env::consts::ARCH {
-        "x86_64" => Some(Arch::ScmpArchX86_64),
-        "aarch64" => Some(Arch::ScmpArchAarch64),
-        "x86" => Some(Arch::ScmpArchX86),
-        "arm" => Some(Arch::ScmpArchArm),
-        "riscv64" => Some(Arch::ScmpArchRiscv64),
-        "s390x" => Some(Arch::ScmpArchS390x),
-        "powerpc64" => Some(Arch::ScmpArchPpc64le),
+/// The action, its errno (or trace value) from `errno_ret`.
+fn action(action: LinuxSeccompAction, errno_ret: Option<u32>, field: &str, errno_field: &str) -> Result<SeccompAction> {
+    let value = || -> Result<u16> {
+        let errno = errno_ret.unwrap_or(EPERM);
+        u16::try_from(errno).map_err(|_| invalid(errno_field, format!("{errno} does not fit the filter's 16 bits")))
+    };
+    let with_errno = matches!(
+        action,
+        LinuxSeccompAction::ScmpActErrno | LinuxSeccompAction::ScmpActTrace
+    );
+    if errno_ret.is_some() && !with_errno {
+        return Err(invalid(
+            errno_field,
+            format!("given with {}, which takes none", name_of(&action)),
+        ));
+    }
+    Ok(match action {
+        LinuxSeccompAction::ScmpActAllow => SeccompAction::Allow,
+        LinuxSeccompAction::ScmpActErrno => SeccompAction::Errno(value()?),
+        LinuxSeccompAction::ScmpActTrace => SeccompAction::Trace(value()?),
+        // libseccomp's SCMP_ACT_KILL is SCMP_ACT_KILL_THREAD.
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => SeccompAction::KillThread,
+        LinuxSeccompAction::ScmpActKillProcess => SeccompAction::KillProcess,
+        LinuxSeccompAction::ScmpActTrap => SeccompAction::Trap,
+        LinuxSeccompAction::ScmpActLog => SeccompAction::Log,
+        LinuxSeccompAction::ScmpActNotify => {
+            return Err(unsupported(
+                field,
+                "SCMP_ACT_NOTIFY: nsbox has no seccomp notify (no listener to hand the fd to)",
+            ));
+        }
+    })
+}
+
+/// An argument condition; for `SCMP_CMP_MASKED_EQ` `value` is the mask and `valueTwo` the
+/// value, as libseccomp takes them.
+fn condition(arg: &LinuxSeccompArg, field: &str) -> Result<SeccompCondition> {
+    let index = u8::try_from(arg.index()).ok().filter(|i| *i <= 5).ok_or_else(|| {
+        invalid(
+            format!("{field}.index"),
+            format!("{}: syscalls have arguments 0 to 5", arg.index()),
+        )
+    })?;
+    let value = arg.value();
+    Ok(match arg.op() {
+        LinuxSeccompOperator::ScmpCmpNe => SeccompCondition::ne(index, value),
+        LinuxSeccompOperator::ScmpCmpLt => SeccompCondition::lt(index, value),
+        LinuxSeccompOperator::ScmpCmpLe => SeccompCondition::le(index, value),
+        LinuxSeccompOperator::ScmpCmpEq => SeccompCondition::eq(index, value),
+        LinuxSeccompOperator::ScmpCmpGe => SeccompCondition::ge(index, value),
+        LinuxSeccompOperator::ScmpCmpGt => SeccompCondition::gt(index, value),
+        LinuxSeccompOperator::ScmpCmpMaskedEq => {
+            SeccompCondition::masked_eq(index, value, arg.value_two().unwrap_or(0))
+        }
+    })
+}
+
+/// `Some(None)` for the native architecture, `Some(Some(arch))` for a compat one nsbox
+/// filters, `None` for the others.
+fn architecture(arch: Arch) -> Option<Option<SeccompArch>> {
+    match (std::env::consts::ARCH, arch) {
+        ("x86_64", Arch::ScmpArchX86_64) => Some(None),
+        ("x86_64", Arch::ScmpArchX86) => Some(Some(SeccompArch::X86)),
+        ("x86_64", Arch::ScmpArchX32) => Some(Some(SeccompArch::X32)),
+        ("aarch64", Arch::ScmpArchAarch64) => Some(None),
         _ => None,
     }
 }

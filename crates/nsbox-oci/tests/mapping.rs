@@ -180,15 +180,47 @@ fn each_field_maps_onto_its_nsbox_setting() {
             vec![("/resources/io_weight", json!(4950)),
                  ("/resources/io_devices/0", json!({"major": 8, "minor": 0, "kind": "ReadBps", "value": 1048576})),
                  ("/resources/io_devices/1", json!({"major": 8, "minor": 16, "kind": "WriteIops", "value": 100}))]),
-        ("seccomp deny list", vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW",
+        ("seccomp deny rules", vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW",
                 "architectures": [native_arch()],
                 "syscalls": [{"names": ["ptrace", "keyctl"], "action": "SCMP_ACT_ERRNO"},
-                             {"names": ["bpf"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}))],
-            vec![("/seccomp", json!({"deny": ["ptrace", "keyctl", "bpf"]}))]),
-        ("seccomp allow list", vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+                             {"names": ["bpf"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}))],
+            vec![("/seccomp/rules/default", json!("allow")), ("/seccomp/rules/architectures", json!([])),
+                 ("/seccomp/rules/rules/0", json!({"names": ["ptrace", "keyctl"], "action": {"errno": 1}, "conditions": []})),
+                 ("/seccomp/rules/rules/1/action", json!({"errno": 38}))]),
+        ("seccomp allow rules", vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
                 "syscalls": [{"names": launcher, "action": "SCMP_ACT_ALLOW"},
                              {"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}]}))],
-            vec![("/seccomp/allow/8", json!("getpid"))]),
+            vec![("/seccomp/rules/default", json!({"errno": 38})), ("/seccomp/rules/rules/1/names", json!(["getpid"]))]),
+        ("seccomp every action", vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_LOG",
+                "syscalls": [{"names": ["a"], "action": "SCMP_ACT_KILL"}, {"names": ["b"], "action": "SCMP_ACT_KILL_THREAD"},
+                             {"names": ["c"], "action": "SCMP_ACT_KILL_PROCESS"}, {"names": ["d"], "action": "SCMP_ACT_TRAP"},
+                             {"names": ["e"], "action": "SCMP_ACT_TRACE"}, {"names": ["f"], "action": "SCMP_ACT_TRACE", "errnoRet": 7},
+                             {"names": ["g"], "action": "SCMP_ACT_ALLOW"}, {"names": ["h"], "action": "SCMP_ACT_ERRNO"}]}))],
+            vec![("/seccomp/rules/default", json!("log")),
+                 ("/seccomp/rules/rules/0/action", json!("kill_thread")), ("/seccomp/rules/rules/1/action", json!("kill_thread")),
+                 ("/seccomp/rules/rules/2/action", json!("kill_process")), ("/seccomp/rules/rules/3/action", json!("trap")),
+                 ("/seccomp/rules/rules/4/action", json!({"trace": 1})), ("/seccomp/rules/rules/5/action", json!({"trace": 7})),
+                 ("/seccomp/rules/rules/6/action", json!("allow")), ("/seccomp/rules/rules/7/action", json!({"errno": 1}))]),
+        ("seccomp rules like the default are skipped, as runc does", vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ALLOW"},
+                             {"names": ["mount"], "action": "SCMP_ACT_ERRNO", "errnoRet": 2}]}))],
+            vec![("/seccomp/rules/rules", json!([{"names": ["mount"], "action": {"errno": 2}, "conditions": []}]))]),
+        ("seccomp argument conditions", vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["clone"], "action": "SCMP_ACT_ERRNO", "args": [
+                    {"index": 0, "value": 2114060288, "valueTwo": 65536, "op": "SCMP_CMP_MASKED_EQ"},
+                    {"index": 1, "value": 5, "op": "SCMP_CMP_NE"}, {"index": 2, "value": 5, "op": "SCMP_CMP_LT"},
+                    {"index": 3, "value": 5, "op": "SCMP_CMP_LE"}, {"index": 4, "value": 5, "op": "SCMP_CMP_GE"},
+                    {"index": 5, "value": 18446744073709551615u64, "op": "SCMP_CMP_GT"}, {"index": 0, "value": 4294967296u64, "op": "SCMP_CMP_EQ"}]}]}))],
+            vec![("/seccomp/rules/rules/0/conditions", json!([
+                {"index": 0, "compare": {"masked_eq": 2114060288}, "value": 65536},
+                {"index": 1, "compare": "ne", "value": 5}, {"index": 2, "compare": "lt", "value": 5},
+                {"index": 3, "compare": "le", "value": 5}, {"index": 4, "compare": "ge", "value": 5},
+                {"index": 5, "compare": "gt", "value": 18446744073709551615u64}, {"index": 0, "compare": "eq", "value": 4294967296u64}]))]),
+        ("seccomp compat architectures and flags", vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]}))],
+            vec![("/seccomp/rules/architectures", json!(["x86", "x32"])), ("/seccomp/rules/log", json!(true)),
+                 ("/seccomp/rules/spec_allow", json!(true))]),
         ("device rules no wider than nsbox's /dev", vec![("/linux/resources/devices", json!([
                 {"allow": false, "access": "rwm"},
                 {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
@@ -283,23 +315,17 @@ fn unsupported_fields_are_refused_by_name() {
         (vec![("/mounts/2/options", json!(["nosuid", "noexec", "newinstance", "ptmxmode=0600"]))], "mounts[2]"),
         (vec![("/mounts/0/type", json!("tmpfs"))], "mounts[0]"),
         (vec![("/mounts/0", mount("tmpfs", "/elsewhere", Some("tmpfs"), &["nosuid", "nodev"]))], "mounts"),
-        (vec![("/linux/seccomp", seccomp(json!({"names": ["socket"], "action": "SCMP_ACT_ERRNO",
-                 "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_EQ"}]})))], "linux.seccomp.syscalls[0].args"),
-        (vec![("/linux/seccomp", seccomp(json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38})))],
-            "linux.seccomp.syscalls[0].action"),
         (vec![("/linux/seccomp", seccomp(json!({"names": ["ioctl"], "action": "SCMP_ACT_NOTIFY"})))],
             "linux.seccomp.syscalls[0].action"),
-        (vec![("/linux/seccomp", seccomp(json!({"names": ["ptrace"], "action": "SCMP_ACT_KILL_PROCESS"})))],
-            "linux.seccomp.syscalls[0].action"),
-        (vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_KILL"}))], "linux.seccomp.defaultAction"),
-        (vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38}))], "linux.seccomp.defaultAction"),
-        (vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_AARCH64"]}))],
+        (vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_NOTIFY"}))], "linux.seccomp.defaultAction"),
+        (vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": [native_arch(), "SCMP_ARCH_S390X"]}))],
             "linux.seccomp.architectures[1]"),
-        (vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_LOG"]}))], "linux.seccomp.flags"),
+        (vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_TSYNC"]}))],
+            "linux.seccomp.flags[1]"),
+        (vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}))],
+            "linux.seccomp.flags[0]"),
         (vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"}))],
             "linux.seccomp.listenerPath"),
-        (vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ERRNO",
-                 "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}]}))], "linux.seccomp.syscalls"),
         (vec![("/linux/foo", json!(1))], "linux.foo"),
         (vec![("/linux/fooEnabled", json!(false))], "linux.fooEnabled"),
         (vec![("/process/extra", json!([]))], "process.extra"),
@@ -365,6 +391,17 @@ fn invalid_values_are_refused_by_name() {
         (vec![("/linux/resources/blockIO", json!({"throttleReadBpsDevice": [{"major": -1, "minor": 0, "rate": 1}]}))],
             "linux.resources.blockIO.throttleReadBpsDevice[0]"),
         (vec![("/linux/resources/devices/1", json!({"allow": true, "access": "rwx"}))], "linux.resources.devices[1]"),
+        (vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 70000}))],
+            "linux.seccomp.defaultErrnoRet"),
+        (vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW",
+                 "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO", "errnoRet": 65536}]}))],
+            "linux.seccomp.syscalls[0].errnoRet"),
+        (vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ERRNO",
+                 "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}]}))],
+            "linux.seccomp.syscalls[0].errnoRet"),
+        (vec![("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW",
+                 "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 0, "op": "SCMP_CMP_EQ"}]}]}))],
+            "linux.seccomp.syscalls[0].args[0].index"),
         (vec![("/root", json!({"path": ""}))], "root.path"),
         (vec![("/root", json!(null))], "root"),
         (vec![("/process", json!(null))], "process"),
@@ -389,6 +426,58 @@ fn limits_nsbox_refuses_come_back_from_build() {
         let err = builder.build().unwrap_err();
         assert!(matches!(err, nsbox::Error::Config(_)), "{patches:?}: {err:?}");
     }
+}
+
+#[test]
+fn seccomp_rules_that_would_stop_the_launcher_come_back_from_build() {
+    let spec = with(&[(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ERRNO",
+               "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}]}),
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    write_bundle(dir.path(), &spec);
+    let builder = Bundle::open(dir.path()).unwrap().builder(&Options::fixed()).unwrap();
+    match builder.build().unwrap_err() {
+        nsbox::Error::Config(nsbox::ConfigError::SeccompDeniesLauncherSyscall { syscall }) => {
+            assert_eq!(syscall, "execve")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Docker 20.10's default profile as dockerd puts it in a container's config.json (see
+/// tests/data/README.md).
+pub fn docker_profile() -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/docker-20.10-default-seccomp.json"
+    ))
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn docker_default_profile_maps_onto_rules() {
+    let profile = docker_profile();
+    let config = config_of(&with(&[("/linux/seccomp", profile.clone())]));
+    let rules = &config["seccomp"]["rules"];
+    assert_eq!(rules["default"], json!({"errno": 1}), "{rules:#}");
+    assert_eq!(rules["architectures"], json!(["x86", "x32"]));
+    let syscalls = profile["syscalls"].as_array().unwrap();
+    assert_eq!(rules["rules"].as_array().unwrap().len(), syscalls.len());
+    let names: usize = syscalls.iter().map(|s| s["names"].as_array().unwrap().len()).sum();
+    assert!(names > 300, "{names} names");
+    let personality = rules["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["names"] == json!(["personality"]))
+        .unwrap();
+    assert_eq!(
+        personality["conditions"],
+        json!([{"index": 0, "compare": "eq", "value": 0}])
+    );
 }
 
 #[test]

@@ -240,3 +240,65 @@ fn the_bundle_root_path_is_resolved_in_the_bundle() {
         .unwrap();
     assert_eq!(out.stdout, b"hi\n");
 }
+
+/// Runs `script` with CAP_SYS_ADMIN (so that the kernel itself would allow unshare and mount)
+/// under the bundle's `seccomp` (none: no filter); its stdout.
+fn run_with_seccomp(seccomp: Option<Value>, script: &str) -> String {
+    let mut spec = nsbox_spec();
+    let caps = json!(["CAP_SYS_ADMIN", "CAP_KILL", "CAP_AUDIT_WRITE"]);
+    for set_name in ["bounding", "effective", "permitted"] {
+        set(&mut spec, &format!("/process/capabilities/{set_name}"), caps.clone());
+    }
+    set(&mut spec, "/process/args", json!(["/bin/sh", "-c", script]));
+    if let Some(seccomp) = seccomp {
+        set(&mut spec, "/linux/seccomp", seccomp);
+    }
+    let dir = busybox_bundle(&spec);
+    for applet in ["unshare", "mount", "linux64"] {
+        symlink("busybox", dir.path().join("rootfs/bin").join(applet)).unwrap();
+    }
+    let bundle = Bundle::open(dir.path()).unwrap();
+    let mut builder = bundle.builder(&Options::probe()).unwrap();
+    let out = builder.stdout(Stdio::piped()).stderr(Stdio::piped()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}: {stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn docker_default_seccomp_profile_runs_busybox_and_refuses_namespaces() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let profile: Value = serde_json::from_str(
+        &fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/docker-20.10-default-seccomp.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let script = r#"
+unshare -u true 2>/dev/null && echo "unshare: OK" || echo "unshare: $(unshare -u true 2>&1)"
+mount -t tmpfs none /dev/shm 2>/dev/null && echo "mount: OK" || echo "mount: refused"
+linux64 echo "personality: OK"
+echo "seccomp: $(grep '^Seccomp:' /proc/self/status | cut -f2)"
+"#;
+    // Control: the kernel lets this container's CAP_SYS_ADMIN unshare and mount.
+    let out = run_with_seccomp(None, script);
+    assert_eq!(field(&out, "unshare"), "OK", "{out}");
+    assert_eq!(field(&out, "mount"), "OK", "{out}");
+    assert_eq!(field(&out, "seccomp"), "0", "{out}");
+    // Docker's profile (made for a container without CAP_SYS_ADMIN) refuses them with EPERM;
+    // busybox's shell, applets and personality(PER_LINUX) run.
+    let out = run_with_seccomp(Some(profile), script);
+    assert!(field(&out, "unshare").contains("Operation not permitted"), "{out}");
+    assert_eq!(field(&out, "mount"), "refused", "{out}");
+    assert_eq!(field(&out, "personality"), "OK", "{out}");
+    assert_eq!(field(&out, "seccomp"), "2", "{out}");
+}
