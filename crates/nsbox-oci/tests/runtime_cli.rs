@@ -448,6 +448,41 @@ fn run_exits_with_the_containers_status_and_deletes_it() {
 }
 
 #[test]
+fn run_passes_signals_on_to_the_container() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = bundle_with(
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; echo > /started; while true; do sleep 0.05; done",
+        ],
+        |spec| set(spec, "/root/readonly", json!(false)),
+    );
+    let mut run = Command::new(RUNTIME)
+        .arg("--root")
+        .arg(rt.dir.path().join("root"))
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg("c11")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !b.path().join("rootfs/started").exists() {
+        assert!(std::time::Instant::now() < deadline, "the payload never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: kill on our own child's pid, not yet reaped.
+    assert_eq!(unsafe { libc::kill(run.id() as i32, libc::SIGTERM) }, 0);
+    assert_eq!(run.wait().unwrap().code(), Some(42));
+    assert!(rt.fails(&["state", "c11"]).contains("does not exist"));
+}
+
+#[test]
 fn exec_runs_in_the_container_attached_and_detached() {
     if !nsbox_common::root_and_busybox() {
         return;

@@ -7,15 +7,11 @@ use crate::error::Result;
 
 pub fn features() -> Result<()> {
     let caps: Vec<String> = nsbox::Capabilities::all().iter().map(|c| c.to_string()).collect();
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "SCMP_ARCH_X86_64",
-        "aarch64" => "SCMP_ARCH_AARCH64",
-        "x86" => "SCMP_ARCH_X86",
-        "arm" => "SCMP_ARCH_ARM",
-        "riscv64" => "SCMP_ARCH_RISCV64",
-        "s390x" => "SCMP_ARCH_S390X",
-        "powerpc64" => "SCMP_ARCH_PPC64LE",
-        other => other,
+    // The architectures the mapping accepts in linux.seccomp.architectures.
+    let archs: &[&str] = match std::env::consts::ARCH {
+        "x86_64" => &["SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_X86_64"],
+        "aarch64" => &["SCMP_ARCH_AARCH64"],
+        _ => &[],
     };
     let doc = json!({
         "ociVersionMin": "1.0.0",
@@ -31,11 +27,17 @@ pub fn features() -> Result<()> {
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
             "seccomp": {
                 "enabled": true,
-                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO"],
-                "operators": [],
-                "archs": [arch],
-                "knownFlags": [],
-                "supportedFlags": []
+                "actions": [
+                    "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"
+                ],
+                "operators": [
+                    "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+                    "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"
+                ],
+                "archs": archs,
+                "knownFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+                "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
             },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
