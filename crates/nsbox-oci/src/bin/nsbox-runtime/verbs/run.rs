@@ -68,10 +68,11 @@ fn forward_signals(container: &mut nsbox::Container) -> Result<()> {
         }
         let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
         let signalled = fds[1].revents().is_some_and(|r| !r.is_empty());
-        if signalled && let Ok(Some(info)) = signals.read_signal() {
-            if let Ok(signal) = nsbox::Signal::try_from(info.ssi_signo as i32) {
-                let _ = container.kill(signal);
-            }
+        if signalled
+            && let Ok(Some(info)) = signals.read_signal()
+            && let Ok(signal) = nsbox::Signal::try_from(info.ssi_signo as i32)
+        {
+            let _ = container.kill(signal);
         }
         if exited {
             return Ok(());
