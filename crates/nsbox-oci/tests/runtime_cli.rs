@@ -573,6 +573,41 @@ fn prestart_hooks_get_the_state_and_a_failing_one_fails_create() {
 }
 
 #[test]
+fn start_container_hooks_run_in_the_container_before_the_payload() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = bundle_with(&["sh", "-c", "test -s /hook-state && echo > /payload-saw-it"], |spec| {
+        set(spec, "/root/readonly", json!(false));
+        // /bin/sh and /hook-state are the container's: the hook runs in its root.
+        set(
+            spec,
+            "/hooks/startContainer",
+            json!([{"path": "/bin/sh", "args": ["sh", "-c", "cat > /hook-state"], "timeout": 60}]),
+        );
+    });
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), "c12"]);
+    let pid = pid_of(&rt.state("c12"));
+    assert!(!b.path().join("rootfs/hook-state").exists(), "ran before start");
+    rt.ok(&["start", "c12"]);
+    let status = reap(pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{status:#x}");
+    assert!(b.path().join("rootfs/payload-saw-it").exists());
+    let seen: Value = serde_json::from_slice(&fs::read(b.path().join("rootfs/hook-state")).unwrap()).unwrap();
+    assert_eq!(seen["id"], "c12");
+    assert_eq!(seen["pid"], pid);
+    rt.ok(&["delete", "c12"]);
+
+    // createContainer hooks (before pivot_root, in the container's mount namespace): refused.
+    let refused = bundle_with(&["true"], |spec| {
+        set(spec, "/hooks/createContainer", json!([{"path": "/bin/true"}]));
+    });
+    let msg = rt.fails(&["create", "--bundle", refused.path().to_str().unwrap(), "c13"]);
+    assert!(msg.contains("hooks.createContainer"), "{msg}");
+}
+
+#[test]
 fn the_console_socket_gets_one_pty_master() {
     if !nsbox_common::root_and_busybox() {
         return;

@@ -76,6 +76,13 @@ fn build_and_spawn(ctx: &mut Ctx, req: &Request<'_>) -> Result<Created> {
         .cloned()
         .unwrap_or_default();
     let hooks = bundle.hooks().cloned().unwrap_or_default();
+    if hooks.create_container().as_ref().is_some_and(|h| !h.is_empty()) {
+        // They run in the container's mount namespace before pivot_root: nsbox's setup has
+        // no point where the caller can run a program there.
+        fail!(
+            "hooks.createContainer is not supported: nsbox cannot run a program in the container's mount namespace before its pivot_root"
+        );
+    }
     let annotations = spec.annotations().clone().unwrap_or_default().into_iter().collect();
 
     builder.start_gate(make_gate(&ctx.store.fifo(req.id))?);

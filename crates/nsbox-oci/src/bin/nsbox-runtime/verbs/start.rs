@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
 use crate::Ctx;
-use crate::error::{Result, fail};
+use crate::error::{Context, Result, fail};
 use crate::state::{Status, hook_json};
 
 pub fn start(ctx: &mut Ctx, id: &str) -> Result<()> {
@@ -14,6 +14,13 @@ pub fn start(ctx: &mut Ctx, id: &str) -> Result<()> {
         Status::Created => {}
         Status::Stopped => fail!("cannot start a container that has stopped"),
         Status::Running | Status::Paused | Status::Creating => fail!("cannot start an already running container"),
+    }
+    if let Err(e) = start_container_hooks(&state) {
+        // The spec: stop the container; `delete` finishes it.
+        if let Some(pidfd) = crate::process::open(state.pid, state.pid_start) {
+            let _ = crate::process::signal(&pidfd, libc::SIGKILL);
+        }
+        return Err(e);
     }
     let fifo = ctx.store.fifo(id);
     // Non-blocking: ENXIO if nobody holds the FIFO for reading, i.e. nothing waits at the
@@ -45,6 +52,62 @@ fn poststart(ctx: &mut Ctx, state: &crate::state::State) -> Result<()> {
         && let Err(e) = crate::hooks::run("poststart", &hooks, &hook_json(state, Status::Running))
     {
         ctx.log.warn(&e.0);
+    }
+    Ok(())
+}
+
+/// `startContainer` hooks: run in the container (its namespaces, its root: the path is the
+/// container's) once `start` is called and before the payload runs, each exec'd into the
+/// parked container with the state on its stdin; a failure fails `start`.
+fn start_container_hooks(state: &crate::state::State) -> Result<()> {
+    let hooks = crate::verbs::bundle_hooks(state)
+        .and_then(|h| h.start_container().clone())
+        .unwrap_or_default();
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let bundle = nsbox_oci::Bundle::open(&state.bundle)?;
+    let builder = bundle.builder(&nsbox_oci::Options::probe())?;
+    let container = builder
+        .adopt(state.pid)
+        .map_err(|e| crate::error::Error(format!("startContainer hooks: {e}")))?;
+    let input = hook_json(state, Status::Created).to_string();
+    for (i, hook) in hooks.iter().enumerate() {
+        let what = format!("startContainer hook #{i} ({})", hook.path().display());
+        let (stdin, mut feed) = std::io::pipe().context(&what)?;
+        let mut exec = container.exec();
+        exec.command(hook.path())
+            .args(hook.args().iter().flatten().skip(1))
+            .env_clear()
+            .stdin(stdin)
+            .stdout(nsbox::Stdio::null())
+            .stderr(nsbox::Stdio::null());
+        for entry in hook.env().iter().flatten() {
+            if let Some((k, v)) = entry.split_once('=') {
+                exec.env(k, v);
+            }
+        }
+        let mut running = exec.spawn().context(&what)?;
+        let input = input.clone();
+        // A thread: a hook that does not read its stdin must not block us.
+        std::thread::spawn(move || {
+            let _ = feed.write_all(input.as_bytes());
+        });
+        let timeout = hook.timeout().map(|t| std::time::Duration::from_secs(t.max(0) as u64));
+        let status = match timeout {
+            Some(t) => match running.wait_timeout(t).context(&what)? {
+                Some(status) => status,
+                None => {
+                    let _ = running.kill(nsbox::Signal::SIGKILL);
+                    let _ = running.wait();
+                    fail!("{what}: timed out after {}s", t.as_secs());
+                }
+            },
+            None => running.wait().context(&what)?,
+        };
+        if !status.success() {
+            fail!("{what}: {status}");
+        }
     }
     Ok(())
 }
