@@ -16,11 +16,12 @@ const MAX_PROCESS: u64 = 1 << 20;
 /// The exit code `exec` ends with (0 with `--detach`).
 pub fn exec(ctx: &mut Ctx, a: &liboci_cli::Exec) -> Result<i32> {
     let state = ctx.store.load(&a.container_id)?;
+    // As runc: a created container (parked at its gate, everything set up) takes execs too.
     match ctx.store.status(&state) {
-        Status::Running => {}
+        Status::Running | Status::Created | Status::Creating => {}
         Status::Paused if a.ignore_paused => {}
         Status::Paused => fail!("cannot exec in a paused container (use --ignore-paused to override)"),
-        _ => fail!("cannot exec in a stopped or created container"),
+        Status::Stopped => fail!("cannot exec in a stopped container"),
     }
     let process = process(a)?;
     let args = process.args().clone().unwrap_or_default();
