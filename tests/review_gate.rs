@@ -1,0 +1,161 @@
+//! Review of the start gate, adopt / detached exec and the console: regressions for what a
+//! hostile container (or its caller's lifecycle) could do with them.
+
+mod common;
+
+use common::proc_stat;
+use nsbox::{Container, Signal, Stdio};
+
+/// The cgroup lines of `/proc/PID/cgroup` (host view).
+fn cgroups_of(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default()
+}
+
+/// An exec into an adopted container (an OCI runtime's `exec`) joins the container's cgroup,
+/// as an exec through the spawning handle does: else it runs outside the container's limits
+/// (a fork bomb from it escapes the pids limit) and outlives a teardown by `cgroup.kill`.
+#[test]
+fn an_exec_into_an_adopted_container_joins_its_cgroup() {
+    if !common::root() {
+        return;
+    }
+    let mut builder = Container::builder();
+    builder
+        .command("/bin/sleep")
+        .arg("60")
+        .init(false)
+        .pids_limit(64)
+        .detach();
+    let mut container = builder.spawn().expect("spawn");
+    let want = cgroups_of(container.pid());
+    let cat = |c: &Container| {
+        c.exec()
+            .command("/bin/cat")
+            .arg("/proc/self/cgroup")
+            .stdin(Stdio::null())
+            .output()
+            .map(|out| common::stdout_of(&out))
+    };
+    let through_spawner = cat(&container).expect("exec through the spawning handle");
+    let adopted = builder.adopt(container.pid()).expect("adopt");
+    let attached = cat(&adopted);
+    let detached = adopted
+        .exec()
+        .command("/bin/sleep")
+        .arg("61")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn_detached();
+    let detached_cgroups = detached.as_ref().map(|d| cgroups_of(d.pid));
+    if let Ok(d) = &detached {
+        // SAFETY: kill with integer arguments, on the process this test started.
+        unsafe { libc::kill(d.pid as i32, libc::SIGKILL) };
+    }
+    container.kill(Signal::SIGKILL).unwrap();
+    container.wait().unwrap();
+    assert_eq!(
+        attached.expect("exec into the adopted container"),
+        through_spawner,
+        "an exec into an adopted container is outside the container's cgroup"
+    );
+    assert_eq!(
+        detached_cgroups.expect("detached exec"),
+        want,
+        "a detached exec into an adopted container is outside the container's cgroup"
+    );
+}
+
+/// A detached exec's process outlives its setup process: the parent death signal the
+/// exec'd process sets is tied to a parent that exits at once (the setup process, or after
+/// the reparenting some thread of the caller's subreaper), so it must not be set at all.
+/// Raced 200 times: the setup process exits while the exec'd process goes through its steps.
+/// Run in its own process, a subreaper, so that the exec'd process is this test's child and
+/// its end can be read exactly (SIGKILL from the parent death signal, or our SIGTERM).
+#[test]
+fn a_detached_exec_is_not_killed_when_its_setup_process_exits() {
+    if !common::root() {
+        return;
+    }
+    if !common::in_own_process(
+        "a_detached_exec_is_not_killed_when_its_setup_process_exits",
+        "NSBOX_REVIEW_SUBREAPER",
+    ) {
+        return;
+    }
+    // SAFETY: prctl with integer arguments; this process is this test's own.
+    assert_eq!(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }, 0);
+    let mut builder = Container::builder();
+    builder.command("/bin/sleep").arg("60").init(false);
+    let mut container = builder.spawn().expect("spawn");
+    let mut killed = 0;
+    for _ in 0..200 {
+        let exec = container
+            .exec()
+            .command("/bin/sleep")
+            .arg("61")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn_detached()
+            .expect("detached exec");
+        let pid = exec.pid as i32;
+        // SAFETY: kill with integer arguments, on our own child (reparented to us).
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let mut status = 0;
+        // SAFETY: waitpid on our own child with a live status.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFSIGNALED(status), "status {status:#x}");
+        if libc::WTERMSIG(status) == libc::SIGKILL {
+            killed += 1;
+        }
+    }
+    container.kill(Signal::SIGKILL).unwrap();
+    container.wait().unwrap();
+    assert_eq!(
+        killed, 0,
+        "{killed} of 200 detached execs were killed as their setup process exited"
+    );
+}
+
+/// The parked launcher holds nothing the payload would not: no error pipe (closed before it
+/// waits), no pty master, no fd of the caller's but stdio and the gate.
+#[test]
+fn the_parked_launcher_holds_only_stdio_and_the_gate() {
+    if !common::root() {
+        return;
+    }
+    let (r, w) = std::io::pipe().expect("pipe");
+    let mut c = Container::builder()
+        .command("/bin/true")
+        .init(false)
+        .tty(true)
+        .start_gate(r.into())
+        .spawn()
+        .expect("spawn a gated container");
+    let pid = c.pid();
+    let fds: Vec<(String, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let target = std::fs::read_link(e.path()).unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                target.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    let stat = proc_stat(pid).expect("parked");
+    drop(w);
+    let _ = c.wait();
+    assert_ne!(stat[0], "Z");
+    let others: Vec<_> = fds
+        .iter()
+        .filter(|(n, _)| !["0", "1", "2"].contains(&n.as_str()))
+        .collect();
+    assert_eq!(others.len(), 1, "the parked launcher holds more than the gate: {fds:?}");
+    assert!(others[0].1.starts_with("pipe:"), "{fds:?}");
+    for (n, target) in &fds[..] {
+        assert!(!target.contains("ptmx"), "fd {n} is a pty master: {fds:?}");
+    }
+}
