@@ -3,7 +3,6 @@
 
 mod common;
 
-use common::proc_stat;
 use nsbox::{Container, Signal, Stdio};
 
 /// The cgroup lines of `/proc/PID/cgroup` (host view).
@@ -119,43 +118,51 @@ fn a_detached_exec_is_not_killed_when_its_setup_process_exits() {
 }
 
 /// The parked launcher holds nothing the payload would not: no error pipe (closed before it
-/// waits), no pty master, no fd of the caller's but stdio and the gate.
+/// waits), no confirmation pipe, no pty master, no fd of the caller's but stdio and the gate;
+/// with and without nsbox-init, with a terminal or pipes.
 #[test]
 fn the_parked_launcher_holds_only_stdio_and_the_gate() {
     if !common::root() {
         return;
     }
-    let (r, w) = std::io::pipe().expect("pipe");
-    let mut c = Container::builder()
-        .command("/bin/true")
-        .init(false)
-        .tty(true)
-        .start_gate(r.into())
-        .spawn()
-        .expect("spawn a gated container");
-    let pid = c.pid();
-    let fds: Vec<(String, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let target = std::fs::read_link(e.path()).unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                target.to_string_lossy().into_owned(),
-            )
-        })
-        .collect();
-    let stat = proc_stat(pid).expect("parked");
-    drop(w);
-    let _ = c.wait();
-    assert_ne!(stat[0], "Z");
-    let others: Vec<_> = fds
-        .iter()
-        .filter(|(n, _)| !["0", "1", "2"].contains(&n.as_str()))
-        .collect();
-    assert_eq!(others.len(), 1, "the parked launcher holds more than the gate: {fds:?}");
-    assert!(others[0].1.starts_with("pipe:"), "{fds:?}");
-    for (n, target) in &fds[..] {
-        assert!(!target.contains("ptmx"), "fd {n} is a pty master: {fds:?}");
+    for (init, tty) in [(false, true), (true, true), (true, false), (false, false)] {
+        let (r, w) = std::io::pipe().expect("pipe");
+        let mut builder = Container::builder();
+        builder.command("/bin/true").init(init).tty(tty).start_gate(r.into());
+        if !tty {
+            builder
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+        }
+        let mut c = builder.spawn().expect("spawn a gated container");
+        // The parked launcher: the first process, or nsbox-init's only child.
+        let parked = match init {
+            false => c.pid(),
+            true => *common::children_of(c.pid()).iter().next().expect("init's child"),
+        };
+        let fds: Vec<(String, String)> = std::fs::read_dir(format!("/proc/{parked}/fd"))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let target = std::fs::read_link(e.path()).unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    target.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        let exe = std::fs::read_link(format!("/proc/{parked}/exe")).unwrap();
+        drop(w);
+        let _ = c.wait();
+        let what = format!("init {init}, tty {tty}: {fds:?}");
+        assert!(exe.to_string_lossy().starts_with("/memfd:nsbox-init"), "{exe:?} {what}");
+        let others: Vec<_> = fds
+            .iter()
+            .filter(|(n, _)| !["0", "1", "2"].contains(&n.as_str()))
+            .collect();
+        assert_eq!(others.len(), 1, "the parked launcher holds more than the gate: {what}");
+        assert!(others[0].1.starts_with("pipe:"), "{what}");
+        assert!(fds.iter().all(|(_, t)| !t.contains("ptmx")), "a pty master: {what}");
     }
 }
