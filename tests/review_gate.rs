@@ -3,7 +3,7 @@
 
 mod common;
 
-use nsbox::{Container, Signal, Stdio};
+use nsbox::{Container, Mount, Signal, Stdio};
 
 /// The cgroup lines of `/proc/PID/cgroup` (host view).
 fn cgroups_of(pid: u32) -> String {
@@ -18,6 +18,7 @@ fn an_exec_into_an_adopted_container_joins_its_cgroup() {
     if !common::root() {
         return;
     }
+    let _guard = common::exclusive();
     let mut builder = Container::builder();
     builder
         .command("/bin/sleep")
@@ -125,6 +126,7 @@ fn the_parked_launcher_holds_only_stdio_and_the_gate() {
     if !common::root() {
         return;
     }
+    let _guard = common::exclusive();
     for (init, tty) in [(false, true), (true, true), (true, false), (false, false)] {
         let (r, w) = std::io::pipe().expect("pipe");
         let mut builder = Container::builder();
@@ -165,4 +167,77 @@ fn the_parked_launcher_holds_only_stdio_and_the_gate() {
         assert!(others[0].1.starts_with("pipe:"), "{what}");
         assert!(fds.iter().all(|(_, t)| !t.contains("ptmx")), "a pty master: {what}");
     }
+}
+
+/// A caller's bind onto `/dev/console` is covered by the terminal, never changed: the
+/// terminal's owner change is the pts's, and nothing is written through the bound file.
+#[test]
+fn a_bound_dev_console_is_covered_not_changed() {
+    if !common::root() {
+        return;
+    }
+    let _guard = common::exclusive();
+    let host = common::world_writable_dir();
+    let file = host.path().join("console");
+    std::fs::write(&file, "host file\n").unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = common::world_writable_dir();
+    let script = "stat -c '%t:%T %u' /dev/console $(tty) > /out/r; : > /dev/console";
+    let mut c = Container::builder()
+        .tty(true)
+        .user(1000, 1000)
+        .mount(Mount::bind(&file, "/dev/console"))
+        .mount(Mount::bind(out.path(), "/out"))
+        .command("/bin/sh")
+        .args(["-c", script])
+        .spawn()
+        .expect("spawn with a tty and a bound /dev/console");
+    let pty = c.take_pty();
+    assert!(c.wait().unwrap().success());
+    drop(pty);
+    let seen = std::fs::read_to_string(out.path().join("r")).unwrap();
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(lines.len(), 2, "{seen:?}");
+    assert_eq!(lines[0], lines[1], "/dev/console is not the pts: {seen:?}");
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!(
+        (
+            std::os::unix::fs::MetadataExt::uid(&meta),
+            std::fs::read_to_string(&file).unwrap()
+        ),
+        (0, "host file\n".to_owned()),
+        "the bound host file was changed"
+    );
+}
+
+/// A gated container dropped while it waits (an OCI `delete` of a created container) leaves
+/// no process, fd or mount behind.
+#[test]
+fn a_parked_container_dropped_leaves_nothing() {
+    if !common::root() {
+        return;
+    }
+    let _guard = common::exclusive();
+    let warm = Container::builder().command("/bin/true").stdin(Stdio::null()).status();
+    assert!(warm.unwrap().success());
+    let before = common::Snapshot::take();
+    for init in [false, true] {
+        let (r, w) = std::io::pipe().expect("pipe");
+        let c = Container::builder()
+            .command("/bin/true")
+            .init(init)
+            .pids_limit(16)
+            .stdin(Stdio::null())
+            .start_gate(r.into())
+            .spawn()
+            .expect("spawn a gated container");
+        let pid = c.pid();
+        drop(c);
+        assert!(
+            common::proc_stat(pid).is_none(),
+            "the parked container {pid} outlived its handle"
+        );
+        drop(w);
+    }
+    before.assert_unchanged("after dropping parked containers");
 }
