@@ -21,7 +21,8 @@ impl ContainerBuilder {
     /// wait for it (only its parent can), and dropping it leaves the container running. Where
     /// the configuration gives the container a cgroup, the handle has the cgroups `pid` is in
     /// (an exec joins them, [`stats`](Container::stats) and [`pause`](Container::pause) use
-    /// them), and never removes them.
+    /// them), and leaves them in place (unless the caller is the container's parent and reaps
+    /// it through this handle, which then cleans up as the spawning handle would).
     ///
     /// ```no_run
     /// # let pid = 1234;

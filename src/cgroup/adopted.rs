@@ -11,7 +11,7 @@ use super::{Cgroup, CgroupError, Layout, V1Group, V2Group, dir_of, v1};
 impl Cgroup {
     /// The cgroups `pid` is in, where they differ from the caller's own (those nsbox made for
     /// the container; a hierarchy where both share a cgroup is left alone, as a spawn leaves
-    /// it); `None` when it shares all of them. Never removed: the caller disowns it.
+    /// it); `None` when it shares all of them. Left in place by an adopted handle's drop (it is detached).
     ///
     /// The paths are the kernel's, relative to the caller's cgroup namespace; a container can
     /// at most have moved its process into a cgroup below its own, which is still inside its
