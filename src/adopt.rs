@@ -6,6 +6,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use nix::unistd::Pid;
 
+use crate::cgroup::Cgroup;
 use crate::{Container, ContainerBuilder, Error, Result};
 
 impl ContainerBuilder {
@@ -17,7 +18,11 @@ impl ContainerBuilder {
     /// its start time to tell a reused pid); nsbox holds it by a pidfd from here on, so a
     /// later reuse cannot redirect the handle. The handle can [`exec`](Container::exec),
     /// [`kill`](Container::kill) and tell whether the process is still running, but not
-    /// wait for it (only its parent can), and dropping it leaves the container running.
+    /// wait for it (only its parent can), and dropping it leaves the container running. Where
+    /// the configuration gives the container a cgroup, the handle has the cgroups `pid` is in
+    /// (an exec joins them, [`stats`](Container::stats) and [`pause`](Container::pause) use
+    /// them), and leaves them in place (unless the caller is the container's parent and reaps
+    /// it through this handle, which then cleans up as the spawning handle would).
     ///
     /// ```no_run
     /// # let pid = 1234;
@@ -42,7 +47,14 @@ impl ContainerBuilder {
         }
         // SAFETY: pidfd_open returned a new fd that nothing else owns.
         let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        let mut container = Container::new(format!("adopted-{pid}"), Pid::from_raw(raw), pidfd, None, true, None);
+        // Its cgroups, which an exec joins (else it runs outside the container's limits), where
+        // the configuration made some: read once the pidfd holds the process.
+        let made_cgroup = config.wants_cgroup() || config.bounds.pids_where_available.is_some();
+        let cgroup = match made_cgroup {
+            true => Cgroup::of_process(pid)?,
+            false => None,
+        };
+        let mut container = Container::new(format!("adopted-{pid}"), Pid::from_raw(raw), pidfd, None, true, cgroup);
         container.set_config(&config);
         container.setup_done();
         if container.has_exited() {

@@ -9,6 +9,7 @@
 //! process first (`cgroup.kill`, or freeze + kill + thaw) and happens on wait, on setup
 //! failure and on drop. Why not cgroups-rs: see docs/cgroups.md.
 
+mod adopted;
 pub(crate) mod host;
 pub(crate) mod id_list;
 mod layout;

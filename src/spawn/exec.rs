@@ -108,6 +108,27 @@ pub(crate) fn exec_detached(container: &Container, settings: &ExecSettings) -> R
     let mut raw_pid = [0u8; 4];
     let status = parent.status.as_ref().map(|s| s.as_raw_fd()).unwrap_or(-1);
     let got_pid = sys::read_full(status, &mut raw_pid).map_err(|e| Error::io("read the exec's pid", e))?;
+    // Held at once (the exec'd process is no child of ours, and its new parent may reap it):
+    // a failure reported after the fork must not leave it running unseen. It reports and exits
+    // itself, but once its launcher runs it is dumpable, and a process of the container with
+    // its uid can make it write a report and carry on.
+    let exec_pidfd = (got_pid == raw_pid.len())
+        .then(|| pidfd_of(i32::from_ne_bytes(raw_pid)))
+        .flatten();
+    let kill_exec = || {
+        if let Some(fd) = &exec_pidfd {
+            // SAFETY: pidfd_send_signal on our own pidfd with no siginfo.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+        }
+    };
     let mut report = [0u8; protocol::REPORT_LEN];
     let got = sys::read_full(parent.error.as_raw_fd(), &mut report)
         .map_err(|e| Error::io("read the exec's setup report", e))?;
@@ -117,9 +138,7 @@ pub(crate) fn exec_detached(container: &Container, settings: &ExecSettings) -> R
             Some(socket) => match crate::pty::receive_master(socket) {
                 Ok(pty) => Some(pty),
                 Err(e) => {
-                    // SAFETY: kill with integer arguments; the pid was ours a moment ago and
-                    // is the exec'd process, which nothing else reaps yet.
-                    unsafe { libc::kill(exec_pid as i32, libc::SIGKILL) };
+                    kill_exec();
                     let cleanup = setup.kill_and_reap();
                     return Err(Error::io("receive the exec's pty", e).with_cleanup(cleanup));
                 }
@@ -131,6 +150,7 @@ pub(crate) fn exec_detached(container: &Container, settings: &ExecSettings) -> R
         tracing::debug!(id = container.id(), pid = exec_pid, "exec'd, detached");
         return Ok(DetachedExec { pid: exec_pid, pty });
     }
+    kill_exec();
     let cleanup = setup.reap_after_setup_failure();
     let (index, errno) = match got {
         0 => (usize::MAX, Errno::EIO),
@@ -149,6 +169,14 @@ pub(crate) fn exec_detached(container: &Container, settings: &ExecSettings) -> R
     let error = SetupError::new(step, path, errno).with_hint(hint);
     tracing::debug!(%error, "detached exec setup failed");
     Err(Error::from(error).with_cleanup(cleanup))
+}
+
+/// A pidfd for `pid`, or `None` if it is gone already.
+fn pidfd_of(pid: i32) -> Option<std::os::fd::OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: pidfd_open returned a new fd that nothing else owns.
+    (fd >= 0).then(|| unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
 }
 
 /// A clone refused with `EAGAIN` in a container with a pids limit: the hint says the limit is
