@@ -1,7 +1,9 @@
 //! The container's cgroup directories, found after spawn from `/proc/PID/cgroup` (the lines
 //! that differ from this process's own are the ones nsbox made: `nsbox-<id>` under our
-//! cgroup in each hierarchy it used), and what the runtime does with them: freeze and thaw,
-//! list and signal processes, change limits, remove.
+//! cgroup in each hierarchy it used), and what the runtime does with them: tell whether they
+//! are frozen (and thaw them before a forced delete), list and signal processes, change
+//! limits, remove. `pause` and `resume` use nsbox's own (`Container::pause` on an adopted
+//! handle).
 //!
 //! Stopgap: nsbox's public API has no handle on a cgroup by path yet (a `cgroup_path` and a
 //! cgroup handle with freeze/thaw/pids/kill_all/update/remove are being added to the core);

@@ -3,7 +3,6 @@
 
 use std::io::Read;
 
-use nsbox_oci::{Bundle, Options};
 use oci_spec::runtime::Process;
 
 use crate::Ctx;
@@ -44,12 +43,8 @@ pub fn exec(ctx: &mut Ctx, a: &liboci_cli::Exec) -> Result<i32> {
             fail!("{flag} is not supported");
         }
     }
-    let bundle = Bundle::open(&state.bundle)?;
-    let builder = bundle.builder(&Options::probe())?;
     // The pid is the container's: its start time was checked by `status` above.
-    let container = builder
-        .adopt(state.pid)
-        .map_err(|e| Error(format!("cannot attach to container {}: {e}", state.id)))?;
+    let container = crate::verbs::adopt(&state)?;
     let mut exec = container.exec();
     exec.command(command).args(&args[1..]).env_clear();
     for entry in process.env().iter().flatten() {

@@ -11,7 +11,9 @@ pub fn pause(ctx: &mut Ctx, id: &str) -> Result<()> {
         Status::Paused => fail!("container {id} is already paused"),
         _ => fail!("container not running"),
     }
-    state.cgroups.set_frozen(true).context("cannot pause the container")
+    crate::verbs::adopt(&state)?
+        .pause()
+        .context("cannot pause the container")
 }
 
 pub fn resume(ctx: &mut Ctx, id: &str) -> Result<()> {
@@ -21,5 +23,7 @@ pub fn resume(ctx: &mut Ctx, id: &str) -> Result<()> {
         Status::Stopped => fail!("container not running"),
         _ => fail!("container {id} is not paused"),
     }
-    state.cgroups.set_frozen(false).context("cannot resume the container")
+    crate::verbs::adopt(&state)?
+        .resume()
+        .context("cannot resume the container")
 }

@@ -66,11 +66,7 @@ fn start_container_hooks(state: &crate::state::State) -> Result<()> {
     if hooks.is_empty() {
         return Ok(());
     }
-    let bundle = nsbox_oci::Bundle::open(&state.bundle)?;
-    let builder = bundle.builder(&nsbox_oci::Options::probe())?;
-    let container = builder
-        .adopt(state.pid)
-        .map_err(|e| crate::error::Error(format!("startContainer hooks: {e}")))?;
+    let container = crate::verbs::adopt(state)?;
     let input = hook_json(state, Status::Created).to_string();
     for (i, hook) in hooks.iter().enumerate() {
         let what = format!("startContainer hook #{i} ({})", hook.path().display());
