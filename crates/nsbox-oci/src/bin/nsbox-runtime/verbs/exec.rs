@@ -27,8 +27,15 @@ pub fn exec(ctx: &mut Ctx, a: &liboci_cli::Exec) -> Result<i32> {
     let Some(command) = args.first() else {
         fail!("exec: process.args must not be empty");
     };
-    if process.terminal().unwrap_or(false) && a.console_socket.is_none() && a.detach {
-        fail!("cannot allocate tty if nsbox-runtime will detach without setting console socket");
+    match (process.terminal().unwrap_or(false), a.console_socket.is_some()) {
+        (true, false) if a.detach => {
+            fail!("cannot allocate tty if nsbox-runtime will detach without setting console socket")
+        }
+        (true, false) => {
+            fail!("a terminal without --console-socket is not supported: nsbox-runtime does not proxy one")
+        }
+        (false, true) => fail!("cannot use console socket if nsbox-runtime will not detach or allocate tty"),
+        _ => {}
     }
     if a.preserve_fds != 0 {
         fail!("--preserve-fds is not supported");
