@@ -8,8 +8,9 @@ use crate::state::{Status, hook_json};
 pub fn delete(ctx: &mut Ctx, id: &str, force: bool) -> Result<()> {
     let state = match ctx.store.load(id) {
         Ok(state) => state,
-        // A directory without a readable state (a create that died half-way): remove it.
-        Err(e) if force && ctx.store.dir(id).is_dir() && !e.0.contains("does not exist") => {
+        // A directory without a readable state (a create that died half-way): removed with
+        // --force.
+        Err(_) if force && crate::state::check_id(id).is_ok() && ctx.store.dir(id).is_dir() => {
             return std::fs::remove_dir_all(ctx.store.dir(id)).context("cannot remove the state");
         }
         Err(e) => return Err(e),
@@ -26,6 +27,8 @@ pub fn delete(ctx: &mut Ctx, id: &str, force: bool) -> Result<()> {
         }
         status => fail!("cannot delete container {id} that is not stopped: {}", status.as_str()),
     }
+    // Without a PID namespace, processes may outlive the payload: none outlives the cgroup.
+    let _ = state.cgroups.signal_all(libc::SIGKILL);
     state.cgroups.remove().context("cannot remove the container's cgroup")?;
     if let Some(hooks) = crate::verbs::bundle_hooks(&state).and_then(|h| h.poststop().clone())
         && let Err(e) = crate::hooks::run("poststop", &hooks, &hook_json(&state, Status::Stopped))
