@@ -12,6 +12,7 @@ mod mounts;
 pub(crate) mod overlay;
 mod populate;
 mod privileges;
+mod process;
 
 use std::os::fd::RawFd;
 
@@ -238,5 +239,6 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         | Step::LandlockRuleset { .. }
         | Step::LandlockRule { .. } => privileges::run(step),
         Step::Exec { .. } => exec::run(step),
+        Step::WriteFile { .. } | Step::SetDomainname(..) | Step::Umask(..) => process::run(step),
     }
 }

@@ -129,6 +129,9 @@ pub struct Config {
     pub(crate) keep_alive: crate::keep_alive::KeepAlive,
     /// Hooks run once a payload executed (`ContainerBuilder::on_spawn`).
     pub(crate) on_spawn: crate::on_spawn::OnSpawn,
+    /// Process attributes and namespace settings: oom_score_adj, umask, sysctls, domainname,
+    /// joined namespaces (`process_attrs`); `namespaces` no longer has the joined types.
+    pub(crate) process: crate::process_attrs::ProcessAttributes,
 }
 
 impl Config {

@@ -95,6 +95,9 @@ pub(crate) struct Settings {
     /// Hooks run once a payload executed (`ContainerBuilder::on_spawn`): not serialized.
     #[cfg_attr(feature = "serde", serde(skip))]
     pub on_spawn: crate::on_spawn::OnSpawn,
+    /// Process attributes and namespace settings: oom_score_adj, umask, sysctls, domainname,
+    /// joined namespaces (`process_attrs`).
+    pub process: crate::process_attrs::ProcessAttributes,
 }
 
 impl Default for Settings {
@@ -141,6 +144,7 @@ impl Default for Settings {
             stop_signal: None,
             keep_alive: Default::default(),
             on_spawn: Default::default(),
+            process: Default::default(),
         }
     }
 }
@@ -200,6 +204,7 @@ impl From<&Config> for Settings {
             stop_signal: Some(c.stop_signal),
             keep_alive: c.keep_alive,
             on_spawn: c.on_spawn,
+            process: c.process,
         }
     }
 }

@@ -72,7 +72,9 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         Network::None => s.namespaces |= Namespaces::NET,
         Network::Host | Network::Join(_) => s.namespaces -= Namespaces::NET,
     }
-    let ns = s.namespaces;
+    // Process attributes and namespace settings (process_attrs): joined types are not created.
+    let own_network = !matches!(network, Network::Host);
+    let ns = crate::process_attrs::validate(&s.process, s.namespaces, own_network, s.hostname.is_some())?;
     let joins = matches!(network, Network::Join(_));
     need(
         s.ports.is_empty() || ns.contains(Namespaces::NET) || joins,
@@ -267,6 +269,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         stop_signal: s.stop_signal.unwrap_or(crate::signal::Signal::SIGTERM),
         keep_alive: s.keep_alive,
         on_spawn: s.on_spawn,
+        process: s.process,
     })
 }
 

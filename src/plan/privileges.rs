@@ -21,6 +21,11 @@ impl Plan {
         no_init: bool,
     ) -> Result<Option<Vec<Arc<crate::security::Program>>>> {
         let attrs = SetupStep::ProcessAttributes;
+        // After the root is set up (whose mount points it would change), before the
+        // credentials (process_attrs).
+        if let Some(mask) = config.process.umask {
+            self.push(Step::Umask(mask), attrs, None);
+        }
         if config.new_session {
             self.push(Step::NewSession, attrs, None);
         }
