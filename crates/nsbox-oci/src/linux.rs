@@ -1,7 +1,7 @@
 //! `linux`: namespaces, id maps, hostname, masked and read-only paths, devices, and the
 //! fields nsbox has no setting for.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use nsbox::{Capabilities, Capability, ContainerBuilder, IdMap, Namespaces, Network};
 use oci_spec::runtime::{Linux, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxPersonalityDomain, Spec};
@@ -9,9 +9,11 @@ use oci_spec::runtime::{Linux, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceTy
 use crate::error::{Result, invalid, unsupported};
 use crate::options::Options;
 
-/// `linux.namespaces`: the set to create; a network namespace may be joined by path.
+/// `linux.namespaces`: the set to create; a network, IPC, UTS or cgroup namespace may be
+/// joined by path. Returns the namespaces created (the joined ones are not).
 pub(crate) fn namespaces(b: &mut ContainerBuilder, linux: &Linux) -> Result<Namespaces> {
     let mut set = Namespaces::empty();
+    let mut joined = Namespaces::empty();
     let mut network = Network::Host;
     for (i, ns) in linux.namespaces().as_deref().unwrap_or_default().iter().enumerate() {
         let field = format!("linux.namespaces[{i}]");
@@ -25,20 +27,33 @@ pub(crate) fn namespaces(b: &mut ContainerBuilder, linux: &Linux) -> Result<Name
             LinuxNamespaceType::Network => Namespaces::NET,
             LinuxNamespaceType::Time => Namespaces::TIME,
         };
-        if set.contains(bit) {
+        if set.contains(bit) || joined.contains(bit) {
             return Err(invalid(field, format!("{bit:?} namespace given twice")));
         }
-        set.insert(bit);
-        match (ns.path(), bit == Namespaces::NET) {
-            (Some(path), true) => network = Network::join_path(path),
-            (Some(_), false) => {
+        match (ns.path(), bit) {
+            (Some(path), Namespaces::NET) => {
+                network = Network::join_path(path);
+                joined.insert(bit);
+            }
+            (Some(path), bit) if nsbox::JOINABLE_NAMESPACES.contains(bit) => {
+                b.join_namespace(bit, path);
+                joined.insert(bit);
+            }
+            (Some(_), bit) => {
                 return Err(unsupported(
                     format!("{field}.path"),
-                    format!("nsbox joins only a network namespace by path, not a {bit:?} one"),
+                    format!(
+                        "nsbox joins network, IPC, UTS and cgroup namespaces by path, not a {bit:?} one (a user one \
+                         must come before the rest, a PID one applies only to children, a mount one leaves no root \
+                         to set up)"
+                    ),
                 ));
             }
-            (None, true) => network = Network::None,
-            (None, false) => {}
+            (None, Namespaces::NET) => {
+                network = Network::None;
+                set.insert(bit);
+            }
+            (None, bit) => set.insert(bit),
         }
     }
     if !set.contains(Namespaces::MOUNT) {
@@ -51,7 +66,7 @@ pub(crate) fn namespaces(b: &mut ContainerBuilder, linux: &Linux) -> Result<Name
     Ok(set)
 }
 
-/// Id maps, hostname and domain name.
+/// Id maps, hostname, domain name and sysctls: what belongs to the namespaces created.
 pub(crate) fn identity(
     b: &mut ContainerBuilder,
     spec: &Spec,
@@ -87,10 +102,19 @@ pub(crate) fn identity(
             hostname
         });
     } else if !hostname.is_empty() {
-        return Err(invalid("hostname", "needs a UTS namespace"));
+        return Err(invalid("hostname", "needs a UTS namespace of the container's own"));
     }
-    if spec.domainname().as_deref().is_some_and(|d| !d.is_empty()) {
-        return Err(unsupported("domainname", "nsbox cannot set the NIS domain name"));
+    if let Some(domainname) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        if !ns.contains(Namespaces::UTS) {
+            return Err(invalid("domainname", "needs a UTS namespace of the container's own"));
+        }
+        b.domainname(domainname);
+    }
+    // Sorted: the file's order is lost in oci-spec's map, and a plan should not depend on it.
+    // What is not namespaced, or not in a namespace of the container's, build() refuses.
+    let sysctls: BTreeMap<&String, &String> = linux.sysctl().iter().flatten().collect();
+    for (name, value) in sysctls {
+        b.sysctl(name, value);
     }
     Ok(())
 }
@@ -211,7 +235,6 @@ pub(crate) fn rest(linux: &Linux) -> Result<()> {
             "linux.netDevices",
             linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
         ),
-        ("linux.sysctl", linux.sysctl().as_ref().is_some_and(|s| !s.is_empty())),
         ("linux.cgroupsPath", linux.cgroups_path().is_some()),
         (
             "linux.mountLabel",

@@ -44,14 +44,10 @@ pub(crate) fn map(b: &mut ContainerBuilder, p: &Process, options: &Options) -> R
     if !p.no_new_privileges().unwrap_or(false) {
         b.unsafe_allow_new_privileges();
     }
+    // The caller's value is inherited: setting it again would only cost the shared-memory
+    // spawn (see nsbox's process_attrs), and in a user namespace it may not be lowered.
     if let Some(adj) = p.oom_score_adj().filter(|adj| *adj != options.oom_score_adj) {
-        return Err(unsupported(
-            "process.oomScoreAdj",
-            format!(
-                "{adj}: nsbox cannot set it; the container inherits the caller's {}",
-                options.oom_score_adj
-            ),
-        ));
+        b.oom_score_adj(adj);
     }
     if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
         let why = if options.apparmor {
@@ -88,13 +84,7 @@ fn user(b: &mut ContainerBuilder, p: &Process, options: &Options) -> Result<()> 
         b.groups(groups.iter().copied());
     }
     if let Some(mask) = u.umask().filter(|mask| Some(*mask) != options.umask) {
-        return Err(unsupported(
-            "process.user.umask",
-            format!(
-                "{mask:#o}: nsbox cannot set it; the container inherits the caller's ({:?})",
-                options.umask
-            ),
-        ));
+        b.umask(mask);
     }
     if u.username().is_some() {
         return Err(unsupported("process.user.username", "Windows only"));

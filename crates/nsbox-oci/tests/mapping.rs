@@ -126,9 +126,26 @@ fn each_field_maps_onto_its_nsbox_setting() {
             ("/process/user", json!({"uid": 1000, "gid": 100, "additionalGids": [5, 6]})),
             ("/process/capabilities", no_caps.clone())],
             vec![("/user", json!([1000, 100])), ("/groups", json!([5, 6])), ("/capabilities", json!([]))]),
-        ("umask and oomScoreAdj equal to the caller's",
+        ("umask and oomScoreAdj equal to the caller's are inherited",
             vec![("/process/user/umask", json!(0o022)), ("/process/oomScoreAdj", json!(0))],
-            vec![("/user", json!([0, 0]))]),
+            vec![("/user", json!([0, 0])), ("/process/umask", json!(null)), ("/process/oom_score_adj", json!(null))]),
+        ("umask and oomScoreAdj",
+            vec![("/process/user/umask", json!(0o077)), ("/process/oomScoreAdj", json!(-500))],
+            vec![("/process/umask", json!(0o077)), ("/process/oom_score_adj", json!(-500))]),
+        ("sysctls, sorted", vec![("/linux/sysctl", json!({"net.ipv4.ip_unprivileged_port_start": "0",
+                "net.ipv4.ping_group_range": "0 2147483647", "kernel.shmmax": "1000000", "fs.mqueue.msg_max": "20"}))],
+            vec![("/process/sysctls", json!([["fs.mqueue.msg_max", "20"], ["kernel.shmmax", "1000000"],
+                ["net.ipv4.ip_unprivileged_port_start", "0"], ["net.ipv4.ping_group_range", "0 2147483647"]]))]),
+        ("domainname", vec![("/domainname", json!("example.org"))], vec![("/process/domainname", bytes("example.org"))]),
+        ("IPC, UTS and cgroup namespaces by path", vec![
+            ("/linux/namespaces/2", json!({"type": "ipc", "path": "/proc/1/ns/ipc"})),
+            ("/linux/namespaces/3", json!({"type": "uts", "path": "/run/uts"})),
+            ("/linux/namespaces/5", json!({"type": "cgroup", "path": "/proc/1/ns/cgroup"})),
+            ("/hostname", json!(null))],
+            vec![("/process/joins", json!([{"namespace": ["ipc"], "path": bytes("/proc/1/ns/ipc")},
+                    {"namespace": ["uts"], "path": bytes("/run/uts")},
+                    {"namespace": ["cgroup"], "path": bytes("/proc/1/ns/cgroup")}])),
+                 ("/namespaces", json!(["mnt", "pid", "net"])), ("/hostname", json!(null))]),
         ("terminal", vec![("/process/terminal", json!(true)), ("/process/consoleSize", json!({"height": 30, "width": 100}))],
             vec![("/tty", json!([30, 100]))]),
         ("rlimits", vec![("/process/rlimits", json!([
@@ -221,7 +238,6 @@ fn unsupported_fields_are_refused_by_name() {
     #[rustfmt::skip]
     let table: Vec<(Patches, &str)> = vec![
         (vec![("/linux/intelRdt", json!({"closID": "x"}))], "linux.intelRdt"),
-        (vec![("/linux/sysctl", json!({"net.ipv4.ip_forward": "1"}))], "linux.sysctl"),
         (vec![("/linux/cgroupsPath", json!("/box"))], "linux.cgroupsPath"),
         (vec![("/linux/memoryPolicy", json!({"mode": "MPOL_BIND", "nodes": "0"}))], "linux.memoryPolicy"),
         (vec![("/linux/timeOffsets", json!({"monotonic": {"secs": 1}}))], "linux.timeOffsets"),
@@ -251,14 +267,13 @@ fn unsupported_fields_are_refused_by_name() {
             "linux.resources.blockIO.weightDevice"),
         (vec![("/linux/resources/blockIO", json!({"leafWeight": 100}))], "linux.resources.blockIO.leafWeight"),
         (vec![("/linux/namespaces/0/path", json!("/proc/1/ns/pid"))], "linux.namespaces[0].path"),
+        (vec![("/linux/namespaces/4/path", json!("/proc/1/ns/mnt"))], "linux.namespaces[4].path"),
+        (vec![("/linux/namespaces/6", json!({"type": "user", "path": "/proc/1/ns/user"}))], "linux.namespaces[6].path"),
         (vec![("/linux/namespaces", json!([{"type": "pid"}]))], "linux.namespaces"),
         (vec![("/linux/maskedPaths", json!(["/proc/kcore"]))], "linux.maskedPaths"),
         (vec![("/linux/readonlyPaths", json!([]))], "linux.readonlyPaths"),
-        (vec![("/domainname", json!("example.org"))], "domainname"),
         (vec![("/process/apparmorProfile", json!("docker-default"))], "process.apparmorProfile"),
         (vec![("/process/selinuxLabel", json!("system_u:system_r:container_t:s0"))], "process.selinuxLabel"),
-        (vec![("/process/oomScoreAdj", json!(500))], "process.oomScoreAdj"),
-        (vec![("/process/user/umask", json!(0o077))], "process.user.umask"),
         (vec![("/process/user/username", json!("me"))], "process.user.username"),
         (vec![("/process/ioPriority", json!({"class": "IOPRIO_CLASS_RT", "priority": 1}))], "process.ioPriority"),
         (vec![("/process/scheduler", json!({"policy": "SCHED_FIFO", "priority": 1}))], "process.scheduler"),
@@ -352,6 +367,11 @@ fn invalid_values_are_refused_by_name() {
         (vec![("/linux/namespaces/6", json!({"type": "user"}))], "linux.uidMappings"),
         (vec![("/linux/uidMappings", json!([{"containerID": 0, "hostID": 1, "size": 1}]))], "linux.uidMappings"),
         (vec![("/linux/namespaces", json!([{"type": "mount"}])), ("/hostname", json!("box"))], "hostname"),
+        (vec![("/linux/namespaces/3/path", json!("/proc/1/ns/uts"))], "hostname"),
+        (vec![("/linux/namespaces/3/path", json!("/proc/1/ns/uts")), ("/hostname", json!(null)),
+            ("/domainname", json!("example.org"))], "domainname"),
+        (vec![("/linux/namespaces/2", json!({"type": "ipc", "path": "/a"})), ("/linux/namespaces/6", json!({"type": "ipc"}))],
+            "linux.namespaces[6]"),
         (vec![("/mounts/6", mount("bind", "relative/dest", Some("/srv"), &["rbind"]))], "mounts[6].destination"),
         (vec![("/mounts/6", mount("bind", "/a/../etc", Some("/srv"), &["rbind"]))], "mounts[6].destination"),
         (vec![("/mounts/6", mount("bind", "/data", None, &["rbind"]))], "mounts[6].source"),
@@ -382,6 +402,32 @@ fn limits_nsbox_refuses_come_back_from_build() {
         vec![("/linux/resources/memory", json!({"limit": 4096}))],
         vec![("/linux/resources/cpu", json!({"quota": 1_000_000_000_000i64}))],
         vec![("/linux/resources/cpu", json!({"cpus": "0-99999"}))],
+        vec![("/process/oomScoreAdj", json!(1001))],
+        vec![("/process/user/umask", json!(0o1777))],
+        vec![("/linux/sysctl", json!({"vm.swappiness": "10"}))],
+        vec![("/linux/sysctl", json!({"kernel.pid_max": "10"}))],
+        // net.* with the host's network namespace, kernel.shm* without an IPC namespace.
+        vec![
+            ("/linux/sysctl", json!({"net.ipv4.ip_forward": "1"})),
+            ("/linux/namespaces/1", json!({"type": "time"})),
+        ],
+        vec![
+            ("/linux/sysctl", json!({"kernel.shmmax": "1"})),
+            ("/linux/namespaces/2", json!({"type": "time"})),
+        ],
+        // A joined namespace with a new user namespace.
+        vec![
+            ("/linux/namespaces/2", json!({"type": "ipc", "path": "/proc/1/ns/ipc"})),
+            ("/linux/namespaces/6", json!({"type": "user"})),
+            (
+                "/linux/uidMappings",
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+            ),
+            (
+                "/linux/gidMappings",
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+            ),
+        ],
     ] {
         let dir = tempfile::tempdir().unwrap();
         write_bundle(dir.path(), &with(&patches));
