@@ -71,6 +71,10 @@ pub(crate) struct ProcessAttributes {
     #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::opt_os"))]
     pub domainname: Option<OsString>,
     pub joins: Vec<NamespaceJoin>,
+    /// See `crate::scheduling`.
+    pub personality: Option<crate::scheduling::Personality>,
+    pub io_priority: Option<(crate::scheduling::IoClass, u8)>,
+    pub scheduler: Option<crate::scheduling::Scheduler>,
 }
 
 /// Process attributes and namespace settings (OCI `process.oomScoreAdj`, `process.user.umask`,
@@ -155,6 +159,7 @@ pub(crate) fn validate(
     own_network: bool,
     hostname: bool,
 ) -> Result<Namespaces, ConfigError> {
+    crate::scheduling::validate(attrs)?;
     let joined = check_joins(attrs, ns)?;
     let created = ns - joined;
     if let Some(score) = attrs.oom_score_adj

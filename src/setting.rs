@@ -133,6 +133,10 @@ pub enum Setting {
     Domainname,
     /// [`join_namespace`](crate::ContainerBuilder::join_namespace).
     JoinNamespace,
+    /// [`io_priority`](crate::ContainerBuilder::io_priority): its level.
+    IoPriority,
+    /// [`scheduler`](crate::ContainerBuilder::scheduler).
+    Scheduler,
 }
 
 impl Setting {
@@ -215,6 +219,8 @@ impl fmt::Display for Setting {
             Setting::Sysctl => "sysctl",
             Setting::Domainname => "domainname",
             Setting::JoinNamespace => "join_namespace",
+            Setting::IoPriority => "io_priority",
+            Setting::Scheduler => "scheduler",
         };
         f.write_str(name)
     }

@@ -412,6 +412,9 @@ fn settings_round_trip_through_serde() {
         .sysctl("net.ipv4.ip_unprivileged_port_start", "0")
         .domainname("example.org")
         .join_namespace(Namespaces::IPC, "/proc/1/ns/ipc")
+        .personality(nsbox::Personality::Linux32)
+        .io_priority(nsbox::IoClass::BestEffort, 3)
+        .scheduler(nsbox::Scheduler::new(nsbox::SchedPolicy::Deadline).deadline(10_000, 20_000, 30_000))
         .build()
         .unwrap();
     assert!(
@@ -426,4 +429,116 @@ fn settings_round_trip_through_serde() {
     let bad = json.replace("\"oom_score_adj\":-500", "\"oom_score_adj\":-5000");
     assert_ne!(bad, json);
     assert!(serde_json::from_str::<nsbox::Config>(&bad).is_err());
+}
+
+#[test]
+fn scheduling_is_the_payloads() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    // /proc/PID/stat fields 19 (nice), 40 (rt_priority), 41 (policy) of `cut` itself, which
+    // inherits them from the payload.
+    const SCHED: &str = "cut -d' ' -f19,40,41 /proc/self/stat";
+    // The spawning thread's nice, rt_priority and policy (scheduling is per thread).
+    let caller = || {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let fields: Vec<String> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        [fields[16].clone(), fields[37].clone(), fields[38].clone()]
+    };
+    let before = caller();
+    let out = sh_builder(SCHED)
+        .scheduler(nsbox::Scheduler::new(nsbox::SchedPolicy::Batch).nice(5))
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "5 0 3\n");
+    let out = sh_builder(SCHED)
+        .namespaces(Namespaces::all() - Namespaces::USER)
+        .scheduler(nsbox::Scheduler::new(nsbox::SchedPolicy::RoundRobin).priority(3))
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "0 3 2\n", "SCHED_RR 3 (root without a user namespace)");
+    // A realtime class from a new user namespace: the capability counts in the host's.
+    let e = setup_failure_of(
+        sh_builder("true")
+            .scheduler(nsbox::Scheduler::new(nsbox::SchedPolicy::Fifo).priority(1))
+            .output(),
+    );
+    assert_eq!(
+        (e.step, e.path.as_deref(), e.errno),
+        (
+            SetupStep::ProcessAttributes,
+            Some(Path::new("sched_setattr")),
+            Errno::EPERM
+        )
+    );
+    assert_eq!(caller(), before, "the caller's scheduling changed");
+    let e = refused(sh_builder("true").scheduler(nsbox::Scheduler::new(nsbox::SchedPolicy::Fifo)));
+    assert!(
+        matches!(
+            e,
+            ConfigError::Malformed {
+                setting: Setting::Scheduler,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn io_priority_is_the_payloads() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let out = sh_builder("ionice")
+        .io_priority(nsbox::IoClass::BestEffort, 6)
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "best-effort: prio 6\n");
+    let out = sh_builder("ionice")
+        .io_priority(nsbox::IoClass::Idle, 0)
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "idle\n");
+    let caller = std::process::Command::new("ionice").output().unwrap();
+    assert_ne!(
+        String::from_utf8_lossy(&caller.stdout),
+        "idle\n",
+        "the caller's class changed"
+    );
+    let e = refused(sh_builder("true").io_priority(nsbox::IoClass::BestEffort, 8));
+    assert!(
+        matches!(
+            e,
+            ConfigError::OutOfRange {
+                setting: Setting::IoPriority,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn linux32_personality_is_the_payloads() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let out = sh_builder("uname -m; cat /proc/self/personality")
+        .personality(nsbox::Personality::Linux32)
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "i686\n00000008\n");
+    let host = std::process::Command::new("uname").arg("-m").output().unwrap();
+    assert_eq!(host.stdout, b"x86_64\n", "the caller's personality changed");
 }

@@ -239,6 +239,11 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         | Step::LandlockRuleset { .. }
         | Step::LandlockRule { .. } => privileges::run(step),
         Step::Exec { .. } => exec::run(step),
-        Step::WriteFile { .. } | Step::SetDomainname(..) | Step::Umask(..) => process::run(step),
+        Step::WriteFile { .. }
+        | Step::SetDomainname(..)
+        | Step::Umask(..)
+        | Step::Personality(..)
+        | Step::IoPriority(..)
+        | Step::Scheduler(..) => process::run(step),
     }
 }

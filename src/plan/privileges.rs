@@ -26,6 +26,21 @@ impl Plan {
         if let Some(mask) = config.process.umask {
             self.push(Step::Umask(mask), attrs, None);
         }
+        // While the capabilities a realtime class needs are there (crate::scheduling).
+        if let Some(personality) = config.process.personality {
+            self.push(
+                Step::Personality(personality.value()),
+                attrs,
+                Some("personality".into()),
+            );
+        }
+        if let Some((class, level)) = config.process.io_priority {
+            let value = crate::scheduling::ioprio_value(class, level);
+            self.push(Step::IoPriority(value), attrs, Some("ioprio_set".into()));
+        }
+        if let Some(scheduler) = &config.process.scheduler {
+            self.push(Step::Scheduler(scheduler.attr()), attrs, Some("sched_setattr".into()));
+        }
         if config.new_session {
             self.push(Step::NewSession, attrs, None);
         }

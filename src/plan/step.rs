@@ -240,6 +240,12 @@ pub(crate) enum Step {
     SetDomainname(CString),
     /// `umask(2)`.
     Umask(u32),
+    /// `personality(2)`.
+    Personality(u64),
+    /// `ioprio_set(IOPRIO_WHO_PROCESS, 0, value)`.
+    IoPriority(i32),
+    /// `sched_setattr(0, attr, 0)`.
+    Scheduler(crate::scheduling::SchedAttr),
     LoopbackUp,
     Chdir(CString),
     /// `dup2(from, to)` for stdio.
