@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use nsbox::{Capabilities, Capability, ContainerBuilder, IdMap, Namespaces, Network};
+use nsbox::{Capabilities, Capability, ContainerBuilder, IdMap, Namespaces, Network, Personality};
 use oci_spec::runtime::{Linux, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxPersonalityDomain, Spec};
 
 use crate::error::{Result, invalid, unsupported};
@@ -66,7 +66,8 @@ pub(crate) fn namespaces(b: &mut ContainerBuilder, linux: &Linux) -> Result<Name
     Ok(set)
 }
 
-/// Id maps, hostname, domain name and sysctls: what belongs to the namespaces created.
+/// Id maps, hostname, domain name and sysctls (what belongs to the namespaces created), and
+/// the personality.
 pub(crate) fn identity(
     b: &mut ContainerBuilder,
     spec: &Spec,
@@ -115,6 +116,18 @@ pub(crate) fn identity(
     let sysctls: BTreeMap<&String, &String> = linux.sysctl().iter().flatten().collect();
     for (name, value) in sysctls {
         b.sysctl(name, value);
+    }
+    if let Some(persona) = linux.personality() {
+        if persona.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+            return Err(unsupported(
+                "linux.personality.flags",
+                "nsbox sets no personality flags",
+            ));
+        }
+        b.personality(match persona.domain() {
+            LinuxPersonalityDomain::PerLinux => Personality::Linux,
+            LinuxPersonalityDomain::PerLinux32 => Personality::Linux32,
+        });
     }
     Ok(())
 }
@@ -258,15 +271,6 @@ pub(crate) fn rest(linux: &Linux) -> Result<()> {
             return Err(unsupported(
                 "linux.rootfsPropagation",
                 format!("{other:?}: nsbox makes every mount of the container private"),
-            ));
-        }
-    }
-    if let Some(persona) = linux.personality() {
-        let flags = persona.flags().as_ref().is_some_and(|f| !f.is_empty());
-        if persona.domain() != LinuxPersonalityDomain::PerLinux || flags {
-            return Err(unsupported(
-                "linux.personality",
-                "nsbox cannot set a personality: the container runs as LINUX (the caller's)",
             ));
         }
     }

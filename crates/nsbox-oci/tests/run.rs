@@ -318,3 +318,39 @@ fn a_bundle_joins_a_running_containers_ipc_namespace() {
     target.kill(nsbox::Signal::SIGKILL).unwrap();
     target.wait().unwrap();
 }
+
+/// `linux.personality`, `process.ioPriority` and `process.scheduler`, read back inside.
+#[test]
+fn scheduling_settings_reach_the_kernel() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let mut spec = nsbox_spec();
+    set(
+        &mut spec,
+        "/process/ioPriority",
+        json!({"class": "IOPRIO_CLASS_BE", "priority": 6}),
+    );
+    set(
+        &mut spec,
+        "/process/scheduler",
+        json!({"policy": "SCHED_BATCH", "nice": 7}),
+    );
+    if cfg!(target_arch = "x86_64") {
+        set(&mut spec, "/linux/personality", json!({"domain": "LINUX32"}));
+    }
+    let out = run(
+        spec,
+        r#"
+echo "machine: $(uname -m)"
+echo "ioprio: $(ionice)"
+echo "sched: $(cut -d' ' -f19,41 /proc/self/stat)"
+"#,
+    );
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(field(&out, "machine"), "i686", "{out}");
+    }
+    assert_eq!(field(&out, "ioprio"), "best-effort: prio 6", "{out}");
+    // nice 7, SCHED_BATCH (3).
+    assert_eq!(field(&out, "sched"), "7 3", "{out}");
+}
