@@ -194,6 +194,27 @@ fn ipc_sysctls_are_the_containers_own() {
 }
 
 #[test]
+fn a_sysctl_the_kernel_lacks_fails_its_step_naming_the_file() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let e = setup_failure_of(
+        sh_builder("true")
+            .sysctl("net.ipv4.conf.nsbox0.forwarding", "1")
+            .output(),
+    );
+    assert_eq!(
+        (e.step, e.path.as_deref(), e.errno),
+        (
+            SetupStep::Sysctl,
+            Some(Path::new("/proc/sys/net/ipv4/conf/nsbox0/forwarding")),
+            Errno::ENOENT
+        )
+    );
+}
+
+#[test]
 fn sysctls_outside_the_containers_namespaces_are_refused() {
     let _serial = common::exclusive();
     let e = refused(sh_builder("true").sysctl("vm.swappiness", "10"));
@@ -319,6 +340,23 @@ fn joined_ipc_and_uts_namespaces_are_a_running_containers() {
         .output()
         .unwrap();
     assert_eq!(stdout_of(&out), format!("{ipc}\n{uts}\nnsbox-target\n"));
+    // A process executed in the joining container is in the joined namespaces too.
+    let mut joiner = Container::builder()
+        .namespaces(Namespaces::all() - Namespaces::USER)
+        .join_namespace(Namespaces::IPC, format!("/proc/{payload}/ns/ipc"))
+        .command("/bin/sleep")
+        .arg("100")
+        .spawn()
+        .unwrap();
+    let out = joiner
+        .exec()
+        .command("/bin/readlink")
+        .arg("/proc/self/ns/ipc")
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), format!("{ipc}\n"));
+    joiner.kill(nsbox::Signal::SIGKILL).unwrap();
+    joiner.wait().unwrap();
     target.kill(nsbox::Signal::SIGKILL).unwrap();
     target.wait().unwrap();
 }
