@@ -85,9 +85,8 @@ pub(crate) fn map(b: &mut ContainerBuilder, p: &Process, options: &Options) -> R
     if let Some(scheduler) = p.scheduler() {
         b.scheduler(self::scheduler(scheduler)?);
     }
-    if p.exec_cpu_affinity().is_some() {
-        return Err(unsupported("process.execCPUAffinity", "nsbox has no such setting"));
-    }
+    // `process.execCPUAffinity` "is not applicable to the container's init process"
+    // (runtime-spec config.md): in config.json it has no effect, under runc as here.
     capabilities(b, p)
 }
 

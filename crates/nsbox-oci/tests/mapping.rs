@@ -227,6 +227,8 @@ fn each_field_maps_onto_its_nsbox_setting() {
             vec![("/process/scheduler", json!({"policy": "Deadline", "nice": 0, "priority": 0, "flags": 2,
                 "runtime": 10000, "deadline": 20000, "period": 30000}))]),
         ("annotations", vec![("/annotations", json!({"org.example": "x"}))], vec![("/init", json!(false))]),
+        ("execCPUAffinity: not applicable to the init process", vec![("/process/execCPUAffinity", json!({"initial": "0", "final": "0"}))],
+            vec![("/init", json!(false))]),
     ];
     for (name, patches, expect) in table {
         let config = config_of(&with(&patches));
@@ -290,7 +292,6 @@ fn unsupported_fields_are_refused_by_name() {
         (vec![("/process/scheduler", json!({"policy": "SCHED_ISO"}))], "process.scheduler.policy"),
         (vec![("/process/scheduler", json!({"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_KEEP_POLICY"]}))],
             "process.scheduler.flags[0]"),
-        (vec![("/process/execCPUAffinity", json!({"initial": "0"}))], "process.execCPUAffinity"),
         (vec![("/process/commandLine", json!("cmd.exe"))], "process.commandLine"),
         (vec![("/process/capabilities/inheritable", json!(["CAP_KILL"]))], "process.capabilities.inheritable"),
         (vec![("/process/capabilities/permitted", json!(["CAP_KILL"]))], "process.capabilities.permitted"),
