@@ -110,8 +110,9 @@ impl ContainerBuilder {
     /// or slashed; may be repeated. Only namespaced sysctls are allowed, as runc allows them:
     /// `kernel.msg*`, `kernel.sem`, `kernel.shm*` and `fs.mqueue.*` with an IPC namespace,
     /// `net.*` with a network namespace of the container's own ([`Network::None`](crate::Network::None)
-    /// or joined), `kernel.hostname` and `kernel.domainname` with a UTS namespace (and without
-    /// [`hostname`](Self::hostname) or [`domainname`](Self::domainname) for the same value).
+    /// or joined), `kernel.hostname` and `kernel.domainname` with a UTS namespace: `build()`
+    /// makes these two the [`hostname`](Self::hostname) and [`domainname`](Self::domainname)
+    /// (and refuses them beside those, [`ConfigError::Conflict`]).
     /// `build()` refuses any other ([`ConfigError::Malformed`] for [`Setting::Sysctl`]), and
     /// one whose namespace is not the container's ([`ConfigError::NeedsNamespace`]).
     ///
@@ -157,7 +158,6 @@ pub(crate) fn validate(
     attrs: &ProcessAttributes,
     ns: Namespaces,
     own_network: bool,
-    hostname: bool,
 ) -> Result<Namespaces, ConfigError> {
     crate::scheduling::validate(attrs)?;
     let joined = check_joins(attrs, ns)?;
@@ -214,24 +214,39 @@ pub(crate) fn validate(
                 ));
             }
             Some(Namespaces::NET) => need(own_network, Setting::Sysctl, Namespaces::NET)?,
-            Some(Namespaces::UTS) => {
-                need(created.contains(Namespaces::UTS), Setting::Sysctl, Namespaces::UTS)?;
-                let (with, given) = match name.as_str() {
-                    "kernel.hostname" => (Setting::Hostname, hostname),
-                    _ => (Setting::Domainname, attrs.domainname.is_some()),
-                };
-                if given {
-                    return Err(ConfigError::Conflict {
-                        setting: Setting::Sysctl,
-                        with,
-                        why: "both set the same name: give one",
-                    });
-                }
-            }
+            // Made hostname and domainname by `uts_sysctls` before these checks.
+            Some(Namespaces::UTS) => need(created.contains(Namespaces::UTS), Setting::Sysctl, Namespaces::UTS)?,
             Some(other) => need(ns.contains(other), Setting::Sysctl, other)?,
         }
     }
     Ok(created)
+}
+
+/// `kernel.hostname` and `kernel.domainname` sysctls made what they are, the hostname and
+/// the domain name: one step each, in one place of the plan, whatever else the plan holds
+/// (a `SetHostname` after a sysctl would undo it). Both given for one name is a conflict.
+pub(crate) fn uts_sysctls(attrs: &mut ProcessAttributes, hostname: &mut Option<OsString>) -> Result<(), ConfigError> {
+    let mut conflict = None;
+    attrs.sysctls.retain(|(name, value)| {
+        let (slot, with) = match name.as_str() {
+            "kernel.hostname" => (&mut *hostname, Setting::Hostname),
+            "kernel.domainname" => (&mut attrs.domainname, Setting::Domainname),
+            _ => return true,
+        };
+        if slot.is_some() {
+            conflict = Some(with);
+        }
+        *slot = Some(value.into());
+        false
+    });
+    match conflict {
+        None => Ok(()),
+        Some(with) => Err(ConfigError::Conflict {
+            setting: Setting::Sysctl,
+            with,
+            why: "both set the same name: give one",
+        }),
+    }
 }
 
 fn check_joins(attrs: &ProcessAttributes, ns: Namespaces) -> Result<Namespaces, ConfigError> {

@@ -74,7 +74,8 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
     }
     // Process attributes and namespace settings (process_attrs): joined types are not created.
     let own_network = !matches!(network, Network::Host);
-    let ns = crate::process_attrs::validate(&s.process, s.namespaces, own_network, s.hostname.is_some())?;
+    crate::process_attrs::uts_sysctls(&mut s.process, &mut s.hostname)?;
+    let ns = crate::process_attrs::validate(&s.process, s.namespaces, own_network)?;
     let joins = matches!(network, Network::Join(_));
     need(
         s.ports.is_empty() || ns.contains(Namespaces::NET) || joins,

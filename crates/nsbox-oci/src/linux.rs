@@ -94,14 +94,19 @@ pub(crate) fn identity(
         return Err(invalid("linux.uidMappings", "id mappings without a user namespace"));
     }
     let hostname = spec.hostname().as_deref().unwrap_or_default();
+    // A `kernel.hostname` sysctl names the host itself (nsbox's build() makes it the hostname).
+    let by_sysctl = linux
+        .sysctl()
+        .as_ref()
+        .is_some_and(|s| s.contains_key("kernel.hostname"));
     if ns.contains(Namespaces::UTS) {
         // runc leaves the name the new namespace starts with (the host's) when none is given;
         // nsbox would use the container id.
-        b.hostname(if hostname.is_empty() {
-            &options.hostname
-        } else {
-            hostname
-        });
+        if !hostname.is_empty() {
+            b.hostname(hostname);
+        } else if !by_sysctl {
+            b.hostname(&options.hostname);
+        }
     } else if !hostname.is_empty() {
         return Err(invalid("hostname", "needs a UTS namespace of the container's own"));
     }

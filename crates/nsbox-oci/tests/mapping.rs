@@ -137,6 +137,9 @@ fn each_field_maps_onto_its_nsbox_setting() {
             vec![("/process/sysctls", json!([["fs.mqueue.msg_max", "20"], ["kernel.shmmax", "1000000"],
                 ["net.ipv4.ip_unprivileged_port_start", "0"], ["net.ipv4.ping_group_range", "0 2147483647"]]))]),
         ("domainname", vec![("/domainname", json!("example.org"))], vec![("/process/domainname", bytes("example.org"))]),
+        ("UTS sysctls are the hostname and domain name", vec![("/hostname", json!(null)),
+                ("/linux/sysctl", json!({"kernel.hostname": "by-sysctl", "kernel.domainname": "example.net"}))],
+            vec![("/hostname", bytes("by-sysctl")), ("/process/domainname", bytes("example.net")), ("/process/sysctls", json!([]))]),
         ("IPC, UTS and cgroup namespaces by path", vec![
             ("/linux/namespaces/2", json!({"type": "ipc", "path": "/proc/1/ns/ipc"})),
             ("/linux/namespaces/3", json!({"type": "uts", "path": "/run/uts"})),
@@ -425,6 +428,8 @@ fn limits_nsbox_refuses_come_back_from_build() {
         vec![("/process/user/umask", json!(0o1777))],
         vec![("/linux/sysctl", json!({"vm.swappiness": "10"}))],
         vec![("/linux/sysctl", json!({"kernel.pid_max": "10"}))],
+        // The bundle's hostname and a kernel.hostname sysctl.
+        vec![("/linux/sysctl", json!({"kernel.hostname": "other"}))],
         // net.* with the host's network namespace, kernel.shm* without an IPC namespace.
         vec![
             ("/linux/sysctl", json!({"net.ipv4.ip_forward": "1"})),
