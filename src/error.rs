@@ -546,6 +546,10 @@ pub enum SetupStep {
     Init,
     /// Executing the payload.
     Exec,
+    /// Writing a sysctl in the container's namespaces (the path is its `/proc/sys` file).
+    Sysctl,
+    /// Setting the NIS domain name.
+    SetDomainname,
 }
 
 impl fmt::Display for SetupStep {
@@ -581,6 +585,8 @@ impl fmt::Display for SetupStep {
             SetupStep::Signals => "reset signals",
             SetupStep::Init => "start init",
             SetupStep::Exec => "exec",
+            SetupStep::Sysctl => "write sysctl",
+            SetupStep::SetDomainname => "set domainname",
         };
         f.write_str(name)
     }

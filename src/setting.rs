@@ -123,6 +123,20 @@ pub enum Setting {
     Stdout,
     /// [`stderr`](crate::ContainerBuilder::stderr).
     Stderr,
+    /// [`oom_score_adj`](crate::ContainerBuilder::oom_score_adj).
+    OomScoreAdj,
+    /// [`umask`](crate::ContainerBuilder::umask).
+    Umask,
+    /// [`sysctl`](crate::ContainerBuilder::sysctl).
+    Sysctl,
+    /// [`domainname`](crate::ContainerBuilder::domainname); its range is a length in bytes.
+    Domainname,
+    /// [`join_namespace`](crate::ContainerBuilder::join_namespace).
+    JoinNamespace,
+    /// [`io_priority`](crate::ContainerBuilder::io_priority): its level.
+    IoPriority,
+    /// [`scheduler`](crate::ContainerBuilder::scheduler).
+    Scheduler,
 }
 
 impl Setting {
@@ -137,7 +151,8 @@ impl Setting {
             | Setting::RunSize
             | Setting::ShmSize
             | Setting::OutputLimit
-            | Setting::LogMaxSize => " bytes",
+            | Setting::LogMaxSize
+            | Setting::Domainname => " bytes",
             Setting::UidMap | Setting::GidMap => " ranges",
             Setting::CpuLimit => " thousandths of a CPU",
             Setting::Seccomp => " instructions",
@@ -199,6 +214,13 @@ impl fmt::Display for Setting {
             Setting::LogMaxFiles => "log max_files",
             Setting::Stdout => "stdout",
             Setting::Stderr => "stderr",
+            Setting::OomScoreAdj => "oom_score_adj",
+            Setting::Umask => "umask",
+            Setting::Sysctl => "sysctl",
+            Setting::Domainname => "domainname",
+            Setting::JoinNamespace => "join_namespace",
+            Setting::IoPriority => "io_priority",
+            Setting::Scheduler => "scheduler",
         };
         f.write_str(name)
     }

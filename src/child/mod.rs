@@ -12,6 +12,7 @@ mod mounts;
 pub(crate) mod overlay;
 mod populate;
 mod privileges;
+mod process;
 
 use std::os::fd::RawFd;
 
@@ -303,5 +304,11 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         Step::Lookup(candidates) => exec::lookup(candidates),
         Step::ForkAway { pid_fd } => fork_away(*pid_fd),
         Step::Exec { .. } => exec::run(step),
+        Step::WriteFile { .. }
+        | Step::SetDomainname(..)
+        | Step::Umask(..)
+        | Step::Personality(..)
+        | Step::IoPriority(..)
+        | Step::Scheduler(..) => process::run(step),
     }
 }

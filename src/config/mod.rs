@@ -131,6 +131,9 @@ pub struct Config {
     pub(crate) on_spawn: crate::on_spawn::OnSpawn,
     /// The start gate and created hooks (`ContainerBuilder::start_gate`, `on_created`).
     pub(crate) start: crate::start_gate::StartControl,
+    /// Process attributes and namespace settings: oom_score_adj, umask, sysctls, domainname,
+    /// joined namespaces (`process_attrs`); `namespaces` no longer has the joined types.
+    pub(crate) process: crate::process_attrs::ProcessAttributes,
 }
 
 impl Config {

@@ -99,6 +99,9 @@ pub(crate) struct Settings {
     /// serialized.
     #[cfg_attr(feature = "serde", serde(skip))]
     pub start: crate::start_gate::StartControl,
+    /// Process attributes and namespace settings: oom_score_adj, umask, sysctls, domainname,
+    /// joined namespaces (`process_attrs`).
+    pub process: crate::process_attrs::ProcessAttributes,
 }
 
 impl Default for Settings {
@@ -146,6 +149,7 @@ impl Default for Settings {
             keep_alive: Default::default(),
             on_spawn: Default::default(),
             start: Default::default(),
+            process: Default::default(),
         }
     }
 }
@@ -206,6 +210,7 @@ impl From<&Config> for Settings {
             keep_alive: c.keep_alive,
             on_spawn: c.on_spawn,
             start: c.start,
+            process: c.process,
         }
     }
 }

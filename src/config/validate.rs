@@ -72,7 +72,10 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         Network::None => s.namespaces |= Namespaces::NET,
         Network::Host | Network::Join(_) => s.namespaces -= Namespaces::NET,
     }
-    let ns = s.namespaces;
+    // Process attributes and namespace settings (process_attrs): joined types are not created.
+    let own_network = !matches!(network, Network::Host);
+    crate::process_attrs::uts_sysctls(&mut s.process, &mut s.hostname)?;
+    let ns = crate::process_attrs::validate(&s.process, s.namespaces, own_network)?;
     let joins = matches!(network, Network::Join(_));
     need(
         s.ports.is_empty() || ns.contains(Namespaces::NET) || joins,
@@ -268,6 +271,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         keep_alive: s.keep_alive,
         on_spawn: s.on_spawn,
         start: s.start,
+        process: s.process,
     })
 }
 

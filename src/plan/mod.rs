@@ -8,6 +8,7 @@ mod exec;
 #[cfg(test)]
 mod golden;
 mod privileges;
+mod process;
 mod render;
 mod rootfs;
 pub(crate) mod step;
@@ -121,6 +122,7 @@ impl Plan {
         plan.push(Step::CloseFd(plan.parent.error.as_raw_fd()), attrs, None);
         plan.push(Step::CloseFd(sync_w_raw), attrs, None);
         plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
+        plan.plan_namespace_joins(config)?;
         let joins = match cgroup {
             Some(cgroup) => cgroup.join_files(crate::kernel::clone3_available())?,
             None => Vec::new(),
@@ -174,6 +176,10 @@ impl Plan {
             );
             plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
         }
+        // oom_score_adj, sysctls, domainname (see crate::process_attrs); an oom_score_adj
+        // written on the caller's memory would be the caller's too.
+        plan.plan_process_attributes(config)?;
+        let shared_memory = shared_memory && config.process.oom_score_adj.is_none();
         // Shared memory (see crate::shared_memory) also needs an init able to execute its
         // binary: its in-process loop would run on the caller's memory forever.
         let shared_memory = shared_memory && (status_w.is_none() || plan.binary >= 0);

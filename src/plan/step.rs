@@ -43,7 +43,8 @@ pub(crate) enum Step {
     /// opener's credentials, so it works in any user namespace.
     JoinCgroup(RawFd),
     /// `setns(pidfd, flags)`: join the namespaces `flags` names of a running container's first
-    /// process (exec); the pidfd form enters the user namespace first.
+    /// process (exec); the pidfd form enters the user namespace first. Also with a namespace
+    /// file's fd and its one type (`ContainerBuilder::join_namespace`).
     JoinNamespaces {
         pidfd: RawFd,
         flags: libc::c_int,
@@ -229,6 +230,22 @@ pub(crate) enum Step {
     /// After pivot: make `path` read-only (skipped if absent).
     ReadOnlyPath(CString),
     SetHostname(CString),
+    /// Write `value` to the file at the absolute `path` (`O_WRONLY`, no `O_CREAT`):
+    /// `/proc/self/oom_score_adj` or a `/proc/sys` file (see `process_attrs`).
+    WriteFile {
+        path: CString,
+        value: CString,
+    },
+    /// `setdomainname(2)`.
+    SetDomainname(CString),
+    /// `umask(2)`.
+    Umask(u32),
+    /// `personality(2)`.
+    Personality(u64),
+    /// `ioprio_set(IOPRIO_WHO_PROCESS, 0, value)`.
+    IoPriority(i32),
+    /// `sched_setattr(0, attr, 0)`.
+    Scheduler(crate::scheduling::SchedAttr),
     LoopbackUp,
     Chdir(CString),
     /// `dup2(from, to)` for stdio.

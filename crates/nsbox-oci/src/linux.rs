@@ -1,17 +1,19 @@
 //! `linux`: namespaces, id maps, hostname, masked and read-only paths, devices, and the
 //! fields nsbox has no setting for.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use nsbox::{Capabilities, Capability, ContainerBuilder, IdMap, Namespaces, Network};
+use nsbox::{Capabilities, Capability, ContainerBuilder, IdMap, Namespaces, Network, Personality};
 use oci_spec::runtime::{Linux, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxPersonalityDomain, Spec};
 
 use crate::error::{Result, invalid, unsupported};
 use crate::options::Options;
 
-/// `linux.namespaces`: the set to create; a network namespace may be joined by path.
+/// `linux.namespaces`: the set to create; a network, IPC, UTS or cgroup namespace may be
+/// joined by path. Returns the namespaces created (the joined ones are not).
 pub(crate) fn namespaces(b: &mut ContainerBuilder, linux: &Linux) -> Result<Namespaces> {
     let mut set = Namespaces::empty();
+    let mut joined = Namespaces::empty();
     let mut network = Network::Host;
     for (i, ns) in linux.namespaces().as_deref().unwrap_or_default().iter().enumerate() {
         let field = format!("linux.namespaces[{i}]");
@@ -25,20 +27,33 @@ pub(crate) fn namespaces(b: &mut ContainerBuilder, linux: &Linux) -> Result<Name
             LinuxNamespaceType::Network => Namespaces::NET,
             LinuxNamespaceType::Time => Namespaces::TIME,
         };
-        if set.contains(bit) {
+        if set.contains(bit) || joined.contains(bit) {
             return Err(invalid(field, format!("{bit:?} namespace given twice")));
         }
-        set.insert(bit);
-        match (ns.path(), bit == Namespaces::NET) {
-            (Some(path), true) => network = Network::join_path(path),
-            (Some(_), false) => {
+        match (ns.path(), bit) {
+            (Some(path), Namespaces::NET) => {
+                network = Network::join_path(path);
+                joined.insert(bit);
+            }
+            (Some(path), bit) if nsbox::JOINABLE_NAMESPACES.contains(bit) => {
+                b.join_namespace(bit, path);
+                joined.insert(bit);
+            }
+            (Some(_), bit) => {
                 return Err(unsupported(
                     format!("{field}.path"),
-                    format!("nsbox joins only a network namespace by path, not a {bit:?} one"),
+                    format!(
+                        "nsbox joins network, IPC, UTS and cgroup namespaces by path, not a {bit:?} one (a user one \
+                         must come before the rest, a PID one applies only to children, a mount one leaves no root \
+                         to set up)"
+                    ),
                 ));
             }
-            (None, true) => network = Network::None,
-            (None, false) => {}
+            (None, Namespaces::NET) => {
+                network = Network::None;
+                set.insert(bit);
+            }
+            (None, bit) => set.insert(bit),
         }
     }
     if !set.contains(Namespaces::MOUNT) {
@@ -51,7 +66,8 @@ pub(crate) fn namespaces(b: &mut ContainerBuilder, linux: &Linux) -> Result<Name
     Ok(set)
 }
 
-/// Id maps, hostname and domain name.
+/// Id maps, hostname, domain name and sysctls (what belongs to the namespaces created), and
+/// the personality.
 pub(crate) fn identity(
     b: &mut ContainerBuilder,
     spec: &Spec,
@@ -78,19 +94,45 @@ pub(crate) fn identity(
         return Err(invalid("linux.uidMappings", "id mappings without a user namespace"));
     }
     let hostname = spec.hostname().as_deref().unwrap_or_default();
+    // A `kernel.hostname` sysctl names the host itself (nsbox's build() makes it the hostname).
+    let by_sysctl = linux
+        .sysctl()
+        .as_ref()
+        .is_some_and(|s| s.contains_key("kernel.hostname"));
     if ns.contains(Namespaces::UTS) {
         // runc leaves the name the new namespace starts with (the host's) when none is given;
         // nsbox would use the container id.
-        b.hostname(if hostname.is_empty() {
-            &options.hostname
-        } else {
-            hostname
-        });
+        if !hostname.is_empty() {
+            b.hostname(hostname);
+        } else if !by_sysctl {
+            b.hostname(&options.hostname);
+        }
     } else if !hostname.is_empty() {
-        return Err(invalid("hostname", "needs a UTS namespace"));
+        return Err(invalid("hostname", "needs a UTS namespace of the container's own"));
     }
-    if spec.domainname().as_deref().is_some_and(|d| !d.is_empty()) {
-        return Err(unsupported("domainname", "nsbox cannot set the NIS domain name"));
+    if let Some(domainname) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        if !ns.contains(Namespaces::UTS) {
+            return Err(invalid("domainname", "needs a UTS namespace of the container's own"));
+        }
+        b.domainname(domainname);
+    }
+    // Sorted: the file's order is lost in oci-spec's map, and a plan should not depend on it.
+    // What is not namespaced, or not in a namespace of the container's, build() refuses.
+    let sysctls: BTreeMap<&String, &String> = linux.sysctl().iter().flatten().collect();
+    for (name, value) in sysctls {
+        b.sysctl(name, value);
+    }
+    if let Some(persona) = linux.personality() {
+        if persona.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+            return Err(unsupported(
+                "linux.personality.flags",
+                "nsbox sets no personality flags",
+            ));
+        }
+        b.personality(match persona.domain() {
+            LinuxPersonalityDomain::PerLinux => Personality::Linux,
+            LinuxPersonalityDomain::PerLinux32 => Personality::Linux32,
+        });
     }
     Ok(())
 }
@@ -211,7 +253,6 @@ pub(crate) fn rest(linux: &Linux) -> Result<()> {
             "linux.netDevices",
             linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
         ),
-        ("linux.sysctl", linux.sysctl().as_ref().is_some_and(|s| !s.is_empty())),
         ("linux.cgroupsPath", linux.cgroups_path().is_some()),
         (
             "linux.mountLabel",
@@ -235,15 +276,6 @@ pub(crate) fn rest(linux: &Linux) -> Result<()> {
             return Err(unsupported(
                 "linux.rootfsPropagation",
                 format!("{other:?}: nsbox makes every mount of the container private"),
-            ));
-        }
-    }
-    if let Some(persona) = linux.personality() {
-        let flags = persona.flags().as_ref().is_some_and(|f| !f.is_empty());
-        if persona.domain() != LinuxPersonalityDomain::PerLinux || flags {
-            return Err(unsupported(
-                "linux.personality",
-                "nsbox cannot set a personality: the container runs as LINUX (the caller's)",
             ));
         }
     }

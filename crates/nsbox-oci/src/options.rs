@@ -13,10 +13,11 @@ pub struct Options {
     pub selinux: bool,
     /// The huge page sizes the host has, as the spec names them (`2MB`, `1GB`).
     pub hugepage_sizes: Vec<String>,
-    /// The caller's `oom_score_adj`, which the container inherits: a
-    /// `process.oomScoreAdj` equal to it is honoured, any other is refused.
+    /// The caller's `oom_score_adj`, which the container inherits: a `process.oomScoreAdj`
+    /// equal to it is left to inheritance, any other is set (`ContainerBuilder::oom_score_adj`).
     pub oom_score_adj: i32,
-    /// The caller's umask, which the container inherits (`None`: unknown).
+    /// The caller's umask, which the container inherits (`None`: unknown): a
+    /// `process.user.umask` equal to it is left to inheritance, any other is set.
     pub umask: Option<u32>,
     /// The host's hostname: a new UTS namespace starts with it, so a bundle without
     /// `hostname` keeps it, as under runc.

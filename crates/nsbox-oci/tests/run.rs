@@ -34,7 +34,9 @@ fn busybox_bundle(spec: &Value) -> tempfile::TempDir {
         .status()
         .unwrap();
     assert!(copied.success());
-    for applet in ["sh", "id", "cat", "hostname", "touch", "grep", "env", "stat", "echo"] {
+    for applet in [
+        "sh", "id", "cat", "hostname", "touch", "grep", "env", "stat", "echo", "readlink",
+    ] {
         symlink("busybox", bin.join(applet)).unwrap();
     }
     dir
@@ -301,4 +303,116 @@ echo "seccomp: $(grep '^Seccomp:' /proc/self/status | cut -f2)"
     assert_eq!(field(&out, "mount"), "refused", "{out}");
     assert_eq!(field(&out, "personality"), "OK", "{out}");
     assert_eq!(field(&out, "seccomp"), "2", "{out}");
+}
+
+/// What Docker 20.10 asks of a runtime beyond runc's defaults: an `oomScoreAdj` (dockerd runs
+/// at -500 and gives containers 0), a umask, the sysctls it sets for every container, a
+/// domain name; each read back from the kernel inside, the caller's and the host's unchanged.
+#[test]
+fn docker_process_settings_reach_the_kernel() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let own = || fs::read_to_string("/proc/self/oom_score_adj").unwrap();
+    let before = own();
+    // Raised: lowering needs CAP_SYS_RESOURCE, which root on some hosts lacks.
+    let score = before.trim().parse::<i32>().unwrap() + 100;
+    let host_port_start = fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    let mut spec = nsbox_spec();
+    set(&mut spec, "/process/oomScoreAdj", json!(score));
+    set(&mut spec, "/process/user/umask", json!(0o027));
+    set(&mut spec, "/domainname", json!("nsbox.example"));
+    set(
+        &mut spec,
+        "/linux/sysctl",
+        json!({
+            "net.ipv4.ip_unprivileged_port_start": "0",
+            "net.ipv4.ping_group_range": "0 2147483647",
+            "kernel.shmmax": "123456789"
+        }),
+    );
+    let out = run(
+        spec,
+        r#"
+echo "oom: $(cat /proc/self/oom_score_adj)"
+grep Umask /proc/self/status
+echo "port_start: $(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)"
+echo "ping: $(cat /proc/sys/net/ipv4/ping_group_range)"
+echo "shmmax: $(cat /proc/sys/kernel/shmmax)"
+echo "domainname: $(cat /proc/sys/kernel/domainname)"
+"#,
+    );
+    assert_eq!(field(&out, "oom"), score.to_string(), "{out}");
+    assert_eq!(field(&out, "Umask"), "0027", "{out}");
+    assert_eq!(field(&out, "port_start"), "0", "{out}");
+    assert_eq!(
+        field(&out, "ping").split_whitespace().collect::<Vec<_>>(),
+        ["0", "2147483647"],
+        "{out}"
+    );
+    assert_eq!(field(&out, "shmmax"), "123456789", "{out}");
+    assert_eq!(field(&out, "domainname"), "nsbox.example", "{out}");
+    assert_eq!(own(), before, "the caller's oom_score_adj changed");
+    let after = fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    assert_eq!(after, host_port_start, "the host's sysctl changed");
+}
+
+/// `linux.namespaces[].path` for an IPC namespace: the bundle's process is in the running
+/// container's, as `docker run --ipc container:X` asks.
+#[test]
+fn a_bundle_joins_a_running_containers_ipc_namespace() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let mut target = nsbox::Container::builder()
+        .init(false)
+        .command("/bin/sleep")
+        .arg("100")
+        .spawn()
+        .unwrap();
+    let path = format!("/proc/{}/ns/ipc", target.pid());
+    let link = fs::read_link(&path).unwrap().to_string_lossy().into_owned();
+    assert_ne!(link, fs::read_link("/proc/self/ns/ipc").unwrap().to_string_lossy());
+    let mut spec = nsbox_spec();
+    set(&mut spec, "/linux/namespaces/2", json!({"type": "ipc", "path": path}));
+    let out = run(spec, "echo \"ipc: $(readlink /proc/self/ns/ipc)\"");
+    assert_eq!(field(&out, "ipc"), link, "{out}");
+    target.kill(nsbox::Signal::SIGKILL).unwrap();
+    target.wait().unwrap();
+}
+
+/// `linux.personality`, `process.ioPriority` and `process.scheduler`, read back inside.
+#[test]
+fn scheduling_settings_reach_the_kernel() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let mut spec = nsbox_spec();
+    set(
+        &mut spec,
+        "/process/ioPriority",
+        json!({"class": "IOPRIO_CLASS_BE", "priority": 6}),
+    );
+    set(
+        &mut spec,
+        "/process/scheduler",
+        json!({"policy": "SCHED_BATCH", "nice": 7}),
+    );
+    if cfg!(target_arch = "x86_64") {
+        set(&mut spec, "/linux/personality", json!({"domain": "LINUX32"}));
+    }
+    let out = run(
+        spec,
+        r#"
+echo "machine: $(uname -m)"
+echo "ioprio: $(ionice)"
+echo "sched: $(cut -d' ' -f19,41 /proc/self/stat)"
+"#,
+    );
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(field(&out, "machine"), "i686", "{out}");
+    }
+    assert_eq!(field(&out, "ioprio"), "best-effort: prio 6", "{out}");
+    // nice 7, SCHED_BATCH (3).
+    assert_eq!(field(&out, "sched"), "7 3", "{out}");
 }
