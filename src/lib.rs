@@ -114,6 +114,7 @@ mod keep_alive;
 mod kernel;
 pub mod logs;
 mod mount;
+mod mount_paths;
 mod namespaces;
 mod net;
 mod null_device;
@@ -150,7 +151,7 @@ pub use error::{
 pub use exec::{Exec, ExecBuilder};
 pub use hint::{Hint, InterpreterKind};
 pub use idmap::IdMap;
-pub use mount::Mount;
+pub use mount::{Atime, Mount, Propagation};
 pub use namespaces::Namespaces;
 pub use net::{NetnsRef, Network, Port, Protocol, PublishedPort};
 pub use overlay_support::OverlaySupport;

@@ -123,6 +123,10 @@ pub enum Setting {
     Stdout,
     /// [`stderr`](crate::ContainerBuilder::stderr).
     Stderr,
+    /// [`masked_paths`](crate::ContainerBuilder::masked_paths).
+    MaskedPaths,
+    /// [`read_only_paths`](crate::ContainerBuilder::read_only_paths).
+    ReadOnlyPaths,
 }
 
 impl Setting {
@@ -199,6 +203,8 @@ impl fmt::Display for Setting {
             Setting::LogMaxFiles => "log max_files",
             Setting::Stdout => "stdout",
             Setting::Stderr => "stderr",
+            Setting::MaskedPaths => "masked_paths",
+            Setting::ReadOnlyPaths => "read_only_paths",
         };
         f.write_str(name)
     }

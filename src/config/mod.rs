@@ -129,6 +129,9 @@ pub struct Config {
     pub(crate) keep_alive: crate::keep_alive::KeepAlive,
     /// Hooks run once a payload executed (`ContainerBuilder::on_spawn`).
     pub(crate) on_spawn: crate::on_spawn::OnSpawn,
+    // Mounts (issue 16): the masked and read-only paths; `None`: nsbox's lists.
+    pub(crate) masked_paths: Option<Vec<PathBuf>>,
+    pub(crate) read_only_paths: Option<Vec<PathBuf>>,
 }
 
 impl Config {

@@ -95,6 +95,11 @@ pub(crate) struct Settings {
     /// Hooks run once a payload executed (`ContainerBuilder::on_spawn`): not serialized.
     #[cfg_attr(feature = "serde", serde(skip))]
     pub on_spawn: crate::on_spawn::OnSpawn,
+    // Mounts (issue 16): `None`: nsbox's lists (`ContainerBuilder::masked_paths`).
+    #[cfg_attr(feature = "serde", serde(default, with = "crate::config::wire::opt_vec_path"))]
+    pub masked_paths: Option<Vec<PathBuf>>,
+    #[cfg_attr(feature = "serde", serde(default, with = "crate::config::wire::opt_vec_path"))]
+    pub read_only_paths: Option<Vec<PathBuf>>,
 }
 
 impl Default for Settings {
@@ -141,6 +146,8 @@ impl Default for Settings {
             stop_signal: None,
             keep_alive: Default::default(),
             on_spawn: Default::default(),
+            masked_paths: None,
+            read_only_paths: None,
         }
     }
 }
@@ -200,6 +207,8 @@ impl From<&Config> for Settings {
             stop_signal: Some(c.stop_signal),
             keep_alive: c.keep_alive,
             on_spawn: c.on_spawn,
+            masked_paths: c.masked_paths,
+            read_only_paths: c.read_only_paths,
         }
     }
 }

@@ -267,6 +267,8 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         stop_signal: s.stop_signal.unwrap_or(crate::signal::Signal::SIGTERM),
         keep_alive: s.keep_alive,
         on_spawn: s.on_spawn,
+        masked_paths: crate::mount_paths::check(Setting::MaskedPaths, s.masked_paths)?,
+        read_only_paths: crate::mount_paths::check(Setting::ReadOnlyPaths, s.read_only_paths)?,
     })
 }
 

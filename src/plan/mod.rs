@@ -27,7 +27,7 @@ use crate::namespaces::Namespaces;
 use crate::pid1::protocol;
 use crate::stack::Stack;
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout, StdioKind};
-pub(crate) use step::{ContainerPath, Leaf, Step};
+pub(crate) use step::{BindAttrs, ContainerPath, Leaf, Step};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

@@ -17,7 +17,7 @@ mod idmapped;
 mod overlay;
 mod tree;
 
-use super::{ContainerPath, Leaf, Plan, Step, cstring};
+use super::{BindAttrs, ContainerPath, Leaf, Plan, Step, cstring};
 use crate::config::Config;
 use crate::error::{Error, Result, SetupStep};
 use crate::mount::MountKind;
@@ -27,26 +27,6 @@ use dev::{DEVICES, plan_kernel_fs};
 use hidden::{Hidden, hidden_on_host, hide};
 use host::{FRESH_ON_HOST_ROOT, HostEntry, choose_stage, entry_path, host_top_level};
 use tree::{Anchor, PlaceError, Placement, RootLayout, Tree};
-
-/// Docker's masked paths: hidden behind /dev/null (files) or an empty tmpfs (directories),
-/// with what each is on the kernels we know (tried first; the other kind if that is wrong).
-const MASKED: [(&str, bool); 12] = [
-    ("/proc/asound", true),
-    ("/proc/acpi", true),
-    ("/proc/interrupts", false),
-    ("/proc/kcore", false),
-    ("/proc/keys", false),
-    ("/proc/latency_stats", false),
-    ("/proc/timer_list", false),
-    ("/proc/timer_stats", false),
-    ("/proc/sched_debug", false),
-    ("/proc/scsi", true),
-    ("/sys/firmware", true),
-    ("/sys/devices/virtual/powercap", true),
-];
-
-/// Docker's read-only paths.
-const READ_ONLY: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 const RESOLVE_IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
 
@@ -296,8 +276,12 @@ fn lay_out(config: &Config, hidden: &[Hidden], root: RootLayout<'_>) -> Result<(
     tree.kernel(Path::new("/proc"));
     tree.fresh(Path::new("/dev"));
     tree.kernel(Path::new("/dev/pts"));
-    tree.fresh(Path::new("/dev/shm"));
-    tree.kernel(Path::new("/dev/mqueue"));
+    if !dev::replaced(config, "shm") {
+        tree.fresh(Path::new("/dev/shm"));
+    }
+    if !dev::replaced(config, "mqueue") {
+        tree.kernel(Path::new("/dev/mqueue"));
+    }
     tree.kernel(Path::new("/sys"));
     let mut placements = Vec::new();
     for (index, m) in config.mounts.iter().enumerate() {
@@ -410,12 +394,18 @@ fn plan_user_mounts(
         let target = resolve_path_from(&placed.path, RESOLVE_IN_ROOT, placed.create_from)?;
         let (fstype, flags, data) = match (&m.kind, slot) {
             (MountKind::Bind { recursive, .. }, Some(slot)) => {
+                let (set, clear) = m.flags.attrs(false);
                 let step = Step::Bind {
                     slot,
                     target,
                     leaf: placed.leaf,
                     recursive: *recursive,
                     read_only: m.read_only,
+                    attrs: BindAttrs {
+                        set,
+                        clear,
+                        propagation: m.flags.propagation_flags(),
+                    },
                 };
                 plan.push(step, SetupStep::BindMount, Some(m.target.clone()));
                 plan_shadows(plan, config, tree, Anchor::Mount(index))?;
@@ -426,7 +416,7 @@ fn plan_user_mounts(
                     // Read-only with mount points in it: writable until they are made.
                     let mut options = vec![("mode", format!("{mode:o}"))];
                     options.extend(size.map(|s| ("size", s.to_string())));
-                    let attrs = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
+                    let (attrs, _) = m.flags.attrs(true);
                     plan_tmpfs_with_mount_points(plan, sealed, placed.create_from, &options, attrs, None)?;
                     continue;
                 }
@@ -434,7 +424,7 @@ fn plan_user_mounts(
                 if let Some(size) = size {
                     data.push_str(&format!(",size={size}"));
                 }
-                let flags = libc::MS_NOSUID | libc::MS_NODEV | if m.read_only { libc::MS_RDONLY } else { 0 };
+                let flags = m.flags.ms_flags(true) | if m.read_only { libc::MS_RDONLY } else { 0 };
                 ("tmpfs", flags, Some(data))
             }
             (MountKind::Proc, _) => {
@@ -456,21 +446,21 @@ fn plan_enter(plan: &mut Plan, config: &Config) -> Result<()> {
     }
     plan.push(Step::PivotRoot, SetupStep::PivotRoot, None);
     plan.push(Step::CheckDevNull, SetupStep::MaskPath, Some("/dev/null".into()));
-    for (path, dir) in MASKED {
+    for (path, dir) in crate::mount_paths::masked(config) {
         plan.push(
             Step::MaskPath {
-                path: cstring(path.as_bytes())?,
+                path: cstring(path.as_os_str().as_bytes())?,
                 dir,
             },
             SetupStep::MaskPath,
-            Some(path.into()),
+            Some(path),
         );
     }
-    for path in READ_ONLY {
+    for path in crate::mount_paths::read_only(config) {
         plan.push(
-            Step::ReadOnlyPath(cstring(path.as_bytes())?),
+            Step::ReadOnlyPath(cstring(path.as_os_str().as_bytes())?),
             SetupStep::ReadOnlyPath,
-            Some(path.into()),
+            Some(path),
         );
     }
     Ok(())
@@ -497,6 +487,7 @@ pub(super) fn bind(
             leaf,
             recursive,
             read_only,
+            attrs: BindAttrs::default(),
         },
         label,
         Some(target.to_path_buf()),

@@ -1,0 +1,301 @@
+//! Per-mount flags (`nosuid`, `nodev`, `noexec`, atime, propagation), tmpfs without nsbox's
+//! default `nosuid,nodev`, the caller's masked and read-only path lists, and a caller's mount
+//! replacing nsbox's own `/dev/shm`.
+
+mod common;
+
+use std::fs;
+
+use common::{mount_options, sh_builder, stdout_of};
+use nsbox::{Atime, Container, ContainerBuilder, Mount, Propagation, Setting};
+
+/// The options (mountinfo field 6) and the optional fields (propagation) of the last mount at
+/// `point`, as seen inside a container with `mount`.
+fn mountinfo_with(b: &mut ContainerBuilder, point: &str) -> (String, String) {
+    let out = b.args(["-c", "cat /proc/self/mountinfo"]).output().expect("spawn");
+    let text = stdout_of(&out);
+    let options = mount_options(&text, point).unwrap_or_else(|| panic!("no mount at {point}:\n{text}"));
+    let line = text.lines().rfind(|l| l.split(' ').nth(4) == Some(point)).unwrap();
+    let optional: Vec<&str> = line.split(' ').skip(6).take_while(|f| *f != "-").collect();
+    (options, optional.join(" "))
+}
+
+/// `/bin/sh` without arguments yet.
+fn shell() -> ContainerBuilder {
+    let mut b = Container::builder();
+    b.command("/bin/sh");
+    b
+}
+
+fn flags_of(options: &str) -> Vec<&str> {
+    options.split(',').collect()
+}
+
+#[test]
+fn bind_flags_reach_the_kernel() {
+    if !common::root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = shell();
+    b.mount(Mount::bind(dir.path(), "/data").nosuid().nodev().noexec());
+    let (options, _) = mountinfo_with(&mut b, "/data");
+    let flags = flags_of(&options);
+    for want in ["rw", "nosuid", "nodev", "noexec"] {
+        assert!(flags.contains(&want), "{want} missing: {options}");
+    }
+}
+
+#[test]
+fn bind_without_flags_keeps_exec_and_suid() {
+    if !common::root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = shell();
+    b.mount(Mount::bind(dir.path(), "/data"));
+    let (options, _) = mountinfo_with(&mut b, "/data");
+    for absent in ["noexec", "nosuid", "noatime"] {
+        assert!(!flags_of(&options).contains(&absent), "{absent} set: {options}");
+    }
+}
+
+#[test]
+fn recursive_bind_flags_reach_every_submount() {
+    if !common::root() {
+        return;
+    }
+    // The host's /sys has submounts (cgroup, security, debug...): each copy gets the flags.
+    let mut b = shell();
+    b.mount(Mount::bind("/sys", "/hostsys").noexec().nosuid().read_only());
+    let out = b.args(["-c", "cat /proc/self/mountinfo"]).output().expect("spawn");
+    let text = stdout_of(&out);
+    let under: Vec<&str> = text
+        .lines()
+        .filter(|l| l.split(' ').nth(4).is_some_and(|p| p.starts_with("/hostsys/")))
+        .collect();
+    if !common::require("submounts under the host's /sys", !under.is_empty()) {
+        return;
+    }
+    for line in under {
+        let options = flags_of(line.split(' ').nth(5).unwrap());
+        for want in ["ro", "noexec", "nosuid"] {
+            assert!(options.contains(&want), "{want} missing: {line}");
+        }
+    }
+}
+
+#[test]
+fn noexec_bind_refuses_to_execute() {
+    if !common::root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy("/bin/true", dir.path().join("true")).unwrap();
+    let out = sh_builder("/data/true && echo ran")
+        .mount(Mount::bind(dir.path(), "/data").noexec())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ermission denied"));
+    let out = sh_builder("/data/true && echo ran")
+        .mount(Mount::bind(dir.path(), "/data"))
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "ran\n");
+}
+
+#[test]
+fn tmpfs_defaults_to_nosuid_nodev_and_allow_suid_drops_them() {
+    if !common::root() {
+        return;
+    }
+    let mut b = shell();
+    b.mount(Mount::tmpfs("/scratch"));
+    let (options, _) = mountinfo_with(&mut b, "/scratch");
+    assert!(flags_of(&options).contains(&"nosuid"), "{options}");
+    assert!(flags_of(&options).contains(&"nodev"), "{options}");
+    assert!(!flags_of(&options).contains(&"noexec"), "{options}");
+
+    let mut b = shell();
+    b.mount(
+        Mount::tmpfs("/scratch")
+            .allow_suid()
+            .allow_devices()
+            .noexec()
+            .atime(Atime::Strict),
+    );
+    let (options, _) = mountinfo_with(&mut b, "/scratch");
+    let flags = flags_of(&options);
+    assert!(!flags.contains(&"nosuid"), "{options}");
+    assert!(!flags.contains(&"nodev"), "{options}");
+    assert!(flags.contains(&"noexec"), "{options}");
+    assert!(
+        !flags.contains(&"relatime"),
+        "strictatime shows as no atime flag: {options}"
+    );
+
+    let mut b = shell();
+    b.mount(Mount::tmpfs("/scratch").atime(Atime::Never).no_diratime());
+    let (options, _) = mountinfo_with(&mut b, "/scratch");
+    for want in ["noatime", "nodiratime", "nosuid", "nodev"] {
+        assert!(flags_of(&options).contains(&want), "{want} missing: {options}");
+    }
+}
+
+#[test]
+fn read_only_tmpfs_with_mount_points_keeps_its_flags() {
+    if !common::root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = shell();
+    b.mount(Mount::tmpfs("/scratch").read_only().noexec())
+        .mount(Mount::bind(dir.path(), "/scratch/inner"));
+    let (options, _) = mountinfo_with(&mut b, "/scratch");
+    let flags = flags_of(&options);
+    for want in ["ro", "noexec", "nosuid", "nodev"] {
+        assert!(flags.contains(&want), "{want} missing: {options}");
+    }
+}
+
+#[test]
+fn bind_propagation_is_set_once_attached() {
+    if !common::root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = shell();
+    b.mount(Mount::bind(dir.path(), "/shared").propagation(Propagation::Shared))
+        .mount(Mount::bind(dir.path(), "/private"));
+    let (_, optional) = mountinfo_with(&mut b, "/shared");
+    assert!(optional.starts_with("shared:"), "optional fields: {optional:?}");
+    let mut b = shell();
+    b.mount(Mount::bind(dir.path(), "/private"));
+    let (_, optional) = mountinfo_with(&mut b, "/private");
+    assert_eq!(optional, "", "private by default");
+    let mut b = shell();
+    b.mount(Mount::bind(dir.path(), "/unbindable").propagation_recursive(Propagation::Unbindable));
+    let (_, optional) = mountinfo_with(&mut b, "/unbindable");
+    assert_eq!(optional, "unbindable");
+}
+
+#[test]
+fn masked_paths_are_exactly_the_callers() {
+    if !common::root() {
+        return;
+    }
+    // /proc/interrupts is in nsbox's list, not in this one; /proc/cmdline is in this one.
+    let script = "wc -c < /proc/cmdline; head -c 1 /proc/interrupts | wc -c; ls /sys/firmware | wc -l; \
+                  test -e /proc/no-such-path || echo absent";
+    let out = sh_builder(script)
+        .masked_paths(["/proc/cmdline", "/sys/firmware", "/proc/no-such-path"])
+        .output()
+        .unwrap();
+    let lines: Vec<String> = stdout_of(&out).lines().map(|l| l.trim().to_string()).collect();
+    assert_eq!(lines, ["0", "1", "0", "absent"], "cmdline masked, interrupts not");
+
+    let out = sh_builder("head -c 1 /proc/interrupts | wc -c").output().unwrap();
+    assert_eq!(stdout_of(&out).trim(), "0", "nsbox's list masks /proc/interrupts");
+}
+
+#[test]
+fn read_only_paths_are_exactly_the_callers() {
+    if !common::root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = shell();
+    b.mount(Mount::bind(dir.path(), "/data"))
+        .read_only_paths(["/data"])
+        .masked_paths(Vec::<&str>::new());
+    let (options, _) = mountinfo_with(&mut b, "/data");
+    assert!(flags_of(&options).contains(&"ro"), "{options}");
+    let out = sh_builder("grep -c ' /proc/sys ' /proc/self/mountinfo")
+        .read_only_paths(Vec::<&str>::new())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "no read-only /proc/sys"
+    );
+}
+
+#[test]
+fn masked_and_read_only_paths_are_checked() {
+    let refused = |b: &mut ContainerBuilder| match b.build() {
+        Err(nsbox::Error::Config(e)) => e,
+        other => panic!("build() must refuse: {other:?}"),
+    };
+    let e = refused(shell().masked_paths(["relative"]));
+    assert!(format!("{e}").contains("masked_paths"), "{e}");
+    let e = refused(shell().read_only_paths(["/"]));
+    assert!(
+        matches!(
+            e,
+            nsbox::ConfigError::BadContainerPath {
+                setting: Setting::ReadOnlyPaths,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(ContainerBuilder::DEFAULT_MASKED_PATHS.len(), 12);
+    assert!(ContainerBuilder::DEFAULT_READ_ONLY_PATHS.contains(&"/proc/sys"));
+}
+
+/// The mounts on the container's own `/dev` (the last mount there) at `/dev/<name>`: their
+/// filesystem types.
+fn in_dev(mountinfo: &str, name: &str) -> Vec<String> {
+    let field = |l: &str, n: usize| l.split(' ').nth(n).unwrap_or("").to_string();
+    let dev = mountinfo.lines().rfind(|l| field(l, 4) == "/dev").map(|l| field(l, 0));
+    let point = format!("/dev/{name}");
+    mountinfo
+        .lines()
+        .filter(|l| Some(field(l, 1)) == dev && field(l, 4) == point)
+        .map(|l| {
+            l.split(" - ")
+                .nth(1)
+                .unwrap_or("")
+                .split(' ')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_callers_mount_at_dev_shm_replaces_nsboxs() {
+    if !common::root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("from-engine"), "shm\n").unwrap();
+    let out = shell()
+        .args(["-c", "cat /dev/shm/from-engine; cat /proc/self/mountinfo"])
+        .mount(Mount::bind(dir.path(), "/dev/shm").nosuid().nodev().noexec())
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert!(text.starts_with("shm\n"), "{text}");
+    let host_fs = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let _ = host_fs;
+    assert_eq!(
+        in_dev(&text, "shm").len(),
+        1,
+        "one mount at /dev/shm, the caller's:\n{text}"
+    );
+    assert_ne!(in_dev(&text, "shm"), ["tmpfs"], "not nsbox's tmpfs:\n{text}");
+
+    let out = shell()
+        .args(["-c", "cat /proc/self/mountinfo"])
+        .mount(Mount::tmpfs("/dev/shm").noexec().size(1 << 20))
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(in_dev(&text, "shm"), ["tmpfs"], "{text}");
+    let line = text.lines().rfind(|l| l.split(' ').nth(4) == Some("/dev/shm")).unwrap();
+    assert!(line.contains("size=1024k"), "{line}");
+}
