@@ -175,6 +175,8 @@ pub(crate) enum MountKind {
         mode: u32,
     },
     Proc,
+    /// The container's own cgroups (issue 16, mounts).
+    Cgroup,
 }
 
 impl Mount {
@@ -210,6 +212,33 @@ impl Mount {
     pub fn proc(target: impl AsRef<Path>) -> Self {
         Mount {
             kind: MountKind::Proc,
+            target: target.as_ref().to_path_buf(),
+            read_only: false,
+            flags: MountFlags::default(),
+        }
+    }
+
+    /// The container's own cgroups as a cgroup filesystem at `target` (usually
+    /// `/sys/fs/cgroup`), as runc mounts one: the container gets a cgroup (as with
+    /// [`cgroup`](crate::ContainerBuilder::cgroup)), and sees that cgroup, not the host's tree.
+    ///
+    /// On a cgroup v2 host its v2 directory is bound at `target`. On a v1 or hybrid host a
+    /// tmpfs is mounted at `target` with, for each v1 hierarchy the container has a cgroup in,
+    /// its directory bound at a directory named after the hierarchy's controllers
+    /// (`cpu,cpuacct`, with `cpu` and `cpuacct` symlinks to it), and the v2 directory at
+    /// `unified` (hybrid). Hierarchies the container has no cgroup in (those nsbox neither
+    /// limits nor accounts with) are not shown: their root would be the caller's cgroup.
+    /// `nosuid` and `nodev` unless [`allow_suid`](Self::allow_suid) or
+    /// [`allow_devices`](Self::allow_devices); [`read_only`](Self::read_only) makes the tmpfs
+    /// and every directory in it read-only.
+    ///
+    /// ```
+    /// use nsbox::Mount;
+    /// let _cgroupfs = Mount::cgroup("/sys/fs/cgroup").read_only().noexec();
+    /// ```
+    pub fn cgroup(target: impl AsRef<Path>) -> Self {
+        Mount {
+            kind: MountKind::Cgroup,
             target: target.as_ref().to_path_buf(),
             read_only: false,
             flags: MountFlags::default(),

@@ -299,3 +299,71 @@ fn a_callers_mount_at_dev_shm_replaces_nsboxs() {
     let line = text.lines().rfind(|l| l.split(' ').nth(4) == Some("/dev/shm")).unwrap();
     assert!(line.contains("size=1024k"), "{line}");
 }
+
+#[test]
+fn cgroup_filesystem_shows_the_containers_own_cgroup_read_only() {
+    if !common::root() {
+        return;
+    }
+    // pids.max of the container's own cgroup: the v1 pids directory on a v1 or hybrid host,
+    // the v2 one on a pure v2 host.
+    let script = "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; \
+                  grep ' /sys/fs/cgroup' /proc/self/mountinfo; \
+                  touch /sys/fs/cgroup/new 2>/dev/null && echo writable; \
+                  echo 5 > /sys/fs/cgroup/pids/pids.max 2>/dev/null && echo v1-writable; ls /sys/fs/cgroup";
+    let out = shell()
+        .args(["-c", script])
+        .init(false)
+        .pids_limit(37)
+        .mount(Mount::cgroup("/sys/fs/cgroup").read_only().noexec())
+        .output()
+        .expect("spawn");
+    let text = stdout_of(&out);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("37"), "the container's limit:\n{text}");
+    assert!(!text.contains("writable"), "read-only:\n{text}");
+    // The container's cgroupfs: the last mount at /sys/fs/cgroup and those on it (the host
+    // root's own lie below it).
+    let field = |l: &str, n: usize| l.split(' ').nth(n).unwrap_or("").to_string();
+    let top = text
+        .lines()
+        .rfind(|l| field(l, 4) == "/sys/fs/cgroup")
+        .expect("a cgroupfs");
+    let ours: Vec<&str> = text
+        .lines()
+        .filter(|l| *l == top || field(l, 1) == field(top, 0))
+        .collect();
+    assert!(!ours.is_empty());
+    for line in ours {
+        let options = flags_of(line.split(' ').nth(5).unwrap());
+        for want in ["ro", "nosuid", "nodev", "noexec"] {
+            assert!(options.contains(&want), "{want} missing: {line}");
+        }
+    }
+    let hybrid_or_v1 = fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains(" - cgroup "));
+    if hybrid_or_v1 {
+        assert!(text.lines().any(|l| l == "pids"), "a pids directory:\n{text}");
+        // The memory hierarchy the test environment hides is not shown.
+        assert!(!text.lines().any(|l| l == "memory"), "{text}");
+    }
+}
+
+#[test]
+fn cgroup_filesystem_is_writable_when_asked_and_still_the_containers() {
+    if !common::root() {
+        return;
+    }
+    let script = "p=/sys/fs/cgroup/pids; test -d $p || p=/sys/fs/cgroup; \
+                  echo 12 > $p/pids.max && cat $p/pids.max";
+    let out = shell()
+        .args(["-c", script])
+        .init(false)
+        .pids_limit(30)
+        .mount(Mount::cgroup("/sys/fs/cgroup"))
+        .output()
+        .expect("spawn");
+    assert_eq!(stdout_of(&out), "12\n");
+}

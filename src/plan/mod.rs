@@ -150,7 +150,7 @@ impl Plan {
         // for inodes whose owner is mapped). Everything it creates (mount points, mkdirat)
         // comes after: the kernel refuses to create an inode for an unmapped fsuid (EOVERFLOW).
         let sources = match ns.contains(Namespaces::MOUNT) {
-            true => Some(rootfs::open_sources(&mut plan, config)?),
+            true => Some(rootfs::open_sources(&mut plan, config, cgroup)?),
             false => None,
         };
         if ns.contains(Namespaces::USER) {

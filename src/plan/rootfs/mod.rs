@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use libc::c_ulong;
 
+mod cgroupfs;
 mod dev;
 mod hidden;
 mod host;
@@ -50,12 +51,17 @@ pub(super) struct Sources {
     user_sources: Vec<Option<usize>>,
     hidden: Vec<Hidden>,
     overlay: Option<overlay::OverlaySources>,
+    cgroupfs: Option<cgroupfs::CgroupSources>,
 }
 
 /// The first steps of the filesystem sequence: private propagation, then every host source
 /// opened (`O_PATH`), before the staging mount can hide any of them. They run before the
 /// setup process switches to the container's root (see `Plan::new` for why).
-pub(super) fn open_sources(plan: &mut Plan, config: &Config) -> Result<Sources> {
+pub(super) fn open_sources(
+    plan: &mut Plan,
+    config: &Config,
+    cgroup: Option<&crate::cgroup::Cgroup>,
+) -> Result<Sources> {
     let ns = config.namespaces;
     // A fresh procfs or sysfs needs its own PID or network namespace: the host's would be the
     // same superblock, which cannot be mounted over itself (EBUSY) and, in a user namespace,
@@ -159,6 +165,7 @@ pub(super) fn open_sources(plan: &mut Plan, config: &Config) -> Result<Sources> 
             _ => None,
         });
     }
+    let cgroupfs = cgroupfs::open(plan, config, cgroup)?;
     Ok(Sources {
         whole_host,
         dir_shadow,
@@ -172,6 +179,7 @@ pub(super) fn open_sources(plan: &mut Plan, config: &Config) -> Result<Sources> 
         user_sources,
         hidden,
         overlay,
+        cgroupfs,
     })
 }
 
@@ -191,6 +199,7 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) ->
         user_sources,
         hidden,
         overlay,
+        cgroupfs,
     } = sources;
 
     // 2. The new root.
@@ -248,7 +257,7 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) ->
     // In one bind of a tree, /proc, /dev and /sys must be there (nothing is made in it).
     let top_exists = usize::from(whole_host || (root_slot.is_some() && !dir_shadow && read_only));
     plan_kernel_fs(plan, config, devices, proc_slot, sys_slot, top_exists)?;
-    plan_user_mounts(plan, config, user_sources, &tree, placements)?;
+    plan_user_mounts(plan, config, user_sources, &tree, placements, cgroupfs.as_ref())?;
     for slot in seal {
         plan.push(Step::ReadOnlyMount(slot), SetupStep::Mount, None);
     }
@@ -293,7 +302,7 @@ fn lay_out(config: &Config, hidden: &[Hidden], root: RootLayout<'_>) -> Result<(
         match &m.kind {
             MountKind::Bind { source, .. } => tree.bind(&placed.path, source, !m.read_only, index),
             MountKind::Tmpfs { .. } => tree.own(&placed.path, true, m.read_only, index),
-            MountKind::Proc => tree.own(&placed.path, false, m.read_only, index),
+            MountKind::Proc | MountKind::Cgroup => tree.own(&placed.path, false, m.read_only, index),
         }
         placements.push(placed);
     }
@@ -388,6 +397,7 @@ fn plan_user_mounts(
     user_sources: Vec<Option<usize>>,
     tree: &Tree,
     placements: Vec<Placement>,
+    cgroupfs: Option<&cgroupfs::CgroupSources>,
 ) -> Result<()> {
     let nosuid_noexec = libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV;
     for (index, ((m, slot), placed)) in config.mounts.iter().zip(user_sources).zip(placements).enumerate() {
@@ -430,6 +440,12 @@ fn plan_user_mounts(
             (MountKind::Proc, _) => {
                 let flags = nosuid_noexec | if m.read_only { libc::MS_RDONLY } else { 0 };
                 ("proc", flags, None)
+            }
+            (MountKind::Cgroup, _) => {
+                let sources =
+                    cgroupfs.ok_or_else(|| Error::io("mount a cgroup filesystem", nix::errno::Errno::EBADF))?;
+                cgroupfs::plan_mount(plan, config, m, &placed.path, placed.create_from, sources)?;
+                continue;
             }
             (MountKind::Bind { .. }, None) => unreachable!("every bind mount has a source slot"),
         };
