@@ -116,15 +116,7 @@ pub(crate) fn map(b: &mut ContainerBuilder, bundle: &Bundle, ns: Namespaces) -> 
                 // Docker's and containerd's name for the tmpfs of /dev/shm.
                 "shm" if destination == Path::new("/dev/shm") => tmpfs(&destination, &options, &field)?,
                 "proc" => proc(&destination, &options, &field)?,
-                "cgroup" | "cgroup2" => {
-                    return Err(unsupported(
-                        &field,
-                        format!(
-                            "{typ} at {}: nsbox mounts no cgroup filesystem in a container",
-                            destination.display()
-                        ),
-                    ));
-                }
+                "cgroup" | "cgroup2" => cgroup(&destination, &options, &field)?,
                 other => {
                     return Err(unsupported(
                         &field,
@@ -328,6 +320,38 @@ fn tmpfs(destination: &Path, options: &[&str], field: &str) -> Result<Mount> {
         }
     }
     // Exactly the bundle's flags: nsbox's default nosuid,nodev only where it says so.
+    if !flags.nosuid {
+        mount = mount.allow_suid();
+    }
+    if !flags.nodev {
+        mount = mount.allow_devices();
+    }
+    Ok(flags.apply(mount))
+}
+
+/// runc's and Docker's `cgroup` mount (type `cgroup` even on v2): the container's own
+/// cgroups ([`Mount::cgroup`]), with exactly the bundle's flags on the tmpfs nsbox makes (the
+/// bound cgroup directories keep the host's nosuid,nodev,noexec besides).
+fn cgroup(destination: &Path, options: &[&str], field: &str) -> Result<Mount> {
+    let mut mount = Mount::cgroup(destination);
+    let mut flags = Flags::default();
+    for option in options {
+        if flags.take(option) {
+            continue;
+        }
+        match *option {
+            "rw" | "rprivate" | "private" => {}
+            "ro" => mount = mount.read_only(),
+            other => {
+                return Err(unsupported(
+                    field,
+                    format!(
+                        "cgroup option {other:?}: nsbox's cgroup filesystem takes ro, rw, nosuid, nodev, noexec and atime flags"
+                    ),
+                ));
+            }
+        }
+    }
     if !flags.nosuid {
         mount = mount.allow_suid();
     }

@@ -79,14 +79,21 @@ fn runc_spec_defaults_map_onto_the_builder_without_nsbox_defaults() {
         ("/seccomp", json!("unconfined")),
         ("/rlimits", json!([["RLIMIT_NOFILE", 1024, 1024]])),
         ("/network", json!("none")),
-        ("/mounts", json!([])),
-        ("/bounds/shm_size", json!(64 << 20)),
+        // The bundle's /dev/shm replaces nsbox's, with exactly its flags.
+        ("/mounts/0/target", bytes("/dev/shm")),
+        ("/mounts/0/kind/tmpfs", json!({"size": 65536 << 10, "mode": 0o1777})),
+        ("/mounts/0/flags/nosuid", json!(true)),
+        ("/mounts/0/flags/noexec", json!(true)),
+        ("/mounts/0/flags/nodev", json!(true)),
+        ("/masked_paths", json!(nsbox_oci::NSBOX_MASKED_PATHS.map(bytes))),
+        ("/read_only_paths", json!(nsbox_oci::NSBOX_READONLY_PATHS.map(bytes))),
         ("/tty", json!(null)),
         ("/resources/pids", json!(null)),
     ];
     for (pointer, want) in expect {
         assert_eq!(config.pointer(pointer), Some(&want), "{pointer} in {config:#}");
     }
+    assert_eq!(config["mounts"].as_array().map(Vec::len), Some(1), "only /dev/shm");
     let env = config["env"].to_string();
     assert!(
         env.contains(&bytes("PATH").to_string()) && env.contains(&bytes("xterm").to_string()),
@@ -154,19 +161,45 @@ fn each_field_maps_onto_its_nsbox_setting() {
             vec![("/uid_map", json!([{"inside": 0, "outside": 100000, "count": 65536}])),
                  ("/gid_map", json!([{"inside": 0, "outside": 200000, "count": 65536}]))]),
         ("read-only rbind", vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "ro", "rprivate"]))],
-            vec![("/mounts/0/kind/bind/recursive", json!(true)), ("/mounts/0/kind/bind/follow", json!(true)),
-                 ("/mounts/0/kind/bind/source", bytes("/srv")), ("/mounts/0/target", bytes("/data")),
-                 ("/mounts/0/read_only", json!(true))]),
+            vec![("/mounts/1/kind/bind/recursive", json!(true)), ("/mounts/1/kind/bind/follow", json!(true)),
+                 ("/mounts/1/kind/bind/source", bytes("/srv")), ("/mounts/1/target", bytes("/data")),
+                 ("/mounts/1/read_only", json!(true))]),
         ("non-recursive bind of a bundle path", vec![("/mounts/6", mount("none", "/data", Some("rootfs"), &["bind", "rw"]))],
-            vec![("/mounts/0/kind/bind/recursive", json!(false)), ("/mounts/0/read_only", json!(false))]),
+            vec![("/mounts/1/kind/bind/recursive", json!(false)), ("/mounts/1/read_only", json!(false))]),
         ("tmpfs", vec![("/mounts/6", mount("tmpfs", "/scratch", Some("tmpfs"), &["nosuid", "nodev", "size=1m", "mode=700"]))],
-            vec![("/mounts/0/kind/tmpfs", json!({"size": 1 << 20, "mode": 0o700}))]),
+            vec![("/mounts/1/kind/tmpfs", json!({"size": 1 << 20, "mode": 0o700}))]),
         ("proc elsewhere", vec![("/mounts/6", mount("proc", "/host-proc", Some("proc"), &["nosuid", "noexec", "nodev", "ro"]))],
-            vec![("/mounts/0/kind", json!("proc")), ("/mounts/0/read_only", json!(true))]),
-        ("/dev/shm size", vec![("/mounts/3/options", json!(["nosuid", "noexec", "nodev", "mode=1777", "size=1m"]))],
-            vec![("/bounds/shm_size", json!(1 << 20))]),
+            vec![("/mounts/1/kind", json!("proc")), ("/mounts/1/read_only", json!(true))]),
         ("/dev/shm without size", vec![("/mounts/3/options", json!(["nosuid", "noexec", "nodev", "mode=1777"]))],
-            vec![("/bounds/shm_size", json!(null))]),
+            vec![("/mounts/0/kind/tmpfs", json!({"size": null, "mode": 0o1777}))]),
+        ("Docker's /dev/shm bind", vec![("/mounts/3", mount("bind", "/dev/shm", Some("/var/lib/docker/containers/x/mounts/shm"),
+                &["rbind", "rprivate", "nosuid", "noexec", "nodev"]))],
+            vec![("/mounts/0/kind/bind/source", bytes("/var/lib/docker/containers/x/mounts/shm")),
+                 ("/mounts/0/kind/bind/recursive", json!(true)), ("/mounts/0/target", bytes("/dev/shm")),
+                 ("/mounts/0/flags/nosuid", json!(true)), ("/mounts/0/flags/noexec", json!(true)),
+                 ("/mounts/0/flags/propagation", json!(null))]),
+        ("shm type", vec![("/mounts/3/type", json!("shm"))], vec![("/mounts/0/kind/tmpfs/mode", json!(0o1777))]),
+        ("bind flags", vec![("/mounts/6", mount("bind", "/data", Some("/srv"),
+                &["rbind", "nosuid", "nodev", "noexec", "noatime", "nodiratime", "rshared"]))],
+            vec![("/mounts/1/flags", json!({"nosuid": true, "nodev": true, "noexec": true, "allow_suid": false,
+                 "allow_devices": false, "atime": "never", "no_diratime": true, "propagation": ["shared", true]}))]),
+        ("bind unbindable", vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["bind", "unbindable", "relatime"]))],
+            vec![("/mounts/1/flags/propagation", json!(["unbindable", false])), ("/mounts/1/flags/atime", json!("relative"))]),
+        ("tmpfs exactly as given", vec![("/mounts/6", mount("tmpfs", "/t", Some("tmpfs"), &["noexec", "strictatime", "size=1m"]))],
+            vec![("/mounts/1/flags", json!({"nosuid": false, "nodev": false, "noexec": true, "allow_suid": true,
+                 "allow_devices": true, "atime": "strict", "no_diratime": false, "propagation": null}))]),
+        ("cgroup filesystem", vec![("/mounts/6", mount("cgroup", "/sys/fs/cgroup", Some("cgroup"),
+                &["nosuid", "noexec", "nodev", "relatime", "ro"]))],
+            vec![("/mounts/1/kind", json!("cgroup")), ("/mounts/1/read_only", json!(true)),
+                 ("/mounts/1/flags/noexec", json!(true)), ("/cgroup", json!(true))]),
+        ("cgroup2 filesystem, writable", vec![("/mounts/6", mount("cgroup2", "/sys/fs/cgroup", Some("cgroup2"), &["nosuid", "nodev", "rw"]))],
+            vec![("/mounts/1/kind", json!("cgroup")), ("/mounts/1/read_only", json!(false))]),
+        ("runc's masked paths", vec![("/linux/maskedPaths", json!(["/proc/kcore", "/sys/firmware/"]))],
+            vec![("/masked_paths", json!([bytes("/proc/kcore"), bytes("/sys/firmware")]))]),
+        ("no masked or read-only paths", vec![("/linux/maskedPaths", json!(null)), ("/linux/readonlyPaths", json!([]))],
+            vec![("/masked_paths", json!([])), ("/read_only_paths", json!([]))]),
+        ("a bind at /dev/mqueue replaces nsbox's", vec![("/mounts/4", mount("bind", "/dev/mqueue", Some("/srv"), &["rbind"]))],
+            vec![("/mounts/1/target", bytes("/dev/mqueue"))]),
         ("memory and swap", vec![("/linux/resources/memory", json!({"limit": 64 << 20, "swap": 128 << 20}))],
             vec![("/resources/memory", json!(64 << 20)), ("/resources/swap", json!(64 << 20))]),
         ("cpu", vec![("/linux/resources/cpu", json!({"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"}))],
@@ -252,8 +285,6 @@ fn unsupported_fields_are_refused_by_name() {
         (vec![("/linux/resources/blockIO", json!({"leafWeight": 100}))], "linux.resources.blockIO.leafWeight"),
         (vec![("/linux/namespaces/0/path", json!("/proc/1/ns/pid"))], "linux.namespaces[0].path"),
         (vec![("/linux/namespaces", json!([{"type": "pid"}]))], "linux.namespaces"),
-        (vec![("/linux/maskedPaths", json!(["/proc/kcore"]))], "linux.maskedPaths"),
-        (vec![("/linux/readonlyPaths", json!([]))], "linux.readonlyPaths"),
         (vec![("/domainname", json!("example.org"))], "domainname"),
         (vec![("/process/apparmorProfile", json!("docker-default"))], "process.apparmorProfile"),
         (vec![("/process/selinuxLabel", json!("system_u:system_r:container_t:s0"))], "process.selinuxLabel"),
@@ -268,12 +299,12 @@ fn unsupported_fields_are_refused_by_name() {
         (vec![("/process/capabilities/effective", json!(["CAP_KILL"]))], "process.capabilities.effective"),
         (vec![("/process/user", json!({"uid": 1000, "gid": 1000}))], "process.capabilities.permitted"),
         (vec![("/process/capabilities/ambient", json!(["CAP_KILL"]))], "process.capabilities.inheritable"),
-        (vec![("/mounts/6", mount("cgroup", "/sys/fs/cgroup", Some("cgroup"), &["ro"]))], "mounts[6]"),
-        (vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "nosuid"]))], "mounts[6]"),
-        (vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "rshared"]))], "mounts[6]"),
         (vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "idmap"]))], "mounts[6]"),
-        (vec![("/mounts/6", mount("tmpfs", "/t", Some("tmpfs"), &["nosuid", "nodev", "noexec"]))], "mounts[6]"),
-        (vec![("/mounts/6", mount("tmpfs", "/t", Some("tmpfs"), &["size=1m"]))], "mounts[6]"),
+        (vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "rslave"]))], "mounts[6]"),
+        (vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "suid"]))], "mounts[6]"),
+        (vec![("/mounts/6", mount("cgroup", "/sys/fs/cgroup", Some("cgroup"), &["ro", "nsdelegate"]))], "mounts[6]"),
+        (vec![("/mounts/6", mount("tmpfs", "/t", Some("tmpfs"), &["nr_inodes=10"]))], "mounts[6]"),
+        (vec![("/mounts/3/type", json!("devpts"))], "mounts[3]"),
         (vec![("/mounts/6", mount("overlay", "/o", Some("overlay"), &["lowerdir=/a"]))], "mounts[6]"),
         (vec![("/mounts/6", json!({"destination": "/d", "type": "bind", "source": "/srv", "options": ["rbind"],
                  "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}))], "mounts[6].uidMappings"),
@@ -324,14 +355,34 @@ fn unsupported_fields_are_refused_by_name() {
 }
 
 #[test]
-fn runc_spec_as_runc_writes_it_is_refused_naming_the_cgroup_mount() {
-    let err = error_of(&runc_spec());
-    assert_eq!(err.field(), Some("mounts[6]"), "{err}");
-    let mut spec = runc_spec();
-    spec["mounts"].as_array_mut().unwrap().pop();
+fn runc_spec_as_runc_writes_it_maps() {
+    let config = config_of(&runc_spec());
+    let masked = config["masked_paths"].to_string();
+    assert!(
+        !masked.contains(&bytes("/proc/interrupts").to_string()),
+        "runc's list: {masked}"
+    );
+    assert_eq!(config.pointer("/mounts/1/kind"), Some(&json!("cgroup")), "{config:#}");
+    assert_eq!(
+        config.pointer("/read_only_paths/3"),
+        Some(&bytes("/proc/sys")),
+        "{config:#}"
+    );
+}
+
+#[test]
+fn missing_dev_shm_is_refused() {
+    let mut spec = nsbox_spec();
+    spec["mounts"].as_array_mut().unwrap().remove(3);
     let err = error_of(&spec);
-    assert_eq!(err.field(), Some("linux.maskedPaths"), "{err}");
-    assert!(err.to_string().contains("/proc/interrupts"), "{err}");
+    assert_eq!(err.field(), Some("mounts"), "{err}");
+    let mut spec = nsbox_spec();
+    spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(mount("tmpfs", "/dev/shm", None, &["nosuid"]));
+    let err = error_of(&spec);
+    assert_eq!(err.field(), Some("mounts[6]"), "{err}");
 }
 
 #[test]
