@@ -114,6 +114,7 @@ mod keep_alive;
 mod kernel;
 pub mod logs;
 mod mount;
+mod mount_options;
 mod mount_paths;
 mod namespaces;
 mod net;

@@ -57,7 +57,8 @@ pub enum Atime {
 ///
 /// Every mount of a container is private to begin with (nsbox makes the container's whole
 /// mount namespace private before mounting anything), so no propagation crosses between the
-/// host and a container; there is therefore no slave type, which would receive nothing.
+/// host and a container, unless
+/// [`receive_host_mounts`](crate::ContainerBuilder::receive_host_mounts) makes them slaves.
 ///
 /// [mount_namespaces(7)]: https://man7.org/linux/man-pages/man7/mount_namespaces.7.html
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +73,11 @@ pub enum Propagation {
     Shared,
     /// `unbindable`: private, and refused as the source of a bind.
     Unbindable,
+    /// `slave`: receives the mounts and unmounts of the source's peer group, sends none.
+    /// Only meaningful with
+    /// [`receive_host_mounts`](crate::ContainerBuilder::receive_host_mounts) (then the host's
+    /// later mounts under the source reach the bind); otherwise the same as private.
+    Slave,
 }
 
 /// The flags of one [`Mount`] beyond read-only (`Default`: none asked).
@@ -149,6 +155,7 @@ impl MountFlags {
                     Propagation::Private => libc::MS_PRIVATE,
                     Propagation::Shared => libc::MS_SHARED,
                     Propagation::Unbindable => libc::MS_UNBINDABLE,
+                    Propagation::Slave => libc::MS_SLAVE,
                 };
                 flag | if recursive { libc::MS_REC } else { 0 }
             }

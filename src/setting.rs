@@ -127,6 +127,8 @@ pub enum Setting {
     MaskedPaths,
     /// [`read_only_paths`](crate::ContainerBuilder::read_only_paths).
     ReadOnlyPaths,
+    /// [`writable_sys`](crate::ContainerBuilder::writable_sys).
+    WritableSys,
 }
 
 impl Setting {
@@ -205,6 +207,7 @@ impl fmt::Display for Setting {
             Setting::Stderr => "stderr",
             Setting::MaskedPaths => "masked_paths",
             Setting::ReadOnlyPaths => "read_only_paths",
+            Setting::WritableSys => "writable_sys",
         };
         f.write_str(name)
     }

@@ -367,3 +367,31 @@ fn cgroup_filesystem_is_writable_when_asked_and_still_the_containers() {
         .expect("spawn");
     assert_eq!(stdout_of(&out), "12\n");
 }
+
+#[test]
+fn writable_sys_mounts_a_writable_sysfs_and_needs_a_network_namespace() {
+    let e = match shell().network(nsbox::Network::Host).writable_sys().build() {
+        Err(nsbox::Error::Config(e)) => e,
+        other => panic!("build() must refuse: {other:?}"),
+    };
+    assert!(
+        matches!(
+            e,
+            nsbox::ConfigError::NeedsNamespace {
+                setting: Setting::WritableSys,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    if !common::root() {
+        return;
+    }
+    let mut b = shell();
+    b.writable_sys();
+    let (options, _) = mountinfo_with(&mut b, "/sys");
+    assert!(flags_of(&options).contains(&"rw"), "{options}");
+    let mut b = shell();
+    let (options, _) = mountinfo_with(&mut b, "/sys");
+    assert!(flags_of(&options).contains(&"ro"), "read-only by default: {options}");
+}

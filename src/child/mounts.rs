@@ -14,6 +14,7 @@ use crate::sys::{self, SysResult};
 pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()> {
     match step {
         Step::PrivatePropagation => sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None),
+        Step::SlavePropagation => sys::mount(None, c"/", None, libc::MS_REC | libc::MS_SLAVE, None),
         Step::OpenSource { path, slot, no_follow } => {
             let fd = match no_follow {
                 None => sys::openat(libc::AT_FDCWD, path, libc::O_PATH, 0)?,

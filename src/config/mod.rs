@@ -132,6 +132,8 @@ pub struct Config {
     // Mounts (issue 16): the masked and read-only paths; `None`: nsbox's lists.
     pub(crate) masked_paths: Option<Vec<PathBuf>>,
     pub(crate) read_only_paths: Option<Vec<PathBuf>>,
+    pub(crate) receive_host_mounts: bool,
+    pub(crate) writable_sys: bool,
 }
 
 impl Config {

@@ -100,6 +100,10 @@ pub(crate) struct Settings {
     pub masked_paths: Option<Vec<PathBuf>>,
     #[cfg_attr(feature = "serde", serde(default, with = "crate::config::wire::opt_vec_path"))]
     pub read_only_paths: Option<Vec<PathBuf>>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub receive_host_mounts: bool,
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub writable_sys: bool,
 }
 
 impl Default for Settings {
@@ -148,6 +152,8 @@ impl Default for Settings {
             on_spawn: Default::default(),
             masked_paths: None,
             read_only_paths: None,
+            receive_host_mounts: false,
+            writable_sys: false,
         }
     }
 }
@@ -209,6 +215,8 @@ impl From<&Config> for Settings {
             on_spawn: c.on_spawn,
             masked_paths: c.masked_paths,
             read_only_paths: c.read_only_paths,
+            receive_host_mounts: c.receive_host_mounts,
+            writable_sys: c.writable_sys,
         }
     }
 }

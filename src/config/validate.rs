@@ -79,6 +79,12 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         Setting::Publish,
         Namespaces::NET,
     )?;
+    // A writable sysfs is a fresh one, of the container's own network namespace (issue 16).
+    need(
+        !s.writable_sys || ns.contains(Namespaces::NET),
+        Setting::WritableSys,
+        Namespaces::NET,
+    )?;
     let program = s.program.take().unwrap_or_default();
     if program.is_empty() {
         return Err(ConfigError::Missing {
@@ -271,6 +277,8 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         on_spawn: s.on_spawn,
         masked_paths: crate::mount_paths::check(Setting::MaskedPaths, s.masked_paths)?,
         read_only_paths: crate::mount_paths::check(Setting::ReadOnlyPaths, s.read_only_paths)?,
+        receive_host_mounts: s.receive_host_mounts,
+        writable_sys: s.writable_sys,
     })
 }
 

@@ -94,6 +94,7 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             format!("seccomp, programs of {lengths:?} instructions")
         }
         Step::PrivatePropagation => "private propagation".into(),
+        Step::SlavePropagation => "slave propagation".into(),
         Step::OpenSource { path, slot, no_follow } => format!(
             "open source {} into slot{slot}{}",
             text(path),

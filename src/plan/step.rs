@@ -108,6 +108,9 @@ pub(crate) enum Step {
     Seccomp(Vec<std::sync::Arc<crate::security::Program>>),
     /// `mount(NULL, "/", MS_REC|MS_PRIVATE)`.
     PrivatePropagation,
+    /// Instead of `PrivatePropagation` (`receive_host_mounts`): every mount a slave of its
+    /// host peer group, so the host's later mounts reach the container and none go back.
+    SlavePropagation,
     /// Open a host path (O_PATH) in the child's own mount namespace, into a slot, before the
     /// staging mount can hide it. With `no_follow`, the path's components (`/` first, then
     /// each name): any symlink on the way fails with ELOOP (`openat2(RESOLVE_NO_SYMLINKS)`, or

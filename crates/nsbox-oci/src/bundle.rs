@@ -116,6 +116,7 @@ impl Bundle {
         let caps = crate::process::map(&mut b, process, options)?;
         crate::mounts::map(&mut b, self, namespaces)?;
         crate::mounts::paths(&mut b, linux)?;
+        crate::mounts::root_propagation(&mut b, linux)?;
         crate::linux::devices(linux, caps, namespaces)?;
         crate::linux::rest(linux)?;
         if let Some(resources) = linux.resources() {

@@ -207,15 +207,6 @@ pub(crate) fn rest(linux: &Linux) -> Result<()> {
             return Err(unsupported(field, "nsbox has no such setting"));
         }
     }
-    match linux.rootfs_propagation().as_deref() {
-        None | Some("") | Some("private") | Some("rprivate") => {}
-        Some(other) => {
-            return Err(unsupported(
-                "linux.rootfsPropagation",
-                format!("{other:?}: nsbox makes every mount of the container private"),
-            ));
-        }
-    }
     if let Some(persona) = linux.personality() {
         let flags = persona.flags().as_ref().is_some_and(|f| !f.is_empty());
         if persona.domain() != LinuxPersonalityDomain::PerLinux || flags {

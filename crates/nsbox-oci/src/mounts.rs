@@ -95,7 +95,7 @@ pub(crate) fn map(b: &mut ContainerBuilder, bundle: &Bundle, ns: Namespaces) -> 
                 }
                 seen[at] = true;
                 if !bind {
-                    fixed(&FIXED[at], typ, &options, &field)?;
+                    fixed(b, ns, &FIXED[at], typ, &options, &field)?;
                     continue;
                 }
             }
@@ -105,7 +105,7 @@ pub(crate) fn map(b: &mut ContainerBuilder, bundle: &Bundle, ns: Namespaces) -> 
                 return Err(invalid(&field, format!("a second mount at {}", destination.display())));
             }
             seen[at] = true;
-            fixed(&FIXED[at], typ, &options, &field)?;
+            fixed(b, ns, &FIXED[at], typ, &options, &field)?;
             continue;
         }
         let mount = if bind {
@@ -148,28 +148,30 @@ pub(crate) fn map(b: &mut ContainerBuilder, bundle: &Bundle, ns: Namespaces) -> 
     Ok(())
 }
 
-fn fixed(f: &Fixed, typ: &str, options: &[&str], field: &str) -> Result<()> {
+fn fixed(b: &mut ContainerBuilder, ns: Namespaces, f: &Fixed, typ: &str, options: &[&str], field: &str) -> Result<()> {
     if !f.types.contains(&typ) {
         return Err(unsupported(
             field,
             format!("type {typ:?} at {}: nsbox mounts {} there", f.destination, f.types[0]),
         ));
     }
+    let sys = f.destination == "/sys";
     for option in options {
-        if !f.options.contains(option) {
-            let why = if f.destination == "/sys" && *option == "rw" {
-                "nsbox mounts sysfs read-only".to_string()
-            } else {
-                format!("{option}: nsbox mounts {} with {}", f.destination, f.options.join(","))
-            };
+        if !f.options.contains(option) && !(sys && *option == "rw") {
+            let why = format!("{option}: nsbox mounts {} with {}", f.destination, f.options.join(","));
             return Err(unsupported(field, why));
         }
     }
-    if f.destination == "/sys" && !options.contains(&"ro") {
-        return Err(unsupported(
-            field,
-            "nsbox mounts sysfs read-only; the bundle asks for it writable",
-        ));
+    if sys && !options.contains(&"ro") {
+        // A writable sysfs is a fresh one, of the container's network namespace (runc binds
+        // the host's /sys without one, which nsbox keeps read-only).
+        if !ns.contains(Namespaces::NET) {
+            return Err(unsupported(
+                field,
+                "a writable sysfs without a network namespace: nsbox binds the host's /sys read-only then",
+            ));
+        }
+        b.writable_sys();
     }
     Ok(())
 }
@@ -206,21 +208,14 @@ fn bind_mount(
             "rshared" => propagation = Some((Propagation::Shared, true)),
             "unbindable" => propagation = Some((Propagation::Unbindable, false)),
             "runbindable" => propagation = Some((Propagation::Unbindable, true)),
-            "slave" | "rslave" => {
-                return Err(unsupported(
-                    field,
-                    format!(
-                        "bind option {option:?}: the container's mounts are private from the host, \
-                         so a slave would receive nothing (nsbox has no rootfsPropagation but private)"
-                    ),
-                ));
-            }
+            "slave" => propagation = Some((Propagation::Slave, false)),
+            "rslave" => propagation = Some((Propagation::Slave, true)),
             other => {
                 return Err(unsupported(
                     field,
                     format!(
                         "bind option {other:?}: nsbox binds take bind, rbind, ro, rro, rw, nosuid, nodev, noexec, \
-                         atime flags and private, shared or unbindable propagation"
+                         atime flags and private, slave, shared or unbindable propagation"
                     ),
                 ));
             }
@@ -234,8 +229,7 @@ fn bind_mount(
         mount = mount.read_only();
     }
     mount = match propagation {
-        // Every mount of an nsbox container is private already.
-        Some((Propagation::Private, _)) | None => mount,
+        None => mount,
         Some((p, false)) => mount.propagation(p),
         Some((p, true)) => mount.propagation_recursive(p),
     };
@@ -398,5 +392,28 @@ pub(crate) fn paths(b: &mut ContainerBuilder, linux: &Linux) -> Result<()> {
     };
     b.masked_paths(list("linux.maskedPaths", linux.masked_paths())?);
     b.read_only_paths(list("linux.readonlyPaths", linux.readonly_paths())?);
+    Ok(())
+}
+
+/// `linux.rootfsPropagation`: absent is runc's default, `rslave` (the host's later mounts
+/// reach the container: [`ContainerBuilder::receive_host_mounts`]); `private`/`rprivate` is
+/// nsbox's own default. `slave` is taken as `rslave` (nsbox sets the propagation of the whole
+/// tree). `shared` would let the container's mounts reach the host, and `unbindable` forbids
+/// the binds nsbox builds the root with: refused.
+pub(crate) fn root_propagation(b: &mut ContainerBuilder, linux: &Linux) -> Result<()> {
+    match linux.rootfs_propagation().as_deref() {
+        None | Some("") | Some("slave") | Some("rslave") => {
+            b.receive_host_mounts();
+        }
+        Some("private") | Some("rprivate") => {}
+        Some(other) => {
+            return Err(unsupported(
+                "linux.rootfsPropagation",
+                format!(
+                    "{other:?}: nsbox takes private or slave propagation (nothing mounted in a container reaches the host)"
+                ),
+            ));
+        }
+    }
     Ok(())
 }

@@ -268,6 +268,12 @@ fn runc_spec_as_runc_writes_it_runs_with_its_cgroupfs_masked_paths_and_docker_sh
     let mut spec = runc_spec();
     set(&mut spec, "/process/terminal", json!(false));
     set(&mut spec, "/linux/resources/pids", json!({"limit": 42}));
+    // A privileged container's sysfs (it has a network namespace).
+    set(
+        &mut spec,
+        "/mounts/5/options",
+        json!(["nosuid", "noexec", "nodev", "rw"]),
+    );
     // Docker's /dev/shm: its own shm mount bound in.
     set(
         &mut spec,
@@ -315,6 +321,8 @@ cat /proc/self/mountinfo
             assert!(options.contains(&want), "{point}: {want} missing in {options:?}");
         }
     }
+    let sys = mount_and_children(mountinfo, "/sys");
+    assert!(sys[0].split(',').any(|o| o == "rw"), "a writable sysfs: {sys:?}");
     let data = mountinfo
         .lines()
         .rfind(|l| l.split(' ').nth(4) == Some("/data"))

@@ -137,7 +137,10 @@ pub(super) fn plan_kernel_fs(
         symlink_in_dev(plan, dev, name, link)?;
     }
     match sys_slot {
-        None => mount(plan, "sysfs", "/sys", nosuid_noexec | libc::MS_RDONLY, None, top)?,
+        None => {
+            let read_only = if config.writable_sys { 0 } else { libc::MS_RDONLY };
+            mount(plan, "sysfs", "/sys", nosuid_noexec | read_only, None, top)?
+        }
         Some(slot) => bind(
             plan,
             slot,

@@ -75,7 +75,11 @@ pub(super) fn open_sources(
         Vec::new()
     };
 
-    plan.push(Step::PrivatePropagation, SetupStep::PrivatePropagation, None);
+    let propagation = match config.receive_host_mounts {
+        true => Step::SlavePropagation,
+        false => Step::PrivatePropagation,
+    };
+    plan.push(propagation, SetupStep::PrivatePropagation, None);
 
     // The host root in one recursive read-only bind when every mount point already exists
     // or can be made in a shadow below the top; otherwise (a new top-level name) each
