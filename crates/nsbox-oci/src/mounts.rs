@@ -157,7 +157,8 @@ fn fixed(b: &mut ContainerBuilder, ns: Namespaces, f: &Fixed, typ: &str, options
     }
     let sys = f.destination == "/sys";
     for option in options {
-        if !f.options.contains(option) && !(sys && *option == "rw") {
+        let allowed = f.options.contains(option) || (sys && *option == "rw");
+        if !allowed {
             let why = format!("{option}: nsbox mounts {} with {}", f.destination, f.options.join(","));
             return Err(unsupported(field, why));
         }
