@@ -237,7 +237,8 @@ impl Mount {
     /// limits nor accounts with) are not shown: their root would be the caller's cgroup.
     /// `nosuid` and `nodev` unless [`allow_suid`](Self::allow_suid) or
     /// [`allow_devices`](Self::allow_devices); [`read_only`](Self::read_only) makes the tmpfs
-    /// and every directory in it read-only.
+    /// and every directory in it read-only. Writable, it lets a payload with the permission
+    /// change its own cgroup's limits (as under runc): make it read-only for untrusted code.
     ///
     /// ```
     /// use nsbox::Mount;

@@ -395,3 +395,34 @@ fn writable_sys_mounts_a_writable_sysfs_and_needs_a_network_namespace() {
     let (options, _) = mountinfo_with(&mut b, "/sys");
     assert!(flags_of(&options).contains(&"ro"), "read-only by default: {options}");
 }
+
+#[cfg(feature = "serde")]
+#[test]
+fn the_new_mount_settings_survive_serialization() {
+    let mut b = shell();
+    b.mount(
+        Mount::bind("/srv", "/data")
+            .nosuid()
+            .noexec()
+            .atime(Atime::Never)
+            .propagation_recursive(Propagation::Slave),
+    )
+    .mount(Mount::tmpfs("/t").allow_suid().allow_devices())
+    .mount(Mount::cgroup("/sys/fs/cgroup").read_only())
+    .masked_paths(["/proc/kcore"])
+    .read_only_paths(Vec::<&str>::new())
+    .receive_host_mounts()
+    .writable_sys();
+    let config = b.build().expect("build");
+    let json = serde_json::to_string(&config).unwrap();
+    let again: nsbox::Config = serde_json::from_str(&json).unwrap();
+    assert_eq!(format!("{again:?}"), format!("{config:?}"));
+    // A config serialized before these settings existed still reads, with their defaults.
+    let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for key in ["masked_paths", "read_only_paths", "receive_host_mounts", "writable_sys"] {
+        old.as_object_mut().unwrap().remove(key);
+    }
+    old["mounts"][0].as_object_mut().unwrap().remove("flags");
+    let older: nsbox::Config = serde_json::from_value(old).unwrap();
+    assert_eq!(older.mounts()[0], Mount::bind("/srv", "/data"));
+}
