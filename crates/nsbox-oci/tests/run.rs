@@ -305,7 +305,7 @@ cat /proc/self/mountinfo
     let mountinfo = out.split("mountinfo:\n").nth(1).unwrap();
     let cgroupfs = mount_and_children(mountinfo, "/sys/fs/cgroup");
     assert!(
-        cgroupfs.len() > 1,
+        !cgroupfs.is_empty(),
         "a tmpfs and the hierarchies (hybrid) or one v2 bind: {mountinfo}"
     );
     for options in cgroupfs {
