@@ -559,3 +559,145 @@ fn the_fuzz_entry_point_takes_the_seeds_and_garbage() {
         nsbox_oci::__fuzz::config(seed);
     }
 }
+
+/// The mounts, masked and read-only paths Docker 20.10 writes (`docker run` defaults, with its
+/// own shm and the /etc files bound), and those of a containerd 1.6 CRI container.
+#[test]
+fn docker_20_10_and_containerd_1_6_mounts_map() {
+    let bind = |destination: &str, source: &str, options: &[&str]| mount("bind", destination, Some(source), options);
+    let docker = json!([
+        mount("proc", "/proc", Some("proc"), &["nosuid", "noexec", "nodev"]),
+        mount(
+            "tmpfs",
+            "/dev",
+            Some("tmpfs"),
+            &["nosuid", "strictatime", "mode=755", "size=65536k"]
+        ),
+        mount(
+            "devpts",
+            "/dev/pts",
+            Some("devpts"),
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]
+        ),
+        mount("sysfs", "/sys", Some("sysfs"), &["nosuid", "noexec", "nodev", "ro"]),
+        mount(
+            "cgroup",
+            "/sys/fs/cgroup",
+            Some("cgroup"),
+            &["ro", "nosuid", "noexec", "nodev"]
+        ),
+        mount("mqueue", "/dev/mqueue", Some("mqueue"), &["nosuid", "noexec", "nodev"]),
+        bind(
+            "/dev/shm",
+            "/var/lib/docker/containers/c/mounts/shm",
+            &["rbind", "rprivate", "nosuid", "noexec", "nodev"]
+        ),
+        bind(
+            "/etc/resolv.conf",
+            "/var/lib/docker/containers/c/resolv.conf",
+            &["rbind", "rprivate"]
+        ),
+        bind(
+            "/etc/hostname",
+            "/var/lib/docker/containers/c/hostname",
+            &["rbind", "rprivate"]
+        ),
+        bind(
+            "/etc/hosts",
+            "/var/lib/docker/containers/c/hosts",
+            &["rbind", "rprivate"]
+        ),
+    ]);
+    let docker_masked = json!([
+        "/proc/asound",
+        "/proc/acpi",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware"
+    ]);
+    let containerd = json!([
+        mount("proc", "/proc", Some("proc"), &["nosuid", "noexec", "nodev"]),
+        mount(
+            "tmpfs",
+            "/dev",
+            Some("tmpfs"),
+            &["nosuid", "strictatime", "mode=755", "size=65536k"]
+        ),
+        mount(
+            "devpts",
+            "/dev/pts",
+            Some("devpts"),
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]
+        ),
+        mount("mqueue", "/dev/mqueue", Some("mqueue"), &["nosuid", "noexec", "nodev"]),
+        mount("sysfs", "/sys", Some("sysfs"), &["nosuid", "noexec", "nodev", "ro"]),
+        mount(
+            "cgroup",
+            "/sys/fs/cgroup",
+            Some("cgroup"),
+            &["nosuid", "noexec", "nodev", "relatime", "ro"]
+        ),
+        bind(
+            "/etc/hosts",
+            "/var/lib/kubelet/pods/p/etc-hosts",
+            &["rbind", "rprivate", "rw"]
+        ),
+        bind(
+            "/dev/termination-log",
+            "/var/lib/kubelet/pods/p/containers/c/x",
+            &["rbind", "rprivate", "rw"]
+        ),
+        bind(
+            "/etc/hostname",
+            "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/s/hostname",
+            &["rbind", "rprivate", "rw"]
+        ),
+        bind(
+            "/etc/resolv.conf",
+            "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/s/resolv.conf",
+            &["rbind", "rprivate", "rw"]
+        ),
+        bind(
+            "/dev/shm",
+            "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/s/shm",
+            &["rbind", "rprivate", "rw"]
+        ),
+        bind(
+            "/var/run/secrets/kubernetes.io/serviceaccount",
+            "/var/lib/kubelet/pods/p/volumes/token",
+            &["rbind", "rprivate", "ro"]
+        ),
+    ]);
+    for (engine, mounts, masked) in [
+        ("docker", docker, docker_masked.clone()),
+        ("containerd", containerd, docker_masked),
+    ] {
+        let spec = with(&[
+            ("/mounts", mounts.clone()),
+            ("/linux/maskedPaths", masked),
+            ("/linux/rootfsPropagation", json!(null)),
+        ]);
+        let config = config_of(&spec);
+        let mapped = config["mounts"].as_array().unwrap();
+        // Every mount but nsbox's own /proc, /dev, /dev/pts, /dev/mqueue and /sys.
+        let own = ["/proc", "/dev", "/dev/pts", "/dev/mqueue", "/sys"];
+        let expected: Vec<Value> = mounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| !own.contains(&m["destination"].as_str().unwrap()))
+            .map(|m| bytes(m["destination"].as_str().unwrap()))
+            .collect();
+        let targets: Vec<Value> = mapped.iter().map(|m| m["target"].clone()).collect();
+        assert_eq!(targets, expected, "{engine}: {config:#}");
+        assert_eq!(config["receive_host_mounts"], json!(true), "{engine}: runc's rslave");
+        assert_eq!(config["masked_paths"].as_array().unwrap().len(), 10, "{engine}");
+        let cgroup = mapped.iter().find(|m| m["kind"] == json!("cgroup")).unwrap();
+        assert_eq!(cgroup["read_only"], json!(true), "{engine}");
+    }
+}
