@@ -115,6 +115,8 @@ mod keep_alive;
 mod kernel;
 pub mod logs;
 mod mount;
+mod mount_options;
+mod mount_paths;
 mod namespaces;
 mod net;
 mod null_device;
@@ -154,7 +156,7 @@ pub use error::{
 pub use exec::{DetachedExec, Exec, ExecBuilder};
 pub use hint::{Hint, InterpreterKind};
 pub use idmap::IdMap;
-pub use mount::Mount;
+pub use mount::{Atime, Mount, Propagation};
 pub use namespaces::Namespaces;
 pub use net::{NetnsRef, Network, Port, Protocol, PublishedPort};
 pub use overlay_support::OverlaySupport;

@@ -137,6 +137,12 @@ pub enum Setting {
     IoPriority,
     /// [`scheduler`](crate::ContainerBuilder::scheduler).
     Scheduler,
+    /// [`masked_paths`](crate::ContainerBuilder::masked_paths).
+    MaskedPaths,
+    /// [`read_only_paths`](crate::ContainerBuilder::read_only_paths).
+    ReadOnlyPaths,
+    /// [`writable_sys`](crate::ContainerBuilder::writable_sys).
+    WritableSys,
 }
 
 impl Setting {
@@ -221,6 +227,9 @@ impl fmt::Display for Setting {
             Setting::JoinNamespace => "join_namespace",
             Setting::IoPriority => "io_priority",
             Setting::Scheduler => "scheduler",
+            Setting::MaskedPaths => "masked_paths",
+            Setting::ReadOnlyPaths => "read_only_paths",
+            Setting::WritableSys => "writable_sys",
         };
         f.write_str(name)
     }

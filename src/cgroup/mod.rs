@@ -470,3 +470,13 @@ fn needed_controllers(r: &Resources) -> BTreeSet<Controller> {
     }
     set
 }
+
+/// For a cgroup filesystem in the container (issue 16, mounts; read-only use).
+impl Cgroup {
+    /// The container's own cgroup directories: each v1 one with its hierarchy's controllers,
+    /// and the v2 one.
+    pub(crate) fn own_dirs(&self) -> (Vec<(&Path, &BTreeSet<Controller>)>, Option<&Path>) {
+        let v1 = self.v1.iter().map(|g| (g.dir.as_path(), &g.controllers)).collect();
+        (v1, self.v2.as_ref().map(|g| g.dir.as_path()))
+    }
+}

@@ -272,6 +272,7 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         Step::ForkInit { .. } | Step::StartConnector { .. } => Err(Errno::EINVAL),
         Step::ResetSignals => sys::reset_signals(),
         Step::PrivatePropagation
+        | Step::SlavePropagation
         | Step::OpenSource { .. }
         | Step::Stage { .. }
         | Step::StageOverlay { .. }

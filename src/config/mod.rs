@@ -134,6 +134,11 @@ pub struct Config {
     /// Process attributes and namespace settings: oom_score_adj, umask, sysctls, domainname,
     /// joined namespaces (`process_attrs`); `namespaces` no longer has the joined types.
     pub(crate) process: crate::process_attrs::ProcessAttributes,
+    // Mounts (issue 16): the masked and read-only paths; `None`: nsbox's lists.
+    pub(crate) masked_paths: Option<Vec<PathBuf>>,
+    pub(crate) read_only_paths: Option<Vec<PathBuf>>,
+    pub(crate) receive_host_mounts: bool,
+    pub(crate) writable_sys: bool,
 }
 
 impl Config {

@@ -102,6 +102,15 @@ pub(crate) struct Settings {
     /// Process attributes and namespace settings: oom_score_adj, umask, sysctls, domainname,
     /// joined namespaces (`process_attrs`).
     pub process: crate::process_attrs::ProcessAttributes,
+    // Mounts (issue 16): `None`: nsbox's lists (`ContainerBuilder::masked_paths`).
+    #[cfg_attr(feature = "serde", serde(default, with = "crate::config::wire::opt_vec_path"))]
+    pub masked_paths: Option<Vec<PathBuf>>,
+    #[cfg_attr(feature = "serde", serde(default, with = "crate::config::wire::opt_vec_path"))]
+    pub read_only_paths: Option<Vec<PathBuf>>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub receive_host_mounts: bool,
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub writable_sys: bool,
 }
 
 impl Default for Settings {
@@ -150,6 +159,10 @@ impl Default for Settings {
             on_spawn: Default::default(),
             start: Default::default(),
             process: Default::default(),
+            masked_paths: None,
+            read_only_paths: None,
+            receive_host_mounts: false,
+            writable_sys: false,
         }
     }
 }
@@ -211,6 +224,10 @@ impl From<&Config> for Settings {
             on_spawn: c.on_spawn,
             start: c.start,
             process: c.process,
+            masked_paths: c.masked_paths,
+            read_only_paths: c.read_only_paths,
+            receive_host_mounts: c.receive_host_mounts,
+            writable_sys: c.writable_sys,
         }
     }
 }

@@ -82,6 +82,12 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         Setting::Publish,
         Namespaces::NET,
     )?;
+    // A writable sysfs is a fresh one, of the container's own network namespace (issue 16).
+    need(
+        !s.writable_sys || ns.contains(Namespaces::NET),
+        Setting::WritableSys,
+        Namespaces::NET,
+    )?;
     let program = s.program.take().unwrap_or_default();
     if program.is_empty() {
         return Err(ConfigError::Missing {
@@ -155,6 +161,8 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             MountKind::Tmpfs { size: Some(0), .. } => in_range(Setting::TmpfsSize, 0, 1..=u64::MAX)?,
             MountKind::Tmpfs { mode, .. } => in_range(Setting::TmpfsMode, u64::from(*mode), 0..=0o7777)?,
             MountKind::Proc => need(ns.contains(Namespaces::PID), Setting::ProcMount, Namespaces::PID)?,
+            // A cgroup filesystem shows the container's own cgroup: it gets one (`cgroup`).
+            MountKind::Cgroup => s.cgroup = true,
         }
     }
     for path in &mut s.hidden_host_paths {
@@ -272,6 +280,10 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         on_spawn: s.on_spawn,
         start: s.start,
         process: s.process,
+        masked_paths: crate::mount_paths::check(Setting::MaskedPaths, s.masked_paths)?,
+        read_only_paths: crate::mount_paths::check(Setting::ReadOnlyPaths, s.read_only_paths)?,
+        receive_host_mounts: s.receive_host_mounts,
+        writable_sys: s.writable_sys,
     })
 }
 

@@ -28,7 +28,7 @@ use crate::namespaces::Namespaces;
 use crate::pid1::protocol;
 use crate::stack::Stack;
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout, StdioKind};
-pub(crate) use step::{ContainerPath, Leaf, Step};
+pub(crate) use step::{BindAttrs, ContainerPath, Leaf, Step};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -161,7 +161,7 @@ impl Plan {
         // for inodes whose owner is mapped). Everything it creates (mount points, mkdirat)
         // comes after: the kernel refuses to create an inode for an unmapped fsuid (EOVERFLOW).
         let sources = match ns.contains(Namespaces::MOUNT) {
-            true => Some(rootfs::open_sources(&mut plan, config)?),
+            true => Some(rootfs::open_sources(&mut plan, config, cgroup)?),
             false => None,
         };
         if ns.contains(Namespaces::USER) {

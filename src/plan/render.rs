@@ -99,6 +99,7 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             }
         }
         Step::PrivatePropagation => "private propagation".into(),
+        Step::SlavePropagation => "slave propagation".into(),
         Step::OpenSource { path, slot, no_follow } => format!(
             "open source {} into slot{slot}{}",
             text(path),
@@ -144,10 +145,20 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             leaf,
             recursive,
             read_only,
-        } => format!(
-            "bind slot{slot} onto {} ({leaf:?}, recursive {recursive}, read-only {read_only})",
-            path(target)
-        ),
+            attrs,
+        } => {
+            let mut text = format!(
+                "bind slot{slot} onto {} ({leaf:?}, recursive {recursive}, read-only {read_only})",
+                path(target)
+            );
+            if *attrs != Default::default() {
+                text.push_str(&format!(
+                    " attrs set {:#x} clear {:#x} propagation {:#x}",
+                    attrs.set, attrs.clear, attrs.propagation
+                ));
+            }
+            text
+        }
         Step::Shadow {
             path: p,
             options,

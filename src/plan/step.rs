@@ -9,6 +9,16 @@ use libc::{c_char, c_ulong};
 /// A path inside the container, split by the parent into what the child needs to resolve it
 /// one component at a time under the root fd: the growing prefixes (`/a`, `/a/b`, ...) and
 /// the name each prefix adds (`a`, `b`, ...).
+/// A bind's mount attributes beyond read-only (`mount_setattr(2)` bits to set and clear, on
+/// every mount of a recursive bind) and its propagation (`MS_*` bits, `MS_REC` included, set
+/// once attached; 0: none). The caller's `Mount` flags; nsbox's own binds have none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct BindAttrs {
+    pub set: u64,
+    pub clear: u64,
+    pub propagation: c_ulong,
+}
+
 #[derive(Debug)]
 pub(crate) struct ContainerPath {
     pub prefixes: Vec<CString>,
@@ -99,6 +109,9 @@ pub(crate) enum Step {
     Seccomp(Vec<std::sync::Arc<crate::security::Program>>),
     /// `mount(NULL, "/", MS_REC|MS_PRIVATE)`.
     PrivatePropagation,
+    /// Instead of `PrivatePropagation` (`receive_host_mounts`): every mount a slave of its
+    /// host peer group, so the host's later mounts reach the container and none go back.
+    SlavePropagation,
     /// Open a host path (O_PATH) in the child's own mount namespace, into a slot, before the
     /// staging mount can hide it. With `no_follow`, the path's components (`/` first, then
     /// each name): any symlink on the way fails with ELOOP (`openat2(RESOLVE_NO_SYMLINKS)`, or
@@ -134,13 +147,15 @@ pub(crate) enum Step {
         attach: bool,
         tmpfs: CString,
     },
-    /// Bind the tree opened in `slot` at `target`.
+    /// Bind the tree opened in `slot` at `target`, with `attrs` (and read-only) set before it
+    /// is attached and its propagation changed after.
     Bind {
         slot: usize,
         target: ContainerPath,
         leaf: Leaf,
         recursive: bool,
         read_only: bool,
+        attrs: BindAttrs,
     },
     /// A fresh tmpfs (`options`, mount attributes `attrs`) made detached and attached over the
     /// existing directory `path`, resolved once; its root's fd goes into `slot` (for

@@ -115,7 +115,8 @@ impl Bundle {
         let process = spec.process().as_ref().ok_or_else(|| invalid("process", "missing"))?;
         let caps = crate::process::map(&mut b, process, options)?;
         crate::mounts::map(&mut b, self, namespaces)?;
-        crate::linux::paths(linux)?;
+        crate::mounts::paths(&mut b, linux)?;
+        crate::mounts::root_propagation(&mut b, linux)?;
         crate::linux::devices(linux, caps, namespaces)?;
         crate::linux::rest(linux)?;
         if let Some(resources) = linux.resources() {

@@ -1,7 +1,7 @@
 //! `linux`: namespaces, id maps, hostname, masked and read-only paths, devices, and the
 //! fields nsbox has no setting for.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use nsbox::{Capabilities, Capability, ContainerBuilder, IdMap, Namespaces, Network, Personality};
 use oci_spec::runtime::{Linux, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxPersonalityDomain, Spec};
@@ -137,8 +137,8 @@ pub(crate) fn identity(
     Ok(())
 }
 
-/// The paths nsbox masks after pivot_root (Docker's list; `MASKED` in nsbox's
-/// src/plan/rootfs/mod.rs): a bundle's `linux.maskedPaths` must be this set.
+/// The paths nsbox masks by default (Docker's list, `nsbox::ContainerBuilder::DEFAULT_MASKED_PATHS`).
+/// A bundle's `linux.maskedPaths` is taken exactly; this list is for engines writing bundles.
 pub const NSBOX_MASKED_PATHS: [&str; 12] = [
     "/proc/asound",
     "/proc/acpi",
@@ -154,29 +154,9 @@ pub const NSBOX_MASKED_PATHS: [&str; 12] = [
     "/sys/devices/virtual/powercap",
 ];
 
-/// The paths nsbox makes read-only (`READ_ONLY` in nsbox's src/plan/rootfs/mod.rs): a bundle's
-/// `linux.readonlyPaths` must be this set.
+/// The paths nsbox makes read-only by default (`nsbox::ContainerBuilder::DEFAULT_READ_ONLY_PATHS`).
+/// A bundle's `linux.readonlyPaths` is taken exactly.
 pub const NSBOX_READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
-
-/// `linux.maskedPaths` and `linux.readonlyPaths`: nsbox has fixed lists, so the bundle's must
-/// be those lists (in any order).
-pub(crate) fn paths(linux: &Linux) -> Result<()> {
-    let check = |field: &str, given: &Option<Vec<String>>, fixed: &[&str]| -> Result<()> {
-        let given: BTreeSet<&str> = given.iter().flatten().map(String::as_str).collect();
-        let fixed: BTreeSet<&str> = fixed.iter().copied().collect();
-        if given == fixed {
-            return Ok(());
-        }
-        let extra: Vec<_> = given.difference(&fixed).collect();
-        let missing: Vec<_> = fixed.difference(&given).collect();
-        Err(unsupported(
-            field,
-            format!("nsbox applies a fixed list; the bundle adds {extra:?} and leaves out {missing:?}"),
-        ))
-    };
-    check("linux.maskedPaths", linux.masked_paths(), &NSBOX_MASKED_PATHS)?;
-    check("linux.readonlyPaths", linux.readonly_paths(), &NSBOX_READONLY_PATHS)
-}
 
 /// The device nodes nsbox puts in its fresh `/dev` (and `/dev/pts/*`, major 136): what a
 /// device cgroup of runc's defaults lets a container open.
@@ -268,15 +248,6 @@ pub(crate) fn rest(linux: &Linux) -> Result<()> {
     for (field, given) in given {
         if given {
             return Err(unsupported(field, "nsbox has no such setting"));
-        }
-    }
-    match linux.rootfs_propagation().as_deref() {
-        None | Some("") | Some("private") | Some("rprivate") => {}
-        Some(other) => {
-            return Err(unsupported(
-                "linux.rootfsPropagation",
-                format!("{other:?}: nsbox makes every mount of the container private"),
-            ));
         }
     }
     Ok(())

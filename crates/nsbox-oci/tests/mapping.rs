@@ -79,14 +79,24 @@ fn runc_spec_defaults_map_onto_the_builder_without_nsbox_defaults() {
         ("/seccomp", json!("unconfined")),
         ("/rlimits", json!([["RLIMIT_NOFILE", 1024, 1024]])),
         ("/network", json!("none")),
-        ("/mounts", json!([])),
-        ("/bounds/shm_size", json!(64 << 20)),
+        // The bundle's /dev/shm replaces nsbox's, with exactly its flags.
+        ("/mounts/0/target", bytes("/dev/shm")),
+        ("/mounts/0/kind/tmpfs", json!({"size": 65536 << 10, "mode": 0o1777})),
+        ("/mounts/0/flags/nosuid", json!(true)),
+        ("/mounts/0/flags/noexec", json!(true)),
+        ("/mounts/0/flags/nodev", json!(true)),
+        ("/masked_paths", json!(nsbox_oci::NSBOX_MASKED_PATHS.map(bytes))),
+        ("/read_only_paths", json!(nsbox_oci::NSBOX_READONLY_PATHS.map(bytes))),
+        // runc's default root propagation, rslave.
+        ("/receive_host_mounts", json!(true)),
+        ("/writable_sys", json!(false)),
         ("/tty", json!(null)),
         ("/resources/pids", json!(null)),
     ];
     for (pointer, want) in expect {
         assert_eq!(config.pointer(pointer), Some(&want), "{pointer} in {config:#}");
     }
+    assert_eq!(config["mounts"].as_array().map(Vec::len), Some(1), "only /dev/shm");
     let env = config["env"].to_string();
     assert!(
         env.contains(&bytes("PATH").to_string()) && env.contains(&bytes("xterm").to_string()),
@@ -174,19 +184,59 @@ fn each_field_maps_onto_its_nsbox_setting() {
             vec![("/uid_map", json!([{"inside": 0, "outside": 100000, "count": 65536}])),
                  ("/gid_map", json!([{"inside": 0, "outside": 200000, "count": 65536}]))]),
         ("read-only rbind", vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "ro", "rprivate"]))],
-            vec![("/mounts/0/kind/bind/recursive", json!(true)), ("/mounts/0/kind/bind/follow", json!(true)),
-                 ("/mounts/0/kind/bind/source", bytes("/srv")), ("/mounts/0/target", bytes("/data")),
-                 ("/mounts/0/read_only", json!(true))]),
+            vec![("/mounts/1/kind/bind/recursive", json!(true)), ("/mounts/1/kind/bind/follow", json!(true)),
+                 ("/mounts/1/kind/bind/source", bytes("/srv")), ("/mounts/1/target", bytes("/data")),
+                 ("/mounts/1/read_only", json!(true))]),
         ("non-recursive bind of a bundle path", vec![("/mounts/6", mount("none", "/data", Some("rootfs"), &["bind", "rw"]))],
-            vec![("/mounts/0/kind/bind/recursive", json!(false)), ("/mounts/0/read_only", json!(false))]),
+            vec![("/mounts/1/kind/bind/recursive", json!(false)), ("/mounts/1/read_only", json!(false))]),
         ("tmpfs", vec![("/mounts/6", mount("tmpfs", "/scratch", Some("tmpfs"), &["nosuid", "nodev", "size=1m", "mode=700"]))],
-            vec![("/mounts/0/kind/tmpfs", json!({"size": 1 << 20, "mode": 0o700}))]),
+            vec![("/mounts/1/kind/tmpfs", json!({"size": 1 << 20, "mode": 0o700}))]),
         ("proc elsewhere", vec![("/mounts/6", mount("proc", "/host-proc", Some("proc"), &["nosuid", "noexec", "nodev", "ro"]))],
-            vec![("/mounts/0/kind", json!("proc")), ("/mounts/0/read_only", json!(true))]),
-        ("/dev/shm size", vec![("/mounts/3/options", json!(["nosuid", "noexec", "nodev", "mode=1777", "size=1m"]))],
-            vec![("/bounds/shm_size", json!(1 << 20))]),
+            vec![("/mounts/1/kind", json!("proc")), ("/mounts/1/read_only", json!(true))]),
         ("/dev/shm without size", vec![("/mounts/3/options", json!(["nosuid", "noexec", "nodev", "mode=1777"]))],
-            vec![("/bounds/shm_size", json!(null))]),
+            vec![("/mounts/0/kind/tmpfs", json!({"size": null, "mode": 0o1777}))]),
+        ("Docker's /dev/shm bind", vec![("/mounts/3", mount("bind", "/dev/shm", Some("/var/lib/docker/containers/x/mounts/shm"),
+                &["rbind", "rprivate", "nosuid", "noexec", "nodev"]))],
+            vec![("/mounts/0/kind/bind/source", bytes("/var/lib/docker/containers/x/mounts/shm")),
+                 ("/mounts/0/kind/bind/recursive", json!(true)), ("/mounts/0/target", bytes("/dev/shm")),
+                 ("/mounts/0/flags/nosuid", json!(true)), ("/mounts/0/flags/noexec", json!(true)),
+                 ("/mounts/0/flags/propagation", json!(["private", true]))]),
+        ("shm type", vec![("/mounts/3/type", json!("shm"))], vec![("/mounts/0/kind/tmpfs/mode", json!(0o1777))]),
+        ("bind flags", vec![("/mounts/6", mount("bind", "/data", Some("/srv"),
+                &["rbind", "nosuid", "nodev", "noexec", "noatime", "nodiratime", "rshared"]))],
+            vec![("/mounts/1/flags", json!({"nosuid": true, "nodev": true, "noexec": true, "allow_suid": false,
+                 "allow_devices": false, "atime": "never", "no_diratime": true, "propagation": ["shared", true]}))]),
+        ("bind unbindable", vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["bind", "unbindable", "relatime"]))],
+            vec![("/mounts/1/flags/propagation", json!(["unbindable", false])), ("/mounts/1/flags/atime", json!("relative"))]),
+        ("tmpfs exactly as given", vec![("/mounts/6", mount("tmpfs", "/t", Some("tmpfs"), &["noexec", "strictatime", "size=1m"]))],
+            vec![("/mounts/1/flags", json!({"nosuid": false, "nodev": false, "noexec": true, "allow_suid": true,
+                 "allow_devices": true, "atime": "strict", "no_diratime": false, "propagation": null}))]),
+        ("cgroup filesystem", vec![("/mounts/6", mount("cgroup", "/sys/fs/cgroup", Some("cgroup"),
+                &["nosuid", "noexec", "nodev", "relatime", "ro"]))],
+            vec![("/mounts/1/kind", json!("cgroup")), ("/mounts/1/read_only", json!(true)),
+                 ("/mounts/1/flags/noexec", json!(true)), ("/cgroup", json!(true))]),
+        ("cgroup2 filesystem, writable", vec![("/mounts/6", mount("cgroup2", "/sys/fs/cgroup", Some("cgroup2"), &["nosuid", "nodev", "rw"]))],
+            vec![("/mounts/1/kind", json!("cgroup")), ("/mounts/1/read_only", json!(false))]),
+        ("runc's masked paths", vec![("/linux/maskedPaths", json!(["/proc/kcore", "/sys/firmware/"]))],
+            vec![("/masked_paths", json!([bytes("/proc/kcore"), bytes("/sys/firmware")]))]),
+        ("no masked or read-only paths", vec![("/linux/maskedPaths", json!(null)), ("/linux/readonlyPaths", json!([]))],
+            vec![("/masked_paths", json!([])), ("/read_only_paths", json!([]))]),
+        ("containerd's /run tmpfs, without nodev", vec![("/mounts/6", mount("tmpfs", "/run", Some("tmpfs"),
+                &["nosuid", "strictatime", "mode=755", "size=65536k"]))],
+            vec![("/mounts/1/flags/allow_devices", json!(true)), ("/mounts/1/flags/allow_suid", json!(false)),
+                 ("/mounts/1/flags/atime", json!("strict")), ("/mounts/1/kind/tmpfs/mode", json!(0o755))]),
+        ("Docker's /etc/hosts file bind", vec![("/mounts/6", mount("bind", "/etc/hosts", Some("/etc/hosts"), &["rbind", "rprivate"]))],
+            vec![("/mounts/1/kind/bind/source", bytes("/etc/hosts")), ("/mounts/1/flags/propagation", json!(["private", true]))]),
+        ("bind rslave", vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "rslave"]))],
+            vec![("/mounts/1/flags/propagation", json!(["slave", true]))]),
+        ("rootfsPropagation rslave", vec![("/linux/rootfsPropagation", json!("rslave"))], vec![("/receive_host_mounts", json!(true))]),
+        ("rootfsPropagation rprivate", vec![("/linux/rootfsPropagation", json!("rprivate"))], vec![("/receive_host_mounts", json!(false))]),
+        ("writable sysfs with a network namespace", vec![("/mounts/5/options", json!(["nosuid", "noexec", "nodev", "rw"]))],
+            vec![("/writable_sys", json!(true))]),
+        ("sysfs without ro is writable", vec![("/mounts/5/options", json!(["nosuid", "noexec", "nodev"]))],
+            vec![("/writable_sys", json!(true))]),
+        ("a bind at /dev/mqueue replaces nsbox's", vec![("/mounts/4", mount("bind", "/dev/mqueue", Some("/srv"), &["rbind"]))],
+            vec![("/mounts/1/target", bytes("/dev/mqueue"))]),
         ("memory and swap", vec![("/linux/resources/memory", json!({"limit": 64 << 20, "swap": 128 << 20}))],
             vec![("/resources/memory", json!(64 << 20)), ("/resources/swap", json!(64 << 20))]),
         ("cpu", vec![("/linux/resources/cpu", json!({"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"}))],
@@ -292,8 +342,9 @@ fn unsupported_fields_are_refused_by_name() {
         (vec![("/linux/timeOffsets", json!({"monotonic": {"secs": 1}}))], "linux.timeOffsets"),
         (vec![("/linux/netDevices", json!({"eth0": {}}))], "linux.netDevices"),
         (vec![("/linux/mountLabel", json!("system_u:object_r:container_file_t:s0"))], "linux.mountLabel"),
-        (vec![("/linux/rootfsPropagation", json!("rslave"))], "linux.rootfsPropagation"),
         (vec![("/linux/personality", json!({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}))], "linux.personality.flags"),
+        (vec![("/linux/rootfsPropagation", json!("rshared"))], "linux.rootfsPropagation"),
+        (vec![("/linux/rootfsPropagation", json!("runbindable"))], "linux.rootfsPropagation"),
         (vec![("/linux/devices", json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]))], "linux.devices"),
         (vec![("/linux/resources/devices/1", json!({"allow": true, "type": "b", "major": 8, "minor": 0, "access": "rw"}))],
             "linux.resources.devices[1]"),
@@ -319,8 +370,6 @@ fn unsupported_fields_are_refused_by_name() {
         (vec![("/linux/namespaces/4/path", json!("/proc/1/ns/mnt"))], "linux.namespaces[4].path"),
         (vec![("/linux/namespaces/6", json!({"type": "user", "path": "/proc/1/ns/user"}))], "linux.namespaces[6].path"),
         (vec![("/linux/namespaces", json!([{"type": "pid"}]))], "linux.namespaces"),
-        (vec![("/linux/maskedPaths", json!(["/proc/kcore"]))], "linux.maskedPaths"),
-        (vec![("/linux/readonlyPaths", json!([]))], "linux.readonlyPaths"),
         (vec![("/process/apparmorProfile", json!("docker-default"))], "process.apparmorProfile"),
         (vec![("/process/selinuxLabel", json!("system_u:system_r:container_t:s0"))], "process.selinuxLabel"),
         (vec![("/process/user/username", json!("me"))], "process.user.username"),
@@ -333,17 +382,17 @@ fn unsupported_fields_are_refused_by_name() {
         (vec![("/process/capabilities/effective", json!(["CAP_KILL"]))], "process.capabilities.effective"),
         (vec![("/process/user", json!({"uid": 1000, "gid": 1000}))], "process.capabilities.permitted"),
         (vec![("/process/capabilities/ambient", json!(["CAP_KILL"]))], "process.capabilities.inheritable"),
-        (vec![("/mounts/6", mount("cgroup", "/sys/fs/cgroup", Some("cgroup"), &["ro"]))], "mounts[6]"),
-        (vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "nosuid"]))], "mounts[6]"),
-        (vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "rshared"]))], "mounts[6]"),
         (vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "idmap"]))], "mounts[6]"),
-        (vec![("/mounts/6", mount("tmpfs", "/t", Some("tmpfs"), &["nosuid", "nodev", "noexec"]))], "mounts[6]"),
-        (vec![("/mounts/6", mount("tmpfs", "/t", Some("tmpfs"), &["size=1m"]))], "mounts[6]"),
+        (vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "suid"]))], "mounts[6]"),
+        (vec![("/mounts/6", mount("cgroup", "/sys/fs/cgroup", Some("cgroup"), &["ro", "nsdelegate"]))], "mounts[6]"),
+        (vec![("/mounts/6", mount("tmpfs", "/t", Some("tmpfs"), &["nr_inodes=10"]))], "mounts[6]"),
+        (vec![("/mounts/3/type", json!("devpts"))], "mounts[3]"),
         (vec![("/mounts/6", mount("overlay", "/o", Some("overlay"), &["lowerdir=/a"]))], "mounts[6]"),
         (vec![("/mounts/6", json!({"destination": "/d", "type": "bind", "source": "/srv", "options": ["rbind"],
                  "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}))], "mounts[6].uidMappings"),
-        (vec![("/mounts/5/options", json!(["nosuid", "noexec", "nodev", "rw"]))], "mounts[5]"),
-        (vec![("/mounts/5/options", json!(["nosuid", "noexec", "nodev"]))], "mounts[5]"),
+        (vec![("/mounts/5/options", json!(["nosuid", "noexec", "nodev", "rw"])),
+              ("/linux/namespaces", json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]))], "mounts[5]"),
+        (vec![("/mounts/5/options", json!(["nosuid", "noexec", "nodev", "rw", "relatime"]))], "mounts[5]"),
         (vec![("/mounts/1/options", json!(["nosuid", "strictatime", "mode=755", "size=1m"]))], "mounts[1]"),
         (vec![("/mounts/2/options", json!(["nosuid", "noexec", "newinstance", "ptmxmode=0600"]))], "mounts[2]"),
         (vec![("/mounts/0/type", json!("tmpfs"))], "mounts[0]"),
@@ -383,14 +432,34 @@ fn unsupported_fields_are_refused_by_name() {
 }
 
 #[test]
-fn runc_spec_as_runc_writes_it_is_refused_naming_the_cgroup_mount() {
-    let err = error_of(&runc_spec());
-    assert_eq!(err.field(), Some("mounts[6]"), "{err}");
-    let mut spec = runc_spec();
-    spec["mounts"].as_array_mut().unwrap().pop();
+fn runc_spec_as_runc_writes_it_maps() {
+    let config = config_of(&runc_spec());
+    let masked = config["masked_paths"].to_string();
+    assert!(
+        !masked.contains(&bytes("/proc/interrupts").to_string()),
+        "runc's list: {masked}"
+    );
+    assert_eq!(config.pointer("/mounts/1/kind"), Some(&json!("cgroup")), "{config:#}");
+    assert_eq!(
+        config.pointer("/read_only_paths/3"),
+        Some(&bytes("/proc/sys")),
+        "{config:#}"
+    );
+}
+
+#[test]
+fn missing_dev_shm_is_refused() {
+    let mut spec = nsbox_spec();
+    spec["mounts"].as_array_mut().unwrap().remove(3);
     let err = error_of(&spec);
-    assert_eq!(err.field(), Some("linux.maskedPaths"), "{err}");
-    assert!(err.to_string().contains("/proc/interrupts"), "{err}");
+    assert_eq!(err.field(), Some("mounts"), "{err}");
+    let mut spec = nsbox_spec();
+    spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(mount("tmpfs", "/dev/shm", None, &["nosuid"]));
+    let err = error_of(&spec);
+    assert_eq!(err.field(), Some("mounts[6]"), "{err}");
 }
 
 #[test]
@@ -647,5 +716,147 @@ fn the_fuzz_entry_point_takes_the_seeds_and_garbage() {
         b"{\"ociVersion\": \"1.0.0\", \"root\": {\"path\": \"../..\"}, \"process\": {\"cwd\": \"/\", \"user\": {\"uid\": 0, \"gid\": 0}}}",
     ] {
         nsbox_oci::__fuzz::config(seed);
+    }
+}
+
+/// The mounts, masked and read-only paths Docker 20.10 writes (`docker run` defaults, with its
+/// own shm and the /etc files bound), and those of a containerd 1.6 CRI container.
+#[test]
+fn docker_20_10_and_containerd_1_6_mounts_map() {
+    let bind = |destination: &str, source: &str, options: &[&str]| mount("bind", destination, Some(source), options);
+    let docker = json!([
+        mount("proc", "/proc", Some("proc"), &["nosuid", "noexec", "nodev"]),
+        mount(
+            "tmpfs",
+            "/dev",
+            Some("tmpfs"),
+            &["nosuid", "strictatime", "mode=755", "size=65536k"]
+        ),
+        mount(
+            "devpts",
+            "/dev/pts",
+            Some("devpts"),
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]
+        ),
+        mount("sysfs", "/sys", Some("sysfs"), &["nosuid", "noexec", "nodev", "ro"]),
+        mount(
+            "cgroup",
+            "/sys/fs/cgroup",
+            Some("cgroup"),
+            &["ro", "nosuid", "noexec", "nodev"]
+        ),
+        mount("mqueue", "/dev/mqueue", Some("mqueue"), &["nosuid", "noexec", "nodev"]),
+        bind(
+            "/dev/shm",
+            "/var/lib/docker/containers/c/mounts/shm",
+            &["rbind", "rprivate", "nosuid", "noexec", "nodev"]
+        ),
+        bind(
+            "/etc/resolv.conf",
+            "/var/lib/docker/containers/c/resolv.conf",
+            &["rbind", "rprivate"]
+        ),
+        bind(
+            "/etc/hostname",
+            "/var/lib/docker/containers/c/hostname",
+            &["rbind", "rprivate"]
+        ),
+        bind(
+            "/etc/hosts",
+            "/var/lib/docker/containers/c/hosts",
+            &["rbind", "rprivate"]
+        ),
+    ]);
+    let docker_masked = json!([
+        "/proc/asound",
+        "/proc/acpi",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware"
+    ]);
+    let containerd = json!([
+        mount("proc", "/proc", Some("proc"), &["nosuid", "noexec", "nodev"]),
+        mount(
+            "tmpfs",
+            "/dev",
+            Some("tmpfs"),
+            &["nosuid", "strictatime", "mode=755", "size=65536k"]
+        ),
+        mount(
+            "devpts",
+            "/dev/pts",
+            Some("devpts"),
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]
+        ),
+        mount("mqueue", "/dev/mqueue", Some("mqueue"), &["nosuid", "noexec", "nodev"]),
+        mount("sysfs", "/sys", Some("sysfs"), &["nosuid", "noexec", "nodev", "ro"]),
+        mount(
+            "cgroup",
+            "/sys/fs/cgroup",
+            Some("cgroup"),
+            &["nosuid", "noexec", "nodev", "relatime", "ro"]
+        ),
+        bind(
+            "/etc/hosts",
+            "/var/lib/kubelet/pods/p/etc-hosts",
+            &["rbind", "rprivate", "rw"]
+        ),
+        bind(
+            "/dev/termination-log",
+            "/var/lib/kubelet/pods/p/containers/c/x",
+            &["rbind", "rprivate", "rw"]
+        ),
+        bind(
+            "/etc/hostname",
+            "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/s/hostname",
+            &["rbind", "rprivate", "rw"]
+        ),
+        bind(
+            "/etc/resolv.conf",
+            "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/s/resolv.conf",
+            &["rbind", "rprivate", "rw"]
+        ),
+        bind(
+            "/dev/shm",
+            "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/s/shm",
+            &["rbind", "rprivate", "rw"]
+        ),
+        bind(
+            "/var/run/secrets/kubernetes.io/serviceaccount",
+            "/var/lib/kubelet/pods/p/volumes/token",
+            &["rbind", "rprivate", "ro"]
+        ),
+    ]);
+    for (engine, mounts, masked) in [
+        ("docker", docker, docker_masked.clone()),
+        ("containerd", containerd, docker_masked),
+    ] {
+        let spec = with(&[
+            ("/mounts", mounts.clone()),
+            ("/linux/maskedPaths", masked),
+            ("/linux/rootfsPropagation", json!(null)),
+        ]);
+        let config = config_of(&spec);
+        let mapped = config["mounts"].as_array().unwrap();
+        // Every mount but nsbox's own /proc, /dev, /dev/pts, /dev/mqueue and /sys.
+        let own = ["/proc", "/dev", "/dev/pts", "/dev/mqueue", "/sys"];
+        let expected: Vec<Value> = mounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| !own.contains(&m["destination"].as_str().unwrap()))
+            .map(|m| bytes(m["destination"].as_str().unwrap()))
+            .collect();
+        let targets: Vec<Value> = mapped.iter().map(|m| m["target"].clone()).collect();
+        assert_eq!(targets, expected, "{engine}: {config:#}");
+        assert_eq!(config["receive_host_mounts"], json!(true), "{engine}: runc's rslave");
+        assert_eq!(config["masked_paths"].as_array().unwrap().len(), 10, "{engine}");
+        let cgroup = mapped.iter().find(|m| m["kind"] == json!("cgroup")).unwrap();
+        assert_eq!(cgroup["read_only"], json!(true), "{engine}");
     }
 }

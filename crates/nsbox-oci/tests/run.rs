@@ -12,7 +12,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
 
-use common::{nsbox_spec, set, write_bundle};
+use common::{nsbox_spec, runc_spec, set, write_bundle};
 use nsbox::Stdio;
 use nsbox_oci::{Bundle, Options};
 use serde_json::{Value, json};
@@ -35,7 +35,7 @@ fn busybox_bundle(spec: &Value) -> tempfile::TempDir {
         .unwrap();
     assert!(copied.success());
     for applet in [
-        "sh", "id", "cat", "hostname", "touch", "grep", "env", "stat", "echo", "readlink",
+        "sh", "id", "cat", "hostname", "touch", "grep", "env", "stat", "echo", "readlink", "ls", "head", "wc",
     ] {
         symlink("busybox", bin.join(applet)).unwrap();
     }
@@ -415,4 +415,94 @@ echo "sched: $(cut -d' ' -f19,41 /proc/self/stat)"
     assert_eq!(field(&out, "ioprio"), "best-effort: prio 6", "{out}");
     // nice 7, SCHED_BATCH (3).
     assert_eq!(field(&out, "sched"), "7 3", "{out}");
+}
+
+/// The options (field 6) of the last mount at `point` in a mountinfo text, and those of the
+/// mounts on it.
+fn mount_and_children<'a>(mountinfo: &'a str, point: &str) -> Vec<&'a str> {
+    let field = |l: &'a str, n: usize| l.split(' ').nth(n).unwrap_or("");
+    let Some(top) = mountinfo.lines().rfind(|l| field(l, 4) == point) else {
+        return Vec::new();
+    };
+    mountinfo
+        .lines()
+        .filter(|l| *l == top || field(l, 1) == field(top, 0))
+        .map(|l| field(l, 5))
+        .collect()
+}
+
+#[test]
+fn runc_spec_as_runc_writes_it_runs_with_its_cgroupfs_masked_paths_and_docker_shm() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let shm = tempfile::Builder::new().prefix("nsbox-oci-shm-").tempdir().unwrap();
+    fs::write(shm.path().join("engine"), "shm\n").unwrap();
+    let data = tempfile::Builder::new().prefix("nsbox-oci-data-").tempdir().unwrap();
+    let mut spec = runc_spec();
+    set(&mut spec, "/process/terminal", json!(false));
+    set(&mut spec, "/linux/resources/pids", json!({"limit": 42}));
+    // A privileged container's sysfs (it has a network namespace).
+    set(
+        &mut spec,
+        "/mounts/5/options",
+        json!(["nosuid", "noexec", "nodev", "rw"]),
+    );
+    // Docker's /dev/shm: its own shm mount bound in.
+    set(
+        &mut spec,
+        "/mounts/3",
+        json!({"destination": "/dev/shm", "type": "bind", "source": shm.path(),
+               "options": ["rbind", "rprivate", "nosuid", "noexec", "nodev"]}),
+    );
+    set(
+        &mut spec,
+        "/mounts/7",
+        json!({"destination": "/data", "type": "bind", "source": data.path(),
+               "options": ["rbind", "nosuid", "nodev", "noexec", "rshared"]}),
+    );
+    let script = r#"
+echo "pids: $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)"
+touch /sys/fs/cgroup/x 2>/dev/null && echo "cgroupfs: writable" || echo "cgroupfs: read-only"
+echo "timer_list: $(stat -c %t:%T /proc/timer_list 2>&1)"
+echo "interrupts: $(head -c 1 /proc/interrupts | wc -c)"
+echo "shm: $(cat /dev/shm/engine)"
+echo "mountinfo:"
+cat /proc/self/mountinfo
+"#;
+    let out = run(spec, script);
+    assert_eq!(field(&out, "pids"), "42", "the container's own cgroup: {out}");
+    assert_eq!(field(&out, "cgroupfs"), "read-only", "{out}");
+    assert_eq!(field(&out, "timer_list"), "1:3", "masked by /dev/null: {out}");
+    assert_eq!(field(&out, "interrupts"), "1", "not in runc's list: {out}");
+    assert_eq!(field(&out, "shm"), "shm", "the engine's /dev/shm: {out}");
+    let mountinfo = out.split("mountinfo:\n").nth(1).unwrap();
+    let cgroupfs = mount_and_children(mountinfo, "/sys/fs/cgroup");
+    assert!(
+        !cgroupfs.is_empty(),
+        "a tmpfs and the hierarchies (hybrid) or one v2 bind: {mountinfo}"
+    );
+    for options in cgroupfs {
+        let options: Vec<&str> = options.split(',').collect();
+        for want in ["ro", "nosuid", "nodev", "noexec"] {
+            assert!(options.contains(&want), "{want} missing in {options:?}");
+        }
+    }
+    for point in ["/dev/shm", "/data"] {
+        let options = mount_and_children(mountinfo, point);
+        let options: Vec<&str> = options[0].split(',').collect();
+        for want in ["rw", "nosuid", "nodev", "noexec"] {
+            assert!(options.contains(&want), "{point}: {want} missing in {options:?}");
+        }
+    }
+    let sys = mount_and_children(mountinfo, "/sys");
+    assert!(sys[0].split(',').any(|o| o == "rw"), "a writable sysfs: {sys:?}");
+    let data = mountinfo
+        .lines()
+        .rfind(|l| l.split(' ').nth(4) == Some("/data"))
+        .unwrap();
+    assert!(
+        data.split(' ').nth(6).is_some_and(|f| f.starts_with("shared:")),
+        "rshared: {data}"
+    );
 }
