@@ -35,7 +35,7 @@ use crate::stdio::Stdio;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ContainerBuilder {
-    settings: Settings,
+    pub(crate) settings: Settings,
 }
 
 impl ContainerBuilder {

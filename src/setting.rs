@@ -123,6 +123,15 @@ pub enum Setting {
     Stdout,
     /// [`stderr`](crate::ContainerBuilder::stderr).
     Stderr,
+    // Cgroups and devices (issue 16).
+    /// [`cgroup_path`](crate::ContainerBuilder::cgroup_path).
+    CgroupPath,
+    /// [`device_node`](crate::ContainerBuilder::device_node).
+    DeviceNode,
+    /// [`hugepage_limit`](crate::ContainerBuilder::hugepage_limit).
+    HugepageLimit,
+    /// [`cgroup_unified`](crate::ContainerBuilder::cgroup_unified).
+    CgroupUnified,
 }
 
 impl Setting {
@@ -199,6 +208,10 @@ impl fmt::Display for Setting {
             Setting::LogMaxFiles => "log max_files",
             Setting::Stdout => "stdout",
             Setting::Stderr => "stderr",
+            Setting::CgroupPath => "cgroup_path",
+            Setting::DeviceNode => "device_node",
+            Setting::HugepageLimit => "hugepage_limit",
+            Setting::CgroupUnified => "cgroup_unified",
         };
         f.write_str(name)
     }

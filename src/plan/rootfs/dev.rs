@@ -127,6 +127,7 @@ pub(super) fn plan_kernel_fs(
     ] {
         symlink_in_dev(plan, dev, name, link)?;
     }
+    super::device_nodes::plan_device_nodes(plan, config, dev)?;
     match sys_slot {
         None => mount(plan, "sysfs", "/sys", nosuid_noexec | libc::MS_RDONLY, None, top)?,
         Some(slot) => bind(

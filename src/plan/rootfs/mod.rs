@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use libc::c_ulong;
 
 mod dev;
+mod device_nodes;
 mod hidden;
 mod host;
 mod idmapped;
