@@ -257,3 +257,54 @@ fn signal_all_reaches_every_process() {
         let _ = std::fs::remove_dir(parent);
     }
 }
+
+#[test]
+fn hugepage_limits_and_raw_v2_files_are_written() {
+    if !root() {
+        return;
+    }
+    let usable = nsbox::preflight().can_use(nsbox::Controller::Hugetlb);
+    let has_2mb = Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists();
+    if !common::require("the hugetlb controller and 2 MB huge pages", usable && has_2mb) {
+        return;
+    }
+    // At the top level: its parent is the hierarchy's root, where nsbox enables hugetlb in
+    // cgroup.subtree_control (on a hybrid host the v1 hierarchies have the rest).
+    let path = format!("/{}", unique("nsbox-test-huge"));
+    let mut child = sh_builder("sleep 100")
+        .cgroup_path(&path)
+        .hugepage_limit("2MB", 4 << 20)
+        .cgroup_unified("cgroup.max.descendants", "3")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let handle = CgroupHandle::open(&path).unwrap();
+    let read = |file: &str| -> Vec<String> {
+        handle
+            .dirs()
+            .iter()
+            .filter_map(|d| std::fs::read_to_string(d.join(file)).ok())
+            .map(|t| t.trim().to_string())
+            .collect()
+    };
+    let (limits, bounds) = (read("hugetlb.2MB.max"), read("cgroup.max.descendants"));
+    let limits = limits
+        .into_iter()
+        .chain(read("hugetlb.2MB.limit_in_bytes"))
+        .collect::<Vec<_>>();
+    drop(handle);
+    child.kill(Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    assert_eq!(limits, [(4u64 << 20).to_string()]);
+    assert_eq!(bounds, ["3"]);
+}
+
+#[test]
+fn raw_files_of_the_core_are_refused() {
+    for file in ["cgroup.procs", "cgroup.subtree_control", "../x", ""] {
+        let err = sh_builder("true").cgroup_unified(file, "1").build().unwrap_err();
+        assert!(err.to_string().contains("cgroup_unified"), "{file}: {err}");
+    }
+    let err = sh_builder("true").hugepage_limit("2M", 1).build().unwrap_err();
+    assert!(err.to_string().contains("hugepage_limit"), "{err}");
+}

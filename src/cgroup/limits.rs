@@ -213,13 +213,16 @@ impl Resources {
             }
         }
         for (file, value) in &self.unified {
-            // One file of the container's own cgroup, not one of the core's.
-            let bad = file.is_empty() || file.contains('/') || file.starts_with('.') || file.starts_with("cgroup.");
+            // One file of the container's own cgroup; of the core's only its two bounds (not
+            // cgroup.procs, .kill, .subtree_control...: nsbox's own bookkeeping).
+            let core =
+                file.starts_with("cgroup.") && !matches!(file.as_str(), "cgroup.max.depth" | "cgroup.max.descendants");
+            let bad = file.is_empty() || file.contains('/') || file.starts_with('.') || core;
             if bad || file.contains('\0') || value.contains('\0') {
                 return Err(ConfigError::Malformed {
                     setting: Setting::CgroupUnified,
                     value: file.clone(),
-                    expected: "a controller's file name (no '/', not cgroup.*)",
+                    expected: "a controller's file name (no '/'; of cgroup.* only max.depth and max.descendants)",
                 });
             }
         }

@@ -116,8 +116,9 @@ impl Bundle {
         let caps = crate::process::map(&mut b, process, options)?;
         crate::mounts::map(&mut b, self, namespaces)?;
         crate::linux::paths(linux)?;
-        crate::linux::devices(linux, caps, namespaces)?;
+        crate::devices::map(&mut b, linux, caps, namespaces, options)?;
         crate::linux::rest(linux)?;
+        crate::resources::cgroups_path(&mut b, linux)?;
         if let Some(resources) = linux.resources() {
             crate::resources::map(&mut b, resources, options)?;
         }
