@@ -61,7 +61,7 @@ impl CgroupHandle {
                     .into_iter()
                     .filter(|c| c.v2_name().is_some_and(|n| listed.split_whitespace().any(|l| l == n)))
                     .collect();
-                // In the v2 core: cpu accounting and freezing; devices where no v1 has them.
+                // In the v2 core: cpu accounting and freezing.
                 controllers.extend([Controller::Cpuacct, Controller::Freezer]);
                 cgroup.v2 = Some(V2Group {
                     dir,

@@ -2,7 +2,9 @@
 //! both (hybrid). Each controller is used where it is mounted.
 //!
 //! The container's cgroup is `nsbox-<id>`, nested under the caller's own cgroup (or the
-//! configured parent) in every hierarchy it needs, never the hierarchy root itself. Where a
+//! configured parent) in every hierarchy it needs, never the hierarchy root itself; or an
+//! exact path (`cgroup_path`, runc's `cgroupsPath`), created or reused, which a later process
+//! finds again with [`CgroupHandle`]. Where a
 //! cgroup2 is mounted, the child is born in its v2 cgroup (`CLONE_INTO_CGROUP`, no migration);
 //! v1 cgroups (and v2 ones without clone3) the child joins itself, writing `0` to files the
 //! parent opened (`Cgroup::join_files`), first thing after the id maps. Removal kills every
