@@ -153,7 +153,7 @@ impl ContainerBuilder {
 const NSBOX_DEV_ENTRIES: [&str; 8] = ["pts", "ptmx", "shm", "mqueue", "fd", "stdin", "stdout", "stderr"];
 
 /// The nodes nsbox binds into every `/dev` from the host (`plan::rootfs::dev::DEVICES`).
-const HOST_DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+pub(crate) const HOST_DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
 /// The host node nsbox binds at the container path `path`, if it binds one there.
 pub(crate) fn host_dev_node(path: &Path) -> Option<PathBuf> {

@@ -51,3 +51,11 @@ pub(super) fn plan_device_nodes(plan: &mut Plan, config: &Config, dev: usize) ->
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn build_knows_the_nodes_dev_binds() {
+        assert_eq!(crate::devices::HOST_DEV_NODES, super::super::dev::DEVICES);
+    }
+}
