@@ -43,32 +43,34 @@ impl CgroupHandle {
             v2: None,
             v1_moves_memory: false,
         };
+        // A hierarchy where the path lies outside the part mounted here is not one it is in.
+        let found = |mountpoint: &Path, root: &Path, own: &Path| {
+            exact_dir(mountpoint, root, own, path).ok().filter(|d| d.is_dir())
+        };
         for h in &layout.v1 {
-            let dir = exact_dir(&h.mountpoint, &h.root, &h.own, path)?;
-            if dir.is_dir() {
+            if let Some(dir) = found(&h.mountpoint, &h.root, &h.own) {
                 cgroup.v1.push(V1Group {
                     dir,
                     controllers: h.controllers.clone(),
                 });
             }
         }
-        if let Some(h) = &layout.v2 {
-            let dir = exact_dir(&h.mountpoint, &h.root, &h.own, path)?;
-            if dir.is_dir() {
-                let fd = std::fs::File::open(&dir).map_err(|e| CgroupError::io("open", &dir, e))?;
-                let listed = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
-                let mut controllers: BTreeSet<Controller> = Controller::ALL
-                    .into_iter()
-                    .filter(|c| c.v2_name().is_some_and(|n| listed.split_whitespace().any(|l| l == n)))
-                    .collect();
-                // In the v2 core: cpu accounting and freezing.
-                controllers.extend([Controller::Cpuacct, Controller::Freezer]);
-                cgroup.v2 = Some(V2Group {
-                    dir,
-                    fd: fd.into(),
-                    controllers,
-                });
-            }
+        if let Some(h) = &layout.v2
+            && let Some(dir) = found(&h.mountpoint, &h.root, &h.own)
+        {
+            let fd = std::fs::File::open(&dir).map_err(|e| CgroupError::io("open", &dir, e))?;
+            let listed = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+            let mut controllers: BTreeSet<Controller> = Controller::ALL
+                .into_iter()
+                .filter(|c| c.v2_name().is_some_and(|n| listed.split_whitespace().any(|l| l == n)))
+                .collect();
+            // In the v2 core: cpu accounting and freezing.
+            controllers.extend([Controller::Cpuacct, Controller::Freezer]);
+            cgroup.v2 = Some(V2Group {
+                dir,
+                fd: fd.into(),
+                controllers,
+            });
         }
         if cgroup.v1.is_empty() && cgroup.v2.is_none() {
             return Err(CgroupError::Refused {
