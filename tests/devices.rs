@@ -224,6 +224,10 @@ fn a_detached_containers_cgroup_is_found_again_by_its_path() {
     let again = CgroupHandle::open(&path).unwrap();
     let busy = CgroupHandle::open(&path).unwrap().remove(false);
     assert!(busy.is_err(), "a cgroup with processes is not removed without kill");
+    // A cgroup the payload nested in its own goes first.
+    for dir in &dirs {
+        std::fs::create_dir_all(dir.join("nested/deeper")).unwrap();
+    }
     again.remove(true).unwrap();
     assert!(dirs.iter().all(|d| !d.exists()), "left behind: {dirs:?}");
     assert!(CgroupHandle::open(&path).is_err());

@@ -167,7 +167,7 @@ impl CgroupHandle {
                 &busy,
             )]);
         }
-        let errors = self.cgroup.remove();
+        let errors = self.cgroup.remove_with(true);
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 }

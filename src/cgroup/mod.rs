@@ -470,15 +470,23 @@ impl Cgroup {
     }
 
     /// Kills what is left and removes every cgroup directory; returns a failure for each
-    /// directory left behind (each is tried).
+    /// directory left behind (each is tried). A cgroup nested in the container's is not
+    /// nsbox's to remove: it makes the removal fail (EBUSY), reported.
     pub fn remove(&mut self) -> Vec<CleanupError> {
+        self.remove_with(false)
+    }
+
+    /// [`remove`](Self::remove); with `nested`, the cgroups below each directory are removed
+    /// first, deepest first ([`CgroupHandle::remove`]: a runtime's `delete`).
+    fn remove_with(&mut self, nested: bool) -> Vec<CleanupError> {
         if self.v1.is_empty() && self.v2.is_none() {
             return Vec::new();
         }
         self.kill_all();
         let dirs = self.v1.drain(..).map(|g| g.dir).chain(self.v2.take().map(|g| g.dir));
+        let depth = if nested { 0 } else { MAX_DEPTH };
         dirs.filter_map(|dir| {
-            let (failed, e) = remove_tree(&dir, 0).err()?;
+            let (failed, e) = remove_tree(&dir, depth).err()?;
             Some(CleanupError::new(CleanupAction::RemoveCgroup, Some(failed), &e))
         })
         .collect()
