@@ -4,12 +4,12 @@
 //! The container's cgroup is `nsbox-<id>`, nested under the caller's own cgroup (or the
 //! configured parent) in every hierarchy it needs, never the hierarchy root itself; or an
 //! exact path (`cgroup_path`, runc's `cgroupsPath`), created or reused, which a later process
-//! finds again with [`CgroupHandle`]. Where a
-//! cgroup2 is mounted, the child is born in its v2 cgroup (`CLONE_INTO_CGROUP`, no migration);
-//! v1 cgroups (and v2 ones without clone3) the child joins itself, writing `0` to files the
-//! parent opened (`Cgroup::join_files`), first thing after the id maps. Removal kills every
-//! process first (`cgroup.kill`, or freeze + kill + thaw) and happens on wait, on setup
-//! failure and on drop. Why not cgroups-rs: see docs/cgroups.md.
+//! finds again with [`CgroupHandle`]. Where a cgroup2 is mounted, the child is born in its v2
+//! cgroup (`CLONE_INTO_CGROUP`, no migration); v1 cgroups (and v2 ones without clone3) the
+//! child joins itself, writing `0` to files the parent opened (`Cgroup::join_files`), first
+//! thing after the id maps. Removal kills every process first (`cgroup.kill`, or freeze +
+//! kill + thaw) and happens on wait, on setup failure and on drop. Why not cgroups-rs: see
+//! docs/cgroups.md.
 
 mod bpf;
 mod device_rules;
@@ -254,13 +254,17 @@ impl Cgroup {
         v1_sets.sort_by_key(|(_, set)| set.is_disjoint(&needed));
         for (index, controllers) in v1_sets {
             let h = &layout.v1[index];
-            let (parent_dir, dir) = placement.dirs(&h.mountpoint, &h.root, &h.own)?;
-            let made = match exact {
-                true => make_exact(&dir),
-                false => make_dir(&dir, placement.parent().is_some()),
-            };
-            let dir = match made {
-                Ok(dir) => dir,
+            let made = placement
+                .dirs(&h.mountpoint, &h.root, &h.own)
+                .and_then(|(parent_dir, dir)| {
+                    let dir = match exact {
+                        true => make_exact(&dir)?,
+                        false => make_dir(&dir, placement.parent().is_some())?,
+                    };
+                    Ok((parent_dir, dir))
+                });
+            let (parent_dir, dir) = match made {
+                Ok(dirs) => dirs,
                 // Accounting only (no limit here): best effort, its stats stay None.
                 Err(e) if controllers.is_disjoint(&needed) => {
                     tracing::debug!(error = %e, "accounting cgroup skipped");
