@@ -241,7 +241,7 @@ fn a_detached_containers_cgroup_is_found_again_by_its_path() {
 }
 
 #[test]
-fn signal_all_reaches_every_process() {
+fn kill_all_signals_every_process() {
     if !root() {
         return;
     }
@@ -254,7 +254,7 @@ fn signal_all_reaches_every_process() {
         .unwrap();
     let handle = CgroupHandle::open(&path).unwrap();
     wait_until("two processes", Duration::from_secs(10), || handle.pids().len() >= 2);
-    handle.signal_all(Signal::SIGTERM).unwrap();
+    handle.kill_all(Signal::SIGTERM).unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
     drop(handle);

@@ -119,7 +119,7 @@ impl CgroupHandle {
     /// Sends `signal` to every process in it (`runc kill --all`): frozen while the list is
     /// read and signalled, where a freezer is available, so nothing forks out of it meanwhile.
     /// SIGKILL goes through `cgroup.kill` where the kernel has it.
-    pub fn signal_all(&self, signal: Signal) -> Result<(), CgroupError> {
+    pub fn kill_all(&self, signal: Signal) -> Result<(), CgroupError> {
         if signal == Signal::SIGKILL {
             self.cgroup.kill_all();
             return Ok(());
