@@ -550,12 +550,15 @@ pub enum SetupStep {
     Sysctl,
     /// Setting the NIS domain name.
     SetDomainname,
+    /// Making a device node in /dev (`ContainerBuilder::device_node`).
+    DeviceNode,
 }
 
 impl fmt::Display for SetupStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self {
             SetupStep::Clone => "clone",
+            SetupStep::DeviceNode => "make device node",
             SetupStep::IdMap => "write id maps",
             SetupStep::WaitForParent => "wait for parent",
             SetupStep::JoinNamespaces => "join namespaces",

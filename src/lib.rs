@@ -106,6 +106,7 @@ mod cgroup;
 mod child;
 mod config;
 mod container;
+mod devices;
 mod errno;
 mod error;
 mod exec;
@@ -146,10 +147,12 @@ mod unknown_value;
 
 pub use builder::ContainerBuilder;
 pub use cgroup::{CgroupError, CgroupMode, Controller, IoDeviceLimit, IoLimitKind, Stats};
+pub use cgroup::{CgroupHandle, CgroupUpdate, DeviceAccess, DeviceRule, DeviceType};
 pub use config::Config;
 #[cfg(feature = "serde")]
 pub use config::UncheckedConfig;
 pub use container::Container;
+pub use devices::DeviceNode;
 pub use error::{
     CleanupAction, CleanupError, ConfigError, Errno, Error, NotReadyReason, ReadyError, Result, SetupError, SetupStep,
 };

@@ -143,6 +143,15 @@ pub enum Setting {
     ReadOnlyPaths,
     /// [`writable_sys`](crate::ContainerBuilder::writable_sys).
     WritableSys,
+    // Cgroups and devices (issue 16).
+    /// [`cgroup_path`](crate::ContainerBuilder::cgroup_path).
+    CgroupPath,
+    /// [`device_node`](crate::ContainerBuilder::device_node).
+    DeviceNode,
+    /// [`hugepage_limit`](crate::ContainerBuilder::hugepage_limit).
+    HugepageLimit,
+    /// [`cgroup_unified`](crate::ContainerBuilder::cgroup_unified).
+    CgroupUnified,
 }
 
 impl Setting {
@@ -230,6 +239,10 @@ impl fmt::Display for Setting {
             Setting::MaskedPaths => "masked_paths",
             Setting::ReadOnlyPaths => "read_only_paths",
             Setting::WritableSys => "writable_sys",
+            Setting::CgroupPath => "cgroup_path",
+            Setting::DeviceNode => "device_node",
+            Setting::HugepageLimit => "hugepage_limit",
+            Setting::CgroupUnified => "cgroup_unified",
         };
         f.write_str(name)
     }

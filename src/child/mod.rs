@@ -284,6 +284,8 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         | Step::BindInto { .. }
         | Step::MountInto { .. }
         | Step::SymlinkInto { .. }
+        | Step::DevDir { .. }
+        | Step::MakeDevice { .. }
         | Step::Mount { .. }
         | Step::Symlink { .. }
         | Step::ReadOnlyMount(..)

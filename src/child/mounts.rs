@@ -145,6 +145,17 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
             mount_fresh_on(target_fd, fstype, *flags, data.as_deref())
         }
         Step::SymlinkInto { dir, name, link } => sys::symlinkat(link, slot(slots, *dir)?, name),
+        Step::DevDir { dir, name, slot: index } => {
+            put(slots, *index, super::populate::dev_dir(slot(slots, *dir)?, name)?)
+        }
+        Step::MakeDevice {
+            dir,
+            name,
+            mode,
+            rdev,
+            uid,
+            gid,
+        } => super::populate::make_device(slot(slots, *dir)?, name, *mode, *rdev, (*uid, *gid)),
         Step::Mount {
             fstype,
             target,

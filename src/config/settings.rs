@@ -76,6 +76,10 @@ pub(crate) struct Settings {
     pub cgroup: bool,
     #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::opt_path"))]
     pub cgroup_parent: Option<PathBuf>,
+    // Cgroups and devices (issue 16).
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::opt_path"))]
+    pub cgroup_path: Option<PathBuf>,
+    pub device_nodes: Vec<crate::devices::DeviceNode>,
     pub bind_no_follow: bool,
     pub bounds: Bounds,
     #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::vec_path"))]
@@ -149,6 +153,8 @@ impl Default for Settings {
             refused_new_privileges: false,
             cgroup: false,
             cgroup_parent: None,
+            cgroup_path: None,
+            device_nodes: Vec::new(),
             bind_no_follow: false,
             bounds: Bounds::FIXTURE,
             hidden_host_paths: Vec::new(),
@@ -214,6 +220,8 @@ impl From<&Config> for Settings {
             refused_new_privileges: false,
             cgroup: c.cgroup,
             cgroup_parent: c.cgroup_parent,
+            cgroup_path: c.cgroup_path,
+            device_nodes: c.device_nodes,
             bind_no_follow: c.bind_no_follow,
             bounds: c.bounds,
             hidden_host_paths: c.hidden_host_paths,

@@ -229,6 +229,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             });
         }
     }
+    crate::devices::validate(&s)?;
     if !s.groups.is_empty() && s.user.is_none() {
         return Err(ConfigError::Requires {
             setting: Setting::Groups,
@@ -271,6 +272,8 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         landlock: s.landlock,
         cgroup: s.cgroup,
         cgroup_parent: s.cgroup_parent,
+        cgroup_path: s.cgroup_path,
+        device_nodes: s.device_nodes,
         bind_no_follow: s.bind_no_follow,
         bounds: s.bounds,
         hidden_host_paths: s.hidden_host_paths,

@@ -199,6 +199,20 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             opt(data)
         ),
         Step::SymlinkInto { dir, name, link } => format!("symlink slot{dir}/{} -> {}", text(name), text(link)),
+        Step::DevDir { dir, name, slot } => format!("device dir slot{dir}/{} into slot{slot}", text(name)),
+        Step::MakeDevice {
+            dir,
+            name,
+            mode,
+            rdev,
+            uid,
+            gid,
+        } => format!(
+            "mknod slot{dir}/{} mode {mode:#o} dev {}:{} owner {uid}:{gid}",
+            text(name),
+            libc::major(*rdev),
+            libc::minor(*rdev)
+        ),
         Step::Mount {
             fstype,
             target,

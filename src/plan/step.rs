@@ -208,6 +208,23 @@ pub(crate) enum Step {
         flags: c_ulong,
         data: Option<CString>,
     },
+    /// The directory `name` in the directory in `dir` (made with mode 0755 if missing, never
+    /// through a symlink) opened into `slot`: the way to a device node below /dev.
+    DevDir {
+        dir: usize,
+        name: CString,
+        slot: usize,
+    },
+    /// `mknodat(dir, name, mode, rdev)` in the directory in `dir` (under nsbox's fresh /dev),
+    /// then its owner and mode set exactly (mknod's mode went through the umask).
+    MakeDevice {
+        dir: usize,
+        name: CString,
+        mode: u32,
+        rdev: u64,
+        uid: u32,
+        gid: u32,
+    },
     /// `symlinkat(link, dir, name)` in the directory in `dir` (nsbox's own fresh tmpfs).
     SymlinkInto {
         dir: usize,

@@ -117,8 +117,9 @@ impl Bundle {
         crate::mounts::map(&mut b, self, namespaces)?;
         crate::mounts::paths(&mut b, linux)?;
         crate::mounts::root_propagation(&mut b, linux)?;
-        crate::linux::devices(linux, caps, namespaces)?;
+        crate::devices::map(&mut b, linux, caps, namespaces, options)?;
         crate::linux::rest(linux)?;
+        crate::resources::cgroups_path(&mut b, linux)?;
         if let Some(resources) = linux.resources() {
             crate::resources::map(&mut b, resources, options)?;
         }

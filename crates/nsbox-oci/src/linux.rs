@@ -1,10 +1,10 @@
-//! `linux`: namespaces, id maps, hostname, masked and read-only paths, devices, and the
+//! `linux`: namespaces, id maps, hostname, masked and read-only paths, and the
 //! fields nsbox has no setting for.
 
 use std::collections::BTreeMap;
 
-use nsbox::{Capabilities, Capability, ContainerBuilder, IdMap, Namespaces, Network, Personality};
-use oci_spec::runtime::{Linux, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxPersonalityDomain, Spec};
+use nsbox::{ContainerBuilder, IdMap, Namespaces, Network, Personality};
+use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType, LinuxPersonalityDomain, Spec};
 
 use crate::error::{Result, invalid, unsupported};
 use crate::options::Options;
@@ -158,74 +158,6 @@ pub const NSBOX_MASKED_PATHS: [&str; 12] = [
 /// A bundle's `linux.readonlyPaths` is taken exactly.
 pub const NSBOX_READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
-/// The device nodes nsbox puts in its fresh `/dev` (and `/dev/pts/*`, major 136): what a
-/// device cgroup of runc's defaults lets a container open.
-const NSBOX_DEVICES: [(char, i64, Option<i64>); 8] = [
-    ('c', 1, Some(3)),
-    ('c', 1, Some(5)),
-    ('c', 1, Some(7)),
-    ('c', 1, Some(8)),
-    ('c', 1, Some(9)),
-    ('c', 5, Some(0)),
-    ('c', 5, Some(2)),
-    ('c', 136, None),
-];
-
-/// `linux.devices` (nodes to create) and `linux.resources.devices` (the device cgroup).
-///
-/// nsbox creates only its default nodes and has no device cgroup. A rule list is accepted
-/// when it cannot let the container reach more than those nodes: denials, allows of nsbox's
-/// own nodes (and `/dev/console`), and `m` (mknod) allows while the container cannot mknod
-/// (no CAP_MKNOD, or a user namespace, where mknod of a device is always refused).
-pub(crate) fn devices(linux: &Linux, bounding: Capabilities, ns: Namespaces) -> Result<()> {
-    if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(unsupported(
-            "linux.devices",
-            "nsbox creates only its own /dev/{null,zero,full,random,urandom,tty,ptmx}",
-        ));
-    }
-    let can_mknod = bounding.contains(Capability::CAP_MKNOD) && !ns.contains(Namespaces::USER);
-    let rules = linux.resources().as_ref().and_then(|r| r.devices().as_ref());
-    for (i, rule) in rules.into_iter().flatten().enumerate() {
-        let field = format!("linux.resources.devices[{i}]");
-        if !rule.allow() {
-            continue;
-        }
-        let kind = match rule.typ() {
-            Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => 'c',
-            Some(LinuxDeviceType::B) => 'b',
-            _ => 'a',
-        };
-        let access = rule.access().as_deref().unwrap_or("rwm");
-        if !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
-            return Err(invalid(field, format!("access {access:?}")));
-        }
-        if access.chars().all(|c| c == 'm') && !can_mknod {
-            continue;
-        }
-        let (major, minor) = (rule.major(), rule.minor());
-        let console = kind == 'c' && major == Some(5) && minor == Some(1);
-        let nsbox_node = NSBOX_DEVICES
-            .iter()
-            .any(|(k, ma, mi)| *k == kind && Some(*ma) == major && (mi.is_none() || *mi == minor));
-        if !(console || nsbox_node) || (access.contains('m') && can_mknod) {
-            return Err(unsupported(
-                field,
-                "nsbox has no device cgroup: only rules that allow no more than its own /dev nodes are honoured \
-                 (and mknod only where the container cannot make devices)",
-            ));
-        }
-    }
-    if can_mknod {
-        return Err(unsupported(
-            "linux.resources.devices",
-            "with CAP_MKNOD and no user namespace the container could make and open any device node, and nsbox \
-             has no device cgroup to stop it",
-        ));
-    }
-    Ok(())
-}
-
 /// Fields nsbox has no setting for: refused whenever given.
 pub(crate) fn rest(linux: &Linux) -> Result<()> {
     let given = [
@@ -233,7 +165,6 @@ pub(crate) fn rest(linux: &Linux) -> Result<()> {
             "linux.netDevices",
             linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
         ),
-        ("linux.cgroupsPath", linux.cgroups_path().is_some()),
         (
             "linux.mountLabel",
             linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()),

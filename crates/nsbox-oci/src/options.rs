@@ -22,6 +22,9 @@ pub struct Options {
     /// The host's hostname: a new UTS namespace starts with it, so a bundle without
     /// `hostname` keeps it, as under runc.
     pub hostname: String,
+    /// The caller may set a device cgroup (it is root): `linux.resources.devices` is then
+    /// enforced; otherwise only rules no wider than nsbox's own /dev are accepted.
+    pub device_cgroup: bool,
 }
 
 impl Options {
@@ -45,11 +48,16 @@ impl Options {
                 .find_map(|l| l.strip_prefix("Umask:"))
                 .and_then(|m| u32::from_str_radix(m.trim(), 8).ok()),
             hostname: read("/proc/sys/kernel/hostname").trim_end().to_string(),
+            device_cgroup: read("/proc/self/status")
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1))
+                == Some("0"),
         }
     }
 
     /// Facts for tests: no AppArmor, no SELinux, 2MB huge pages, `oom_score_adj` 0, umask
-    /// 022, hostname `host`.
+    /// 022, hostname `host`, a device cgroup.
     pub fn fixed() -> Self {
         Options {
             apparmor: false,
@@ -58,6 +66,7 @@ impl Options {
             oom_score_adj: 0,
             umask: Some(0o022),
             hostname: "host".into(),
+            device_cgroup: true,
         }
     }
 }

@@ -291,13 +291,29 @@ fn each_field_maps_onto_its_nsbox_setting() {
                 "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]}))],
             vec![("/seccomp/rules/architectures", json!(["x86", "x32"])), ("/seccomp/rules/log", json!(true)),
                  ("/seccomp/rules/spec_allow", json!(true))]),
-        ("device rules no wider than nsbox's /dev", vec![("/linux/resources/devices", json!([
+        ("device rules: deny first, the bundle's, runc's defaults", vec![("/linux/resources/devices", json!([
                 {"allow": false, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 136, "access": "rwm"},
-                {"allow": true, "type": "c", "access": "m"},
-                {"allow": true, "type": "b", "access": "m"}]))],
-            vec![("/capabilities/0", json!("CAP_KILL"))]),
+                {"allow": true, "type": "b", "major": 8, "minor": 0, "access": "rw"},
+                {"allow": true, "type": "c", "major": 136, "access": "rwm"}]))],
+            vec![("/resources/devices/0", json!({"allow": false, "kind": "All", "major": null, "minor": null, "access": 7})),
+                 ("/resources/devices/2", json!({"allow": true, "kind": "Block", "major": 8, "minor": 0, "access": 6})),
+                 ("/resources/devices/3", json!({"allow": true, "kind": "Char", "major": 136, "minor": null, "access": 7})),
+                 ("/resources/devices/4", json!({"allow": true, "kind": "Char", "major": null, "minor": null, "access": 1})),
+                 ("/resources/devices/13", json!({"allow": true, "kind": "Char", "major": 136, "minor": null, "access": 7}))]),
+        ("CAP_MKNOD beside a device cgroup", vec![("/process/capabilities", json!({"bounding": ["CAP_MKNOD"],
+                "effective": ["CAP_MKNOD"], "permitted": ["CAP_MKNOD"]}))],
+            vec![("/capabilities/0", json!("CAP_MKNOD")), ("/resources/devices/1/kind", json!("All"))]),
+        ("device nodes", vec![("/linux/devices", json!([
+                {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o620, "uid": 1, "gid": 2},
+                {"path": "/dev/sda", "type": "b", "major": 8, "minor": 0}]))],
+            vec![("/device_nodes/0", json!({"path": bytes("/dev/fuse"), "block": false, "major": 10, "minor": 229,
+                    "mode": 0o620, "uid": 1, "gid": 2})),
+                 ("/device_nodes/1/block", json!(true)), ("/device_nodes/1/mode", json!(0o666))]),
+        ("cgroupsPath", vec![("/linux/cgroupsPath", json!("/testenv/t1-true"))], vec![("/cgroup_path", bytes("/testenv/t1-true"))]),
+        ("hugepageLimits", vec![("/linux/resources/hugepageLimits", json!([{"pageSize": "2MB", "limit": 2097152}]))],
+            vec![("/resources/hugepages/0", json!(["2MB", 2097152]))]),
+        ("unified", vec![("/linux/resources/unified", json!({"memory.high": "1000000"}))],
+            vec![("/resources/unified/0", json!(["memory.high", "1000000"]))]),
         ("personality LINUX", vec![("/linux/personality", json!({"domain": "LINUX"}))],
             vec![("/process/personality", json!("Linux"))]),
         ("personality LINUX32", vec![("/linux/personality", json!({"domain": "LINUX32", "flags": []}))],
@@ -337,7 +353,7 @@ fn unsupported_fields_are_refused_by_name() {
     #[rustfmt::skip]
     let table: Vec<(Patches, &str)> = vec![
         (vec![("/linux/intelRdt", json!({"closID": "x"}))], "linux.intelRdt"),
-        (vec![("/linux/cgroupsPath", json!("/box"))], "linux.cgroupsPath"),
+        (vec![("/linux/cgroupsPath", json!("system.slice:docker:abc"))], "linux.cgroupsPath"),
         (vec![("/linux/memoryPolicy", json!({"mode": "MPOL_BIND", "nodes": "0"}))], "linux.memoryPolicy"),
         (vec![("/linux/timeOffsets", json!({"monotonic": {"secs": 1}}))], "linux.timeOffsets"),
         (vec![("/linux/netDevices", json!({"eth0": {}}))], "linux.netDevices"),
@@ -345,14 +361,12 @@ fn unsupported_fields_are_refused_by_name() {
         (vec![("/linux/personality", json!({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}))], "linux.personality.flags"),
         (vec![("/linux/rootfsPropagation", json!("rshared"))], "linux.rootfsPropagation"),
         (vec![("/linux/rootfsPropagation", json!("runbindable"))], "linux.rootfsPropagation"),
-        (vec![("/linux/devices", json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]))], "linux.devices"),
-        (vec![("/linux/resources/devices/1", json!({"allow": true, "type": "b", "major": 8, "minor": 0, "access": "rw"}))],
-            "linux.resources.devices[1]"),
-        (vec![("/process/capabilities", json!({"bounding": ["CAP_MKNOD"], "effective": ["CAP_MKNOD"], "permitted": ["CAP_MKNOD"]}))],
+        (vec![("/linux/devices", json!([{"path": "/dev/fifo", "type": "p"}]))], "linux.devices[0]"),
+        (vec![("/process/capabilities", json!({"bounding": ["CAP_MKNOD"], "effective": ["CAP_MKNOD"], "permitted": ["CAP_MKNOD"]})),
+              ("/linux/resources/devices", json!([]))],
             "linux.resources.devices"),
-        (vec![("/linux/resources/hugepageLimits", json!([{"pageSize": "2MB", "limit": 2097152}]))], "linux.resources.hugepageLimits[0]"),
-        (vec![("/linux/resources/hugepageLimits", json!([{"pageSize": "1GB", "limit": 0}]))], "linux.resources.hugepageLimits[0]"),
-        (vec![("/linux/resources/unified", json!({"memory.high": "1000000"}))], "linux.resources.unified"),
+        (vec![("/linux/resources/hugepageLimits", json!([{"pageSize": "2MB", "limit": 0}, {"pageSize": "1GB", "limit": 0}]))],
+            "linux.resources.hugepageLimits[1]"),
         (vec![("/linux/resources/network", json!({"classID": 1}))], "linux.resources.network"),
         (vec![("/linux/resources/rdma", json!({"mlx": {"hcaHandles": 1}}))], "linux.resources.rdma"),
         (vec![("/linux/resources/memory", json!({"limit": 67108864, "kernel": 1}))], "linux.resources.memory.kernel"),
@@ -859,4 +873,31 @@ fn docker_20_10_and_containerd_1_6_mounts_map() {
         let cgroup = mapped.iter().find(|m| m["kind"] == json!("cgroup")).unwrap();
         assert_eq!(cgroup["read_only"], json!(true), "{engine}");
     }
+}
+
+#[test]
+fn device_rules_without_a_device_cgroup_are_checked_against_nsbox_dev() {
+    let mut options = Options::fixed();
+    options.device_cgroup = false;
+    let map = |patches: &[(&str, Value)]| {
+        let dir = tempfile::tempdir().unwrap();
+        write_bundle(dir.path(), &with(patches));
+        Bundle::open(dir.path()).and_then(|b| b.builder(&options)).map(drop)
+    };
+    let narrow = json!([{"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        {"allow": true, "type": "c", "access": "m"}]);
+    map(&[("/linux/resources/devices", narrow)]).unwrap();
+    let wide = json!([{"allow": true, "type": "b", "major": 8, "minor": 0, "access": "rw"}]);
+    let err = map(&[("/linux/resources/devices", wide)]).unwrap_err();
+    assert!(
+        matches!(&err, BundleError::Unsupported { field, .. } if field == "linux.resources.devices[0]"),
+        "{err:?}"
+    );
+    let mknod = json!({"bounding": ["CAP_MKNOD"], "effective": ["CAP_MKNOD"], "permitted": ["CAP_MKNOD"]});
+    let err = map(&[("/process/capabilities", mknod)]).unwrap_err();
+    assert!(
+        matches!(&err, BundleError::Unsupported { field, .. } if field == "linux.resources.devices"),
+        "{err:?}"
+    );
 }

@@ -35,7 +35,8 @@ fn busybox_bundle(spec: &Value) -> tempfile::TempDir {
         .unwrap();
     assert!(copied.success());
     for applet in [
-        "sh", "id", "cat", "hostname", "touch", "grep", "env", "stat", "echo", "readlink", "ls", "head", "wc",
+        "sh", "id", "cat", "hostname", "touch", "grep", "env", "stat", "echo", "readlink", "ls", "head", "wc", "mknod",
+        "sleep", "sed",
     ] {
         symlink("busybox", bin.join(applet)).unwrap();
     }
@@ -505,4 +506,81 @@ cat /proc/self/mountinfo
         data.split(' ').nth(6).is_some_and(|f| f.starts_with("shared:")),
         "rshared: {data}"
     );
+}
+
+/// `process.capabilities` with CAP_MKNOD beside runc's defaults.
+fn with_mknod(spec: &mut Value) {
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_MKNOD"]);
+    for set_name in ["bounding", "effective", "permitted"] {
+        set(spec, &format!("/process/capabilities/{set_name}"), caps.clone());
+    }
+}
+
+#[test]
+fn the_device_cgroup_and_device_nodes_of_a_bundle_take_effect() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    // runc's spec denies every device; runc's defaults (null, zero, ..., mknod of any node)
+    // are appended. /dev/fuse is made as the bundle says, but not allowed.
+    let mut spec = nsbox_spec();
+    with_mknod(&mut spec);
+    set(
+        &mut spec,
+        "/linux/devices",
+        json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o600}]),
+    );
+    let script = "stat -c 'fuse:%t:%T %a' /dev/fuse; \
+        (exec 3<>/dev/fuse) 2>&1 | grep -q 'not permitted' && echo 'open-fuse:refused'; \
+        mknod /dev/sda b 8 0 && echo 'mknod:made'; \
+        head -c1 /dev/sda 2>&1 | grep -q 'not permitted' && echo 'open-sda:refused'; \
+        head -c1 /dev/zero | wc -c | sed 's/^/zero:/'";
+    let out = run(spec.clone(), script);
+    assert_eq!(field(&out, "fuse"), "a:e5 600", "{out}");
+    assert_eq!(field(&out, "open-fuse"), "refused", "{out}");
+    assert_eq!(field(&out, "mknod"), "made", "{out}");
+    assert_eq!(field(&out, "open-sda"), "refused", "{out}");
+    assert_eq!(field(&out, "zero"), "1", "{out}");
+
+    // The bundle's allow opens it.
+    set(
+        &mut spec,
+        "/linux/resources/devices/1",
+        json!({"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}),
+    );
+    let out = run(spec, "(exec 3<>/dev/fuse) && echo 'open-fuse:ok'");
+    assert_eq!(field(&out, "open-fuse"), "ok", "{out}");
+}
+
+#[test]
+fn a_bundles_cgroups_path_is_the_containers_cgroup_and_outlives_create() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let path = format!("/nsbox-oci-test/{}", nsbox_common::unique("t1"));
+    let mut spec = nsbox_spec();
+    set(&mut spec, "/linux/cgroupsPath", json!(path));
+    set(&mut spec, "/process/args", json!(["/bin/sleep", "100"]));
+    let dir = busybox_bundle(&spec);
+    let bundle = Bundle::open(dir.path()).unwrap();
+    let container = bundle.builder(&Options::probe()).unwrap().spawn().unwrap();
+    let pid = container.pid() as i32;
+    assert!(container.is_detached());
+    drop(container);
+    // A later `nsbox-runtime ps` / `delete`: another handle, by path only.
+    let cgroup = nsbox::CgroupHandle::open(&path).unwrap();
+    assert!(cgroup.pids().contains(&pid), "{:?} {pid}", cgroup.pids());
+    let dirs: Vec<_> = cgroup.dirs().iter().map(|d| d.to_path_buf()).collect();
+    assert!(
+        dirs.iter()
+            .any(|d| d.join("devices.list").exists() || d.join("cgroup.procs").exists())
+    );
+    cgroup.remove(true).unwrap();
+    assert!(dirs.iter().all(|d| !d.exists()), "{dirs:?}");
+    let mut status = 0;
+    // SAFETY: waitpid on this process's own child (the detached payload), a valid pointer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    for parent in dirs.iter().filter_map(|d| d.parent()) {
+        let _ = fs::remove_dir(parent);
+    }
 }

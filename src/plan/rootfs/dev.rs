@@ -136,6 +136,7 @@ pub(super) fn plan_kernel_fs(
     ] {
         symlink_in_dev(plan, dev, name, link)?;
     }
+    super::device_nodes::plan_device_nodes(plan, config, dev)?;
     match sys_slot {
         None => {
             let read_only = if config.writable_sys { 0 } else { libc::MS_RDONLY };

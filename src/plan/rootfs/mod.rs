@@ -12,6 +12,7 @@ use libc::c_ulong;
 
 mod cgroupfs;
 mod dev;
+mod device_nodes;
 mod hidden;
 mod host;
 mod idmapped;
