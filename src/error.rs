@@ -546,12 +546,19 @@ pub enum SetupStep {
     Init,
     /// Executing the payload.
     Exec,
+    /// Writing a sysctl in the container's namespaces (the path is its `/proc/sys` file).
+    Sysctl,
+    /// Setting the NIS domain name.
+    SetDomainname,
+    /// Making a device node in /dev (`ContainerBuilder::device_node`).
+    DeviceNode,
 }
 
 impl fmt::Display for SetupStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self {
             SetupStep::Clone => "clone",
+            SetupStep::DeviceNode => "make device node",
             SetupStep::IdMap => "write id maps",
             SetupStep::WaitForParent => "wait for parent",
             SetupStep::JoinNamespaces => "join namespaces",
@@ -581,6 +588,8 @@ impl fmt::Display for SetupStep {
             SetupStep::Signals => "reset signals",
             SetupStep::Init => "start init",
             SetupStep::Exec => "exec",
+            SetupStep::Sysctl => "write sysctl",
+            SetupStep::SetDomainname => "set domainname",
         };
         f.write_str(name)
     }

@@ -123,6 +123,35 @@ pub enum Setting {
     Stdout,
     /// [`stderr`](crate::ContainerBuilder::stderr).
     Stderr,
+    /// [`oom_score_adj`](crate::ContainerBuilder::oom_score_adj).
+    OomScoreAdj,
+    /// [`umask`](crate::ContainerBuilder::umask).
+    Umask,
+    /// [`sysctl`](crate::ContainerBuilder::sysctl).
+    Sysctl,
+    /// [`domainname`](crate::ContainerBuilder::domainname); its range is a length in bytes.
+    Domainname,
+    /// [`join_namespace`](crate::ContainerBuilder::join_namespace).
+    JoinNamespace,
+    /// [`io_priority`](crate::ContainerBuilder::io_priority): its level.
+    IoPriority,
+    /// [`scheduler`](crate::ContainerBuilder::scheduler).
+    Scheduler,
+    /// [`masked_paths`](crate::ContainerBuilder::masked_paths).
+    MaskedPaths,
+    /// [`read_only_paths`](crate::ContainerBuilder::read_only_paths).
+    ReadOnlyPaths,
+    /// [`writable_sys`](crate::ContainerBuilder::writable_sys).
+    WritableSys,
+    // Cgroups and devices (issue 16).
+    /// [`cgroup_path`](crate::ContainerBuilder::cgroup_path).
+    CgroupPath,
+    /// [`device_node`](crate::ContainerBuilder::device_node).
+    DeviceNode,
+    /// [`hugepage_limit`](crate::ContainerBuilder::hugepage_limit).
+    HugepageLimit,
+    /// [`cgroup_unified`](crate::ContainerBuilder::cgroup_unified).
+    CgroupUnified,
 }
 
 impl Setting {
@@ -137,7 +166,8 @@ impl Setting {
             | Setting::RunSize
             | Setting::ShmSize
             | Setting::OutputLimit
-            | Setting::LogMaxSize => " bytes",
+            | Setting::LogMaxSize
+            | Setting::Domainname => " bytes",
             Setting::UidMap | Setting::GidMap => " ranges",
             Setting::CpuLimit => " thousandths of a CPU",
             Setting::Seccomp => " instructions",
@@ -199,6 +229,20 @@ impl fmt::Display for Setting {
             Setting::LogMaxFiles => "log max_files",
             Setting::Stdout => "stdout",
             Setting::Stderr => "stderr",
+            Setting::OomScoreAdj => "oom_score_adj",
+            Setting::Umask => "umask",
+            Setting::Sysctl => "sysctl",
+            Setting::Domainname => "domainname",
+            Setting::JoinNamespace => "join_namespace",
+            Setting::IoPriority => "io_priority",
+            Setting::Scheduler => "scheduler",
+            Setting::MaskedPaths => "masked_paths",
+            Setting::ReadOnlyPaths => "read_only_paths",
+            Setting::WritableSys => "writable_sys",
+            Setting::CgroupPath => "cgroup_path",
+            Setting::DeviceNode => "device_node",
+            Setting::HugepageLimit => "hugepage_limit",
+            Setting::CgroupUnified => "cgroup_unified",
         };
         f.write_str(name)
     }

@@ -25,11 +25,15 @@ pub enum Controller {
     Io,
     /// Freezing for pause/resume (v1 `freezer`; `cgroup.freeze` in v2).
     Freezer,
+    /// Device access rules (v1 `devices`; an eBPF program attached to the cgroup in v2).
+    Devices,
+    /// Huge page limits (`hugetlb`).
+    Hugetlb,
 }
 
 impl Controller {
     /// Every controller, in a fixed order.
-    pub const ALL: [Controller; 7] = [
+    pub const ALL: [Controller; 9] = [
         Controller::Memory,
         Controller::Cpu,
         Controller::Cpuacct,
@@ -37,6 +41,8 @@ impl Controller {
         Controller::Pids,
         Controller::Io,
         Controller::Freezer,
+        Controller::Devices,
+        Controller::Hugetlb,
     ];
 
     /// The name of the v1 hierarchy's subsystem.
@@ -49,6 +55,8 @@ impl Controller {
             Controller::Pids => "pids",
             Controller::Io => "blkio",
             Controller::Freezer => "freezer",
+            Controller::Devices => "devices",
+            Controller::Hugetlb => "hugetlb",
         }
     }
 
@@ -60,7 +68,8 @@ impl Controller {
             Controller::Cpuset => Some("cpuset"),
             Controller::Pids => Some("pids"),
             Controller::Io => Some("io"),
-            Controller::Cpuacct | Controller::Freezer => None,
+            Controller::Hugetlb => Some("hugetlb"),
+            Controller::Cpuacct | Controller::Freezer | Controller::Devices => None,
         }
     }
 }

@@ -79,6 +79,13 @@ pub(crate) struct Resources {
     pub pids: Option<u64>,
     pub io_weight: Option<u64>,
     pub io_devices: Vec<IoDeviceLimit>,
+    // Devices, huge pages and raw v2 files (issue 16, the OCI mapping).
+    /// The device cgroup's rules; `None`: no device cgroup (the caller's applies).
+    pub devices: Option<Vec<super::DeviceRule>>,
+    /// Huge page limits: (page size as the kernel names it, `2MB`; bytes).
+    pub hugepages: Vec<(String, u64)>,
+    /// Raw cgroup v2 files and the values written to them.
+    pub unified: Vec<(String, String)>,
 }
 
 /// The CFS period nsbox uses for CPU limits: 100 ms, the kernel's and Docker's default.
@@ -196,6 +203,29 @@ impl Resources {
                 });
             }
         }
+        for (size, _) in &self.hugepages {
+            if !valid_hugepage_size(size) {
+                return Err(ConfigError::Malformed {
+                    setting: Setting::HugepageLimit,
+                    value: size.clone(),
+                    expected: "a page size as the kernel names it, like \"2MB\" or \"1GB\"",
+                });
+            }
+        }
+        for (file, value) in &self.unified {
+            // One file of the container's own cgroup; of the core's only its two bounds (not
+            // cgroup.procs, .kill, .subtree_control...: nsbox's own bookkeeping).
+            let core =
+                file.starts_with("cgroup.") && !matches!(file.as_str(), "cgroup.max.depth" | "cgroup.max.descendants");
+            let bad = file.is_empty() || file.contains('/') || file.starts_with('.') || core;
+            if bad || file.contains('\0') || value.contains('\0') {
+                return Err(ConfigError::Malformed {
+                    setting: Setting::CgroupUnified,
+                    value: file.clone(),
+                    expected: "a controller's file name (no '/'; of cgroup.* only max.depth and max.descendants)",
+                });
+            }
+        }
         // A limit of 0 would stop all I/O on the device.
         if let Some(l) = self.io_devices.iter().find(|l| l.value == 0) {
             range(Setting::IoDeviceLimit, Some(l.value), 1..=u64::MAX)?;
@@ -213,6 +243,13 @@ impl Resources {
             _ => std::borrow::Cow::Borrowed(self),
         }
     }
+}
+
+/// `2MB`, `1GB`, `64KB`: digits and a unit, as in `/sys/fs/cgroup/hugetlb.<size>.max`.
+fn valid_hugepage_size(size: &str) -> bool {
+    let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &size[digits.len()..];
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && matches!(unit, "KB" | "MB" | "GB")
 }
 
 /// The online CPUs as libc counts them, where sysfs could not be read.

@@ -2,14 +2,19 @@
 //! both (hybrid). Each controller is used where it is mounted.
 //!
 //! The container's cgroup is `nsbox-<id>`, nested under the caller's own cgroup (or the
-//! configured parent) in every hierarchy it needs, never the hierarchy root itself. Where a
-//! cgroup2 is mounted, the child is born in its v2 cgroup (`CLONE_INTO_CGROUP`, no migration);
-//! v1 cgroups (and v2 ones without clone3) the child joins itself, writing `0` to files the
-//! parent opened (`Cgroup::join_files`), first thing after the id maps. Removal kills every
-//! process first (`cgroup.kill`, or freeze + kill + thaw) and happens on wait, on setup
-//! failure and on drop. Why not cgroups-rs: see docs/cgroups.md.
+//! configured parent) in every hierarchy it needs, never the hierarchy root itself; or an
+//! exact path (`cgroup_path`, runc's `cgroupsPath`), created or reused, which a later process
+//! finds again with [`CgroupHandle`]. Where a cgroup2 is mounted, the child is born in its v2
+//! cgroup (`CLONE_INTO_CGROUP`, no migration); v1 cgroups (and v2 ones without clone3) the
+//! child joins itself, writing `0` to files the parent opened (`Cgroup::join_files`), first
+//! thing after the id maps. Removal kills every process first (`cgroup.kill`, or freeze +
+//! kill + thaw) and happens on wait, on setup failure and on drop. Why not cgroups-rs: see
+//! docs/cgroups.md.
 
 mod adopted;
+mod bpf;
+mod device_rules;
+mod handle;
 pub(crate) mod host;
 pub(crate) mod id_list;
 mod layout;
@@ -27,6 +32,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::{CleanupAction, CleanupError};
 
+pub use device_rules::{DeviceAccess, DeviceRule, DeviceType};
+pub use handle::{CgroupHandle, CgroupUpdate};
 pub use layout::{CgroupMode, Controller};
 pub(crate) use layout::{Layout, dir_of};
 pub(crate) use limits::Resources;
@@ -55,6 +62,14 @@ pub enum CgroupError {
         /// The underlying error.
         #[source]
         source: io::Error,
+    },
+    /// A cgroup path or file nsbox will not use, and why.
+    #[error("cgroup {}: {why}", path.display())]
+    Refused {
+        /// The cgroup path or file.
+        path: PathBuf,
+        /// Why.
+        why: String,
     },
 }
 
@@ -139,12 +154,74 @@ pub(crate) struct Cgroup {
     v1_moves_memory: bool,
 }
 
+/// Where a container's cgroup goes in each hierarchy.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Placement<'a> {
+    /// `nsbox-<id>` (the name given) under the configured parent, else the caller's cgroup;
+    /// created, and an error if it exists.
+    Under(Option<&'a Path>, &'a str),
+    /// Exactly this cgroup path (runc's `cgroupsPath`): absolute from each hierarchy's root
+    /// (of the caller's cgroup namespace), relative from the caller's cgroup; created with its
+    /// parents if missing, reused if present.
+    Exact(&'a Path),
+}
+
+impl Placement<'_> {
+    /// The parent directory and the cgroup's directory in a hierarchy mounted at
+    /// `mountpoint` whose mount root is `root`, the caller being at `own`.
+    fn dirs(&self, mountpoint: &Path, root: &Path, own: &Path) -> Result<(PathBuf, PathBuf), CgroupError> {
+        match *self {
+            Placement::Under(parent, name) => {
+                let parent_dir = layout::dir_of(mountpoint, root, &parent_path(own, parent));
+                let dir = parent_dir.join(name);
+                Ok((parent_dir, dir))
+            }
+            Placement::Exact(path) => {
+                let dir = exact_dir(mountpoint, root, own, path)?;
+                let parent_dir = dir.parent().unwrap_or(mountpoint).to_path_buf();
+                Ok((parent_dir, dir))
+            }
+        }
+    }
+
+    fn parent(&self) -> Option<&Path> {
+        match *self {
+            Placement::Under(parent, _) => parent,
+            Placement::Exact(path) => path.parent(),
+        }
+    }
+}
+
+/// The directory of the exact cgroup `path` in a hierarchy: refused where it would be the
+/// mount's root (the hierarchy's root, or a path outside the part mounted here, which
+/// `dir_of` maps there).
+pub(crate) fn exact_dir(mountpoint: &Path, root: &Path, own: &Path, path: &Path) -> Result<PathBuf, CgroupError> {
+    let absolute = parent_path(own, Some(path));
+    let dir = layout::dir_of(mountpoint, root, &absolute);
+    if dir == mountpoint {
+        return Err(CgroupError::Refused {
+            path: path.to_path_buf(),
+            why: format!(
+                "names the root of the hierarchy mounted at {} (or lies outside it)",
+                mountpoint.display()
+            ),
+        });
+    }
+    Ok(dir)
+}
+
 impl Cgroup {
-    /// Creates `nsbox-<id>` in every hierarchy needed, with the limits written.
-    pub fn create(resources: &Resources, parent: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
+    /// Creates the container's cgroup in every hierarchy needed, with the limits written.
+    pub fn create(resources: &Resources, placement: Placement<'_>) -> Result<Cgroup, CgroupError> {
         let layout = Layout::detect().map_err(|e| CgroupError::io("read", Path::new("/proc/self/mountinfo"), e))?;
         let needed = needed_controllers(resources);
-        let name = format!("nsbox-{id}");
+        let exact = matches!(placement, Placement::Exact(_));
+        if !resources.unified.is_empty() && layout.v2.is_none() {
+            return Err(CgroupError::Refused {
+                path: PathBuf::from(&resources.unified[0].0),
+                why: "a raw cgroup v2 file, and this host has no cgroup2 mount".into(),
+            });
+        }
         let mut cgroup = Cgroup {
             v1: Vec::new(),
             v2: None,
@@ -178,9 +255,17 @@ impl Cgroup {
         v1_sets.sort_by_key(|(_, set)| set.is_disjoint(&needed));
         for (index, controllers) in v1_sets {
             let h = &layout.v1[index];
-            let parent_dir = layout::dir_of(&h.mountpoint, &h.root, &parent_path(&h.own, parent));
-            let dir = match make_dir(&parent_dir, &name, parent.is_some()) {
-                Ok(dir) => dir,
+            let made = placement
+                .dirs(&h.mountpoint, &h.root, &h.own)
+                .and_then(|(parent_dir, dir)| {
+                    let dir = match exact {
+                        true => make_exact(&dir)?,
+                        false => make_dir(&dir, placement.parent().is_some())?,
+                    };
+                    Ok((parent_dir, dir))
+                });
+            let (parent_dir, dir) = match made {
+                Ok(dirs) => dirs,
                 // Accounting only (no limit here): best effort, its stats stay None.
                 Err(e) if controllers.is_disjoint(&needed) => {
                     tracing::debug!(error = %e, "accounting cgroup skipped");
@@ -201,12 +286,15 @@ impl Cgroup {
             cgroup.v1_moves_memory |= v1::attach_moves_memory(&dir, &h.controllers);
         }
         if let Some(h) = &layout.v2 {
-            let parent_dir = layout::dir_of(&h.mountpoint, &h.root, &parent_path(&h.own, parent));
-            if parent.is_some() {
+            let (parent_dir, dir) = placement.dirs(&h.mountpoint, &h.root, &h.own)?;
+            if placement.parent().is_some() {
                 std::fs::create_dir_all(&parent_dir).map_err(|e| CgroupError::io("create", &parent_dir, e))?;
             }
             let controllers = v2::enable(&parent_dir, &v2_needed, &v2_wanted)?;
-            let dir = make_dir(&parent_dir, &name, false)?;
+            match exact {
+                true => make_exact(&dir)?,
+                false => make_dir(&dir, false)?,
+            };
             let opened = nix::fcntl::open(
                 &dir,
                 nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
@@ -226,6 +314,16 @@ impl Cgroup {
                 controllers: controllers.clone(),
             });
             v2::apply(&dir, &controllers, resources)?;
+            if let (Some(rules), Some(group)) = (&resources.devices, &cgroup.v2)
+                && controllers.contains(&Controller::Devices)
+            {
+                let program = bpf::program(&device_rules::DeviceCgroup::from_rules(rules));
+                let attached = bpf::load(&program).and_then(|prog| bpf::attach(&group.fd, &prog));
+                attached.map_err(|e| CgroupError::Unavailable {
+                    controller: Controller::Devices,
+                    why: format!("cannot attach the device program to {}: {e}", dir.display()),
+                })?;
+            }
         }
         tracing::debug!(?cgroup, "cgroup created");
         Ok(cgroup)
@@ -240,7 +338,12 @@ impl Cgroup {
     /// Either pids limit is the payload's: nsbox's own processes in the cgroup
     /// ([`limits::nsbox_processes`]) are added to it.
     pub fn for_config(config: &crate::config::Config, id: &str) -> Result<Option<Cgroup>, CgroupError> {
-        let parent = config.cgroup_parent.as_deref();
+        let name = format!("nsbox-{id}");
+        let placement = match &config.cgroup_path {
+            Some(path) => Placement::Exact(path),
+            None => Placement::Under(config.cgroup_parent.as_deref(), &name),
+        };
+        let parent = placement.parent();
         let own = limits::nsbox_processes(config.has_init(), !config.ports.is_empty());
         let pids_default = config
             .bounds
@@ -251,13 +354,13 @@ impl Cgroup {
                 pids: Some(max.saturating_add(own)),
                 ..config.resources.clone()
             };
-            match Cgroup::create(&resources, parent, id) {
+            match Cgroup::create(&resources, placement) {
                 Ok(cgroup) => return Ok(Some(cgroup)),
                 Err(e) => tracing::debug!(error = %e, "no pids limit: the controller is not usable here"),
             }
         }
         match config.wants_cgroup() {
-            true => Cgroup::create(&config.resources.for_cgroup(own), parent, id).map(Some),
+            true => Cgroup::create(&config.resources.for_cgroup(own), placement).map(Some),
             false => Ok(None),
         }
     }
@@ -329,12 +432,14 @@ impl Cgroup {
         }
     }
 
-    /// The processes left in the container's cgroups.
+    /// The processes left in the container's cgroups, nested cgroups included.
     fn procs(&self) -> Vec<i32> {
         let dir = self.v2.as_ref().map(|g| &g.dir).or(self.v1.first().map(|g| &g.dir));
-        dir.and_then(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
-            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
-            .unwrap_or_default()
+        let mut pids = Vec::new();
+        if let Some(dir) = dir {
+            procs_below(dir, &mut pids, 0);
+        }
+        pids
     }
 
     /// SIGKILL to everything in the cgroups: `cgroup.kill` where the kernel has it, else
@@ -370,16 +475,24 @@ impl Cgroup {
     }
 
     /// Kills what is left and removes every cgroup directory; returns a failure for each
-    /// directory left behind (each is tried).
+    /// directory left behind (each is tried). A cgroup nested in the container's is not
+    /// nsbox's to remove: it makes the removal fail (EBUSY), reported.
     pub fn remove(&mut self) -> Vec<CleanupError> {
+        self.remove_with(false)
+    }
+
+    /// [`remove`](Self::remove); with `nested`, the cgroups below each directory are removed
+    /// first, deepest first ([`CgroupHandle::remove`]: a runtime's `delete`).
+    fn remove_with(&mut self, nested: bool) -> Vec<CleanupError> {
         if self.v1.is_empty() && self.v2.is_none() {
             return Vec::new();
         }
         self.kill_all();
         let dirs = self.v1.drain(..).map(|g| g.dir).chain(self.v2.take().map(|g| g.dir));
+        let depth = if nested { 0 } else { MAX_DEPTH };
         dirs.filter_map(|dir| {
-            let e = remove_dir(&dir).err()?;
-            Some(CleanupError::new(CleanupAction::RemoveCgroup, Some(dir), &e))
+            let (failed, e) = remove_tree(&dir, depth).err()?;
+            Some(CleanupError::new(CleanupAction::RemoveCgroup, Some(failed), &e))
         })
         .collect()
     }
@@ -409,13 +522,55 @@ fn remove_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-fn make_dir(parent_dir: &Path, name: &str, create_parent: bool) -> Result<PathBuf, CgroupError> {
-    if create_parent {
-        std::fs::create_dir_all(parent_dir).map_err(|e| CgroupError::io("create", parent_dir, e))?;
+/// Nested cgroups deeper than this are not walked (a container could nest without bound).
+const MAX_DEPTH: usize = 32;
+
+/// The pids in `dir/cgroup.procs` and in every cgroup below it.
+fn procs_below(dir: &Path, pids: &mut Vec<i32>, depth: usize) {
+    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
     }
-    let dir = parent_dir.join(name);
-    std::fs::create_dir(&dir).map_err(|e| CgroupError::io("create", &dir, e))?;
-    Ok(dir)
+    if depth < MAX_DEPTH {
+        for sub in subdirs(dir) {
+            procs_below(&sub, pids, depth + 1);
+        }
+    }
+}
+
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Removes the cgroup `dir` and every cgroup below it, deepest first; on failure, the
+/// directory that could not be removed.
+fn remove_tree(dir: &Path, depth: usize) -> Result<(), (PathBuf, io::Error)> {
+    if depth < MAX_DEPTH {
+        for sub in subdirs(dir) {
+            remove_tree(&sub, depth + 1)?;
+        }
+    }
+    remove_dir(dir).map_err(|e| (dir.to_path_buf(), e))
+}
+
+fn make_dir(dir: &Path, create_parent: bool) -> Result<PathBuf, CgroupError> {
+    if create_parent && let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| CgroupError::io("create", parent, e))?;
+    }
+    std::fs::create_dir(dir).map_err(|e| CgroupError::io("create", dir, e))?;
+    Ok(dir.to_path_buf())
+}
+
+/// An exact path's directory, with its parents: reused if it exists.
+fn make_exact(dir: &Path) -> Result<PathBuf, CgroupError> {
+    std::fs::create_dir_all(dir).map_err(|e| CgroupError::io("create", dir, e))?;
+    Ok(dir.to_path_buf())
 }
 
 /// The parent cgroup path: the configured one (absolute, or relative to the caller's own),
@@ -468,5 +623,21 @@ fn needed_controllers(r: &Resources) -> BTreeSet<Controller> {
     if r.io_weight.is_some() || !r.io_devices.is_empty() {
         set.insert(Controller::Io);
     }
+    if r.devices.is_some() {
+        set.insert(Controller::Devices);
+    }
+    if !r.hugepages.is_empty() {
+        set.insert(Controller::Hugetlb);
+    }
     set
+}
+
+/// For a cgroup filesystem in the container (issue 16, mounts; read-only use).
+impl Cgroup {
+    /// The container's own cgroup directories: each v1 one with its hierarchy's controllers,
+    /// and the v2 one.
+    pub(crate) fn own_dirs(&self) -> (Vec<(&Path, &BTreeSet<Controller>)>, Option<&Path>) {
+        let v1 = self.v1.iter().map(|g| (g.dir.as_path(), &g.controllers)).collect();
+        (v1, self.v2.as_ref().map(|g| g.dir.as_path()))
+    }
 }

@@ -85,8 +85,42 @@ pub(super) fn apply(
                     )?;
                 }
             }
+            Controller::Devices => {
+                if let Some(rules) = &r.devices {
+                    devices(dir, &super::device_rules::DeviceCgroup::from_rules(rules))?;
+                }
+            }
+            Controller::Hugetlb => {
+                for (size, bytes) in &r.hugepages {
+                    write(
+                        dir,
+                        &format!("hugetlb.{size}.limit_in_bytes"),
+                        bytes,
+                        Some(Controller::Hugetlb),
+                    )?;
+                }
+            }
             Controller::Cpuacct | Controller::Freezer => {}
         }
+    }
+    Ok(())
+}
+
+/// The device cgroup, as runc writes it: `a` to `devices.deny` (or `devices.allow`) first,
+/// which resets the default and forgets the exceptions, then each exception to the other
+/// file. Allowing everything is skipped where `devices.list` already says so (a parent that
+/// restricts devices refuses the write even when it changes nothing).
+fn devices(dir: &Path, cg: &super::device_rules::DeviceCgroup) -> Result<(), CgroupError> {
+    let (reset, except) = match cg.default_allow {
+        true => ("devices.allow", "devices.deny"),
+        false => ("devices.deny", "devices.allow"),
+    };
+    let allows_all = || read(dir, "devices.list", Some(Controller::Devices)).is_ok_and(|l| l.trim() == "a *:* rwm");
+    if !(cg.default_allow && allows_all()) {
+        write(dir, reset, "a", Some(Controller::Devices))?;
+    }
+    for e in &cg.exceptions {
+        write(dir, except, e.v1_line(), Some(Controller::Devices))?;
     }
     Ok(())
 }

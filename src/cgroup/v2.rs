@@ -108,6 +108,9 @@ pub(super) fn apply(dir: &Path, controllers: &BTreeSet<Controller>, r: &Resource
     if let Some(weight) = r.io_weight.filter(|_| has(Controller::Io)) {
         write(dir, "io.weight", format!("default {weight}"), Some(Controller::Io))?;
     }
+    for (size, bytes) in r.hugepages.iter().filter(|_| has(Controller::Hugetlb)) {
+        write(dir, &format!("hugetlb.{size}.max"), bytes, Some(Controller::Hugetlb))?;
+    }
     for limit in r.io_devices.iter().filter(|_| has(Controller::Io)) {
         let key = match limit.kind {
             IoLimitKind::ReadBps => "rbps",
@@ -121,6 +124,10 @@ pub(super) fn apply(dir: &Path, controllers: &BTreeSet<Controller>, r: &Resource
             format!("{}:{} {key}={}", limit.major, limit.minor, limit.value),
             Some(Controller::Io),
         )?;
+    }
+    // Raw files last, as runc writes them after its own (they may override them).
+    for (file, value) in &r.unified {
+        write(dir, file, value, None)?;
     }
     Ok(())
 }

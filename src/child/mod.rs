@@ -12,6 +12,7 @@ mod mounts;
 pub(crate) mod overlay;
 mod populate;
 mod privileges;
+mod process;
 
 use std::os::fd::RawFd;
 
@@ -271,6 +272,7 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         Step::ForkInit { .. } | Step::StartConnector { .. } => Err(Errno::EINVAL),
         Step::ResetSignals => sys::reset_signals(),
         Step::PrivatePropagation
+        | Step::SlavePropagation
         | Step::OpenSource { .. }
         | Step::Stage { .. }
         | Step::StageOverlay { .. }
@@ -282,6 +284,8 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         | Step::BindInto { .. }
         | Step::MountInto { .. }
         | Step::SymlinkInto { .. }
+        | Step::DevDir { .. }
+        | Step::MakeDevice { .. }
         | Step::Mount { .. }
         | Step::Symlink { .. }
         | Step::ReadOnlyMount(..)
@@ -303,5 +307,11 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         Step::Lookup(candidates) => exec::lookup(candidates),
         Step::ForkAway { pid_fd } => fork_away(*pid_fd),
         Step::Exec { .. } => exec::run(step),
+        Step::WriteFile { .. }
+        | Step::SetDomainname(..)
+        | Step::Umask(..)
+        | Step::Personality(..)
+        | Step::IoPriority(..)
+        | Step::Scheduler(..) => process::run(step),
     }
 }

@@ -8,12 +8,13 @@ use std::os::fd::RawFd;
 use nix::errno::Errno;
 
 use super::slot;
-use crate::plan::{ContainerPath, Leaf, Step};
+use crate::plan::{BindAttrs, ContainerPath, Leaf, Step};
 use crate::sys::{self, SysResult};
 
 pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()> {
     match step {
         Step::PrivatePropagation => sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None),
+        Step::SlavePropagation => sys::mount(None, c"/", None, libc::MS_REC | libc::MS_SLAVE, None),
         Step::OpenSource { path, slot, no_follow } => {
             let fd = match no_follow {
                 None => sys::openat(libc::AT_FDCWD, path, libc::O_PATH, 0)?,
@@ -87,10 +88,11 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
             leaf,
             recursive,
             read_only,
+            attrs,
         } => {
             let source = slot(slots, *index)?;
             let target_fd = resolve(*root, target, target.prefixes.len(), *leaf)?;
-            bind_onto(source, target_fd, *recursive, *read_only)
+            bind_onto(source, target_fd, *recursive, *read_only, attrs)
         }
         Step::Shadow {
             path,
@@ -128,7 +130,7 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
             // Read-only: the node is the host's inode; a container root with power over it
             // (no user namespace, or one mapping root to root) must not chmod or chown it.
             // Reading and writing the device itself do not need a writable mount.
-            bind_onto(source, target_fd, false, true)
+            bind_onto(source, target_fd, false, true, &BindAttrs::default())
         }
         Step::MountInto {
             dir,
@@ -143,6 +145,17 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
             mount_fresh_on(target_fd, fstype, *flags, data.as_deref())
         }
         Step::SymlinkInto { dir, name, link } => sys::symlinkat(link, slot(slots, *dir)?, name),
+        Step::DevDir { dir, name, slot: index } => {
+            put(slots, *index, super::populate::dev_dir(slot(slots, *dir)?, name)?)
+        }
+        Step::MakeDevice {
+            dir,
+            name,
+            mode,
+            rdev,
+            uid,
+            gid,
+        } => super::populate::make_device(slot(slots, *dir)?, name, *mode, *rdev, (*uid, *gid)),
         Step::Mount {
             fstype,
             target,
@@ -218,11 +231,18 @@ fn put(slots: &mut [RawFd], index: usize, fd: RawFd) -> SysResult<()> {
 }
 
 /// Binds a copy of the tree at `source` onto the resolved `target_fd` (closed here), made
-/// read-only before it is attached when asked.
-fn bind_onto(source: RawFd, target_fd: RawFd, recursive: bool, read_only: bool) -> SysResult<()> {
-    let result = clone_tree(source, recursive, read_only).and_then(|tree| {
+/// read-only (and given `attrs`) before it is attached when asked, its propagation changed
+/// once attached (through the tree's fd, which then names the attached mount).
+fn bind_onto(source: RawFd, target_fd: RawFd, recursive: bool, read_only: bool, attrs: &BindAttrs) -> SysResult<()> {
+    let result = clone_tree_with(source, recursive, read_only, attrs).and_then(|tree| {
         let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
-        let moved = sys::move_mount(tree, c"", target_fd, c"", flags);
+        let moved = sys::move_mount(tree, c"", target_fd, c"", flags).and_then(|()| match attrs.propagation {
+            0 => Ok(()),
+            propagation => {
+                let mut buf = [0u8; 32];
+                sys::mount(None, sys::proc_fd_path(tree, &mut buf), None, propagation, None)
+            }
+        });
         sys::close(tree);
         moved
     });
@@ -248,17 +268,18 @@ fn mount_fresh_on(target_fd: RawFd, fstype: &CStr, flags: libc::c_ulong, data: O
 /// A detached copy of the mount tree at `source` (`open_tree(OPEN_TREE_CLONE)`), made
 /// read-only before it is attached anywhere, so it is never writable in the container.
 fn clone_tree(source: RawFd, recursive: bool, read_only: bool) -> SysResult<RawFd> {
+    clone_tree_with(source, recursive, read_only, &BindAttrs::default())
+}
+
+/// [`clone_tree`] with the caller's mount attributes too, on every mount of a recursive copy
+/// (`AT_RECURSIVE`), set before it is attached, in one `mount_setattr`.
+fn clone_tree_with(source: RawFd, recursive: bool, read_only: bool, attrs: &BindAttrs) -> SysResult<RawFd> {
     let recursive_flag = if recursive { libc::AT_RECURSIVE as u32 } else { 0 };
     let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32 | recursive_flag;
     let tree = sys::open_tree(source, c"", flags)?;
-    if read_only
-        && let Err(e) = sys::mount_setattr(
-            tree,
-            c"",
-            libc::AT_EMPTY_PATH as u32 | recursive_flag,
-            libc::MOUNT_ATTR_RDONLY,
-            0,
-        )
+    let set = attrs.set | if read_only { libc::MOUNT_ATTR_RDONLY } else { 0 };
+    if (set != 0 || attrs.clear != 0)
+        && let Err(e) = sys::mount_setattr(tree, c"", libc::AT_EMPTY_PATH as u32 | recursive_flag, set, attrs.clear)
     {
         sys::close(tree);
         return Err(e);

@@ -156,3 +156,26 @@ fn add(dir: RawFd, into: RawFd, name: &CStr, d_type: u8, read_only: bool) -> Sys
     sys::close(tree);
     result
 }
+
+/// The directory `name` below `dir` (nsbox's fresh /dev), made if missing, opened `O_PATH`
+/// without following a symlink: the parent of a device node (`/dev/net` of `/dev/net/tun`).
+pub(super) fn dev_dir(dir: RawFd, name: &CStr) -> SysResult<RawFd> {
+    match sys::mkdirat(dir, name, 0o755) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e),
+    }
+    sys::openat(dir, name, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
+}
+
+/// A device node `name` in `dir`: mknod (which needs CAP_MKNOD, no user namespace, and `m`
+/// in the device cgroup), then the owner and the exact mode (mknod's went through the umask).
+pub(super) fn make_device(dir: RawFd, name: &CStr, mode: u32, rdev: u64, (uid, gid): (u32, u32)) -> SysResult<()> {
+    // SAFETY: name is a NUL-terminated string the parent prepared; the calls take no other memory.
+    let made = unsafe { libc::mknodat(dir, name.as_ptr(), mode, rdev) };
+    Errno::result(made)?;
+    let flags = libc::AT_SYMLINK_NOFOLLOW;
+    // SAFETY: as above.
+    Errno::result(unsafe { libc::fchownat(dir, name.as_ptr(), uid, gid, flags) })?;
+    // SAFETY: as above; the node was just made, it is no symlink.
+    Errno::result(unsafe { libc::fchmodat(dir, name.as_ptr(), mode & 0o7777, 0) }).map(drop)
+}

@@ -115,6 +115,11 @@ pub struct Config {
     pub(crate) landlock: Option<Landlock>,
     pub(crate) cgroup: bool,
     pub(crate) cgroup_parent: Option<PathBuf>,
+    // Cgroups and devices (issue 16).
+    /// The container's exact cgroup path (`ContainerBuilder::cgroup_path`).
+    pub(crate) cgroup_path: Option<PathBuf>,
+    /// Device nodes made in /dev (`ContainerBuilder::device_node`), paths checked.
+    pub(crate) device_nodes: Vec<crate::devices::DeviceNode>,
     /// Whether binds open their source without following symlinks unless a mount says
     /// otherwise ([`Mount::no_follow`], [`Mount::follow_symlinks`]).
     pub(crate) bind_no_follow: bool,
@@ -131,6 +136,14 @@ pub struct Config {
     pub(crate) on_spawn: crate::on_spawn::OnSpawn,
     /// The start gate and created hooks (`ContainerBuilder::start_gate`, `on_created`).
     pub(crate) start: crate::start_gate::StartControl,
+    /// Process attributes and namespace settings: oom_score_adj, umask, sysctls, domainname,
+    /// joined namespaces (`process_attrs`); `namespaces` no longer has the joined types.
+    pub(crate) process: crate::process_attrs::ProcessAttributes,
+    // Mounts (issue 16): the masked and read-only paths; `None`: nsbox's lists.
+    pub(crate) masked_paths: Option<Vec<PathBuf>>,
+    pub(crate) read_only_paths: Option<Vec<PathBuf>>,
+    pub(crate) receive_host_mounts: bool,
+    pub(crate) writable_sys: bool,
 }
 
 impl Config {
@@ -193,7 +206,7 @@ impl Config {
 
     /// Whether the container gets a cgroup: for limits, or because one was asked for.
     pub(crate) fn wants_cgroup(&self) -> bool {
-        self.cgroup || self.cgroup_parent.is_some() || !self.resources.is_empty()
+        self.cgroup || self.cgroup_parent.is_some() || self.cgroup_path.is_some() || !self.resources.is_empty()
     }
 
     /// Whether a PID 1 init runs in front of the payload.

@@ -76,6 +76,10 @@ pub(crate) struct Settings {
     pub cgroup: bool,
     #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::opt_path"))]
     pub cgroup_parent: Option<PathBuf>,
+    // Cgroups and devices (issue 16).
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::opt_path"))]
+    pub cgroup_path: Option<PathBuf>,
+    pub device_nodes: Vec<crate::devices::DeviceNode>,
     pub bind_no_follow: bool,
     pub bounds: Bounds,
     #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::vec_path"))]
@@ -99,6 +103,18 @@ pub(crate) struct Settings {
     /// serialized.
     #[cfg_attr(feature = "serde", serde(skip))]
     pub start: crate::start_gate::StartControl,
+    /// Process attributes and namespace settings: oom_score_adj, umask, sysctls, domainname,
+    /// joined namespaces (`process_attrs`).
+    pub process: crate::process_attrs::ProcessAttributes,
+    // Mounts (issue 16): `None`: nsbox's lists (`ContainerBuilder::masked_paths`).
+    #[cfg_attr(feature = "serde", serde(default, with = "crate::config::wire::opt_vec_path"))]
+    pub masked_paths: Option<Vec<PathBuf>>,
+    #[cfg_attr(feature = "serde", serde(default, with = "crate::config::wire::opt_vec_path"))]
+    pub read_only_paths: Option<Vec<PathBuf>>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub receive_host_mounts: bool,
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub writable_sys: bool,
 }
 
 impl Default for Settings {
@@ -137,6 +153,8 @@ impl Default for Settings {
             refused_new_privileges: false,
             cgroup: false,
             cgroup_parent: None,
+            cgroup_path: None,
+            device_nodes: Vec::new(),
             bind_no_follow: false,
             bounds: Bounds::FIXTURE,
             hidden_host_paths: Vec::new(),
@@ -146,6 +164,11 @@ impl Default for Settings {
             keep_alive: Default::default(),
             on_spawn: Default::default(),
             start: Default::default(),
+            process: Default::default(),
+            masked_paths: None,
+            read_only_paths: None,
+            receive_host_mounts: false,
+            writable_sys: false,
         }
     }
 }
@@ -197,6 +220,8 @@ impl From<&Config> for Settings {
             refused_new_privileges: false,
             cgroup: c.cgroup,
             cgroup_parent: c.cgroup_parent,
+            cgroup_path: c.cgroup_path,
+            device_nodes: c.device_nodes,
             bind_no_follow: c.bind_no_follow,
             bounds: c.bounds,
             hidden_host_paths: c.hidden_host_paths,
@@ -206,6 +231,11 @@ impl From<&Config> for Settings {
             keep_alive: c.keep_alive,
             on_spawn: c.on_spawn,
             start: c.start,
+            process: c.process,
+            masked_paths: c.masked_paths,
+            read_only_paths: c.read_only_paths,
+            receive_host_mounts: c.receive_host_mounts,
+            writable_sys: c.writable_sys,
         }
     }
 }

@@ -72,11 +72,20 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         Network::None => s.namespaces |= Namespaces::NET,
         Network::Host | Network::Join(_) => s.namespaces -= Namespaces::NET,
     }
-    let ns = s.namespaces;
+    // Process attributes and namespace settings (process_attrs): joined types are not created.
+    let own_network = !matches!(network, Network::Host);
+    crate::process_attrs::uts_sysctls(&mut s.process, &mut s.hostname)?;
+    let ns = crate::process_attrs::validate(&s.process, s.namespaces, own_network)?;
     let joins = matches!(network, Network::Join(_));
     need(
         s.ports.is_empty() || ns.contains(Namespaces::NET) || joins,
         Setting::Publish,
+        Namespaces::NET,
+    )?;
+    // A writable sysfs is a fresh one, of the container's own network namespace (issue 16).
+    need(
+        !s.writable_sys || ns.contains(Namespaces::NET),
+        Setting::WritableSys,
         Namespaces::NET,
     )?;
     let program = s.program.take().unwrap_or_default();
@@ -152,6 +161,8 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             MountKind::Tmpfs { size: Some(0), .. } => in_range(Setting::TmpfsSize, 0, 1..=u64::MAX)?,
             MountKind::Tmpfs { mode, .. } => in_range(Setting::TmpfsMode, u64::from(*mode), 0..=0o7777)?,
             MountKind::Proc => need(ns.contains(Namespaces::PID), Setting::ProcMount, Namespaces::PID)?,
+            // A cgroup filesystem shows the container's own cgroup: it gets one (`cgroup`).
+            MountKind::Cgroup => s.cgroup = true,
         }
     }
     for path in &mut s.hidden_host_paths {
@@ -218,6 +229,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             });
         }
     }
+    crate::devices::validate(&s)?;
     if !s.groups.is_empty() && s.user.is_none() {
         return Err(ConfigError::Requires {
             setting: Setting::Groups,
@@ -260,6 +272,8 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         landlock: s.landlock,
         cgroup: s.cgroup,
         cgroup_parent: s.cgroup_parent,
+        cgroup_path: s.cgroup_path,
+        device_nodes: s.device_nodes,
         bind_no_follow: s.bind_no_follow,
         bounds: s.bounds,
         hidden_host_paths: s.hidden_host_paths,
@@ -268,6 +282,11 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         keep_alive: s.keep_alive,
         on_spawn: s.on_spawn,
         start: s.start,
+        process: s.process,
+        masked_paths: crate::mount_paths::check(Setting::MaskedPaths, s.masked_paths)?,
+        read_only_paths: crate::mount_paths::check(Setting::ReadOnlyPaths, s.read_only_paths)?,
+        receive_host_mounts: s.receive_host_mounts,
+        writable_sys: s.writable_sys,
     })
 }
 

@@ -163,6 +163,20 @@ pub(crate) mod vec_path {
     }
 }
 
+/// An `Option<Vec<PathBuf>>` as an optional list of bytes.
+pub(crate) mod opt_vec_path {
+    use super::*;
+    pub fn serialize<S: Serializer>(v: &Option<Vec<PathBuf>>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_ref()
+            .map(|v| v.iter().map(|p| Bytes(p.as_os_str().as_bytes())).collect::<Vec<_>>())
+            .serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<PathBuf>>, D::Error> {
+        let list = Option::<Vec<ByteBuf>>::deserialize(d)?;
+        Ok(list.map(|l| l.into_iter().map(|b| OsString::from_vec(b.0).into()).collect()))
+    }
+}
+
 /// The environment changes: `(name, value)` pairs, a `None` value removes the variable.
 pub(crate) mod env {
     use super::*;

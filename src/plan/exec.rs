@@ -59,6 +59,8 @@ impl Plan {
         if matches!(config.network, Network::Join(_)) {
             joined |= Namespaces::NET;
         }
+        // And those it joined by path (process_attrs), which it did not create.
+        joined = config.process.joins.iter().fold(joined, |set, j| set | j.namespace);
         plan.push(
             Step::JoinNamespaces {
                 pidfd: target,

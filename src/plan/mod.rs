@@ -8,6 +8,7 @@ mod exec;
 #[cfg(test)]
 mod golden;
 mod privileges;
+mod process;
 mod render;
 mod rootfs;
 pub(crate) mod step;
@@ -27,7 +28,7 @@ use crate::namespaces::Namespaces;
 use crate::pid1::protocol;
 use crate::stack::Stack;
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout, StdioKind};
-pub(crate) use step::{ContainerPath, Leaf, Step};
+pub(crate) use step::{BindAttrs, ContainerPath, Leaf, Step};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -121,6 +122,7 @@ impl Plan {
         plan.push(Step::CloseFd(plan.parent.error.as_raw_fd()), attrs, None);
         plan.push(Step::CloseFd(sync_w_raw), attrs, None);
         plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
+        plan.plan_namespace_joins(config)?;
         let joins = match cgroup {
             Some(cgroup) => cgroup.join_files(crate::kernel::clone3_available())?,
             None => Vec::new(),
@@ -159,7 +161,7 @@ impl Plan {
         // for inodes whose owner is mapped). Everything it creates (mount points, mkdirat)
         // comes after: the kernel refuses to create an inode for an unmapped fsuid (EOVERFLOW).
         let sources = match ns.contains(Namespaces::MOUNT) {
-            true => Some(rootfs::open_sources(&mut plan, config)?),
+            true => Some(rootfs::open_sources(&mut plan, config, cgroup)?),
             false => None,
         };
         if ns.contains(Namespaces::USER) {
@@ -174,6 +176,10 @@ impl Plan {
             );
             plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
         }
+        // oom_score_adj, sysctls, domainname (see crate::process_attrs); an oom_score_adj
+        // written on the caller's memory would be the caller's too.
+        plan.plan_process_attributes(config)?;
+        let shared_memory = shared_memory && config.process.oom_score_adj.is_none();
         // Shared memory (see crate::shared_memory) also needs an init able to execute its
         // binary: its in-process loop would run on the caller's memory forever.
         let shared_memory = shared_memory && (status_w.is_none() || plan.binary >= 0);

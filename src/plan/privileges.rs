@@ -21,6 +21,26 @@ impl Plan {
         no_init: bool,
     ) -> Result<Option<Vec<Arc<crate::security::Program>>>> {
         let attrs = SetupStep::ProcessAttributes;
+        // After the root is set up (whose mount points it would change), before the
+        // credentials (process_attrs).
+        if let Some(mask) = config.process.umask {
+            self.push(Step::Umask(mask), attrs, None);
+        }
+        // While the capabilities a realtime class needs are there (crate::scheduling).
+        if let Some(personality) = config.process.personality {
+            self.push(
+                Step::Personality(personality.value()),
+                attrs,
+                Some("personality".into()),
+            );
+        }
+        if let Some((class, level)) = config.process.io_priority {
+            let value = crate::scheduling::ioprio_value(class, level);
+            self.push(Step::IoPriority(value), attrs, Some("ioprio_set".into()));
+        }
+        if let Some(scheduler) = &config.process.scheduler {
+            self.push(Step::Scheduler(scheduler.attr()), attrs, Some("sched_setattr".into()));
+        }
         if config.new_session {
             self.push(Step::NewSession, attrs, None);
         }

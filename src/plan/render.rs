@@ -99,6 +99,7 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             }
         }
         Step::PrivatePropagation => "private propagation".into(),
+        Step::SlavePropagation => "slave propagation".into(),
         Step::OpenSource { path, slot, no_follow } => format!(
             "open source {} into slot{slot}{}",
             text(path),
@@ -144,10 +145,20 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             leaf,
             recursive,
             read_only,
-        } => format!(
-            "bind slot{slot} onto {} ({leaf:?}, recursive {recursive}, read-only {read_only})",
-            path(target)
-        ),
+            attrs,
+        } => {
+            let mut text = format!(
+                "bind slot{slot} onto {} ({leaf:?}, recursive {recursive}, read-only {read_only})",
+                path(target)
+            );
+            if *attrs != Default::default() {
+                text.push_str(&format!(
+                    " attrs set {:#x} clear {:#x} propagation {:#x}",
+                    attrs.set, attrs.clear, attrs.propagation
+                ));
+            }
+            text
+        }
         Step::Shadow {
             path: p,
             options,
@@ -188,6 +199,20 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             opt(data)
         ),
         Step::SymlinkInto { dir, name, link } => format!("symlink slot{dir}/{} -> {}", text(name), text(link)),
+        Step::DevDir { dir, name, slot } => format!("device dir slot{dir}/{} into slot{slot}", text(name)),
+        Step::MakeDevice {
+            dir,
+            name,
+            mode,
+            rdev,
+            uid,
+            gid,
+        } => format!(
+            "mknod slot{dir}/{} mode {mode:#o} dev {}:{} owner {uid}:{gid}",
+            text(name),
+            libc::major(*rdev),
+            libc::minor(*rdev)
+        ),
         Step::Mount {
             fstype,
             target,
@@ -207,6 +232,12 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
         Step::MaskPath { path, dir } => format!("mask {} (directory first: {dir})", text(path)),
         Step::ReadOnlyPath(path) => format!("read-only {}", text(path)),
         Step::SetHostname(name) => format!("hostname {}", text(name)),
+        Step::WriteFile { path, value } => format!("write {} to {}", text(value), text(path)),
+        Step::SetDomainname(name) => format!("domainname {}", text(name)),
+        Step::Umask(mask) => format!("umask {mask:#o}"),
+        Step::Personality(value) => format!("personality {value:#x}"),
+        Step::IoPriority(value) => format!("ioprio {value:#x}"),
+        Step::Scheduler(attr) => format!("sched_setattr {attr:?}"),
         Step::LoopbackUp => "loopback up".into(),
         Step::Chdir(dir) => format!("chdir {}", text(dir)),
         Step::Dup { from, to } => format!("dup {} to {to}", fds.name(*from)),

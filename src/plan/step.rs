@@ -9,6 +9,16 @@ use libc::{c_char, c_ulong};
 /// A path inside the container, split by the parent into what the child needs to resolve it
 /// one component at a time under the root fd: the growing prefixes (`/a`, `/a/b`, ...) and
 /// the name each prefix adds (`a`, `b`, ...).
+/// A bind's mount attributes beyond read-only (`mount_setattr(2)` bits to set and clear, on
+/// every mount of a recursive bind) and its propagation (`MS_*` bits, `MS_REC` included, set
+/// once attached; 0: none). The caller's `Mount` flags; nsbox's own binds have none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct BindAttrs {
+    pub set: u64,
+    pub clear: u64,
+    pub propagation: c_ulong,
+}
+
 #[derive(Debug)]
 pub(crate) struct ContainerPath {
     pub prefixes: Vec<CString>,
@@ -43,7 +53,8 @@ pub(crate) enum Step {
     /// opener's credentials, so it works in any user namespace.
     JoinCgroup(RawFd),
     /// `setns(pidfd, flags)`: join the namespaces `flags` names of a running container's first
-    /// process (exec); the pidfd form enters the user namespace first.
+    /// process (exec); the pidfd form enters the user namespace first. Also with a namespace
+    /// file's fd and its one type (`ContainerBuilder::join_namespace`).
     JoinNamespaces {
         pidfd: RawFd,
         flags: libc::c_int,
@@ -98,6 +109,9 @@ pub(crate) enum Step {
     Seccomp(Vec<std::sync::Arc<crate::security::Program>>),
     /// `mount(NULL, "/", MS_REC|MS_PRIVATE)`.
     PrivatePropagation,
+    /// Instead of `PrivatePropagation` (`receive_host_mounts`): every mount a slave of its
+    /// host peer group, so the host's later mounts reach the container and none go back.
+    SlavePropagation,
     /// Open a host path (O_PATH) in the child's own mount namespace, into a slot, before the
     /// staging mount can hide it. With `no_follow`, the path's components (`/` first, then
     /// each name): any symlink on the way fails with ELOOP (`openat2(RESOLVE_NO_SYMLINKS)`, or
@@ -133,13 +147,15 @@ pub(crate) enum Step {
         attach: bool,
         tmpfs: CString,
     },
-    /// Bind the tree opened in `slot` at `target`.
+    /// Bind the tree opened in `slot` at `target`, with `attrs` (and read-only) set before it
+    /// is attached and its propagation changed after.
     Bind {
         slot: usize,
         target: ContainerPath,
         leaf: Leaf,
         recursive: bool,
         read_only: bool,
+        attrs: BindAttrs,
     },
     /// A fresh tmpfs (`options`, mount attributes `attrs`) made detached and attached over the
     /// existing directory `path`, resolved once; its root's fd goes into `slot` (for
@@ -192,6 +208,23 @@ pub(crate) enum Step {
         flags: c_ulong,
         data: Option<CString>,
     },
+    /// The directory `name` in the directory in `dir` (made with mode 0755 if missing, never
+    /// through a symlink) opened into `slot`: the way to a device node below /dev.
+    DevDir {
+        dir: usize,
+        name: CString,
+        slot: usize,
+    },
+    /// `mknodat(dir, name, mode, rdev)` in the directory in `dir` (under nsbox's fresh /dev),
+    /// then its owner and mode set exactly (mknod's mode went through the umask).
+    MakeDevice {
+        dir: usize,
+        name: CString,
+        mode: u32,
+        rdev: u64,
+        uid: u32,
+        gid: u32,
+    },
     /// `symlinkat(link, dir, name)` in the directory in `dir` (nsbox's own fresh tmpfs).
     SymlinkInto {
         dir: usize,
@@ -229,6 +262,22 @@ pub(crate) enum Step {
     /// After pivot: make `path` read-only (skipped if absent).
     ReadOnlyPath(CString),
     SetHostname(CString),
+    /// Write `value` to the file at the absolute `path` (`O_WRONLY`, no `O_CREAT`):
+    /// `/proc/self/oom_score_adj` or a `/proc/sys` file (see `process_attrs`).
+    WriteFile {
+        path: CString,
+        value: CString,
+    },
+    /// `setdomainname(2)`.
+    SetDomainname(CString),
+    /// `umask(2)`.
+    Umask(u32),
+    /// `personality(2)`.
+    Personality(u64),
+    /// `ioprio_set(IOPRIO_WHO_PROCESS, 0, value)`.
+    IoPriority(i32),
+    /// `sched_setattr(0, attr, 0)`.
+    Scheduler(crate::scheduling::SchedAttr),
     LoopbackUp,
     Chdir(CString),
     /// `dup2(from, to)` for stdio.

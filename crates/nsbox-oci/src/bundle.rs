@@ -115,9 +115,11 @@ impl Bundle {
         let process = spec.process().as_ref().ok_or_else(|| invalid("process", "missing"))?;
         let caps = crate::process::map(&mut b, process, options)?;
         crate::mounts::map(&mut b, self, namespaces)?;
-        crate::linux::paths(linux)?;
-        crate::linux::devices(linux, caps, namespaces)?;
+        crate::mounts::paths(&mut b, linux)?;
+        crate::mounts::root_propagation(&mut b, linux)?;
+        crate::devices::map(&mut b, linux, caps, namespaces, options)?;
         crate::linux::rest(linux)?;
+        crate::resources::cgroups_path(&mut b, linux)?;
         if let Some(resources) = linux.resources() {
             crate::resources::map(&mut b, resources, options)?;
         }

@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 mod bundle;
+mod devices;
 mod error;
 mod linux;
 mod mounts;

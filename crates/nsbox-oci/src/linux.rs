@@ -1,17 +1,19 @@
-//! `linux`: namespaces, id maps, hostname, masked and read-only paths, devices, and the
+//! `linux`: namespaces, id maps, hostname, masked and read-only paths, and the
 //! fields nsbox has no setting for.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
-use nsbox::{Capabilities, Capability, ContainerBuilder, IdMap, Namespaces, Network};
-use oci_spec::runtime::{Linux, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxPersonalityDomain, Spec};
+use nsbox::{ContainerBuilder, IdMap, Namespaces, Network, Personality};
+use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType, LinuxPersonalityDomain, Spec};
 
 use crate::error::{Result, invalid, unsupported};
 use crate::options::Options;
 
-/// `linux.namespaces`: the set to create; a network namespace may be joined by path.
+/// `linux.namespaces`: the set to create; a network, IPC, UTS or cgroup namespace may be
+/// joined by path. Returns the namespaces created (the joined ones are not).
 pub(crate) fn namespaces(b: &mut ContainerBuilder, linux: &Linux) -> Result<Namespaces> {
     let mut set = Namespaces::empty();
+    let mut joined = Namespaces::empty();
     let mut network = Network::Host;
     for (i, ns) in linux.namespaces().as_deref().unwrap_or_default().iter().enumerate() {
         let field = format!("linux.namespaces[{i}]");
@@ -25,20 +27,33 @@ pub(crate) fn namespaces(b: &mut ContainerBuilder, linux: &Linux) -> Result<Name
             LinuxNamespaceType::Network => Namespaces::NET,
             LinuxNamespaceType::Time => Namespaces::TIME,
         };
-        if set.contains(bit) {
+        if set.contains(bit) || joined.contains(bit) {
             return Err(invalid(field, format!("{bit:?} namespace given twice")));
         }
-        set.insert(bit);
-        match (ns.path(), bit == Namespaces::NET) {
-            (Some(path), true) => network = Network::join_path(path),
-            (Some(_), false) => {
+        match (ns.path(), bit) {
+            (Some(path), Namespaces::NET) => {
+                network = Network::join_path(path);
+                joined.insert(bit);
+            }
+            (Some(path), bit) if nsbox::JOINABLE_NAMESPACES.contains(bit) => {
+                b.join_namespace(bit, path);
+                joined.insert(bit);
+            }
+            (Some(_), bit) => {
                 return Err(unsupported(
                     format!("{field}.path"),
-                    format!("nsbox joins only a network namespace by path, not a {bit:?} one"),
+                    format!(
+                        "nsbox joins network, IPC, UTS and cgroup namespaces by path, not a {bit:?} one (a user one \
+                         must come before the rest, a PID one applies only to children, a mount one leaves no root \
+                         to set up)"
+                    ),
                 ));
             }
-            (None, true) => network = Network::None,
-            (None, false) => {}
+            (None, Namespaces::NET) => {
+                network = Network::None;
+                set.insert(bit);
+            }
+            (None, bit) => set.insert(bit),
         }
     }
     if !set.contains(Namespaces::MOUNT) {
@@ -51,7 +66,8 @@ pub(crate) fn namespaces(b: &mut ContainerBuilder, linux: &Linux) -> Result<Name
     Ok(set)
 }
 
-/// Id maps, hostname and domain name.
+/// Id maps, hostname, domain name and sysctls (what belongs to the namespaces created), and
+/// the personality.
 pub(crate) fn identity(
     b: &mut ContainerBuilder,
     spec: &Spec,
@@ -78,25 +94,51 @@ pub(crate) fn identity(
         return Err(invalid("linux.uidMappings", "id mappings without a user namespace"));
     }
     let hostname = spec.hostname().as_deref().unwrap_or_default();
+    // A `kernel.hostname` sysctl names the host itself (nsbox's build() makes it the hostname).
+    let by_sysctl = linux
+        .sysctl()
+        .as_ref()
+        .is_some_and(|s| s.contains_key("kernel.hostname"));
     if ns.contains(Namespaces::UTS) {
         // runc leaves the name the new namespace starts with (the host's) when none is given;
         // nsbox would use the container id.
-        b.hostname(if hostname.is_empty() {
-            &options.hostname
-        } else {
-            hostname
-        });
+        if !hostname.is_empty() {
+            b.hostname(hostname);
+        } else if !by_sysctl {
+            b.hostname(&options.hostname);
+        }
     } else if !hostname.is_empty() {
-        return Err(invalid("hostname", "needs a UTS namespace"));
+        return Err(invalid("hostname", "needs a UTS namespace of the container's own"));
     }
-    if spec.domainname().as_deref().is_some_and(|d| !d.is_empty()) {
-        return Err(unsupported("domainname", "nsbox cannot set the NIS domain name"));
+    if let Some(domainname) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        if !ns.contains(Namespaces::UTS) {
+            return Err(invalid("domainname", "needs a UTS namespace of the container's own"));
+        }
+        b.domainname(domainname);
+    }
+    // Sorted: the file's order is lost in oci-spec's map, and a plan should not depend on it.
+    // What is not namespaced, or not in a namespace of the container's, build() refuses.
+    let sysctls: BTreeMap<&String, &String> = linux.sysctl().iter().flatten().collect();
+    for (name, value) in sysctls {
+        b.sysctl(name, value);
+    }
+    if let Some(persona) = linux.personality() {
+        if persona.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+            return Err(unsupported(
+                "linux.personality.flags",
+                "nsbox sets no personality flags",
+            ));
+        }
+        b.personality(match persona.domain() {
+            LinuxPersonalityDomain::PerLinux => Personality::Linux,
+            LinuxPersonalityDomain::PerLinux32 => Personality::Linux32,
+        });
     }
     Ok(())
 }
 
-/// The paths nsbox masks after pivot_root (Docker's list; `MASKED` in nsbox's
-/// src/plan/rootfs/mod.rs): a bundle's `linux.maskedPaths` must be this set.
+/// The paths nsbox masks by default (Docker's list, `nsbox::ContainerBuilder::DEFAULT_MASKED_PATHS`).
+/// A bundle's `linux.maskedPaths` is taken exactly; this list is for engines writing bundles.
 pub const NSBOX_MASKED_PATHS: [&str; 12] = [
     "/proc/asound",
     "/proc/acpi",
@@ -112,97 +154,9 @@ pub const NSBOX_MASKED_PATHS: [&str; 12] = [
     "/sys/devices/virtual/powercap",
 ];
 
-/// The paths nsbox makes read-only (`READ_ONLY` in nsbox's src/plan/rootfs/mod.rs): a bundle's
-/// `linux.readonlyPaths` must be this set.
+/// The paths nsbox makes read-only by default (`nsbox::ContainerBuilder::DEFAULT_READ_ONLY_PATHS`).
+/// A bundle's `linux.readonlyPaths` is taken exactly.
 pub const NSBOX_READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
-
-/// `linux.maskedPaths` and `linux.readonlyPaths`: nsbox has fixed lists, so the bundle's must
-/// be those lists (in any order).
-pub(crate) fn paths(linux: &Linux) -> Result<()> {
-    let check = |field: &str, given: &Option<Vec<String>>, fixed: &[&str]| -> Result<()> {
-        let given: BTreeSet<&str> = given.iter().flatten().map(String::as_str).collect();
-        let fixed: BTreeSet<&str> = fixed.iter().copied().collect();
-        if given == fixed {
-            return Ok(());
-        }
-        let extra: Vec<_> = given.difference(&fixed).collect();
-        let missing: Vec<_> = fixed.difference(&given).collect();
-        Err(unsupported(
-            field,
-            format!("nsbox applies a fixed list; the bundle adds {extra:?} and leaves out {missing:?}"),
-        ))
-    };
-    check("linux.maskedPaths", linux.masked_paths(), &NSBOX_MASKED_PATHS)?;
-    check("linux.readonlyPaths", linux.readonly_paths(), &NSBOX_READONLY_PATHS)
-}
-
-/// The device nodes nsbox puts in its fresh `/dev` (and `/dev/pts/*`, major 136): what a
-/// device cgroup of runc's defaults lets a container open.
-const NSBOX_DEVICES: [(char, i64, Option<i64>); 8] = [
-    ('c', 1, Some(3)),
-    ('c', 1, Some(5)),
-    ('c', 1, Some(7)),
-    ('c', 1, Some(8)),
-    ('c', 1, Some(9)),
-    ('c', 5, Some(0)),
-    ('c', 5, Some(2)),
-    ('c', 136, None),
-];
-
-/// `linux.devices` (nodes to create) and `linux.resources.devices` (the device cgroup).
-///
-/// nsbox creates only its default nodes and has no device cgroup. A rule list is accepted
-/// when it cannot let the container reach more than those nodes: denials, allows of nsbox's
-/// own nodes (and `/dev/console`), and `m` (mknod) allows while the container cannot mknod
-/// (no CAP_MKNOD, or a user namespace, where mknod of a device is always refused).
-pub(crate) fn devices(linux: &Linux, bounding: Capabilities, ns: Namespaces) -> Result<()> {
-    if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(unsupported(
-            "linux.devices",
-            "nsbox creates only its own /dev/{null,zero,full,random,urandom,tty,ptmx}",
-        ));
-    }
-    let can_mknod = bounding.contains(Capability::CAP_MKNOD) && !ns.contains(Namespaces::USER);
-    let rules = linux.resources().as_ref().and_then(|r| r.devices().as_ref());
-    for (i, rule) in rules.into_iter().flatten().enumerate() {
-        let field = format!("linux.resources.devices[{i}]");
-        if !rule.allow() {
-            continue;
-        }
-        let kind = match rule.typ() {
-            Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => 'c',
-            Some(LinuxDeviceType::B) => 'b',
-            _ => 'a',
-        };
-        let access = rule.access().as_deref().unwrap_or("rwm");
-        if !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
-            return Err(invalid(field, format!("access {access:?}")));
-        }
-        if access.chars().all(|c| c == 'm') && !can_mknod {
-            continue;
-        }
-        let (major, minor) = (rule.major(), rule.minor());
-        let console = kind == 'c' && major == Some(5) && minor == Some(1);
-        let nsbox_node = NSBOX_DEVICES
-            .iter()
-            .any(|(k, ma, mi)| *k == kind && Some(*ma) == major && (mi.is_none() || *mi == minor));
-        if !(console || nsbox_node) || (access.contains('m') && can_mknod) {
-            return Err(unsupported(
-                field,
-                "nsbox has no device cgroup: only rules that allow no more than its own /dev nodes are honoured \
-                 (and mknod only where the container cannot make devices)",
-            ));
-        }
-    }
-    if can_mknod {
-        return Err(unsupported(
-            "linux.resources.devices",
-            "with CAP_MKNOD and no user namespace the container could make and open any device node, and nsbox \
-             has no device cgroup to stop it",
-        ));
-    }
-    Ok(())
-}
 
 /// Fields nsbox has no setting for: refused whenever given.
 pub(crate) fn rest(linux: &Linux) -> Result<()> {
@@ -211,8 +165,6 @@ pub(crate) fn rest(linux: &Linux) -> Result<()> {
             "linux.netDevices",
             linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
         ),
-        ("linux.sysctl", linux.sysctl().as_ref().is_some_and(|s| !s.is_empty())),
-        ("linux.cgroupsPath", linux.cgroups_path().is_some()),
         (
             "linux.mountLabel",
             linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()),
@@ -227,24 +179,6 @@ pub(crate) fn rest(linux: &Linux) -> Result<()> {
     for (field, given) in given {
         if given {
             return Err(unsupported(field, "nsbox has no such setting"));
-        }
-    }
-    match linux.rootfs_propagation().as_deref() {
-        None | Some("") | Some("private") | Some("rprivate") => {}
-        Some(other) => {
-            return Err(unsupported(
-                "linux.rootfsPropagation",
-                format!("{other:?}: nsbox makes every mount of the container private"),
-            ));
-        }
-    }
-    if let Some(persona) = linux.personality() {
-        let flags = persona.flags().as_ref().is_some_and(|f| !f.is_empty());
-        if persona.domain() != LinuxPersonalityDomain::PerLinux || flags {
-            return Err(unsupported(
-                "linux.personality",
-                "nsbox cannot set a personality: the container runs as LINUX (the caller's)",
-            ));
         }
     }
     Ok(())

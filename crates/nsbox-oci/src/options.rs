@@ -13,14 +13,18 @@ pub struct Options {
     pub selinux: bool,
     /// The huge page sizes the host has, as the spec names them (`2MB`, `1GB`).
     pub hugepage_sizes: Vec<String>,
-    /// The caller's `oom_score_adj`, which the container inherits: a
-    /// `process.oomScoreAdj` equal to it is honoured, any other is refused.
+    /// The caller's `oom_score_adj`, which the container inherits: a `process.oomScoreAdj`
+    /// equal to it is left to inheritance, any other is set (`ContainerBuilder::oom_score_adj`).
     pub oom_score_adj: i32,
-    /// The caller's umask, which the container inherits (`None`: unknown).
+    /// The caller's umask, which the container inherits (`None`: unknown): a
+    /// `process.user.umask` equal to it is left to inheritance, any other is set.
     pub umask: Option<u32>,
     /// The host's hostname: a new UTS namespace starts with it, so a bundle without
     /// `hostname` keeps it, as under runc.
     pub hostname: String,
+    /// The caller may set a device cgroup (it is root): `linux.resources.devices` is then
+    /// enforced; otherwise only rules no wider than nsbox's own /dev are accepted.
+    pub device_cgroup: bool,
 }
 
 impl Options {
@@ -44,11 +48,16 @@ impl Options {
                 .find_map(|l| l.strip_prefix("Umask:"))
                 .and_then(|m| u32::from_str_radix(m.trim(), 8).ok()),
             hostname: read("/proc/sys/kernel/hostname").trim_end().to_string(),
+            device_cgroup: read("/proc/self/status")
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1))
+                == Some("0"),
         }
     }
 
     /// Facts for tests: no AppArmor, no SELinux, 2MB huge pages, `oom_score_adj` 0, umask
-    /// 022, hostname `host`.
+    /// 022, hostname `host`, a device cgroup.
     pub fn fixed() -> Self {
         Options {
             apparmor: false,
@@ -57,6 +66,7 @@ impl Options {
             oom_score_adj: 0,
             umask: Some(0o022),
             hostname: "host".into(),
+            device_cgroup: true,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `process`: the command, its environment, user, capabilities, limits and terminal.
 
-use nsbox::{Capabilities, ContainerBuilder, Resource};
-use oci_spec::runtime::Process;
+use nsbox::{Capabilities, ContainerBuilder, IoClass, Resource, SchedPolicy, Scheduler};
+use oci_spec::runtime::{IOPriorityClass, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process};
 use serde::Serialize;
 
 use crate::error::{Result, invalid, unsupported};
@@ -44,14 +44,10 @@ pub(crate) fn map(b: &mut ContainerBuilder, p: &Process, options: &Options) -> R
     if !p.no_new_privileges().unwrap_or(false) {
         b.unsafe_allow_new_privileges();
     }
+    // The caller's value is inherited: setting it again would only cost the shared-memory
+    // spawn (see nsbox's process_attrs), and in a user namespace it may not be lowered.
     if let Some(adj) = p.oom_score_adj().filter(|adj| *adj != options.oom_score_adj) {
-        return Err(unsupported(
-            "process.oomScoreAdj",
-            format!(
-                "{adj}: nsbox cannot set it; the container inherits the caller's {}",
-                options.oom_score_adj
-            ),
-        ));
+        b.oom_score_adj(adj);
     }
     if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
         let why = if options.apparmor {
@@ -69,15 +65,28 @@ pub(crate) fn map(b: &mut ContainerBuilder, p: &Process, options: &Options) -> R
         };
         return Err(unsupported("process.selinuxLabel", why));
     }
-    for (field, given) in [
-        ("process.ioPriority", p.io_priority().is_some()),
-        ("process.scheduler", p.scheduler().is_some()),
-        ("process.execCPUAffinity", p.exec_cpu_affinity().is_some()),
-    ] {
-        if given {
-            return Err(unsupported(field, "nsbox has no such setting"));
-        }
+    if let Some(io) = p.io_priority() {
+        let class = match io.class() {
+            IOPriorityClass::IoprioClassRt => IoClass::RealTime,
+            IOPriorityClass::IoprioClassBe => IoClass::BestEffort,
+            IOPriorityClass::IoprioClassIdle => IoClass::Idle,
+        };
+        let level = u8::try_from(io.priority())
+            .ok()
+            .filter(|level| *level <= 7)
+            .ok_or_else(|| {
+                invalid(
+                    "process.ioPriority.priority",
+                    format!("{}: not within 0..=7", io.priority()),
+                )
+            })?;
+        b.io_priority(class, level);
     }
+    if let Some(scheduler) = p.scheduler() {
+        b.scheduler(self::scheduler(scheduler)?);
+    }
+    // `process.execCPUAffinity` "is not applicable to the container's init process"
+    // (runtime-spec config.md): in config.json it has no effect, under runc as here.
     capabilities(b, p)
 }
 
@@ -88,18 +97,55 @@ fn user(b: &mut ContainerBuilder, p: &Process, options: &Options) -> Result<()> 
         b.groups(groups.iter().copied());
     }
     if let Some(mask) = u.umask().filter(|mask| Some(*mask) != options.umask) {
-        return Err(unsupported(
-            "process.user.umask",
-            format!(
-                "{mask:#o}: nsbox cannot set it; the container inherits the caller's ({:?})",
-                options.umask
-            ),
-        ));
+        b.umask(mask);
     }
     if u.username().is_some() {
         return Err(unsupported("process.user.username", "Windows only"));
     }
     Ok(())
+}
+
+/// `process.scheduler` as nsbox's [`Scheduler`]; what the kernel would refuse, `build()` does.
+fn scheduler(s: &oci_spec::runtime::Scheduler) -> Result<Scheduler> {
+    let policy = match s.policy() {
+        LinuxSchedulerPolicy::SchedOther => SchedPolicy::Other,
+        LinuxSchedulerPolicy::SchedFifo => SchedPolicy::Fifo,
+        LinuxSchedulerPolicy::SchedRr => SchedPolicy::RoundRobin,
+        LinuxSchedulerPolicy::SchedBatch => SchedPolicy::Batch,
+        LinuxSchedulerPolicy::SchedIdle => SchedPolicy::Idle,
+        LinuxSchedulerPolicy::SchedDeadline => SchedPolicy::Deadline,
+        LinuxSchedulerPolicy::SchedIso => {
+            return Err(unsupported(
+                "process.scheduler.policy",
+                "SCHED_ISO: not a policy of Linux",
+            ));
+        }
+    };
+    let priority = s.priority().unwrap_or(0);
+    let priority =
+        u32::try_from(priority).map_err(|_| invalid("process.scheduler.priority", format!("{priority}: negative")))?;
+    let mut out = Scheduler::new(policy).nice(s.nice().unwrap_or(0)).priority(priority);
+    if s.runtime().is_some() || s.deadline().is_some() || s.period().is_some() {
+        out = out.deadline(
+            s.runtime().unwrap_or(0),
+            s.deadline().unwrap_or(0),
+            s.period().unwrap_or(0),
+        );
+    }
+    for (i, flag) in s.flags().iter().flatten().enumerate() {
+        out = match flag {
+            LinuxSchedulerFlag::SchedResetOnFork => out.reset_on_fork(),
+            LinuxSchedulerFlag::SchedFlagReclaim => out.reclaim(),
+            LinuxSchedulerFlag::SchedFlagDLOverrun => out.deadline_overrun(),
+            other => {
+                return Err(unsupported(
+                    format!("process.scheduler.flags[{i}]"),
+                    format!("{}: nsbox sets no such flag", name_of(other)),
+                ));
+            }
+        };
+    }
+    Ok(out)
 }
 
 fn rlimits(b: &mut ContainerBuilder, p: &Process) -> Result<()> {

@@ -142,23 +142,29 @@ pub(crate) fn map(b: &mut ContainerBuilder, r: &LinuxResources, options: &Option
             }
         }
     }
-    if let Some(h) = r.hugepage_limits().iter().flatten().next() {
-        let field = "linux.resources.hugepageLimits[0]";
-        let why = if options.hugepage_sizes.contains(h.page_size()) {
-            format!("nsbox cannot limit {} huge pages", h.page_size())
-        } else {
-            format!(
-                "this host has no {} huge pages (it has {:?})",
-                h.page_size(),
-                options.hugepage_sizes
-            )
-        };
-        return Err(unsupported(field, why));
+    for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
+        let field = format!("linux.resources.hugepageLimits[{i}]");
+        if !options.hugepage_sizes.contains(h.page_size()) {
+            return Err(unsupported(
+                field,
+                format!(
+                    "this host has no {} huge pages (it has {:?})",
+                    h.page_size(),
+                    options.hugepage_sizes
+                ),
+            ));
+        }
+        let bytes = u64::try_from(h.limit()).map_err(|_| invalid(&field, "negative limit"))?;
+        b.hugepage_limit(h.page_size(), bytes);
+    }
+    // Raw cgroup v2 files: a host without a cgroup2 mount fails the spawn, as runc refuses
+    // them on v1.
+    for (file, value) in r.unified().iter().flatten() {
+        b.cgroup_unified(file, value);
     }
     let refused = [
         ("network", r.network().is_some()),
         ("rdma", r.rdma().as_ref().is_some_and(|m| !m.is_empty())),
-        ("unified", r.unified().as_ref().is_some_and(|m| !m.is_empty())),
     ];
     for (name, given) in refused {
         if given {
@@ -168,6 +174,30 @@ pub(crate) fn map(b: &mut ContainerBuilder, r: &LinuxResources, options: &Option
             ));
         }
     }
+    Ok(())
+}
+
+/// `linux.cgroupsPath`: the container's exact cgroup, as runc's cgroupfs driver reads it
+/// (absolute from the hierarchies' root, relative from the caller's cgroup). The systemd
+/// driver's `slice:prefix:name` form is refused: nsbox manages cgroupfs paths only.
+pub(crate) fn cgroups_path(b: &mut ContainerBuilder, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let Some(path) = linux.cgroups_path() else {
+        return Ok(());
+    };
+    let text = path.to_string_lossy();
+    if text.is_empty() {
+        return Ok(());
+    }
+    if !path.is_absolute() && text.split(':').count() == 3 {
+        return Err(unsupported(
+            "linux.cgroupsPath",
+            format!("{text:?} is the systemd cgroup driver's form: nsbox creates cgroupfs paths only"),
+        ));
+    }
+    if path.components().any(|c| c == std::path::Component::ParentDir) {
+        return Err(invalid("linux.cgroupsPath", format!("{text:?} climbs with ..")));
+    }
+    b.cgroup_path(path);
     Ok(())
 }
 

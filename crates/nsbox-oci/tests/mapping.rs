@@ -79,14 +79,24 @@ fn runc_spec_defaults_map_onto_the_builder_without_nsbox_defaults() {
         ("/seccomp", json!("unconfined")),
         ("/rlimits", json!([["RLIMIT_NOFILE", 1024, 1024]])),
         ("/network", json!("none")),
-        ("/mounts", json!([])),
-        ("/bounds/shm_size", json!(64 << 20)),
+        // The bundle's /dev/shm replaces nsbox's, with exactly its flags.
+        ("/mounts/0/target", bytes("/dev/shm")),
+        ("/mounts/0/kind/tmpfs", json!({"size": 65536 << 10, "mode": 0o1777})),
+        ("/mounts/0/flags/nosuid", json!(true)),
+        ("/mounts/0/flags/noexec", json!(true)),
+        ("/mounts/0/flags/nodev", json!(true)),
+        ("/masked_paths", json!(nsbox_oci::NSBOX_MASKED_PATHS.map(bytes))),
+        ("/read_only_paths", json!(nsbox_oci::NSBOX_READONLY_PATHS.map(bytes))),
+        // runc's default root propagation, rslave.
+        ("/receive_host_mounts", json!(true)),
+        ("/writable_sys", json!(false)),
         ("/tty", json!(null)),
         ("/resources/pids", json!(null)),
     ];
     for (pointer, want) in expect {
         assert_eq!(config.pointer(pointer), Some(&want), "{pointer} in {config:#}");
     }
+    assert_eq!(config["mounts"].as_array().map(Vec::len), Some(1), "only /dev/shm");
     let env = config["env"].to_string();
     assert!(
         env.contains(&bytes("PATH").to_string()) && env.contains(&bytes("xterm").to_string()),
@@ -126,9 +136,29 @@ fn each_field_maps_onto_its_nsbox_setting() {
             ("/process/user", json!({"uid": 1000, "gid": 100, "additionalGids": [5, 6]})),
             ("/process/capabilities", no_caps.clone())],
             vec![("/user", json!([1000, 100])), ("/groups", json!([5, 6])), ("/capabilities", json!([]))]),
-        ("umask and oomScoreAdj equal to the caller's",
+        ("umask and oomScoreAdj equal to the caller's are inherited",
             vec![("/process/user/umask", json!(0o022)), ("/process/oomScoreAdj", json!(0))],
-            vec![("/user", json!([0, 0]))]),
+            vec![("/user", json!([0, 0])), ("/process/umask", json!(null)), ("/process/oom_score_adj", json!(null))]),
+        ("umask and oomScoreAdj",
+            vec![("/process/user/umask", json!(0o077)), ("/process/oomScoreAdj", json!(-500))],
+            vec![("/process/umask", json!(0o077)), ("/process/oom_score_adj", json!(-500))]),
+        ("sysctls, sorted", vec![("/linux/sysctl", json!({"net.ipv4.ip_unprivileged_port_start": "0",
+                "net.ipv4.ping_group_range": "0 2147483647", "kernel.shmmax": "1000000", "fs.mqueue.msg_max": "20"}))],
+            vec![("/process/sysctls", json!([["fs.mqueue.msg_max", "20"], ["kernel.shmmax", "1000000"],
+                ["net.ipv4.ip_unprivileged_port_start", "0"], ["net.ipv4.ping_group_range", "0 2147483647"]]))]),
+        ("domainname", vec![("/domainname", json!("example.org"))], vec![("/process/domainname", bytes("example.org"))]),
+        ("UTS sysctls are the hostname and domain name", vec![("/hostname", json!(null)),
+                ("/linux/sysctl", json!({"kernel.hostname": "by-sysctl", "kernel.domainname": "example.net"}))],
+            vec![("/hostname", bytes("by-sysctl")), ("/process/domainname", bytes("example.net")), ("/process/sysctls", json!([]))]),
+        ("IPC, UTS and cgroup namespaces by path", vec![
+            ("/linux/namespaces/2", json!({"type": "ipc", "path": "/proc/1/ns/ipc"})),
+            ("/linux/namespaces/3", json!({"type": "uts", "path": "/run/uts"})),
+            ("/linux/namespaces/5", json!({"type": "cgroup", "path": "/proc/1/ns/cgroup"})),
+            ("/hostname", json!(null))],
+            vec![("/process/joins", json!([{"namespace": ["ipc"], "path": bytes("/proc/1/ns/ipc")},
+                    {"namespace": ["uts"], "path": bytes("/run/uts")},
+                    {"namespace": ["cgroup"], "path": bytes("/proc/1/ns/cgroup")}])),
+                 ("/namespaces", json!(["mnt", "pid", "net"])), ("/hostname", json!(null))]),
         ("terminal", vec![("/process/terminal", json!(true)), ("/process/consoleSize", json!({"height": 30, "width": 100}))],
             vec![("/tty", json!([30, 100]))]),
         ("rlimits", vec![("/process/rlimits", json!([
@@ -154,19 +184,59 @@ fn each_field_maps_onto_its_nsbox_setting() {
             vec![("/uid_map", json!([{"inside": 0, "outside": 100000, "count": 65536}])),
                  ("/gid_map", json!([{"inside": 0, "outside": 200000, "count": 65536}]))]),
         ("read-only rbind", vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "ro", "rprivate"]))],
-            vec![("/mounts/0/kind/bind/recursive", json!(true)), ("/mounts/0/kind/bind/follow", json!(true)),
-                 ("/mounts/0/kind/bind/source", bytes("/srv")), ("/mounts/0/target", bytes("/data")),
-                 ("/mounts/0/read_only", json!(true))]),
+            vec![("/mounts/1/kind/bind/recursive", json!(true)), ("/mounts/1/kind/bind/follow", json!(true)),
+                 ("/mounts/1/kind/bind/source", bytes("/srv")), ("/mounts/1/target", bytes("/data")),
+                 ("/mounts/1/read_only", json!(true))]),
         ("non-recursive bind of a bundle path", vec![("/mounts/6", mount("none", "/data", Some("rootfs"), &["bind", "rw"]))],
-            vec![("/mounts/0/kind/bind/recursive", json!(false)), ("/mounts/0/read_only", json!(false))]),
+            vec![("/mounts/1/kind/bind/recursive", json!(false)), ("/mounts/1/read_only", json!(false))]),
         ("tmpfs", vec![("/mounts/6", mount("tmpfs", "/scratch", Some("tmpfs"), &["nosuid", "nodev", "size=1m", "mode=700"]))],
-            vec![("/mounts/0/kind/tmpfs", json!({"size": 1 << 20, "mode": 0o700}))]),
+            vec![("/mounts/1/kind/tmpfs", json!({"size": 1 << 20, "mode": 0o700}))]),
         ("proc elsewhere", vec![("/mounts/6", mount("proc", "/host-proc", Some("proc"), &["nosuid", "noexec", "nodev", "ro"]))],
-            vec![("/mounts/0/kind", json!("proc")), ("/mounts/0/read_only", json!(true))]),
-        ("/dev/shm size", vec![("/mounts/3/options", json!(["nosuid", "noexec", "nodev", "mode=1777", "size=1m"]))],
-            vec![("/bounds/shm_size", json!(1 << 20))]),
+            vec![("/mounts/1/kind", json!("proc")), ("/mounts/1/read_only", json!(true))]),
         ("/dev/shm without size", vec![("/mounts/3/options", json!(["nosuid", "noexec", "nodev", "mode=1777"]))],
-            vec![("/bounds/shm_size", json!(null))]),
+            vec![("/mounts/0/kind/tmpfs", json!({"size": null, "mode": 0o1777}))]),
+        ("Docker's /dev/shm bind", vec![("/mounts/3", mount("bind", "/dev/shm", Some("/var/lib/docker/containers/x/mounts/shm"),
+                &["rbind", "rprivate", "nosuid", "noexec", "nodev"]))],
+            vec![("/mounts/0/kind/bind/source", bytes("/var/lib/docker/containers/x/mounts/shm")),
+                 ("/mounts/0/kind/bind/recursive", json!(true)), ("/mounts/0/target", bytes("/dev/shm")),
+                 ("/mounts/0/flags/nosuid", json!(true)), ("/mounts/0/flags/noexec", json!(true)),
+                 ("/mounts/0/flags/propagation", json!(["private", true]))]),
+        ("shm type", vec![("/mounts/3/type", json!("shm"))], vec![("/mounts/0/kind/tmpfs/mode", json!(0o1777))]),
+        ("bind flags", vec![("/mounts/6", mount("bind", "/data", Some("/srv"),
+                &["rbind", "nosuid", "nodev", "noexec", "noatime", "nodiratime", "rshared"]))],
+            vec![("/mounts/1/flags", json!({"nosuid": true, "nodev": true, "noexec": true, "allow_suid": false,
+                 "allow_devices": false, "atime": "never", "no_diratime": true, "propagation": ["shared", true]}))]),
+        ("bind unbindable", vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["bind", "unbindable", "relatime"]))],
+            vec![("/mounts/1/flags/propagation", json!(["unbindable", false])), ("/mounts/1/flags/atime", json!("relative"))]),
+        ("tmpfs exactly as given", vec![("/mounts/6", mount("tmpfs", "/t", Some("tmpfs"), &["noexec", "strictatime", "size=1m"]))],
+            vec![("/mounts/1/flags", json!({"nosuid": false, "nodev": false, "noexec": true, "allow_suid": true,
+                 "allow_devices": true, "atime": "strict", "no_diratime": false, "propagation": null}))]),
+        ("cgroup filesystem", vec![("/mounts/6", mount("cgroup", "/sys/fs/cgroup", Some("cgroup"),
+                &["nosuid", "noexec", "nodev", "relatime", "ro"]))],
+            vec![("/mounts/1/kind", json!("cgroup")), ("/mounts/1/read_only", json!(true)),
+                 ("/mounts/1/flags/noexec", json!(true)), ("/cgroup", json!(true))]),
+        ("cgroup2 filesystem, writable", vec![("/mounts/6", mount("cgroup2", "/sys/fs/cgroup", Some("cgroup2"), &["nosuid", "nodev", "rw"]))],
+            vec![("/mounts/1/kind", json!("cgroup")), ("/mounts/1/read_only", json!(false))]),
+        ("runc's masked paths", vec![("/linux/maskedPaths", json!(["/proc/kcore", "/sys/firmware/"]))],
+            vec![("/masked_paths", json!([bytes("/proc/kcore"), bytes("/sys/firmware")]))]),
+        ("no masked or read-only paths", vec![("/linux/maskedPaths", json!(null)), ("/linux/readonlyPaths", json!([]))],
+            vec![("/masked_paths", json!([])), ("/read_only_paths", json!([]))]),
+        ("containerd's /run tmpfs, without nodev", vec![("/mounts/6", mount("tmpfs", "/run", Some("tmpfs"),
+                &["nosuid", "strictatime", "mode=755", "size=65536k"]))],
+            vec![("/mounts/1/flags/allow_devices", json!(true)), ("/mounts/1/flags/allow_suid", json!(false)),
+                 ("/mounts/1/flags/atime", json!("strict")), ("/mounts/1/kind/tmpfs/mode", json!(0o755))]),
+        ("Docker's /etc/hosts file bind", vec![("/mounts/6", mount("bind", "/etc/hosts", Some("/etc/hosts"), &["rbind", "rprivate"]))],
+            vec![("/mounts/1/kind/bind/source", bytes("/etc/hosts")), ("/mounts/1/flags/propagation", json!(["private", true]))]),
+        ("bind rslave", vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "rslave"]))],
+            vec![("/mounts/1/flags/propagation", json!(["slave", true]))]),
+        ("rootfsPropagation rslave", vec![("/linux/rootfsPropagation", json!("rslave"))], vec![("/receive_host_mounts", json!(true))]),
+        ("rootfsPropagation rprivate", vec![("/linux/rootfsPropagation", json!("rprivate"))], vec![("/receive_host_mounts", json!(false))]),
+        ("writable sysfs with a network namespace", vec![("/mounts/5/options", json!(["nosuid", "noexec", "nodev", "rw"]))],
+            vec![("/writable_sys", json!(true))]),
+        ("sysfs without ro is writable", vec![("/mounts/5/options", json!(["nosuid", "noexec", "nodev"]))],
+            vec![("/writable_sys", json!(true))]),
+        ("a bind at /dev/mqueue replaces nsbox's", vec![("/mounts/4", mount("bind", "/dev/mqueue", Some("/srv"), &["rbind"]))],
+            vec![("/mounts/1/target", bytes("/dev/mqueue"))]),
         ("memory and swap", vec![("/linux/resources/memory", json!({"limit": 64 << 20, "swap": 128 << 20}))],
             vec![("/resources/memory", json!(64 << 20)), ("/resources/swap", json!(64 << 20))]),
         ("cpu", vec![("/linux/resources/cpu", json!({"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"}))],
@@ -221,15 +291,45 @@ fn each_field_maps_onto_its_nsbox_setting() {
                 "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]}))],
             vec![("/seccomp/rules/architectures", json!(["x86", "x32"])), ("/seccomp/rules/log", json!(true)),
                  ("/seccomp/rules/spec_allow", json!(true))]),
-        ("device rules no wider than nsbox's /dev", vec![("/linux/resources/devices", json!([
+        ("device rules: deny first, the bundle's, runc's defaults", vec![("/linux/resources/devices", json!([
                 {"allow": false, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 136, "access": "rwm"},
-                {"allow": true, "type": "c", "access": "m"},
-                {"allow": true, "type": "b", "access": "m"}]))],
-            vec![("/capabilities/0", json!("CAP_KILL"))]),
-        ("personality LINUX", vec![("/linux/personality", json!({"domain": "LINUX"}))], vec![("/init", json!(false))]),
+                {"allow": true, "type": "b", "major": 8, "minor": 0, "access": "rw"},
+                {"allow": true, "type": "c", "major": 136, "access": "rwm"}]))],
+            vec![("/resources/devices/0", json!({"allow": false, "kind": "All", "major": null, "minor": null, "access": 7})),
+                 ("/resources/devices/2", json!({"allow": true, "kind": "Block", "major": 8, "minor": 0, "access": 6})),
+                 ("/resources/devices/3", json!({"allow": true, "kind": "Char", "major": 136, "minor": null, "access": 7})),
+                 ("/resources/devices/4", json!({"allow": true, "kind": "Char", "major": null, "minor": null, "access": 1})),
+                 ("/resources/devices/13", json!({"allow": true, "kind": "Char", "major": 136, "minor": null, "access": 7}))]),
+        ("CAP_MKNOD beside a device cgroup", vec![("/process/capabilities", json!({"bounding": ["CAP_MKNOD"],
+                "effective": ["CAP_MKNOD"], "permitted": ["CAP_MKNOD"]}))],
+            vec![("/capabilities/0", json!("CAP_MKNOD")), ("/resources/devices/1/kind", json!("All"))]),
+        ("device nodes", vec![("/linux/devices", json!([
+                {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o620, "uid": 1, "gid": 2},
+                {"path": "/dev/sda", "type": "b", "major": 8, "minor": 0}]))],
+            vec![("/device_nodes/0", json!({"path": bytes("/dev/fuse"), "block": false, "major": 10, "minor": 229,
+                    "mode": 0o620, "uid": 1, "gid": 2})),
+                 ("/device_nodes/1/block", json!(true)), ("/device_nodes/1/mode", json!(0o666))]),
+        ("cgroupsPath", vec![("/linux/cgroupsPath", json!("/testenv/t1-true"))], vec![("/cgroup_path", bytes("/testenv/t1-true"))]),
+        ("hugepageLimits", vec![("/linux/resources/hugepageLimits", json!([{"pageSize": "2MB", "limit": 2097152}]))],
+            vec![("/resources/hugepages/0", json!(["2MB", 2097152]))]),
+        ("unified", vec![("/linux/resources/unified", json!({"memory.high": "1000000"}))],
+            vec![("/resources/unified/0", json!(["memory.high", "1000000"]))]),
+        ("personality LINUX", vec![("/linux/personality", json!({"domain": "LINUX"}))],
+            vec![("/process/personality", json!("Linux"))]),
+        ("personality LINUX32", vec![("/linux/personality", json!({"domain": "LINUX32", "flags": []}))],
+            vec![("/process/personality", json!("Linux32"))]),
+        ("ioPriority", vec![("/process/ioPriority", json!({"class": "IOPRIO_CLASS_IDLE", "priority": 7}))],
+            vec![("/process/io_priority", json!(["Idle", 7]))]),
+        ("scheduler", vec![("/process/scheduler", json!({"policy": "SCHED_RR", "priority": 5, "flags": ["SCHED_RESET_ON_FORK"]}))],
+            vec![("/process/scheduler", json!({"policy": "RoundRobin", "nice": 0, "priority": 5, "flags": 1,
+                "runtime": 0, "deadline": 0, "period": 0}))]),
+        ("deadline scheduler", vec![("/process/scheduler", json!({"policy": "SCHED_DEADLINE",
+                "runtime": 10000, "deadline": 20000, "period": 30000, "flags": ["SCHED_FLAG_RECLAIM"]}))],
+            vec![("/process/scheduler", json!({"policy": "Deadline", "nice": 0, "priority": 0, "flags": 2,
+                "runtime": 10000, "deadline": 20000, "period": 30000}))]),
         ("annotations", vec![("/annotations", json!({"org.example": "x"}))], vec![("/init", json!(false))]),
+        ("execCPUAffinity: not applicable to the init process", vec![("/process/execCPUAffinity", json!({"initial": "0", "final": "0"}))],
+            vec![("/init", json!(false))]),
     ];
     for (name, patches, expect) in table {
         let config = config_of(&with(&patches));
@@ -253,22 +353,20 @@ fn unsupported_fields_are_refused_by_name() {
     #[rustfmt::skip]
     let table: Vec<(Patches, &str)> = vec![
         (vec![("/linux/intelRdt", json!({"closID": "x"}))], "linux.intelRdt"),
-        (vec![("/linux/sysctl", json!({"net.ipv4.ip_forward": "1"}))], "linux.sysctl"),
-        (vec![("/linux/cgroupsPath", json!("/box"))], "linux.cgroupsPath"),
+        (vec![("/linux/cgroupsPath", json!("system.slice:docker:abc"))], "linux.cgroupsPath"),
         (vec![("/linux/memoryPolicy", json!({"mode": "MPOL_BIND", "nodes": "0"}))], "linux.memoryPolicy"),
         (vec![("/linux/timeOffsets", json!({"monotonic": {"secs": 1}}))], "linux.timeOffsets"),
         (vec![("/linux/netDevices", json!({"eth0": {}}))], "linux.netDevices"),
         (vec![("/linux/mountLabel", json!("system_u:object_r:container_file_t:s0"))], "linux.mountLabel"),
-        (vec![("/linux/rootfsPropagation", json!("rslave"))], "linux.rootfsPropagation"),
-        (vec![("/linux/personality", json!({"domain": "LINUX32"}))], "linux.personality"),
-        (vec![("/linux/devices", json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]))], "linux.devices"),
-        (vec![("/linux/resources/devices/1", json!({"allow": true, "type": "b", "major": 8, "minor": 0, "access": "rw"}))],
-            "linux.resources.devices[1]"),
-        (vec![("/process/capabilities", json!({"bounding": ["CAP_MKNOD"], "effective": ["CAP_MKNOD"], "permitted": ["CAP_MKNOD"]}))],
+        (vec![("/linux/personality", json!({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}))], "linux.personality.flags"),
+        (vec![("/linux/rootfsPropagation", json!("rshared"))], "linux.rootfsPropagation"),
+        (vec![("/linux/rootfsPropagation", json!("runbindable"))], "linux.rootfsPropagation"),
+        (vec![("/linux/devices", json!([{"path": "/dev/fifo", "type": "p"}]))], "linux.devices[0]"),
+        (vec![("/process/capabilities", json!({"bounding": ["CAP_MKNOD"], "effective": ["CAP_MKNOD"], "permitted": ["CAP_MKNOD"]})),
+              ("/linux/resources/devices", json!([]))],
             "linux.resources.devices"),
-        (vec![("/linux/resources/hugepageLimits", json!([{"pageSize": "2MB", "limit": 2097152}]))], "linux.resources.hugepageLimits[0]"),
-        (vec![("/linux/resources/hugepageLimits", json!([{"pageSize": "1GB", "limit": 0}]))], "linux.resources.hugepageLimits[0]"),
-        (vec![("/linux/resources/unified", json!({"memory.high": "1000000"}))], "linux.resources.unified"),
+        (vec![("/linux/resources/hugepageLimits", json!([{"pageSize": "2MB", "limit": 0}, {"pageSize": "1GB", "limit": 0}]))],
+            "linux.resources.hugepageLimits[1]"),
         (vec![("/linux/resources/network", json!({"classID": 1}))], "linux.resources.network"),
         (vec![("/linux/resources/rdma", json!({"mlx": {"hcaHandles": 1}}))], "linux.resources.rdma"),
         (vec![("/linux/resources/memory", json!({"limit": 67108864, "kernel": 1}))], "linux.resources.memory.kernel"),
@@ -283,34 +381,32 @@ fn unsupported_fields_are_refused_by_name() {
             "linux.resources.blockIO.weightDevice"),
         (vec![("/linux/resources/blockIO", json!({"leafWeight": 100}))], "linux.resources.blockIO.leafWeight"),
         (vec![("/linux/namespaces/0/path", json!("/proc/1/ns/pid"))], "linux.namespaces[0].path"),
+        (vec![("/linux/namespaces/4/path", json!("/proc/1/ns/mnt"))], "linux.namespaces[4].path"),
+        (vec![("/linux/namespaces/6", json!({"type": "user", "path": "/proc/1/ns/user"}))], "linux.namespaces[6].path"),
         (vec![("/linux/namespaces", json!([{"type": "pid"}]))], "linux.namespaces"),
-        (vec![("/linux/maskedPaths", json!(["/proc/kcore"]))], "linux.maskedPaths"),
-        (vec![("/linux/readonlyPaths", json!([]))], "linux.readonlyPaths"),
-        (vec![("/domainname", json!("example.org"))], "domainname"),
         (vec![("/process/apparmorProfile", json!("docker-default"))], "process.apparmorProfile"),
         (vec![("/process/selinuxLabel", json!("system_u:system_r:container_t:s0"))], "process.selinuxLabel"),
-        (vec![("/process/oomScoreAdj", json!(500))], "process.oomScoreAdj"),
-        (vec![("/process/user/umask", json!(0o077))], "process.user.umask"),
         (vec![("/process/user/username", json!("me"))], "process.user.username"),
-        (vec![("/process/ioPriority", json!({"class": "IOPRIO_CLASS_RT", "priority": 1}))], "process.ioPriority"),
-        (vec![("/process/scheduler", json!({"policy": "SCHED_FIFO", "priority": 1}))], "process.scheduler"),
+        (vec![("/process/scheduler", json!({"policy": "SCHED_ISO"}))], "process.scheduler.policy"),
+        (vec![("/process/scheduler", json!({"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_KEEP_POLICY"]}))],
+            "process.scheduler.flags[0]"),
         (vec![("/process/commandLine", json!("cmd.exe"))], "process.commandLine"),
         (vec![("/process/capabilities/inheritable", json!(["CAP_KILL"]))], "process.capabilities.inheritable"),
         (vec![("/process/capabilities/permitted", json!(["CAP_KILL"]))], "process.capabilities.permitted"),
         (vec![("/process/capabilities/effective", json!(["CAP_KILL"]))], "process.capabilities.effective"),
         (vec![("/process/user", json!({"uid": 1000, "gid": 1000}))], "process.capabilities.permitted"),
         (vec![("/process/capabilities/ambient", json!(["CAP_KILL"]))], "process.capabilities.inheritable"),
-        (vec![("/mounts/6", mount("cgroup", "/sys/fs/cgroup", Some("cgroup"), &["ro"]))], "mounts[6]"),
-        (vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "nosuid"]))], "mounts[6]"),
-        (vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "rshared"]))], "mounts[6]"),
         (vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "idmap"]))], "mounts[6]"),
-        (vec![("/mounts/6", mount("tmpfs", "/t", Some("tmpfs"), &["nosuid", "nodev", "noexec"]))], "mounts[6]"),
-        (vec![("/mounts/6", mount("tmpfs", "/t", Some("tmpfs"), &["size=1m"]))], "mounts[6]"),
+        (vec![("/mounts/6", mount("bind", "/data", Some("/srv"), &["rbind", "suid"]))], "mounts[6]"),
+        (vec![("/mounts/6", mount("cgroup", "/sys/fs/cgroup", Some("cgroup"), &["ro", "nsdelegate"]))], "mounts[6]"),
+        (vec![("/mounts/6", mount("tmpfs", "/t", Some("tmpfs"), &["nr_inodes=10"]))], "mounts[6]"),
+        (vec![("/mounts/3/type", json!("devpts"))], "mounts[3]"),
         (vec![("/mounts/6", mount("overlay", "/o", Some("overlay"), &["lowerdir=/a"]))], "mounts[6]"),
         (vec![("/mounts/6", json!({"destination": "/d", "type": "bind", "source": "/srv", "options": ["rbind"],
                  "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}))], "mounts[6].uidMappings"),
-        (vec![("/mounts/5/options", json!(["nosuid", "noexec", "nodev", "rw"]))], "mounts[5]"),
-        (vec![("/mounts/5/options", json!(["nosuid", "noexec", "nodev"]))], "mounts[5]"),
+        (vec![("/mounts/5/options", json!(["nosuid", "noexec", "nodev", "rw"])),
+              ("/linux/namespaces", json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]))], "mounts[5]"),
+        (vec![("/mounts/5/options", json!(["nosuid", "noexec", "nodev", "rw", "relatime"]))], "mounts[5]"),
         (vec![("/mounts/1/options", json!(["nosuid", "strictatime", "mode=755", "size=1m"]))], "mounts[1]"),
         (vec![("/mounts/2/options", json!(["nosuid", "noexec", "newinstance", "ptmxmode=0600"]))], "mounts[2]"),
         (vec![("/mounts/0/type", json!("tmpfs"))], "mounts[0]"),
@@ -350,14 +446,34 @@ fn unsupported_fields_are_refused_by_name() {
 }
 
 #[test]
-fn runc_spec_as_runc_writes_it_is_refused_naming_the_cgroup_mount() {
-    let err = error_of(&runc_spec());
-    assert_eq!(err.field(), Some("mounts[6]"), "{err}");
-    let mut spec = runc_spec();
-    spec["mounts"].as_array_mut().unwrap().pop();
+fn runc_spec_as_runc_writes_it_maps() {
+    let config = config_of(&runc_spec());
+    let masked = config["masked_paths"].to_string();
+    assert!(
+        !masked.contains(&bytes("/proc/interrupts").to_string()),
+        "runc's list: {masked}"
+    );
+    assert_eq!(config.pointer("/mounts/1/kind"), Some(&json!("cgroup")), "{config:#}");
+    assert_eq!(
+        config.pointer("/read_only_paths/3"),
+        Some(&bytes("/proc/sys")),
+        "{config:#}"
+    );
+}
+
+#[test]
+fn missing_dev_shm_is_refused() {
+    let mut spec = nsbox_spec();
+    spec["mounts"].as_array_mut().unwrap().remove(3);
     let err = error_of(&spec);
-    assert_eq!(err.field(), Some("linux.maskedPaths"), "{err}");
-    assert!(err.to_string().contains("/proc/interrupts"), "{err}");
+    assert_eq!(err.field(), Some("mounts"), "{err}");
+    let mut spec = nsbox_spec();
+    spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(mount("tmpfs", "/dev/shm", None, &["nosuid"]));
+    let err = error_of(&spec);
+    assert_eq!(err.field(), Some("mounts[6]"), "{err}");
 }
 
 #[test]
@@ -374,10 +490,17 @@ fn invalid_values_are_refused_by_name() {
         (vec![("/process/rlimits", json!([{"type": "RLIMIT_CORE", "soft": 2, "hard": 1}]))], "process.rlimits[0]"),
         (vec![("/process/rlimits/1", json!({"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1}))], "process.rlimits[1]"),
         (vec![("/process/capabilities/ambient", json!(["CAP_SYS_ADMIN"]))], "process.capabilities.ambient"),
+        (vec![("/process/ioPriority", json!({"class": "IOPRIO_CLASS_BE", "priority": 8}))], "process.ioPriority.priority"),
+        (vec![("/process/scheduler", json!({"policy": "SCHED_FIFO", "priority": -1}))], "process.scheduler.priority"),
         (vec![("/linux/namespaces/6", json!({"type": "pid"}))], "linux.namespaces[6]"),
         (vec![("/linux/namespaces/6", json!({"type": "user"}))], "linux.uidMappings"),
         (vec![("/linux/uidMappings", json!([{"containerID": 0, "hostID": 1, "size": 1}]))], "linux.uidMappings"),
         (vec![("/linux/namespaces", json!([{"type": "mount"}])), ("/hostname", json!("box"))], "hostname"),
+        (vec![("/linux/namespaces/3/path", json!("/proc/1/ns/uts"))], "hostname"),
+        (vec![("/linux/namespaces/3/path", json!("/proc/1/ns/uts")), ("/hostname", json!(null)),
+            ("/domainname", json!("example.org"))], "domainname"),
+        (vec![("/linux/namespaces/2", json!({"type": "ipc", "path": "/a"})), ("/linux/namespaces/6", json!({"type": "ipc"}))],
+            "linux.namespaces[6]"),
         (vec![("/mounts/6", mount("bind", "relative/dest", Some("/srv"), &["rbind"]))], "mounts[6].destination"),
         (vec![("/mounts/6", mount("bind", "/a/../etc", Some("/srv"), &["rbind"]))], "mounts[6].destination"),
         (vec![("/mounts/6", mount("bind", "/data", None, &["rbind"]))], "mounts[6].source"),
@@ -419,6 +542,36 @@ fn limits_nsbox_refuses_come_back_from_build() {
         vec![("/linux/resources/memory", json!({"limit": 4096}))],
         vec![("/linux/resources/cpu", json!({"quota": 1_000_000_000_000i64}))],
         vec![("/linux/resources/cpu", json!({"cpus": "0-99999"}))],
+        vec![("/process/oomScoreAdj", json!(1001))],
+        vec![("/process/scheduler", json!({"policy": "SCHED_FIFO"}))],
+        vec![("/process/scheduler", json!({"policy": "SCHED_OTHER", "nice": 40}))],
+        vec![("/process/user/umask", json!(0o1777))],
+        vec![("/linux/sysctl", json!({"vm.swappiness": "10"}))],
+        vec![("/linux/sysctl", json!({"kernel.pid_max": "10"}))],
+        // The bundle's hostname and a kernel.hostname sysctl.
+        vec![("/linux/sysctl", json!({"kernel.hostname": "other"}))],
+        // net.* with the host's network namespace, kernel.shm* without an IPC namespace.
+        vec![
+            ("/linux/sysctl", json!({"net.ipv4.ip_forward": "1"})),
+            ("/linux/namespaces/1", json!({"type": "time"})),
+        ],
+        vec![
+            ("/linux/sysctl", json!({"kernel.shmmax": "1"})),
+            ("/linux/namespaces/2", json!({"type": "time"})),
+        ],
+        // A joined namespace with a new user namespace.
+        vec![
+            ("/linux/namespaces/2", json!({"type": "ipc", "path": "/proc/1/ns/ipc"})),
+            ("/linux/namespaces/6", json!({"type": "user"})),
+            (
+                "/linux/uidMappings",
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+            ),
+            (
+                "/linux/gidMappings",
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+            ),
+        ],
     ] {
         let dir = tempfile::tempdir().unwrap();
         write_bundle(dir.path(), &with(&patches));
@@ -578,4 +731,173 @@ fn the_fuzz_entry_point_takes_the_seeds_and_garbage() {
     ] {
         nsbox_oci::__fuzz::config(seed);
     }
+}
+
+/// The mounts, masked and read-only paths Docker 20.10 writes (`docker run` defaults, with its
+/// own shm and the /etc files bound), and those of a containerd 1.6 CRI container.
+#[test]
+fn docker_20_10_and_containerd_1_6_mounts_map() {
+    let bind = |destination: &str, source: &str, options: &[&str]| mount("bind", destination, Some(source), options);
+    let docker = json!([
+        mount("proc", "/proc", Some("proc"), &["nosuid", "noexec", "nodev"]),
+        mount(
+            "tmpfs",
+            "/dev",
+            Some("tmpfs"),
+            &["nosuid", "strictatime", "mode=755", "size=65536k"]
+        ),
+        mount(
+            "devpts",
+            "/dev/pts",
+            Some("devpts"),
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]
+        ),
+        mount("sysfs", "/sys", Some("sysfs"), &["nosuid", "noexec", "nodev", "ro"]),
+        mount(
+            "cgroup",
+            "/sys/fs/cgroup",
+            Some("cgroup"),
+            &["ro", "nosuid", "noexec", "nodev"]
+        ),
+        mount("mqueue", "/dev/mqueue", Some("mqueue"), &["nosuid", "noexec", "nodev"]),
+        bind(
+            "/dev/shm",
+            "/var/lib/docker/containers/c/mounts/shm",
+            &["rbind", "rprivate", "nosuid", "noexec", "nodev"]
+        ),
+        bind(
+            "/etc/resolv.conf",
+            "/var/lib/docker/containers/c/resolv.conf",
+            &["rbind", "rprivate"]
+        ),
+        bind(
+            "/etc/hostname",
+            "/var/lib/docker/containers/c/hostname",
+            &["rbind", "rprivate"]
+        ),
+        bind(
+            "/etc/hosts",
+            "/var/lib/docker/containers/c/hosts",
+            &["rbind", "rprivate"]
+        ),
+    ]);
+    let docker_masked = json!([
+        "/proc/asound",
+        "/proc/acpi",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware"
+    ]);
+    let containerd = json!([
+        mount("proc", "/proc", Some("proc"), &["nosuid", "noexec", "nodev"]),
+        mount(
+            "tmpfs",
+            "/dev",
+            Some("tmpfs"),
+            &["nosuid", "strictatime", "mode=755", "size=65536k"]
+        ),
+        mount(
+            "devpts",
+            "/dev/pts",
+            Some("devpts"),
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]
+        ),
+        mount("mqueue", "/dev/mqueue", Some("mqueue"), &["nosuid", "noexec", "nodev"]),
+        mount("sysfs", "/sys", Some("sysfs"), &["nosuid", "noexec", "nodev", "ro"]),
+        mount(
+            "cgroup",
+            "/sys/fs/cgroup",
+            Some("cgroup"),
+            &["nosuid", "noexec", "nodev", "relatime", "ro"]
+        ),
+        bind(
+            "/etc/hosts",
+            "/var/lib/kubelet/pods/p/etc-hosts",
+            &["rbind", "rprivate", "rw"]
+        ),
+        bind(
+            "/dev/termination-log",
+            "/var/lib/kubelet/pods/p/containers/c/x",
+            &["rbind", "rprivate", "rw"]
+        ),
+        bind(
+            "/etc/hostname",
+            "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/s/hostname",
+            &["rbind", "rprivate", "rw"]
+        ),
+        bind(
+            "/etc/resolv.conf",
+            "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/s/resolv.conf",
+            &["rbind", "rprivate", "rw"]
+        ),
+        bind(
+            "/dev/shm",
+            "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/s/shm",
+            &["rbind", "rprivate", "rw"]
+        ),
+        bind(
+            "/var/run/secrets/kubernetes.io/serviceaccount",
+            "/var/lib/kubelet/pods/p/volumes/token",
+            &["rbind", "rprivate", "ro"]
+        ),
+    ]);
+    for (engine, mounts, masked) in [
+        ("docker", docker, docker_masked.clone()),
+        ("containerd", containerd, docker_masked),
+    ] {
+        let spec = with(&[
+            ("/mounts", mounts.clone()),
+            ("/linux/maskedPaths", masked),
+            ("/linux/rootfsPropagation", json!(null)),
+        ]);
+        let config = config_of(&spec);
+        let mapped = config["mounts"].as_array().unwrap();
+        // Every mount but nsbox's own /proc, /dev, /dev/pts, /dev/mqueue and /sys.
+        let own = ["/proc", "/dev", "/dev/pts", "/dev/mqueue", "/sys"];
+        let expected: Vec<Value> = mounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| !own.contains(&m["destination"].as_str().unwrap()))
+            .map(|m| bytes(m["destination"].as_str().unwrap()))
+            .collect();
+        let targets: Vec<Value> = mapped.iter().map(|m| m["target"].clone()).collect();
+        assert_eq!(targets, expected, "{engine}: {config:#}");
+        assert_eq!(config["receive_host_mounts"], json!(true), "{engine}: runc's rslave");
+        assert_eq!(config["masked_paths"].as_array().unwrap().len(), 10, "{engine}");
+        let cgroup = mapped.iter().find(|m| m["kind"] == json!("cgroup")).unwrap();
+        assert_eq!(cgroup["read_only"], json!(true), "{engine}");
+    }
+}
+
+#[test]
+fn device_rules_without_a_device_cgroup_are_checked_against_nsbox_dev() {
+    let mut options = Options::fixed();
+    options.device_cgroup = false;
+    let map = |patches: &[(&str, Value)]| {
+        let dir = tempfile::tempdir().unwrap();
+        write_bundle(dir.path(), &with(patches));
+        Bundle::open(dir.path()).and_then(|b| b.builder(&options)).map(drop)
+    };
+    let narrow = json!([{"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        {"allow": true, "type": "c", "access": "m"}]);
+    map(&[("/linux/resources/devices", narrow)]).unwrap();
+    let wide = json!([{"allow": true, "type": "b", "major": 8, "minor": 0, "access": "rw"}]);
+    let err = map(&[("/linux/resources/devices", wide)]).unwrap_err();
+    assert!(
+        matches!(&err, BundleError::Unsupported { field, .. } if field == "linux.resources.devices[0]"),
+        "{err:?}"
+    );
+    let mknod = json!({"bounding": ["CAP_MKNOD"], "effective": ["CAP_MKNOD"], "permitted": ["CAP_MKNOD"]});
+    let err = map(&[("/process/capabilities", mknod)]).unwrap_err();
+    assert!(
+        matches!(&err, BundleError::Unsupported { field, .. } if field == "linux.resources.devices"),
+        "{err:?}"
+    );
 }

@@ -12,7 +12,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
 
-use common::{nsbox_spec, set, write_bundle};
+use common::{nsbox_spec, runc_spec, set, write_bundle};
 use nsbox::Stdio;
 use nsbox_oci::{Bundle, Options};
 use serde_json::{Value, json};
@@ -34,7 +34,10 @@ fn busybox_bundle(spec: &Value) -> tempfile::TempDir {
         .status()
         .unwrap();
     assert!(copied.success());
-    for applet in ["sh", "id", "cat", "hostname", "touch", "grep", "env", "stat", "echo"] {
+    for applet in [
+        "sh", "id", "cat", "hostname", "touch", "grep", "env", "stat", "echo", "readlink", "ls", "head", "wc", "mknod",
+        "sleep", "sed",
+    ] {
         symlink("busybox", bin.join(applet)).unwrap();
     }
     dir
@@ -301,4 +304,283 @@ echo "seccomp: $(grep '^Seccomp:' /proc/self/status | cut -f2)"
     assert_eq!(field(&out, "mount"), "refused", "{out}");
     assert_eq!(field(&out, "personality"), "OK", "{out}");
     assert_eq!(field(&out, "seccomp"), "2", "{out}");
+}
+
+/// What Docker 20.10 asks of a runtime beyond runc's defaults: an `oomScoreAdj` (dockerd runs
+/// at -500 and gives containers 0), a umask, the sysctls it sets for every container, a
+/// domain name; each read back from the kernel inside, the caller's and the host's unchanged.
+#[test]
+fn docker_process_settings_reach_the_kernel() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let own = || fs::read_to_string("/proc/self/oom_score_adj").unwrap();
+    let before = own();
+    // Raised: lowering needs CAP_SYS_RESOURCE, which root on some hosts lacks.
+    let score = before.trim().parse::<i32>().unwrap() + 100;
+    let host_port_start = fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    let mut spec = nsbox_spec();
+    set(&mut spec, "/process/oomScoreAdj", json!(score));
+    set(&mut spec, "/process/user/umask", json!(0o027));
+    set(&mut spec, "/domainname", json!("nsbox.example"));
+    set(
+        &mut spec,
+        "/linux/sysctl",
+        json!({
+            "net.ipv4.ip_unprivileged_port_start": "0",
+            "net.ipv4.ping_group_range": "0 2147483647",
+            "kernel.shmmax": "123456789"
+        }),
+    );
+    let out = run(
+        spec,
+        r#"
+echo "oom: $(cat /proc/self/oom_score_adj)"
+grep Umask /proc/self/status
+echo "port_start: $(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)"
+echo "ping: $(cat /proc/sys/net/ipv4/ping_group_range)"
+echo "shmmax: $(cat /proc/sys/kernel/shmmax)"
+echo "domainname: $(cat /proc/sys/kernel/domainname)"
+"#,
+    );
+    assert_eq!(field(&out, "oom"), score.to_string(), "{out}");
+    assert_eq!(field(&out, "Umask"), "0027", "{out}");
+    assert_eq!(field(&out, "port_start"), "0", "{out}");
+    assert_eq!(
+        field(&out, "ping").split_whitespace().collect::<Vec<_>>(),
+        ["0", "2147483647"],
+        "{out}"
+    );
+    assert_eq!(field(&out, "shmmax"), "123456789", "{out}");
+    assert_eq!(field(&out, "domainname"), "nsbox.example", "{out}");
+    assert_eq!(own(), before, "the caller's oom_score_adj changed");
+    let after = fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    assert_eq!(after, host_port_start, "the host's sysctl changed");
+}
+
+/// `linux.namespaces[].path` for an IPC namespace: the bundle's process is in the running
+/// container's, as `docker run --ipc container:X` asks.
+#[test]
+fn a_bundle_joins_a_running_containers_ipc_namespace() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let mut target = nsbox::Container::builder()
+        .init(false)
+        .command("/bin/sleep")
+        .arg("100")
+        .spawn()
+        .unwrap();
+    let path = format!("/proc/{}/ns/ipc", target.pid());
+    let link = fs::read_link(&path).unwrap().to_string_lossy().into_owned();
+    assert_ne!(link, fs::read_link("/proc/self/ns/ipc").unwrap().to_string_lossy());
+    let mut spec = nsbox_spec();
+    set(&mut spec, "/linux/namespaces/2", json!({"type": "ipc", "path": path}));
+    let out = run(spec, "echo \"ipc: $(readlink /proc/self/ns/ipc)\"");
+    assert_eq!(field(&out, "ipc"), link, "{out}");
+    target.kill(nsbox::Signal::SIGKILL).unwrap();
+    target.wait().unwrap();
+}
+
+/// `linux.personality`, `process.ioPriority` and `process.scheduler`, read back inside.
+#[test]
+fn scheduling_settings_reach_the_kernel() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let mut spec = nsbox_spec();
+    set(
+        &mut spec,
+        "/process/ioPriority",
+        json!({"class": "IOPRIO_CLASS_BE", "priority": 6}),
+    );
+    set(
+        &mut spec,
+        "/process/scheduler",
+        json!({"policy": "SCHED_BATCH", "nice": 7}),
+    );
+    if cfg!(target_arch = "x86_64") {
+        set(&mut spec, "/linux/personality", json!({"domain": "LINUX32"}));
+    }
+    let out = run(
+        spec,
+        r#"
+echo "machine: $(uname -m)"
+echo "ioprio: $(ionice)"
+echo "sched: $(cut -d' ' -f19,41 /proc/self/stat)"
+"#,
+    );
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(field(&out, "machine"), "i686", "{out}");
+    }
+    assert_eq!(field(&out, "ioprio"), "best-effort: prio 6", "{out}");
+    // nice 7, SCHED_BATCH (3).
+    assert_eq!(field(&out, "sched"), "7 3", "{out}");
+}
+
+/// The options (field 6) of the last mount at `point` in a mountinfo text, and those of the
+/// mounts on it.
+fn mount_and_children<'a>(mountinfo: &'a str, point: &str) -> Vec<&'a str> {
+    let field = |l: &'a str, n: usize| l.split(' ').nth(n).unwrap_or("");
+    let Some(top) = mountinfo.lines().rfind(|l| field(l, 4) == point) else {
+        return Vec::new();
+    };
+    mountinfo
+        .lines()
+        .filter(|l| *l == top || field(l, 1) == field(top, 0))
+        .map(|l| field(l, 5))
+        .collect()
+}
+
+#[test]
+fn runc_spec_as_runc_writes_it_runs_with_its_cgroupfs_masked_paths_and_docker_shm() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let shm = tempfile::Builder::new().prefix("nsbox-oci-shm-").tempdir().unwrap();
+    fs::write(shm.path().join("engine"), "shm\n").unwrap();
+    let data = tempfile::Builder::new().prefix("nsbox-oci-data-").tempdir().unwrap();
+    let mut spec = runc_spec();
+    set(&mut spec, "/process/terminal", json!(false));
+    set(&mut spec, "/linux/resources/pids", json!({"limit": 42}));
+    // A privileged container's sysfs (it has a network namespace).
+    set(
+        &mut spec,
+        "/mounts/5/options",
+        json!(["nosuid", "noexec", "nodev", "rw"]),
+    );
+    // Docker's /dev/shm: its own shm mount bound in.
+    set(
+        &mut spec,
+        "/mounts/3",
+        json!({"destination": "/dev/shm", "type": "bind", "source": shm.path(),
+               "options": ["rbind", "rprivate", "nosuid", "noexec", "nodev"]}),
+    );
+    set(
+        &mut spec,
+        "/mounts/7",
+        json!({"destination": "/data", "type": "bind", "source": data.path(),
+               "options": ["rbind", "nosuid", "nodev", "noexec", "rshared"]}),
+    );
+    let script = r#"
+echo "pids: $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)"
+touch /sys/fs/cgroup/x 2>/dev/null && echo "cgroupfs: writable" || echo "cgroupfs: read-only"
+echo "timer_list: $(stat -c %t:%T /proc/timer_list 2>&1)"
+echo "interrupts: $(head -c 1 /proc/interrupts | wc -c)"
+echo "shm: $(cat /dev/shm/engine)"
+echo "mountinfo:"
+cat /proc/self/mountinfo
+"#;
+    let out = run(spec, script);
+    assert_eq!(field(&out, "pids"), "42", "the container's own cgroup: {out}");
+    assert_eq!(field(&out, "cgroupfs"), "read-only", "{out}");
+    assert_eq!(field(&out, "timer_list"), "1:3", "masked by /dev/null: {out}");
+    assert_eq!(field(&out, "interrupts"), "1", "not in runc's list: {out}");
+    assert_eq!(field(&out, "shm"), "shm", "the engine's /dev/shm: {out}");
+    let mountinfo = out.split("mountinfo:\n").nth(1).unwrap();
+    let cgroupfs = mount_and_children(mountinfo, "/sys/fs/cgroup");
+    assert!(
+        !cgroupfs.is_empty(),
+        "a tmpfs and the hierarchies (hybrid) or one v2 bind: {mountinfo}"
+    );
+    for options in cgroupfs {
+        let options: Vec<&str> = options.split(',').collect();
+        for want in ["ro", "nosuid", "nodev", "noexec"] {
+            assert!(options.contains(&want), "{want} missing in {options:?}");
+        }
+    }
+    for point in ["/dev/shm", "/data"] {
+        let options = mount_and_children(mountinfo, point);
+        let options: Vec<&str> = options[0].split(',').collect();
+        for want in ["rw", "nosuid", "nodev", "noexec"] {
+            assert!(options.contains(&want), "{point}: {want} missing in {options:?}");
+        }
+    }
+    let sys = mount_and_children(mountinfo, "/sys");
+    assert!(sys[0].split(',').any(|o| o == "rw"), "a writable sysfs: {sys:?}");
+    let data = mountinfo
+        .lines()
+        .rfind(|l| l.split(' ').nth(4) == Some("/data"))
+        .unwrap();
+    assert!(
+        data.split(' ').nth(6).is_some_and(|f| f.starts_with("shared:")),
+        "rshared: {data}"
+    );
+}
+
+/// `process.capabilities` with CAP_MKNOD beside runc's defaults.
+fn with_mknod(spec: &mut Value) {
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_MKNOD"]);
+    for set_name in ["bounding", "effective", "permitted"] {
+        set(spec, &format!("/process/capabilities/{set_name}"), caps.clone());
+    }
+}
+
+#[test]
+fn the_device_cgroup_and_device_nodes_of_a_bundle_take_effect() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    // runc's spec denies every device; runc's defaults (null, zero, ..., mknod of any node)
+    // are appended. /dev/fuse is made as the bundle says, but not allowed.
+    let mut spec = nsbox_spec();
+    with_mknod(&mut spec);
+    set(
+        &mut spec,
+        "/linux/devices",
+        json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o600}]),
+    );
+    let script = "stat -c 'fuse:%t:%T %a' /dev/fuse; \
+        (exec 3<>/dev/fuse) 2>&1 | grep -q 'not permitted' && echo 'open-fuse:refused'; \
+        mknod /dev/sda b 8 0 && echo 'mknod:made'; \
+        head -c1 /dev/sda 2>&1 | grep -q 'not permitted' && echo 'open-sda:refused'; \
+        head -c1 /dev/zero | wc -c | sed 's/^/zero:/'";
+    let out = run(spec.clone(), script);
+    assert_eq!(field(&out, "fuse"), "a:e5 600", "{out}");
+    assert_eq!(field(&out, "open-fuse"), "refused", "{out}");
+    assert_eq!(field(&out, "mknod"), "made", "{out}");
+    assert_eq!(field(&out, "open-sda"), "refused", "{out}");
+    assert_eq!(field(&out, "zero"), "1", "{out}");
+
+    // The bundle's allow opens it.
+    set(
+        &mut spec,
+        "/linux/resources/devices/1",
+        json!({"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}),
+    );
+    let out = run(spec, "(exec 3<>/dev/fuse) && echo 'open-fuse:ok'");
+    assert_eq!(field(&out, "open-fuse"), "ok", "{out}");
+}
+
+#[test]
+fn a_bundles_cgroups_path_is_the_containers_cgroup_and_outlives_create() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let path = format!("/nsbox-oci-test/{}", nsbox_common::unique("t1"));
+    let mut spec = nsbox_spec();
+    set(&mut spec, "/linux/cgroupsPath", json!(path));
+    set(&mut spec, "/process/args", json!(["/bin/sleep", "100"]));
+    let dir = busybox_bundle(&spec);
+    let bundle = Bundle::open(dir.path()).unwrap();
+    let container = bundle.builder(&Options::probe()).unwrap().spawn().unwrap();
+    let pid = container.pid() as i32;
+    assert!(container.is_detached());
+    drop(container);
+    // A later `nsbox-runtime ps` / `delete`: another handle, by path only.
+    let cgroup = nsbox::CgroupHandle::open(&path).unwrap();
+    assert!(cgroup.pids().contains(&pid), "{:?} {pid}", cgroup.pids());
+    let dirs: Vec<_> = cgroup.dirs().iter().map(|d| d.to_path_buf()).collect();
+    assert!(
+        dirs.iter()
+            .any(|d| d.join("devices.list").exists() || d.join("cgroup.procs").exists())
+    );
+    cgroup.remove(true).unwrap();
+    assert!(dirs.iter().all(|d| !d.exists()), "{dirs:?}");
+    let mut status = 0;
+    // SAFETY: waitpid on this process's own child (the detached payload), a valid pointer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    for parent in dirs.iter().filter_map(|d| d.parent()) {
+        let _ = fs::remove_dir(parent);
+    }
 }

@@ -363,16 +363,12 @@ fn create_start_state_kill_delete() {
     assert!(!rt.dir.path().join("root/c1").exists());
 }
 
-/// The cgroup directories the runtime recorded for `id`.
+/// The directories of the cgroup the runtime recorded for `id`.
 fn cgroup_dirs(rt: &Runtime, id: &str) -> Vec<PathBuf> {
     let state: Value =
         serde_json::from_slice(&fs::read(rt.dir.path().join("root").join(id).join("state.json")).unwrap()).unwrap();
-    state["cgroups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| PathBuf::from(d["path"].as_str().unwrap()))
-        .collect()
+    let handle = nsbox::CgroupHandle::open(state["cgroup_path"].as_str().unwrap()).unwrap();
+    handle.dirs().into_iter().map(Path::to_path_buf).collect()
 }
 
 #[test]

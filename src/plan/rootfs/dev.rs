@@ -11,6 +11,13 @@ use super::*;
 /// where mknod does not), each read-only: the inode is the host's (see `Step::BindInto`).
 pub(super) const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
+/// Whether one of the caller's mounts is at `/dev/<name>`: it replaces nsbox's own there
+/// (an engine's bind of its shm mount at /dev/shm, as Docker makes one).
+pub(super) fn replaced(config: &Config, name: &str) -> bool {
+    let path = Path::new("/dev").join(name);
+    config.mounts.iter().any(|m| m.target == path)
+}
+
 /// The last component of a /dev path.
 pub(super) fn dev_entry_name(path: &Path) -> Result<std::ffi::CString> {
     let name = path.file_name().map(|n| cstring(n.as_bytes())).transpose()?;
@@ -114,9 +121,11 @@ pub(super) fn plan_kernel_fs(
         Some(devpts),
     )?;
     symlink_in_dev(plan, dev, "ptmx", "pts/ptmx")?;
-    let shm = crate::bounds::tmpfs_data("1777", config.bounds.shm_size);
-    mount_in_dev(plan, dev, "tmpfs", "shm", nosuid_noexec, Some(&shm))?;
-    if ns.contains(Namespaces::IPC) || !in_userns {
+    if !replaced(config, "shm") {
+        let shm = crate::bounds::tmpfs_data("1777", config.bounds.shm_size);
+        mount_in_dev(plan, dev, "tmpfs", "shm", nosuid_noexec, Some(&shm))?;
+    }
+    if (ns.contains(Namespaces::IPC) || !in_userns) && !replaced(config, "mqueue") {
         mount_in_dev(plan, dev, "mqueue", "mqueue", nosuid_noexec, None)?;
     }
     for (name, link) in [
@@ -127,8 +136,12 @@ pub(super) fn plan_kernel_fs(
     ] {
         symlink_in_dev(plan, dev, name, link)?;
     }
+    super::device_nodes::plan_device_nodes(plan, config, dev)?;
     match sys_slot {
-        None => mount(plan, "sysfs", "/sys", nosuid_noexec | libc::MS_RDONLY, None, top)?,
+        None => {
+            let read_only = if config.writable_sys { 0 } else { libc::MS_RDONLY };
+            mount(plan, "sysfs", "/sys", nosuid_noexec | read_only, None, top)?
+        }
         Some(slot) => bind(
             plan,
             slot,

@@ -10,14 +10,16 @@ use std::path::{Path, PathBuf};
 
 use libc::c_ulong;
 
+mod cgroupfs;
 mod dev;
+mod device_nodes;
 mod hidden;
 mod host;
 mod idmapped;
 mod overlay;
 mod tree;
 
-use super::{ContainerPath, Leaf, Plan, Step, cstring};
+use super::{BindAttrs, ContainerPath, Leaf, Plan, Step, cstring};
 use crate::config::Config;
 use crate::error::{Error, Result, SetupStep};
 use crate::mount::MountKind;
@@ -27,26 +29,6 @@ use dev::{DEVICES, plan_kernel_fs};
 use hidden::{Hidden, hidden_on_host, hide};
 use host::{FRESH_ON_HOST_ROOT, HostEntry, choose_stage, entry_path, host_top_level};
 use tree::{Anchor, PlaceError, Placement, RootLayout, Tree};
-
-/// Docker's masked paths: hidden behind /dev/null (files) or an empty tmpfs (directories),
-/// with what each is on the kernels we know (tried first; the other kind if that is wrong).
-const MASKED: [(&str, bool); 12] = [
-    ("/proc/asound", true),
-    ("/proc/acpi", true),
-    ("/proc/interrupts", false),
-    ("/proc/kcore", false),
-    ("/proc/keys", false),
-    ("/proc/latency_stats", false),
-    ("/proc/timer_list", false),
-    ("/proc/timer_stats", false),
-    ("/proc/sched_debug", false),
-    ("/proc/scsi", true),
-    ("/sys/firmware", true),
-    ("/sys/devices/virtual/powercap", true),
-];
-
-/// Docker's read-only paths.
-const READ_ONLY: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 const RESOLVE_IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
 
@@ -70,12 +52,17 @@ pub(super) struct Sources {
     user_sources: Vec<Option<usize>>,
     hidden: Vec<Hidden>,
     overlay: Option<overlay::OverlaySources>,
+    cgroupfs: Option<cgroupfs::CgroupSources>,
 }
 
 /// The first steps of the filesystem sequence: private propagation, then every host source
 /// opened (`O_PATH`), before the staging mount can hide any of them. They run before the
 /// setup process switches to the container's root (see `Plan::new` for why).
-pub(super) fn open_sources(plan: &mut Plan, config: &Config) -> Result<Sources> {
+pub(super) fn open_sources(
+    plan: &mut Plan,
+    config: &Config,
+    cgroup: Option<&crate::cgroup::Cgroup>,
+) -> Result<Sources> {
     let ns = config.namespaces;
     // A fresh procfs or sysfs needs its own PID or network namespace: the host's would be the
     // same superblock, which cannot be mounted over itself (EBUSY) and, in a user namespace,
@@ -89,7 +76,11 @@ pub(super) fn open_sources(plan: &mut Plan, config: &Config) -> Result<Sources> 
         Vec::new()
     };
 
-    plan.push(Step::PrivatePropagation, SetupStep::PrivatePropagation, None);
+    let propagation = match config.receive_host_mounts {
+        true => Step::SlavePropagation,
+        false => Step::PrivatePropagation,
+    };
+    plan.push(propagation, SetupStep::PrivatePropagation, None);
 
     // The host root in one recursive read-only bind when every mount point already exists
     // or can be made in a shadow below the top; otherwise (a new top-level name) each
@@ -179,6 +170,7 @@ pub(super) fn open_sources(plan: &mut Plan, config: &Config) -> Result<Sources> 
             _ => None,
         });
     }
+    let cgroupfs = cgroupfs::open(plan, config, cgroup)?;
     Ok(Sources {
         whole_host,
         dir_shadow,
@@ -192,6 +184,7 @@ pub(super) fn open_sources(plan: &mut Plan, config: &Config) -> Result<Sources> 
         user_sources,
         hidden,
         overlay,
+        cgroupfs,
     })
 }
 
@@ -211,6 +204,7 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) ->
         user_sources,
         hidden,
         overlay,
+        cgroupfs,
     } = sources;
 
     // 2. The new root.
@@ -268,7 +262,7 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) ->
     // In one bind of a tree, /proc, /dev and /sys must be there (nothing is made in it).
     let top_exists = usize::from(whole_host || (root_slot.is_some() && !dir_shadow && read_only));
     plan_kernel_fs(plan, config, devices, proc_slot, sys_slot, top_exists)?;
-    plan_user_mounts(plan, config, user_sources, &tree, placements)?;
+    plan_user_mounts(plan, config, user_sources, &tree, placements, cgroupfs.as_ref())?;
     for slot in seal {
         plan.push(Step::ReadOnlyMount(slot), SetupStep::Mount, None);
     }
@@ -296,8 +290,12 @@ fn lay_out(config: &Config, hidden: &[Hidden], root: RootLayout<'_>) -> Result<(
     tree.kernel(Path::new("/proc"));
     tree.fresh(Path::new("/dev"));
     tree.kernel(Path::new("/dev/pts"));
-    tree.fresh(Path::new("/dev/shm"));
-    tree.kernel(Path::new("/dev/mqueue"));
+    if !dev::replaced(config, "shm") {
+        tree.fresh(Path::new("/dev/shm"));
+    }
+    if !dev::replaced(config, "mqueue") {
+        tree.kernel(Path::new("/dev/mqueue"));
+    }
     tree.kernel(Path::new("/sys"));
     let mut placements = Vec::new();
     for (index, m) in config.mounts.iter().enumerate() {
@@ -309,7 +307,7 @@ fn lay_out(config: &Config, hidden: &[Hidden], root: RootLayout<'_>) -> Result<(
         match &m.kind {
             MountKind::Bind { source, .. } => tree.bind(&placed.path, source, !m.read_only, index),
             MountKind::Tmpfs { .. } => tree.own(&placed.path, true, m.read_only, index),
-            MountKind::Proc => tree.own(&placed.path, false, m.read_only, index),
+            MountKind::Proc | MountKind::Cgroup => tree.own(&placed.path, false, m.read_only, index),
         }
         placements.push(placed);
     }
@@ -404,18 +402,25 @@ fn plan_user_mounts(
     user_sources: Vec<Option<usize>>,
     tree: &Tree,
     placements: Vec<Placement>,
+    cgroupfs: Option<&cgroupfs::CgroupSources>,
 ) -> Result<()> {
     let nosuid_noexec = libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV;
     for (index, ((m, slot), placed)) in config.mounts.iter().zip(user_sources).zip(placements).enumerate() {
         let target = resolve_path_from(&placed.path, RESOLVE_IN_ROOT, placed.create_from)?;
         let (fstype, flags, data) = match (&m.kind, slot) {
             (MountKind::Bind { recursive, .. }, Some(slot)) => {
+                let (set, clear) = m.flags.attrs(false);
                 let step = Step::Bind {
                     slot,
                     target,
                     leaf: placed.leaf,
                     recursive: *recursive,
                     read_only: m.read_only,
+                    attrs: BindAttrs {
+                        set,
+                        clear,
+                        propagation: m.flags.propagation_flags(),
+                    },
                 };
                 plan.push(step, SetupStep::BindMount, Some(m.target.clone()));
                 plan_shadows(plan, config, tree, Anchor::Mount(index))?;
@@ -426,7 +431,7 @@ fn plan_user_mounts(
                     // Read-only with mount points in it: writable until they are made.
                     let mut options = vec![("mode", format!("{mode:o}"))];
                     options.extend(size.map(|s| ("size", s.to_string())));
-                    let attrs = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
+                    let (attrs, _) = m.flags.attrs(true);
                     plan_tmpfs_with_mount_points(plan, sealed, placed.create_from, &options, attrs, None)?;
                     continue;
                 }
@@ -434,12 +439,18 @@ fn plan_user_mounts(
                 if let Some(size) = size {
                     data.push_str(&format!(",size={size}"));
                 }
-                let flags = libc::MS_NOSUID | libc::MS_NODEV | if m.read_only { libc::MS_RDONLY } else { 0 };
+                let flags = m.flags.ms_flags(true) | if m.read_only { libc::MS_RDONLY } else { 0 };
                 ("tmpfs", flags, Some(data))
             }
             (MountKind::Proc, _) => {
                 let flags = nosuid_noexec | if m.read_only { libc::MS_RDONLY } else { 0 };
                 ("proc", flags, None)
+            }
+            (MountKind::Cgroup, _) => {
+                let sources =
+                    cgroupfs.ok_or_else(|| Error::io("mount a cgroup filesystem", nix::errno::Errno::EBADF))?;
+                cgroupfs::plan_mount(plan, config, m, &placed.path, placed.create_from, sources)?;
+                continue;
             }
             (MountKind::Bind { .. }, None) => unreachable!("every bind mount has a source slot"),
         };
@@ -456,21 +467,21 @@ fn plan_enter(plan: &mut Plan, config: &Config) -> Result<()> {
     }
     plan.push(Step::PivotRoot, SetupStep::PivotRoot, None);
     plan.push(Step::CheckDevNull, SetupStep::MaskPath, Some("/dev/null".into()));
-    for (path, dir) in MASKED {
+    for (path, dir) in crate::mount_paths::masked(config) {
         plan.push(
             Step::MaskPath {
-                path: cstring(path.as_bytes())?,
+                path: cstring(path.as_os_str().as_bytes())?,
                 dir,
             },
             SetupStep::MaskPath,
-            Some(path.into()),
+            Some(path),
         );
     }
-    for path in READ_ONLY {
+    for path in crate::mount_paths::read_only(config) {
         plan.push(
-            Step::ReadOnlyPath(cstring(path.as_bytes())?),
+            Step::ReadOnlyPath(cstring(path.as_os_str().as_bytes())?),
             SetupStep::ReadOnlyPath,
-            Some(path.into()),
+            Some(path),
         );
     }
     Ok(())
@@ -497,6 +508,7 @@ pub(super) fn bind(
             leaf,
             recursive,
             read_only,
+            attrs: BindAttrs::default(),
         },
         label,
         Some(target.to_path_buf()),

@@ -58,9 +58,9 @@ pub fn runc_spec() -> Value {
     })
 }
 
-/// `runc spec` without what nsbox refuses in it: no terminal, no cgroup mount (nsbox mounts
-/// none), and nsbox's masked paths (Docker's list today: runc's plus `/proc/interrupts` and
-/// `/sys/devices/virtual/powercap`).
+/// `runc spec` as the mapping tests build on it: no terminal (tests have none), no cgroup
+/// mount (so that a test's own mount is `mounts[6]`), and nsbox's default masked paths
+/// (Docker's list: runc's plus `/proc/interrupts` and `/sys/devices/virtual/powercap`).
 pub fn nsbox_spec() -> Value {
     let mut spec = runc_spec();
     spec["process"]["terminal"] = json!(false);

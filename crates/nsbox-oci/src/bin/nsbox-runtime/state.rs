@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cgroup::CgroupDirs;
 use crate::error::{Context, Error, Result, fail};
 
 /// The runtime spec version the state JSON says.
@@ -32,8 +31,8 @@ pub struct State {
     pub created: String,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
-    /// The cgroup directories nsbox made for the container.
-    pub cgroups: CgroupDirs,
+    /// The container's cgroup, absolute (`nsbox::CgroupHandle::open` finds it again).
+    pub cgroup_path: PathBuf,
     /// The uid that created it (runc's `owner`).
     pub owner_uid: u32,
     /// The config's hooks, kept for `start` and `delete` (the bundle may be gone by then).
@@ -153,7 +152,8 @@ impl Store {
         if self.fifo(&state.id).exists() {
             return Status::Created;
         }
-        if state.cgroups.frozen() {
+        let frozen = crate::cgroup::open(&state.cgroup_path).is_ok_and(|c| c.is_frozen().unwrap_or(false));
+        if frozen {
             return Status::Paused;
         }
         Status::Running

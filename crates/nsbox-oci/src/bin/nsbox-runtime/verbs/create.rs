@@ -9,7 +9,6 @@ use nsbox::{Container, Signal};
 use nsbox_oci::{Bundle, Options};
 
 use crate::Ctx;
-use crate::cgroup::CgroupDirs;
 use crate::error::{Context, Error, Result, fail};
 use crate::state::{State, Status, hook_json, write_atomic};
 
@@ -49,8 +48,14 @@ fn build_and_spawn(ctx: &mut Ctx, req: &Request<'_>) -> Result<Created> {
     let bundle = Bundle::open(req.bundle)?;
     let spec = bundle.spec();
     let mut builder = bundle.builder(&Options::probe())?;
-    // runc gives every container a cgroup: pause, ps and kill --all need one.
+    // runc gives every container a cgroup: pause, ps and kill --all need one, found again by
+    // its exact path.
     builder.cgroup();
+    let cgroup_path = match spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
+        Some(path) if !path.as_os_str().is_empty() => crate::cgroup::absolute(&path),
+        _ => crate::cgroup::default_path(req.id),
+    };
+    builder.cgroup_path(&cgroup_path);
     if req.preserve_fds > 0 {
         // Our fds 3..3+N, as the engine passed them (ours, the log's and the gate's, were
         // opened after them and take higher numbers).
@@ -94,7 +99,7 @@ fn build_and_spawn(ctx: &mut Ctx, req: &Request<'_>) -> Result<Created> {
         pid_start: 0,
         created: crate::time::rfc3339(std::time::SystemTime::now()),
         annotations,
-        cgroups: CgroupDirs::default(),
+        cgroup_path,
         owner_uid: nix::unistd::getuid().as_raw(),
         hooks: bundle.hooks().cloned(),
     };
@@ -130,7 +135,6 @@ fn build_and_spawn(ctx: &mut Ctx, req: &Request<'_>) -> Result<Created> {
     state.pid_start = crate::process::stat(pid)
         .map(|s| s.start_time)
         .ok_or_else(|| Error(format!("the container's process {pid} is gone")))?;
-    state.cgroups = CgroupDirs::of(pid).context("cannot read the container's cgroups")?;
     ctx.store.save(&state)?;
     if let Some(socket) = req.console_socket {
         let pty = teardown

@@ -19,17 +19,24 @@ pub fn delete(ctx: &mut Ctx, id: &str, force: bool) -> Result<()> {
         Status::Stopped => {}
         Status::Created => kill_and_wait(&state)?,
         status if force => {
-            if status == Status::Paused {
+            if status == Status::Paused
+                && let Ok(cgroup) = crate::cgroup::open(&state.cgroup_path)
+            {
                 // SIGKILL reaches frozen tasks, but thawed they die at once.
-                let _ = state.cgroups.set_frozen(false);
+                let _ = cgroup.thaw();
             }
             kill_and_wait(&state)?
         }
         status => fail!("cannot delete container {id} that is not stopped: {}", status.as_str()),
     }
-    // Without a PID namespace, processes may outlive the payload: none outlives the cgroup.
-    let _ = state.cgroups.signal_all(libc::SIGKILL);
-    state.cgroups.remove().context("cannot remove the container's cgroup")?;
+    // Without a PID namespace, processes may outlive the payload: none outlives the cgroup
+    // (`remove(true)` kills them). Already gone when `run` reaped the payload.
+    if let Ok(cgroup) = crate::cgroup::open(&state.cgroup_path)
+        && let Err(errors) = cgroup.remove(true)
+    {
+        let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        fail!("cannot remove the container's cgroup: {}", errors.join("; "));
+    }
     if let Some(hooks) = crate::verbs::bundle_hooks(&state).and_then(|h| h.poststop().clone())
         && let Err(e) = crate::hooks::run("poststop", &hooks, &hook_json(&state, Status::Stopped))
     {
@@ -45,7 +52,9 @@ fn kill_and_wait(state: &crate::state::State) -> Result<()> {
     if let Some(pidfd) = crate::process::open(state.pid, state.pid_start) {
         let _ = crate::process::signal(&pidfd, libc::SIGKILL);
     }
-    let _ = state.cgroups.signal_all(libc::SIGKILL);
+    if let Ok(cgroup) = crate::cgroup::open(&state.cgroup_path) {
+        let _ = cgroup.kill_all(nsbox::Signal::SIGKILL);
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while crate::process::alive(state.pid, state.pid_start) {
         if std::time::Instant::now() > deadline {

@@ -12,9 +12,9 @@ pub fn kill(ctx: &mut Ctx, id: &str, signal: &str, all: bool) -> Result<()> {
     };
     if all {
         // runc signals what is left even of a stopped container with --all.
-        return state
-            .cgroups
-            .signal_all(signal)
+        let signal = nsbox::Signal::try_from(signal).map_err(|e| crate::error::Error(e.to_string()))?;
+        return crate::cgroup::open(&state.cgroup_path)?
+            .kill_all(signal)
             .context("cannot signal the container's processes");
     }
     if ctx.store.status(&state) == Status::Stopped {

@@ -68,7 +68,12 @@ pub fn list(ctx: &mut Ctx, format: &str, quiet: bool) -> Result<()> {
 
 pub fn ps(ctx: &mut Ctx, id: &str, format: &str, ps_options: &[String]) -> Result<()> {
     let state = ctx.store.load(id)?;
-    let pids = state.cgroups.pids().context("cannot list the container's processes")?;
+    let mut pids: Vec<u32> = crate::cgroup::open(&state.cgroup_path)?
+        .pids()
+        .into_iter()
+        .map(|p| p as u32)
+        .collect();
+    pids.sort_unstable();
     match format {
         "json" => {
             println!("{}", serde_json::Value::from(pids));

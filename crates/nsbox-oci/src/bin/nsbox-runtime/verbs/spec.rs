@@ -1,7 +1,5 @@
-//! `spec [--rootless] [--bundle DIR]`: a default `config.json` that nsbox maps as it is:
-//! runc's default spec without what nsbox refuses in it (its cgroup mount, which nsbox does
-//! not make) and with nsbox's masked paths (runc's list plus `/proc/interrupts` and
-//! `/sys/devices/virtual/powercap`).
+//! `spec [--rootless] [--bundle DIR]`: a default `config.json`, runc's (1.2) as it writes it
+//! but for the hostname; nsbox maps every field of it.
 
 use std::path::Path;
 
@@ -41,7 +39,9 @@ pub fn default_spec(rootless: bool) -> Value {
             {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
              "options": ["nosuid", "noexec", "nodev"]},
             {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]}
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
         ],
         "linux": {
             "resources": {"devices": [{"allow": false, "access": "rwm"}]},
@@ -49,8 +49,12 @@ pub fn default_spec(rootless: bool) -> Value {
                 {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
                 {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
             ],
-            "maskedPaths": nsbox_oci::NSBOX_MASKED_PATHS,
-            "readonlyPaths": nsbox_oci::NSBOX_READONLY_PATHS
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+                "/proc/scsi"
+            ],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
     });
     if rootless {

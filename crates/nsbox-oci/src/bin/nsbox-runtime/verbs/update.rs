@@ -7,8 +7,8 @@ use std::io::Read;
 use oci_spec::runtime::LinuxResources;
 
 use crate::Ctx;
-use crate::cgroup::CgroupDirs;
 use crate::error::{Context, Result, fail};
+use nsbox::CgroupUpdate;
 
 /// The largest resources file read.
 const MAX_RESOURCES: u64 = 1 << 20;
@@ -28,7 +28,7 @@ pub fn update(ctx: &mut Ctx, args: &liboci_cli::Update) -> Result<()> {
         }
         None => from_flags(args)?,
     };
-    apply(&state.cgroups, &resources)
+    apply(&state.cgroup_path, &resources)
 }
 
 fn from_flags(a: &liboci_cli::Update) -> Result<LinuxResources> {
@@ -80,61 +80,52 @@ fn from_flags(a: &liboci_cli::Update) -> Result<LinuxResources> {
     serde_json::from_value(json).context("resources")
 }
 
-fn apply(cg: &CgroupDirs, r: &LinuxResources) -> Result<()> {
+/// `r` as an nsbox `CgroupUpdate` (runc's conversions, as the mapping makes them at
+/// `create`), then written through the container's `CgroupHandle`.
+fn apply(path: &std::path::Path, r: &LinuxResources) -> Result<()> {
     let refuse = |field: &str| -> Result<()> { fail!("{field} is not supported by nsbox-runtime update") };
+    let mut u = CgroupUpdate::new();
     if let Some(m) = r.memory() {
         if m.reservation().is_some_and(|v| v > 0) {
             refuse("memory.reservation")?;
         }
-        if m.swap().is_some_and(|v| v > 0) {
-            refuse("memory.swap")?;
-        }
         match m.limit() {
-            Some(v) if v > 0 => cg.write("memory", "memory.limit_in_bytes", "memory.max", &v.to_string()),
-            Some(-1) => cg.write("memory", "memory.limit_in_bytes", "memory.max", "max"),
-            _ => Ok(()),
+            Some(v) if v > 0 => {
+                u.memory_limit(v as u64);
+                // The spec's swap is memory + swap.
+                if let Some(swap) = m.swap().filter(|s| *s > 0) {
+                    u.memory_swap_limit((swap as u64).saturating_sub(v as u64));
+                }
+            }
+            Some(v) if v < 0 => refuse("memory.limit -1 (lifting a limit)")?,
+            _ if m.swap().is_some_and(|s| s > 0) => refuse("memory.swap without memory.limit")?,
+            _ => {}
         }
-        .context("memory.limit")?;
     }
     if let Some(p) = r.pids() {
-        let value = if p.limit() > 0 {
-            p.limit().to_string()
-        } else {
-            "max".into()
-        };
-        cg.write("pids", "pids.max", "pids.max", &value).context("pids.limit")?;
+        match p.limit() {
+            n if n > 0 => {
+                u.pids_limit(n as u64);
+            }
+            0 => {}
+            _ => refuse("pids.limit -1 (lifting a limit)")?,
+        }
     }
     if let Some(c) = r.cpu() {
         if let Some(shares) = c.shares().filter(|s| *s > 0) {
-            // v1 takes shares; v2's weight by runc's conversion.
-            let weight = 1 + (shares.saturating_sub(2)) * 9999 / 262_142;
-            cg.write("cpu", "cpu.shares", "cpu.weight", &shares.to_string())
-                .or_else(|_| cg.write("cpu", "cpu.weight", "cpu.weight", &weight.to_string()))
-                .context("cpu.shares")?;
+            u.cpu_weight(1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142);
         }
-        let period = c.period().filter(|p| *p > 0);
-        let quota = c.quota().filter(|q| *q != 0);
-        if cg.has_v1("cpu") {
-            if let Some(period) = period {
-                cg.write("cpu", "cpu.cfs_period_us", "", &period.to_string())
-                    .context("cpu.period")?;
-            }
-            if let Some(quota) = quota {
-                cg.write("cpu", "cpu.cfs_quota_us", "", &quota.max(-1).to_string())
-                    .context("cpu.quota")?;
-            }
-        } else if quota.is_some() || period.is_some() {
-            let quota = quota.filter(|q| *q > 0).map_or("max".to_string(), |q| q.to_string());
-            let line = format!("{quota} {}", period.unwrap_or(100_000));
-            cg.write("cpu", "", "cpu.max", &line).context("cpu.quota")?;
+        let period = c.period().filter(|p| *p > 0).unwrap_or(100_000);
+        if let Some(quota) = c.quota().filter(|q| *q > 0) {
+            u.cpu_limit(quota as f64 / period as f64);
+        } else if c.period().is_some_and(|p| p > 0 && p != 100_000) {
+            refuse("cpu.period without cpu.quota")?;
         }
         if let Some(cpus) = c.cpus().as_ref().filter(|s| !s.is_empty()) {
-            cg.write("cpuset", "cpuset.cpus", "cpuset.cpus", cpus)
-                .context("cpu.cpus")?;
+            u.cpuset_cpus(cpus.clone());
         }
         if let Some(mems) = c.mems().as_ref().filter(|s| !s.is_empty()) {
-            cg.write("cpuset", "cpuset.mems", "cpuset.mems", mems)
-                .context("cpu.mems")?;
+            u.cpuset_mems(mems.clone());
         }
         if c.realtime_runtime().is_some_and(|v| v != 0) || c.realtime_period().is_some_and(|v| v != 0) {
             refuse("cpu.realtimeRuntime")?;
@@ -149,5 +140,7 @@ fn apply(cg: &CgroupDirs, r: &LinuxResources) -> Result<()> {
     if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
         refuse("unified")?;
     }
-    Ok(())
+    crate::cgroup::open(path)?
+        .update(&u)
+        .context("cannot update the container's cgroup")
 }

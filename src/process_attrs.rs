@@ -1,0 +1,364 @@
+//! Process and namespace settings an OCI bundle carries beyond the basics: the payload's
+//! `oom_score_adj` and umask, namespaced sysctls, the NIS domain name, and namespaces joined
+//! by path (issue 16). The builder methods are here, with `build()`'s checks for them; the
+//! plan's steps are in `plan::process`, the child's in `child::process`.
+//!
+//! Where each is applied, and why there:
+//!
+//! - **oom_score_adj**: the setup process writes its own `/proc/self/oom_score_adj` before
+//!   anything forks from it, so the init and the payload inherit it. The kernel copies a write
+//!   to every process sharing the writer's memory (`__set_oom_adj`, mm/… `MMF_MULTIPROCESS`),
+//!   so a setup process on the caller's memory (`crate::shared_memory`) would change the
+//!   caller's score: a container with this setting always forks its setup process. Lowering
+//!   below the current value needs `CAP_SYS_RESOURCE` (in the initial user namespace, so never
+//!   from inside a new one); raising never does.
+//! - **sysctls**: written by the setup process once it is in its new namespaces and has its
+//!   container credentials, before the switch to the container's root, through the `/proc`
+//!   it still sees. A file under `/proc/sys/net` or of an IPC or UTS sysctl is the value of
+//!   the *opener's* namespace, whatever procfs instance it is in, so this writes the
+//!   container's values; and that `/proc` is the caller's, not one the rootfs could provide.
+//! - **umask**: the last thing before the credentials change, after the root is set up (a
+//!   umask before would change the modes of the mount points nsbox creates).
+//! - **domainname**: `setdomainname(2)` beside the hostname, in the new UTS namespace.
+//! - **joined namespaces** (IPC, UTS, cgroup): `setns(2)` as the setup process's first step,
+//!   so everything after happens inside them; the type is then not created. A user, PID,
+//!   mount or time namespace is refused (the user one must come before every other and
+//!   cannot be combined with the id maps nsbox writes; a PID one only applies to children; a
+//!   mount one would leave no root to set up), and so is a join together with a new user
+//!   namespace (its setup process has no capability over a namespace owned outside it).
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+use crate::builder::ContainerBuilder;
+use crate::error::{ConfigError, Setting};
+use crate::namespaces::Namespaces;
+
+/// The range `oom_score_adj` takes (`OOM_SCORE_ADJ_MIN..=OOM_SCORE_ADJ_MAX`).
+pub const OOM_SCORE_ADJ_RANGE: std::ops::RangeInclusive<i32> = -1000..=1000;
+
+/// The namespaces that can be joined by path ([`ContainerBuilder::join_namespace`]); the
+/// network one is [`Network::join_path`](crate::Network::join_path).
+pub const JOINABLE_NAMESPACES: Namespaces =
+    Namespaces::from_bits_truncate(Namespaces::IPC.bits() | Namespaces::UTS.bits() | Namespaces::CGROUP.bits());
+
+/// One namespace joined by path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
+pub(crate) struct NamespaceJoin {
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::namespaces"))]
+    pub namespace: Namespaces,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::path"))]
+    pub path: PathBuf,
+}
+
+/// The settings of this module, as given (in `Settings`) and as checked (in `Config`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
+pub(crate) struct ProcessAttributes {
+    pub oom_score_adj: Option<i32>,
+    pub umask: Option<u32>,
+    /// `(name, value)` in the order given, names dotted (`net.ipv4.ping_group_range`).
+    pub sysctls: Vec<(String, String)>,
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::wire::opt_os"))]
+    pub domainname: Option<OsString>,
+    pub joins: Vec<NamespaceJoin>,
+    /// See `crate::scheduling`.
+    pub personality: Option<crate::scheduling::Personality>,
+    pub io_priority: Option<(crate::scheduling::IoClass, u8)>,
+    pub scheduler: Option<crate::scheduling::Scheduler>,
+}
+
+/// Process attributes and namespace settings (OCI `process.oomScoreAdj`, `process.user.umask`,
+/// `linux.sysctl`, `domainname`, `linux.namespaces[].path`).
+impl ContainerBuilder {
+    /// The payload's `oom_score_adj` (-1000..=1000; default: the caller's, inherited), which
+    /// the init has too. Raising it is always allowed; lowering it below the caller's needs
+    /// `CAP_SYS_RESOURCE` in the host's user namespace, and so fails (a setup error naming
+    /// `/proc/self/oom_score_adj`, EACCES) in a new user namespace. The caller's own score
+    /// never changes (see the module docs in `process_attrs.rs`).
+    ///
+    /// ```no_run
+    /// let out = nsbox::Container::builder()
+    ///     .oom_score_adj(500)
+    ///     .command("/bin/cat").arg("/proc/self/oom_score_adj")
+    ///     .output()?;
+    /// assert_eq!(out.stdout, b"500\n");
+    /// # Ok::<(), nsbox::Error>(())
+    /// ```
+    pub fn oom_score_adj(&mut self, score: i32) -> &mut Self {
+        self.settings.process.oom_score_adj = Some(score);
+        self
+    }
+
+    /// The payload's file mode creation mask (0..=0o777; default: the caller's, inherited),
+    /// set right before it runs.
+    pub fn umask(&mut self, mask: u32) -> &mut Self {
+        self.settings.process.umask = Some(mask);
+        self
+    }
+
+    /// Sets a sysctl in the container's namespaces, `name` dotted (`net.ipv4.ping_group_range`)
+    /// or slashed; may be repeated. Only namespaced sysctls are allowed, as runc allows them:
+    /// `kernel.msg*`, `kernel.sem`, `kernel.shm*` and `fs.mqueue.*` with an IPC namespace,
+    /// `net.*` with a network namespace of the container's own ([`Network::None`](crate::Network::None)
+    /// or joined), `kernel.hostname` and `kernel.domainname` with a UTS namespace: `build()`
+    /// makes these two the [`hostname`](Self::hostname) and [`domainname`](Self::domainname)
+    /// (and refuses them beside those, [`ConfigError::Conflict`]).
+    /// `build()` refuses any other ([`ConfigError::Malformed`] for [`Setting::Sysctl`]), and
+    /// one whose namespace is not the container's ([`ConfigError::NeedsNamespace`]).
+    ///
+    /// ```
+    /// # use nsbox::{ConfigError, Container, Error, Setting};
+    /// let err = Container::builder().command("/bin/true").sysctl("vm.swappiness", "10").build().unwrap_err();
+    /// assert!(matches!(err, Error::Config(ConfigError::Malformed { setting: Setting::Sysctl, .. })));
+    /// ```
+    pub fn sysctl(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> &mut Self {
+        let name = name.as_ref().replace('/', ".");
+        self.settings.process.sysctls.push((name, value.as_ref().to_owned()));
+        self
+    }
+
+    /// The NIS domain name (`setdomainname(2)`); needs [`Namespaces::UTS`]. Default: the
+    /// one a new UTS namespace starts with, the host's.
+    pub fn domainname(&mut self, name: impl AsRef<OsStr>) -> &mut Self {
+        self.settings.process.domainname = Some(name.as_ref().to_os_string());
+        self
+    }
+
+    /// Joins an existing namespace of type `namespace` (one of [`JOINABLE_NAMESPACES`]:
+    /// IPC, UTS, cgroup) instead of creating one: `path` is a namespace file such as
+    /// `/proc/PID/ns/ipc` or a bind mount of one. The spawn checks that it is a namespace of
+    /// that type (`NS_GET_NSTYPE`). `build()` refuses other types, two joins of one type, and
+    /// a join together with a new user namespace (its setup process would have no capability
+    /// over the joined one). Settings that need the namespace (a [`hostname`](Self::hostname)
+    /// in a joined UTS namespace, say) are refused: the namespace is not the container's to
+    /// change; sysctls are allowed in a joined IPC namespace, as runc allows them.
+    pub fn join_namespace(&mut self, namespace: Namespaces, path: impl AsRef<Path>) -> &mut Self {
+        self.settings.process.joins.push(NamespaceJoin {
+            namespace,
+            path: path.as_ref().to_path_buf(),
+        });
+        self
+    }
+}
+
+/// `build()`'s checks of these settings, given the namespaces the container creates (`ns`,
+/// before the joined ones are taken out) and whether it has its own network namespace
+/// (created or joined). Returns the namespaces to create.
+pub(crate) fn validate(
+    attrs: &ProcessAttributes,
+    ns: Namespaces,
+    own_network: bool,
+) -> Result<Namespaces, ConfigError> {
+    crate::scheduling::validate(attrs)?;
+    let joined = check_joins(attrs, ns)?;
+    let created = ns - joined;
+    if let Some(score) = attrs.oom_score_adj
+        && !OOM_SCORE_ADJ_RANGE.contains(&score)
+    {
+        return Err(ConfigError::Malformed {
+            setting: Setting::OomScoreAdj,
+            value: score.to_string(),
+            expected: "within -1000..=1000",
+        });
+    }
+    if let Some(mask) = attrs.umask
+        && mask > 0o777
+    {
+        return Err(ConfigError::OutOfRange {
+            setting: Setting::Umask,
+            value: u64::from(mask),
+            allowed: 0..=0o777,
+        });
+    }
+    if let Some(name) = &attrs.domainname {
+        need(created.contains(Namespaces::UTS), Setting::Domainname, Namespaces::UTS)?;
+        if name.as_encoded_bytes().contains(&0) {
+            return Err(ConfigError::NulByte {
+                setting: Setting::Domainname,
+            });
+        }
+        if name.len() > 64 {
+            return Err(ConfigError::OutOfRange {
+                setting: Setting::Domainname,
+                value: name.len() as u64,
+                allowed: 0..=64,
+            });
+        }
+    }
+    for (index, (name, value)) in attrs.sysctls.iter().enumerate() {
+        let malformed = |expected| ConfigError::Malformed {
+            setting: Setting::Sysctl,
+            value: format!("{name}={value}"),
+            expected,
+        };
+        if attrs.sysctls[..index].iter().any(|(n, _)| n == name) {
+            return Err(malformed("given once: this name is given twice"));
+        }
+        if value.contains('\0') || value.len() > 4096 {
+            return Err(malformed("a value without NUL byte, at most 4096 bytes"));
+        }
+        match sysctl_namespace(name) {
+            None => {
+                return Err(malformed(
+                    "a namespaced sysctl (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*, kernel.hostname, kernel.domainname)",
+                ));
+            }
+            Some(Namespaces::NET) => need(own_network, Setting::Sysctl, Namespaces::NET)?,
+            // Made hostname and domainname by `uts_sysctls` before these checks.
+            Some(Namespaces::UTS) => need(created.contains(Namespaces::UTS), Setting::Sysctl, Namespaces::UTS)?,
+            Some(other) => need(ns.contains(other), Setting::Sysctl, other)?,
+        }
+    }
+    Ok(created)
+}
+
+/// `kernel.hostname` and `kernel.domainname` sysctls made what they are, the hostname and
+/// the domain name: one step each, in one place of the plan, whatever else the plan holds
+/// (a `SetHostname` after a sysctl would undo it). Both given for one name is a conflict.
+pub(crate) fn uts_sysctls(attrs: &mut ProcessAttributes, hostname: &mut Option<OsString>) -> Result<(), ConfigError> {
+    let mut conflict = None;
+    attrs.sysctls.retain(|(name, value)| {
+        let (slot, with) = match name.as_str() {
+            "kernel.hostname" => (&mut *hostname, Setting::Hostname),
+            "kernel.domainname" => (&mut attrs.domainname, Setting::Domainname),
+            _ => return true,
+        };
+        if slot.is_some() {
+            conflict = Some(with);
+        }
+        *slot = Some(value.into());
+        false
+    });
+    match conflict {
+        None => Ok(()),
+        Some(with) => Err(ConfigError::Conflict {
+            setting: Setting::Sysctl,
+            with,
+            why: "both set the same name: give one",
+        }),
+    }
+}
+
+fn check_joins(attrs: &ProcessAttributes, ns: Namespaces) -> Result<Namespaces, ConfigError> {
+    let mut joined = Namespaces::empty();
+    for join in &attrs.joins {
+        let value = format!("{:?} {}", join.namespace, join.path.display());
+        let single = join.namespace.iter().count() == 1;
+        if !single || !JOINABLE_NAMESPACES.contains(join.namespace) {
+            return Err(ConfigError::Malformed {
+                setting: Setting::JoinNamespace,
+                value,
+                expected: "one of the IPC, UTS and cgroup namespaces (network: Network::join_path; user, PID, mount and time ones cannot be joined)",
+            });
+        }
+        if joined.intersects(join.namespace) {
+            return Err(ConfigError::Malformed {
+                setting: Setting::JoinNamespace,
+                value,
+                expected: "joined once: this type is joined twice",
+            });
+        }
+        if !join.path.is_absolute() || join.path.as_os_str().as_encoded_bytes().contains(&0) {
+            return Err(ConfigError::Malformed {
+                setting: Setting::JoinNamespace,
+                value,
+                expected: "an absolute path without NUL byte",
+            });
+        }
+        joined |= join.namespace;
+    }
+    if !joined.is_empty() && ns.contains(Namespaces::USER) {
+        return Err(ConfigError::Conflict {
+            setting: Setting::JoinNamespace,
+            with: Setting::Namespaces,
+            why: "a setup process in a new user namespace has no capability over a namespace owned outside it: join without Namespaces::USER",
+        });
+    }
+    Ok(joined)
+}
+
+fn need(ok: bool, setting: Setting, namespace: Namespaces) -> Result<(), ConfigError> {
+    match ok {
+        true => Ok(()),
+        false => Err(ConfigError::NeedsNamespace { setting, namespace }),
+    }
+}
+
+/// The namespace a sysctl belongs to, if it is namespaced: runc's list
+/// (libcontainer/configs/validate: `sysctl`). A name with an empty component, `..` or
+/// anything but `[A-Za-z0-9_.-]` (interface names) is none.
+pub(crate) fn sysctl_namespace(name: &str) -> Option<Namespaces> {
+    let clean = !name.is_empty()
+        && name.split('.').all(|part| !part.is_empty())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !clean {
+        return None;
+    }
+    const IPC: [&str; 7] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+    ];
+    if IPC.contains(&name) || name == "kernel.shm_rmid_forced" || name.starts_with("fs.mqueue.") {
+        Some(Namespaces::IPC)
+    } else if name.starts_with("net.") {
+        Some(Namespaces::NET)
+    } else if name == "kernel.hostname" || name == "kernel.domainname" {
+        Some(Namespaces::UTS)
+    } else {
+        None
+    }
+}
+
+/// The `/proc/sys` path of a dotted sysctl name (`net.ipv4.ip_forward` →
+/// `/proc/sys/net/ipv4/ip_forward`).
+pub(crate) fn sysctl_path(name: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/sys/{}", name.replace('.', "/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_namespaced_sysctls_have_a_namespace() {
+        assert_eq!(
+            sysctl_namespace("net.ipv4.ip_unprivileged_port_start"),
+            Some(Namespaces::NET)
+        );
+        assert_eq!(sysctl_namespace("kernel.shmmax"), Some(Namespaces::IPC));
+        assert_eq!(sysctl_namespace("fs.mqueue.msg_max"), Some(Namespaces::IPC));
+        assert_eq!(sysctl_namespace("kernel.domainname"), Some(Namespaces::UTS));
+        for refused in [
+            "vm.swappiness",
+            "kernel.pid_max",
+            "net..x",
+            "net.a/../b",
+            "",
+            "kernel.shmmax.",
+            "fs.file-max",
+        ] {
+            assert_eq!(sysctl_namespace(refused), None, "{refused}");
+        }
+        assert_eq!(
+            sysctl_path("net.ipv4.ping_group_range"),
+            Path::new("/proc/sys/net/ipv4/ping_group_range")
+        );
+    }
+}
