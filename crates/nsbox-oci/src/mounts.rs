@@ -292,8 +292,9 @@ fn tmpfs(destination: &Path, options: &[&str], field: &str) -> Result<Mount> {
             continue;
         }
         match *option {
-            // What a fresh tmpfs is without the flags.
-            "rw" | "suid" | "dev" | "exec" => {}
+            // What a fresh tmpfs is without the flags; private is what every nsbox mount is
+            // (Docker's --tmpfs says rprivate).
+            "rw" | "suid" | "dev" | "exec" | "private" | "rprivate" => {}
             "ro" => mount = mount.read_only(),
             o if o.starts_with("size=") => {
                 let bytes = size::bytes(&o[5..]).ok_or_else(|| invalid(field, format!("{o}: not a size")))?;
@@ -308,7 +309,7 @@ fn tmpfs(destination: &Path, options: &[&str], field: &str) -> Result<Mount> {
                     field,
                     format!(
                         "tmpfs option {other:?}: nsbox tmpfs mounts take size=, mode=, ro, rw, nosuid, nodev, \
-                         noexec and atime flags"
+                         noexec, atime flags and private propagation"
                     ),
                 ));
             }
