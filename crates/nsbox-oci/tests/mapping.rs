@@ -192,7 +192,7 @@ fn each_field_maps_onto_its_nsbox_setting() {
         ("tmpfs", vec![("/mounts/6", mount("tmpfs", "/scratch", Some("tmpfs"), &["nosuid", "nodev", "size=1m", "mode=700"]))],
             vec![("/mounts/1/kind/tmpfs", json!({"size": 1 << 20, "mode": 0o700}))]),
         ("Docker's --tmpfs", vec![("/mounts/6", mount("tmpfs", "/tmp", Some("tmpfs"), &["noexec", "nosuid", "nodev", "rprivate"]))],
-            vec![("/mounts/1/kind/tmpfs", json!({"size": null, "mode": 0o1777})), ("/mounts/1/noexec", json!(true))]),
+            vec![("/mounts/1/kind/tmpfs", json!({"size": null, "mode": 0o1777})), ("/mounts/1/flags/noexec", json!(true))]),
         ("proc elsewhere", vec![("/mounts/6", mount("proc", "/host-proc", Some("proc"), &["nosuid", "noexec", "nodev", "ro"]))],
             vec![("/mounts/1/kind", json!("proc")), ("/mounts/1/read_only", json!(true))]),
         ("/dev/shm without size", vec![("/mounts/3/options", json!(["nosuid", "noexec", "nodev", "mode=1777"]))],
