@@ -136,7 +136,7 @@ remove() { # ID: whatever is left of a container
 }
 
 scenarios() {
-  local b=$1 rt out rc id pid f a st cpid
+  local b=$1 rt out rc
   rt=$(basename "$b")
   local run=(run --runtime io.containerd.runc.v2 --runc-binary "$b")
 
@@ -162,10 +162,17 @@ scenarios() {
     fail "$rt" "tty-run" "script(1) (util-linux / bsdutils) not installed"
   fi
 
-  # detached
+  detached "$b" "$rt"
+  limits "$b" "$rt"
+}
+
+# run -d, then task ls/ps/exec/pause/resume/kill/delete on it
+detached() {
+  local b=$1 rt=$2 out rc id pid f a st
+  local run=(run --runtime io.containerd.runc.v2 --runc-binary "$b")
   id="e-$rt-bg"
-  if ! $CTR "${run[@]}" -d "$IMG" "$id" sh -c "$COUNTER" >/dev/null; then
-    fail "$rt" "detached: ctr run -d" "did not start"
+  if ! out=$($CTR "${run[@]}" -d "$IMG" "$id" sh -c "$COUNTER" 2>&1); then
+    fail "$rt" "detached: ctr run -d (the rest of this group skipped)" "$out"
     remove "$id"
     return
   fi
@@ -215,16 +222,21 @@ scenarios() {
   check "$rt" "kill: task kill (SIGTERM) stops it, status 0, deleted" "kill status $rc, task '$st', delete said '$out', container $a" \
     eval '[ "$rc" = 0 ] && [ "$st" = STOPPED ] && ! grep -q "non-zero exit code" <<<"$out" && [ "$a" = deleted ]'
   remove "$id"
+}
 
+# cpu and memory limits, each in a container of its own
+limits() {
+  local b=$1 rt=$2 out rc id pid f cpid
+  local run=(run --runtime io.containerd.runc.v2 --runc-binary "$b")
   # cpu
   id="e-$rt-cpu"
-  if $CTR "${run[@]}" -d --cpus 0.5 "$IMG" "$id" sleep 60 >/dev/null 2>&1; then
+  if out=$($CTR "${run[@]}" -d --cpus 0.5 "$IMG" "$id" sleep 60 2>&1); then
     pid=$(task_pid "$id")
     f=$(cgroup_file "$pid" cpu cpu.cfs_quota_us || true)
     out=$(cat "$f" 2>/dev/null)
     check "$rt" "cpu: --cpus 0.5 is cpu.cfs_quota_us 50000 in $f" "got '$out'" [ "$out" = 50000 ]
   else
-    fail "$rt" "cpu: ctr run -d --cpus 0.5" "did not start"
+    fail "$rt" "cpu: ctr run -d --cpus 0.5" "$out"
   fi
   remove "$id"
 

@@ -137,13 +137,13 @@ bundle_memory_limit() {
 }
 
 scenarios() {
-  local rt=$1 out rc name t pid id f a b state
+  local rt=$1 out rc name
   name="nsbox-engines-$rt"
   d rm -f "$name" >/dev/null 2>&1 || true
 
   # run-exit
-  d run --rm --runtime "$rt" "$IMG" sh -c 'exit 42' && rc=0 || rc=$?
-  check "$rt" "run-exit: docker run --rm, status 42" "status $rc" [ "$rc" = 42 ]
+  out=$(d run --rm --runtime "$rt" "$IMG" sh -c 'exit 42' 2>&1) && rc=0 || rc=$?
+  check "$rt" "run-exit: docker run --rm, status 42" "status $rc: $out" [ "$rc" = 42 ]
 
   # not-found
   out=$(d run --rm --runtime "$rt" "$IMG" /no/such/cmd 2>&1) && rc=0 || rc=$?
@@ -158,10 +158,18 @@ scenarios() {
   check "$rt" "tty-run: docker run -t has a terminal, status 4" "status $rc, output $(printf %q "$out")" \
     eval '[ "$rc" = 4 ] && [[ "$out" == /dev/pts/*$'"'"'\r'"'"' ]]'
 
+  detached "$rt" "$name"
+  limits "$rt" "$name"
+}
+
+# run -d, then exec, top, update, pause, stop, rm on it
+detached() {
+  local rt=$1 name=$2 out rc t pid id f a b state
   # detached-exec
   t=$(now)
-  if ! d run -d --name "$name" --runtime "$rt" "$IMG" sh -c "$COUNTER" >/dev/null; then
-    fail "$rt" "detached-exec: docker run -d" "did not start"
+  if ! out=$(d run -d --name "$name" --runtime "$rt" "$IMG" sh -c "$COUNTER" 2>&1); then
+    fail "$rt" "detached-exec: docker run -d (the rest of this group skipped)" "$out"
+    d rm -f "$name" >/dev/null 2>&1 || true
     return
   fi
   poll 10 d exec "$name" test -s /tmp/count || true
@@ -220,7 +228,11 @@ scenarios() {
   log "[$rt] stop in $(elapsed "$t")"
   d rm "$name" >/dev/null || true
   [ -e "$BUNDLES/$id" ] && fail "$rt" "rm: bundle dir left" "$BUNDLES/$id" || true
+}
 
+# pids and memory limits, each in a container of its own
+limits() {
+  local rt=$1 name=$2 out rc pid id
   # pids-limit: the limit as the container sees it and as the host has it, and in force
   out=$(d run --rm --runtime "$rt" --pids-limit 33 "$IMG" sh -c \
     'cat /sys/fs/cgroup/pids/pids.max; cat /proc/self/cgroup | grep ":pids:" | cut -d: -f3' 2>&1) && rc=0 || rc=$?
@@ -247,6 +259,7 @@ scenarios() {
     d rm -f "$name" >/dev/null
   else
     fail "$rt" "memory: docker run --memory 64m" "status $rc: $out"
+    d rm -f "$name" >/dev/null 2>&1 || true
   fi
 }
 
