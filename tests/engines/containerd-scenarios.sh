@@ -75,6 +75,7 @@ if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   exit 2
 fi
 snapshot=$(mktemp /tmp/nsbox-engines-snapshot.XXXXXX)
+trap 'rm -f "$snapshot"' EXIT
 dirs="nsbox-engines-containerd"
 host_snapshot "$dirs" "$NS" >"$snapshot"
 
@@ -84,6 +85,7 @@ finish() {
   log "stopping containerd"
   "$ENGINES_SHARED/containerd-env.sh" stop || true
   rm -rf /var/tmp/nsbox-engines/containerd
+  rmdir /var/tmp/nsbox-engines 2>/dev/null || true
   local left
   if left=$(leaks_since "$snapshot" "$dirs" "$NS"); then
     pass host "nothing left behind (processes, mounts, cgroups, iptables, links)"

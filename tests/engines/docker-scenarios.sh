@@ -76,6 +76,7 @@ if pgrep -x dockerd >/dev/null; then
   exit 2
 fi
 snapshot=$(mktemp /tmp/nsbox-engines-snapshot.XXXXXX)
+trap 'rm -f "$snapshot"' EXIT
 dirs="nsbox-engines-docker"
 host_snapshot "$dirs" docker >"$snapshot"
 
@@ -85,6 +86,7 @@ finish() {
   log "stopping dockerd"
   EXTRA_RUNTIMES="${extra[*]}" "$ENGINES_SHARED/docker-env.sh" stop || true
   rm -rf /var/tmp/nsbox-engines/docker
+  rmdir /var/tmp/nsbox-engines 2>/dev/null || true
   local left
   if left=$(leaks_since "$snapshot" "$dirs" docker); then
     pass host "nothing left behind (processes, mounts, cgroups, iptables, links)"
