@@ -69,9 +69,10 @@ cgroup_file() { # PID CTRL FILE
   [ -n "$path" ] && echo "/sys/fs/cgroup/$2$path/$3"
 }
 
-# A counter loop for pause/resume: writes an ever larger number to /tmp/count every 0.1 s;
+# A counter loop for pause/resume: writes an ever larger number to /tmp/count every 0.1 s,
+# by rename (a container frozen between a truncation and its write would leave an empty file);
 # exits 0 on SIGTERM (so a `stop` that sends SIGTERM to PID 1 ends it with status 0).
-COUNTER='trap "exit 0" TERM; i=0; while :; do i=$((i+1)); echo $i >/tmp/count; sleep 0.1; done'
+COUNTER='trap "exit 0" TERM; i=0; while :; do i=$((i+1)); echo $i >/tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done'
 
 # What an engine run could leave on the host: processes of the engines and runtimes, mounts
 # under the engine's dirs, cgroups under its parent, iptables rules, network links. Printed
@@ -79,7 +80,11 @@ COUNTER='trap "exit 0" TERM; i=0; while :; do i=$((i+1)); echo $i >/tmp/count; s
 host_snapshot() { # DIRS_REGEX CGROUP_PARENT
   set +o pipefail
   echo "# processes"
-  ps -eo args= | grep -E 'dockerd|containerd|docker-proxy|runc|crun|nsbox-runtime' | grep -vE 'grep|scenarios.sh' | sed 's/ .*//' | sort
+  # the engines, shims and runtimes by their command name; anything in the engine's cgroups
+  ps -eo comm= | grep -E '^(dockerd|containerd.*|docker-proxy|runc.*|crun|nsbox-runtime.*)$' | sort
+  grep -l ":/$2/" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | while read -r pid; do
+    echo "in /$2: $(cat "/proc/$pid/comm" 2>/dev/null)"
+  done | sort
   echo "# mounts"
   grep -E "$1" /proc/self/mountinfo | awk '{print $5}' | sort
   echo "# cgroups"
