@@ -518,6 +518,10 @@ pub enum SetupStep {
     ReadOnlyRoot,
     /// Entering the new root with pivot_root and detaching the old one.
     PivotRoot,
+    /// A program run before `pivot_root` ([`ContainerBuilder::before_pivot_root`](crate::ContainerBuilder::before_pivot_root)):
+    /// `ECANCELED` when it exited with another status than 0 or was killed, `ETIMEDOUT` when
+    /// its timeout killed it, else the errno of starting it.
+    Hook,
     /// Masking a path with /dev/null or an empty tmpfs.
     MaskPath,
     /// Making a path read-only.
@@ -574,6 +578,7 @@ impl fmt::Display for SetupStep {
             SetupStep::Symlink => "symlink",
             SetupStep::ReadOnlyRoot => "read-only root",
             SetupStep::PivotRoot => "pivot_root",
+            SetupStep::Hook => "run a hook before pivot_root",
             SetupStep::MaskPath => "mask path",
             SetupStep::ReadOnlyPath => "read-only path",
             SetupStep::SetHostname => "set hostname",

@@ -139,6 +139,7 @@ mod signal;
 mod spawn;
 mod stack;
 mod start_gate;
+pub use start_gate::ProcessHook;
 mod status;
 mod stdio;
 mod sys;

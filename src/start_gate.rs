@@ -2,10 +2,13 @@
 //! it: the start gate ([`ContainerBuilder::start_gate`]) and the hooks run once the
 //! container's namespaces exist ([`ContainerBuilder::on_created`]).
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::ContainerBuilder;
 
@@ -19,7 +22,95 @@ pub(crate) struct StartControl {
     created: Vec<Arc<CreatedHook>>,
     /// How many of the caller's fds from 3 on the payload inherits (`preserve_fds`).
     pub preserved_fds: u32,
+    /// Programs run before `pivot_root` (`before_pivot_root`).
+    pub before_pivot: Vec<ProcessHook>,
 }
+
+type StdinOf = dyn Fn(u32) -> Vec<u8> + Send + Sync;
+
+/// A program the container's setup process runs in the container's namespaces, with the
+/// container's root mounted but before `pivot_root` (the host's paths still resolve), as root
+/// of the container: an OCI runtime's `createContainer` hook
+/// ([`ContainerBuilder::before_pivot_root`]).
+///
+/// ```
+/// use std::time::Duration;
+/// let hook = nsbox::ProcessHook::new("/usr/bin/logger")
+///     .args(["logger", "-t", "hook", "container made"])
+///     .env(["PATH=/usr/bin:/bin"])
+///     .timeout(Duration::from_secs(5))
+///     .stdin(|pid| format!("{{\"pid\":{pid}}}").into_bytes());
+/// ```
+#[derive(Clone)]
+pub struct ProcessHook {
+    pub(crate) path: PathBuf,
+    pub(crate) args: Vec<OsString>,
+    pub(crate) env: Vec<OsString>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) stdin: Option<Arc<StdinOf>>,
+}
+
+impl ProcessHook {
+    /// The program, an absolute path as the host sees it (it runs before `pivot_root`); its
+    /// argv is just this path unless [`args`](Self::args) says otherwise.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        ProcessHook {
+            path: path.as_ref().to_path_buf(),
+            args: Vec::new(),
+            env: Vec::new(),
+            timeout: None,
+            stdin: None,
+        }
+    }
+
+    /// Its whole argv, `argv[0]` included (the OCI spec's `args`).
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// Its whole environment, `KEY=VALUE` strings (none by default).
+    pub fn env<I, S>(mut self, env: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.env = env.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// Killed (SIGALRM) and the spawn failed once it ran this long; whole seconds, at least one.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// What it reads on stdin, made from the container's host pid (an OCI runtime's state
+    /// JSON); at most 64 KiB. Without it, stdin is empty.
+    pub fn stdin(mut self, stdin: impl Fn(u32) -> Vec<u8> + Send + Sync + 'static) -> Self {
+        self.stdin = Some(Arc::new(stdin));
+        self
+    }
+}
+
+impl fmt::Debug for ProcessHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessHook")
+            .field("path", &self.path)
+            .field("args", &self.args)
+            .field("env", &self.env.len())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// The most a hook's stdin may hold: one pipe buffer, written before the container's setup
+/// is released, so the write never waits for the hook.
+pub(crate) const HOOK_STDIN_MAX: usize = 64 * 1024;
 
 impl StartControl {
     /// Runs every created hook with the container's host pid, in the order they were added;
@@ -47,6 +138,7 @@ impl fmt::Debug for StartControl {
             .field("gate", &self.gate)
             .field("created", &self.created.len())
             .field("preserved_fds", &self.preserved_fds)
+            .field("before_pivot", &self.before_pivot)
             .finish()
     }
 }
@@ -88,6 +180,21 @@ impl ContainerBuilder {
     /// ```
     pub fn start_gate(&mut self, fd: OwnedFd) -> &mut Self {
         self.settings.start.gate = Some(Arc::new(fd));
+        self
+    }
+
+    /// Runs `hook` in the container's namespaces once its root and mounts are in place and
+    /// before `pivot_root` (the host's filesystem still visible, the container's at its
+    /// staging place), as the container's root with every capability, waiting for it: an
+    /// OCI runtime's `createContainer` hooks. A status other than 0, a signal or its timeout
+    /// fails the spawn (`SetupStep::Hook`). Its stdout and stderr are the caller's; its stdin
+    /// what [`ProcessHook::stdin`] made of the container's pid. Hooks run in the order added.
+    ///
+    /// The program runs with the container's privileges before any of the payload's
+    /// restrictions: it must be the caller's own, trusted program (a path on the host, not
+    /// under `/tmp`: the setup process stages the container's root there, over the host's).
+    pub fn before_pivot_root(&mut self, hook: ProcessHook) -> &mut Self {
+        self.settings.start.before_pivot.push(hook);
         self
     }
 

@@ -685,6 +685,41 @@ pub fn kill(pid: libc::pid_t, sig: c_int) {
     let _ = unsafe { syscall!(Sysno::kill, pid, sig) };
 }
 
+/// `wait4(pid)` until it exits (EINTR retried); its wait status.
+pub fn wait_for(pid: libc::pid_t) -> SysResult<c_int> {
+    let mut status: c_int = 0;
+    loop {
+        // SAFETY: status is a valid out-pointer; the rusage pointer is NULL.
+        match check(unsafe {
+            syscall!(
+                Sysno::wait4,
+                pid,
+                &mut status as *mut c_int,
+                0,
+                ptr::null_mut::<libc::rusage>()
+            )
+        }) {
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+            Ok(_) => return Ok(status),
+        }
+    }
+}
+
+/// `pipe2(O_CLOEXEC)`: (read end, write end).
+pub fn pipe_cloexec() -> SysResult<(RawFd, RawFd)> {
+    let mut fds: [c_int; 2] = [-1, -1];
+    // SAFETY: fds is a valid out-array of two ints.
+    check(unsafe { syscall!(Sysno::pipe2, fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    Ok((fds[0], fds[1]))
+}
+
+/// `alarm(2)`: SIGALRM in `seconds` (kept across execve).
+pub fn alarm(seconds: u32) {
+    // SAFETY: no memory is passed.
+    let _ = unsafe { syscall!(Sysno::alarm, seconds) };
+}
+
 /// Non-blocking waitpid; `Ok(None)` when no child has changed state.
 pub fn waitpid_any_nohang() -> SysResult<Option<(libc::pid_t, c_int)>> {
     let mut status: c_int = 0;

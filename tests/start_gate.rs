@@ -254,3 +254,73 @@ fn preserve_inner() {
     let mut out = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(3) };
     out.write_all(b"refused\n").unwrap();
 }
+
+/// `before_pivot_root` hooks run in the container's namespaces before its pivot_root, with the
+/// stdin made of the container's pid; a failing or timed-out one fails the spawn at the
+/// `Hook` step and leaves nothing behind.
+#[test]
+fn before_pivot_root_hooks_run_in_the_container_and_fail_the_spawn() {
+    if !common::root() {
+        return;
+    }
+    let _guard = common::exclusive();
+    // Not under /tmp: the setup process stages the container's root there, hiding the host's.
+    let dir = tempfile::Builder::new()
+        .prefix("hooks-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let out = dir.path().to_path_buf();
+    let script = dir.path().join("hook.sh");
+    common::write_executable(
+        &script,
+        &format!(
+            "#!/bin/sh\ncat > {0}/stdin\nreadlink /proc/self/ns/mnt > {0}/mnt\nreadlink /proc/self/ns/uts > {0}/uts\necho \"$1 $FOO\" > {0}/args\n",
+            out.display()
+        ),
+    );
+    let mut builder = sh_builder("readlink /proc/self/ns/mnt");
+    builder.mount(Mount::bind(dir.path(), "/out")).before_pivot_root(
+        nsbox::ProcessHook::new(&script)
+            .args([script.as_os_str(), std::ffi::OsStr::new("first")])
+            .env(["FOO=bar"])
+            .stdin(|pid| format!("pid {pid}").into_bytes()),
+    );
+    let container = builder.stdout(nsbox::Stdio::piped()).spawn().unwrap();
+    let pid = container.pid();
+    let inside = container.wait_with_output().unwrap();
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    assert_eq!(read("stdin"), format!("pid {pid}"));
+    assert_eq!(read("args"), "first bar\n");
+    assert_eq!(
+        read("mnt"),
+        String::from_utf8_lossy(&inside.stdout),
+        "not the container's mount namespace"
+    );
+    assert_ne!(read("uts").trim(), common::ns_link("self", "uts"));
+
+    let before = common::Snapshot::take();
+    let missing = sh_builder("true")
+        .before_pivot_root(nsbox::ProcessHook::new("/no/such/hook"))
+        .spawn()
+        .unwrap_err();
+    assert_eq!(
+        setup_errno(&missing),
+        Some((SetupStep::Hook, libc::ENOENT)),
+        "{missing}"
+    );
+    for (body, timeout, errno) in [
+        ("exit 3", None, libc::ECANCELED),
+        ("sleep 20", Some(1), libc::ETIMEDOUT),
+    ] {
+        let failing = dir.path().join("failing.sh");
+        common::write_executable(&failing, &format!("#!/bin/sh\n{body}\n"));
+        let mut hook = nsbox::ProcessHook::new(&failing);
+        if let Some(secs) = timeout {
+            hook = hook.timeout(Duration::from_secs(secs));
+        }
+        let err = sh_builder("true").before_pivot_root(hook).spawn().unwrap_err();
+        assert_eq!(setup_errno(&err), Some((SetupStep::Hook, errno)), "{body}: {err}");
+    }
+    before.assert_unchanged("after failing hooks");
+}

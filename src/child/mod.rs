@@ -204,6 +204,54 @@ fn slot(slots: &[RawFd], index: usize) -> SysResult<RawFd> {
     slots.get(index).copied().filter(|fd| *fd >= 0).ok_or(Errno::EBADF)
 }
 
+/// `Step::RunHook`: the hook forked with `stdin` as its fd 0, waited for. Its execve's errno
+/// comes back on a close-on-exec pipe (nothing arrives when it executed).
+fn run_hook(
+    path: &std::ffi::CStr,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    stdin: RawFd,
+    timeout: u32,
+) -> SysResult<()> {
+    let (errors_r, errors_w) = sys::pipe_cloexec()?;
+    let pid = match sys::fork() {
+        Ok(pid) => pid,
+        Err(e) => {
+            sys::close(errors_r);
+            sys::close(errors_w);
+            return Err(e);
+        }
+    };
+    if pid == 0 {
+        sys::close(errors_r);
+        let errno = match sys::dup2(stdin, 0).and_then(|()| sys::reset_signals()) {
+            Ok(()) => {
+                if timeout > 0 {
+                    sys::alarm(timeout);
+                }
+                sys::execve(path, argv, envp)
+            }
+            Err(e) => e,
+        };
+        let _ = sys::write_all(errors_w, &(errno as i32).to_ne_bytes());
+        sys::exit(EXIT_SETUP_FAILED);
+    }
+    sys::close(errors_w);
+    sys::close(stdin);
+    let mut raw = [0u8; 4];
+    let got = sys::read_full(errors_r, &mut raw);
+    sys::close(errors_r);
+    let status = sys::wait_for(pid)?;
+    if got == Ok(raw.len()) {
+        return Err(Errno::from_raw(i32::from_ne_bytes(raw)));
+    }
+    match (libc::WIFEXITED(status), libc::WIFSIGNALED(status)) {
+        (true, _) if libc::WEXITSTATUS(status) == 0 => Ok(()),
+        (_, true) if libc::WTERMSIG(status) == libc::SIGALRM && timeout > 0 => Err(Errno::ETIMEDOUT),
+        _ => Err(Errno::ECANCELED),
+    }
+}
+
 /// `Step::ForkAway`: only the child returns.
 fn fork_away(pid_fd: RawFd) -> SysResult<()> {
     let pid = sys::fork()?;
@@ -306,6 +354,14 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         | Step::LandlockRule { .. } => privileges::run(step),
         Step::Lookup(candidates) => exec::lookup(candidates),
         Step::ForkAway { pid_fd } => fork_away(*pid_fd),
+        Step::RunHook {
+            path,
+            argv,
+            envp,
+            stdin,
+            timeout,
+            ..
+        } => run_hook(path, argv, envp, *stdin, *timeout),
         Step::Exec { .. } => exec::run(step),
         Step::WriteFile { .. }
         | Step::SetDomainname(..)

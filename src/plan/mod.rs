@@ -93,6 +93,8 @@ pub(crate) struct ParentEnds {
     pub lifeline: Option<OwnedFd>,
     /// With a tty: the socket the pty's master comes back on (`Step::OpenPty`).
     pub pty: Option<OwnedFd>,
+    /// The write ends of the `before_pivot_root` hooks' stdin pipes, in order.
+    pub hook_stdin: Vec<OwnedFd>,
 }
 
 impl Plan {
@@ -214,6 +216,44 @@ impl Plan {
         Ok(plan)
     }
 
+    /// The `before_pivot_root` hooks, each with a pipe for its stdin whose write end the
+    /// parent fills before it releases the child.
+    pub(super) fn plan_hooks(&mut self, config: &Config) -> Result<()> {
+        for hook in &config.start.before_pivot {
+            let (r, w) = pipe()?;
+            self.push(Step::CloseFd(w.as_raw_fd()), SetupStep::Hook, None);
+            let mut strings = vec![cstring(hook.path.as_os_str().as_bytes())?];
+            let args: Vec<&OsStr> = match hook.args.is_empty() {
+                true => vec![hook.path.as_os_str()],
+                false => hook.args.iter().map(OsString::as_os_str).collect(),
+            };
+            for arg in &args {
+                strings.push(cstring(arg.as_bytes())?);
+            }
+            for var in &hook.env {
+                strings.push(cstring(var.as_bytes())?);
+            }
+            let path = strings.remove(0);
+            let mut argv: Vec<_> = strings[..args.len()].iter().map(|s| s.as_ptr()).collect();
+            argv.push(std::ptr::null());
+            let mut envp: Vec<_> = strings[args.len()..].iter().map(|s| s.as_ptr()).collect();
+            envp.push(std::ptr::null());
+            let timeout = hook.timeout.map_or(0, |t| t.as_secs().clamp(1, u32::MAX as u64) as u32);
+            let step = Step::RunHook {
+                path,
+                argv,
+                envp,
+                _strings: strings,
+                stdin: r.as_raw_fd(),
+                timeout,
+            };
+            self.push(step, SetupStep::Hook, Some(hook.path.clone()));
+            self.child_fds.push(r);
+            self.parent.hook_stdin.push(w);
+        }
+        Ok(())
+    }
+
     /// With a start gate: a copy of its fd (never at 0-2, where stdio lands) for the
     /// launcher, which must then run.
     fn plan_gate(&mut self, config: &Config) -> Result<()> {
@@ -290,6 +330,7 @@ impl Plan {
                 connector: None,
                 lifeline: None,
                 pty: None,
+                hook_stdin: Vec::new(),
             },
             child_fds: Vec::new(),
             setup_stack: None,

@@ -287,6 +287,20 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             caps(*bounding)
         ),
         Step::ResetSignals => "reset signals".into(),
+        Step::RunHook {
+            path,
+            argv,
+            envp,
+            stdin,
+            timeout,
+            ..
+        } => format!(
+            "run {} argv {:?} env {:?} stdin {} timeout {timeout}s",
+            text(path),
+            strings(argv),
+            strings(envp),
+            fds.name(*stdin)
+        ),
         Step::ForkAway { pid_fd } => format!("fork away, the pid to {}", fds.name(*pid_fd)),
         Step::Lookup(candidates) => {
             let candidates: Vec<String> = candidates.iter().map(|c| text(c)).collect();

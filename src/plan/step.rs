@@ -344,6 +344,17 @@ pub(crate) enum Step {
     ForkAway {
         pid_fd: RawFd,
     },
+    /// A program run before pivot_root (`ContainerBuilder::before_pivot_root`): forked,
+    /// `stdin` made its fd 0, signals reset, `alarm(timeout)` (0: none), executed; waited for.
+    RunHook {
+        path: CString,
+        argv: Vec<*const c_char>,
+        envp: Vec<*const c_char>,
+        /// What `argv` and `envp` point into.
+        _strings: Vec<CString>,
+        stdin: RawFd,
+        timeout: u32,
+    },
     /// The lookup a start gate needs before it waits (see `ContainerBuilder::start_gate`):
     /// the first candidate that is a regular file the process may execute, found as execve
     /// would search them, or the error execve would give.

@@ -83,7 +83,7 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     let joined_fd = joined.map(ThreadNetns::leave).transpose()?;
     // The child has its own copies now; the parent's would hold pipes open.
     plan.child_fds.clear();
-    let parent = plan.parent;
+    let mut parent = plan.parent;
     let mut clock = plan.clock;
     clock.mark("clone");
     tracing::debug!(id = container.id(), pid = pid.as_raw(), "container cloned");
@@ -101,6 +101,9 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
             .start
             .run_created(pid.as_raw() as u32)
             .map_err(|e| Error::io("run an on_created hook", e));
+    }
+    if handshake.is_ok() {
+        handshake = feed_hooks(config, std::mem::take(&mut parent.hook_stdin), pid.as_raw() as u32);
     }
     if handshake.is_ok() {
         let sync = parent.sync.as_ref().map_or(-1, |s| s.as_raw_fd());
@@ -171,6 +174,27 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     let error = SetupError::new(step, path, errno).with_hint(hint);
     tracing::debug!(%error, "container setup failed");
     Err(Error::from(error).with_cleanup(cleanup))
+}
+
+/// Writes each `before_pivot_root` hook's stdin into its pipe and closes it: at most one
+/// pipe buffer each, so no write waits for the hook, which runs only once the child is
+/// released.
+fn feed_hooks(config: &Config, pipes: Vec<OwnedFd>, pid: u32) -> Result<()> {
+    for (hook, pipe) in config.start.before_pivot.iter().zip(pipes) {
+        let Some(stdin) = &hook.stdin else { continue };
+        let bytes = stdin(pid);
+        if bytes.len() > crate::start_gate::HOOK_STDIN_MAX {
+            let e = std::io::Error::other(format!("{} bytes of stdin for a hook, more than 64 KiB", bytes.len()));
+            return Err(Error::io("feed a before_pivot_root hook", e));
+        }
+        sys::write_all(pipe.as_raw_fd(), &bytes).map_err(|e| {
+            Error::io(
+                "feed a before_pivot_root hook",
+                std::io::Error::from_raw_os_error(e as i32),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// The failure to return the spawning thread to the caller's network namespace.

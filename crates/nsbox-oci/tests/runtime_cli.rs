@@ -595,12 +595,48 @@ fn start_container_hooks_run_in_the_container_before_the_payload() {
     assert_eq!(seen["pid"], pid);
     rt.ok(&["delete", "c12"]);
 
-    // createContainer hooks (before pivot_root, in the container's mount namespace): refused.
-    let refused = bundle_with(&["true"], |spec| {
-        set(spec, "/hooks/createContainer", json!([{"path": "/bin/true"}]));
+    // createContainer hooks: at create, in the container's mount namespace before its
+    // pivot_root (host paths outside /tmp, where the root is staged, still resolve), the state
+    // on stdin.
+    let out = tempfile::Builder::new()
+        .prefix("cc-hook-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let cc_state = out.path().join("state");
+    let cc_mnt = out.path().join("mnt");
+    let script = format!(
+        "cat > {}; readlink /proc/self/ns/mnt > {}",
+        cc_state.display(),
+        cc_mnt.display()
+    );
+    let with_hook = bundle_with(&["true"], |spec| {
+        set(
+            spec,
+            "/hooks/createContainer",
+            json!([{"path": "/bin/sh", "args": ["sh", "-c", script], "timeout": 60}]),
+        );
     });
-    let msg = rt.fails(&["create", "--bundle", refused.path().to_str().unwrap(), "c13"]);
-    assert!(msg.contains("hooks.createContainer"), "{msg}");
+    rt.ok(&["create", "--bundle", with_hook.path().to_str().unwrap(), "c13"]);
+    let pid = pid_of(&rt.state("c13"));
+    let seen: Value = serde_json::from_slice(&fs::read(&cc_state).unwrap()).unwrap();
+    assert_eq!(
+        (seen["id"].as_str(), seen["status"].as_str(), seen["pid"].as_u64()),
+        (Some("c13"), Some("creating"), Some(pid as u64))
+    );
+    let container_mnt = fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
+    assert_eq!(
+        fs::read_to_string(&cc_mnt).unwrap().trim(),
+        container_mnt.to_string_lossy()
+    );
+    rt.ok(&["delete", "--force", "c13"]);
+    reap(pid);
+    // A failing one fails create and leaves no state.
+    let failing = bundle_with(&["true"], |spec| {
+        set(spec, "/hooks/createContainer", json!([{"path": "/bin/false"}]));
+    });
+    let msg = rt.fails(&["create", "--bundle", failing.path().to_str().unwrap(), "c14"]);
+    assert!(msg.contains("hook"), "{msg}");
+    assert!(rt.fails(&["state", "c14"]).contains("does not exist"));
 }
 
 #[test]

@@ -462,6 +462,7 @@ fn plan_user_mounts(
 
 /// Step 5: enter it: the root read-only, pivot_root, then the masked and read-only paths.
 fn plan_enter(plan: &mut Plan, config: &Config) -> Result<()> {
+    plan.plan_hooks(config)?;
     if config.is_read_only_root() {
         plan.push(Step::ReadOnlyRoot, SetupStep::ReadOnlyRoot, None);
     }

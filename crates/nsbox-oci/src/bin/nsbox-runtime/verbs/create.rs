@@ -81,13 +81,6 @@ fn build_and_spawn(ctx: &mut Ctx, req: &Request<'_>) -> Result<Created> {
         .cloned()
         .unwrap_or_default();
     let hooks = bundle.hooks().cloned().unwrap_or_default();
-    if hooks.create_container().as_ref().is_some_and(|h| !h.is_empty()) {
-        // They run in the container's mount namespace before pivot_root: nsbox's setup has
-        // no point where the caller can run a program there.
-        fail!(
-            "hooks.createContainer is not supported: nsbox cannot run a program in the container's mount namespace before its pivot_root"
-        );
-    }
     let annotations = spec.annotations().clone().unwrap_or_default().into_iter().collect();
 
     builder.start_gate(make_gate(&ctx.store.fifo(req.id))?);
@@ -121,6 +114,26 @@ fn build_and_spawn(ctx: &mut Ctx, req: &Request<'_>) -> Result<Created> {
             )
             .map_err(|e| std::io::Error::other(e.0))
         });
+    }
+
+    // createContainer hooks: in the container's namespaces before its pivot_root, run by its
+    // setup process (ContainerBuilder::before_pivot_root), the state on stdin.
+    for hook in hooks.create_container().clone().unwrap_or_default() {
+        let state = state.clone();
+        let mut process = nsbox::ProcessHook::new(hook.path())
+            .env(hook.env().clone().unwrap_or_default())
+            .stdin(move |pid| {
+                hook_json(&State { pid, ..state.clone() }, Status::Creating)
+                    .to_string()
+                    .into_bytes()
+            });
+        if let Some(args) = hook.args().as_ref().filter(|a| !a.is_empty()) {
+            process = process.args(args);
+        }
+        if let Some(seconds) = hook.timeout().filter(|t| *t > 0) {
+            process = process.timeout(std::time::Duration::from_secs(seconds as u64));
+        }
+        builder.before_pivot_root(process);
     }
 
     if !req.no_new_keyring {
