@@ -16,7 +16,7 @@ pub fn features() -> Result<()> {
     let doc = json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::state::OCI_VERSION,
-        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": [
             "bind", "rbind", "ro", "rro", "rw", "private", "rprivate", "nosuid", "nodev", "noexec",
             "strictatime", "newinstance", "mode", "size", "ptmxmode", "gid"
