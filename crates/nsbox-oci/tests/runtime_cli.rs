@@ -490,7 +490,8 @@ fn exec_and_update_in_a_running_container() {
     rt.ok(&["exec", "c5", "true"]); // a created container takes execs, as under runc
     rt.ok(&["start", "c5"]);
     let process = rt.dir.path().join("process.json");
-    let spec = json!({"args": ["sh", "-c", "echo $X; exit 3"], "env": ["X=from-exec"], "cwd": "/", "user": {"uid": 0, "gid": 0}});
+    let spec = json!({"args": ["sh", "-c", "echo $X; exit 3"], "env": ["X=from-exec"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+        "noNewPrivileges": true});
     fs::write(&process, spec.to_string()).unwrap();
     let out = rt.run(&["exec", "--process", process.to_str().unwrap(), "c5"]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
@@ -518,6 +519,57 @@ fn exec_and_update_in_a_running_container() {
     rt.ok(&["kill", "c5", "KILL"]);
     reap(pid);
     rt.ok(&["delete", "c5"]);
+}
+
+/// An exec's process.json may narrow the container's capabilities (the rest are dropped) and
+/// choose its args, env, cwd, user and terminal; a field it cannot honour is refused by name.
+#[test]
+fn an_exec_process_json_narrows_capabilities_and_refuses_what_it_cannot_honour() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = bundle(&["sleep", "1000"]);
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), "c15"]);
+    let pid = pid_of(&rt.state("c15"));
+    rt.ok(&["start", "c15"]);
+    let process = rt.dir.path().join("narrow.json");
+    let caps = |names: &[&str]| json!({"bounding": names, "effective": names, "permitted": names});
+    let base = |extra: Value| {
+        let mut p = json!({"args": ["sh", "-c", "grep -E '^Cap(Bnd|Eff)' /proc/self/status"], "cwd": "/",
+            "user": {"uid": 0, "gid": 0}, "noNewPrivileges": true});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        p
+    };
+    fs::write(&process, base(json!({"capabilities": caps(&["CAP_KILL"])})).to_string()).unwrap();
+    let out = rt.run(&["exec", "--process", process.to_str().unwrap(), "c15"]);
+    assert!(out.status.success(), "{out:?}");
+    // CAP_KILL is bit 5.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "CapEff:\t0000000000000020\nCapBnd:\t0000000000000020\n"
+    );
+    for (extra, field) in [
+        (
+            json!({"capabilities": caps(&["CAP_KILL", "CAP_SYS_ADMIN"])}),
+            "process.capabilities.bounding",
+        ),
+        (json!({"apparmorProfile": "docker-default"}), "process.apparmorProfile"),
+        (json!({"noNewPrivileges": false}), "process.noNewPrivileges"),
+        (
+            json!({"rlimits": [{"type": "RLIMIT_NOFILE", "hard": 10, "soft": 10}]}),
+            "process.rlimits",
+        ),
+    ] {
+        fs::write(&process, base(extra).to_string()).unwrap();
+        let msg = rt.fails(&["exec", "--process", process.to_str().unwrap(), "c15"]);
+        assert!(msg.contains(field), "{field}: {msg}");
+    }
+    rt.ok(&["kill", "c15", "KILL"]);
+    reap(pid);
+    rt.ok(&["delete", "c15"]);
 }
 
 #[test]

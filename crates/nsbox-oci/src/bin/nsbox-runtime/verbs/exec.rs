@@ -50,9 +50,24 @@ pub fn exec(ctx: &mut Ctx, a: &liboci_cli::Exec) -> Result<i32> {
             fail!("{flag} is not supported");
         }
     }
+    // A process.json says everything (Docker and containerd copy the container's process and
+    // change it): what an exec cannot differ in from the container is checked, the
+    // capabilities it lacks are dropped. The command line's exec is the container's process
+    // with its args, env, cwd, user and terminal, as runc makes it.
+    let dropped = match &a.process {
+        Some(_) => {
+            let bundle = nsbox_oci::Bundle::open(&state.bundle)?;
+            let container_process = bundle.spec().process().clone().unwrap_or_default();
+            super::exec_process::check(&process, &container_process)?
+        }
+        None => Vec::new(),
+    };
     // The pid is the container's: its start time was checked by `status` above.
     let container = crate::verbs::adopt(&state)?;
     let mut exec = container.exec();
+    for cap in dropped {
+        exec.cap_drop(cap);
+    }
     exec.command(command).args(&args[1..]).env_clear();
     for entry in process.env().iter().flatten() {
         let Some((k, v)) = entry.split_once('=') else {
