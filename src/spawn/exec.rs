@@ -20,21 +20,12 @@ use crate::plan::Plan;
 use crate::sys;
 
 pub(crate) fn exec(container: &Container, settings: &ExecSettings) -> Result<Exec> {
-    let not_running = || Error::NotRunning {
-        id: container.id().to_owned(),
-    };
-    let (Some(config), cgroup) = container.exec_parts() else {
-        return Err(not_running());
-    };
-    let config = crate::config::exec_config(config, settings)?;
-    if container.has_exited() {
-        return Err(not_running());
-    }
-    let mut plan = Plan::for_exec(&config, container.pidfd().as_raw_fd(), cgroup, false)?;
-    tracing::trace!(id = container.id(), "exec plan:\n{}", plan.render());
-    let start = ChildStart::new(&mut plan);
-    let cgroup_fd = cgroup.and_then(crate::cgroup::Cgroup::clone_into_fd);
-    let (pid, pidfd) = clone(&mut plan, &start, cgroup_fd).map_err(|e| with_pids_hint(e, &config))?;
+    let Started {
+        config,
+        mut plan,
+        pid,
+        pidfd,
+    } = start(container, settings, false)?;
     let id = format!("{}/exec", container.id());
     let mut process = Container::new(id, pid, pidfd, plan.parent.status.take(), false, None);
     process.set_output_limit(config.bounds.output_limit);
@@ -63,44 +54,25 @@ pub(crate) fn exec(container: &Container, settings: &ExecSettings) -> Result<Exe
     }
     let cleanup = process.reap_after_setup_failure();
     let (index, errno) = decode_report(&report, got);
-    let (step, path) = plan.labels.get(index).cloned().unwrap_or((SetupStep::Exec, None));
-    // The container's first process exited meanwhile: no namespaces to join (ESRCH), or a PID
-    // namespace that takes no new process (ENOMEM at the fork).
-    let gone = matches!(
-        (step, errno),
-        (SetupStep::JoinNamespaces, Errno::ESRCH) | (SetupStep::Init, Errno::ENOMEM)
-    );
-    if gone && container.has_exited() {
-        return Err(not_running().with_cleanup(cleanup));
-    }
-    // In the running container's own root where it can be opened (it has the container's
-    // mounts), else as the configuration made it.
-    let view = crate::hint::View::of_process(container.pid() as i32).unwrap_or(crate::hint::View::Config(&config));
-    let hint = crate::hint::for_failure(&config, &view, step, path.as_deref(), errno, plan.steps.get(index));
-    let error = SetupError::new(step, path, errno).with_hint(hint);
-    tracing::debug!(%error, "exec setup failed");
-    Err(Error::from(error).with_cleanup(cleanup))
+    Err(failure(
+        container,
+        &config,
+        (&plan.labels, &plan.steps),
+        (index, errno),
+        cleanup,
+    ))
 }
 
 /// An exec forked away from its setup process (`ExecBuilder::spawn_detached`): the setup
 /// process sends the exec'd process's pid on the status pipe and exits, which is reaped here;
 /// the exec'd process closes the error pipe at its exec.
 pub(crate) fn exec_detached(container: &Container, settings: &ExecSettings) -> Result<DetachedExec> {
-    let not_running = || Error::NotRunning {
-        id: container.id().to_owned(),
-    };
-    let (Some(config), cgroup) = container.exec_parts() else {
-        return Err(not_running());
-    };
-    let config = crate::config::exec_config(config, settings)?;
-    if container.has_exited() {
-        return Err(not_running());
-    }
-    let mut plan = Plan::for_exec(&config, container.pidfd().as_raw_fd(), cgroup, true)?;
-    tracing::trace!(id = container.id(), "detached exec plan:\n{}", plan.render());
-    let start = ChildStart::new(&mut plan);
-    let cgroup_fd = cgroup.and_then(crate::cgroup::Cgroup::clone_into_fd);
-    let (pid, pidfd) = clone(&mut plan, &start, cgroup_fd).map_err(|e| with_pids_hint(e, &config))?;
+    let Started {
+        config,
+        mut plan,
+        pid,
+        pidfd,
+    } = start(container, settings, true)?;
     // The setup process: reaped here whatever happens (its handle kills and reaps on drop).
     let mut setup = Container::new(format!("{}/exec-setup", container.id()), pid, pidfd, None, false, None);
     plan.child_fds.clear();
@@ -156,19 +128,77 @@ pub(crate) fn exec_detached(container: &Container, settings: &ExecSettings) -> R
         0 => (usize::MAX, Errno::EIO),
         _ => decode_report(&report, got),
     };
-    let (step, path) = plan.labels.get(index).cloned().unwrap_or((SetupStep::Exec, None));
+    Err(failure(
+        container,
+        &config,
+        (&plan.labels, &plan.steps),
+        (index, errno),
+        cleanup,
+    ))
+}
+
+/// A started exec's setup process, its plan and the exec's configuration.
+struct Started {
+    config: crate::config::Config,
+    plan: Plan,
+    pid: nix::unistd::Pid,
+    pidfd: std::os::fd::OwnedFd,
+}
+
+/// The exec's configuration and plan, its setup process cloned (into the container's v2
+/// cgroup when clone3 can); `Error::NotRunning` for a container that is gone.
+fn start(container: &Container, settings: &ExecSettings, detached: bool) -> Result<Started> {
+    let not_running = || Error::NotRunning {
+        id: container.id().to_owned(),
+    };
+    let (Some(config), cgroup) = container.exec_parts() else {
+        return Err(not_running());
+    };
+    let config = crate::config::exec_config(config, settings)?;
+    if container.has_exited() {
+        return Err(not_running());
+    }
+    let mut plan = Plan::for_exec(&config, container.pidfd().as_raw_fd(), cgroup, detached)?;
+    tracing::trace!(id = container.id(), detached, "exec plan:\n{}", plan.render());
+    let start = ChildStart::new(&mut plan);
+    let cgroup_fd = cgroup.and_then(crate::cgroup::Cgroup::clone_into_fd);
+    let (pid, pidfd) = clone(&mut plan, &start, cgroup_fd).map_err(|e| with_pids_hint(e, &config))?;
+    Ok(Started {
+        config,
+        plan,
+        pid,
+        pidfd,
+    })
+}
+
+/// The typed error of a failed exec setup (its setup process reaped, `cleanup` what that
+/// left): `NotRunning` when the container's first process exited meanwhile (no namespaces to
+/// join, ESRCH, or a PID namespace that takes no new process, ENOMEM at the fork), else the
+/// step, path and errno with a hint worked out in the running container's own root where it
+/// can be opened (it has the container's mounts), else as the configuration made it.
+fn failure(
+    container: &Container,
+    config: &crate::config::Config,
+    (labels, steps): (&[(SetupStep, Option<std::path::PathBuf>)], &[crate::plan::Step]),
+    (index, errno): (usize, Errno),
+    cleanup: Vec<crate::error::CleanupError>,
+) -> Error {
+    let (step, path) = labels.get(index).cloned().unwrap_or((SetupStep::Exec, None));
     let gone = matches!(
         (step, errno),
         (SetupStep::JoinNamespaces, Errno::ESRCH) | (SetupStep::Init, Errno::ENOMEM)
     );
     if gone && container.has_exited() {
-        return Err(not_running().with_cleanup(cleanup));
+        return Error::NotRunning {
+            id: container.id().to_owned(),
+        }
+        .with_cleanup(cleanup);
     }
-    let view = crate::hint::View::of_process(container.pid() as i32).unwrap_or(crate::hint::View::Config(&config));
-    let hint = crate::hint::for_failure(&config, &view, step, path.as_deref(), errno, plan.steps.get(index));
+    let view = crate::hint::View::of_process(container.pid() as i32).unwrap_or(crate::hint::View::Config(config));
+    let hint = crate::hint::for_failure(config, &view, step, path.as_deref(), errno, steps.get(index));
     let error = SetupError::new(step, path, errno).with_hint(hint);
-    tracing::debug!(%error, "detached exec setup failed");
-    Err(Error::from(error).with_cleanup(cleanup))
+    tracing::debug!(%error, "exec setup failed");
+    Error::from(error).with_cleanup(cleanup)
 }
 
 /// A pidfd for `pid`, or `None` if it is gone already.
