@@ -36,6 +36,30 @@ use std::time::SystemTime;
 
 pub(crate) use reader::{Cursor, Next};
 pub use reader::{LogEntries, LogReader};
+
+/// `time` in RFC 3339, UTC, nine fraction digits (`2026-12-05T20:55:54.123456789Z`), as the
+/// log files' timestamps: for programs that show times beside them (an OCI runtime's state).
+///
+/// ```
+/// let t = std::time::UNIX_EPOCH + std::time::Duration::new(951_782_400, 5);
+/// assert_eq!(nsbox::logs::rfc3339(t), "2000-02-29T00:00:00.000000005Z");
+/// ```
+pub fn rfc3339(time: SystemTime) -> String {
+    let mut out = Vec::with_capacity(30);
+    time::format(time, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses an RFC 3339 time (a fraction of 0 to 9 digits, `Z` or a `±HH:MM` offset), as the
+/// log files' timestamps and `--since` arguments are written; `None` if it is not one.
+///
+/// ```
+/// let t = nsbox::logs::parse_rfc3339("2000-02-29T01:00:00+01:00").unwrap();
+/// assert_eq!(nsbox::logs::rfc3339(t), "2000-02-29T00:00:00.000000000Z");
+/// ```
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    time::parse(text.as_bytes())
+}
 pub(crate) use writer::LogWriter;
 
 use crate::config::Config;

@@ -10,29 +10,7 @@ pub fn now_unix() -> f64 {
 
 /// `2026-12-05T23:45:13.123456789Z`.
 pub fn rfc3339(unix: f64) -> String {
-    let secs = unix.floor() as i64;
-    let nanos = ((unix - unix.floor()) * 1e9) as u32;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Howard Hinnant's days-to-civil.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    nsbox::logs::rfc3339(UNIX_EPOCH + std::time::Duration::from_secs_f64(unix.max(0.0)))
 }
 
 /// Docker's human durations: "Less than a second", "5 seconds", "About a minute", "3 hours"…
@@ -85,29 +63,7 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
 }
 
 fn parse_rfc3339(text: &str) -> Option<SystemTime> {
-    let text = text.strip_suffix('Z')?;
-    let (date, time) = text.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let mut t = time.split(':');
-    let (h, min, s) = (
-        t.next()?.parse::<i64>().ok()?,
-        t.next()?.parse::<i64>().ok()?,
-        t.next()?.parse::<f64>().ok()?,
-    );
-    let days = days_from_civil(y, m as u32, day as u32);
-    let secs = days * 86_400 + h * 3600 + min * 60;
-    Some(UNIX_EPOCH + std::time::Duration::from_secs_f64(secs as f64 + s))
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    nsbox::logs::parse_rfc3339(text)
 }
 
 #[cfg(test)]

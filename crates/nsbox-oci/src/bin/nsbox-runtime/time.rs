@@ -1,47 +1,22 @@
 //! RFC 3339 timestamps in UTC with nanoseconds, as Go's `time.RFC3339Nano` writes them
 //! (runc's `created` and its log lines), without a date crate.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// `2026-12-06T02:45:46.123456789Z` (trailing zeros of the fraction dropped, as Go does).
 pub fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (y, m, day) = civil_from_days(days as i64);
-    let mut out = format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    );
-    let nanos = d.subsec_nanos();
-    if nanos != 0 {
-        let frac = format!("{nanos:09}");
-        out.push('.');
-        out.push_str(frac.trim_end_matches('0'));
+    let full = nsbox::logs::rfc3339(t);
+    let (whole, fraction) = full.trim_end_matches('Z').split_once('.').unwrap_or((&full, ""));
+    match fraction.trim_end_matches('0') {
+        "" => format!("{whole}Z"),
+        kept => format!("{whole}.{kept}Z"),
     }
-    out.push('Z');
-    out
-}
-
-/// Howard Hinnant's days-to-civil algorithm: days since 1970-01-01 → (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn known_instants() {
