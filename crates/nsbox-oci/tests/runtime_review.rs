@@ -154,7 +154,7 @@ fn bundle_with(args: &[&str], edit: impl FnOnce(&mut Value)) -> tempfile::TempDi
         .status()
         .unwrap();
     assert!(copied.success());
-    for applet in ["sh", "sleep", "echo", "cat", "true", "ls", "readlink"] {
+    for applet in ["sh", "sleep", "echo", "cat", "true", "ls", "readlink", "mkdir"] {
         symlink("busybox", bin.join(applet)).unwrap();
     }
     dir
@@ -209,7 +209,9 @@ fn engine_fds() -> Vec<String> {
     let mut targets = Vec::new();
     for entry in fs::read_dir("/proc/self/fd").unwrap().flatten() {
         let fd = entry.file_name().to_string_lossy().into_owned();
-        let Ok(info) = fs::read_to_string(format!("/proc/self/fdinfo/{fd}")) else { continue };
+        let Ok(info) = fs::read_to_string(format!("/proc/self/fdinfo/{fd}")) else {
+            continue;
+        };
         let flags = info
             .lines()
             .find_map(|l| l.strip_prefix("flags:"))
@@ -280,14 +282,9 @@ fn the_payload_holds_no_fd_of_the_runtime() {
         return;
     }
     let rt = Runtime::new();
-    let b = bundle_with(
-        &[
-            "sh",
-            "-c",
-            "exec ls -l /proc/self/fd > /fds",
-        ],
-        |spec| set(spec, "/root/readonly", json!(false)),
-    );
+    let b = bundle_with(&["sh", "-c", "exec ls -l /proc/self/fd > /fds"], |spec| {
+        set(spec, "/root/readonly", json!(false))
+    });
     rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), "gate"]);
     let pid = rt.pid("gate");
     rt.ok(&["start", "gate"]);
@@ -359,7 +356,11 @@ fn exec_never_enters_a_process_that_took_a_dead_containers_pid() {
             Ok(f) => break f,
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
                 assert!(std::time::Instant::now() < deadline, "exec never read its process");
-                assert!(exec.try_wait().unwrap().is_none(), "exec ended early: {:?}", read_back(out));
+                assert!(
+                    exec.try_wait().unwrap().is_none(),
+                    "exec ended early: {:?}",
+                    read_back(out)
+                );
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
             Err(e) => panic!("{e}"),
@@ -382,8 +383,14 @@ fn exec_never_enters_a_process_that_took_a_dead_containers_pid() {
     let _ = decoy.kill();
     let _ = decoy.wait();
     let said = String::from_utf8_lossy(&read_back(out)).into_owned();
-    assert!(!marker.exists(), "exec ran a command in the host process {pid} that took the container's pid");
-    assert!(!status.success(), "exec succeeded in a process not the container's: {said}");
+    assert!(
+        !marker.exists(),
+        "exec ran a command in the host process {pid} that took the container's pid"
+    );
+    assert!(
+        !status.success(),
+        "exec succeeded in a process not the container's: {said}"
+    );
     assert!(said.contains("not running"), "{said}");
 }
 
@@ -403,4 +410,146 @@ fn hostile_ids_are_refused_before_anything_is_made() {
         .unwrap_or_default();
     assert!(made.is_empty(), "{made:?}");
     assert!(!rt.dir.path().join("escape").exists());
+}
+
+/// Removes `dir` and every directory below it, deepest first, however deep (test cleanup of
+/// cgroups the runtime may have left).
+fn remove_cgroup_tree(dir: &std::path::Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = fs::remove_dir(dir);
+}
+
+/// Whether `pid` is alive (a zombie is not).
+fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|t| t.rsplit_once(')').map(|(_, rest)| rest.trim_start().to_string()))
+        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+}
+
+/// A container whose cgroup mount is writable (a bundle may say `rw`) runs `script` (which
+/// writes the pid of a process it hides to `/hidden.pid` and then `/ready`), without a PID
+/// namespace (nothing else kills its processes). `delete --force` must still kill every
+/// process of the container and remove every cgroup directory and the state: else a process
+/// outlives the container, and the cgroup and the state stay, every later delete failing.
+fn delete_force_cleans_up_after(id: &str, script: &str) {
+    let rt = Runtime::new();
+    let b = bundle_with(&["sh", "-c", script], |spec| {
+        set(spec, "/root/readonly", json!(false));
+        let mounts = spec["mounts"].as_array_mut().unwrap();
+        for m in mounts.iter_mut().filter(|m| m["type"] == "cgroup") {
+            m["options"] = json!(["nosuid", "noexec", "nodev", "relatime", "rw"]);
+        }
+        let namespaces = spec["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|n| n["type"] != "pid");
+    });
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), id]);
+    let state: Value = serde_json::from_slice(&fs::read(rt.root().join(id).join("state.json")).unwrap()).unwrap();
+    let dirs: Vec<PathBuf> = nsbox::CgroupHandle::open(state["cgroup_path"].as_str().unwrap())
+        .unwrap()
+        .dirs()
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    // Cleanup, also when an assertion fails: the hidden process and every directory.
+    struct Leftovers(Vec<PathBuf>, PathBuf);
+    impl Drop for Leftovers {
+        fn drop(&mut self) {
+            // Thawed first: a frozen process cannot die.
+            for dir in &self.0 {
+                thaw_tree(dir);
+            }
+            if let Some(pid) = fs::read_to_string(&self.1)
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok())
+                && alive(pid)
+            {
+                // SAFETY: kill(2) of the container's process (our descendant), checked alive.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                reap(pid);
+            }
+            for dir in &self.0 {
+                remove_cgroup_tree(dir);
+            }
+        }
+    }
+    let _leftovers = Leftovers(dirs.clone(), b.path().join("rootfs/hidden.pid"));
+    let pid = rt.pid(id);
+    rt.ok(&["start", id]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !b.path().join("rootfs/ready").exists() {
+        assert!(alive(pid), "the payload failed");
+        assert!(std::time::Instant::now() < deadline, "the payload never got ready");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let hidden: u32 = fs::read_to_string(b.path().join("rootfs/hidden.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let out = rt.run(&["delete", "--force", id]);
+    reap(pid);
+    let survived = alive(hidden);
+    let left: Vec<&PathBuf> = dirs.iter().filter(|d| d.exists()).collect();
+    let state_left = rt.root().join(id).exists();
+    assert!(
+        out.status.success() && !survived && left.is_empty() && !state_left,
+        "delete --force: {}; process {hidden} survived: {survived}; cgroups left: {left:?}; state left: {state_left}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+/// Writes THAWED into every v1 `freezer.state` below `dir` (test cleanup).
+fn thaw_tree(dir: &std::path::Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                thaw_tree(&e.path());
+            }
+        }
+    }
+    let _ = fs::write(dir.join("freezer.state"), "THAWED");
+    let _ = fs::write(dir.join("cgroup.freeze"), "0");
+}
+
+/// Nested cgroups deeper than nsbox walks (32), a process moved to the bottom.
+#[test]
+fn delete_kills_and_removes_cgroups_nested_deeper_than_nsbox_walks() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    delete_force_cleans_up_after(
+        "deep",
+        "sleep 1000 & child=$!; echo $child > /hidden.pid; \
+        for h in /sys/fs/cgroup/*; do [ -e $h/cgroup.procs ] || continue; cd $h; i=0; \
+        while [ $i -lt 40 ]; do mkdir d && cd d || exit 1; i=$((i+1)); done; echo $child > cgroup.procs || exit 1; done; \
+        echo > /ready; exec sleep 1000",
+    );
+}
+
+/// A process moved into a nested cgroup the container froze itself (v1 freezer where the
+/// container sees it, else cgroup2's `cgroup.freeze`), and another freezing it again in a
+/// loop: SIGKILL does not end a task frozen by the v1 freezer until it is thawed.
+#[test]
+fn delete_kills_a_process_the_container_froze_in_a_nested_cgroup() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    delete_force_cleans_up_after(
+        "frozen",
+        "sleep 1000 & child=$!; echo $child > /hidden.pid; \
+        for h in /sys/fs/cgroup/freezer /sys/fs/cgroup/unified /sys/fs/cgroup; do \
+          if [ -e $h/freezer.state ] || [ -e $h/cgroup.freeze ]; then mkdir $h/ice || exit 1; \
+          echo $child > $h/ice/cgroup.procs || exit 1; \
+          if [ -e $h/ice/freezer.state ]; then f=$h/ice/freezer.state; v=FROZEN; else f=$h/ice/cgroup.freeze; v=1; fi; \
+          echo $v > $f; (while true; do echo $v > $f; done) & \
+          break; fi; done; \
+        echo > /ready; exec sleep 1000",
+    );
 }
