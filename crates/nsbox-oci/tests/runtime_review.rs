@@ -553,3 +553,42 @@ fn delete_kills_a_process_the_container_froze_in_a_nested_cgroup() {
         echo > /ready; exec sleep 1000",
     );
 }
+
+/// A container with a writable cgroup mount moves its first process into a cgroup it nests in
+/// its own (in every hierarchy it sees), its other processes staying where they are. `pause`
+/// must still freeze the whole container (the cgroup recorded at `create`), not only the
+/// cgroup its first process is in now: else the rest keeps running while the engine thinks it
+/// paused, and `state` says "running".
+#[test]
+fn pause_freezes_the_recorded_cgroup_not_where_the_first_process_moved() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let script = "sleep 1000 & \
+        for h in /sys/fs/cgroup/*; do [ -e $h/cgroup.procs ] || continue; \
+        mkdir $h/sub && echo $$ > $h/sub/cgroup.procs || exit 1; done; \
+        echo > /ready; exec sleep 1000";
+    let b = bundle_with(&["sh", "-c", script], |spec| {
+        set(spec, "/root/readonly", json!(false));
+        let mounts = spec["mounts"].as_array_mut().unwrap();
+        for m in mounts.iter_mut().filter(|m| m["type"] == "cgroup") {
+            m["options"] = json!(["nosuid", "noexec", "nodev", "relatime", "rw"]);
+        }
+    });
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), "moved"]);
+    let pid = rt.pid("moved");
+    rt.ok(&["start", "moved"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !b.path().join("rootfs/ready").exists() {
+        assert!(alive(pid), "the payload failed to move");
+        assert!(std::time::Instant::now() < deadline, "the payload never moved");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let paused = rt.run(&["pause", "moved"]);
+    let state: Value = serde_json::from_str(&rt.ok(&["state", "moved"])).unwrap();
+    // Thawed again whatever happened (delete --force on drop handles the rest).
+    let _ = rt.run(&["resume", "moved"]);
+    assert!(paused.status.success(), "{}", String::from_utf8_lossy(&paused.stderr));
+    assert_eq!(state["status"], "paused", "{state}");
+}
