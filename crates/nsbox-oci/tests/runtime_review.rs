@@ -592,3 +592,76 @@ fn pause_freezes_the_recorded_cgroup_not_where_the_first_process_moved() {
     assert!(paused.status.success(), "{}", String::from_utf8_lossy(&paused.stderr));
     assert_eq!(state["status"], "paused", "{state}");
 }
+
+/// `kill --all` reaches a process the container moved into a cgroup nested deeper than
+/// nsbox's walk (32), in every hierarchy it sees.
+#[test]
+fn kill_all_reaches_a_process_in_a_deeply_nested_cgroup() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let script = "sleep 1000 & child=$!; echo $child > /hidden.pid; \
+        for h in /sys/fs/cgroup/*; do [ -e $h/cgroup.procs ] || continue; cd $h; i=0; \
+        while [ $i -lt 40 ]; do mkdir d && cd d || exit 1; i=$((i+1)); done; echo $child > cgroup.procs || exit 1; done; \
+        echo > /ready; exec sleep 1000";
+    let b = bundle_with(&["sh", "-c", script], |spec| {
+        set(spec, "/root/readonly", json!(false));
+        let mounts = spec["mounts"].as_array_mut().unwrap();
+        for m in mounts.iter_mut().filter(|m| m["type"] == "cgroup") {
+            m["options"] = json!(["nosuid", "noexec", "nodev", "relatime", "rw"]);
+        }
+        let namespaces = spec["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|n| n["type"] != "pid");
+    });
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), "killall"]);
+    let state: Value = serde_json::from_slice(&fs::read(rt.root().join("killall/state.json")).unwrap()).unwrap();
+    let dirs: Vec<PathBuf> = nsbox::CgroupHandle::open(state["cgroup_path"].as_str().unwrap())
+        .unwrap()
+        .dirs()
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    struct Leftovers(Vec<PathBuf>, PathBuf);
+    impl Drop for Leftovers {
+        fn drop(&mut self) {
+            if let Some(pid) = fs::read_to_string(&self.1)
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok())
+                && alive(pid)
+            {
+                // SAFETY: kill(2) of the container's process (our descendant), checked alive.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                reap(pid);
+            }
+            for dir in &self.0 {
+                remove_cgroup_tree(dir);
+            }
+        }
+    }
+    let _leftovers = Leftovers(dirs, b.path().join("rootfs/hidden.pid"));
+    let pid = rt.pid("killall");
+    rt.ok(&["start", "killall"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !b.path().join("rootfs/ready").exists() {
+        assert!(alive(pid), "the payload failed to nest its cgroups");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the payload never nested its cgroups"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let hidden: u32 = fs::read_to_string(b.path().join("rootfs/hidden.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    rt.ok(&["kill", "--all", "killall", "TERM"]);
+    reap(pid);
+    // SIGTERM's default action ends `sleep`: wait until it is gone (generous bound).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while alive(hidden) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!alive(hidden), "kill --all TERM missed process {hidden}");
+}

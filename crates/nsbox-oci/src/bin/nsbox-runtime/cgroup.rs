@@ -46,22 +46,29 @@ pub fn open(path: &Path) -> Result<CgroupHandle> {
 /// freeze is cleared and every process listed at any depth gets SIGKILL; thawed, they die.
 /// Best effort: the caller's own kill and removal follow.
 pub fn kill_nested(handle: &CgroupHandle) {
+    signal_nested(handle, libc::SIGKILL);
+}
+
+/// `signal` to every process of the container, at any depth of its nested cgroups (`kill
+/// --all`), with the container frozen meanwhile so that nothing forks out of the list. With
+/// SIGKILL, the nested freezes the container set are cleared too (see [`kill_nested`]).
+pub fn signal_nested(handle: &CgroupHandle, signal: i32) {
     let frozen = handle.freeze().is_ok();
+    // Each process once: it is listed in every hierarchy.
+    let mut pids = std::collections::BTreeSet::new();
     for dir in handle.dirs() {
         let _ = walk(dir, false, &mut |fd, depth| {
-            if depth > 0 {
+            if depth > 0 && signal == libc::SIGKILL {
                 let _ = write_at(fd, c"freezer.state", b"THAWED");
                 let _ = write_at(fd, c"cgroup.freeze", b"0");
             }
-            for pid in read_at(fd, c"cgroup.procs")
-                .lines()
-                .filter_map(|l| l.trim().parse::<i32>().ok())
-            {
-                // SAFETY: kill(2) takes no memory; a pid listed in the frozen cgroup is its
-                // process.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
+            let listed = read_at(fd, c"cgroup.procs");
+            pids.extend(listed.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
         });
+    }
+    for pid in pids {
+        // SAFETY: kill(2) takes no memory; a pid listed in the frozen cgroup is its process.
+        unsafe { libc::kill(pid, signal) };
     }
     if frozen {
         let _ = handle.thaw();
