@@ -53,7 +53,10 @@ pub fn kill_nested(handle: &CgroupHandle) {
 /// --all`), with the container frozen meanwhile so that nothing forks out of the list. With
 /// SIGKILL, the nested freezes the container set are cleared too (see [`kill_nested`]).
 pub fn signal_nested(handle: &CgroupHandle, signal: i32) {
-    let frozen = handle.freeze().is_ok();
+    // A paused container stays paused (but SIGKILL needs it thawed to end anything); a
+    // freeze that timed out (left FREEZING) is undone all the same.
+    let paused = handle.is_frozen().unwrap_or(false);
+    let _ = handle.freeze();
     // Each process once: it is listed in every hierarchy.
     let mut pids = std::collections::BTreeSet::new();
     for dir in handle.dirs() {
@@ -70,7 +73,7 @@ pub fn signal_nested(handle: &CgroupHandle, signal: i32) {
         // SAFETY: kill(2) takes no memory; a pid listed in the frozen cgroup is its process.
         unsafe { libc::kill(pid, signal) };
     }
-    if frozen {
+    if !paused || signal == libc::SIGKILL {
         let _ = handle.thaw();
     }
 }
