@@ -665,3 +665,36 @@ fn kill_all_reaches_a_process_in_a_deeply_nested_cgroup() {
     }
     assert!(!alive(hidden), "kill --all TERM missed process {hidden}");
 }
+
+/// `exec --cwd` through a symlink the hostile rootfs planted towards a host directory (and a
+/// relative or climbing cwd): the exec'd process never gets a working directory outside the
+/// container's root (runc's CVE-2024-21626 class).
+#[test]
+fn exec_cwd_never_leaves_the_container_root() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let host_dir = rt.dir.path().join("host-only");
+    fs::create_dir(&host_dir).unwrap();
+    fs::write(host_dir.join("host-marker"), "").unwrap();
+    let b = bundle_with(&["sleep", "1000"], |_| {});
+    let climb = format!("../../../../../../../../..{}", host_dir.display());
+    symlink(&climb, b.path().join("rootfs/esc")).unwrap();
+    symlink(&host_dir, b.path().join("rootfs/abs")).unwrap();
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), "cwd"]);
+    rt.ok(&["start", "cwd"]);
+    // The control: an exec with a cwd in the container runs and lists it.
+    let listed = rt.ok(&["exec", "--cwd", "/bin", "cwd", "/bin/sh", "-c", "ls"]);
+    assert!(listed.contains("busybox"), "{listed}");
+    let mut cwds = vec!["/esc".to_string(), "/abs".to_string(), climb.clone()];
+    cwds.push(format!("/..{}", host_dir.display()));
+    for cwd in &cwds {
+        let out = rt.run(&["exec", "--cwd", cwd, "cwd", "/bin/sh", "-c", "ls -a; ls -a ..; pwd"]);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !said.contains("host-marker"),
+            "--cwd {cwd}: the exec saw the host's directory: {said}"
+        );
+    }
+}
