@@ -698,3 +698,62 @@ fn exec_cwd_never_leaves_the_container_root() {
         );
     }
 }
+
+/// A hostile rootfs whose mount points (`/dev`, `/proc`, `/sys`, the parent of a bind's
+/// destination as Docker binds `/etc/hosts`) are symlinks to host directories, absolute or
+/// climbing: `create` either refuses it or mounts inside the container; nothing is made,
+/// mounted or changed in the host directory.
+#[test]
+fn mount_points_planted_as_symlinks_never_reach_the_host() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let hosts = rt.dir.path().join("hosts");
+    fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
+    for (i, planted) in ["dev", "proc", "sys", "etc"].into_iter().enumerate() {
+        for climbing in [false, true] {
+            let target = rt.dir.path().join(format!("host-{planted}-{climbing}"));
+            fs::create_dir(&target).unwrap();
+            fs::set_permissions(&target, fs::Permissions::from_mode(0o700)).unwrap();
+            let b = bundle_with(&["true"], |spec| {
+                set(spec, "/process/terminal", json!(planted == "dev"));
+                let mounts = spec["mounts"].as_array_mut().unwrap();
+                mounts.push(json!({"destination": "/etc/hosts", "type": "bind", "source": hosts, "options": ["rbind", "rprivate"]}));
+            });
+            let rootfs = b.path().join("rootfs");
+            let link = match climbing {
+                true => PathBuf::from(format!("../../../../../../../..{}", target.display())),
+                false => target.clone(),
+            };
+            symlink(&link, rootfs.join(planted)).unwrap();
+            let socket = rt.dir.path().join(format!("console-{i}-{climbing}.sock"));
+            let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+            let id = format!("planted-{planted}-{climbing}");
+            let mut args = vec!["create", "--bundle", b.path().to_str().unwrap()];
+            if planted == "dev" {
+                args.extend(["--console-socket", socket.to_str().unwrap()]);
+            }
+            args.push(&id);
+            let out = rt.run(&args);
+            if out.status.success() {
+                let pid = rt.pid(&id);
+                rt.ok(&["start", &id]);
+                reap(pid);
+                rt.ok(&["delete", &id]);
+            }
+            let inside: Vec<_> = fs::read_dir(&target)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            let mode = fs::metadata(&target).unwrap().permissions().mode() & 0o7777;
+            assert!(
+                inside.is_empty() && mode == 0o700,
+                "{planted} -> {}: the host directory got {inside:?}, mode {mode:o} (create: {})",
+                link.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+}
