@@ -757,3 +757,47 @@ fn mount_points_planted_as_symlinks_never_reach_the_host() {
         }
     }
 }
+
+/// Two `start`s racing on one created container: exactly one starts it (and runs the
+/// `startContainer` and `poststart` hooks once); the other fails. Many rounds.
+#[test]
+fn racing_starts_start_once() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let record = rt.dir.path().join("poststart");
+    let b = bundle_with(&["sleep", "1000"], |spec| {
+        set(
+            spec,
+            "/hooks/poststart",
+            json!([{"path": nsbox_common::BUSYBOX, "args": ["sh", "-c", format!("echo ran >> {}", record.display())]}]),
+        );
+    });
+    for round in 0..100 {
+        let id = format!("race{round}");
+        let _ = fs::remove_file(&record);
+        rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+        let pid = rt.pid(&id);
+        let spawn = || {
+            rt.command(&["start", &id])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let (mut first, mut second) = (spawn(), spawn());
+        let ok = [first.wait().unwrap(), second.wait().unwrap()]
+            .iter()
+            .filter(|s| s.success())
+            .count();
+        let ran = fs::read_to_string(&record).unwrap_or_default().lines().count();
+        rt.ok(&["delete", "--force", &id]);
+        reap(pid);
+        assert_eq!(
+            (ok, ran),
+            (1, 1),
+            "round {round}: {ok} starts succeeded, poststart ran {ran} times"
+        );
+    }
+}
