@@ -19,7 +19,9 @@ impl ContainerBuilder {
     /// later reuse cannot redirect the handle. The handle can [`exec`](Container::exec),
     /// [`kill`](Container::kill) and tell whether the process is still running, but not
     /// wait for it (only its parent can), and dropping it leaves the container running. Where
-    /// the configuration gives the container a cgroup, the handle has the cgroups `pid` is in
+    /// the configuration gives the container a cgroup, the handle has the cgroups at its
+    /// [`cgroup_path`](Self::cgroup_path) when it has one (a container that moved its first
+    /// process into a cgroup below cannot steer an exec there), else the cgroups `pid` is in
     /// (an exec joins them, [`stats`](Container::stats) and [`pause`](Container::pause) use
     /// them), and leaves them in place (unless the caller is the container's parent and reaps
     /// it through this handle, which then cleans up as the spawning handle would).
@@ -49,10 +51,13 @@ impl ContainerBuilder {
         let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         // Its cgroups, which an exec joins (else it runs outside the container's limits), where
         // the configuration made some: read once the pidfd holds the process.
+        // With an exact path, that path (the container may have moved its first process into a
+        // cgroup below, and frozen it: an exec joining that would hang); else where it is.
         let made_cgroup = config.wants_cgroup() || config.bounds.pids_where_available.is_some();
-        let cgroup = match made_cgroup {
-            true => Cgroup::of_process(pid)?,
-            false => None,
+        let cgroup = match (&config.cgroup_path, made_cgroup) {
+            (Some(path), _) => Some(crate::cgroup::CgroupHandle::open(path)?.into_cgroup()),
+            (None, true) => Cgroup::of_process(pid)?,
+            (None, false) => None,
         };
         let mut container = Container::new(format!("adopted-{pid}"), Pid::from_raw(raw), pidfd, None, true, cgroup);
         container.set_config(&config);

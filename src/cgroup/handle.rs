@@ -172,6 +172,18 @@ impl CgroupHandle {
     }
 }
 
+impl CgroupHandle {
+    /// The cgroup itself, for a handle that owns it like the container's own (an adopted
+    /// container's: detached, so its drop leaves it in place too).
+    pub(crate) fn into_cgroup(mut self) -> Cgroup {
+        Cgroup {
+            v1: std::mem::take(&mut self.cgroup.v1),
+            v2: self.cgroup.v2.take(),
+            v1_moves_memory: self.cgroup.v1_moves_memory,
+        }
+    }
+}
+
 impl Drop for CgroupHandle {
     fn drop(&mut self) {
         // Whatever `remove` did not take is left in place (see `Cgroup::disown`).

@@ -1,4 +1,6 @@
-//! `pause` and `resume`: the container's freezer cgroup.
+//! `pause` and `resume`: the container's freezer cgroup, the one recorded at `create` (not
+//! the cgroup its first process is in now, which a container with a writable cgroup mount
+//! can move into a cgroup nested in its own, leaving the rest of it running).
 
 use crate::Ctx;
 use crate::error::{Context, Result, fail};
@@ -11,8 +13,8 @@ pub fn pause(ctx: &mut Ctx, id: &str) -> Result<()> {
         Status::Paused => fail!("container {id} is already paused"),
         _ => fail!("container not running"),
     }
-    crate::verbs::adopt(&state)?
-        .pause()
+    crate::cgroup::open(&state.cgroup_path)?
+        .freeze()
         .context("cannot pause the container")
 }
 
@@ -23,7 +25,7 @@ pub fn resume(ctx: &mut Ctx, id: &str) -> Result<()> {
         Status::Stopped => fail!("container not running"),
         _ => fail!("container {id} is not paused"),
     }
-    crate::verbs::adopt(&state)?
-        .resume()
+    crate::cgroup::open(&state.cgroup_path)?
+        .thaw()
         .context("cannot resume the container")
 }

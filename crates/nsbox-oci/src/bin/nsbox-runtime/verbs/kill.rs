@@ -11,11 +11,17 @@ pub fn kill(ctx: &mut Ctx, id: &str, signal: &str, all: bool) -> Result<()> {
         fail!("unknown signal {signal:?}");
     };
     if all {
-        // runc signals what is left even of a stopped container with --all.
-        let signal = nsbox::Signal::try_from(signal).map_err(|e| crate::error::Error(e.to_string()))?;
-        return crate::cgroup::open(&state.cgroup_path)?
-            .kill_all(signal)
-            .context("cannot signal the container's processes");
+        // runc signals what is left even of a stopped container with --all: every process
+        // of its cgroups once, at any depth (nsbox's own walk stops at 32 nested cgroups);
+        // SIGKILL then through nsbox's kill too (cgroup.kill where the kernel has it).
+        let cgroup = crate::cgroup::open(&state.cgroup_path)?;
+        crate::cgroup::signal_nested(&cgroup, signal);
+        if signal == libc::SIGKILL {
+            return cgroup
+                .kill_all(nsbox::Signal::SIGKILL)
+                .context("cannot signal the container's processes");
+        }
+        return Ok(());
     }
     if ctx.store.status(&state) == Status::Stopped {
         fail!("container not running");

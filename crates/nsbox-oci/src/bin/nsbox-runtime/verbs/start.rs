@@ -1,5 +1,6 @@
-//! `start`: one byte through the gate's FIFO lets the parked payload exec; the FIFO is then
-//! removed (its absence is what "started" means), and `poststart` hooks run.
+//! `start`: the gate's FIFO opened and removed (its absence is what "started" means; the
+//! removal claims the start), `startContainer` hooks run, then one byte through the FIFO lets
+//! the parked payload exec, and `poststart` hooks run.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -14,13 +15,6 @@ pub fn start(ctx: &mut Ctx, id: &str) -> Result<()> {
         Status::Created => {}
         Status::Stopped => fail!("cannot start a container that has stopped"),
         Status::Running | Status::Paused | Status::Creating => fail!("cannot start an already running container"),
-    }
-    if let Err(e) = start_container_hooks(&state) {
-        // The spec: stop the container; `delete` finishes it.
-        if let Some(pidfd) = crate::process::open(state.pid, state.pid_start) {
-            let _ = crate::process::signal(&pidfd, libc::SIGKILL);
-        }
-        return Err(e);
     }
     let fifo = ctx.store.fifo(id);
     // Non-blocking: ENXIO if nobody holds the FIFO for reading, i.e. nothing waits at the
@@ -37,11 +31,25 @@ pub fn start(ctx: &mut Ctx, id: &str) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => fail!("cannot start an already running container"),
         Err(e) => fail!("cannot open {}: {e}", fifo.display()),
     };
+    // The start is claimed by removing the FIFO (its absence is what "started" means): of
+    // two racing `start`s that both opened it, exactly one removes it, and only that one runs
+    // the hooks and opens the gate through the fd it holds.
+    match std::fs::remove_file(&fifo) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fail!("cannot start an already running container"),
+        Err(e) => fail!("cannot remove {}: {e}", fifo.display()),
+    }
+    if let Err(e) = start_container_hooks(&state) {
+        // The spec: stop the container; `delete` finishes it.
+        if let Some(pidfd) = crate::process::open(state.pid, state.pid_start) {
+            let _ = crate::process::signal(&pidfd, libc::SIGKILL);
+        }
+        return Err(e);
+    }
     if let Err(e) = gate.write_all(&[0]) {
         fail!("cannot open the start gate of {id}: {e}");
     }
     drop(gate);
-    let _ = std::fs::remove_file(&fifo);
     poststart(ctx, &state)
 }
 
