@@ -1,6 +1,6 @@
 //! Container logs: a payload's stdout and stderr written to files in Docker's json-file shape,
 //! with size-based rotation, readable while the container runs and after it exited, with or
-//! without its [`Container`](crate::Container) handle.
+//! without its [`Container`] handle.
 //!
 //! [`ContainerBuilder::logs`](crate::ContainerBuilder::logs) turns them on; a thread of the
 //! caller's process drains both pipes and writes `container.log` in the directory given,
