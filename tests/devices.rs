@@ -274,7 +274,14 @@ fn hugepage_limits_and_raw_v2_files_are_written() {
         return;
     }
     // At the top level: its parent is the hierarchy's root, where nsbox enables hugetlb in
-    // cgroup.subtree_control (on a hybrid host the v1 hierarchies have the rest).
+    // cgroup.subtree_control (on a hybrid host the v1 hierarchies have the rest); disabled
+    // again afterwards if it was not before, so the test leaves the host as it found it.
+    let v2_root = cgroup2_mount_point();
+    let enabled = |root: &Path| {
+        std::fs::read_to_string(root.join("cgroup.subtree_control"))
+            .is_ok_and(|t| t.split_whitespace().any(|c| c == "hugetlb"))
+    };
+    let was_enabled = v2_root.as_deref().is_some_and(enabled);
     let path = format!("/{}", unique("nsbox-test-huge"));
     let mut child = sh_builder("sleep 100")
         .cgroup_path(&path)
@@ -300,8 +307,20 @@ fn hugepage_limits_and_raw_v2_files_are_written() {
     drop(handle);
     child.kill(Signal::SIGKILL).unwrap();
     child.wait().unwrap();
+    if let Some(root) = v2_root.as_deref().filter(|r| !was_enabled && enabled(r)) {
+        let _ = std::fs::write(root.join("cgroup.subtree_control"), "-hugetlb");
+    }
     assert_eq!(limits, [(4u64 << 20).to_string()]);
     assert_eq!(bounds, ["3"]);
+}
+
+/// Where this process sees the cgroup2 hierarchy mounted (hybrid: `/sys/fs/cgroup/unified`).
+fn cgroup2_mount_point() -> Option<std::path::PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        (right.split_whitespace().next() == Some("cgroup2")).then(|| left.split_whitespace().nth(4).map(Into::into))?
+    })
 }
 
 #[test]
