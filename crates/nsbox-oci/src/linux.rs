@@ -139,24 +139,11 @@ pub(crate) fn identity(
 
 /// The paths nsbox masks by default (Docker's list, `nsbox::ContainerBuilder::DEFAULT_MASKED_PATHS`).
 /// A bundle's `linux.maskedPaths` is taken exactly; this list is for engines writing bundles.
-pub const NSBOX_MASKED_PATHS: [&str; 12] = [
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/interrupts",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
+pub const NSBOX_MASKED_PATHS: [&str; 12] = ContainerBuilder::DEFAULT_MASKED_PATHS;
 
 /// The paths nsbox makes read-only by default (`nsbox::ContainerBuilder::DEFAULT_READ_ONLY_PATHS`).
 /// A bundle's `linux.readonlyPaths` is taken exactly.
-pub const NSBOX_READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const NSBOX_READONLY_PATHS: [&str; 5] = ContainerBuilder::DEFAULT_READ_ONLY_PATHS;
 
 /// Fields nsbox has no setting for: refused whenever given.
 pub(crate) fn rest(linux: &Linux) -> Result<()> {

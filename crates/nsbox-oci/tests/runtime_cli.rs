@@ -6,198 +6,22 @@
 //! reaps its own.
 
 mod common;
+mod runtime_support;
 
 #[path = "../../../tests/common/mod.rs"]
 mod nsbox_common;
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::{IoSliceMut, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::{PermissionsExt, symlink};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::process::Command;
 
 use common::set;
 use nsbox_oci::{Bundle, Options};
+use runtime_support::{RUNTIME, Runtime, bundle, bundle_with, last_error, pid_of, reap, serial};
 use serde_json::{Value, json};
-
-const RUNTIME: &str = env!("CARGO_BIN_EXE_nsbox-runtime");
-
-/// One test at a time: `reap` waits for any child (as the shim does), which would take
-/// another test's `Command` child from under it.
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A state root and a log file of their own for one test, which runs alone while it exists.
-struct Runtime {
-    dir: tempfile::TempDir,
-    _serial: MutexGuard<'static, ()>,
-}
-
-impl Runtime {
-    fn new() -> Runtime {
-        let serial = serial();
-        static SUBREAPER: Once = Once::new();
-        SUBREAPER.call_once(|| {
-            // SAFETY: prctl(PR_SET_CHILD_SUBREAPER, 1) changes only this process's flag.
-            assert_eq!(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) }, 0);
-        });
-        Runtime {
-            dir: tempfile::Builder::new().prefix("nsbox-runtime-").tempdir().unwrap(),
-            _serial: serial,
-        }
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("log.json")
-    }
-
-    /// Runs `nsbox-runtime --root R --log L --log-format json ARGS`, as containerd's shim does.
-    /// Its stdout and stderr are files, as the shim's are: a container inherits them, so pipes
-    /// would not end while it runs.
-    fn run(&self, args: &[&str]) -> Output {
-        let out = tempfile::tempfile().unwrap();
-        let err = tempfile::tempfile().unwrap();
-        let status = Command::new(RUNTIME)
-            .arg("--root")
-            .arg(self.dir.path().join("root"))
-            .arg("--log")
-            .arg(self.log())
-            .args(["--log-format", "json"])
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(err.try_clone().unwrap())
-            .status()
-            .unwrap();
-        let read = |mut f: fs::File| {
-            use std::io::Seek;
-            f.rewind().unwrap();
-            let mut v = Vec::new();
-            f.read_to_end(&mut v).unwrap();
-            v
-        };
-        Output {
-            status,
-            stdout: read(out),
-            stderr: read(err),
-        }
-    }
-
-    /// `run`, which must succeed; its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// `run`, which must fail with exit status 1; its error message (the last log line's).
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(1), "{args:?} should fail: {out:?}");
-        last_error(&self.log())
-    }
-
-    fn state(&self, id: &str) -> Value {
-        serde_json::from_str(&self.ok(&["state", id])).unwrap()
-    }
-}
-
-/// The message of the log's last line, checking the line's shape: one json object with
-/// `level`, `msg` and an RFC 3339 `time`, in that order (containerd's shim reads it).
-fn last_error(log: &Path) -> String {
-    let text = fs::read_to_string(log).unwrap();
-    let line = text.lines().last().expect("a log line");
-    assert!(line.starts_with(r#"{"level":"error","msg":"#), "{line}");
-    let v: Value = serde_json::from_str(line).unwrap();
-    assert_eq!(v.as_object().unwrap().len(), 3, "{line}");
-    let time = v["time"].as_str().unwrap();
-    let b = time.as_bytes();
-    assert!(
-        time.len() >= 20 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && time.ends_with('Z'),
-        "not RFC 3339: {time}"
-    );
-    v["msg"].as_str().unwrap().to_string()
-}
-
-/// A bundle made by `nsbox-runtime spec` (no terminal, `args`) on a busybox rootfs.
-fn bundle(args: &[&str]) -> tempfile::TempDir {
-    bundle_with(args, |_| {})
-}
-
-fn bundle_with(args: &[&str], edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("nsbox-runtime-bundle-")
-        .tempdir()
-        .unwrap();
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new(RUNTIME)
-        .args(["spec", "--bundle"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let path = dir.path().join("config.json");
-    let mut spec: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-    set(&mut spec, "/process/terminal", json!(false));
-    set(&mut spec, "/process/args", json!(args));
-    edit(&mut spec);
-    fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
-    let bin = dir.path().join("rootfs/bin");
-    fs::create_dir_all(&bin).unwrap();
-    // cp from another process: a write fd in this one could reach a container spawned
-    // meanwhile by another test thread (ETXTBSY).
-    let copied = Command::new("cp")
-        .arg(nsbox_common::BUSYBOX)
-        .arg(bin.join("busybox"))
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    for applet in ["sh", "sleep", "echo", "cat", "true"] {
-        symlink("busybox", bin.join(applet)).unwrap();
-    }
-    dir
-}
-
-/// Reaps `pid` (our child since `create` exited); its wait status. Reaps every other child
-/// too, as the shim does: a PID namespace's init cannot finish dying while a zombie of its
-/// namespace (an exec's launcher, reparented to us) waits to be reaped. Runs under
-/// [`serial`]: no other test's child can be taken.
-fn reap(pid: u32) -> i32 {
-    static REAPED: Mutex<BTreeMap<i32, i32>> = Mutex::new(BTreeMap::new());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        {
-            let mut reaped = REAPED.lock().unwrap();
-            if let Some(status) = reaped.remove(&(pid as i32)) {
-                return status;
-            }
-            let mut status = 0;
-            // SAFETY: waitpid writing a live int.
-            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if r > 0 {
-                reaped.insert(r, status);
-                continue;
-            }
-        }
-        assert!(std::time::Instant::now() < deadline, "{pid} never exited");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-}
-
-fn pid_of(state: &Value) -> u32 {
-    state["pid"].as_u64().unwrap() as u32
-}
 
 #[test]
 fn spec_output_is_accepted_by_the_mapping() {

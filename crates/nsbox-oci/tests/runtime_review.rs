@@ -4,190 +4,20 @@
 //! fails (`Runtime`'s drop).
 
 mod common;
+mod runtime_support;
 
 #[path = "../../../tests/common/mod.rs"]
 mod nsbox_common;
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt, symlink};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::process::{Command, Stdio};
 
 use common::set;
+use runtime_support::{Runtime, bundle_with, read_back, try_reap as reap};
 use serde_json::{Value, json};
-
-const RUNTIME: &str = env!("CARGO_BIN_EXE_nsbox-runtime");
-
-/// One test at a time: `reap` waits for any child, as the engine's shim does.
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A state root and a log of their own; every container left under the root is deleted
-/// with `--force` (and reaped) on drop.
-struct Runtime {
-    dir: tempfile::TempDir,
-    _serial: MutexGuard<'static, ()>,
-}
-
-impl Runtime {
-    fn new() -> Runtime {
-        let serial = serial();
-        static SUBREAPER: Once = Once::new();
-        SUBREAPER.call_once(|| {
-            // SAFETY: prctl(PR_SET_CHILD_SUBREAPER, 1) changes only this process's flag.
-            assert_eq!(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) }, 0);
-        });
-        Runtime {
-            dir: tempfile::Builder::new().prefix("nsbox-rtreview-").tempdir().unwrap(),
-            _serial: serial,
-        }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("log.json")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(RUNTIME);
-        cmd.arg("--root")
-            .arg(self.root())
-            .arg("--log")
-            .arg(self.log())
-            .args(["--log-format", "json"])
-            .args(args)
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    /// Runs the runtime with files for stdout and stderr (a container inherits them).
-    fn run(&self, args: &[&str]) -> Output {
-        let out = tempfile::tempfile().unwrap();
-        let err = tempfile::tempfile().unwrap();
-        let status = self
-            .command(args)
-            .stdout(out.try_clone().unwrap())
-            .stderr(err.try_clone().unwrap())
-            .status()
-            .unwrap();
-        Output {
-            status,
-            stdout: read_back(out),
-            stderr: read_back(err),
-        }
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn pid(&self, id: &str) -> u32 {
-        let state: Value = serde_json::from_str(&self.ok(&["state", id])).unwrap();
-        state["pid"].as_u64().unwrap() as u32
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        let Ok(ids) = fs::read_dir(self.root()) else { return };
-        for id in ids.flatten() {
-            let id = id.file_name().to_string_lossy().into_owned();
-            let pid = fs::read(self.root().join(&id).join("state.json"))
-                .ok()
-                .and_then(|t| serde_json::from_slice::<Value>(&t).ok())
-                .and_then(|s| s["pid"].as_u64());
-            let _ = self.run(&["delete", "--force", &id]);
-            if let Some(pid) = pid {
-                reap(pid as u32);
-            }
-        }
-    }
-}
-
-fn read_back(mut f: fs::File) -> Vec<u8> {
-    use std::io::Seek;
-    f.rewind().unwrap();
-    let mut v = Vec::new();
-    f.read_to_end(&mut v).unwrap();
-    v
-}
-
-/// A bundle made by `nsbox-runtime spec` on a busybox rootfs, edited by `edit`.
-fn bundle_with(args: &[&str], edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("nsbox-rtreview-bundle-")
-        .tempdir()
-        .unwrap();
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new(RUNTIME)
-        .args(["spec", "--bundle"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let path = dir.path().join("config.json");
-    let mut spec: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-    set(&mut spec, "/process/terminal", json!(false));
-    set(&mut spec, "/process/args", json!(args));
-    edit(&mut spec);
-    fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
-    let bin = dir.path().join("rootfs/bin");
-    fs::create_dir_all(&bin).unwrap();
-    let copied = Command::new("cp")
-        .arg(nsbox_common::BUSYBOX)
-        .arg(bin.join("busybox"))
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    for applet in ["sh", "sleep", "echo", "cat", "true", "ls", "readlink", "mkdir"] {
-        symlink("busybox", bin.join(applet)).unwrap();
-    }
-    dir
-}
-
-/// Reaps `pid` (a child of this subreaper once `create` exited), and any other child meanwhile;
-/// `None` if it is not ours or did not exit within a generous bound.
-fn reap(pid: u32) -> Option<i32> {
-    static REAPED: Mutex<BTreeMap<i32, i32>> = Mutex::new(BTreeMap::new());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        {
-            let mut reaped = REAPED.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(status) = reaped.remove(&(pid as i32)) {
-                return Some(status);
-            }
-            let mut status = 0;
-            // SAFETY: waitpid writing a live int.
-            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if r > 0 {
-                reaped.insert(r, status);
-                continue;
-            }
-            if r < 0 {
-                return None; // no children at all
-            }
-        }
-        if std::time::Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-}
 
 /// The fds beyond stdio in an `ls -l /proc/PID/fd` listing, as "N -> target".
 fn extra_fds(listing: &str) -> Vec<String> {
