@@ -556,6 +556,10 @@ pub enum SetupStep {
     SetDomainname,
     /// Making a device node in /dev (`ContainerBuilder::device_node`).
     DeviceNode,
+    /// Making an idmapped bind mount ([`Mount::idmap`](crate::Mount::idmap)), in the caller
+    /// before the container starts: opening and cloning the source, setting its maps and
+    /// flags (the path is the source; `EINVAL` for a filesystem that cannot be idmapped).
+    IdmapMount,
 }
 
 impl fmt::Display for SetupStep {
@@ -563,6 +567,7 @@ impl fmt::Display for SetupStep {
         let name = match self {
             SetupStep::Clone => "clone",
             SetupStep::DeviceNode => "make device node",
+            SetupStep::IdmapMount => "make idmapped bind mount",
             SetupStep::IdMap => "write id maps",
             SetupStep::WaitForParent => "wait for parent",
             SetupStep::JoinNamespaces => "join namespaces",

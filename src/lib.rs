@@ -116,6 +116,7 @@ mod keep_alive;
 mod kernel;
 pub mod logs;
 mod mount;
+mod mount_idmap;
 mod mount_options;
 mod mount_paths;
 mod namespaces;

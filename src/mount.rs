@@ -36,6 +36,9 @@ pub struct Mount {
     /// Per-mount flags and propagation (issue 16, mounts).
     #[cfg_attr(feature = "serde", serde(default))]
     pub(crate) flags: MountFlags,
+    /// The id maps of an idmapped bind (issue 16, idmapped mounts; see `mount_idmap.rs`).
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub(crate) idmap: Option<crate::mount_idmap::MountIdMap>,
 }
 
 /// How a mount updates access times: `mount(8)`'s `relatime`, `noatime` and `strictatime`.
@@ -199,6 +202,7 @@ impl Mount {
             target: target.as_ref().to_path_buf(),
             read_only: false,
             flags: MountFlags::default(),
+            idmap: None,
         }
     }
 
@@ -212,6 +216,7 @@ impl Mount {
             target: target.as_ref().to_path_buf(),
             read_only: false,
             flags: MountFlags::default(),
+            idmap: None,
         }
     }
 
@@ -222,6 +227,7 @@ impl Mount {
             target: target.as_ref().to_path_buf(),
             read_only: false,
             flags: MountFlags::default(),
+            idmap: None,
         }
     }
 
@@ -250,6 +256,7 @@ impl Mount {
             target: target.as_ref().to_path_buf(),
             read_only: false,
             flags: MountFlags::default(),
+            idmap: None,
         }
     }
 

@@ -152,6 +152,12 @@ pub enum Setting {
     HugepageLimit,
     /// [`cgroup_unified`](crate::ContainerBuilder::cgroup_unified).
     CgroupUnified,
+    /// The uid maps of an idmapped bind ([`Mount::idmap`](crate::Mount::idmap)); its range is
+    /// a number of ranges.
+    MountUidMap,
+    /// The gid maps of an idmapped bind ([`Mount::idmap`](crate::Mount::idmap)); its range is
+    /// a number of ranges.
+    MountGidMap,
 }
 
 impl Setting {
@@ -169,6 +175,7 @@ impl Setting {
             | Setting::LogMaxSize
             | Setting::Domainname => " bytes",
             Setting::UidMap | Setting::GidMap => " ranges",
+            Setting::MountUidMap | Setting::MountGidMap => " ranges",
             Setting::CpuLimit => " thousandths of a CPU",
             Setting::Seccomp => " instructions",
             _ => "",
@@ -243,6 +250,8 @@ impl fmt::Display for Setting {
             Setting::DeviceNode => "device_node",
             Setting::HugepageLimit => "hugepage_limit",
             Setting::CgroupUnified => "cgroup_unified",
+            Setting::MountUidMap => "mount idmap uid map",
+            Setting::MountGidMap => "mount idmap gid map",
         };
         f.write_str(name)
     }

@@ -235,6 +235,28 @@ pub fn mount_setattr_idmap(tree: RawFd, set: u64, userns: RawFd) -> SysResult<()
     .map(drop)
 }
 
+/// [`mount_setattr_idmap`] with `flags` (`AT_RECURSIVE`: every mount of the tree) and
+/// attributes to `clear` too, in one call: an idmapped bind's maps and flags together.
+pub fn mount_setattr_idmap_with(tree: RawFd, flags: c_uint, set: u64, clear: u64, userns: RawFd) -> SysResult<()> {
+    // SAFETY: mount_attr is plain data; zeroed is valid.
+    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
+    attr.attr_set = set | libc::MOUNT_ATTR_IDMAP;
+    attr.attr_clr = clear;
+    attr.userns_fd = userns as u64;
+    // SAFETY: the path is NUL-terminated; attr is live for the call and its size is passed.
+    check(unsafe {
+        syscall!(
+            Sysno::mount_setattr,
+            tree,
+            c"".as_ptr(),
+            flags | libc::AT_EMPTY_PATH as c_uint,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>()
+        )
+    })
+    .map(drop)
+}
+
 pub fn mount_setattr(dirfd: RawFd, path: &CStr, flags: c_uint, set: u64, clear: u64) -> SysResult<()> {
     // SAFETY: mount_attr is plain data; zeroed is valid.
     let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };

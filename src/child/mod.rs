@@ -325,6 +325,7 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         | Step::Stage { .. }
         | Step::StageOverlay { .. }
         | Step::Bind { .. }
+        | Step::AttachTree { .. }
         | Step::Shadow { .. }
         | Step::Populate { .. }
         | Step::MountPoint { .. }

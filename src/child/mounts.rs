@@ -94,6 +94,21 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
             let target_fd = resolve(*root, target, target.prefixes.len(), *leaf)?;
             bind_onto(source, target_fd, *recursive, *read_only, attrs)
         }
+        Step::AttachTree {
+            slot: index,
+            target,
+            leaf,
+            propagation,
+        } => {
+            let tree = slot(slots, *index)?;
+            let target_fd = resolve(*root, target, target.prefixes.len(), *leaf)?;
+            let attached = attach_onto(tree, target_fd, *propagation);
+            sys::close(tree);
+            if let Some(s) = slots.get_mut(*index) {
+                *s = -1;
+            }
+            attached
+        }
         Step::Shadow {
             path,
             options,
@@ -245,6 +260,21 @@ fn bind_onto(source: RawFd, target_fd: RawFd, recursive: bool, read_only: bool, 
         });
         sys::close(tree);
         moved
+    });
+    sys::close(target_fd);
+    result
+}
+
+/// Attaches the ready detached `tree` onto the resolved `target_fd` (closed here), then
+/// changes its propagation through the tree's fd, which now names the attached mount.
+fn attach_onto(tree: RawFd, target_fd: RawFd, propagation: libc::c_ulong) -> SysResult<()> {
+    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+    let result = sys::move_mount(tree, c"", target_fd, c"", flags).and_then(|()| match propagation {
+        0 => Ok(()),
+        propagation => {
+            let mut buf = [0u8; 32];
+            sys::mount(None, sys::proc_fd_path(tree, &mut buf), None, propagation, None)
+        }
     });
     sys::close(target_fd);
     result

@@ -2,7 +2,7 @@
 
 mod rlimits;
 mod settings;
-mod validate;
+pub(crate) mod validate;
 #[cfg(feature = "serde")]
 pub(crate) mod wire;
 

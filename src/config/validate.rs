@@ -164,6 +164,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             // A cgroup filesystem shows the container's own cgroup: it gets one (`cgroup`).
             MountKind::Cgroup => s.cgroup = true,
         }
+        crate::mount_idmap::check(mount)?;
     }
     for path in &mut s.hidden_host_paths {
         *path = container_path(Setting::HideHostPaths, path)?;
@@ -411,7 +412,7 @@ fn no_nul(setting: Setting, value: &OsStr) -> Result<(), ConfigError> {
     }
 }
 
-pub(super) fn check_maps(setting: Setting, maps: &[IdMap]) -> Result<(), ConfigError> {
+pub(crate) fn check_maps(setting: Setting, maps: &[IdMap]) -> Result<(), ConfigError> {
     in_range(setting, maps.len() as u64, 1..=MAX_ID_MAP_RANGES)?;
     for m in maps {
         if m.count == 0 || m.inside.checked_add(m.count).is_none() || m.outside.checked_add(m.count).is_none() {

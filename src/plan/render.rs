@@ -159,6 +159,15 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
             }
             text
         }
+        Step::AttachTree {
+            slot,
+            target,
+            leaf,
+            propagation,
+        } => format!(
+            "attach tree slot{slot} onto {} ({leaf:?}, propagation {propagation:#x})",
+            path(target)
+        ),
         Step::Shadow {
             path: p,
             options,

@@ -157,6 +157,15 @@ pub(crate) enum Step {
         read_only: bool,
         attrs: BindAttrs,
     },
+    /// Attach the detached tree in `slot`, which the parent made ready (an idmapped bind: its
+    /// maps and every flag already set), at `target`, then change its propagation
+    /// (`MS_*` bits, 0: none) and close it. The tree can be attached once.
+    AttachTree {
+        slot: usize,
+        target: ContainerPath,
+        leaf: Leaf,
+        propagation: c_ulong,
+    },
     /// A fresh tmpfs (`options`, mount attributes `attrs`) made detached and attached over the
     /// existing directory `path`, resolved once; its root's fd goes into `slot` (for
     /// `MountPoint` and `ReadOnlyMount`). With `fill` (a shadow), it is first given the

@@ -23,7 +23,7 @@ use nix::unistd::{Pid, Uid};
 use super::{Plan, Result};
 use crate::config::Config;
 use crate::error::{Error, SetupError, SetupStep};
-use crate::idmap::IdMaps;
+use crate::idmap::{IdMap, IdMaps};
 use crate::sys;
 
 /// Whether the layers need idmapping: a user namespace whose root is not the caller's host uid
@@ -39,7 +39,7 @@ pub(super) fn needed(config: &Config) -> bool {
 /// The layers `dirs`, idmapped with the container's maps, each in a new slot the parent fills
 /// (the child inherits the fds).
 pub(super) fn open_layers(plan: &mut Plan, config: &Config, dirs: &[PathBuf]) -> Result<Vec<usize>> {
-    let userns = user_namespace(config)?;
+    let userns = user_namespace(&config.uid_map, &config.gid_map)?;
     let mut slots = Vec::with_capacity(dirs.len());
     for dir in dirs {
         let tree = idmapped(dir, &userns)?;
@@ -67,10 +67,11 @@ fn idmapped(dir: &Path, userns: &OwnedFd) -> Result<OwnedFd> {
     Ok(tree)
 }
 
-/// A user namespace with the container's maps: a process born in it, mapped, its namespace
-/// opened, then let go (it exits when the pipe it waits on closes) and reaped.
-fn user_namespace(config: &Config) -> Result<OwnedFd> {
-    let fail = |what: &str, e: nix::errno::Errno| Error::io(format!("{what} for the idmapped overlay layers"), e);
+/// A user namespace with `uid` and `gid` maps: a process born in it, mapped, its namespace
+/// opened, then let go (it exits when the pipe it waits on closes) and reaped, on every path.
+/// The fd is the caller's alone (`O_CLOEXEC`, never a slot): the container never gets it.
+pub(super) fn user_namespace(uid: &[IdMap], gid: &[IdMap]) -> Result<OwnedFd> {
+    let fail = |what: &str, e: nix::errno::Errno| Error::io(format!("{what} for an idmapped mount"), e);
     let (wait_r, wait_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("create a pipe", e))?;
     let pid = sys::fork_into_user_namespace().map_err(|e| fail("create a user namespace", e))?;
     if pid == 0 {
@@ -82,8 +83,8 @@ fn user_namespace(config: &Config) -> Result<OwnedFd> {
     }
     drop(wait_r);
     let maps = IdMaps {
-        uid: config.uid_map.clone(),
-        gid: config.gid_map.clone(),
+        uid: uid.to_vec(),
+        gid: gid.to_vec(),
         allow_setgroups: IdMaps::default_allows_setgroups(),
     };
     let opened = maps.write(Pid::from_raw(pid)).map_err(Error::Setup).and_then(|()| {

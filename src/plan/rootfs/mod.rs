@@ -16,6 +16,7 @@ mod device_nodes;
 mod hidden;
 mod host;
 mod idmapped;
+mod idmapped_bind;
 mod overlay;
 mod tree;
 
@@ -161,15 +162,30 @@ pub(super) fn open_sources(
         Some(plan.open_source(Path::new("/sys"), SetupStep::Mount)?)
     };
     let mut user_sources = Vec::new();
+    // Idmapped binds are made here, by the caller (see `idmapped_bind`).
+    let mut namespaces = idmapped_bind::UserNamespaces::default();
     for mount in &config.mounts {
-        user_sources.push(match &mount.kind {
-            MountKind::Bind { source, follow, .. } => {
+        user_sources.push(match (&mount.kind, &mount.idmap) {
+            (
+                MountKind::Bind {
+                    source,
+                    follow,
+                    recursive,
+                },
+                idmap,
+            ) => {
                 let no_follow = !follow.unwrap_or(!config.bind_no_follow);
-                Some(plan.open_source_with(source, SetupStep::BindMount, no_follow)?)
+                Some(match idmap {
+                    Some(idmap) => {
+                        idmapped_bind::open(plan, mount, idmap, source, *recursive, no_follow, &mut namespaces)?
+                    }
+                    None => plan.open_source_with(source, SetupStep::BindMount, no_follow)?,
+                })
             }
             _ => None,
         });
     }
+    drop(namespaces);
     let cgroupfs = cgroupfs::open(plan, config, cgroup)?;
     Ok(Sources {
         whole_host,
@@ -408,6 +424,17 @@ fn plan_user_mounts(
     for (index, ((m, slot), placed)) in config.mounts.iter().zip(user_sources).zip(placements).enumerate() {
         let target = resolve_path_from(&placed.path, RESOLVE_IN_ROOT, placed.create_from)?;
         let (fstype, flags, data) = match (&m.kind, slot) {
+            (MountKind::Bind { .. }, Some(slot)) if m.idmap.is_some() => {
+                let step = Step::AttachTree {
+                    slot,
+                    target,
+                    leaf: placed.leaf,
+                    propagation: m.flags.propagation_flags(),
+                };
+                plan.push(step, SetupStep::BindMount, Some(m.target.clone()));
+                plan_shadows(plan, config, tree, Anchor::Mount(index))?;
+                continue;
+            }
             (MountKind::Bind { recursive, .. }, Some(slot)) => {
                 let (set, clear) = m.flags.attrs(false);
                 let step = Step::Bind {

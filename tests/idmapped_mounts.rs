@@ -1,0 +1,214 @@
+//! Idmapped binds (`Mount::idmap`): the files of a host user shown as another id in the
+//! container, writes landing as the host user, the bind's flags honoured, bad maps refused
+//! by `build()`, a filesystem that cannot be idmapped named in a typed error, nothing left
+//! behind. Every test spawns under `common::exclusive()`: the leak test takes snapshots.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use common::Snapshot;
+use nsbox::{ConfigError, ContainerBuilder, Errno, IdMap, Mount, Namespaces, Setting, SetupStep};
+
+/// The host user whose files the binds show.
+const HOST_USER: u32 = 1000;
+/// Container root's host id.
+const ROOT_AT: u32 = 100_000;
+
+/// A world-readable directory with `src/owned` ("before"), both owned by [`HOST_USER`].
+fn source() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new().prefix("nsbox-idmap-").tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("owned"), "before\n").unwrap();
+    for path in [&src, &src.join("owned")] {
+        std::os::unix::fs::chown(path, Some(HOST_USER), Some(HOST_USER)).unwrap();
+    }
+    (dir, src)
+}
+
+/// `sh -c script` with container root at [`ROOT_AT`].
+fn in_user_namespace(script: &str) -> ContainerBuilder {
+    let mut b = common::sh_builder(script);
+    b.uid_map([IdMap::new(0, ROOT_AT, 65536)])
+        .gid_map([IdMap::new(0, ROOT_AT, 65536)]);
+    b
+}
+
+/// The source's [`HOST_USER`] shown as container root.
+fn user_as_root(src: &Path, target: &str) -> Mount {
+    let map = [IdMap::new(HOST_USER, ROOT_AT, 1)];
+    Mount::bind(src, target).idmap(map, map)
+}
+
+fn owner(path: &Path) -> (u32, u32) {
+    let meta = fs::metadata(path).unwrap();
+    (meta.uid(), meta.gid())
+}
+
+#[test]
+fn host_user_files_show_as_container_root_and_writes_land_as_the_host_user() {
+    if !common::root() {
+        return;
+    }
+    let _one = common::exclusive();
+    let (_dir, src) = source();
+    let script = "stat -c %u:%g /data/owned /plain/owned; echo after > /data/owned; touch /data/new; \
+                  stat -c %u:%g /data/new; id -u";
+    let out = in_user_namespace(script)
+        .mount(user_as_root(&src, "/data"))
+        .mount(Mount::bind(&src, "/plain"))
+        .output()
+        .unwrap();
+    let text = common::stdout_of(&out);
+    // Through the idmapped bind: root's; through a plain bind: unmapped (the overflow id).
+    assert_eq!(text, "0:0\n65534:65534\n0:0\n0\n");
+    assert_eq!(fs::read_to_string(src.join("owned")).unwrap(), "after\n");
+    assert_eq!(
+        owner(&src.join("new")),
+        (HOST_USER, HOST_USER),
+        "a new file lands as the host user"
+    );
+}
+
+#[test]
+fn without_a_user_namespace_the_payload_sees_the_mapped_host_ids() {
+    if !common::root() {
+        return;
+    }
+    let _one = common::exclusive();
+    let (_dir, src) = source();
+    let mut b = common::sh_builder("stat -c %u:%g /data/owned; touch /data/new 2>/dev/null || echo refused");
+    b.namespaces(Namespaces::all() - Namespaces::USER);
+    let map = [IdMap::new(HOST_USER, 4242, 1)];
+    let out = b.mount(Mount::bind(&src, "/data").idmap(map, map)).output().unwrap();
+    assert_eq!(common::stdout_of(&out), "4242:4242\nrefused\n");
+    // Host root (the payload) is unmapped in the bind: it cannot own a file there.
+    assert!(!src.join("new").exists());
+}
+
+#[test]
+fn read_only_idmapped_bind_refuses_writes() {
+    if !common::root() {
+        return;
+    }
+    let _one = common::exclusive();
+    let (_dir, src) = source();
+    let script = "stat -c %u /data/owned; touch /data/new 2>/dev/null && echo written; \
+                  grep -w /data /proc/self/mounts | grep -c -w ro";
+    let out = in_user_namespace(script)
+        .mount(user_as_root(&src, "/data").read_only().noexec())
+        .output()
+        .unwrap();
+    assert_eq!(common::stdout_of(&out), "0\n1\n");
+    assert!(!src.join("new").exists());
+}
+
+#[test]
+fn bad_maps_and_non_binds_are_refused_by_build() {
+    if !common::root() {
+        return;
+    }
+    let _one = common::exclusive();
+    let one = [IdMap::new(HOST_USER, ROOT_AT, 1)];
+    let overlapping = [IdMap::new(0, 10, 5), IdMap::new(2, 100, 1)];
+    let err = common::refused(common::sh_builder("true").mount(Mount::bind("/srv", "/srv").idmap(overlapping, one)));
+    assert!(
+        matches!(
+            err,
+            ConfigError::OverlappingIdRanges {
+                setting: Setting::MountUidMap,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = common::refused(common::sh_builder("true").mount(Mount::bind("/srv", "/srv").idmap(one, [])));
+    assert!(
+        matches!(
+            err,
+            ConfigError::OutOfRange {
+                setting: Setting::MountGidMap,
+                value: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = common::refused(common::sh_builder("true").mount(Mount::tmpfs("/t").idmap(one, one)));
+    assert!(
+        matches!(
+            err,
+            ConfigError::Conflict {
+                setting: Setting::MountUidMap,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn filesystem_that_cannot_be_idmapped_is_a_typed_error_naming_the_source() {
+    if !common::root() {
+        return;
+    }
+    let _one = common::exclusive();
+    // procfs is not idmappable (no FS_ALLOW_IDMAP). A first plain spawn of this process
+    // makes what nsbox keeps once per process.
+    common::stdout_of(&in_user_namespace("true").output().unwrap());
+    let before = Snapshot::take();
+    let mount = user_as_root(Path::new("/proc"), "/hostproc").non_recursive();
+    let err = common::setup_failure_of(in_user_namespace("true").mount(mount).output());
+    assert_eq!(err.step, SetupStep::IdmapMount, "{err}");
+    assert_eq!(err.path.as_deref(), Some(Path::new("/proc")), "{err}");
+    assert_eq!(err.errno, Errno::EINVAL, "{err}");
+    before.assert_unchanged("after an idmapped bind of procfs failed");
+}
+
+#[test]
+fn idmapped_spawns_leak_no_fd_process_or_mount() {
+    if !common::root() {
+        return;
+    }
+    let _one = common::exclusive();
+    let (_dir, src) = source();
+    let run = |i: usize| {
+        let other = [IdMap::new(HOST_USER, ROOT_AT + 1, 1)];
+        let mut b = in_user_namespace("stat -c %u /a/owned /b/owned /c/owned");
+        // Two binds with the same maps share one helper user namespace; the third has its own.
+        b.mount(user_as_root(&src, "/a"))
+            .mount(user_as_root(&src, "/b").read_only())
+            .mount(Mount::bind(&src, "/c").idmap(other, other));
+        if i % 2 == 1 {
+            // Fails in the parent after the first binds are made.
+            b.mount(user_as_root(Path::new("/proc"), "/p").non_recursive());
+            let err = common::setup_failure_of(b.output());
+            assert_eq!(err.step, SetupStep::IdmapMount, "{err}");
+        } else {
+            assert_eq!(common::stdout_of(&b.output().unwrap()), "0\n0\n1\n");
+        }
+    };
+    run(0);
+    run(1);
+    let before = Snapshot::take();
+    for i in 0..20 {
+        run(i);
+    }
+    before.assert_unchanged("after 20 spawns with idmapped binds");
+}
+
+#[test]
+fn idmap_on_a_missing_source_names_it() {
+    if !common::root() {
+        return;
+    }
+    let _one = common::exclusive();
+    let missing = Path::new("/no/such/nsbox-idmap-source");
+    let err = common::setup_failure_of(in_user_namespace("true").mount(user_as_root(missing, "/data")).output());
+    assert_eq!((err.step, err.path.as_deref()), (SetupStep::IdmapMount, Some(missing)));
+    assert_eq!(err.errno, Errno::ENOENT);
+}
