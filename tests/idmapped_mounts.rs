@@ -212,3 +212,60 @@ fn idmap_on_a_missing_source_names_it() {
     assert_eq!((err.step, err.path.as_deref()), (SetupStep::IdmapMount, Some(missing)));
     assert_eq!(err.errno, Errno::ENOENT);
 }
+
+/// A tmpfs mounted at `path` in the tests' mount namespace (`scripts/test` runs them in a
+/// private one), unmounted on drop.
+struct Submount(PathBuf);
+
+impl Submount {
+    fn new(path: &Path) -> Submount {
+        fs::create_dir(path).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "mode=755", "nsbox-idmap-sub"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount a tmpfs at {}", path.display());
+        Submount(path.to_path_buf())
+    }
+}
+
+impl Drop for Submount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn recursive_idmap_reaches_submounts_and_top_only_does_not() {
+    if !common::root() {
+        return;
+    }
+    let _one = common::exclusive();
+    let (_dir, src) = source();
+    let sub = Submount::new(&src.join("sub"));
+    fs::write(sub.0.join("file"), "").unwrap();
+    std::os::unix::fs::chown(sub.0.join("file"), Some(HOST_USER), Some(HOST_USER)).unwrap();
+    let map = [IdMap::new(HOST_USER, ROOT_AT, 1)];
+    let out = in_user_namespace("stat -c %u /every/sub/file /top/sub/file /top/owned")
+        .mount(Mount::bind(&src, "/every").idmap(map, map))
+        .mount(Mount::bind(&src, "/top").idmap_top_only(map, map).read_only())
+        .output()
+        .unwrap();
+    assert_eq!(common::stdout_of(&out), "0\n65534\n0\n");
+    drop(sub);
+}
+
+#[test]
+fn idmapped_bind_takes_its_propagation_once_attached() {
+    if !common::root() {
+        return;
+    }
+    let _one = common::exclusive();
+    let (_dir, src) = source();
+    let out = in_user_namespace("grep -w /data /proc/self/mountinfo | grep -c shared:")
+        .mount(user_as_root(&src, "/data").propagation(nsbox::Propagation::Shared))
+        .output()
+        .unwrap();
+    assert_eq!(common::stdout_of(&out), "1\n");
+}

@@ -28,6 +28,7 @@ mod bundle;
 mod devices;
 mod error;
 mod linux;
+mod mount_idmap;
 mod mounts;
 mod options;
 mod process;

@@ -65,12 +65,6 @@ pub(crate) fn map(b: &mut ContainerBuilder, bundle: &Bundle, ns: Namespaces) -> 
     let mut shm = false;
     for (i, m) in mounts.iter().enumerate() {
         let field = format!("mounts[{i}]");
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            return Err(unsupported(
-                format!("{field}.uidMappings"),
-                "nsbox makes no idmapped mounts",
-            ));
-        }
         let destination = normal(m.destination()).ok_or_else(|| {
             invalid(
                 format!("{field}.destination"),
@@ -80,6 +74,7 @@ pub(crate) fn map(b: &mut ContainerBuilder, bundle: &Bundle, ns: Namespaces) -> 
         let typ = m.typ().as_deref().unwrap_or("");
         let options: Vec<&str> = m.options().iter().flatten().map(String::as_str).collect();
         let bind = typ == "bind" || options.iter().any(|o| *o == "bind" || *o == "rbind");
+        let idmap = crate::mount_idmap::of(bundle, m, &options, bind, &field)?;
         let at = FIXED.iter().position(|f| Path::new(f.destination) == destination);
         let replaces = REPLACEABLE.iter().any(|r| Path::new(r) == destination);
         if replaces {
@@ -109,7 +104,11 @@ pub(crate) fn map(b: &mut ContainerBuilder, bundle: &Bundle, ns: Namespaces) -> 
             continue;
         }
         let mount = if bind {
-            bind_mount(bundle, m.source().as_deref(), &destination, &options, &field)?
+            let mount = bind_mount(bundle, m.source().as_deref(), &destination, &options, &field)?;
+            match idmap {
+                Some(idmap) => idmap.apply(mount),
+                None => mount,
+            }
         } else {
             match typ {
                 "tmpfs" => tmpfs(&destination, &options, &field)?,
@@ -195,7 +194,7 @@ fn bind_mount(
     let mut propagation = None;
     let mut flags = Flags::default();
     for option in options {
-        if flags.take(option) {
+        if flags.take(option) || crate::mount_idmap::OPTIONS.contains(option) {
             continue;
         }
         match *option {
@@ -216,7 +215,7 @@ fn bind_mount(
                     field,
                     format!(
                         "bind option {other:?}: nsbox binds take bind, rbind, ro, rro, rw, nosuid, nodev, noexec, \
-                         atime flags and private, slave, shared or unbindable propagation"
+                         atime flags, private, slave, shared or unbindable propagation, idmap and ridmap"
                     ),
                 ));
             }

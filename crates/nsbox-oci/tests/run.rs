@@ -584,3 +584,50 @@ fn a_bundles_cgroups_path_is_the_containers_cgroup_and_outlives_create() {
         let _ = fs::remove_dir(parent);
     }
 }
+
+#[test]
+fn idmapped_bind_mounts_of_a_bundle_show_and_store_the_mapped_ids() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let host = tempfile::Builder::new().prefix("nsbox-oci-idmap-").tempdir().unwrap();
+    fs::set_permissions(host.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let (users, roots) = (host.path().join("users"), host.path().join("roots"));
+    fs::create_dir(&users).unwrap();
+    fs::create_dir(&roots).unwrap();
+    fs::write(users.join("owned"), "").unwrap();
+    fs::write(roots.join("owned"), "").unwrap();
+    for path in [&users, &users.join("owned")] {
+        std::os::unix::fs::chown(path, Some(1000), Some(1000)).unwrap();
+    }
+    let mut spec = nsbox_spec();
+    let map = |host_id: u32, size: u32| json!([{"containerID": 0, "hostID": host_id, "size": size}]);
+    let user = json!([{"containerID": 1000, "hostID": 1_000_000, "size": 1}]);
+    let patches = [
+        ("/linux/namespaces/6", json!({"type": "user"})),
+        ("/linux/uidMappings", map(1_000_000, 65536)),
+        ("/linux/gidMappings", map(1_000_000, 65536)),
+        // Host user 1000's files as the container's root (runc's explicit mappings).
+        (
+            "/mounts/6",
+            json!({"destination": "/users", "type": "bind", "source": users, "options": ["rbind", "ridmap"],
+                   "uidMappings": user, "gidMappings": user}),
+        ),
+        // Host root's files as the container's root: `idmap` alone takes the container's maps.
+        (
+            "/mounts/7",
+            json!({"destination": "/roots", "type": "bind", "source": roots, "options": ["bind", "idmap", "ro"]}),
+        ),
+    ];
+    for (pointer, value) in patches {
+        set(&mut spec, pointer, value);
+    }
+    let script = "stat -c %u:%g /users/owned /roots/owned; touch /users/new && stat -c %u:%g /users/new; \
+                  touch /roots/new 2>/dev/null || echo read-only";
+    let out = run(spec, script);
+    assert_eq!(out, "0:0\n0:0\n0:0\nread-only\n");
+    let meta = fs::metadata(users.join("new")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (1000, 1000), "stored as the host user");
+    assert!(!roots.join("new").exists());
+}

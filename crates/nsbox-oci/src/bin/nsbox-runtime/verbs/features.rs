@@ -19,7 +19,7 @@ pub fn features() -> Result<()> {
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": [
             "bind", "rbind", "ro", "rro", "rw", "private", "rprivate", "nosuid", "nodev", "noexec",
-            "strictatime", "newinstance", "mode", "size", "ptmxmode", "gid"
+            "strictatime", "newinstance", "mode", "size", "ptmxmode", "gid", "idmap", "ridmap"
         ],
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
@@ -42,7 +42,7 @@ pub fn features() -> Result<()> {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {
             "org.opencontainers.runc.checkpoint.enabled": "false",
