@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
-use nsbox::{Container, ContainerBuilder, Namespaces, Port, Profile, Rootfs, Seccomp};
+use nsbox::{Container, ContainerBuilder, IdMap, Mount, Namespaces, Port, Profile, Rootfs, Seccomp};
 
 mod common;
 
@@ -75,6 +75,19 @@ fn configurations(rootfs: &std::path::Path, cgroups_allowed: bool) -> Vec<(Strin
     configs.push(("all + published port".into(), with_port));
 
     configs.push(("all but user".into(), unconfined(Namespaces::all() - Namespaces::USER)));
+
+    // One bind, plain and idmapped (the busybox tree's bin, its root-owned files shown as
+    // the container root's host id): the idmapped one costs a helper process and the mount
+    // made in the caller.
+    let bin = rootfs.join("bin");
+    let mut with_bind = unconfined(Namespaces::all());
+    with_bind.mount(Mount::bind(&bin, "/tmp/data").read_only());
+    configs.push(("all + bind".into(), with_bind));
+    let mut with_idmapped = unconfined(Namespaces::all());
+    let root = with_idmapped.build().map(|c| c.uid_map()[0].outside).unwrap_or(0);
+    let map = [IdMap::new(0, root, 1)];
+    with_idmapped.mount(Mount::bind(&bin, "/tmp/data").read_only().idmap(map, map));
+    configs.push(("all + idmapped bind".into(), with_idmapped));
 
     // The profile for untrusted code, as a caller would use it.
     let mut sandbox = Container::builder();
