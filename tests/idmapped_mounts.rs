@@ -269,3 +269,49 @@ fn idmapped_bind_takes_its_propagation_once_attached() {
         .unwrap();
     assert_eq!(common::stdout_of(&out), "1\n");
 }
+
+#[test]
+fn no_follow_idmapped_bind_refuses_a_symlinked_source() {
+    if !common::root() {
+        return;
+    }
+    let _one = common::exclusive();
+    let (dir, src) = source();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&src, &link).unwrap();
+    let refused = in_user_namespace("true")
+        .mount(user_as_root(&link, "/data").no_follow())
+        .output();
+    let err = common::setup_failure_of(refused);
+    assert_eq!(
+        (err.step, err.path.as_deref(), err.errno),
+        (SetupStep::IdmapMount, Some(&*link), Errno::ELOOP)
+    );
+    let followed = in_user_namespace("stat -c %u /data/owned")
+        .mount(user_as_root(&link, "/data").follow_symlinks())
+        .output()
+        .unwrap();
+    assert_eq!(common::stdout_of(&followed), "0\n");
+}
+
+#[test]
+fn attaching_a_directory_onto_a_file_fails_naming_the_target() {
+    if !common::root() {
+        return;
+    }
+    let _one = common::exclusive();
+    let (_dir, src) = source();
+    common::stdout_of(&in_user_namespace("true").output().unwrap());
+    let before = Snapshot::take();
+    let err = common::setup_failure_of(
+        in_user_namespace("true")
+            .mount(user_as_root(&src, "/etc/passwd"))
+            .output(),
+    );
+    assert_eq!(
+        (err.step, err.path.as_deref()),
+        (SetupStep::BindMount, Some(Path::new("/etc/passwd"))),
+        "{err}"
+    );
+    before.assert_unchanged("after an idmapped bind failed to attach");
+}
