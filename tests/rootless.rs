@@ -315,3 +315,21 @@ fn rootless_inner_sandbox_cannot_reach_the_callers_unix_sockets() {
         "the default profile still sees /var/tmp"
     );
 }
+
+#[test]
+fn rootless_inner_idmapped_bind_is_refused_naming_the_source() {
+    if !inner() {
+        return;
+    }
+    let shared = common::world_writable_dir();
+    let map = [nsbox::IdMap::new(0, NOBODY, 1)];
+    let out = Container::builder()
+        .mount(Mount::bind(shared.path(), "/shared").idmap(map, map))
+        .command("/bin/true")
+        .output();
+    let err = common::setup_failure_of(out);
+    assert_eq!(
+        (err.step, err.path.as_deref(), err.errno),
+        (SetupStep::IdmapMount, Some(shared.path()), Errno::EPERM)
+    );
+}

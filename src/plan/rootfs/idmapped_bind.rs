@@ -80,6 +80,11 @@ pub(super) fn open(
     let tree = unsafe { OwnedFd::from_raw_fd(tree) };
     drop(opened);
 
+    // Only a privileged caller can idmap a host filesystem: say so here rather than through
+    // newuidmap refusing the helper's maps.
+    if !nix::unistd::Uid::effective().is_root() {
+        return Err(fail(nix::errno::Errno::EPERM));
+    }
     let (mut set, clear) = mount.flags.attrs(false);
     if mount.read_only {
         set |= libc::MOUNT_ATTR_RDONLY;
