@@ -56,16 +56,18 @@ fn host_user_files_show_as_container_root_and_writes_land_as_the_host_user() {
     }
     let _one = common::exclusive();
     let (_dir, src) = source();
-    let script = "stat -c %u:%g /data/owned /plain/owned; echo after > /data/owned; touch /data/new; \
+    let script = "stat -c %u:%g /data/owned /plain/owned /file; echo after > /data/owned; touch /data/new; \
                   stat -c %u:%g /data/new; id -u";
     let out = in_user_namespace(script)
         .mount(user_as_root(&src, "/data"))
+        .mount(user_as_root(&src.join("owned"), "/file").read_only())
         .mount(Mount::bind(&src, "/plain"))
         .output()
         .unwrap();
     let text = common::stdout_of(&out);
-    // Through the idmapped bind: root's; through a plain bind: unmapped (the overflow id).
-    assert_eq!(text, "0:0\n65534:65534\n0:0\n0\n");
+    // Through the idmapped binds (a directory, a file): root's; through a plain bind:
+    // unmapped (the overflow id).
+    assert_eq!(text, "0:0\n65534:65534\n0:0\n0:0\n0\n");
     assert_eq!(fs::read_to_string(src.join("owned")).unwrap(), "after\n");
     assert_eq!(
         owner(&src.join("new")),
