@@ -241,7 +241,9 @@ fn support(layout: &Layout, controller: Controller) -> ControllerSupport {
         let parent = crate::cgroup::dir_of(&h.mountpoint, &h.root, &h.own);
         return entry(1, parent.clone(), writable(&parent));
     }
-    if let Some(h) = &layout.v2 {
+    if let Some(h) = &layout.v2
+        && !controller.v1_only()
+    {
         let parent = crate::cgroup::dir_of(&h.mountpoint, &h.root, &h.own);
         let listed = std::fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
         let reason = match controller.v2_name() {

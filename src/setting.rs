@@ -152,6 +152,23 @@ pub enum Setting {
     HugepageLimit,
     /// [`cgroup_unified`](crate::ContainerBuilder::cgroup_unified).
     CgroupUnified,
+    // The rest of runc's cgroup limits (issue 16).
+    /// [`memory_reservation`](crate::ContainerBuilder::memory_reservation), in bytes.
+    MemoryReservation,
+    /// [`memory_swappiness`](crate::ContainerBuilder::memory_swappiness).
+    MemorySwappiness,
+    /// [`cpu_period`](crate::ContainerBuilder::cpu_period), in microseconds.
+    CpuPeriod,
+    /// [`cpu_burst`](crate::ContainerBuilder::cpu_burst), in microseconds.
+    CpuBurst,
+    /// [`cpu_realtime`](crate::ContainerBuilder::cpu_realtime), in microseconds.
+    CpuRealtime,
+    /// [`io_device_weight`](crate::ContainerBuilder::io_device_weight).
+    IoDeviceWeight,
+    /// [`net_priority`](crate::ContainerBuilder::net_priority).
+    NetPriority,
+    /// [`rdma_limit`](crate::ContainerBuilder::rdma_limit).
+    Rdma,
 }
 
 impl Setting {
@@ -167,7 +184,9 @@ impl Setting {
             | Setting::ShmSize
             | Setting::OutputLimit
             | Setting::LogMaxSize
-            | Setting::Domainname => " bytes",
+            | Setting::Domainname
+            | Setting::MemoryReservation => " bytes",
+            Setting::CpuPeriod | Setting::CpuBurst | Setting::CpuRealtime => " µs",
             Setting::UidMap | Setting::GidMap => " ranges",
             Setting::CpuLimit => " thousandths of a CPU",
             Setting::Seccomp => " instructions",
@@ -243,6 +262,14 @@ impl fmt::Display for Setting {
             Setting::DeviceNode => "device_node",
             Setting::HugepageLimit => "hugepage_limit",
             Setting::CgroupUnified => "cgroup_unified",
+            Setting::MemoryReservation => "memory_reservation",
+            Setting::MemorySwappiness => "memory_swappiness",
+            Setting::CpuPeriod => "cpu_period",
+            Setting::CpuBurst => "cpu_burst",
+            Setting::CpuRealtime => "cpu_realtime",
+            Setting::IoDeviceWeight => "io_device_weight",
+            Setting::NetPriority => "net_priority",
+            Setting::Rdma => "rdma_limit",
         };
         f.write_str(name)
     }
