@@ -1,13 +1,15 @@
 //! The walk over a container's cgroup and every cgroup nested in it, at any depth.
 //!
 //! A container with a writable cgroup mount can nest cgroups as deep and as wide as its memory
-//! lets the kernel make them, so the walk holds the same small state at any depth: one
-//! directory fd (plus one while listing it) and a bounded batch of names of the directory it
-//! is in. It goes down by name with `openat(O_NOFOLLOW | O_DIRECTORY)` and up by `..`, and on
-//! the way up finds which child it left by its inode number, so that neither the path, the fds
-//! nor the memory held grow with the depth (a stack of names would: 255 bytes a level). The
-//! price is one more listing of the parent per child left: O(width²) directory entries read
-//! for a directory with `width` nested cgroups, each read in batches of [`BATCH`] names.
+//! lets the kernel make them. The walk holds one directory fd at a time, reads it with
+//! `getdents64` into one 4 KiB buffer, goes down by name with `openat(O_NOFOLLOW |
+//! O_DIRECTORY)` and up by `..`, and keeps per level above it only the directory position of
+//! the entry it went down (8 bytes: the kernel's readdir cookie, a name hash in cgroupfs),
+//! where it resumes on the way up after checking by inode number that the entry is still the
+//! one it left. So neither the path, the fds nor the names held grow with the depth (a
+//! stack of names would: up to 255 bytes a level; 8 bytes a level is far less than the
+//! kernel memory each nested cgroup costs the container), and every directory entry is read
+//! about once: O(entries) time, also for a directory with thousands of cgroups in it.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -15,17 +17,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-/// The names of one directory's subdirectories held at once.
-const BATCH: usize = 64;
-
-/// How often a walk starts a directory's listing again because the cgroup it came up from
-/// vanished, before it gives up.
-const MAX_RESTARTS: usize = 16;
-
 /// Visits `top` and every directory below it, parents first: `visit(fd, depth)` (0 for
 /// `top`). Once every directory below a nested one is done, `leave(parent_fd, name)` is
 /// called for it (a removal, deepest first). Directories that vanish meanwhile are skipped;
-/// one created meanwhile is visited if its name sorts after the one being visited.
+/// one created meanwhile may or may not be visited.
 pub(super) fn walk(
     top: &Path,
     visit: &mut dyn FnMut(BorrowedFd<'_>, usize),
@@ -33,57 +28,39 @@ pub(super) fn walk(
 ) -> io::Result<()> {
     let top = CString::new(top.as_os_str().as_bytes()).map_err(io::Error::other)?;
     let mut cur = open_dir(None, &top)?;
-    let mut depth = 0usize;
-    visit(cur.as_fd(), depth);
-    // The next subdirectories of `cur` to visit, in name order, all after `after`.
-    let mut after: Option<CString> = None;
-    let mut restarts = 0;
-    let mut batch = subdirs_after(cur.as_fd(), None)?;
+    visit(cur.as_fd(), 0);
+    // Per level above `cur`: the position of the entry the walk went down.
+    let mut down: Vec<i64> = Vec::new();
+    let mut entries = Entries::new();
+    let mut pos = 0i64;
     loop {
-        if let Some(name) = batch.pop() {
-            let Ok(child) = open_dir(Some(cur.as_fd()), &name) else {
-                after = Some(name);
+        if let Some(entry) = entries.next_subdir(cur.as_fd(), &mut pos)? {
+            let Ok(child) = open_dir(Some(cur.as_fd()), &entry.name) else {
                 continue;
             };
+            down.push(entry.start);
             cur = child;
-            depth += 1;
-            visit(cur.as_fd(), depth);
-            after = None;
-            batch = subdirs_after(cur.as_fd(), None)?;
+            (pos, entries) = (0, Entries::new());
+            visit(cur.as_fd(), down.len());
             continue;
         }
-        if let Some(last) = after.take() {
-            // The batch is done: the next one, if the directory has more.
-            batch = subdirs_after(cur.as_fd(), Some(&last))?;
-            if !batch.is_empty() {
-                continue;
-            }
-        }
-        if depth == 0 {
+        let Some(start) = down.pop() else {
             return Ok(());
-        }
-        // Every directory below `cur` is done: up, and on after the one left.
+        };
+        // Every directory below `cur` is done: up, back to its entry.
         let inode = nix::sys::stat::fstat(cur.as_fd())?.st_ino;
-        let parent = open_dir(Some(cur.as_fd()), c"..")?;
-        drop(std::mem::replace(&mut cur, parent));
-        depth -= 1;
-        let name = name_of(cur.as_fd(), inode)?;
-        if let Some(name) = &name {
-            leave(cur.as_fd(), name);
-        }
-        // Gone (removed meanwhile): the batch restarts from the first name, visiting again
-        // those still there; a bounded number of times, as a container could keep doing it.
-        if name.is_none() {
-            restarts += 1;
-            if restarts > MAX_RESTARTS {
-                return Err(io::Error::new(
-                    io::ErrorKind::Interrupted,
-                    "cgroups keep vanishing under the walk",
-                ));
+        cur = open_dir(Some(cur.as_fd()), c"..")?;
+        seek(cur.as_fd(), start)?;
+        (pos, entries) = (start, Entries::new());
+        match entries.next_subdir(cur.as_fd(), &mut pos)? {
+            // Still there: left, and on after it.
+            Some(entry) if entry.inode == inode => leave(cur.as_fd(), &entry.name),
+            // Gone meanwhile: on from where it was, the entry read now included.
+            _ => {
+                seek(cur.as_fd(), start)?;
+                (pos, entries) = (start, Entries::new());
             }
         }
-        batch = subdirs_after(cur.as_fd(), name.as_deref())?;
-        after = name;
     }
 }
 
@@ -92,63 +69,92 @@ pub(super) fn has_subdirs(dir: &Path) -> bool {
     let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
         return false;
     };
-    let Ok(fd) = open_dir(None, &path) else { return false };
-    let mut any = false;
-    let _ = for_each_subdir(fd.as_fd(), &mut |_, _| {
-        any = true;
-        true
-    });
-    any
+    let Ok(fd) = open_dir(None, &path) else {
+        return false;
+    };
+    Entries::new()
+        .next_subdir(fd.as_fd(), &mut 0)
+        .is_ok_and(|e| e.is_some())
 }
 
-/// Up to [`BATCH`] names of subdirectories of `dir` sorting after `after`, the first last
-/// (popped first).
-fn subdirs_after(dir: BorrowedFd<'_>, after: Option<&CStr>) -> io::Result<Vec<CString>> {
-    let mut batch: Vec<CString> = Vec::with_capacity(BATCH + 1);
-    for_each_subdir(dir, &mut |name, _| {
-        if after.is_some_and(|a| name <= a) {
-            return false;
+/// A subdirectory's entry.
+struct Entry {
+    name: CString,
+    inode: u64,
+    /// The directory position to read it again from.
+    start: i64,
+}
+
+/// A directory's entries, read with `getdents64` one buffer at a time from the fd's position.
+struct Entries {
+    /// `linux_dirent64` records (8-byte aligned, as the kernel writes them).
+    buf: Vec<u64>,
+    len: usize,
+    at: usize,
+}
+
+/// The bytes `getdents64` fills per call.
+const BUFFER: usize = 4096;
+
+impl Entries {
+    fn new() -> Self {
+        Entries {
+            buf: vec![0; BUFFER / 8],
+            len: 0,
+            at: 0,
         }
-        // Keep the BATCH smallest, largest first.
-        let at = batch.partition_point(|n| n.as_c_str() > name);
-        if at > 0 || batch.len() < BATCH {
-            batch.insert(at, name.to_owned());
-            if batch.len() > BATCH {
-                batch.remove(0);
+    }
+
+    /// The next subdirectory (not `.` or `..`); `pos` follows the position past each entry.
+    fn next_subdir(&mut self, dir: BorrowedFd<'_>, pos: &mut i64) -> io::Result<Option<Entry>> {
+        loop {
+            if self.at >= self.len {
+                // SAFETY: getdents64 on a live fd into a buffer of BUFFER bytes we own.
+                let n = unsafe { libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), self.buf.as_mut_ptr(), BUFFER) };
+                let e = io::Error::last_os_error();
+                // ENOENT: the directory was removed meanwhile: it has nothing left to list.
+                if n < 0 && e.kind() == io::ErrorKind::NotFound {
+                    return Ok(None);
+                }
+                if n < 0 {
+                    return Err(e);
+                }
+                if n == 0 {
+                    return Ok(None);
+                }
+                (self.len, self.at) = (n as usize, 0);
+            }
+            let record = &self.bytes()[self.at..self.len];
+            let malformed = || io::Error::other("getdents64 returned a malformed record");
+            let header = record.get(..19).ok_or_else(malformed)?;
+            let eight = |at: usize| <[u8; 8]>::try_from(&header[at..at + 8]).unwrap_or_default();
+            let inode = u64::from_ne_bytes(eight(0));
+            let next = i64::from_ne_bytes(eight(8));
+            let length = usize::from(u16::from_ne_bytes([header[16], header[17]]));
+            let kind = header[18];
+            let name = record.get(19..length).ok_or_else(malformed)?;
+            let name = CStr::from_bytes_until_nul(name).map_err(|_| malformed())?;
+            let wanted = kind == libc::DT_DIR && name != c"." && name != c"..";
+            let name = wanted.then(|| name.to_owned());
+            let start = *pos;
+            (*pos, self.at) = (next, self.at + length);
+            if let Some(name) = name {
+                return Ok(Some(Entry { name, inode, start }));
             }
         }
-        false
-    })?;
-    Ok(batch)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: the Vec<u64>'s BUFFER bytes, viewed as bytes (any bit pattern is a u8).
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), BUFFER) }
+    }
 }
 
-/// The name of the subdirectory of `dir` with inode `inode`, if it is still there.
-fn name_of(dir: BorrowedFd<'_>, inode: u64) -> io::Result<Option<CString>> {
-    let mut found = None;
-    for_each_subdir(dir, &mut |name, ino| {
-        if ino == inode {
-            found = Some(name.to_owned());
-        }
-        found.is_some()
-    })?;
-    Ok(found)
-}
-
-/// Calls `f(name, inode)` for each subdirectory of `dir` until it returns true.
-fn for_each_subdir(dir: BorrowedFd<'_>, f: &mut dyn FnMut(&CStr, u64) -> bool) -> io::Result<()> {
-    use nix::fcntl::OFlag;
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-    let mut listing = nix::dir::Dir::openat(dir, ".", flags, nix::sys::stat::Mode::empty())?;
-    for entry in listing.iter() {
-        let Ok(entry) = entry else { continue };
-        let name = entry.file_name();
-        let is_dir = entry.file_type() == Some(nix::dir::Type::Directory);
-        if !is_dir || name == c"." || name == c".." {
-            continue;
-        }
-        if f(name, entry.ino()) {
-            break;
-        }
+/// Sets the directory position of `dir` (a readdir cookie from `getdents64`).
+fn seek(dir: BorrowedFd<'_>, pos: i64) -> io::Result<()> {
+    // SAFETY: lseek on a live fd.
+    if unsafe { libc::lseek(dir.as_raw_fd(), pos, libc::SEEK_SET) } < 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }
@@ -218,7 +224,7 @@ mod tests {
             deep.push(format!("d{i}"));
         }
         std::fs::create_dir_all(&deep).unwrap();
-        for i in 0..(BATCH * 2 + 3) {
+        for i in 0..203 {
             std::fs::create_dir(tmp.join(format!("w{i:03}"))).unwrap();
         }
         std::fs::write(tmp.join("a-file"), "").unwrap();
@@ -235,14 +241,44 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(visited, 1 + 200 + BATCH * 2 + 3);
+        assert_eq!(visited, 1 + 200 + 203);
         assert_eq!(max_depth, 200);
-        assert_eq!(left, 200 + BATCH * 2 + 3);
+        assert_eq!(left, 200 + 203);
         let rest: Vec<_> = std::fs::read_dir(&tmp)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(rest, ["a-file"]);
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn a_directory_removed_under_the_walk_is_skipped_not_its_siblings() {
+        let tmp = std::env::temp_dir().join(format!("nsbox-walk-vanish-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        for dir in ["a/x", "a/y", "b", "c"] {
+            std::fs::create_dir_all(tmp.join(dir)).unwrap();
+        }
+        let (mut visited, mut left, mut removed) = (0, Vec::new(), false);
+        walk(
+            &tmp,
+            &mut |_, depth| {
+                visited += 1;
+                // Whichever of a/x, a/y comes first goes while the walk is in it.
+                if depth == 2 && !removed {
+                    removed = ["x", "y"]
+                        .iter()
+                        .any(|n| std::fs::remove_dir(tmp.join("a").join(n)).is_ok());
+                }
+            },
+            &mut |_, name| left.push(name.to_string_lossy().into_owned()),
+        )
+        .unwrap();
+        left.sort();
+        assert!(removed);
+        assert_eq!(visited, 1 + 5);
+        assert_eq!(left.len(), 4, "{left:?}");
+        assert!(["a", "b", "c"].iter().all(|n| left.iter().any(|l| l == n)), "{left:?}");
         std::fs::remove_dir_all(&tmp).unwrap();
     }
 }
