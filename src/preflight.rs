@@ -254,12 +254,16 @@ fn support(layout: &Layout, controller: Controller) -> ControllerSupport {
         };
         return entry(2, parent, reason);
     }
+    let reason = match (controller.v1_only(), &layout.v2) {
+        (true, Some(_)) => "not mounted: no v1 hierarchy has it, and cgroup v2 has no such controller",
+        _ => "not mounted: no v1 hierarchy has it and there is no cgroup2",
+    };
     ControllerSupport {
         controller,
         version: None,
         parent: None,
         usable: false,
-        reason: Some("not mounted: no v1 hierarchy has it and there is no cgroup2".into()),
+        reason: Some(reason.into()),
     }
 }
 
