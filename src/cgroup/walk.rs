@@ -40,7 +40,7 @@ pub(super) fn walk(
             };
             down.push(entry.start);
             cur = child;
-            (pos, entries) = (0, Entries::new());
+            (pos, entries.len) = (0, 0);
             visit(cur.as_fd(), down.len());
             continue;
         }
@@ -51,14 +51,14 @@ pub(super) fn walk(
         let inode = nix::sys::stat::fstat(cur.as_fd())?.st_ino;
         cur = open_dir(Some(cur.as_fd()), c"..")?;
         seek(cur.as_fd(), start)?;
-        (pos, entries) = (start, Entries::new());
+        (pos, entries.len) = (start, 0);
         match entries.next_subdir(cur.as_fd(), &mut pos)? {
             // Still there: left, and on after it.
             Some(entry) if entry.inode == inode => leave(cur.as_fd(), &entry.name),
             // Gone meanwhile: on from where it was, the entry read now included.
             _ => {
                 seek(cur.as_fd(), start)?;
-                (pos, entries) = (start, Entries::new());
+                (pos, entries.len) = (start, 0);
             }
         }
     }
@@ -89,6 +89,7 @@ struct Entry {
 struct Entries {
     /// `linux_dirent64` records (8-byte aligned, as the kernel writes them).
     buf: Vec<u64>,
+    /// Bytes of `buf` filled by the last call (0: read again from the fd's position).
     len: usize,
     at: usize,
 }
