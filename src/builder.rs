@@ -332,9 +332,10 @@ impl ContainerBuilder {
         self
     }
 
-    /// CPU bandwidth in CPUs (0.5 is half of one CPU), enforced per 100 ms period. `build()`
-    /// refuses a NaN or less than 0.01 ([`ConfigError::OutOfRange`](crate::ConfigError::OutOfRange))
-    /// and more than the online CPUs, infinity included
+    /// CPU bandwidth in CPUs (0.5 is half of one CPU), enforced per 100 ms period (or per
+    /// [`cpu_period`](Self::cpu_period)). `build()` refuses a NaN or less than 0.01
+    /// ([`ConfigError::OutOfRange`](crate::ConfigError::OutOfRange)) and more than the online
+    /// CPUs, infinity included
     /// ([`ConfigError::ExceedsHost`](crate::ConfigError::ExceedsHost)).
     pub fn cpu_limit(&mut self, cpus: f64) -> &mut Self {
         self.settings.resources.cpus = Some(cpus);

@@ -150,6 +150,7 @@ mod unknown_value;
 pub use builder::ContainerBuilder;
 pub use cgroup::{CgroupError, CgroupMode, Controller, IoDeviceLimit, IoLimitKind, Stats};
 pub use cgroup::{CgroupHandle, CgroupUpdate, DeviceAccess, DeviceRule, DeviceType};
+pub use cgroup::{IoDeviceWeight, RdmaLimit};
 pub use config::Config;
 #[cfg(feature = "serde")]
 pub use config::UncheckedConfig;

@@ -241,7 +241,9 @@ fn support(layout: &Layout, controller: Controller) -> ControllerSupport {
         let parent = crate::cgroup::dir_of(&h.mountpoint, &h.root, &h.own);
         return entry(1, parent.clone(), writable(&parent));
     }
-    if let Some(h) = &layout.v2 {
+    if let Some(h) = &layout.v2
+        && !controller.v1_only()
+    {
         let parent = crate::cgroup::dir_of(&h.mountpoint, &h.root, &h.own);
         let listed = std::fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
         let reason = match controller.v2_name() {
@@ -252,12 +254,16 @@ fn support(layout: &Layout, controller: Controller) -> ControllerSupport {
         };
         return entry(2, parent, reason);
     }
+    let reason = match (controller.v1_only(), &layout.v2) {
+        (true, Some(_)) => "not mounted: no v1 hierarchy has it, and cgroup v2 has no such controller",
+        _ => "not mounted: no v1 hierarchy has it and there is no cgroup2",
+    };
     ControllerSupport {
         controller,
         version: None,
         parent: None,
         usable: false,
-        reason: Some("not mounted: no v1 hierarchy has it and there is no cgroup2".into()),
+        reason: Some(reason.into()),
     }
 }
 

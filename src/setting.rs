@@ -158,6 +158,23 @@ pub enum Setting {
     /// The gid maps of an idmapped bind ([`Mount::idmap`](crate::Mount::idmap)); its range is
     /// a number of ranges.
     MountGidMap,
+    // The rest of runc's cgroup limits (issue 16).
+    /// [`memory_reservation`](crate::ContainerBuilder::memory_reservation), in bytes.
+    MemoryReservation,
+    /// [`memory_swappiness`](crate::ContainerBuilder::memory_swappiness).
+    MemorySwappiness,
+    /// [`cpu_period`](crate::ContainerBuilder::cpu_period), in microseconds.
+    CpuPeriod,
+    /// [`cpu_burst`](crate::ContainerBuilder::cpu_burst), in microseconds.
+    CpuBurst,
+    /// [`cpu_realtime`](crate::ContainerBuilder::cpu_realtime), in microseconds.
+    CpuRealtime,
+    /// [`io_device_weight`](crate::ContainerBuilder::io_device_weight).
+    IoDeviceWeight,
+    /// [`net_priority`](crate::ContainerBuilder::net_priority).
+    NetPriority,
+    /// [`rdma_limit`](crate::ContainerBuilder::rdma_limit).
+    Rdma,
 }
 
 impl Setting {
@@ -173,7 +190,9 @@ impl Setting {
             | Setting::ShmSize
             | Setting::OutputLimit
             | Setting::LogMaxSize
-            | Setting::Domainname => " bytes",
+            | Setting::Domainname
+            | Setting::MemoryReservation => " bytes",
+            Setting::CpuPeriod | Setting::CpuBurst | Setting::CpuRealtime => " µs",
             Setting::UidMap | Setting::GidMap => " ranges",
             Setting::MountUidMap | Setting::MountGidMap => " ranges",
             Setting::CpuLimit => " thousandths of a CPU",
@@ -252,6 +271,14 @@ impl fmt::Display for Setting {
             Setting::CgroupUnified => "cgroup_unified",
             Setting::MountUidMap => "mount idmap uid map",
             Setting::MountGidMap => "mount idmap gid map",
+            Setting::MemoryReservation => "memory_reservation",
+            Setting::MemorySwappiness => "memory_swappiness",
+            Setting::CpuPeriod => "cpu_period",
+            Setting::CpuBurst => "cpu_burst",
+            Setting::CpuRealtime => "cpu_realtime",
+            Setting::IoDeviceWeight => "io_device_weight",
+            Setting::NetPriority => "net_priority",
+            Setting::Rdma => "rdma_limit",
         };
         f.write_str(name)
     }

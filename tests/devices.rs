@@ -205,9 +205,20 @@ fn a_detached_containers_cgroup_is_found_again_by_its_path() {
     handle.thaw().unwrap();
     assert!(!handle.is_frozen().unwrap());
 
-    let mut update = CgroupUpdate::new();
-    update.pids_limit(77).cpu_weight(200);
-    handle.update(&update).unwrap();
+    handle.update(CgroupUpdate::new().pids_limit(77)).unwrap();
+    // The container has no cpu cgroup (no cpu limit at spawn): a cpu weight is refused, never
+    // silently dropped.
+    let err = handle.update(CgroupUpdate::new().cpu_weight(200)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            nsbox::Error::Cgroup(nsbox::CgroupError::Unavailable {
+                controller: nsbox::Controller::Cpu,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
     let pids_max: Vec<String> = handle
         .dirs()
         .iter()

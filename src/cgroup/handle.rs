@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::layout::Layout;
-use super::{Cgroup, CgroupError, Controller, Resources, Stats, V1Group, V2Group, exact_dir};
+use super::update::CgroupUpdate;
+use super::{Cgroup, CgroupError, Controller, Stats, V1Group, V2Group, exact_dir};
 use crate::error::CleanupError;
 use crate::signal::Signal;
 
@@ -116,20 +117,26 @@ impl CgroupHandle {
         self.cgroup.procs()
     }
 
-    /// Sends `signal` to every process in it (`runc kill --all`): frozen while the list is
-    /// read and signalled, where a freezer is available, so nothing forks out of it meanwhile.
-    /// SIGKILL goes through `cgroup.kill` where the kernel has it.
+    /// Sends `signal` to every process in it and in the cgroups nested in it, at any depth
+    /// (`runc kill --all`): frozen while the list is read and signalled, where a freezer is
+    /// available, so nothing forks out of it meanwhile (a paused one stays paused). SIGKILL
+    /// first clears the freezes the container set on cgroups it nested (a task the v1 freezer
+    /// froze would not die), then goes through `cgroup.kill` where the kernel has it.
     pub fn kill_all(&self, signal: Signal) -> Result<(), CgroupError> {
         if signal == Signal::SIGKILL {
             self.cgroup.kill_all();
             return Ok(());
         }
+        // A paused container stays paused.
+        let paused = self.cgroup.is_frozen().unwrap_or(false);
         let frozen = self.cgroup.set_frozen(true).is_ok();
-        for pid in self.cgroup.procs() {
+        // Each process once: it is listed in every hierarchy.
+        let pids: std::collections::BTreeSet<i32> = self.cgroup.procs().into_iter().collect();
+        for pid in pids {
             // SAFETY: kill takes no memory; a pid gone meanwhile fails with ESRCH, ignored.
             unsafe { libc::kill(pid, signal.as_raw()) };
         }
-        if frozen {
+        if frozen && !paused {
             self.cgroup.set_frozen(false)?;
         }
         Ok(())
@@ -138,9 +145,8 @@ impl CgroupHandle {
     /// Changes the limits in `update` (the others stay as they are), checked first as
     /// `build()` checks them.
     pub fn update(&self, update: &CgroupUpdate) -> crate::Result<()> {
-        let r = &update.resources;
-        r.validate(0)?;
-        self.cgroup.update(r)?;
+        update.validate()?;
+        self.cgroup.update(update)?;
         Ok(())
     }
 
@@ -192,69 +198,6 @@ impl Drop for CgroupHandle {
     }
 }
 
-/// New limits for [`CgroupHandle::update`]: only those set are written.
-///
-/// ```
-/// let mut update = nsbox::CgroupUpdate::new();
-/// update.memory_limit(256 << 20).pids_limit(100);
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct CgroupUpdate {
-    resources: Resources,
-}
-
-impl CgroupUpdate {
-    /// No change yet.
-    pub fn new() -> Self {
-        CgroupUpdate::default()
-    }
-
-    /// As [`ContainerBuilder::memory_limit`](crate::ContainerBuilder::memory_limit).
-    pub fn memory_limit(&mut self, bytes: u64) -> &mut Self {
-        self.resources.memory = Some(bytes);
-        self
-    }
-
-    /// As [`ContainerBuilder::memory_swap_limit`](crate::ContainerBuilder::memory_swap_limit)
-    /// (needs a memory limit in the same update).
-    pub fn memory_swap_limit(&mut self, bytes: u64) -> &mut Self {
-        self.resources.swap = Some(bytes);
-        self
-    }
-
-    /// As [`ContainerBuilder::cpu_limit`](crate::ContainerBuilder::cpu_limit).
-    pub fn cpu_limit(&mut self, cpus: f64) -> &mut Self {
-        self.resources.cpus = Some(cpus);
-        self
-    }
-
-    /// As [`ContainerBuilder::cpu_weight`](crate::ContainerBuilder::cpu_weight).
-    pub fn cpu_weight(&mut self, weight: u64) -> &mut Self {
-        self.resources.cpu_weight = Some(weight);
-        self
-    }
-
-    /// As [`ContainerBuilder::cpuset_cpus`](crate::ContainerBuilder::cpuset_cpus).
-    pub fn cpuset_cpus(&mut self, cpus: impl Into<String>) -> &mut Self {
-        self.resources.cpuset_cpus = Some(cpus.into());
-        self
-    }
-
-    /// As [`ContainerBuilder::cpuset_mems`](crate::ContainerBuilder::cpuset_mems).
-    pub fn cpuset_mems(&mut self, mems: impl Into<String>) -> &mut Self {
-        self.resources.cpuset_mems = Some(mems.into());
-        self
-    }
-
-    /// `pids.max` as written: unlike
-    /// [`ContainerBuilder::pids_limit`](crate::ContainerBuilder::pids_limit), nsbox's own
-    /// processes are not added (the handle does not know whether the container has an init).
-    pub fn pids_limit(&mut self, max: u64) -> &mut Self {
-        self.resources.pids = Some(max);
-        self
-    }
-}
-
 impl Cgroup {
     pub(super) fn is_frozen(&self) -> Result<bool, CgroupError> {
         match (
@@ -270,58 +213,5 @@ impl Cgroup {
                 why: "no v1 freezer hierarchy and no cgroup2 mount".into(),
             }),
         }
-    }
-
-    /// Writes the limits `r` sets into the hierarchies that have their controllers. The
-    /// cpuset lists are written only when given (v1's `apply` would copy the parent's into an
-    /// unset one); v1's memory and memory+swap limits in the order the kernel accepts (the
-    /// first must stay below the second).
-    pub(super) fn update(&self, r: &Resources) -> Result<(), CgroupError> {
-        let needed = super::needed_controllers(r);
-        let plain = Resources {
-            cpuset_cpus: None,
-            cpuset_mems: None,
-            ..r.clone()
-        };
-        let cpusets = [("cpuset.cpus", &r.cpuset_cpus), ("cpuset.mems", &r.cpuset_mems)];
-        for g in &self.v1 {
-            let mut controllers: BTreeSet<Controller> = g.controllers.intersection(&needed).copied().collect();
-            controllers.remove(&Controller::Cpuset);
-            if controllers.remove(&Controller::Memory)
-                && let Some(bytes) = r.memory
-            {
-                v1_memory(&g.dir, bytes, r.swap)?;
-            }
-            let parent = g.dir.parent().unwrap_or(&g.dir);
-            super::v1::apply(&g.dir, parent, &controllers, &plain)?;
-            if g.controllers.contains(&Controller::Cpuset) {
-                for (file, value) in cpusets.iter().filter_map(|(f, v)| Some((*f, v.as_ref()?))) {
-                    super::write(&g.dir, file, value, Some(Controller::Cpuset))?;
-                }
-            }
-        }
-        if let Some(g) = &self.v2 {
-            super::v2::apply(&g.dir, &g.controllers, r)?;
-        }
-        Ok(())
-    }
-}
-
-/// v1 memory, then memory+swap; if the new memory limit is above the current memory+swap
-/// limit the kernel refuses it (EINVAL) until that one is raised: then the other order.
-fn v1_memory(dir: &Path, bytes: u64, swap: Option<u64>) -> Result<(), CgroupError> {
-    let memory = || super::write(dir, "memory.limit_in_bytes", bytes, Some(Controller::Memory));
-    let Some(swap) = swap else { return memory() };
-    let memsw = || {
-        super::write(
-            dir,
-            "memory.memsw.limit_in_bytes",
-            bytes.saturating_add(swap),
-            Some(Controller::Memory),
-        )
-    };
-    match memory() {
-        Ok(()) => memsw(),
-        Err(_) => memsw().and_then(|()| memory()),
     }
 }

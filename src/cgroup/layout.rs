@@ -29,11 +29,17 @@ pub enum Controller {
     Devices,
     /// Huge page limits (`hugetlb`).
     Hugetlb,
+    /// Network class ids (`net_cls`, v1 only).
+    NetCls,
+    /// Network priorities (`net_prio`, v1 only).
+    NetPrio,
+    /// RDMA resource limits (`rdma`).
+    Rdma,
 }
 
 impl Controller {
     /// Every controller, in a fixed order.
-    pub const ALL: [Controller; 9] = [
+    pub const ALL: [Controller; 12] = [
         Controller::Memory,
         Controller::Cpu,
         Controller::Cpuacct,
@@ -43,6 +49,9 @@ impl Controller {
         Controller::Freezer,
         Controller::Devices,
         Controller::Hugetlb,
+        Controller::NetCls,
+        Controller::NetPrio,
+        Controller::Rdma,
     ];
 
     /// The name of the v1 hierarchy's subsystem.
@@ -57,6 +66,9 @@ impl Controller {
             Controller::Freezer => "freezer",
             Controller::Devices => "devices",
             Controller::Hugetlb => "hugetlb",
+            Controller::NetCls => "net_cls",
+            Controller::NetPrio => "net_prio",
+            Controller::Rdma => "rdma",
         }
     }
 
@@ -69,8 +81,17 @@ impl Controller {
             Controller::Pids => Some("pids"),
             Controller::Io => Some("io"),
             Controller::Hugetlb => Some("hugetlb"),
+            Controller::Rdma => Some("rdma"),
             Controller::Cpuacct | Controller::Freezer | Controller::Devices => None,
+            // Not in v2 at all (see `v1_only`).
+            Controller::NetCls | Controller::NetPrio => None,
         }
+    }
+
+    /// Whether cgroup v2 has no counterpart at all (`net_cls`, `net_prio`: v2 leaves packet
+    /// tagging to eBPF and the socket's cgroup path).
+    pub(crate) fn v1_only(self) -> bool {
+        matches!(self, Controller::NetCls | Controller::NetPrio)
     }
 }
 

@@ -86,6 +86,32 @@ pub(crate) struct Resources {
     pub hugepages: Vec<(String, u64)>,
     /// Raw cgroup v2 files and the values written to them.
     pub unified: Vec<(String, String)>,
+    // The rest of runc's limits (issue 16, cgroup resources): see `tuning`.
+    /// Memory soft limit in bytes (v1 `memory.soft_limit_in_bytes`, v2 `memory.low`).
+    pub memory_reservation: Option<u64>,
+    /// v1 `memory.swappiness` (0..=100).
+    pub memory_swappiness: Option<u64>,
+    /// v1 `memory.oom_control` = 1.
+    pub oom_kill_disable: bool,
+    /// The CFS period in microseconds; `None`: [`CPU_PERIOD_US`].
+    pub cpu_period: Option<u64>,
+    /// CFS burst in microseconds (v1 `cpu.cfs_burst_us`, v2 `cpu.max.burst`).
+    pub cpu_burst: Option<u64>,
+    /// `cpu.idle`.
+    pub cpu_idle: Option<bool>,
+    /// v1 `cpu.rt_period_us` and `cpu.rt_runtime_us`.
+    pub cpu_rt_period: Option<u64>,
+    pub cpu_rt_runtime: Option<u64>,
+    /// Per-device I/O weights.
+    pub io_device_weights: Vec<super::tuning::IoDeviceWeight>,
+    /// v1 `blkio.leaf_weight`, in `io_weight`'s units.
+    pub io_leaf_weight: Option<u64>,
+    /// v1 `net_cls.classid`.
+    pub net_class_id: Option<u32>,
+    /// v1 `net_prio.ifpriomap`: (interface, priority).
+    pub net_priorities: Vec<(String, u32)>,
+    /// `rdma.max`, per device.
+    pub rdma: Vec<super::tuning::RdmaLimit>,
 }
 
 /// The CFS period nsbox uses for CPU limits: 100 ms, the kernel's and Docker's default.
@@ -113,9 +139,15 @@ impl Resources {
         *self == Resources::default()
     }
 
-    /// The CFS quota in microseconds per [`CPU_PERIOD_US`].
+    /// The CFS quota in microseconds per [`cpu_period_us`](Self::cpu_period_us).
     pub fn cpu_quota_us(&self) -> Option<u64> {
-        self.cpus.map(|c| ((c * CPU_PERIOD_US as f64).round() as u64).max(1000))
+        let period = self.cpu_period_us() as f64;
+        self.cpus.map(|c| ((c * period).round() as u64).max(1000))
+    }
+
+    /// The CFS period: the one given, else [`CPU_PERIOD_US`].
+    pub fn cpu_period_us(&self) -> u64 {
+        self.cpu_period.unwrap_or(CPU_PERIOD_US)
     }
 
     /// Checks every limit, also against what this host has (see [`host`](super::host)):
@@ -230,7 +262,7 @@ impl Resources {
         if let Some(l) = self.io_devices.iter().find(|l| l.value == 0) {
             range(Setting::IoDeviceLimit, Some(l.value), 1..=u64::MAX)?;
         }
-        Ok(())
+        self.validate_tuning()
     }
 
     /// The limits as written to the cgroup: the pids limit with nsbox's own processes added.

@@ -20,8 +20,11 @@ pub(crate) mod id_list;
 mod layout;
 pub(crate) mod limits;
 pub(crate) mod stats;
+pub(crate) mod tuning;
+mod update;
 mod v1;
 mod v2;
+mod walk;
 
 use std::collections::BTreeSet;
 use std::fmt::Display;
@@ -33,12 +36,14 @@ use std::time::{Duration, Instant};
 use crate::error::{CleanupAction, CleanupError};
 
 pub use device_rules::{DeviceAccess, DeviceRule, DeviceType};
-pub use handle::{CgroupHandle, CgroupUpdate};
+pub use handle::CgroupHandle;
 pub use layout::{CgroupMode, Controller};
 pub(crate) use layout::{Layout, dir_of};
 pub(crate) use limits::Resources;
 pub use limits::{IoDeviceLimit, IoLimitKind};
 pub use stats::Stats;
+pub use tuning::{IoDeviceWeight, RdmaLimit};
+pub use update::CgroupUpdate;
 
 /// A cgroup operation that failed, or a limit this host cannot enforce.
 #[derive(Debug, thiserror::Error)]
@@ -239,7 +244,17 @@ impl Cgroup {
                     }
                     None => v1_sets.push((index, BTreeSet::from([*controller]))),
                 },
-                None if layout.v2.is_some() => {
+                // net_cls and net_prio have no v2 counterpart (runc ignores them there).
+                None if controller.v1_only() && is_needed => {
+                    return Err(CgroupError::Unavailable {
+                        controller: *controller,
+                        why: format!(
+                            "no v1 {controller} hierarchy is mounted, and cgroup v2 has no {controller} \
+                             ({controller}.* files)"
+                        ),
+                    });
+                }
+                None if layout.v2.is_some() && !controller.v1_only() => {
                     if is_needed { &mut v2_needed } else { &mut v2_wanted }.insert(*controller);
                 }
                 None if is_needed => {
@@ -437,7 +452,7 @@ impl Cgroup {
         let dir = self.v2.as_ref().map(|g| &g.dir).or(self.v1.first().map(|g| &g.dir));
         let mut pids = Vec::new();
         if let Some(dir) = dir {
-            procs_below(dir, &mut pids, 0);
+            procs_below(dir, &mut pids);
         }
         pids
     }
@@ -446,6 +461,7 @@ impl Cgroup {
     /// freeze (so nothing forks or exits under us), kill each listed process, thaw; repeated
     /// until the cgroup is empty.
     fn kill_all(&self) {
+        self.kill_nested_frozen();
         if let Some(g) = &self.v2
             && v2::kill(&g.dir)
         {
@@ -466,6 +482,41 @@ impl Cgroup {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// SIGKILL to every process of cgroups nested in the container's, after clearing every
+    /// nested freeze: a container with a writable cgroup mount can freeze a cgroup of its own,
+    /// and a task the v1 freezer froze does not die of SIGKILL until thawed (`cgroup.kill`
+    /// would wait for it in vain). Done with the container's cgroup frozen, so that nothing in
+    /// it runs to freeze again; thawed, they die. Nothing to do (one directory listing) where
+    /// nothing is nested.
+    fn kill_nested_frozen(&self) {
+        let dirs: Vec<&Path> = self
+            .v1
+            .iter()
+            .map(|g| g.dir.as_path())
+            .chain(self.v2.as_ref().map(|g| g.dir.as_path()))
+            .collect();
+        if !dirs.iter().any(|d| walk::has_subdirs(d)) {
+            return;
+        }
+        let _ = self.set_frozen(true);
+        for dir in dirs {
+            let _ = walk::walk(
+                dir,
+                &mut |fd, depth| {
+                    if depth > 0 {
+                        let _ = walk::write_at(fd, c"freezer.state", b"THAWED");
+                        let _ = walk::write_at(fd, c"cgroup.freeze", b"0");
+                    }
+                },
+                &mut |_, _| {},
+            );
+        }
+        for pid in self.procs() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = self.set_frozen(false);
     }
 
     /// Leaves the cgroups in place (a detached container still runs in them).
@@ -489,9 +540,8 @@ impl Cgroup {
         }
         self.kill_all();
         let dirs = self.v1.drain(..).map(|g| g.dir).chain(self.v2.take().map(|g| g.dir));
-        let depth = if nested { 0 } else { MAX_DEPTH };
         dirs.filter_map(|dir| {
-            let (failed, e) = remove_tree(&dir, depth).err()?;
+            let (failed, e) = remove_tree(&dir, nested).err()?;
             Some(CleanupError::new(CleanupAction::RemoveCgroup, Some(failed), &e))
         })
         .collect()
@@ -522,39 +572,26 @@ fn remove_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Nested cgroups deeper than this are not walked (a container could nest without bound).
-const MAX_DEPTH: usize = 32;
-
-/// The pids in `dir/cgroup.procs` and in every cgroup below it.
-fn procs_below(dir: &Path, pids: &mut Vec<i32>, depth: usize) {
-    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-        pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-    }
-    if depth < MAX_DEPTH {
-        for sub in subdirs(dir) {
-            procs_below(&sub, pids, depth + 1);
-        }
-    }
+/// The pids in `dir/cgroup.procs` and in every cgroup below it, at any depth (see `walk`).
+fn procs_below(dir: &Path, pids: &mut Vec<i32>) {
+    let _ = walk::walk(
+        dir,
+        &mut |fd, _| {
+            let listed = walk::read_at(fd, c"cgroup.procs");
+            pids.extend(listed.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        },
+        &mut |_, _| {},
+    );
 }
 
-fn subdirs(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect()
-}
-
-/// Removes the cgroup `dir` and every cgroup below it, deepest first; on failure, the
-/// directory that could not be removed.
-fn remove_tree(dir: &Path, depth: usize) -> Result<(), (PathBuf, io::Error)> {
-    if depth < MAX_DEPTH {
-        for sub in subdirs(dir) {
-            remove_tree(&sub, depth + 1)?;
-        }
+/// Removes the cgroup `dir` and, with `nested`, every cgroup below it first, deepest first;
+/// on failure, the directory that could not be removed (a nested one that could not be
+/// removed makes `dir`'s removal fail: that is the one reported).
+fn remove_tree(dir: &Path, nested: bool) -> Result<(), (PathBuf, io::Error)> {
+    if nested {
+        let _ = walk::walk(dir, &mut |_, _| {}, &mut |parent, name| {
+            let _ = walk::remove_at(parent, name);
+        });
     }
     remove_dir(dir).map_err(|e| (dir.to_path_buf(), e))
 }
@@ -608,11 +645,26 @@ fn pids_usable(parent: Option<&Path>) -> bool {
 
 fn needed_controllers(r: &Resources) -> BTreeSet<Controller> {
     let mut set = BTreeSet::new();
-    if r.memory.is_some() {
+    let memory_tuning = r.memory_reservation.is_some() || r.memory_swappiness.is_some() || r.oom_kill_disable;
+    if r.memory.is_some() || memory_tuning {
         set.insert(Controller::Memory);
     }
-    if r.cpus.is_some() || r.cpu_weight.is_some() {
+    let cpu_tuning =
+        r.cpu_period.is_some() || r.cpu_burst.is_some() || r.cpu_idle.is_some() || r.cpu_rt_period.is_some();
+    if r.cpus.is_some() || r.cpu_weight.is_some() || cpu_tuning || r.cpu_rt_runtime.is_some() {
         set.insert(Controller::Cpu);
+    }
+    if !r.io_device_weights.is_empty() || r.io_leaf_weight.is_some() {
+        set.insert(Controller::Io);
+    }
+    if r.net_class_id.is_some() {
+        set.insert(Controller::NetCls);
+    }
+    if !r.net_priorities.is_empty() {
+        set.insert(Controller::NetPrio);
+    }
+    if !r.rdma.is_empty() {
+        set.insert(Controller::Rdma);
     }
     if r.cpuset_cpus.is_some() || r.cpuset_mems.is_some() {
         set.insert(Controller::Cpuset);

@@ -18,6 +18,7 @@ pub(super) fn apply(
     for controller in controllers {
         match controller {
             Controller::Memory => {
+                memory_tuning(dir, r)?;
                 if let Some(bytes) = r.memory {
                     write(dir, "memory.limit_in_bytes", bytes, Some(Controller::Memory))?;
                     if let Some(swap) = r.swap {
@@ -31,13 +32,17 @@ pub(super) fn apply(
                 }
             }
             Controller::Cpu => {
+                // cpu.cfs_period_us of a new cgroup is the default one (checked below).
+                if let Some(period) = r.cpu_period {
+                    write(dir, "cpu.cfs_period_us", period, Some(Controller::Cpu))?;
+                }
                 if let Some(quota) = r.cpu_quota_us() {
-                    // cpu.cfs_period_us of a new cgroup is already ours (checked below).
                     write(dir, "cpu.cfs_quota_us", quota, Some(Controller::Cpu))?;
                 }
                 if let Some(weight) = r.cpu_weight {
                     write(dir, "cpu.shares", weight_to_shares(weight), Some(Controller::Cpu))?;
                 }
+                cpu_tuning(dir, r)?;
             }
             Controller::Cpuset => {
                 // A new v1 cpuset is empty and takes no task until both lists are set.
@@ -70,6 +75,7 @@ pub(super) fn apply(
                     })?;
                     write(dir, file, v1, Some(Controller::Io))?;
                 }
+                io_weights(dir, r)?;
                 for limit in &r.io_devices {
                     let file = match limit.kind {
                         IoLimitKind::ReadBps => "blkio.throttle.read_bps_device",
@@ -100,6 +106,22 @@ pub(super) fn apply(
                     )?;
                 }
             }
+            Controller::NetCls => {
+                if let Some(id) = r.net_class_id {
+                    write(dir, "net_cls.classid", id, Some(Controller::NetCls))?;
+                }
+            }
+            Controller::NetPrio => {
+                for (interface, priority) in &r.net_priorities {
+                    let line = format!("{interface} {priority}");
+                    write(dir, "net_prio.ifpriomap", line, Some(Controller::NetPrio))?;
+                }
+            }
+            Controller::Rdma => {
+                for limit in &r.rdma {
+                    write(dir, "rdma.max", limit.line(), Some(Controller::Rdma))?;
+                }
+            }
             Controller::Cpuacct | Controller::Freezer => {}
         }
     }
@@ -125,8 +147,73 @@ fn devices(dir: &Path, cg: &super::device_rules::DeviceCgroup) -> Result<(), Cgr
     Ok(())
 }
 
+/// Reservation, swappiness and the OOM killer (`tuning`).
+pub(super) fn memory_tuning(dir: &Path, r: &Resources) -> Result<(), CgroupError> {
+    if let Some(bytes) = r.memory_reservation {
+        write(dir, "memory.soft_limit_in_bytes", bytes, Some(Controller::Memory))?;
+    }
+    if let Some(swappiness) = r.memory_swappiness {
+        write(dir, "memory.swappiness", swappiness, Some(Controller::Memory))?;
+    }
+    if r.oom_kill_disable {
+        write(dir, "memory.oom_control", 1, Some(Controller::Memory))?;
+    }
+    Ok(())
+}
+
+/// Burst (after the quota it must stay within), idle (after the shares: an idle group's
+/// shares are fixed) and realtime bandwidth (`tuning`). Each file only where the kernel has
+/// it: a missing one is named in the error.
+fn cpu_tuning(dir: &Path, r: &Resources) -> Result<(), CgroupError> {
+    if let Some(burst) = r.cpu_burst {
+        write(dir, "cpu.cfs_burst_us", burst, Some(Controller::Cpu))?;
+    }
+    if let Some(idle) = r.cpu_idle {
+        write(dir, "cpu.idle", u8::from(idle), Some(Controller::Cpu))?;
+    }
+    let period = || {
+        r.cpu_rt_period
+            .map_or(Ok(()), |p| write(dir, "cpu.rt_period_us", p, Some(Controller::Cpu)))
+    };
+    let runtime = || {
+        r.cpu_rt_runtime
+            .map_or(Ok(()), |v| write(dir, "cpu.rt_runtime_us", v, Some(Controller::Cpu)))
+    };
+    // The runtime must fit in the period: a period shorter than the current runtime is
+    // refused (EINVAL) until the runtime is lowered, so then the other order (as runc).
+    match period() {
+        Ok(()) => runtime(),
+        Err(e) if r.cpu_rt_runtime.is_none() => Err(e),
+        Err(_) => runtime().and_then(|()| period()),
+    }
+}
+
+/// Per-device and leaf weights (`tuning`), in v1's units (10..=1000): `blkio.weight_device`,
+/// else BFQ's `blkio.bfq.weight_device`; leaf weights only with CFQ (gone in Linux 5.0).
+fn io_weights(dir: &Path, r: &Resources) -> Result<(), CgroupError> {
+    use super::tuning::weight_to_blkio;
+    if let Some(leaf) = r.io_leaf_weight {
+        write(dir, "blkio.leaf_weight", weight_to_blkio(leaf), Some(Controller::Io))?;
+    }
+    for w in &r.io_device_weights {
+        if let Some(weight) = w.weight {
+            let file = ["blkio.weight_device", "blkio.bfq.weight_device"]
+                .into_iter()
+                .find(|f| dir.join(f).exists())
+                .unwrap_or("blkio.weight_device");
+            let line = format!("{}:{} {}", w.major, w.minor, weight_to_blkio(weight));
+            write(dir, file, line, Some(Controller::Io))?;
+        }
+        if let Some(leaf) = w.leaf_weight {
+            let line = format!("{}:{} {}", w.major, w.minor, weight_to_blkio(leaf));
+            write(dir, "blkio.leaf_weight_device", line, Some(Controller::Io))?;
+        }
+    }
+    Ok(())
+}
+
 // A new v1 cgroup's cpu.cfs_period_us is the kernel's default_cfs_period(), 100 ms: the
-// period nsbox uses, so it is never written.
+// period nsbox uses unless `cpu_period` says otherwise, so only that one is written.
 const _: () = assert!(CPU_PERIOD_US == 100_000);
 
 /// cpu.weight (1..=10000) to cpu.shares (2..=262144), the inverse of runc's conversion.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::stats::{Stats, keyed, v2_io};
 use super::{CgroupError, Controller, Resources, read, write};
-use crate::cgroup::limits::{CPU_PERIOD_US, IoLimitKind};
+use crate::cgroup::limits::IoLimitKind;
 
 /// Enables `needed` (an error if impossible) and as many of `wanted` as the parent allows in
 /// the parent's `cgroup.subtree_control`; returns the controllers the new cgroup will have.
@@ -85,16 +85,31 @@ pub(super) fn apply(dir: &Path, controllers: &BTreeSet<Controller>, r: &Resource
     if let Some(swap) = r.swap.filter(|_| has(Controller::Memory)) {
         write(dir, "memory.swap.max", swap, Some(Controller::Memory))?;
     }
-    if let Some(quota) = r.cpu_quota_us().filter(|_| has(Controller::Cpu)) {
+    if has(Controller::Memory) {
+        memory_tuning(dir, r)?;
+    }
+    // A period alone keeps the quota unlimited (`max`), as runc writes it.
+    let quota = r.cpu_quota_us().map(|q| q.to_string());
+    if (quota.is_some() || r.cpu_period.is_some()) && has(Controller::Cpu) {
+        let quota = quota.as_deref().unwrap_or("max");
         write(
             dir,
             "cpu.max",
-            format!("{quota} {CPU_PERIOD_US}"),
+            format!("{quota} {}", r.cpu_period_us()),
             Some(Controller::Cpu),
         )?;
     }
     if let Some(weight) = r.cpu_weight.filter(|_| has(Controller::Cpu)) {
         write(dir, "cpu.weight", weight, Some(Controller::Cpu))?;
+    }
+    if has(Controller::Cpu) {
+        cpu_tuning(dir, r)?;
+    }
+    if has(Controller::Io) {
+        io_weights(dir, r)?;
+    }
+    for limit in r.rdma.iter().filter(|_| has(Controller::Rdma)) {
+        write(dir, "rdma.max", limit.line(), Some(Controller::Rdma))?;
     }
     if let Some(cpus) = r.cpuset_cpus.as_ref().filter(|_| has(Controller::Cpuset)) {
         write(dir, "cpuset.cpus", cpus, Some(Controller::Cpuset))?;
@@ -128,6 +143,68 @@ pub(super) fn apply(dir: &Path, controllers: &BTreeSet<Controller>, r: &Resource
     // Raw files last, as runc writes them after its own (they may override them).
     for (file, value) in &r.unified {
         write(dir, file, value, None)?;
+    }
+    Ok(())
+}
+
+/// What nsbox refuses where runc ignores it: a v1 knob cgroup v2 has no file for.
+fn no_v2_file(dir: &Path, v1_file: &str, what: &str) -> CgroupError {
+    CgroupError::Refused {
+        path: dir.to_path_buf(),
+        why: format!("cgroup v2 has no {what} (v1 {v1_file}); runc ignores it, nsbox does not drop a limit"),
+    }
+}
+
+/// Reservation as `memory.low` (runc's conversion); swappiness and the OOM killer switch
+/// exist only in v1 (`tuning`).
+fn memory_tuning(dir: &Path, r: &Resources) -> Result<(), CgroupError> {
+    if r.memory_swappiness.is_some() {
+        return Err(no_v2_file(dir, "memory.swappiness", "swappiness"));
+    }
+    if r.oom_kill_disable {
+        return Err(no_v2_file(dir, "memory.oom_control", "switch for the OOM killer"));
+    }
+    if let Some(bytes) = r.memory_reservation {
+        write(dir, "memory.low", bytes, Some(Controller::Memory))?;
+    }
+    Ok(())
+}
+
+/// Burst (`cpu.max.burst`, Linux 5.14+) and idle (`cpu.idle`, 5.15+); realtime bandwidth
+/// exists only in v1, and runc refuses it on v2 too.
+fn cpu_tuning(dir: &Path, r: &Resources) -> Result<(), CgroupError> {
+    if r.cpu_rt_period.is_some() || r.cpu_rt_runtime.is_some() {
+        return Err(no_v2_file(dir, "cpu.rt_runtime_us", "realtime bandwidth"));
+    }
+    if let Some(burst) = r.cpu_burst {
+        write(dir, "cpu.max.burst", burst, Some(Controller::Cpu))?;
+    }
+    if let Some(idle) = r.cpu_idle {
+        write(dir, "cpu.idle", u8::from(idle), Some(Controller::Cpu))?;
+    }
+    Ok(())
+}
+
+/// Per-device weights: `io.bfq.weight` in BFQ's units (10..=1000, as runc writes the
+/// bundle's) where BFQ is the scheduler, else `io.weight`'s own. Leaf weights exist only in v1.
+fn io_weights(dir: &Path, r: &Resources) -> Result<(), CgroupError> {
+    let leaf = r.io_leaf_weight.is_some() || r.io_device_weights.iter().any(|w| w.leaf_weight.is_some());
+    if leaf {
+        return Err(no_v2_file(dir, "blkio.leaf_weight", "leaf weight"));
+    }
+    let bfq = dir.join("io.bfq.weight").exists();
+    for w in &r.io_device_weights {
+        let Some(weight) = w.weight else { continue };
+        let (file, weight) = match bfq {
+            true => ("io.bfq.weight", super::tuning::weight_to_blkio(weight)),
+            false => ("io.weight", weight),
+        };
+        write(
+            dir,
+            file,
+            format!("{}:{} {weight}", w.major, w.minor),
+            Some(Controller::Io),
+        )?;
     }
     Ok(())
 }

@@ -1,12 +1,12 @@
 //! `linux.resources`: cgroup limits.
 
-use nsbox::{ContainerBuilder, IoDeviceLimit, IoLimitKind};
+use nsbox::{ContainerBuilder, IoDeviceLimit, IoDeviceWeight, IoLimitKind, RdmaLimit};
 use oci_spec::runtime::{LinuxResources, LinuxThrottleDevice};
 
 use crate::error::{Result, invalid, unsupported};
 use crate::options::Options;
 
-/// The period nsbox enforces `cpu_limit` over, in microseconds.
+/// The period nsbox enforces `cpu_limit` over by default, in microseconds.
 const NSBOX_CPU_PERIOD: u64 = 100_000;
 
 pub(crate) fn map(b: &mut ContainerBuilder, r: &LinuxResources, options: &Options) -> Result<()> {
@@ -31,22 +31,27 @@ pub(crate) fn map(b: &mut ContainerBuilder, r: &LinuxResources, options: &Option
                 ));
             }
         }
-        let refused = [
-            ("reservation", m.reservation().is_some_and(|v| v > 0)),
-            ("kernel", m.kernel().is_some()),
-            ("kernelTCP", m.kernel_tcp().is_some()),
-            ("swappiness", m.swappiness().is_some()),
-            ("disableOOMKiller", m.disable_oom_killer().unwrap_or(false)),
-            ("useHierarchy", m.use_hierarchy().is_some()),
-            ("checkBeforeUpdate", m.check_before_update().unwrap_or(false)),
-        ];
-        for (name, given) in refused {
-            if given {
-                return Err(unsupported(
-                    format!("linux.resources.memory.{name}"),
-                    "nsbox has no such limit",
-                ));
+        if let Some(bytes) = m.reservation().filter(|v| *v > 0) {
+            b.memory_reservation(bytes as u64);
+        }
+        // runc reads -1 (as the spec's unsigned field holds it) as not set.
+        if let Some(swappiness) = m.swappiness().filter(|v| *v as i64 != -1) {
+            if swappiness > 100 {
+                return Err(invalid("linux.resources.memory.swappiness", "outside 0..=100"));
             }
+            b.memory_swappiness(swappiness);
+        }
+        if m.disable_oom_killer() == Some(true) {
+            b.oom_kill_disable();
+        }
+        // kernel and kernelTCP: ignored, as runc (since 1.0.0-rc94) ignores kernel memory
+        // limits (deprecated by the kernel, gone from cgroup v2). checkBeforeUpdate concerns
+        // `update` only (`CgroupUpdate::check_before_update`).
+        if m.use_hierarchy().is_some() {
+            return Err(unsupported(
+                "linux.resources.memory.useHierarchy",
+                "nsbox has no such limit",
+            ));
         }
     }
     if let Some(c) = r.cpu() {
@@ -55,17 +60,12 @@ pub(crate) fn map(b: &mut ContainerBuilder, r: &LinuxResources, options: &Option
             let shares = shares.clamp(2, 262_144);
             b.cpu_weight(1 + ((shares - 2) * 9999) / 262_142);
         }
-        match (c.quota().filter(|q| *q > 0), c.period()) {
-            (None, _) => {}
-            (Some(quota), None) | (Some(quota), Some(NSBOX_CPU_PERIOD)) => {
-                b.cpu_limit(quota as f64 / NSBOX_CPU_PERIOD as f64);
-            }
-            (Some(_), Some(period)) => {
-                return Err(unsupported(
-                    "linux.resources.cpu.period",
-                    format!("{period}: nsbox enforces CPU limits per {NSBOX_CPU_PERIOD} µs"),
-                ));
-            }
+        let period = c.period().filter(|p| *p != 0);
+        if let Some(period) = period {
+            b.cpu_period(period);
+        }
+        if let Some(quota) = c.quota().filter(|q| *q > 0) {
+            b.cpu_limit(quota as f64 / period.unwrap_or(NSBOX_CPU_PERIOD) as f64);
         }
         if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
             b.cpuset_cpus(cpus);
@@ -73,19 +73,23 @@ pub(crate) fn map(b: &mut ContainerBuilder, r: &LinuxResources, options: &Option
         if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
             b.cpuset_mems(mems);
         }
-        let refused = [
-            ("idle", c.idle().is_some_and(|v| v != 0)),
-            ("burst", c.burst().is_some_and(|v| v != 0)),
-            ("realtimeRuntime", c.realtime_runtime().is_some_and(|v| v != 0)),
-            ("realtimePeriod", c.realtime_period().is_some_and(|v| v != 0)),
-        ];
-        for (name, given) in refused {
-            if given {
-                return Err(unsupported(
-                    format!("linux.resources.cpu.{name}"),
-                    "nsbox has no such limit",
-                ));
+        match c.idle() {
+            None | Some(0) => {}
+            Some(1) => {
+                b.cpu_idle(true);
             }
+            Some(_) => return Err(invalid("linux.resources.cpu.idle", "neither 0 nor 1")),
+        }
+        if let Some(burst) = c.burst().filter(|v| *v != 0) {
+            b.cpu_burst(burst);
+        }
+        let runtime = c.realtime_runtime().filter(|v| *v != 0);
+        let rt_period = c.realtime_period().filter(|v| *v != 0);
+        if runtime.is_some() || rt_period.is_some() {
+            let runtime = u64::try_from(runtime.unwrap_or(0))
+                .map_err(|_| invalid("linux.resources.cpu.realtimeRuntime", "negative"))?;
+            // The kernel's default realtime period: 1 s.
+            b.cpu_realtime(runtime, rt_period.unwrap_or(1_000_000));
         }
     }
     if let Some(p) = r.pids() {
@@ -96,23 +100,24 @@ pub(crate) fn map(b: &mut ContainerBuilder, r: &LinuxResources, options: &Option
     }
     if let Some(io) = r.block_io() {
         if let Some(weight) = io.weight().filter(|w| *w != 0) {
-            if !(10..=1000).contains(&weight) {
-                return Err(invalid("linux.resources.blockIO.weight", "outside 10..=1000"));
+            b.io_weight(io_weight("linux.resources.blockIO.weight", weight)?);
+        }
+        if let Some(leaf) = io.leaf_weight().filter(|w| *w != 0) {
+            b.io_leaf_weight(io_weight("linux.resources.blockIO.leafWeight", leaf)?);
+        }
+        for (i, d) in io.weight_device().iter().flatten().enumerate() {
+            let field = format!("linux.resources.blockIO.weightDevice[{i}]");
+            let number = |n: i64, what: &str| u32::try_from(n).map_err(|_| invalid(&field, format!("{what} {n}")));
+            let weight = |w: Option<u16>| w.filter(|w| *w != 0).map(|w| io_weight(&field, w)).transpose();
+            let device = IoDeviceWeight {
+                major: number(d.major(), "major")?,
+                minor: number(d.minor(), "minor")?,
+                weight: weight(d.weight())?,
+                leaf_weight: weight(d.leaf_weight())?,
+            };
+            if device.weight.is_some() || device.leaf_weight.is_some() {
+                b.io_device_weight(device);
             }
-            // runc's conversion of blkio.weight (10..=1000) to io.weight (1..=10000).
-            b.io_weight(1 + (u64::from(weight) - 10) * 9999 / 990);
-        }
-        if io.leaf_weight().is_some() {
-            return Err(unsupported(
-                "linux.resources.blockIO.leafWeight",
-                "nsbox has no such limit",
-            ));
-        }
-        if io.weight_device().as_ref().is_some_and(|d| !d.is_empty()) {
-            return Err(unsupported(
-                "linux.resources.blockIO.weightDevice",
-                "nsbox has no per-device weight",
-            ));
         }
         let lists = [
             (
@@ -162,17 +167,22 @@ pub(crate) fn map(b: &mut ContainerBuilder, r: &LinuxResources, options: &Option
     for (file, value) in r.unified().iter().flatten() {
         b.cgroup_unified(file, value);
     }
-    let refused = [
-        ("network", r.network().is_some()),
-        ("rdma", r.rdma().as_ref().is_some_and(|m| !m.is_empty())),
-    ];
-    for (name, given) in refused {
-        if given {
-            return Err(unsupported(
-                format!("linux.resources.{name}"),
-                "nsbox has no such limit",
-            ));
+    if let Some(network) = r.network() {
+        if let Some(id) = network.class_id() {
+            b.net_class_id(id);
         }
+        for p in network.priorities().iter().flatten() {
+            b.net_priority(p.name(), p.priority());
+        }
+    }
+    // In name order, so the same bundle writes the same lines.
+    let mut rdma: Vec<_> = r.rdma().iter().flatten().collect();
+    rdma.sort_by(|a, b| a.0.cmp(b.0));
+    for (device, limits) in rdma {
+        let mut limit = RdmaLimit::new(device);
+        limit.hca_handles = limits.hca_handles();
+        limit.hca_objects = limits.hca_objects();
+        b.rdma_limit(limit);
     }
     Ok(())
 }
@@ -199,6 +209,14 @@ pub(crate) fn cgroups_path(b: &mut ContainerBuilder, linux: &oci_spec::runtime::
     }
     b.cgroup_path(path);
     Ok(())
+}
+
+/// runc's conversion of a blkio weight (10..=1000) to an io.weight (1..=10000).
+fn io_weight(field: &str, weight: u16) -> Result<u64> {
+    if !(10..=1000).contains(&weight) {
+        return Err(invalid(field, "outside 10..=1000"));
+    }
+    Ok(1 + (u64::from(weight) - 10) * 9999 / 990)
 }
 
 fn throttle(field: &str, d: &LinuxThrottleDevice, kind: IoLimitKind) -> Result<IoDeviceLimit> {

@@ -631,3 +631,59 @@ fn idmapped_bind_mounts_of_a_bundle_show_and_store_the_mapped_ids() {
     assert_eq!((meta.uid(), meta.gid()), (1000, 1000), "stored as the host user");
     assert!(!roots.join("new").exists());
 }
+
+/// `linux.resources.cpu.realtimeRuntime`: with realtime group scheduling (v1
+/// `cpu.rt_runtime_us`), a cgroup without a realtime budget cannot run a `SCHED_FIFO` task
+/// (the kernel refuses the policy); with the bundle's budget the payload runs as one.
+#[test]
+fn a_realtime_budget_lets_the_payload_run_sched_fifo() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt_group_sched = Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists()
+        || Path::new("/sys/fs/cgroup/cpu,cpuacct/cpu.rt_runtime_us").exists();
+    if !nsbox_common::require("a v1 cpu hierarchy with realtime group scheduling", rt_group_sched) {
+        return;
+    }
+    let spawn = |budget: bool| {
+        // At the top of the hierarchy: a new parent would have no realtime budget to share.
+        let path = format!("/{}", nsbox_common::unique("nsbox-oci-rt"));
+        let mut spec = nsbox_spec();
+        set(&mut spec, "/linux/cgroupsPath", json!(path));
+        set(
+            &mut spec,
+            "/process/scheduler",
+            json!({"policy": "SCHED_FIFO", "priority": 1}),
+        );
+        set(&mut spec, "/process/capabilities/bounding", json!(["CAP_SYS_NICE"]));
+        set(&mut spec, "/process/capabilities/effective", json!(["CAP_SYS_NICE"]));
+        set(&mut spec, "/process/capabilities/permitted", json!(["CAP_SYS_NICE"]));
+        // Either way a cpu cgroup of its own (a new one has no realtime budget).
+        let cpu = match budget {
+            true => json!({"shares": 1024, "realtimeRuntime": 10000, "realtimePeriod": 100000}),
+            false => json!({"shares": 1024}),
+        };
+        set(&mut spec, "/linux/resources/cpu", cpu);
+        set(
+            &mut spec,
+            "/process/args",
+            json!(["/bin/sh", "-c", "cut -d' ' -f41 /proc/self/stat"]),
+        );
+        let dir = busybox_bundle(&spec);
+        let bundle = Bundle::open(dir.path()).unwrap();
+        let mut builder = bundle.builder(&Options::probe()).unwrap();
+        let out = builder.stdout(Stdio::piped()).stderr(Stdio::piped()).output();
+        if let Ok(cgroup) = nsbox::CgroupHandle::open(&path) {
+            let _ = cgroup.remove(true);
+        }
+        out
+    };
+    let out = spawn(true).expect("with a realtime budget");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1",
+        "SCHED_FIFO is 1: {out:?}"
+    );
+    let err = spawn(false).expect_err("no realtime budget");
+    assert!(err.to_string().contains("sched"), "{err}");
+}

@@ -625,3 +625,76 @@ fn preserved_fds_reach_the_payload() {
     ]);
     assert!(msg.contains("is not open"), "{msg}");
 }
+
+/// `update` as engines send it: `-1` lifts a limit (runc's reading), flags set new ones, and
+/// what nsbox cannot change is refused by name; read back from the container's cgroup files.
+#[test]
+fn update_lifts_limits_with_minus_one_and_sets_them_with_flags() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let cgroup = format!("/nsbox-test/{}", nsbox_common::unique("update"));
+    let b = bundle_with(&["sleep", "1000"], |spec| {
+        set(spec, "/linux/cgroupsPath", json!(cgroup));
+        set(
+            spec,
+            "/linux/resources",
+            json!({"pids": {"limit": 50}, "cpu": {"quota": 50000, "period": 100000}}),
+        );
+    });
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), "c-update"]);
+    let pid = pid_of(&rt.state("c-update"));
+    rt.ok(&["start", "c-update"]);
+    let dirs: Vec<PathBuf> = nsbox::CgroupHandle::open(&cgroup)
+        .unwrap()
+        .dirs()
+        .iter()
+        .map(|d| d.to_path_buf())
+        .collect();
+    let read = |file: &str| {
+        dirs.iter()
+            .find_map(|d| fs::read_to_string(d.join(file)).ok())
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    let cpu = || match read("cpu.cfs_quota_us") {
+        q if q.is_empty() => read("cpu.max"),
+        q => format!("{q} {}", read("cpu.cfs_period_us")),
+    };
+    assert_eq!(read("pids.max"), "50");
+    assert_eq!(cpu(), "50000 100000");
+
+    // Docker sends every field, zeros for those it leaves alone.
+    let file = rt.dir.path().join("resources.json");
+    let lift = json!({"pids": {"limit": -1}, "cpu": {"quota": -1, "shares": 0, "period": 0},
+        "memory": {"limit": 0, "swap": 0, "reservation": 0}, "blockIO": {"weight": 0}});
+    fs::write(&file, lift.to_string()).unwrap();
+    rt.ok(&["update", "--resources", file.to_str().unwrap(), "c-update"]);
+    assert_eq!(read("pids.max"), "max");
+    assert!(matches!(cpu().as_str(), "-1 100000" | "max 100000"), "{}", cpu());
+
+    rt.ok(&[
+        "update",
+        "--pids-limit",
+        "30",
+        "--cpu-quota",
+        "20000",
+        "--cpu-period",
+        "200000",
+        "c-update",
+    ]);
+    assert_eq!(read("pids.max"), "30");
+    assert_eq!(cpu(), "20000 200000");
+
+    fs::write(&file, json!({"memory": {"swappiness": 10}}).to_string()).unwrap();
+    let err = rt.fails(&["update", "--resources", file.to_str().unwrap(), "c-update"]);
+    assert!(err.contains("memory.swappiness"), "{err}");
+
+    rt.ok(&["kill", "c-update", "KILL"]);
+    reap(pid);
+    rt.ok(&["delete", "c-update"]);
+    for parent in dirs.iter().filter_map(|d| d.parent()) {
+        let _ = fs::remove_dir(parent);
+    }
+}

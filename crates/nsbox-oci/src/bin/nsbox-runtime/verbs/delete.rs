@@ -30,13 +30,8 @@ pub fn delete(ctx: &mut Ctx, id: &str, force: bool) -> Result<()> {
         status => fail!("cannot delete container {id} that is not stopped: {}", status.as_str()),
     }
     // Without a PID namespace, processes may outlive the payload: none outlives the cgroup
-    // (`remove(true)` kills them; first whatever the container hid in cgroups it nested or
-    // froze itself, which nsbox's walk does not reach). Already gone when `run` reaped the
-    // payload.
-    if let Ok(cgroup) = crate::cgroup::open(&state.cgroup_path) {
-        crate::cgroup::kill_nested(&cgroup);
-        crate::cgroup::remove_nested(&cgroup);
-    }
+    // (`remove(true)` kills them, also in cgroups the container nested at any depth or froze
+    // itself, and removes those). Already gone when `run` reaped the payload.
     if let Ok(cgroup) = crate::cgroup::open(&state.cgroup_path)
         && let Err(errors) = cgroup.remove(true)
     {
@@ -55,14 +50,11 @@ pub fn delete(ctx: &mut Ctx, id: &str, force: bool) -> Result<()> {
 /// a zombie, or a PID namespace's init finishing its exit (which lasts until every zombie of
 /// its namespace is reaped by its parent, the engine's shim).
 fn kill_and_wait(state: &crate::state::State) -> Result<()> {
-    if let Ok(cgroup) = crate::cgroup::open(&state.cgroup_path) {
-        // First what the container froze itself: nsbox's kill would wait for it in vain.
-        crate::cgroup::kill_nested(&cgroup);
-    }
     if let Some(pidfd) = crate::process::open(state.pid, state.pid_start) {
         let _ = crate::process::signal(&pidfd, libc::SIGKILL);
     }
     if let Ok(cgroup) = crate::cgroup::open(&state.cgroup_path) {
+        // Also what the container froze itself in cgroups it nested.
         let _ = cgroup.kill_all(nsbox::Signal::SIGKILL);
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -12,16 +12,15 @@ pub fn kill(ctx: &mut Ctx, id: &str, signal: &str, all: bool) -> Result<()> {
     };
     if all {
         // runc signals what is left even of a stopped container with --all: every process
-        // of its cgroups once, at any depth (nsbox's own walk stops at 32 nested cgroups);
-        // SIGKILL then through nsbox's kill too (cgroup.kill where the kernel has it).
+        // of its cgroups once, at any depth (the core's walk), SIGKILL through cgroup.kill
+        // where the kernel has it.
         let cgroup = crate::cgroup::open(&state.cgroup_path)?;
-        crate::cgroup::signal_nested(&cgroup, signal);
-        if signal == libc::SIGKILL {
-            return cgroup
-                .kill_all(nsbox::Signal::SIGKILL)
-                .context("cannot signal the container's processes");
-        }
-        return Ok(());
+        let Ok(signal) = nsbox::Signal::try_from(signal) else {
+            fail!("signal {signal} cannot be sent to a cgroup");
+        };
+        return cgroup
+            .kill_all(signal)
+            .context("cannot signal the container's processes");
     }
     if ctx.store.status(&state) == Status::Stopped {
         fail!("container not running");
