@@ -139,7 +139,12 @@ mod signal;
 mod spawn;
 mod stack;
 mod start_gate;
-pub use start_gate::ProcessHook;
+// Exec flags and process settings (issue 16).
+mod exec_cgroup;
+mod exec_flags;
+mod preserve_fds;
+mod process_hook;
+pub use process_hook::ProcessHook;
 mod status;
 mod stdio;
 mod sys;

@@ -514,6 +514,18 @@ pub(crate) fn exec_config(config: &Config, exec: &crate::exec::ExecSettings) -> 
         out.capabilities.remove(cap);
         out.ambient.remove(cap);
     }
+    // Given back (`ExecBuilder::cap_add`), never beyond the container's bounding set.
+    for cap in exec.cap_add.iter() {
+        if !config.capabilities.contains(cap) {
+            return Err(ConfigError::BeyondContainer {
+                setting: Setting::Capabilities,
+                value: format!("{cap}"),
+                what: "bounding set",
+            });
+        }
+        out.capabilities.insert(cap);
+    }
+    out.start.preserved_fds = exec.preserved_fds;
     if exec.tty.is_some() {
         if !out.namespaces.contains(Namespaces::MOUNT) {
             return Err(ConfigError::NeedsNamespace {

@@ -28,6 +28,7 @@ mod bundle;
 mod devices;
 mod error;
 mod linux;
+mod lsm;
 mod mounts;
 mod options;
 mod process;
