@@ -120,7 +120,7 @@ fn exec_cgroup_line(exec: &mut nsbox::ExecBuilder<'_>, controllers: &str) -> Str
         .expect("exec");
     let text = common::stdout_of(&out);
     text.lines()
-        .find(|l| l.splitn(3, ':').nth(1) == Some(controllers))
+        .find(|l| l.split(':').nth(1) == Some(controllers))
         .unwrap_or_else(|| panic!("no {controllers:?} line in {text}"))
         .rsplit(':')
         .next()
