@@ -47,6 +47,9 @@ pub(crate) struct ExecSettings {
     /// Sub-cgroups of the container's joined instead of its own: `None` for every hierarchy,
     /// else the v1 hierarchy holding that controller.
     pub cgroups: Vec<(Option<crate::cgroup::Controller>, PathBuf)>,
+    /// CPU lists before and after the cgroup join (`process.execCPUAffinity`).
+    pub initial_cpus: Option<String>,
+    pub final_cpus: Option<String>,
 }
 
 /// Configures a command to run in a running container; made by [`Container::exec`].

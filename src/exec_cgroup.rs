@@ -1,6 +1,7 @@
 //! Where an exec's setup process goes in the cgroup trees: the container's cgroups, or
 //! sub-cgroups of them ([`ExecBuilder::cgroup`](crate::ExecBuilder::cgroup), runc's
-//! `exec --cgroup`).
+//! `exec --cgroup`), and the CPUs it runs on before and after it joins them
+//! ([`ExecBuilder::cpu_affinity`](crate::ExecBuilder::cpu_affinity)).
 //!
 //! A container with a writable cgroup mount owns the tree below its cgroup: a sub-cgroup path
 //! is checked for `..` here and opened beneath the container's directory fd without following
@@ -12,22 +13,57 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::cgroup::{Cgroup, CgroupError, Controller};
+use crate::error::{ConfigError, Error, Setting};
+use crate::exec::ExecSettings;
+use crate::numa::Mask;
 use nix::errno::Errno;
+
+/// What the setup process does to join the exec's cgroups (`Plan::for_exec`).
+#[derive(Default)]
+pub(crate) struct Joins {
+    /// `(fd, path)`: each v1 `tasks`, and v2 `cgroup.procs` unless cloned into it.
+    pub files: Vec<(OwnedFd, PathBuf)>,
+    /// Its CPUs before the join and after it (`ExecBuilder::cpu_affinity`).
+    pub initial_cpus: Option<Box<Mask>>,
+    pub final_cpus: Option<Box<Mask>>,
+}
 
 /// The files the setup process writes itself into, and the v2 directory it is cloned into.
 pub(crate) struct ExecCgroups {
-    /// `(fd, path)`: each v1 `tasks`, and v2 `cgroup.procs` unless cloned into it.
-    pub joins: Vec<(OwnedFd, PathBuf)>,
+    pub joins: Joins,
     /// The v2 directory for `CLONE_INTO_CGROUP` (an fd of `dirs`, or the container's).
     pub clone_into: Option<RawFd>,
     /// Directories opened here, kept open as long as `clone_into` may name one.
     _dirs: Vec<OwnedFd>,
 }
 
-/// The exec's cgroups in `cgroup` (the container's), with `subs` (`None`: every hierarchy,
-/// else the v1 one holding that controller) resolved beneath it; `born_in_v2`: the setup
-/// process will be cloned into the v2 directory (clone3).
-pub(crate) fn resolve(
+/// The exec's cgroups in `cgroup` (the container's), with its sub-cgroups (`None`: every
+/// hierarchy, else the v1 one holding that controller) resolved beneath it, and its CPU
+/// masks; `clone3`: the setup process can be cloned into the v2 directory, which it is unless
+/// it must run on its initial CPUs before it joins.
+pub(crate) fn resolve(cgroup: Option<&Cgroup>, exec: &ExecSettings, clone3: bool) -> Result<ExecCgroups, Error> {
+    let mask = |list: &Option<String>| -> Result<Option<Box<Mask>>, ConfigError> {
+        let Some(list) = list else { return Ok(None) };
+        match crate::numa::mask_of(list) {
+            Some(mask) if mask.iter().any(|w| *w != 0) => Ok(Some(Box::new(mask))),
+            _ => Err(ConfigError::Malformed {
+                setting: Setting::ExecCpuAffinity,
+                value: list.clone(),
+                expected: "a non-empty CPU list like \"0-3,5\" (CPUs below 1024)",
+            }),
+        }
+    };
+    let initial_cpus = mask(&exec.initial_cpus)?;
+    // Once joined: the final CPUs; without them the kernel's choice (the runtime spec).
+    let final_cpus = mask(&exec.final_cpus)?;
+    let born_in_v2 = clone3 && initial_cpus.is_none();
+    let mut out = placement(cgroup, &exec.cgroups, born_in_v2)?;
+    out.joins.initial_cpus = initial_cpus;
+    out.joins.final_cpus = final_cpus;
+    Ok(out)
+}
+
+fn placement(
     cgroup: Option<&Cgroup>,
     subs: &[(Option<Controller>, PathBuf)],
     born_in_v2: bool,
@@ -37,14 +73,17 @@ pub(crate) fn resolve(
             return Err(refused(path, "the container has no cgroup to run an exec below"));
         }
         return Ok(ExecCgroups {
-            joins: Vec::new(),
+            joins: Joins::default(),
             clone_into: None,
             _dirs: Vec::new(),
         });
     };
     if subs.is_empty() {
         return Ok(ExecCgroups {
-            joins: cgroup.join_files(born_in_v2)?,
+            joins: Joins {
+                files: cgroup.join_files(born_in_v2)?,
+                ..Joins::default()
+            },
             clone_into: cgroup.clone_into_fd().filter(|_| born_in_v2),
             _dirs: Vec::new(),
         });
@@ -60,7 +99,7 @@ pub(crate) fn resolve(
         }
     }
     let mut out = ExecCgroups {
-        joins: Vec::new(),
+        joins: Joins::default(),
         clone_into: None,
         _dirs: Vec::new(),
     };
@@ -74,7 +113,7 @@ pub(crate) fn resolve(
         if held.contains(&Controller::Freezer) {
             refuse_frozen(&fd, &path, c"freezer.state", |state| state.trim() != "THAWED")?;
         }
-        out.joins.push(open_file(&fd, &path, c"tasks")?);
+        out.joins.files.push(open_file(&fd, &path, c"tasks")?);
     }
     if let Some(dir) = v2 {
         let (fd, path) = open_below(dir, all.unwrap_or(Path::new("")))?;
@@ -84,7 +123,7 @@ pub(crate) fn resolve(
         if born_in_v2 {
             out.clone_into = Some(fd.as_raw_fd());
         } else {
-            out.joins.push(open_file(&fd, &path, c"cgroup.procs")?);
+            out.joins.files.push(open_file(&fd, &path, c"cgroup.procs")?);
         }
         out._dirs.push(fd);
     }

@@ -1,6 +1,8 @@
 //! What an exec can be given beyond its command, as runc's `exec` flags give it: capabilities
 //! back ([`ExecBuilder::cap_add`], `--cap`), the caller's fds ([`ExecBuilder::preserve_fds`],
-//! `--preserve-fds`) and a sub-cgroup of the container's ([`ExecBuilder::cgroup`], `--cgroup`).
+//! `--preserve-fds`), a sub-cgroup of the container's ([`ExecBuilder::cgroup`], `--cgroup`)
+//! and its CPUs around the cgroup join ([`ExecBuilder::cpu_affinity`],
+//! `process.execCPUAffinity`).
 
 use std::path::Path;
 
@@ -71,6 +73,28 @@ impl ExecBuilder<'_> {
     pub fn cgroup_of(&mut self, controller: Controller, path: impl AsRef<Path>) -> &mut Self {
         self.settings.cgroups.retain(|(c, _)| *c != Some(controller));
         self.settings.cgroups.push((Some(controller), path.as_ref().to_owned()));
+        self
+    }
+
+    /// The CPUs the process runs on once it joined the container's cgroups, a list like
+    /// `"0-1,4"` (`sched_setaffinity(2)` by its setup process right after the join, inherited
+    /// by the process it forks): the runtime spec's `process.execCPUAffinity.final`. CPUs
+    /// outside the container's cpuset fail `spawn` at that step (`EINVAL`); a list that does
+    /// not parse is [`ConfigError::Malformed`](crate::ConfigError::Malformed).
+    pub fn cpu_affinity(&mut self, cpus: impl Into<String>) -> &mut Self {
+        self.settings.final_cpus = Some(cpus.into());
+        self
+    }
+
+    /// The CPUs the setup process runs on before it joins the container's cgroups
+    /// (`process.execCPUAffinity.initial`), so that joining a container whose CPUs are busy
+    /// (real-time threads pinned there) does not wait for them. It is then not cloned into
+    /// the v2 cgroup but writes itself into it, as runc's does. Without
+    /// [`cpu_affinity`](Self::cpu_affinity) nothing is set after the join: the kernel decides
+    /// (the runtime spec's rule; since Linux 6.2 it keeps the CPUs asked for, within the
+    /// container's cpuset).
+    pub fn initial_cpu_affinity(&mut self, cpus: impl Into<String>) -> &mut Self {
+        self.settings.initial_cpus = Some(cpus.into());
         self
     }
 }

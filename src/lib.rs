@@ -142,6 +142,8 @@ mod start_gate;
 // Exec flags and process settings (issue 16).
 mod exec_cgroup;
 mod exec_flags;
+mod numa;
+pub use numa::{MemoryPolicy, MemoryPolicyMode};
 mod preserve_fds;
 mod process_hook;
 pub use process_hook::ProcessHook;

@@ -152,6 +152,11 @@ pub enum Setting {
     HugepageLimit,
     /// [`cgroup_unified`](crate::ContainerBuilder::cgroup_unified).
     CgroupUnified,
+    // NUMA and exec flags (issue 16).
+    /// [`memory_policy`](crate::ContainerBuilder::memory_policy).
+    MemoryPolicy,
+    /// [`ExecBuilder::cpu_affinity`](crate::ExecBuilder::cpu_affinity).
+    ExecCpuAffinity,
 }
 
 impl Setting {
@@ -243,6 +248,8 @@ impl fmt::Display for Setting {
             Setting::DeviceNode => "device_node",
             Setting::HugepageLimit => "hugepage_limit",
             Setting::CgroupUnified => "cgroup_unified",
+            Setting::MemoryPolicy => "memory_policy",
+            Setting::ExecCpuAffinity => "exec cpu_affinity",
         };
         f.write_str(name)
     }

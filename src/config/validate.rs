@@ -287,6 +287,10 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         read_only_paths: crate::mount_paths::check(Setting::ReadOnlyPaths, s.read_only_paths)?,
         receive_host_mounts: s.receive_host_mounts,
         writable_sys: s.writable_sys,
+        memory_policy: match s.memory_policy {
+            Some(policy) => policy.check().map(|()| Some(policy))?,
+            None => None,
+        },
     })
 }
 

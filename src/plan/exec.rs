@@ -21,16 +21,12 @@ impl Plan {
     /// behind `target` (a pidfd), with `config` the container's own, the exec's settings
     /// (command, environment, working directory, user, stdio) put in. `joins` are the cgroup
     /// files the setup process writes itself into (`crate::exec_cgroup`: the container's
-    /// cgroups or sub-cgroups of them, less the v2 one it is cloned into).
+    /// cgroups or sub-cgroups of them, less the v2 one it is cloned into), and the CPUs it
+    /// runs on before and after.
     ///
     /// `detached`: the setup process forks the exec'd process away instead of staying as its
     /// init (`Step::ForkAway`), and the status pipe carries its pid.
-    pub fn for_exec(
-        config: &Config,
-        target: RawFd,
-        joins: Vec<(std::os::fd::OwnedFd, std::path::PathBuf)>,
-        detached: bool,
-    ) -> Result<Plan> {
+    pub fn for_exec(config: &Config, target: RawFd, joins: crate::exec_cgroup::Joins, detached: bool) -> Result<Plan> {
         let ns = config.namespaces;
         let (error_r, error_w) = pipe()?;
         let (status_r, status_w) = pipe()?;
@@ -51,9 +47,17 @@ impl Plan {
         // Cgroups first, while this process is still in the caller's cgroup namespace: a
         // migration must lie inside the writer's cgroup namespace (before Linux 5.16, the
         // writer's, not the opener's), which the container's is not.
-        for (fd, path) in joins {
+        // Its CPUs before and after the join (`ExecBuilder::cpu_affinity`).
+        let affinity = |cpus| (Step::CpuAffinity(cpus), attrs, Some("sched_setaffinity".into()));
+        if let Some((step, label, path)) = joins.initial_cpus.map(affinity) {
+            plan.push(step, label, path);
+        }
+        for (fd, path) in joins.files {
             plan.push(Step::JoinCgroup(fd.as_raw_fd()), SetupStep::JoinCgroup, Some(path));
             plan.child_fds.push(fd);
+        }
+        if let Some((step, label, path)) = joins.final_cpus.map(affinity) {
+            plan.push(step, label, path);
         }
         let mut joined = ns;
         if matches!(config.network, Network::Join(_)) {

@@ -160,7 +160,7 @@ fn start(container: &Container, settings: &ExecSettings, detached: bool) -> Resu
     }
     crate::preserve_fds::check_open(settings.preserved_fds).map_err(|e| Error::io("preserve the caller's fds", e))?;
     // The container's cgroups, or the sub-cgroups asked for (`crate::exec_cgroup`).
-    let cgroups = crate::exec_cgroup::resolve(cgroup, &settings.cgroups, crate::kernel::clone3_available())?;
+    let cgroups = crate::exec_cgroup::resolve(cgroup, settings, crate::kernel::clone3_available())?;
     let mut plan = Plan::for_exec(&config, container.pidfd().as_raw_fd(), cgroups.joins, detached)?;
     tracing::trace!(id = container.id(), detached, "exec plan:\n{}", plan.render());
     let start = ChildStart::new(&mut plan);

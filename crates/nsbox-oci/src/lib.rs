@@ -30,6 +30,7 @@ mod error;
 mod linux;
 mod lsm;
 mod mounts;
+mod numa;
 mod options;
 mod process;
 mod resources;

@@ -79,7 +79,7 @@ pub(crate) fn map(b: &mut ContainerBuilder, p: &Process, options: &Options) -> R
         b.scheduler(self::scheduler(scheduler)?);
     }
     // `process.execCPUAffinity` "is not applicable to the container's init process"
-    // (runtime-spec config.md): in config.json it has no effect, under runc as here.
+    // (runtime-spec config.md): nsbox-runtime's `exec` takes it from here (or process.json).
     capabilities(b, p)
 }
 

@@ -216,3 +216,50 @@ fn exec_cgroup_runs_in_the_containers_sub_cgroup_and_never_outside() {
     reap(pid);
     rt.ok(&["delete", "sub"]);
 }
+
+/// `Cpus_allowed_list` of a `/proc/self/status` printed by an exec.
+fn cpus_allowed(status: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap_or_else(|| panic!("no Cpus_allowed_list in {status}"))
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn exec_cpu_affinity_comes_from_process_json_or_the_bundle() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("skipped: needs two CPUs");
+        return;
+    }
+    let rt = Runtime::new();
+    // The bundle's process.execCPUAffinity: for `exec ID CMD`, as runc takes it (not for the
+    // container's first process).
+    let b = bundle_with(&["sleep", "1000"], |spec| {
+        set(spec, "/process/execCPUAffinity", json!({"initial": "1", "final": "0"}));
+    });
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), "cpus"]);
+    let pid = rt.pid("cpus");
+    rt.ok(&["start", "cpus"]);
+    let first = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_ne!(cpus_allowed(&first), "0", "the first process got the exec's affinity");
+    assert_eq!(cpus_allowed(&rt.ok(&["exec", "cpus", "cat", "/proc/self/status"])), "0");
+    // A process.json's own.
+    let process = rt.dir.path().join("process.json");
+    let spec = json!({"args": ["cat", "/proc/self/status"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+        "noNewPrivileges": true, "execCPUAffinity": {"final": "1"},
+        "capabilities": {"bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]});
+    fs::write(&process, spec.to_string()).unwrap();
+    let status = rt.ok(&["exec", "--process", process.to_str().unwrap(), "cpus"]);
+    assert_eq!(cpus_allowed(&status), "1");
+    rt.ok(&["kill", "cpus", "KILL"]);
+    reap(pid);
+    rt.ok(&["delete", "cpus"]);
+}

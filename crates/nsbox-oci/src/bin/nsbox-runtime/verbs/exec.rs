@@ -57,6 +57,16 @@ pub fn exec(ctx: &mut Ctx, a: &liboci_cli::Exec) -> Result<i32> {
         exec.cap_drop(cap);
     }
     super::exec_flags::apply(&mut exec, a)?;
+    // process.execCPUAffinity: the process.json's, else the bundle's process's, as runc's.
+    let affinity = match &a.process {
+        Some(_) => process.exec_cpu_affinity().clone(),
+        None => nsbox_oci::Bundle::open(&state.bundle)?
+            .spec()
+            .process()
+            .as_ref()
+            .and_then(|p| p.exec_cpu_affinity().clone()),
+    };
+    super::exec_flags::cpu_affinity(&mut exec, affinity.as_ref());
     exec.command(command).args(&args[1..]).env_clear();
     for entry in process.env().iter().flatten() {
         let Some((k, v)) = entry.split_once('=') else {

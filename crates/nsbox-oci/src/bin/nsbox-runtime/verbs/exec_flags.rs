@@ -1,7 +1,9 @@
-//! `exec`'s flags beyond the process: `--cap`, `--preserve-fds`, `--cgroup` (onto nsbox's
-//! `ExecBuilder`), and `--apparmor`/`--process-label`, refused as config.json's fields are.
+//! `exec`'s flags beyond the process: `--cap`, `--preserve-fds`, `--cgroup` and
+//! `process.execCPUAffinity` (onto nsbox's `ExecBuilder`), and `--apparmor`/`--process-label`,
+//! refused as config.json's fields are.
 
 use nsbox::{Capabilities, Controller, ExecBuilder};
+use oci_spec::runtime::ExecCPUAffinity;
 
 use crate::error::{Error, Result, fail};
 
@@ -41,6 +43,18 @@ pub fn apply(exec: &mut ExecBuilder<'_>, a: &liboci_cli::Exec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `process.execCPUAffinity`: `initial` before the cgroup join, `final` after; an empty or
+/// absent list changes nothing (the runtime spec).
+pub fn cpu_affinity(exec: &mut ExecBuilder<'_>, affinity: Option<&ExecCPUAffinity>) {
+    let given = |list: &Option<String>| list.clone().filter(|l| !l.is_empty());
+    if let Some(cpus) = affinity.and_then(|a| given(a.initial())) {
+        exec.initial_cpu_affinity(cpus);
+    }
+    if let Some(cpus) = affinity.and_then(|a| given(a.cpu_affinity_final())) {
+        exec.cpu_affinity(cpus);
+    }
 }
 
 /// runc's `--cgroup [CONTROLLER[,CONTROLLER…]:]PATH`.
