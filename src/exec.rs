@@ -50,6 +50,8 @@ pub(crate) struct ExecSettings {
     /// CPU lists before and after the cgroup join (`process.execCPUAffinity`).
     pub initial_cpus: Option<String>,
     pub final_cpus: Option<String>,
+    /// no_new_privs for an exec of a container without it.
+    pub no_new_privileges: bool,
 }
 
 /// Configures a command to run in a running container; made by [`Container::exec`].

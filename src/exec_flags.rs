@@ -97,4 +97,12 @@ impl ExecBuilder<'_> {
         self.settings.initial_cpus = Some(cpus.into());
         self
     }
+
+    /// Sets no_new_privs for the process where the container's payload runs without it
+    /// (runc's `exec --no-new-privs`): setuid programs and file capabilities then give it
+    /// nothing. A container with no_new_privs gives it to every exec anyway.
+    pub fn no_new_privileges(&mut self) -> &mut Self {
+        self.settings.no_new_privileges = true;
+        self
+    }
 }

@@ -228,3 +228,18 @@ fn a_container_without_a_cgroup_takes_no_sub_cgroup() {
         .unwrap_err();
     assert!(err.to_string().contains("has no cgroup"), "{err}");
 }
+
+#[test]
+fn no_new_privileges_narrows_an_exec_of_a_container_without_it() {
+    if !common::root() {
+        return;
+    }
+    let container = Container::builder()
+        .unsafe_allow_new_privileges()
+        .command("/bin/sleep")
+        .arg("600")
+        .spawn()
+        .expect("spawn");
+    assert_eq!(exec_status_hex(&mut container.exec(), "NoNewPrivs"), 0);
+    assert_eq!(exec_status_hex(container.exec().no_new_privileges(), "NoNewPrivs"), 1);
+}

@@ -530,6 +530,7 @@ pub(crate) fn exec_config(config: &Config, exec: &crate::exec::ExecSettings) -> 
         out.capabilities.insert(cap);
     }
     out.start.preserved_fds = exec.preserved_fds;
+    out.no_new_privileges |= exec.no_new_privileges;
     if exec.tty.is_some() {
         if !out.namespaces.contains(Namespaces::MOUNT) {
             return Err(ConfigError::NeedsNamespace {

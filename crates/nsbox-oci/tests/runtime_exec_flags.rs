@@ -263,3 +263,38 @@ fn exec_cpu_affinity_comes_from_process_json_or_the_bundle() {
     reap(pid);
     rt.ok(&["delete", "cpus"]);
 }
+
+#[test]
+fn exec_no_new_privs_sets_it_where_the_container_has_none() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = bundle_with(&["sleep", "1000"], |spec| {
+        set(spec, "/process/noNewPrivileges", json!(false));
+    });
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), "nnp"]);
+    rt.ok(&["start", "nnp"]);
+    let field = |status: String| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("NoNewPrivs:"))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("no NoNewPrivs in {status}"))
+    };
+    assert_eq!(field(rt.ok(&["exec", "nnp", "cat", "/proc/self/status"])), "0");
+    let status = rt.ok(&["exec", "--no-new-privs", "nnp", "cat", "/proc/self/status"]);
+    assert_eq!(field(status), "1");
+}
+
+#[test]
+fn features_list_the_memory_policy_modes_and_flags() {
+    let _serial = runtime_support::serial();
+    let out = Command::new(RUNTIME).arg("features").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let modes = &v["linux"]["memoryPolicy"]["modes"];
+    assert!(modes.as_array().unwrap().contains(&json!("MPOL_BIND")), "{v}");
+    assert_eq!(v["linux"]["memoryPolicy"]["flags"].as_array().unwrap().len(), 3);
+    assert_eq!(v["linux"]["intelRdt"]["enabled"], false);
+}

@@ -14,6 +14,9 @@ pub fn refuse(a: &liboci_cli::Exec) -> Result<()> {
     if !a.cap.is_empty() && a.process.is_some() {
         fail!("--cap is not supported with --process: give the capabilities in process.json");
     }
+    if a.no_new_privs && a.process.is_some() {
+        fail!("--no-new-privs is not supported with --process: give noNewPrivileges in process.json");
+    }
     let options = nsbox_oci::Options::probe();
     if let Some(profile) = a.apparmor.as_deref() {
         fail!("--apparmor is not supported: {}", options.apparmor_refusal(profile));
@@ -26,6 +29,9 @@ pub fn refuse(a: &liboci_cli::Exec) -> Result<()> {
 
 /// `--cap`, `--preserve-fds` and `--cgroup` onto `exec`.
 pub fn apply(exec: &mut ExecBuilder<'_>, a: &liboci_cli::Exec) -> Result<()> {
+    if a.no_new_privs {
+        exec.no_new_privileges();
+    }
     for name in &a.cap {
         let cap = Capabilities::parse(name).map_err(|e| Error(format!("--cap: {e}")))?;
         exec.cap_add(cap);
