@@ -34,6 +34,7 @@ fn exec_status_hex(exec: &mut nsbox::ExecBuilder<'_>, field: &str) -> u64 {
 
 #[test]
 fn cap_add_gives_back_a_dropped_capability_and_never_more_than_the_container() {
+    let _serial = common::exclusive();
     if !common::root() {
         return;
     }
@@ -75,6 +76,7 @@ fn cap_add_gives_back_a_dropped_capability_and_never_more_than_the_container() {
 
 #[test]
 fn preserve_fds_that_are_not_open_fail_the_exec() {
+    let _serial = common::exclusive();
     if !common::root() {
         return;
     }
@@ -130,6 +132,7 @@ fn exec_cgroup_line(exec: &mut nsbox::ExecBuilder<'_>, controllers: &str) -> Str
 
 #[test]
 fn exec_runs_in_a_sub_cgroup_of_the_containers_and_never_outside() {
+    let _serial = common::exclusive();
     if !common::root() {
         return;
     }
@@ -212,6 +215,7 @@ fn exec_runs_in_a_sub_cgroup_of_the_containers_and_never_outside() {
 
 #[test]
 fn a_container_without_a_cgroup_takes_no_sub_cgroup() {
+    let _serial = common::exclusive();
     if !common::root() {
         return;
     }
@@ -231,6 +235,7 @@ fn a_container_without_a_cgroup_takes_no_sub_cgroup() {
 
 #[test]
 fn no_new_privileges_narrows_an_exec_of_a_container_without_it() {
+    let _serial = common::exclusive();
     if !common::root() {
         return;
     }
@@ -242,4 +247,49 @@ fn no_new_privileges_narrows_an_exec_of_a_container_without_it() {
         .expect("spawn");
     assert_eq!(exec_status_hex(&mut container.exec(), "NoNewPrivs"), 0);
     assert_eq!(exec_status_hex(container.exec().no_new_privileges(), "NoNewPrivs"), 1);
+}
+
+#[test]
+fn sub_cgroup_and_affinity_execs_hold_no_fd_of_the_caller_afterwards() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let container = sleeper();
+    let dirs = cgroup_dirs(container.pid());
+    for (_, dir) in &dirs {
+        fs::create_dir(dir.join("sub")).unwrap();
+    }
+    let fds = |s: &common::Snapshot| s.fds.clone();
+    let before = common::Snapshot::take();
+    for _ in 0..3 {
+        let status = container
+            .exec()
+            .command("/bin/true")
+            .cgroup("sub")
+            .initial_cpu_affinity("0")
+            .status();
+        assert!(status.unwrap().success());
+        assert!(container.exec().command("/bin/true").cgroup("../x").status().is_err());
+        assert!(
+            container
+                .exec()
+                .command("/bin/true")
+                .cgroup("missing")
+                .status()
+                .is_err()
+        );
+    }
+    let mut after = common::Snapshot::take();
+    for _ in 0..20 {
+        if fds(&after) == fds(&before) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        after = common::Snapshot::take();
+    }
+    assert_eq!(fds(&after), fds(&before), "fds held after the execs");
+    for (_, dir) in &dirs {
+        let _ = fs::remove_dir(dir.join("sub"));
+    }
 }
