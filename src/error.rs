@@ -331,6 +331,19 @@ pub enum ConfigError {
         /// Which rule sets that bound.
         why: &'static str,
     },
+    // Exec flags (issue 16).
+    /// An exec asked for more than its container has
+    /// ([`ExecBuilder::cap_add`](crate::ExecBuilder::cap_add) of a capability outside the
+    /// container's bounding set): an exec never has more than its container.
+    #[error("{setting} {value} is beyond the container's {what}")]
+    BeyondContainer {
+        /// The setting, e.g. [`Setting::Capabilities`].
+        setting: Setting,
+        /// The value asked for (`CAP_SYS_ADMIN`).
+        value: String,
+        /// What of the container's bounds it, e.g. `bounding set`.
+        what: &'static str,
+    },
 }
 
 fn namespace_name(namespace: Namespaces) -> String {

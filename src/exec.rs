@@ -39,6 +39,19 @@ pub(crate) struct ExecSettings {
     pub groups: Option<Vec<u32>>,
     /// Forked away, not kept by an nsbox-init ([`ExecBuilder::spawn_detached`]).
     pub detach: bool,
+    // Exec flags (issue 16, `crate::exec_flags`).
+    /// Capabilities of the container's bounding set given back after `cap_drop`.
+    pub cap_add: Capabilities,
+    /// How many of the caller's fds from 3 on the process inherits.
+    pub preserved_fds: u32,
+    /// Sub-cgroups of the container's joined instead of its own: `None` for every hierarchy,
+    /// else the v1 hierarchy holding that controller.
+    pub cgroups: Vec<(Option<crate::cgroup::Controller>, PathBuf)>,
+    /// CPU lists before and after the cgroup join (`process.execCPUAffinity`).
+    pub initial_cpus: Option<String>,
+    pub final_cpus: Option<String>,
+    /// no_new_privs for an exec of a container without it.
+    pub no_new_privileges: bool,
 }
 
 /// Configures a command to run in a running container; made by [`Container::exec`].
@@ -56,7 +69,7 @@ pub(crate) struct ExecSettings {
 #[derive(Debug)]
 pub struct ExecBuilder<'a> {
     container: &'a Container,
-    settings: ExecSettings,
+    pub(crate) settings: ExecSettings,
 }
 
 impl<'a> ExecBuilder<'a> {
@@ -162,6 +175,7 @@ impl<'a> ExecBuilder<'a> {
     /// Runs the process without `cap`, which the payload may have: an exec can narrow the
     /// payload's privileges, never widen them.
     pub fn cap_drop(&mut self, cap: Capability) -> &mut Self {
+        self.settings.cap_add.remove(cap);
         self.settings.cap_drop.insert(cap);
         self
     }

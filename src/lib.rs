@@ -140,7 +140,14 @@ mod signal;
 mod spawn;
 mod stack;
 mod start_gate;
-pub use start_gate::ProcessHook;
+// Exec flags and process settings (issue 16).
+mod exec_cgroup;
+mod exec_flags;
+mod numa;
+pub use numa::{MemoryPolicy, MemoryPolicyMode};
+mod preserve_fds;
+mod process_hook;
+pub use process_hook::ProcessHook;
 mod status;
 mod stdio;
 mod sys;

@@ -175,6 +175,11 @@ pub enum Setting {
     NetPriority,
     /// [`rdma_limit`](crate::ContainerBuilder::rdma_limit).
     Rdma,
+    // NUMA and exec flags (issue 16).
+    /// [`memory_policy`](crate::ContainerBuilder::memory_policy).
+    MemoryPolicy,
+    /// [`ExecBuilder::cpu_affinity`](crate::ExecBuilder::cpu_affinity).
+    ExecCpuAffinity,
 }
 
 impl Setting {
@@ -279,6 +284,8 @@ impl fmt::Display for Setting {
             Setting::IoDeviceWeight => "io_device_weight",
             Setting::NetPriority => "net_priority",
             Setting::Rdma => "rdma_limit",
+            Setting::MemoryPolicy => "memory_policy",
+            Setting::ExecCpuAffinity => "exec cpu_affinity",
         };
         f.write_str(name)
     }

@@ -9,6 +9,7 @@
 mod exec;
 mod init;
 mod mounts;
+mod numa;
 pub(crate) mod overlay;
 mod populate;
 mod privileges;
@@ -370,5 +371,6 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         | Step::Personality(..)
         | Step::IoPriority(..)
         | Step::Scheduler(..) => process::run(step),
+        Step::MemoryPolicy { .. } | Step::CpuAffinity(..) => numa::run(step),
     }
 }

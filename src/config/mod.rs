@@ -144,6 +144,8 @@ pub struct Config {
     pub(crate) read_only_paths: Option<Vec<PathBuf>>,
     pub(crate) receive_host_mounts: bool,
     pub(crate) writable_sys: bool,
+    // NUMA memory policy (issue 16, `crate::numa`).
+    pub(crate) memory_policy: Option<crate::numa::MemoryPolicy>,
 }
 
 impl Config {

@@ -115,6 +115,9 @@ pub(crate) struct Settings {
     pub receive_host_mounts: bool,
     #[cfg_attr(feature = "serde", serde(default))]
     pub writable_sys: bool,
+    // NUMA memory policy (issue 16, `crate::numa`).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub memory_policy: Option<crate::numa::MemoryPolicy>,
 }
 
 impl Default for Settings {
@@ -169,6 +172,7 @@ impl Default for Settings {
             read_only_paths: None,
             receive_host_mounts: false,
             writable_sys: false,
+            memory_policy: None,
         }
     }
 }
@@ -236,6 +240,7 @@ impl From<&Config> for Settings {
             read_only_paths: c.read_only_paths,
             receive_host_mounts: c.receive_host_mounts,
             writable_sys: c.writable_sys,
+            memory_policy: c.memory_policy,
         }
     }
 }

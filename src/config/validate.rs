@@ -288,6 +288,10 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         read_only_paths: crate::mount_paths::check(Setting::ReadOnlyPaths, s.read_only_paths)?,
         receive_host_mounts: s.receive_host_mounts,
         writable_sys: s.writable_sys,
+        memory_policy: match s.memory_policy {
+            Some(policy) => policy.check().map(|()| Some(policy))?,
+            None => None,
+        },
     })
 }
 
@@ -515,6 +519,19 @@ pub(crate) fn exec_config(config: &Config, exec: &crate::exec::ExecSettings) -> 
         out.capabilities.remove(cap);
         out.ambient.remove(cap);
     }
+    // Given back (`ExecBuilder::cap_add`), never beyond the container's bounding set.
+    for cap in exec.cap_add.iter() {
+        if !config.capabilities.contains(cap) {
+            return Err(ConfigError::BeyondContainer {
+                setting: Setting::Capabilities,
+                value: format!("{cap}"),
+                what: "bounding set",
+            });
+        }
+        out.capabilities.insert(cap);
+    }
+    out.start.preserved_fds = exec.preserved_fds;
+    out.no_new_privileges |= exec.no_new_privileges;
     if exec.tty.is_some() {
         if !out.namespaces.contains(Namespaces::MOUNT) {
             return Err(ConfigError::NeedsNamespace {

@@ -10,7 +10,6 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use super::{Plan, Step, cstring, pipe};
-use crate::cgroup::Cgroup;
 use crate::config::Config;
 use crate::error::{Result, SetupStep};
 use crate::idmap::IdMaps;
@@ -20,13 +19,14 @@ use crate::net::Network;
 impl Plan {
     /// The plan for executing `config`'s command in the container whose first process is
     /// behind `target` (a pidfd), with `config` the container's own, the exec's settings
-    /// (command, environment, working directory, user, stdio) put in. `cgroup` is the
-    /// container's: the setup process is cloned into its v2 directory when clone3 can, and
-    /// joins the rest by writing to files opened here.
+    /// (command, environment, working directory, user, stdio) put in. `joins` are the cgroup
+    /// files the setup process writes itself into (`crate::exec_cgroup`: the container's
+    /// cgroups or sub-cgroups of them, less the v2 one it is cloned into), and the CPUs it
+    /// runs on before and after.
     ///
     /// `detached`: the setup process forks the exec'd process away instead of staying as its
     /// init (`Step::ForkAway`), and the status pipe carries its pid.
-    pub fn for_exec(config: &Config, target: RawFd, cgroup: Option<&Cgroup>, detached: bool) -> Result<Plan> {
+    pub fn for_exec(config: &Config, target: RawFd, joins: crate::exec_cgroup::Joins, detached: bool) -> Result<Plan> {
         let ns = config.namespaces;
         let (error_r, error_w) = pipe()?;
         let (status_r, status_w) = pipe()?;
@@ -47,13 +47,17 @@ impl Plan {
         // Cgroups first, while this process is still in the caller's cgroup namespace: a
         // migration must lie inside the writer's cgroup namespace (before Linux 5.16, the
         // writer's, not the opener's), which the container's is not.
-        let joins = match cgroup {
-            Some(cgroup) => cgroup.join_files(crate::kernel::clone3_available())?,
-            None => Vec::new(),
-        };
-        for (fd, path) in joins {
+        // Its CPUs before and after the join (`ExecBuilder::cpu_affinity`).
+        let affinity = |cpus| (Step::CpuAffinity(cpus), attrs, Some("sched_setaffinity".into()));
+        if let Some((step, label, path)) = joins.initial_cpus.map(affinity) {
+            plan.push(step, label, path);
+        }
+        for (fd, path) in joins.files {
             plan.push(Step::JoinCgroup(fd.as_raw_fd()), SetupStep::JoinCgroup, Some(path));
             plan.child_fds.push(fd);
+        }
+        if let Some((step, label, path)) = joins.final_cpus.map(affinity) {
+            plan.push(step, label, path);
         }
         let mut joined = ns;
         if matches!(config.network, Network::Join(_)) {
@@ -71,6 +75,7 @@ impl Plan {
         );
         plan.child_fds.push(error_w);
         let stdio = plan.plan_stdio(config)?;
+        plan.preserved_fds = config.start.preserved_fds;
         // Once, for both sides of the fork (see `plan_names_and_bounding`).
         plan.drop_bounding(config.capabilities.bits() | caps::Capability::CAP_KILL.bitmask());
         // A PID namespace applies to the children of whoever joined it: the exec'd process is

@@ -174,6 +174,12 @@ fn golden_plan_of_an_exec_into_the_defaults() {
     };
     let config = crate::config::exec_config(&config, &settings).expect("valid exec settings");
     let target = std::fs::File::open("/dev/null").expect("open /dev/null");
-    let plan = Plan::for_exec(&config, std::os::fd::AsRawFd::as_raw_fd(&target), None, false).expect("plan");
+    let plan = Plan::for_exec(
+        &config,
+        std::os::fd::AsRawFd::as_raw_fd(&target),
+        Default::default(),
+        false,
+    )
+    .expect("plan");
     check("exec", &plan.render());
 }

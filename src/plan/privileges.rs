@@ -41,6 +41,12 @@ impl Plan {
         if let Some(scheduler) = &config.process.scheduler {
             self.push(Step::Scheduler(scheduler.attr()), attrs, Some("sched_setattr".into()));
         }
+        // NUMA memory policy (issue 16): inherited by the payload across fork and execve.
+        if let Some(policy) = &config.memory_policy {
+            let (mode, nodes) = policy.syscall_args();
+            let step = Step::MemoryPolicy { mode, nodes };
+            self.push(step, attrs, Some("set_mempolicy".into()));
+        }
         if config.new_session {
             self.push(Step::NewSession, attrs, None);
         }

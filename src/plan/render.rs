@@ -247,6 +247,8 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
         Step::Personality(value) => format!("personality {value:#x}"),
         Step::IoPriority(value) => format!("ioprio {value:#x}"),
         Step::Scheduler(attr) => format!("sched_setattr {attr:?}"),
+        Step::MemoryPolicy { mode, nodes } => format!("set_mempolicy {mode:#x} nodes {}", crate::numa::render(nodes)),
+        Step::CpuAffinity(cpus) => format!("sched_setaffinity {}", crate::numa::render(cpus)),
         Step::LoopbackUp => "loopback up".into(),
         Step::Chdir(dir) => format!("chdir {}", text(dir)),
         Step::Dup { from, to } => format!("dup {} to {to}", fds.name(*from)),

@@ -287,6 +287,13 @@ pub(crate) enum Step {
     IoPriority(i32),
     /// `sched_setattr(0, attr, 0)`.
     Scheduler(crate::scheduling::SchedAttr),
+    /// `set_mempolicy(mode, nodes, 1024)` (`crate::numa`).
+    MemoryPolicy {
+        mode: i32,
+        nodes: Box<crate::numa::Mask>,
+    },
+    /// `sched_setaffinity(0, 128, cpus)`: an exec's CPUs around its cgroup join (`crate::numa`).
+    CpuAffinity(Box<crate::numa::Mask>),
     LoopbackUp,
     Chdir(CString),
     /// `dup2(from, to)` for stdio.

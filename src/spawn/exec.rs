@@ -158,11 +158,13 @@ fn start(container: &Container, settings: &ExecSettings, detached: bool) -> Resu
     if container.has_exited() {
         return Err(not_running());
     }
-    let mut plan = Plan::for_exec(&config, container.pidfd().as_raw_fd(), cgroup, detached)?;
+    crate::preserve_fds::check_open(settings.preserved_fds).map_err(|e| Error::io("preserve the caller's fds", e))?;
+    // The container's cgroups, or the sub-cgroups asked for (`crate::exec_cgroup`).
+    let cgroups = crate::exec_cgroup::resolve(cgroup, settings, crate::kernel::clone3_available())?;
+    let mut plan = Plan::for_exec(&config, container.pidfd().as_raw_fd(), cgroups.joins, detached)?;
     tracing::trace!(id = container.id(), detached, "exec plan:\n{}", plan.render());
     let start = ChildStart::new(&mut plan);
-    let cgroup_fd = cgroup.and_then(crate::cgroup::Cgroup::clone_into_fd);
-    let (pid, pidfd) = clone(&mut plan, &start, cgroup_fd).map_err(|e| with_pids_hint(e, &config))?;
+    let (pid, pidfd) = clone(&mut plan, &start, cgroups.clone_into).map_err(|e| with_pids_hint(e, &config))?;
     Ok(Started {
         config,
         plan,

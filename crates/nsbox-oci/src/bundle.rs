@@ -118,6 +118,8 @@ impl Bundle {
         crate::mounts::paths(&mut b, linux)?;
         crate::mounts::root_propagation(&mut b, linux)?;
         crate::devices::map(&mut b, linux, caps, namespaces, options)?;
+        crate::lsm::intel_rdt(linux, options)?;
+        crate::numa::memory_policy(&mut b, linux)?;
         crate::linux::rest(linux)?;
         crate::resources::cgroups_path(&mut b, linux)?;
         if let Some(resources) = linux.resources() {

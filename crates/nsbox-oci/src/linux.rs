@@ -156,8 +156,6 @@ pub(crate) fn rest(linux: &Linux) -> Result<()> {
             "linux.mountLabel",
             linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()),
         ),
-        ("linux.intelRdt", linux.intel_rdt().is_some()),
-        ("linux.memoryPolicy", linux.memory_policy().is_some()),
         (
             "linux.timeOffsets",
             linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()),

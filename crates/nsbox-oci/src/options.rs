@@ -25,6 +25,9 @@ pub struct Options {
     /// The caller may set a device cgroup (it is root): `linux.resources.devices` is then
     /// enforced; otherwise only rules no wider than nsbox's own /dev are accepted.
     pub device_cgroup: bool,
+    /// Intel RDT's `resctrl` filesystem is mounted (`/sys/fs/resctrl/info` exists): without it
+    /// `linux.intelRdt` is refused as "this host has no resctrl".
+    pub resctrl: bool,
 }
 
 impl Options {
@@ -53,11 +56,12 @@ impl Options {
                 .find_map(|l| l.strip_prefix("Uid:"))
                 .and_then(|ids| ids.split_whitespace().nth(1))
                 == Some("0"),
+            resctrl: fs::metadata("/sys/fs/resctrl/info").is_ok(),
         }
     }
 
     /// Facts for tests: no AppArmor, no SELinux, 2MB huge pages, `oom_score_adj` 0, umask
-    /// 022, hostname `host`, a device cgroup.
+    /// 022, hostname `host`, a device cgroup, no resctrl.
     pub fn fixed() -> Self {
         Options {
             apparmor: false,
@@ -67,6 +71,7 @@ impl Options {
             umask: Some(0o022),
             hostname: "host".into(),
             device_cgroup: true,
+            resctrl: false,
         }
     }
 }

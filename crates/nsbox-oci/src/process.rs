@@ -50,20 +50,13 @@ pub(crate) fn map(b: &mut ContainerBuilder, p: &Process, options: &Options) -> R
         b.oom_score_adj(adj);
     }
     if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
-        let why = if options.apparmor {
-            format!("nsbox cannot apply AppArmor profile {profile:?}")
-        } else {
-            format!("this host has no AppArmor (profile {profile:?})")
-        };
-        return Err(unsupported("process.apparmorProfile", why));
+        return Err(unsupported(
+            "process.apparmorProfile",
+            options.apparmor_refusal(profile),
+        ));
     }
     if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
-        let why = if options.selinux {
-            format!("nsbox cannot apply SELinux label {label:?}")
-        } else {
-            format!("this host has no SELinux (label {label:?})")
-        };
-        return Err(unsupported("process.selinuxLabel", why));
+        return Err(unsupported("process.selinuxLabel", options.selinux_refusal(label)));
     }
     if let Some(io) = p.io_priority() {
         let class = match io.class() {
@@ -86,7 +79,7 @@ pub(crate) fn map(b: &mut ContainerBuilder, p: &Process, options: &Options) -> R
         b.scheduler(self::scheduler(scheduler)?);
     }
     // `process.execCPUAffinity` "is not applicable to the container's init process"
-    // (runtime-spec config.md): in config.json it has no effect, under runc as here.
+    // (runtime-spec config.md): nsbox-runtime's `exec` takes it from here (or process.json).
     capabilities(b, p)
 }
 

@@ -400,7 +400,6 @@ fn unsupported_fields_are_refused_by_name() {
     let table: Vec<(Patches, &str)> = vec![
         (vec![("/linux/intelRdt", json!({"closID": "x"}))], "linux.intelRdt"),
         (vec![("/linux/cgroupsPath", json!("system.slice:docker:abc"))], "linux.cgroupsPath"),
-        (vec![("/linux/memoryPolicy", json!({"mode": "MPOL_BIND", "nodes": "0"}))], "linux.memoryPolicy"),
         (vec![("/linux/timeOffsets", json!({"monotonic": {"secs": 1}}))], "linux.timeOffsets"),
         (vec![("/linux/netDevices", json!({"eth0": {}}))], "linux.netDevices"),
         (vec![("/linux/mountLabel", json!("system_u:object_r:container_file_t:s0"))], "linux.mountLabel"),

@@ -37,19 +37,7 @@ pub fn exec(ctx: &mut Ctx, a: &liboci_cli::Exec) -> Result<i32> {
         (false, true) => fail!("cannot use console socket if nsbox-runtime will not detach or allocate tty"),
         _ => {}
     }
-    if a.preserve_fds != 0 {
-        fail!("--preserve-fds is not supported");
-    }
-    for (flag, given) in [
-        ("--process-label", a.process_label.is_some()),
-        ("--apparmor", a.apparmor.is_some()),
-        ("--cgroup", a.cgroup.is_some()),
-        ("--cap", !a.cap.is_empty()),
-    ] {
-        if given {
-            fail!("{flag} is not supported");
-        }
-    }
+    super::exec_flags::refuse(a)?;
     // A process.json says everything (Docker and containerd copy the container's process and
     // change it): what an exec cannot differ in from the container is checked, the
     // capabilities it lacks are dropped. The command line's exec is the container's process
@@ -68,6 +56,17 @@ pub fn exec(ctx: &mut Ctx, a: &liboci_cli::Exec) -> Result<i32> {
     for cap in dropped {
         exec.cap_drop(cap);
     }
+    super::exec_flags::apply(&mut exec, a)?;
+    // process.execCPUAffinity: the process.json's, else the bundle's process's, as runc's.
+    let affinity = match &a.process {
+        Some(_) => process.exec_cpu_affinity().clone(),
+        None => nsbox_oci::Bundle::open(&state.bundle)?
+            .spec()
+            .process()
+            .as_ref()
+            .and_then(|p| p.exec_cpu_affinity().clone()),
+    };
+    super::exec_flags::cpu_affinity(&mut exec, affinity.as_ref());
     exec.command(command).args(&args[1..]).env_clear();
     for entry in process.env().iter().flatten() {
         let Some((k, v)) = entry.split_once('=') else {

@@ -3,6 +3,7 @@
 pub mod create;
 pub mod delete;
 pub mod exec;
+mod exec_flags;
 mod exec_process;
 pub mod features;
 pub mod freeze;
