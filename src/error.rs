@@ -385,6 +385,9 @@ pub enum CleanupAction {
     Reap,
     /// Returning the spawning thread to the caller's network namespace.
     LeaveNetworkNamespace,
+    /// Returning the spawning thread to the PID namespace its children were born in
+    /// (`ContainerBuilder::join_namespace` with `Namespaces::PID`).
+    LeavePidNamespace,
 }
 
 impl fmt::Display for CleanupAction {
@@ -394,6 +397,7 @@ impl fmt::Display for CleanupAction {
             CleanupAction::Kill => "kill the container",
             CleanupAction::Reap => "reap the container",
             CleanupAction::LeaveNetworkNamespace => "return to the caller's network namespace",
+            CleanupAction::LeavePidNamespace => "return to the caller's PID namespace for children",
         })
     }
 }
@@ -556,6 +560,9 @@ pub enum SetupStep {
     SetDomainname,
     /// Making a device node in /dev (`ContainerBuilder::device_node`).
     DeviceNode,
+    /// Entering a new time namespace with its clock offsets (the path is the file written or
+    /// opened: `/proc/self/timens_offsets`, `/proc/self/ns/time_for_children`).
+    TimeNamespace,
 }
 
 impl fmt::Display for SetupStep {
@@ -563,6 +570,7 @@ impl fmt::Display for SetupStep {
         let name = match self {
             SetupStep::Clone => "clone",
             SetupStep::DeviceNode => "make device node",
+            SetupStep::TimeNamespace => "enter time namespace",
             SetupStep::IdMap => "write id maps",
             SetupStep::WaitForParent => "wait for parent",
             SetupStep::JoinNamespaces => "join namespaces",

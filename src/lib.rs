@@ -139,6 +139,7 @@ mod signal;
 mod spawn;
 mod stack;
 mod start_gate;
+mod time_offsets;
 pub use start_gate::ProcessHook;
 mod status;
 mod stdio;
@@ -177,6 +178,7 @@ pub use setting::Setting;
 pub use signal::Signal;
 pub use status::{ExitStatus, Output};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
+pub use time_offsets::ClockOffset;
 pub use timing::SpawnTimings;
 pub use unknown_value::UnknownValueError;
 

@@ -152,6 +152,9 @@ pub enum Setting {
     HugepageLimit,
     /// [`cgroup_unified`](crate::ContainerBuilder::cgroup_unified).
     CgroupUnified,
+    // Namespace joins and time offsets (issue 16).
+    /// [`time_offsets`](crate::ContainerBuilder::time_offsets): its nanoseconds.
+    TimeOffsets,
 }
 
 impl Setting {
@@ -243,6 +246,7 @@ impl fmt::Display for Setting {
             Setting::DeviceNode => "device_node",
             Setting::HugepageLimit => "hugepage_limit",
             Setting::CgroupUnified => "cgroup_unified",
+            Setting::TimeOffsets => "time_offsets",
         };
         f.write_str(name)
     }
