@@ -145,6 +145,11 @@ fn spawn_true(c: &mut Criterion) {
     group.bench_function("all but user, PID ns joined", |b| {
         b.iter(|| assert!(joining.status().expect("spawn the container").success()))
     });
+    let mut joining_only = unconfined(Namespaces::empty());
+    joining_only.join_namespace(Namespaces::PID, format!("/proc/{}/ns/pid", target.pid()));
+    group.bench_function("only pid ns, joined", |b| {
+        b.iter(|| assert!(joining_only.status().expect("spawn the container").success()))
+    });
     drop(target);
     // Criterion runs one benchmark after the other: the baseline again at the end shows how far
     // the machine drifted meanwhile.

@@ -166,6 +166,57 @@ fn a_pid_namespace_whose_init_exited_fails_at_the_clone_naming_it() {
     before.assert_unchanged("a failed PID join");
 }
 
+/// Set in the copy of this test binary run in a PID namespace of its own: the path of a
+/// sibling namespace to try.
+const SIBLING: &str = "NSBOX_TEST_SIBLING_PID_NS";
+
+#[test]
+fn a_pid_namespace_outside_the_callers_fails_to_join_naming_it() {
+    let _serial = common::exclusive();
+    if let Some(path) = std::env::var_os(SIBLING) {
+        // In a PID namespace of its own: the target is beside it, not below (setns: EINVAL).
+        let own = pid_for_children();
+        match sh_builder("true")
+            .namespaces(no_user())
+            .join_namespace(Namespaces::PID, &path)
+            .output()
+        {
+            Err(Error::Setup(e)) => {
+                assert_eq!((e.step, e.errno), (SetupStep::JoinNamespaces, Errno::EINVAL), "{e}");
+                assert_eq!(e.path.as_deref(), Some(std::path::Path::new(&path)), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(pid_for_children(), own, "the thread is back after a failed join");
+        return;
+    }
+    if !common::root()
+        || !common::require(
+            "unshare (util-linux)",
+            std::path::Path::new("/usr/bin/unshare").exists(),
+        )
+    {
+        return;
+    }
+    let mut target = sleeper();
+    let out = std::process::Command::new("/usr/bin/unshare")
+        .args(["--pid", "--fork", "--kill-child"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_pid_namespace_outside_the_callers_fails_to_join_naming_it",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SIBLING, pid_ns_path(&target))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+    target.kill(Signal::SIGKILL).unwrap();
+    target.wait().unwrap();
+}
+
 #[test]
 fn a_path_that_is_not_a_pid_namespace_is_refused() {
     let _serial = common::exclusive();
