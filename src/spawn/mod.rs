@@ -99,12 +99,15 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     container.set_output_limit(config.bounds.output_limit);
     container.set_lifeline(plan.parent.lifeline.take());
     container.set_config(config);
-    // Back to the caller's own network namespace before anything else.
-    let joined_fd = joined.map(ThreadNetns::leave).transpose()?;
-    if let Some(e) = pid_left {
-        // The container is killed and reaped as it drops.
-        return Err(e);
-    }
+    // Back to the caller's own network namespace before anything else. A failure to go back
+    // to either fails the spawn (the container is killed and reaped as it drops).
+    let joined_fd = match (joined.map(ThreadNetns::leave).transpose(), pid_left) {
+        (Ok(fd), None) => fd,
+        (Ok(_), Some(e)) => return Err(e),
+        (Err(e), left) => {
+            return Err(e.with_cleanup(left.map(|left| pidns::leave_failed(&left)).into_iter().collect()));
+        }
+    };
     // The child has its own copies now; the parent's would hold pipes open.
     plan.child_fds.clear();
     let mut parent = plan.parent;
