@@ -217,6 +217,119 @@ fn a_pid_namespace_outside_the_callers_fails_to_join_naming_it() {
     target.wait().unwrap();
 }
 
+/// Set in the copy of this test binary run without `CAP_SYS_PTRACE`: the directory the
+/// hook and the test meet in.
+const REDUCED: &str = "NSBOX_TEST_REDUCED_CAPS_DIR";
+
+/// The joined namespace's processes see the setup process, a copy of the caller's memory,
+/// but cannot open its memory: it is not dumpable. Run by a caller without `CAP_SYS_PTRACE`,
+/// so that a process of the other container with its uid and every capability it has passes
+/// every other check of `ptrace_may_access`, as the hook beside it (dumpable again after its
+/// exec, with the same credentials) shows. (`environ`, `maps` and `auxv` are another matter:
+/// on Linux 6.18 `CAP_SYS_ADMIN` or `CAP_PERFMON` opens them whatever the dumpability.)
+#[test]
+fn the_joined_namespaces_processes_cannot_read_the_setup_process() {
+    let _serial = common::exclusive();
+    if let Some(dir) = std::env::var_os(REDUCED) {
+        reduced_caps_body(std::path::Path::new(&dir));
+        return;
+    }
+    if !common::root()
+        || !common::require(
+            "setpriv (util-linux)",
+            std::path::Path::new("/usr/bin/setpriv").exists(),
+        )
+    {
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("nsbox-pidjoin-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let out = std::process::Command::new("/usr/bin/setpriv")
+        .args(["--bounding-set", "-sys_ptrace"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_joined_namespaces_processes_cannot_read_the_setup_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(REDUCED, dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+}
+
+fn reduced_caps_body(dir: &std::path::Path) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let effective = common::status_hex(&status, "CapEff");
+    assert_eq!(
+        effective & nsbox::Capability::CAP_SYS_PTRACE.bit(),
+        0,
+        "CAP_SYS_PTRACE dropped"
+    );
+    // The other container: every capability this process has (so a superset of the setup
+    // process's), with its uid.
+    let every_but_ptrace: Vec<nsbox::Capability> = nsbox::Capabilities::all()
+        .iter()
+        .filter(|c| effective & c.bit() != 0)
+        .collect();
+    // Its payload probes the setup process once the hook has named it, then sleeps.
+    let d = dir.display();
+    let probe = format!(
+        "while [ ! -e {d}/pids ]; do sleep 0.05; done; read setup hook < {d}/pids; \
+         for f in /proc/$setup/mem /proc/$hook/mem; do \
+         if dd if=$f bs=1 count=0 2> /dev/null; then echo \"$f opened\"; else echo \"$f refused\"; fi; done; \
+         echo done; exec sleep 1000"
+    );
+    let mut target = sh_builder(&probe)
+        .namespaces(no_user())
+        .capabilities(every_but_ptrace)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The hook runs while the setup process waits for it: it names its parent (the setup
+    // process) and itself, in the joined namespace's numbering, and waits for `go`.
+    let script = format!(
+        "echo $PPID $$ > {d}/pids.new && mv {d}/pids.new {d}/pids; i=0; \
+         while [ ! -e {d}/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"
+    );
+    let hook = nsbox::ProcessHook::new("/bin/sh")
+        .args(["/bin/sh", "-c", &script])
+        .env(["PATH=/usr/bin:/bin"]);
+    // Through its payload: its init is not dumpable, so without CAP_SYS_PTRACE its ns files
+    // cannot be opened (nor can an exec join it through its pidfd).
+    let payload = common::children_of(target.pid()).into_iter().next().unwrap();
+    let mut joiner = sh_builder("true");
+    joiner
+        .namespaces(no_user())
+        .join_namespace(Namespaces::PID, format!("/proc/{payload}/ns/pid"))
+        .before_pivot_root(hook);
+    let spawned = std::thread::spawn(move || joiner.output());
+    let mut seen = String::new();
+    let mut stdout = std::io::BufReader::new(target.take_stdout().unwrap());
+    while !seen.ends_with("done\n") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    std::fs::write(dir.join("go"), "").unwrap();
+    let pids = std::fs::read_to_string(dir.join("pids")).unwrap();
+    let (setup, hook) = pids.trim().split_once(' ').unwrap();
+    assert_eq!(
+        seen,
+        format!("/proc/{setup}/mem refused\n/proc/{hook}/mem opened\ndone\n"),
+        "{seen}"
+    );
+    stdout_of(&spawned.join().unwrap().expect("the joiner"));
+    target.kill(Signal::SIGKILL).unwrap();
+    target.wait().unwrap();
+}
+
 #[test]
 fn a_path_that_is_not_a_pid_namespace_is_refused() {
     let _serial = common::exclusive();
