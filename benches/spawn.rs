@@ -145,6 +145,25 @@ fn spawn_true(c: &mut Criterion) {
         })
     });
     drop(running);
+    // Joining a running container's PID namespace (its init stays PID 1, the joiner has none)
+    // beside "all but user", which makes one (and an init).
+    let target = Container::builder()
+        .namespaces(Namespaces::all() - Namespaces::USER)
+        .command("/bin/sleep")
+        .arg("3600")
+        .spawn()
+        .expect("spawn the container whose PID namespace is joined");
+    let mut joining = unconfined(Namespaces::all() - Namespaces::USER);
+    joining.join_namespace(Namespaces::PID, format!("/proc/{}/ns/pid", target.pid()));
+    group.bench_function("all but user, PID ns joined", |b| {
+        b.iter(|| assert!(joining.status().expect("spawn the container").success()))
+    });
+    let mut joining_only = unconfined(Namespaces::empty());
+    joining_only.join_namespace(Namespaces::PID, format!("/proc/{}/ns/pid", target.pid()));
+    group.bench_function("only pid ns, joined", |b| {
+        b.iter(|| assert!(joining_only.status().expect("spawn the container").success()))
+    });
+    drop(target);
     // Criterion runs one benchmark after the other: the baseline again at the end shows how far
     // the machine drifted meanwhile.
     group.bench_function("fork+exec (baseline, again)", baseline);

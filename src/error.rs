@@ -398,6 +398,9 @@ pub enum CleanupAction {
     Reap,
     /// Returning the spawning thread to the caller's network namespace.
     LeaveNetworkNamespace,
+    /// Returning the spawning thread to the PID namespace its children were born in
+    /// (`ContainerBuilder::join_namespace` with `Namespaces::PID`).
+    LeavePidNamespace,
 }
 
 impl fmt::Display for CleanupAction {
@@ -407,6 +410,7 @@ impl fmt::Display for CleanupAction {
             CleanupAction::Kill => "kill the container",
             CleanupAction::Reap => "reap the container",
             CleanupAction::LeaveNetworkNamespace => "return to the caller's network namespace",
+            CleanupAction::LeavePidNamespace => "return to the caller's PID namespace for children",
         })
     }
 }
@@ -573,6 +577,9 @@ pub enum SetupStep {
     /// before the container starts: opening and cloning the source, setting its maps and
     /// flags (the path is the source; `EINVAL` for a filesystem that cannot be idmapped).
     IdmapMount,
+    /// Entering a new time namespace with its clock offsets (the path is the file written or
+    /// opened: `/proc/self/timens_offsets`, `/proc/self/ns/time_for_children`).
+    TimeNamespace,
 }
 
 impl fmt::Display for SetupStep {
@@ -581,6 +588,7 @@ impl fmt::Display for SetupStep {
             SetupStep::Clone => "clone",
             SetupStep::DeviceNode => "make device node",
             SetupStep::IdmapMount => "make idmapped bind mount",
+            SetupStep::TimeNamespace => "enter time namespace",
             SetupStep::IdMap => "write id maps",
             SetupStep::WaitForParent => "wait for parent",
             SetupStep::JoinNamespaces => "join namespaces",

@@ -151,6 +151,7 @@ pub use process_hook::ProcessHook;
 mod status;
 mod stdio;
 mod sys;
+mod time_offsets;
 mod timing;
 mod unknown_value;
 
@@ -186,6 +187,7 @@ pub use setting::Setting;
 pub use signal::Signal;
 pub use status::{ExitStatus, Output};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
+pub use time_offsets::ClockOffset;
 pub use timing::SpawnTimings;
 pub use unknown_value::UnknownValueError;
 

@@ -20,12 +20,16 @@
 //! - **umask**: the last thing before the credentials change, after the root is set up (a
 //!   umask before would change the modes of the mount points nsbox creates).
 //! - **domainname**: `setdomainname(2)` beside the hostname, in the new UTS namespace.
-//! - **joined namespaces** (IPC, UTS, cgroup): `setns(2)` as the setup process's first step,
-//!   so everything after happens inside them; the type is then not created. A user, PID,
-//!   mount or time namespace is refused (the user one must come before every other and
-//!   cannot be combined with the id maps nsbox writes; a PID one only applies to children; a
-//!   mount one would leave no root to set up), and so is a join together with a new user
-//!   namespace (its setup process has no capability over a namespace owned outside it).
+//! - **joined namespaces** (IPC, UTS, cgroup, time): `setns(2)` as the setup process's first
+//!   step, so everything after happens inside them; the type is then not created. (A time
+//!   namespace needs a single-threaded caller: a container joining one never runs its setup
+//!   process on the caller's memory.) A join together with a new user namespace is refused
+//!   (its setup process has no capability over a namespace owned outside it).
+//! - **a joined PID namespace**: `setns(2)` applies only to the caller's *children*
+//!   (`pid_ns_for_children`), so the spawning thread enters it around the clone, as for a
+//!   joined network namespace (`spawn::pidns`): the setup process is born in it, and it is the
+//!   payload (no init: the namespace has one). See docs/architecture.md, "Joined PID namespace".
+//! - **user and mount namespaces** stay refused: see [`JOINABLE_NAMESPACES`].
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -37,10 +41,25 @@ use crate::namespaces::Namespaces;
 /// The range `oom_score_adj` takes (`OOM_SCORE_ADJ_MIN..=OOM_SCORE_ADJ_MAX`).
 pub const OOM_SCORE_ADJ_RANGE: std::ops::RangeInclusive<i32> = -1000..=1000;
 
-/// The namespaces that can be joined by path ([`ContainerBuilder::join_namespace`]); the
-/// network one is [`Network::join_path`](crate::Network::join_path).
-pub const JOINABLE_NAMESPACES: Namespaces =
-    Namespaces::from_bits_truncate(Namespaces::IPC.bits() | Namespaces::UTS.bits() | Namespaces::CGROUP.bits());
+/// The namespaces that can be joined by path ([`ContainerBuilder::join_namespace`]): IPC,
+/// UTS, cgroup, PID and time; the network one is [`Network::join_path`](crate::Network::join_path).
+///
+/// Not a user namespace: `setns(CLONE_NEWUSER)` needs a single-threaded caller, so only the
+/// setup process could join it, after its clone, and every namespace the clone created would
+/// then belong to the caller's user namespace, where the container's root has no capability
+/// (it could not mount in its own mount namespace); doing it right means a clone without new
+/// namespaces, the join, then `unshare` of the rest and a fork for a new PID namespace, a
+/// second setup sequence nsbox does not have. Not a mount namespace: nsbox builds the
+/// container's root in a fresh one, and in a joined one its mounts and `pivot_root` would
+/// change a mount table other processes use (runc, given one, sets the root up inside it
+/// anyway).
+pub const JOINABLE_NAMESPACES: Namespaces = Namespaces::from_bits_truncate(
+    Namespaces::IPC.bits()
+        | Namespaces::UTS.bits()
+        | Namespaces::CGROUP.bits()
+        | Namespaces::PID.bits()
+        | Namespaces::TIME.bits(),
+);
 
 /// One namespace joined by path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +94,26 @@ pub(crate) struct ProcessAttributes {
     pub personality: Option<crate::scheduling::Personality>,
     pub io_priority: Option<(crate::scheduling::IoClass, u8)>,
     pub scheduler: Option<crate::scheduling::Scheduler>,
+    /// Namespace joins and time offsets (issue 16): see `crate::time_offsets`.
+    pub time_offsets: Option<crate::time_offsets::TimeOffsets>,
+}
+
+impl ProcessAttributes {
+    /// The path of the joined namespace of type `namespace`, if one is joined.
+    pub(crate) fn joined(&self, namespace: Namespaces) -> Option<&Path> {
+        self.joins
+            .iter()
+            .find(|j| j.namespace == namespace)
+            .map(|j| j.path.as_path())
+    }
+
+    /// Whether the setup process must be a copy of the caller, never on its memory: joining
+    /// or entering a time namespace needs a single-threaded process (`timens_install`: its
+    /// vDSO data is the memory's), and a setup process born in a joined PID namespace is
+    /// visible to its processes, so its memory must be a non-dumpable copy from the start.
+    pub(crate) fn needs_own_memory(&self) -> bool {
+        self.time_offsets.is_some() || self.joined(Namespaces::TIME).is_some() || self.joined(Namespaces::PID).is_some()
+    }
 }
 
 /// Process attributes and namespace settings (OCI `process.oomScoreAdj`, `process.user.umask`,
@@ -135,13 +174,33 @@ impl ContainerBuilder {
     }
 
     /// Joins an existing namespace of type `namespace` (one of [`JOINABLE_NAMESPACES`]:
-    /// IPC, UTS, cgroup) instead of creating one: `path` is a namespace file such as
-    /// `/proc/PID/ns/ipc` or a bind mount of one. The spawn checks that it is a namespace of
+    /// IPC, UTS, cgroup, PID, time) instead of creating one: `path` is a namespace file such
+    /// as `/proc/PID/ns/ipc` or a bind mount of one. The spawn checks that it is a namespace of
     /// that type (`NS_GET_NSTYPE`). `build()` refuses other types, two joins of one type, and
     /// a join together with a new user namespace (its setup process would have no capability
     /// over the joined one). Settings that need the namespace (a [`hostname`](Self::hostname)
     /// in a joined UTS namespace, say) are refused: the namespace is not the container's to
     /// change; sysctls are allowed in a joined IPC namespace, as runc allows them.
+    ///
+    /// **A PID namespace** (`docker run --pid container:X`, a Kubernetes pod sharing its
+    /// process namespace): the payload runs in it as an ordinary process, not its PID 1 and
+    /// without an nsbox init (the namespace has its init); the handle's
+    /// [`pid`](crate::Container::pid) is its pid in the caller's namespace, and a
+    /// [`Mount::proc`](crate::Mount::proc) or the default `/proc` shows the joined namespace's
+    /// processes. The namespace must be the caller's own or one below it (`setns(2)`); one
+    /// whose init has exited takes no new process: the spawn fails at the clone (`ENOMEM`),
+    /// naming the path. While the payload runs, the joined namespace's init cannot finish
+    /// exiting: a dying PID 1 waits until every process of its namespace is reaped, so wait
+    /// for (or drop) this container before waiting for the one whose namespace it joined.
+    ///
+    /// ```no_run
+    /// # use nsbox::{Container, Namespaces};
+    /// let first = Container::builder().command("/bin/sleep").arg("60").spawn()?;
+    /// let out = Container::builder()
+    ///     .join_namespace(Namespaces::PID, format!("/proc/{}/ns/pid", first.pid()))
+    ///     .command("/bin/ps").output()?; // lists the first container's sleep too
+    /// # Ok::<(), nsbox::Error>(())
+    /// ```
     pub fn join_namespace(&mut self, namespace: Namespaces, path: impl AsRef<Path>) -> &mut Self {
         self.settings.process.joins.push(NamespaceJoin {
             namespace,
@@ -162,6 +221,7 @@ pub(crate) fn validate(
     crate::scheduling::validate(attrs)?;
     let joined = check_joins(attrs, ns)?;
     let created = ns - joined;
+    crate::time_offsets::validate(attrs.time_offsets.as_ref(), created)?;
     if let Some(score) = attrs.oom_score_adj
         && !OOM_SCORE_ADJ_RANGE.contains(&score)
     {
@@ -258,7 +318,7 @@ fn check_joins(attrs: &ProcessAttributes, ns: Namespaces) -> Result<Namespaces, 
             return Err(ConfigError::Malformed {
                 setting: Setting::JoinNamespace,
                 value,
-                expected: "one of the IPC, UTS and cgroup namespaces (network: Network::join_path; user, PID, mount and time ones cannot be joined)",
+                expected: "one of the IPC, UTS, cgroup, PID and time namespaces (network: Network::join_path; user and mount ones cannot be joined, see JOINABLE_NAMESPACES)",
             });
         }
         if joined.intersects(join.namespace) {
@@ -276,6 +336,13 @@ fn check_joins(attrs: &ProcessAttributes, ns: Namespaces) -> Result<Namespaces, 
             });
         }
         joined |= join.namespace;
+    }
+    if joined.contains(Namespaces::TIME) && attrs.time_offsets.is_some() {
+        return Err(ConfigError::Conflict {
+            setting: Setting::TimeOffsets,
+            with: Setting::JoinNamespace,
+            why: "offsets are set in a new time namespace, not in a joined one",
+        });
     }
     if !joined.is_empty() && ns.contains(Namespaces::USER) {
         return Err(ConfigError::Conflict {

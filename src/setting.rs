@@ -180,6 +180,9 @@ pub enum Setting {
     MemoryPolicy,
     /// [`ExecBuilder::cpu_affinity`](crate::ExecBuilder::cpu_affinity).
     ExecCpuAffinity,
+    // Namespace joins and time offsets (issue 16).
+    /// [`time_offsets`](crate::ContainerBuilder::time_offsets): its nanoseconds.
+    TimeOffsets,
 }
 
 impl Setting {
@@ -286,6 +289,7 @@ impl fmt::Display for Setting {
             Setting::Rdma => "rdma_limit",
             Setting::MemoryPolicy => "memory_policy",
             Setting::ExecCpuAffinity => "exec cpu_affinity",
+            Setting::TimeOffsets => "time_offsets",
         };
         f.write_str(name)
     }

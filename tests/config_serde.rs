@@ -86,6 +86,21 @@ fn rich_config_round_trips_unchanged() {
 }
 
 #[test]
+fn pid_join_and_time_offsets_round_trip() {
+    let config = Container::builder()
+        .command("/bin/true")
+        .namespaces(Namespaces::all() - Namespaces::USER)
+        .join_namespace(Namespaces::PID, "/proc/1/ns/pid")
+        .time_offsets(
+            nsbox::ClockOffset::seconds(-3),
+            nsbox::ClockOffset { secs: 9, nanos: 1 },
+        )
+        .build()
+        .unwrap();
+    assert_eq!(format!("{:?}", round_trip(&config)), format!("{config:?}"));
+}
+
+#[test]
 fn allow_list_and_network_by_path_round_trip() {
     let config = Container::builder()
         .command("/bin/true")

@@ -370,7 +370,8 @@ fn run_step(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResult<()>
         | Step::Umask(..)
         | Step::Personality(..)
         | Step::IoPriority(..)
-        | Step::Scheduler(..) => process::run(step),
+        | Step::Scheduler(..)
+        | Step::JoinNamespaceFile { .. } => process::run(step),
         Step::MemoryPolicy { .. } | Step::CpuAffinity(..) => numa::run(step),
     }
 }

@@ -15,6 +15,12 @@ pub(super) fn run(step: &Step) -> SysResult<()> {
             sys::close(fd);
             written
         }
+        Step::JoinNamespaceFile { path, flags } => {
+            let fd = sys::openat(libc::AT_FDCWD, path, libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
+            let joined = sys::setns(fd, *flags);
+            sys::close(fd);
+            joined
+        }
         Step::SetDomainname(name) => {
             let bytes = name.as_bytes();
             // SAFETY: a valid slice; the kernel reads bytes.len() bytes.

@@ -160,7 +160,12 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             }
             MountKind::Tmpfs { size: Some(0), .. } => in_range(Setting::TmpfsSize, 0, 1..=u64::MAX)?,
             MountKind::Tmpfs { mode, .. } => in_range(Setting::TmpfsMode, u64::from(*mode), 0..=0o7777)?,
-            MountKind::Proc => need(ns.contains(Namespaces::PID), Setting::ProcMount, Namespaces::PID)?,
+            // Of the container's own PID namespace, or of the one it joined.
+            MountKind::Proc => need(
+                ns.contains(Namespaces::PID) || s.process.joined(Namespaces::PID).is_some(),
+                Setting::ProcMount,
+                Namespaces::PID,
+            )?,
             // A cgroup filesystem shows the container's own cgroup: it gets one (`cgroup`).
             MountKind::Cgroup => s.cgroup = true,
         }

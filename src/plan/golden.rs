@@ -59,7 +59,7 @@ fn render(builder: &mut ContainerBuilder, dirs: &Dirs) -> String {
 
 /// The checked-in renderings, compiled in: the test reads no file of the checkout, so it runs
 /// as any user.
-const EXPECTED: [(&str, &str); 7] = [
+const EXPECTED: [(&str, &str); 8] = [
     ("default", include_str!("golden/default.txt")),
     ("sandbox-dir", include_str!("golden/sandbox-dir.txt")),
     (
@@ -73,6 +73,10 @@ const EXPECTED: [(&str, &str); 7] = [
     ),
     ("exec", include_str!("golden/exec.txt")),
     ("overlay", include_str!("golden/overlay.txt")),
+    (
+        "pid-join-time-offsets",
+        include_str!("golden/pid-join-time-offsets.txt"),
+    ),
 ];
 
 fn check(name: &str, rendered: &str) {
@@ -158,6 +162,22 @@ fn golden_plan_of_an_overlay_root() {
     b.rootfs(Rootfs::overlay([&d.data, &d.rootfs], crate::Upper::default()))
         .mount(Mount::bind(&d.data, "/new/place").read_only());
     check("overlay", &render(&mut b, &d));
+}
+
+/// A joined PID namespace (the caller's own: any user may open it) and a new time namespace
+/// with offsets: not dumpable first, the time namespace entered by the setup process.
+#[test]
+fn golden_plan_of_a_pid_join_with_time_offsets() {
+    let d = dirs();
+    let mut b = Container::builder();
+    b.env_clear().env("PATH", "/usr/bin:/bin").command("/bin/true");
+    b.namespaces(Namespaces::all() - Namespaces::USER)
+        .join_namespace(Namespaces::PID, "/proc/self/ns/pid")
+        .time_offsets(
+            crate::ClockOffset::seconds(-60),
+            crate::ClockOffset { secs: 86_400, nanos: 5 },
+        );
+    check("pid-join-time-offsets", &render(&mut b, &d));
 }
 
 /// An exec into a container of the defaults: join, fork under nsbox-init, the payload's

@@ -42,6 +42,9 @@ pub(crate) struct Plan {
     pub slots: Vec<RawFd>,
     pub clone_flags: u64,
     pub id_maps: Option<IdMaps>,
+    /// A joined PID namespace (its checked file and path), which the spawning thread enters
+    /// around the clone (`spawn::pidns`).
+    pub pid_namespace: Option<(OwnedFd, PathBuf)>,
     /// The child writes `(step index, errno)` here on failure; CLOEXEC, so EOF means exec.
     pub error_fd: RawFd,
     pub parent: ParentEnds,
@@ -121,6 +124,15 @@ impl Plan {
             plan.child_fds.push(fd);
         }
         let attrs = SetupStep::ProcessAttributes;
+        if config.process.joined(Namespaces::PID).is_some() {
+            // Born in a PID namespace other processes share, a copy of the caller's memory:
+            // out of their reach (ptrace, /proc/PID/mem) before anything else.
+            plan.push(Step::NotDumpable, attrs, None);
+        }
+        if config.process.time_offsets.is_some() {
+            // Entered later, once its offsets are written (`plan_time_offsets`).
+            plan.clone_flags &= !(libc::CLONE_NEWTIME as u64);
+        }
         plan.push(Step::CloseFd(plan.parent.error.as_raw_fd()), attrs, None);
         plan.push(Step::CloseFd(sync_w_raw), attrs, None);
         plan.push(Step::ParentDeathSignal(libc::SIGKILL), attrs, None);
@@ -182,6 +194,8 @@ impl Plan {
         // written on the caller's memory would be the caller's too.
         plan.plan_process_attributes(config)?;
         let shared_memory = shared_memory && config.process.oom_score_adj.is_none();
+        // Time namespaces and a joined PID namespace (see ProcessAttributes::needs_own_memory).
+        let shared_memory = shared_memory && !config.process.needs_own_memory();
         // Shared memory (see crate::shared_memory) also needs an init able to execute its
         // binary: its in-process loop would run on the caller's memory forever.
         let shared_memory = shared_memory && (status_w.is_none() || plan.binary >= 0);
@@ -319,6 +333,7 @@ impl Plan {
             slots: Vec::new(),
             clone_flags,
             id_maps: None,
+            pid_namespace: None,
             error_fd: error.1,
             parent: ParentEnds {
                 error: error.0,

@@ -78,6 +78,7 @@ fn describe(step: &Step, fds: &mut FdNames) -> String {
         Step::JoinNamespaces { pidfd, flags } => format!("setns {} {flags:#x}", fds.name(*pidfd)),
         Step::SetCredentials { uid, gid, groups } => format!("credentials uid {uid} gid {gid} groups {groups:?}"),
         Step::Unshare(flags) => format!("unshare {flags:#x}"),
+        Step::JoinNamespaceFile { path, flags } => format!("setns {} {flags:#x}", text(path)),
         Step::NotDumpable => "not dumpable".into(),
         Step::NoNewPrivileges => "no_new_privs".into(),
         Step::NewSession => "new session".into(),

@@ -65,6 +65,13 @@ pub(crate) enum Step {
         gid: u32,
         groups: Option<Vec<libc::gid_t>>,
     },
+    /// Open the namespace file `path` and `setns` into it (`flags`: its type): the setup
+    /// process entering the time namespace it made for its children, once the offsets are
+    /// written (`crate::time_offsets`).
+    JoinNamespaceFile {
+        path: CString,
+        flags: libc::c_int,
+    },
     /// `unshare(2)` of namespaces that must be entered after another step (the cgroup
     /// namespace, after `JoinCgroup`: it is rooted where its creator is).
     Unshare(libc::c_int),

@@ -20,8 +20,10 @@ use crate::timing::Recorder;
 
 mod exec;
 mod netns;
+mod pidns;
 pub(crate) use exec::{exec, exec_detached};
 use netns::ThreadNetns;
+use pidns::ThreadPidns;
 
 /// `CLONE_INTO_CGROUP` (Linux 5.7); libc's constant is deprecated for overflowing a c_int.
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
@@ -61,26 +63,51 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
         },
         _ => None,
     };
+    // A joined PID namespace: entered the same way, for the clone only. Dropped (back) on an
+    // early return; a failure to go back is an error.
+    let pid_join = plan.pid_namespace.take();
+    let pid_joined = match &pid_join {
+        Some((fd, path)) => match ThreadPidns::enter(fd, path) {
+            Ok(joined) => Some(joined),
+            Err(e) => {
+                let left = joined.map(ThreadNetns::leave).and_then(Result::err);
+                let e = e.with_cleanup(left.map(|left| leave_failed(&left)).into_iter().collect());
+                return Err(abandon(e, cgroup));
+            }
+        },
+        None => None,
+    };
     // From the clone until the child has executed or exited, it may run on this process's
     // memory (CLONE_VM): `start` and the plan it points into stay where they are, and the
     // container, made right away and dropped first on every early return or unwinding, kills
     // and reaps the child before they go.
     let start = ChildStart::new(&mut plan);
     let cloned = clone(&mut plan, &start, cgroup.as_ref().and_then(Cgroup::clone_into_fd));
+    // Back to the caller's own PID namespace for children first: nothing forks before.
+    let pid_left = pid_joined.map(ThreadPidns::leave).and_then(Result::err);
     let (pid, pidfd) = match cloned {
         Ok(cloned) => cloned,
         Err(e) => {
+            let e = pidns::clone_failed(e, pid_join.map(|(_, path)| path));
             let left = joined.map(ThreadNetns::leave).and_then(Result::err);
-            let e = e.with_cleanup(left.map(|left| leave_failed(&left)).into_iter().collect());
-            return Err(abandon(e, cgroup));
+            let mut cleanup: Vec<CleanupError> = left.map(|left| leave_failed(&left)).into_iter().collect();
+            cleanup.extend(pid_left.map(|left| pidns::leave_failed(&left)));
+            return Err(abandon(e.with_cleanup(cleanup), cgroup));
         }
     };
     let mut container = Container::new(id, pid, pidfd, plan.parent.status.take(), config.detach, cgroup);
     container.set_output_limit(config.bounds.output_limit);
     container.set_lifeline(plan.parent.lifeline.take());
     container.set_config(config);
-    // Back to the caller's own network namespace before anything else.
-    let joined_fd = joined.map(ThreadNetns::leave).transpose()?;
+    // Back to the caller's own network namespace before anything else. A failure to go back
+    // to either fails the spawn (the container is killed and reaped as it drops).
+    let joined_fd = match (joined.map(ThreadNetns::leave).transpose(), pid_left) {
+        (Ok(fd), None) => fd,
+        (Ok(_), Some(e)) => return Err(e),
+        (Err(e), left) => {
+            return Err(e.with_cleanup(left.map(|left| pidns::leave_failed(&left)).into_iter().collect()));
+        }
+    };
     // The child has its own copies now; the parent's would hold pipes open.
     plan.child_fds.clear();
     let mut parent = plan.parent;

@@ -112,6 +112,7 @@ impl Bundle {
         let linux = spec.linux().as_ref().ok_or_else(|| invalid("linux", "missing"))?;
         let namespaces = crate::linux::namespaces(&mut b, linux)?;
         crate::linux::identity(&mut b, spec, linux, namespaces, options)?;
+        crate::linux::time_offsets(&mut b, linux, namespaces)?;
         let process = spec.process().as_ref().ok_or_else(|| invalid("process", "missing"))?;
         let caps = crate::process::map(&mut b, process, options)?;
         crate::mounts::map(&mut b, self, namespaces)?;

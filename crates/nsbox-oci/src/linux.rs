@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use nsbox::{ContainerBuilder, IdMap, Namespaces, Network, Personality};
+use nsbox::{ClockOffset, ContainerBuilder, IdMap, Namespaces, Network, Personality};
 use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType, LinuxPersonalityDomain, Spec};
 
 use crate::error::{Result, invalid, unsupported};
 use crate::options::Options;
 
-/// `linux.namespaces`: the set to create; a network, IPC, UTS or cgroup namespace may be
-/// joined by path. Returns the namespaces created (the joined ones are not).
+/// `linux.namespaces`: the set to create; a network, IPC, UTS, cgroup, PID or time namespace
+/// may be joined by path. Returns the namespaces created (the joined ones are not).
 pub(crate) fn namespaces(b: &mut ContainerBuilder, linux: &Linux) -> Result<Namespaces> {
     let mut set = Namespaces::empty();
     let mut joined = Namespaces::empty();
@@ -39,14 +39,19 @@ pub(crate) fn namespaces(b: &mut ContainerBuilder, linux: &Linux) -> Result<Name
                 b.join_namespace(bit, path);
                 joined.insert(bit);
             }
-            (Some(_), bit) => {
+            (Some(_), Namespaces::USER) => {
                 return Err(unsupported(
                     format!("{field}.path"),
-                    format!(
-                        "nsbox joins network, IPC, UTS and cgroup namespaces by path, not a {bit:?} one (a user one \
-                         must come before the rest, a PID one applies only to children, a mount one leaves no root \
-                         to set up)"
-                    ),
+                    "nsbox does not join a user namespace: only its single-threaded setup process could, after \
+                     the clone, and the namespaces the clone made would then belong to the caller's user \
+                     namespace, where the container's root has no capability over them",
+                ));
+            }
+            (Some(_), _) => {
+                return Err(unsupported(
+                    format!("{field}.path"),
+                    "nsbox does not join a mount namespace: it builds the container's root in a fresh one, and \
+                     in a joined one its mounts and pivot_root would change a mount table other processes use",
                 ));
             }
             (None, Namespaces::NET) => {
@@ -137,6 +142,41 @@ pub(crate) fn identity(
     Ok(())
 }
 
+/// `linux.timeOffsets`: the clock offsets of the container's new time namespace (`ns`, the
+/// namespaces created, must have one: runc refuses them otherwise too).
+pub(crate) fn time_offsets(b: &mut ContainerBuilder, linux: &Linux, ns: Namespaces) -> Result<()> {
+    let Some(offsets) = linux.time_offsets().as_ref().filter(|t| !t.is_empty()) else {
+        return Ok(());
+    };
+    if !ns.contains(Namespaces::TIME) {
+        return Err(invalid(
+            "linux.timeOffsets",
+            "needs a new time namespace (linux.namespaces type time, without a path)",
+        ));
+    }
+    let (mut monotonic, mut boottime) = (ClockOffset::default(), ClockOffset::default());
+    // Sorted, so an error names the same clock whatever the map's order.
+    let sorted: BTreeMap<&String, _> = offsets.iter().collect();
+    for (clock, offset) in sorted {
+        let slot = match clock.as_str() {
+            "monotonic" => &mut monotonic,
+            "boottime" => &mut boottime,
+            _ => {
+                return Err(invalid(
+                    format!("linux.timeOffsets.{clock}"),
+                    "a clock of a time namespace: monotonic or boottime",
+                ));
+            }
+        };
+        *slot = ClockOffset {
+            secs: offset.secs().unwrap_or(0),
+            nanos: offset.nanosecs().unwrap_or(0),
+        };
+    }
+    b.time_offsets(monotonic, boottime);
+    Ok(())
+}
+
 /// The paths nsbox masks by default (Docker's list, `nsbox::ContainerBuilder::DEFAULT_MASKED_PATHS`).
 /// A bundle's `linux.maskedPaths` is taken exactly; this list is for engines writing bundles.
 pub const NSBOX_MASKED_PATHS: [&str; 12] = ContainerBuilder::DEFAULT_MASKED_PATHS;
@@ -155,10 +195,6 @@ pub(crate) fn rest(linux: &Linux) -> Result<()> {
         (
             "linux.mountLabel",
             linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()),
-        ),
-        (
-            "linux.timeOffsets",
-            linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()),
         ),
     ];
     for (field, given) in given {

@@ -382,6 +382,46 @@ fn a_bundle_joins_a_running_containers_ipc_namespace() {
     target.wait().unwrap();
 }
 
+/// `linux.namespaces[].path` for a PID namespace (`docker run --pid container:X`, a pod
+/// sharing its process namespace) and `linux.timeOffsets`: the bundle's process sees the
+/// running container's processes in its /proc, is not PID 1, and its boot-time clock runs
+/// ten days ahead of the host's.
+#[test]
+fn a_bundle_joins_a_running_containers_pid_namespace_with_time_offsets() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let mut target = nsbox::Container::builder()
+        .namespaces(nsbox::Namespaces::all() - nsbox::Namespaces::USER)
+        .command("/bin/sleep")
+        .arg("100")
+        .spawn()
+        .unwrap();
+    let path = format!("/proc/{}/ns/pid", target.pid());
+    let link = fs::read_link(&path).unwrap().to_string_lossy().into_owned();
+    let mut spec = nsbox_spec();
+    set(&mut spec, "/linux/namespaces/0/path", json!(path));
+    set(&mut spec, "/linux/namespaces/6", json!({"type": "time"}));
+    set(&mut spec, "/linux/timeOffsets", json!({"boottime": {"secs": 864_000}}));
+    let uptime = |text: &str| -> f64 { text.split_whitespace().next().unwrap().parse().unwrap() };
+    let before = uptime(&fs::read_to_string("/proc/uptime").unwrap());
+    let out = run(
+        spec,
+        r#"echo "pid: $$"; echo "ns: $(readlink /proc/self/ns/pid)"; for f in /proc/[0-9]*/comm; do echo "comm: $(cat $f)"; done; echo "uptime: $(cat /proc/uptime)""#,
+    );
+    let after = uptime(&fs::read_to_string("/proc/uptime").unwrap());
+    assert_ne!(field(&out, "pid"), "1", "{out}");
+    assert_eq!(field(&out, "ns"), link, "{out}");
+    assert!(out.lines().any(|l| l == "comm: sleep"), "the target's sleep: {out}");
+    let inside = uptime(field(&out, "uptime"));
+    assert!(
+        inside >= before + 864_000.0 - 0.01 && inside <= after + 864_000.0 + 0.01,
+        "{inside} not within [{before}, {after}] + 10 days"
+    );
+    target.kill(nsbox::Signal::SIGKILL).unwrap();
+    target.wait().unwrap();
+}
+
 /// `linux.personality`, `process.ioPriority` and `process.scheduler`, read back inside.
 #[test]
 fn scheduling_settings_reach_the_kernel() {

@@ -68,7 +68,9 @@ pub(super) fn open_sources(
     // A fresh procfs or sysfs needs its own PID or network namespace: the host's would be the
     // same superblock, which cannot be mounted over itself (EBUSY) and, in a user namespace,
     // not at all. Without one, the host's is bound (sysfs read-only).
-    let fresh_proc = ns.contains(Namespaces::PID);
+    // A joined PID namespace's too: procfs shows the mounter's (the setup process's) active
+    // one, the joined namespace it was born in (issue 16, namespace joins).
+    let fresh_proc = ns.contains(Namespaces::PID) || config.process.joined(Namespaces::PID).is_some();
     let fresh_sys = ns.contains(Namespaces::NET);
     let rootfs = config.rootfs.clone();
     let hidden = if rootfs.is_host() {
