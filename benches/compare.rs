@@ -15,6 +15,8 @@
 //! - `NSBOX_COMPARE_HOT` (200), `NSBOX_COMPARE_COLD` (30): iterations per runner and pass.
 //! - `NSBOX_COMPARE_IDLE_MS` (150): the idle time before each spawn of the cold pass.
 //! - `NSBOX_COMPARE_MEMORY` (20): idle containers for the memory measurement (0: skip).
+//! - `NSBOX_COMPARE_THROUGHPUT` (300), `NSBOX_COMPARE_THROUGHPUT_ROUNDS` (5): spawns per
+//!   runner and round of the throughput table (one worker per CPU; 0: skip).
 //! - `NSBOX_COMPARE_RUNNERS`: comma-separated parts of runner names to keep (say `nsbox` or
 //!   `nsbox,crun`); the baselines always run. Default: every runner.
 
@@ -30,6 +32,8 @@ use nsbox_image::{Source, Store};
 mod common;
 #[path = "compare/memory.rs"]
 mod memory;
+#[path = "compare/throughput.rs"]
+mod throughput;
 
 use common::quantile;
 
@@ -51,7 +55,7 @@ enum Launch {
     /// nsbox's exec into this running container.
     NsboxExec(Box<Container>),
     /// An external program; the argument is a fresh container name for runtimes that need one.
-    Command(Box<dyn Fn(&str) -> Command>),
+    Command(Box<dyn Fn(&str) -> Command + Send + Sync>),
     /// nsbox on a builder made for each spawn (timed from its making: an `ImageRun` applied
     /// per container, its root copy included).
     NsboxFresh(Box<dyn FnMut() -> Result<ContainerBuilder, String>>),
@@ -72,7 +76,7 @@ impl Runner {
         Runner::new(workload, "nsbox (library)", Launch::Nsbox(Box::new(builder)))
     }
 
-    fn command(workload: &'static str, name: &str, make: impl Fn(&str) -> Command + 'static) -> Runner {
+    fn command(workload: &'static str, name: &str, make: impl Fn(&str) -> Command + Send + Sync + 'static) -> Runner {
         Runner::new(workload, name, Launch::Command(Box::new(make)))
     }
 
@@ -579,6 +583,8 @@ fn main() {
     let cold = env_number("NSBOX_COMPARE_COLD", 30);
     let idle = Duration::from_millis(env_number("NSBOX_COMPARE_IDLE_MS", 150));
     let memory = env_number("NSBOX_COMPARE_MEMORY", 20) as usize;
+    let throughput = env_number("NSBOX_COMPARE_THROUGHPUT", 300) as usize;
+    let throughput_rounds = env_number("NSBOX_COMPARE_THROUGHPUT_ROUNDS", 5) as usize;
 
     let mut runners = runners(&dir);
     if let Ok(keep) = std::env::var("NSBOX_COMPARE_RUNNERS") {
@@ -623,6 +629,10 @@ fn main() {
         &mut runners,
         true,
     );
+
+    if throughput > 0 {
+        throughput::print_throughput(&runners, throughput, throughput_rounds);
+    }
 
     if memory > 0 {
         let mut rows = Vec::new();

@@ -6,6 +6,8 @@
 # Usage (as root, from anywhere):  benches/compare.sh
 # Env: NSBOX_COMPARE_HOT=200 NSBOX_COMPARE_COLD=30 NSBOX_COMPARE_IDLE_MS=150
 #      NSBOX_COMPARE_MEMORY=20 (0 skips the memory part)
+#      NSBOX_COMPARE_THROUGHPUT=300 NSBOX_COMPARE_THROUGHPUT_ROUNDS=5 (spawns per runner and round of
+#      the throughput table: /bin/true spawned and reaped by one worker per CPU; 0 skips it)
 #      NSBOX_COMPARE_RUNNERS=nsbox,crun (parts of runner names to keep; default all)
 #      NSBOX_COMPARE_DIR (default /tmp/nsbox-compare: rebuilt on every run)
 #      CGSAFE (default ../shared/testenv/cgsafe-ns.sh beside the repository)
