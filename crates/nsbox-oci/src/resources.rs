@@ -47,10 +47,12 @@ pub(crate) fn map(b: &mut ContainerBuilder, r: &LinuxResources, options: &Option
         // kernel and kernelTCP: ignored, as runc (since 1.0.0-rc94) ignores kernel memory
         // limits (deprecated by the kernel, gone from cgroup v2). checkBeforeUpdate concerns
         // `update` only (`CgroupUpdate::check_before_update`).
-        if m.use_hierarchy().is_some() {
+        // useHierarchy: true is what every kernel since 5.10 does anyway (v1's
+        // memory.use_hierarchy is fixed at 1, v2 is hierarchical); false cannot be had.
+        if m.use_hierarchy() == Some(false) {
             return Err(unsupported(
                 "linux.resources.memory.useHierarchy",
-                "nsbox has no such limit",
+                "memory accounting is always hierarchical since Linux 5.10 (false cannot be honoured)",
             ));
         }
     }
