@@ -125,6 +125,8 @@ mod on_spawn;
 mod overlay_support;
 mod pid1;
 mod plan;
+mod pool;
+pub use pool::{Pool, PoolError, PoolRun, PoolStats};
 mod preflight;
 mod process_attrs;
 mod pty;
@@ -178,6 +180,7 @@ pub use signal::Signal;
 pub use status::{ExitStatus, Output};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 pub use timing::SpawnTimings;
+pub use timing::StartKind;
 pub use unknown_value::UnknownValueError;
 
 /// The README's Rust examples, run by `cargo test` as doctests so that they keep compiling and

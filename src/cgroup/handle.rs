@@ -276,7 +276,7 @@ impl Cgroup {
     /// cpuset lists are written only when given (v1's `apply` would copy the parent's into an
     /// unset one); v1's memory and memory+swap limits in the order the kernel accepts (the
     /// first must stay below the second).
-    pub(super) fn update(&self, r: &Resources) -> Result<(), CgroupError> {
+    pub(crate) fn update(&self, r: &Resources) -> Result<(), CgroupError> {
         let needed = super::needed_controllers(r);
         let plain = Resources {
             cpuset_cpus: None,
