@@ -40,12 +40,16 @@ impl SpawnTimings {
         self.start
     }
 
-    /// These timings for a container started as `start`, with the phase `name` added last
-    /// (under `trace-timing` only).
-    pub(crate) fn started(mut self, start: StartKind, name: &str, took: Duration) -> SpawnTimings {
+    /// These timings for a container started as `start`. A pooled one's spawn is its
+    /// handout (`took`: its one phase, under `trace-timing`); its setup happened before the
+    /// run was known and is not part of it. A cold one's keep their phases.
+    pub(crate) fn started(mut self, start: StartKind, took: Option<Duration>) -> SpawnTimings {
         self.start = start;
-        if cfg!(feature = "trace-timing") {
-            self.phases.push((name.into(), took));
+        if let Some(took) = took {
+            self.phases.clear();
+            if cfg!(feature = "trace-timing") {
+                self.phases.push(("pool: handout (limits, message, exec)".into(), took));
+            }
         }
         self
     }

@@ -467,3 +467,63 @@ fn a_run_without_a_command_needs_one_from_the_template() {
     drop(pool);
     remove_parent(&parent);
 }
+
+#[test]
+fn a_run_holds_the_fds_a_cold_spawn_holds_and_nothing_of_the_pool() {
+    if !root() {
+        return;
+    }
+    let _serial = exclusive();
+    let parent = parent_name("fds");
+    let pool = Pool::new(template(&parent), 1).unwrap();
+    // ls lists its own fds: 0-2 and the directory it reads (no pipeline: a shell's pipes
+    // would show up while its children run).
+    let script = "exec ls /proc/self/fd";
+    let cold = template(&parent)
+        .command("/bin/sh")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    wait_parked(&pool, 1);
+    let c = pool.spawn(|run| run.command("/bin/sh").args(["-c", script])).unwrap();
+    assert_eq!(c.setup_timings().start(), StartKind::Pooled);
+    let warm = c.wait_with_output().unwrap();
+    assert!(warm.status.success(), "{}", String::from_utf8_lossy(&warm.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&warm.stdout),
+        String::from_utf8_lossy(&cold.stdout)
+    );
+    assert_eq!(String::from_utf8_lossy(&warm.stdout), "0\n1\n2\n3\n");
+    drop(pool);
+    remove_parent(&parent);
+}
+
+#[test]
+fn long_arguments_arrive_whole_and_too_long_ones_are_refused() {
+    if !root() {
+        return;
+    }
+    let _serial = exclusive();
+    let parent = parent_name("long");
+    let mut b = template(&parent);
+    b.env("FROM_TEMPLATE", "yes");
+    let pool = Pool::new(b, 1).unwrap();
+    wait_parked(&pool, 1);
+    // Several socket buffers' worth: the message is sent and read in pieces.
+    let long = "x".repeat(100_000);
+    let c = pool
+        .spawn(|run| {
+            run.command("/bin/sh")
+                .args(["-c", r#"echo ${#0} ${#1} ${#LONG} $FROM_TEMPLATE"#, &long, &long])
+                .env("LONG", &long)
+        })
+        .unwrap();
+    assert_eq!(c.setup_timings().start(), StartKind::Pooled);
+    let out = c.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "100000 100000 100000 yes\n");
+    let too_long = "y".repeat(1 << 20);
+    let err = pool.spawn(|run| run.command("/bin/true").arg(&too_long)).unwrap_err();
+    assert!(matches!(err, Error::Pool(PoolError::TooLarge { .. })), "{err}");
+    drop(pool);
+    remove_parent(&parent);
+}

@@ -35,15 +35,24 @@ pub(crate) fn hand_out(parked: Parked, prepared: Prepared, template: &Config) ->
         cgroup.update(&prepared.limits.for_cgroup(nsbox))?;
     }
     let (theirs, ours) = stdio(&prepared.stdio)?;
-    match send(&socket, &prepared.message, &theirs) {
-        Ok(()) => {}
-        Err(Errno::EPIPE | Errno::ECONNRESET) => return Ok(None),
-        Err(e) => return Err(Error::io("hand a pooled container its run", e)),
-    }
+    let sent = send(&socket, &prepared.message, &theirs);
     drop(theirs);
+    let cut_short = match sent {
+        Ok(()) => None,
+        // Gone before it took anything: the caller takes another.
+        Err((Errno::EPIPE | Errno::ECONNRESET, false)) => return Ok(None),
+        // It stopped reading midway: its report says why (a refused message), if it sent one.
+        Err((e, true)) => Some(e),
+        Err((e, false)) => return Err(Error::io("hand a pooled container its run", e)),
+    };
     let mut report = [0u8; protocol::REPORT_LEN];
     let got = crate::sys::read_full(socket.as_raw_fd(), &mut report)
         .map_err(|e| Error::io("read a pooled container's report", e))?;
+    if let (0, Some(e)) = (got, cut_short) {
+        // Neither the whole message nor a report: nothing was executed.
+        let cleanup = container.reap_after_setup_failure();
+        return Err(Error::io("hand a pooled container its run", e).with_cleanup(cleanup));
+    }
     if got != 0 {
         let cleanup = container.reap_after_setup_failure();
         let (step, errno) = match got {
@@ -67,7 +76,7 @@ pub(crate) fn hand_out(parked: Parked, prepared: Prepared, template: &Config) ->
         stderr.map(ChildStderr::new),
     );
     let timings = container.setup_timings().clone();
-    container.set_timings(timings.started(StartKind::Pooled, "pool: handout", started.elapsed()));
+    container.set_timings(timings.started(StartKind::Pooled, Some(started.elapsed())));
     if let Err(e) = template.on_spawn.run(&container) {
         let cleanup = container.kill_and_reap();
         return Err(Error::io("run an on_spawn hook", e).with_cleanup(cleanup));
@@ -107,15 +116,16 @@ fn stdio(stdio: &[Stdio; 3]) -> Result<([OwnedFd; 3], [Option<OwnedFd>; 3])> {
     Ok((theirs, ours))
 }
 
-/// The message with the fds attached to its first bytes, then the rest of it.
-fn send(socket: &OwnedFd, message: &[u8], fds: &[OwnedFd; 3]) -> std::result::Result<(), Errno> {
+/// The message with the fds attached to its first bytes, then the rest of it. On failure, the
+/// errno and whether the launcher took the first part (and with it the fds).
+fn send(socket: &OwnedFd, message: &[u8], fds: &[OwnedFd; 3]) -> std::result::Result<(), (Errno, bool)> {
     let raw = fds.each_ref().map(AsRawFd::as_raw_fd);
     let rights = [ControlMessage::ScmRights(&raw)];
     let mut sent = loop {
         let iov = [IoSlice::new(message)];
         match sendmsg::<()>(socket.as_raw_fd(), &iov, &rights, MsgFlags::MSG_NOSIGNAL, None) {
             Err(nix::errno::Errno::EINTR) => continue,
-            other => break other.map_err(Errno::from_nix)?,
+            other => break other.map_err(|e| (Errno::from_nix(e), false))?,
         }
     };
     while sent < message.len() {
@@ -125,7 +135,7 @@ fn send(socket: &OwnedFd, message: &[u8], fds: &[OwnedFd; 3]) -> std::result::Re
         match n {
             n if n > 0 => sent += n as usize,
             _ if Errno::last() == Errno::EINTR => {}
-            _ => return Err(Errno::last()),
+            _ => return Err((Errno::last(), true)),
         }
     }
     Ok(())

@@ -17,7 +17,6 @@ mod template;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Instant;
 
 pub use error::PoolError;
 pub use run::PoolRun;
@@ -124,7 +123,6 @@ impl Pool {
     pub fn spawn(&self, configure: impl FnOnce(&mut PoolRun) -> &mut PoolRun) -> Result<Container> {
         let mut run = PoolRun::default();
         configure(&mut run);
-        let started = Instant::now();
         let template = &self.shared.template;
         loop {
             let prepared = template.prepare(&run)?;
@@ -140,7 +138,7 @@ impl Pool {
         Counters::add(&self.shared.counters.cold_starts);
         let mut container = template.cold(template.prepare(&run)?)?;
         let timings = container.setup_timings().clone();
-        container.set_timings(timings.started(StartKind::PoolFallback, "pool: cold start", started.elapsed()));
+        container.set_timings(timings.started(StartKind::PoolFallback, None));
         Ok(container)
     }
 
