@@ -74,6 +74,8 @@ pub(crate) struct Shared {
 struct State {
     parked: VecDeque<Parked>,
     stopping: bool,
+    /// When a spawn last took a container (see `refill::GRACE`).
+    last_take: Option<std::time::Instant>,
 }
 
 impl Shared {
@@ -126,7 +128,16 @@ impl Pool {
         let template = &self.shared.template;
         loop {
             let prepared = template.prepare(&run)?;
-            let parked = self.shared.lock().parked.pop_front();
+            // Only a handout delays the refill (see `refill::GRACE`): spawns falling back to
+            // cold starts never starve it.
+            let parked = {
+                let mut state = self.shared.lock();
+                let parked = state.parked.pop_front();
+                if parked.is_some() {
+                    state.last_take = Some(std::time::Instant::now());
+                }
+                parked
+            };
             let Some(parked) = parked else { break };
             self.shared.wake.notify_one();
             if let Some(container) = handout::hand_out(parked, prepared, &template.config)? {
