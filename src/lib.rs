@@ -54,6 +54,14 @@
 //! failing with a [`ReadyError`] that says what it saw last. See `docs/logs.md` and
 //! `examples/fixture.rs`.
 //!
+//! ## Warm pools
+//!
+//! A [`Pool`] keeps containers of one template set up ahead of time, up to just before their
+//! payload's `execve`, and hands one out per run with its own command, environment, working
+//! directory, stdio and tighter limits ([`PoolRun`]): a spawn from a pool is little more than
+//! that `execve`. Each container serves one run; an empty pool starts cold and says so
+//! ([`SpawnTimings::start`]). See `docs/pool.md`.
+//!
 //! ## Only std's types and nsbox's own
 //!
 //! Every public signature, field and trait impl uses types of `std` or of nsbox itself, never

@@ -171,6 +171,7 @@ fn a_missing_command_or_directory_fails_as_a_cold_spawn_does() {
             (cold.step, cold.errno, &cold.path),
             "{command}"
         );
+        assert_eq!(warm.hint(), cold.hint(), "{command}");
     }
     wait_parked(&pool, 1);
     let err = pool

@@ -67,7 +67,12 @@ pub(crate) fn hand_out(parked: Parked, prepared: Prepared, template: &Config) ->
                 return Err(Error::io("hand a pooled container its run", e).with_cleanup(cleanup));
             }
         };
-        return Err(Error::from(SetupError::new(step, path, Errno::from_raw(errno))).with_cleanup(cleanup));
+        let errno = Errno::from_raw(errno);
+        let hint = (step == SetupStep::Exec)
+            .then(|| exec_hint(template, &prepared, errno))
+            .flatten();
+        let error = SetupError::new(step, path, errno).with_hint(hint);
+        return Err(Error::from(error).with_cleanup(cleanup));
     }
     let [stdin, stdout, stderr] = ours;
     container.set_stdio(
@@ -82,6 +87,23 @@ pub(crate) fn hand_out(parked: Parked, prepared: Prepared, template: &Config) ->
         return Err(Error::io("run an on_spawn hook", e).with_cleanup(cleanup));
     }
     Ok(Some(container))
+}
+
+/// What a cold spawn says about a command that could not be executed: the same lookup in the
+/// template's root, with the run's command, `PATH` and working directory.
+fn exec_hint(template: &Config, prepared: &Prepared, errno: Errno) -> Option<crate::hint::Hint> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut config = template.clone();
+    config.cwd = prepared.cwd.clone();
+    config.program = prepared.program.clone();
+    config.env_clear = true;
+    config.env = prepared.env.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+    let paths: Vec<&std::path::Path> = prepared
+        .candidates
+        .iter()
+        .map(|c| std::path::Path::new(std::ffi::OsStr::from_bytes(c.to_bytes())))
+        .collect();
+    crate::hint::exec_hint(&config, &crate::hint::View::Config(&config), &paths, errno)
 }
 
 /// The payload's three stdio fds (close-on-exec copies, sent to the launcher) and the caller's

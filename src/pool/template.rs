@@ -45,6 +45,8 @@ pub(crate) struct Prepared {
     pub args: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
     pub cwd: PathBuf,
+    /// The paths the launcher tries, for the hint of a failed exec.
+    pub candidates: Vec<std::ffi::CString>,
     /// Header and body (`protocol::pool`).
     pub message: Vec<u8>,
     /// The limits the run tightens, only those set.
@@ -162,6 +164,7 @@ impl Template {
             args,
             env,
             cwd,
+            candidates,
             message,
             limits,
             stdio: [
