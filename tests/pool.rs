@@ -303,7 +303,8 @@ fn a_tightened_pids_limit_is_in_force_and_a_looser_one_refused() {
     let mut c = pool
         .spawn(|run| {
             run.command("/bin/sh")
-                .args(["-c", &format!("{script}; sleep 30")])
+                // `exec`: no fork left to fail, so the shell (as sleep) stays until killed.
+                .args(["-c", &format!("{script}; exec sleep 30")])
                 .pids_limit(4)
                 // A file, not a pipe: the background sleeps would hold a pipe open.
                 .stderr(Stdio::from(fs::File::create(&log).unwrap()))
