@@ -529,3 +529,89 @@ fn long_arguments_arrive_whole_and_too_long_ones_are_refused() {
     drop(pool);
     remove_parent(&parent);
 }
+
+/// The host directory of `pid`'s cgroup in the v1 hierarchy of `controller`, else the v2 tree.
+fn cgroup_file_of(pid: u32, controller: &str, file: &str) -> String {
+    let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let v1 = cgroups.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let mount = controllers.split(',').any(|c| c == controller).then_some(controllers)?;
+        Some(format!("/sys/fs/cgroup/{mount}{path}"))
+    });
+    let dir = v1.unwrap_or_else(|| {
+        let path = cgroups.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+        format!("/sys/fs/cgroup{path}")
+    });
+    fs::read_to_string(format!("{dir}/{file}")).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_tightened_cpu_limit_is_written_before_the_payload_runs() {
+    if !root() {
+        return;
+    }
+    let _serial = exclusive();
+    let parent = parent_name("cpu");
+    let mut b = template(&parent);
+    b.cpu_limit(1.0);
+    let pool = Pool::new(b, 1).unwrap();
+    wait_parked(&pool, 1);
+    let mut c = pool
+        .spawn(|run| run.command("/bin/sleep").arg("30").cpu_limit(0.5))
+        .unwrap();
+    assert_eq!(c.setup_timings().start(), StartKind::Pooled);
+    let v2 = fs::read_to_string(format!("/proc/{}/cgroup", c.pid()))
+        .unwrap()
+        .lines()
+        .count()
+        == 1;
+    match v2 {
+        true => assert_eq!(cgroup_file_of(c.pid(), "cpu", "cpu.max"), "50000 100000"),
+        false => assert_eq!(cgroup_file_of(c.pid(), "cpu", "cpu.cfs_quota_us"), "50000"),
+    }
+    c.kill(nsbox::Signal::SIGKILL).unwrap();
+    drop(c);
+    drop(pool);
+    remove_parent(&parent);
+}
+
+#[test]
+fn a_sandbox_profile_template_pools() {
+    if !root() {
+        return;
+    }
+    let _serial = exclusive();
+    let parent = parent_name("sandbox");
+    let mut b = Container::builder();
+    b.profile(nsbox::Profile::Sandbox).cgroup_parent(&parent);
+    let pool = Pool::new(b, 1).unwrap();
+    wait_parked(&pool, 1);
+    let c = pool
+        .spawn(|run| {
+            run.command("/bin/sh")
+                .args(["-c", "id -u; echo $PWD"])
+                .stdout(Stdio::piped())
+                .current_dir("/tmp")
+        })
+        .unwrap();
+    assert_eq!(c.setup_timings().start(), StartKind::Pooled);
+    let out = c.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cold = Container::builder()
+        .profile(nsbox::Profile::Sandbox)
+        .command("/bin/sh")
+        .args(["-c", "id -u; echo $PWD"])
+        .current_dir("/tmp")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with("\n/tmp\n"),
+        "{:?}",
+        out.stdout
+    );
+    assert_eq!(out.stdout, cold.stdout, "the same user and directory as a cold spawn");
+    assert_eq!(pool.stats().failed_refills, 0);
+    drop(pool);
+    remove_parent(&parent);
+}
