@@ -13,6 +13,8 @@ mod refill;
 mod run;
 mod stats;
 mod template;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
