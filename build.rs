@@ -10,6 +10,7 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=src/pid1/nsbox_init.rs");
     println!("cargo:rerun-if-changed=src/pid1/confinement.rs");
+    println!("cargo:rerun-if-changed=src/pid1/pool_launcher.rs");
     println!("cargo:rerun-if-changed=src/pid1/syscall_numbers.rs");
     println!("cargo:rustc-check-cfg=cfg(nsbox_no_init_binary)");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR")).join("nsbox-init");
@@ -27,7 +28,42 @@ fn main() {
     if !built {
         println!("cargo:warning=nsbox-init not built; containers use a forked init");
         println!("cargo:rustc-cfg=nsbox_no_init_binary");
+    } else {
+        drop_section_headers(&out);
     }
+}
+
+/// Cuts what only tools read off the end of the 64-bit little-endian ELF at `path`: the
+/// section headers and the sections no segment loads (`.comment`), as `sstrip` does. The
+/// kernel loads only the program headers' segments; the binary then fits one page of its
+/// memfd per container. Left as it is if the layout is not the expected one.
+fn drop_section_headers(path: &Path) {
+    let Ok(mut elf) = std::fs::read(path) else { return };
+    let u16_at = |elf: &[u8], at: usize| elf.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u64_at = |elf: &[u8], at: usize| {
+        elf.get(at..at + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize)
+    };
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(&elf, 0x20), u16_at(&elf, 0x36), u16_at(&elf, 0x38))
+    else {
+        return;
+    };
+    let mut end = phoff + phentsize * phnum;
+    for i in 0..phnum {
+        let header = phoff + i * phentsize;
+        let (Some(offset), Some(size)) = (u64_at(&elf, header + 8), u64_at(&elf, header + 32)) else {
+            return;
+        };
+        end = end.max(offset + size);
+    }
+    if elf.get(..4) != Some(b"\x7fELF".as_slice()) || end > elf.len() {
+        return;
+    }
+    elf.truncate(end);
+    // e_shoff, e_shnum, e_shstrndx: no section headers.
+    elf[0x28..0x30].fill(0);
+    elf[0x3c..0x40].fill(0);
+    let _ = std::fs::write(path, elf);
 }
 
 /// Compiles src/pid1/nsbox_init.rs into `out`: a static-pie, or a static binary at fixed

@@ -11,10 +11,10 @@
 //! hierarchy is visible, it is skipped with a note. See docs/benchmarks.md.
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
-use nsbox::{Container, ContainerBuilder, IdMap, Mount, Namespaces, Port, Profile, Rootfs, Seccomp};
+use nsbox::{Container, ContainerBuilder, IdMap, Mount, Namespaces, Pool, Port, Profile, Rootfs, Seccomp, StartKind};
 
 mod common;
 
@@ -164,10 +164,53 @@ fn spawn_true(c: &mut Criterion) {
         b.iter(|| assert!(joining_only.status().expect("spawn the container").success()))
     });
     drop(target);
+    pool_rows(&mut group, rootfs.path(), !common::memory_hierarchy_visible());
     // Criterion runs one benchmark after the other: the baseline again at the end shows how far
     // the machine drifted meanwhile.
     group.bench_function("fork+exec (baseline, again)", baseline);
     group.finish();
+}
+
+/// A warm pool's spawn -> exit of `/bin/true` (issue 17): each iteration waits (untimed) until
+/// the pool is full, then times the spawn from the pool and the wait (the refill starts 2 ms
+/// after the handout). With the busybox rootfs, as the comparison runner's (a) and (c).
+fn pool_rows(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rootfs: &std::path::Path,
+    cgroups_allowed: bool,
+) {
+    let mut plain = Container::builder();
+    plain.rootfs(Rootfs::dir(rootfs)).seccomp(Seccomp::unconfined());
+    let mut limited = Container::builder();
+    limited.rootfs(Rootfs::dir(rootfs)).seccomp(Seccomp::docker_default());
+    let mut rows = vec![("pool: all + busybox rootfs", plain)];
+    if cgroups_allowed {
+        limited.pids_limit(64).cpu_limit(1.0);
+        rows.push(("pool: all + busybox rootfs + docker seccomp + limits", limited));
+    }
+    for (name, template) in rows {
+        let pool = Pool::new(template, 2).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut cold = 0u64;
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    // Untimed: every container parked, no refill running beside the spawn.
+                    let parked = Instant::now() + Duration::from_secs(5);
+                    while pool.stats().parked < pool.size() && Instant::now() < parked {
+                        std::thread::sleep(Duration::from_micros(50));
+                    }
+                    let start = Instant::now();
+                    let c = pool.spawn(|run| run.command("/bin/true")).expect("spawn from the pool");
+                    cold += u64::from(c.setup_timings().start() != StartKind::Pooled);
+                    assert!(c.wait_with_output().expect("wait").status.success());
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+        eprintln!("{name}: {:?} ({cold} spawns found none parked)", pool.stats());
+    }
 }
 
 criterion_group!(benches, spawn_true);

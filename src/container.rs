@@ -131,6 +131,8 @@ impl Container {
     pub(crate) fn set_config(&mut self, config: &crate::config::Config) {
         let mut config = config.clone();
         (config.stdin, config.stdout, config.stderr) = (None, None, None);
+        // A warm pool's socket (issue 17): the launcher's EOF on it must not wait for this copy.
+        config.pool_gate = None;
         // Held by the container itself, until it is reaped.
         self.keep_alive = std::mem::take(&mut config.keep_alive);
         // An exec gets a terminal only if it asks for one (ExecBuilder::tty).

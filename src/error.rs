@@ -63,6 +63,9 @@ pub enum Error {
     /// what it waited for: the timeout, the container's exit, or output it cannot see.
     #[error(transparent)]
     NotReady(#[from] ReadyError),
+    /// A warm pool ([`Pool`](crate::Pool)) refused its template or a run's settings.
+    #[error(transparent)]
+    Pool(#[from] crate::pool::PoolError),
     /// An operation of the parent (supervisor) side failed.
     #[error("{context}: {source}")]
     Io {
@@ -119,6 +122,7 @@ impl Error {
             Error::CleanupAfter { error, .. } => error.errno(),
             Error::NotRunning { .. } => Some(Errno::ESRCH),
             Error::Config(_) | Error::Cgroup(_) | Error::Cleanup { .. } | Error::NotReady(_) => None,
+            Error::Pool(_) => None,
         }
     }
 }

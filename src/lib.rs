@@ -54,6 +54,14 @@
 //! failing with a [`ReadyError`] that says what it saw last. See `docs/logs.md` and
 //! `examples/fixture.rs`.
 //!
+//! ## Warm pools
+//!
+//! A [`Pool`] keeps containers of one template set up ahead of time, up to just before their
+//! payload's `execve`, and hands one out per run with its own command, environment, working
+//! directory, stdio and tighter limits ([`PoolRun`]): a spawn from a pool is little more than
+//! that `execve`. Each container serves one run; an empty pool starts cold and says so
+//! ([`SpawnTimings::start`]). See `docs/pool.md`.
+//!
 //! ## Only std's types and nsbox's own
 //!
 //! Every public signature, field and trait impl uses types of `std` or of nsbox itself, never
@@ -126,6 +134,8 @@ mod on_spawn;
 mod overlay_support;
 mod pid1;
 mod plan;
+mod pool;
+pub use pool::{Pool, PoolError, PoolRun, PoolStats};
 mod preflight;
 mod process_attrs;
 mod pty;
@@ -189,6 +199,7 @@ pub use status::{ExitStatus, Output};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 pub use time_offsets::ClockOffset;
 pub use timing::SpawnTimings;
+pub use timing::StartKind;
 pub use unknown_value::UnknownValueError;
 
 /// The README's Rust examples, run by `cargo test` as doctests so that they keep compiling and

@@ -14,6 +14,45 @@ use crate::error::SetupStep;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpawnTimings {
     phases: Vec<(String, Duration)>,
+    /// Warm pools (issue 17): how the container was started (with or without the feature).
+    start: StartKind,
+}
+
+/// How a container was started: from scratch, or handed out by a warm
+/// [`Pool`](crate::Pool), or from scratch by a pool that had none parked
+/// ([`SpawnTimings::start`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StartKind {
+    /// A spawn that set the container up from scratch (`ContainerBuilder::spawn`).
+    #[default]
+    Cold,
+    /// A pool handed out a container it had set up before: only the payload's exec was left.
+    Pooled,
+    /// A pool had no container parked (it could not keep up, or failed to refill) and set
+    /// this one up from scratch, as a cold spawn.
+    PoolFallback,
+}
+
+impl SpawnTimings {
+    /// How the container was started; known with or without the `trace-timing` feature.
+    pub fn start(&self) -> StartKind {
+        self.start
+    }
+
+    /// These timings for a container started as `start`. A pooled one's spawn is its
+    /// handout (`took`: its one phase, under `trace-timing`); its setup happened before the
+    /// run was known and is not part of it. A cold one's keep their phases.
+    pub(crate) fn started(mut self, start: StartKind, took: Option<Duration>) -> SpawnTimings {
+        self.start = start;
+        if let Some(took) = took {
+            self.phases.clear();
+            if cfg!(feature = "trace-timing") {
+                self.phases.push(("pool: handout (limits, message, exec)".into(), took));
+            }
+        }
+        self
+    }
 }
 
 impl SpawnTimings {
@@ -150,7 +189,10 @@ impl Recorder {
             "exec (execve to EOF)".into(),
             since(previous, mark("exec").unwrap_or(previous)),
         );
-        SpawnTimings { phases }
+        SpawnTimings {
+            phases,
+            start: StartKind::Cold,
+        }
     }
 }
 

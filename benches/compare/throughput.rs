@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use nsbox::ContainerBuilder;
+use nsbox::{ContainerBuilder, Pool};
 
 use super::{BASELINE, Launch, Runner, WORKLOAD_A};
 
@@ -15,6 +15,8 @@ use super::{BASELINE, Launch, Runner, WORKLOAD_A};
 #[derive(Clone, Copy)]
 enum Job<'a> {
     Nsbox(&'a ContainerBuilder),
+    /// A warm pool: each worker takes a parked container, or starts cold when none is left.
+    Pool(&'a Pool),
     Command(&'a (dyn Fn(&str) -> Command + Send + Sync)),
 }
 
@@ -26,6 +28,7 @@ impl<'a> Job<'a> {
         }
         match &runner.launch {
             Launch::Nsbox(builder) => Some(Job::Nsbox(builder)),
+            Launch::NsboxPool(pool) => Some(Job::Pool(pool)),
             Launch::Command(make) => Some(Job::Command(make.as_ref())),
             _ => None,
         }
@@ -43,7 +46,7 @@ fn rate(job: Job<'_>, count: usize, workers: usize, round: usize) -> Result<f64,
                 s.spawn(move || {
                     let mut own = match job {
                         Job::Nsbox(builder) => Some(builder.clone()),
-                        Job::Command(_) => None,
+                        Job::Command(_) | Job::Pool(_) => None,
                     };
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -59,6 +62,15 @@ fn rate(job: Job<'_>, count: usize, workers: usize, round: usize) -> Result<f64,
                                     .stdin(Stdio::null())
                                     .status()
                                     .map_err(|e| e.to_string())?
+                                    .success()
+                            }
+                            (None, Job::Pool(pool)) => {
+                                let container =
+                                    pool.spawn(|run| run.command("/bin/true")).map_err(|e| e.to_string())?;
+                                container
+                                    .wait_with_output()
+                                    .map_err(|e| e.to_string())?
+                                    .status
                                     .success()
                             }
                             (None, Job::Nsbox(_)) => unreachable!("a worker copies nsbox's builder"),

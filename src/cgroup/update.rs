@@ -41,6 +41,14 @@ impl CgroupUpdate {
         CgroupUpdate::default()
     }
 
+    /// Sets exactly the limits `resources` holds (a pooled container's tightened ones).
+    pub(crate) fn setting(resources: Resources) -> Self {
+        CgroupUpdate {
+            resources,
+            ..CgroupUpdate::default()
+        }
+    }
+
     /// As [`ContainerBuilder::memory_limit`](crate::ContainerBuilder::memory_limit).
     pub fn memory_limit(&mut self, bytes: u64) -> &mut Self {
         self.resources.memory = Some(bytes);
@@ -199,7 +207,7 @@ impl Cgroup {
     /// given (v1's `apply` would copy the parent's into an unset one); v1's memory and
     /// memory+swap limits in the order the kernel accepts (the first must stay below the
     /// second).
-    pub(super) fn update(&self, u: &CgroupUpdate) -> Result<(), CgroupError> {
+    pub(crate) fn update(&self, u: &CgroupUpdate) -> Result<(), CgroupError> {
         let r = &u.resources;
         let needed = u.controllers();
         let in_v2 = |c: &Controller| self.v2.as_ref().is_some_and(|g| g.controllers.contains(c));

@@ -23,7 +23,7 @@ use crate::security::{Capabilities, Landlock, Seccomp};
 use crate::stdio::Stdio;
 
 pub(crate) use settings::Settings;
-pub(crate) use validate::{container_path, exec_config, validate};
+pub(crate) use validate::{check_command, container_path, exec_config, validate};
 #[cfg(feature = "serde")]
 pub use wire::UncheckedConfig;
 
@@ -146,6 +146,9 @@ pub struct Config {
     pub(crate) writable_sys: bool,
     // NUMA memory policy (issue 16, `crate::numa`).
     pub(crate) memory_policy: Option<crate::numa::MemoryPolicy>,
+    // Warm pools (issue 17): the socket a pooled container's launcher waits on for its
+    // payload (see `crate::pool`); set by the pool on its own copy, never by a builder.
+    pub(crate) pool_gate: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
 impl Config {

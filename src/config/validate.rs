@@ -29,7 +29,11 @@ fn need(ok: bool, setting: Setting, namespace: Namespaces) -> Result<(), ConfigE
 
 /// A program, its arguments and environment changes as the kernel will take them: no NUL
 /// byte, variable names non-empty and free of `=`.
-fn check_command(program: &OsStr, args: &[OsString], env: &[(OsString, Option<OsString>)]) -> Result<(), ConfigError> {
+pub(crate) fn check_command(
+    program: &OsStr,
+    args: &[OsString],
+    env: &[(OsString, Option<OsString>)],
+) -> Result<(), ConfigError> {
     no_nul(Setting::Command, program)?;
     for arg in args {
         no_nul(Setting::Args, arg)?;
@@ -297,6 +301,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             Some(policy) => policy.check().map(|()| Some(policy))?,
             None => None,
         },
+        pool_gate: None,
     })
 }
 

@@ -221,7 +221,7 @@ fn target_of(step: &Step) -> Option<PathBuf> {
 }
 
 /// `ENOENT` or `EACCES` from trying `candidates` in turn, as the launcher did.
-fn exec_hint(config: &Config, view: &View<'_>, candidates: &[&Path], errno: Errno) -> Option<Hint> {
+pub(crate) fn exec_hint(config: &Config, view: &View<'_>, candidates: &[&Path], errno: Errno) -> Option<Hint> {
     let mut all_missing = true;
     for &candidate in candidates {
         let lookup = view.lookup(&in_container(&config.cwd, candidate));

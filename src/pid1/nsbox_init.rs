@@ -43,6 +43,8 @@
 use core::arch::{asm, naked_asm};
 
 mod confinement;
+// A warm pool's launcher mode.
+mod pool_launcher;
 // Shared with the crate, which uses what this binary does not (and the other way round).
 #[allow(dead_code)]
 mod protocol;
@@ -201,6 +203,14 @@ fn exec_payload(argc: usize, argv: *const *const u8, envp: *const *const u8) -> 
         // SAFETY: close takes no memory.
         unsafe { syscall4(nr::CLOSE, ruleset, 0, 0, 0) };
     }
+    // SAFETY: GATE_FD is a NUL-terminated argument: its first byte exists.
+    if unsafe { *arg(exec_arg::GATE_FD) } == protocol::POOL_GATE_PREFIX {
+        // SAFETY: the prefix was not the NUL, so the rest is a NUL-terminated string.
+        match number(unsafe { arg(exec_arg::GATE_FD).add(1) }) {
+            Some(socket) => pool_launcher::run(socket, error_fd),
+            None => exit(EXIT_SETUP_FAILED),
+        }
+    }
     let gated = number(arg(exec_arg::GATE_FD));
     match gated {
         Some(gate) => wait_at_gate(gate, error_fd),
@@ -212,22 +222,31 @@ fn exec_payload(argc: usize, argv: *const *const u8, envp: *const *const u8) -> 
     }
     // SAFETY: the payload's argv starts after the candidates and ends with argv's NULL.
     let payload_argv = unsafe { argv.add(exec_arg::HEADER + count) };
-    let (mut last, mut saw_eacces) = (errno::ENOENT, false);
-    for i in 0..count {
-        let candidate = arg(exec_arg::HEADER + i) as usize;
-        // SAFETY: NUL-terminated path, NULL-terminated argv and envp from the kernel.
-        last = -unsafe { syscall4(nr::EXECVE, candidate, payload_argv as usize, envp as usize, 0) } as i32;
-        saw_eacces |= last == errno::EACCES;
-        if last != errno::EACCES && !protocol::exec_tries_next(last) {
-            break;
-        }
-    }
-    let errno = protocol::exec_search_result(last, saw_eacces);
+    // SAFETY: the candidates are argv strings from the kernel, as are argv and envp.
+    let errno = unsafe { exec_first(argv.add(exec_arg::HEADER), count, payload_argv, envp) };
     if gated.is_some() {
         // Nobody reads the error pipe any more: the shell's statuses say what happened.
         exit(if errno == errno::ENOENT { EXIT_NOT_FOUND } else { EXIT_NOT_EXECUTABLE })
     }
     fail(error_fd, step, errno)
+}
+
+/// Executes the first of the `count` `candidates` that execve accepts with `argv` and `envp`;
+/// returns the errno the search ends with (`protocol::exec_search_result`).
+///
+/// # Safety
+/// `candidates` points to `count` NUL-terminated paths; `argv` and `envp` are NULL-terminated.
+unsafe fn exec_first(candidates: *const *const u8, count: usize, argv: *const *const u8, envp: *const *const u8) -> i32 {
+    let (mut last, mut saw_eacces) = (errno::ENOENT, false);
+    for i in 0..count {
+        // SAFETY: i < count; the strings and arrays are as the caller promised.
+        last = -unsafe { syscall4(nr::EXECVE, *candidates.add(i) as usize, argv as usize, envp as usize, 0) } as i32;
+        saw_eacces |= last == errno::EACCES;
+        if last != errno::EACCES && !protocol::exec_tries_next(last) {
+            break;
+        }
+    }
+    protocol::exec_search_result(last, saw_eacces)
 }
 
 /// The start gate (see `ContainerBuilder::start_gate`): closing the error pipe tells the

@@ -72,6 +72,52 @@ pub mod exec_arg {
     pub const HEADER: usize = 8;
 }
 
+/// A warm pool's gate (see `src/pool`): `GATE_FD` is this byte and the socket's number
+/// (`p7`): the launcher then waits for its payload's message on that socket instead of one byte.
+pub const POOL_GATE_PREFIX: u8 = b'p';
+
+/// A warm pool's message to its parked launcher, on a stream socket: a header of four
+/// little-endian u32 (body length, candidate count, argc, envc), with the payload's stdin,
+/// stdout and stderr attached to it (SCM_RIGHTS, exactly three), then the body: the working
+/// directory, the candidate paths, the argv and the environment, each NUL-terminated, in that
+/// order. The launcher answers on the same socket: EOF (it is close-on-exec) when the payload
+/// was executed, else a report (`encode_report`) whose step is one of `pool_step`.
+pub mod pool {
+    pub const HEADER_LEN: usize = 16;
+    /// The most a body may hold: the caller checks it before sending, the launcher again.
+    pub const BODY_MAX: usize = 1 << 20;
+    /// The fds attached to the header.
+    pub const FDS: usize = 3;
+    /// What failed, as the step of the report.
+    pub const STEP_MESSAGE: u32 = 0;
+    pub const STEP_CHDIR: u32 = 1;
+    pub const STEP_EXEC: u32 = 2;
+    /// The launcher's answer to a message it cannot take (short, malformed, wrong fds).
+    pub const EPROTO: i32 = 71;
+
+    pub const fn encode_header(body: u32, count: u32, argc: u32, envc: u32) -> [u8; HEADER_LEN] {
+        let (b, c, a, e) = (
+            body.to_le_bytes(),
+            count.to_le_bytes(),
+            argc.to_le_bytes(),
+            envc.to_le_bytes(),
+        );
+        [
+            b[0], b[1], b[2], b[3], c[0], c[1], c[2], c[3], a[0], a[1], a[2], a[3], e[0], e[1], e[2], e[3],
+        ]
+    }
+
+    /// `(body length, candidate count, argc, envc)`.
+    pub const fn decode_header(h: &[u8; HEADER_LEN]) -> (u32, u32, u32, u32) {
+        (
+            u32::from_le_bytes([h[0], h[1], h[2], h[3]]),
+            u32::from_le_bytes([h[4], h[5], h[6], h[7]]),
+            u32::from_le_bytes([h[8], h[9], h[10], h[11]]),
+            u32::from_le_bytes([h[12], h[13], h[14], h[15]]),
+        )
+    }
+}
+
 /// An absent fd in nsbox-exec's arguments.
 pub const NONE: &CStr = c"-";
 
@@ -137,6 +183,10 @@ mod tests {
     fn reports_and_requests_round_trip() {
         assert_eq!(decode_report(&encode_report(41, -7)), (41, -7));
         assert_eq!(decode_request(&encode_request(REQUEST_UDP, 8080)), (REQUEST_UDP, 8080));
+        assert_eq!(
+            pool::decode_header(&pool::encode_header(1, 2, 3, u32::MAX)),
+            (1, 2, 3, u32::MAX)
+        );
     }
 
     #[test]

@@ -21,6 +21,11 @@ mod table {
     pub const RESTART_SYSCALL: u32 = 219;
     pub const EXIT_GROUP: u32 = 231;
     pub const LANDLOCK_RESTRICT_SELF: u32 = 446;
+    // A warm pool's launcher (src/pool).
+    pub const MMAP: u32 = 9;
+    pub const RECVMSG: u32 = 47;
+    pub const CHDIR: u32 = 80;
+    pub const DUP3: u32 = 292;
     /// `AUDIT_ARCH_X86_64`, what `seccomp_data.arch` holds for native syscalls.
     pub const AUDIT_ARCH: u32 = 0xc000_003e;
 }
@@ -44,6 +49,11 @@ mod table {
     pub const RESTART_SYSCALL: u32 = 128;
     pub const EXIT_GROUP: u32 = 94;
     pub const LANDLOCK_RESTRICT_SELF: u32 = 446;
+    // A warm pool's launcher (src/pool).
+    pub const MMAP: u32 = 222;
+    pub const RECVMSG: u32 = 212;
+    pub const CHDIR: u32 = 49;
+    pub const DUP3: u32 = 24;
     /// `AUDIT_ARCH_AARCH64`.
     pub const AUDIT_ARCH: u32 = 0xc000_00b7;
 }

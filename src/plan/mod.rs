@@ -30,7 +30,7 @@ use crate::stack::Stack;
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout, StdioKind};
 pub(crate) use step::{BindAttrs, ContainerPath, Leaf, Step};
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Everything a spawn needs, prepared before clone.
 #[derive(Debug)]
@@ -64,6 +64,9 @@ pub(crate) struct Plan {
     pub ready: (RawFd, usize),
     /// The start gate the launcher waits on before the payload's exec (-1: none).
     pub gate_fd: RawFd,
+    /// Whether `gate_fd` is a warm pool's socket (`crate::pool`): the launcher waits there for
+    /// its payload, which it looks up itself.
+    pub pool_gate: bool,
     /// Whether the `OpenPty` step is planned already (early, with `/dev/console`).
     pub pty_planned: bool,
     /// Whether the pty is opened before the credentials change, for `/dev/console`: a
@@ -271,7 +274,9 @@ impl Plan {
     /// With a start gate: a copy of its fd (never at 0-2, where stdio lands) for the
     /// launcher, which must then run.
     fn plan_gate(&mut self, config: &Config) -> Result<()> {
-        let Some(gate) = &config.start.gate else {
+        // A warm pool's socket (issue 17) takes the start gate's place.
+        self.pool_gate = config.pool_gate.is_some();
+        let Some(gate) = config.pool_gate.as_ref().or(config.start.gate.as_ref()) else {
             return Ok(());
         };
         if self.binary < 0 {
@@ -298,7 +303,7 @@ impl Plan {
         stdio: Vec<(RawFd, RawFd)>,
         seccomp_last: Option<Vec<std::sync::Arc<crate::security::Program>>>,
     ) -> Result<()> {
-        if self.gate_fd >= 0 {
+        if self.gate_fd >= 0 && !self.pool_gate {
             // As the payload (its credentials and working directory), before the filter and
             // Landlock: the start gate is after the lookup, so a missing command fails the spawn.
             let candidates = exec_candidates(&config.program, &search_path(config))?;
@@ -354,6 +359,7 @@ impl Plan {
             binary: -1,
             ready: (-1, 0),
             gate_fd: -1,
+            pool_gate: false,
             pty_planned: false,
             console: false,
             preserved_fds: 0,
@@ -627,7 +633,11 @@ impl Plan {
                 fd(landlock_fd),
                 fd(ready_fd),
                 number(ready_bytes),
-                fd(self.gate_fd),
+                match self.pool_gate {
+                    true => CString::new(format!("{}{}", protocol::POOL_GATE_PREFIX as char, self.gate_fd))
+                        .unwrap_or_default(),
+                    false => fd(self.gate_fd),
+                },
                 number(candidates.len()),
             ];
             debug_assert_eq!(header.len(), protocol::exec_arg::HEADER);
@@ -671,7 +681,7 @@ fn search_path(config: &Config) -> OsString {
 
 /// The paths execve tries, in order: the program itself if it has a `/`, else each `PATH`
 /// directory joined with it (empty entries mean the working directory, as in execvp).
-fn exec_candidates(program: &OsStr, search: &OsStr) -> Result<Vec<CString>> {
+pub(crate) fn exec_candidates(program: &OsStr, search: &OsStr) -> Result<Vec<CString>> {
     if program.as_bytes().contains(&b'/') {
         return Ok(vec![cstring(program.as_bytes())?]);
     }

@@ -13,6 +13,9 @@ use super::docker_profile::{AF_VSOCK, BASE, BY_CAPABILITY, NAMESPACE_FLAGS, PERS
 use super::seccomp_rules::{SeccompRules, always_runs};
 use crate::error::ConfigError;
 
+// Warm pools (issue 17): the syscalls a pooled container's launcher adds.
+mod pool;
+
 /// A seccomp policy for the payload, loaded as the last setup step before exec.
 ///
 /// Every filter, whatever its lists, also refuses the TIOCSTI and TIOCLINUX ioctls with EPERM:

@@ -1,0 +1,67 @@
+//! The pool's refill thread: parks containers until `size` are parked, sleeps until a spawn
+//! takes one, backs off after a failure, stops when the pool is dropped.
+//!
+//! It starts a container's setup only [`GRACE`] after the last handout: a setup (a clone with
+//! its namespaces, mounts) running beside a handout competes for the CPUs just when the run's
+//! payload executes, which tripled the handout's time on a 2-vCPU machine (docs/pool.md).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Shared;
+use super::stats::Counters;
+
+/// The first wait after a failed refill, doubled per failure in a row up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// How long after a handout the next setup waits: the handout's exec and a short payload's
+/// start and exit take about a millisecond here.
+pub(super) const GRACE: Duration = Duration::from_millis(2);
+
+pub(super) fn run(shared: Arc<Shared>) {
+    let mut backoff = Duration::ZERO;
+    loop {
+        {
+            let backoff_until = Instant::now() + backoff;
+            let mut state = shared.lock();
+            loop {
+                if state.stopping {
+                    return;
+                }
+                let retry_at = state.last_take.map_or(backoff_until, |t| backoff_until.max(t + GRACE));
+                let now = Instant::now();
+                if state.parked.len() < shared.size && now >= retry_at {
+                    break;
+                }
+                state = match now < retry_at {
+                    true => {
+                        shared
+                            .wake
+                            .wait_timeout(state, retry_at - now)
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0
+                    }
+                    false => shared.wake.wait(state).unwrap_or_else(|p| p.into_inner()),
+                };
+            }
+        }
+        match shared.template.park() {
+            Ok(parked) => {
+                backoff = Duration::ZERO;
+                let mut state = shared.lock();
+                if state.stopping {
+                    drop(state);
+                    // Killed, reaped and its cgroup removed by its drop.
+                    drop(parked);
+                    return;
+                }
+                state.parked.push_back(parked);
+            }
+            Err(e) => {
+                Counters::add(&shared.counters.failed_refills);
+                tracing::debug!(error = %e, "a pool failed to park a container");
+                backoff = (backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
+            }
+        }
+    }
+}

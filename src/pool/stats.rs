@@ -1,0 +1,46 @@
+//! The pool's counters: how often a spawn found a parked container, how often it did not.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of a [`Pool`](crate::Pool)'s counters ([`Pool::stats`](crate::Pool::stats)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Spawns that got a parked container.
+    pub hits: u64,
+    /// Spawns that found none parked and started cold (their timings say
+    /// [`StartKind::PoolFallback`](crate::StartKind::PoolFallback)).
+    pub cold_starts: u64,
+    /// Containers the refill thread failed to set up (it backs off, then tries again).
+    pub failed_refills: u64,
+    /// Parked containers found dead at handout (killed from outside), dropped unused.
+    pub discarded: u64,
+    /// Containers parked now.
+    pub parked: usize,
+}
+
+/// The live counters.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub hits: AtomicU64,
+    pub cold_starts: AtomicU64,
+    pub failed_refills: AtomicU64,
+    pub discarded: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self, parked: usize) -> PoolStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        PoolStats {
+            hits: get(&self.hits),
+            cold_starts: get(&self.cold_starts),
+            failed_refills: get(&self.failed_refills),
+            discarded: get(&self.discarded),
+            parked,
+        }
+    }
+}
