@@ -69,3 +69,82 @@ fn a_setup_process_stopped_from_the_joined_pid_namespace_fails_the_spawn_instead
     let e = result.expect_err("a stopped setup process never executed the payload");
     assert!(e.to_string().contains("stopped"), "{e}");
 }
+
+/// The cgroup2 directory of `pid` (the unified hierarchy's mount point + its `0::` path).
+fn v2_dir_of(pid: u32) -> Option<std::path::PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let point = mountinfo
+        .lines()
+        .find(|l| l.split(" - ").nth(1).is_some_and(|t| t.starts_with("cgroup2 ")))
+        .and_then(|l| l.split_whitespace().nth(4))?
+        .to_owned();
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
+    Some(std::path::Path::new(&point).join(path.trim_start_matches('/')))
+}
+
+/// The walk over a container's nested cgroups (kill, freeze, pids, remove) goes down by name
+/// in the caller's mount namespace: a mount on a nested cgroup directory (a container whose
+/// mounts propagate to the caller's namespace) used to lead it into another cgroup, whose
+/// processes the container's cleanup then killed. It stays on the container's own mount.
+#[test]
+fn the_cgroup_walk_does_not_follow_a_mount_out_of_the_containers_cgroup() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let own = v2_dir_of(std::process::id());
+    if !common::require("a cgroup2 mount", own.is_some()) {
+        return;
+    }
+    // The victim: a cgroup beside the container's (both in the test's own), with a process.
+    let victim = own.unwrap().join(common::unique("nsbox-review16-victim"));
+    std::fs::create_dir(&victim).unwrap();
+    let mut bystander = std::process::Command::new("/bin/sleep").arg("1000").spawn().unwrap();
+    std::fs::write(victim.join("cgroup.procs"), bystander.id().to_string()).unwrap();
+    let mut container = Container::builder()
+        .namespaces(no_user())
+        .cgroup()
+        .command("/bin/sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    let top = v2_dir_of(container.pid()).unwrap();
+    let nested = top.join("nested");
+    std::fs::create_dir(&nested).unwrap();
+    nix::mount::mount(
+        Some(&victim),
+        &nested,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .unwrap();
+    // The cleanup on a thread: before the fix it never returned (see `walk::entered`).
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        container.kill(Signal::SIGKILL).unwrap();
+        let _ = container.wait();
+        drop(container);
+        let _ = tx.send(());
+    });
+    let finished = rx.recv_timeout(Duration::from_secs(60)).is_ok();
+    let alive = bystander.try_wait().unwrap().is_none();
+    assert!(finished, "the container's cleanup walked on forever over a mount");
+    // Clean up whatever happened.
+    nix::mount::umount2(&nested, nix::mount::MntFlags::MNT_DETACH).unwrap();
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+    let _ = std::fs::remove_dir(&nested);
+    let _ = std::fs::remove_dir(&top);
+    let mut last = None;
+    for _ in 0..1000 {
+        match std::fs::remove_dir(&victim) {
+            Ok(()) => break,
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!victim.exists(), "{} left: {last:?}", victim.display());
+    assert!(alive, "the container's cleanup killed a process of another cgroup");
+}
