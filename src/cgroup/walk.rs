@@ -28,6 +28,8 @@ pub(super) fn walk(
 ) -> io::Result<()> {
     let top = CString::new(top.as_os_str().as_bytes()).map_err(io::Error::other)?;
     let mut cur = open_dir(None, &top)?;
+    // The walk stays on `top`'s filesystem and mount (see `entered`).
+    let dev = nix::sys::stat::fstat(cur.as_fd())?.st_dev;
     visit(cur.as_fd(), 0);
     // Per level above `cur`: the position of the entry the walk went down.
     let mut down: Vec<i64> = Vec::new();
@@ -38,6 +40,9 @@ pub(super) fn walk(
             let Ok(child) = open_dir(Some(cur.as_fd()), &entry.name) else {
                 continue;
             };
+            if !entered(child.as_fd(), dev, entry.inode) {
+                continue;
+            }
             down.push(entry.start);
             cur = child;
             (pos, entries.len) = (0, 0);
@@ -62,6 +67,15 @@ pub(super) fn walk(
             }
         }
     }
+}
+
+/// Whether `child`, opened by the name of an entry read with inode number `inode`, is that
+/// directory itself on the walk's filesystem `dev`: not a mount on it (whose root has another
+/// inode, or another device: a bind of another cgroup placed on a nested one in the caller's
+/// mount namespace would lead the walk out of the container's cgroup, and back up by `..` to
+/// an entry whose inode never matches, again and again), nor a directory that replaced it.
+fn entered(child: BorrowedFd<'_>, dev: u64, inode: u64) -> bool {
+    nix::sys::stat::fstat(child).is_ok_and(|st| st.st_dev == dev && st.st_ino == inode)
 }
 
 /// Whether the directory `dir` has a subdirectory (false if it cannot be read).

@@ -1,7 +1,7 @@
 //! Starting a container: clone, the parent's part of the handshake, and turning a failure
 //! report from the child back into a typed error.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::unistd::Pid;
 
@@ -21,6 +21,7 @@ use crate::timing::Recorder;
 mod exec;
 mod netns;
 mod pidns;
+mod stopped;
 pub(crate) use exec::{exec, exec_detached};
 use netns::ThreadNetns;
 use pidns::ThreadPidns;
@@ -148,6 +149,13 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
         return Err(e.with_cleanup(cleanup));
     }
 
+    // Born in a joined PID namespace, the setup process can be stopped by its processes.
+    if config.process.joined(crate::namespaces::Namespaces::PID).is_some()
+        && let Err(e) = stopped::await_report(parent.error.as_fd(), container.pidfd())
+    {
+        let cleanup = container.kill_and_reap();
+        return Err(e.with_cleanup(cleanup));
+    }
     let mut report = [0u8; protocol::REPORT_LEN];
     let got =
         sys::read_full(parent.error.as_raw_fd(), &mut report).map_err(|e| Error::io("read the setup report", e))?;
