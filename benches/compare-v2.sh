@@ -74,6 +74,8 @@ for d in bundle-plain bundle-seccomp bundle-limits bundle-runc state-crun state-
 done
 hot=${NSBOX_COMPARE_HOT:-40} cold=${NSBOX_COMPARE_COLD:-40} idle=${NSBOX_COMPARE_IDLE_MS:-150}
 workloads=${NSBOX_COMPARE_WORKLOADS:-(a),(c)}
+runners=
+[ -n "${NSBOX_COMPARE_RUNNERS:-}" ] && runners="NSBOX_COMPARE_RUNNERS='$NSBOX_COMPARE_RUNNERS'"
 step "machine"
 {
   echo "host: kernel $(uname -r), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
@@ -91,7 +93,7 @@ export VM_CMD="ln -sf /usr/bin/true /bin/true && cd /tmp &&
   echo \"guest: kernel \$(uname -r), \$(nproc) CPUs, cgroup2 controllers: \$(cat /sys/fs/cgroup/cgroup.subtree_control)\" &&
   start=\$(cut -d. -f1 /proc/uptime) &&
   NSBOX_COMPARE_DIR=$work NSBOX_COMPARE_HOT=$hot NSBOX_COMPARE_COLD=$cold NSBOX_COMPARE_IDLE_MS=$idle \
-  NSBOX_COMPARE_WORKLOADS='$workloads' ${NSBOX_COMPARE_RUNNERS:+NSBOX_COMPARE_RUNNERS='$NSBOX_COMPARE_RUNNERS'} \
+  NSBOX_COMPARE_WORKLOADS='$workloads' $runners \
   NSBOX_COMPARE_MEMORY=0 NSBOX_COMPARE_THROUGHPUT=0 $bin/compare &&
   echo \"(compare: \$((\$(cut -d. -f1 /proc/uptime) - start)) s in the guest)\" && $phases"
 start=$(date +%s)
