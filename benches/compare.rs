@@ -19,6 +19,8 @@
 //!   runner and round of the throughput table (one worker per CPU; 0: skip).
 //! - `NSBOX_COMPARE_RUNNERS`: comma-separated parts of runner names to keep (say `nsbox` or
 //!   `nsbox,crun`); the baselines always run. Default: every runner.
+//! - `NSBOX_COMPARE_WORKLOADS`: comma-separated prefixes of workloads to keep (say `(a),(c)`);
+//!   the baselines always run. Default: every workload (benches/compare-v2.sh sets it).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -640,6 +642,10 @@ fn main() {
     if let Ok(keep) = std::env::var("NSBOX_COMPARE_RUNNERS") {
         let keep: Vec<&str> = keep.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
         runners.retain(|r| r.workload == BASELINE || keep.iter().any(|k| r.name.contains(k)));
+    }
+    if let Ok(keep) = std::env::var("NSBOX_COMPARE_WORKLOADS") {
+        let keep: Vec<&str> = keep.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
+        runners.retain(|r| r.workload == BASELINE || keep.iter().any(|k| r.workload.starts_with(k)));
     }
     // Check every runner once, with its error output; a failing one is reported and dropped.
     runners.retain_mut(

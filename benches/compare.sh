@@ -16,6 +16,8 @@
 #      NSBOX_COMPARE_DOCKER=1 (0: no Docker rows; they need docker.io and ../shared/testenv),
 #      NSBOX_COMPARE_DOCKER_ROUNDS=20
 #      NSBOX_RUNTIME (an nsbox-runtime binary; default: built here when the crate has it)
+#      NSBOX_COMPARE_PREPARE_ONLY=1 (stop after step 2: packages, rootfs and bundles only;
+#      benches/compare-v2.sh uses it to run the runner in a cgroup v2 VM)
 #
 # 1. installs what is missing from Debian: crun, runc, bubblewrap, busybox-static, util-linux,
 #    python3, and (downloaded, not installed: only its JSON is read) golang-github-docker-docker-dev
@@ -196,6 +198,7 @@ fi
 # the two changes nsbox-runtime needs (see "cycle" above), the same bundle for every runtime.
 bundle bundle-cycle no-time cycle
 mkdir -p "$work/state-crun" "$work/state-runc" "$work/state-cycle"
+[ "${NSBOX_COMPARE_PREPARE_ONLY:-0}" = 1 ] && exit 0
 
 if [ "${NSBOX_COMPARE_MAIN:-1}" = 1 ]; then
 step "build"
