@@ -334,7 +334,8 @@ pub enum ConfigError {
     // Exec flags (issue 16).
     /// An exec asked for more than its container has
     /// ([`ExecBuilder::cap_add`](crate::ExecBuilder::cap_add) of a capability outside the
-    /// container's bounding set): an exec never has more than its container.
+    /// container's bounding set): `cap_add` never gives more than the container has
+    /// ([`ExecBuilder::cap_grant`](crate::ExecBuilder::cap_grant) does, when asked).
     #[error("{setting} {value} is beyond the container's {what}")]
     BeyondContainer {
         /// The setting, e.g. [`Setting::Capabilities`].

@@ -146,6 +146,10 @@ pub struct Config {
     pub(crate) writable_sys: bool,
     // NUMA memory policy (issue 16, `crate::numa`).
     pub(crate) memory_policy: Option<crate::numa::MemoryPolicy>,
+    // Exec capability grants (issue 16, `ExecBuilder::cap_grant`).
+    /// An exec's: the container's capabilities, which bound those its seccomp filter is
+    /// compiled for (a granted capability widens no filter); `None` for a container.
+    pub(crate) seccomp_capabilities: Option<Capabilities>,
 }
 
 impl Config {

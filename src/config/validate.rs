@@ -297,6 +297,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             Some(policy) => policy.check().map(|()| Some(policy))?,
             None => None,
         },
+        seccomp_capabilities: None,
     })
 }
 
@@ -534,6 +535,22 @@ pub(crate) fn exec_config(config: &Config, exec: &crate::exec::ExecSettings) -> 
             });
         }
         out.capabilities.insert(cap);
+    }
+    // Granted (`ExecBuilder::cap_grant`), beyond the container's if the caller says so; the
+    // seccomp filter stays compiled for the container's capabilities.
+    for cap in exec.cap_grant.iter() {
+        out.capabilities.insert(cap);
+    }
+    out.seccomp_capabilities = Some(config.seccomp_capabilities.unwrap_or(config.capabilities));
+    if let Some(ambient) = exec.ambient {
+        if !out.capabilities.is_superset(ambient) {
+            return Err(ConfigError::Conflict {
+                setting: Setting::AmbientCapabilities,
+                with: Setting::Capabilities,
+                why: "every ambient capability of an exec must be in its bounding set",
+            });
+        }
+        out.ambient = ambient;
     }
     out.start.preserved_fds = exec.preserved_fds;
     out.no_new_privileges |= exec.no_new_privileges;

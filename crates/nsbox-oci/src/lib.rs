@@ -45,6 +45,7 @@ pub use linux::{NSBOX_MASKED_PATHS, NSBOX_READONLY_PATHS};
 /// The `oci-spec` crate, whose runtime types [`Bundle::spec`] and [`Bundle::hooks`] return.
 pub use oci_spec;
 pub use options::Options;
+pub use process::ProcessCapabilities;
 
 /// Entry points for the fuzz targets in `fuzz/`. Not a stable API.
 #[doc(hidden)]
