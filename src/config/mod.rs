@@ -150,6 +150,8 @@ pub struct Config {
     /// An exec's: the container's capabilities, which bound those its seccomp filter is
     /// compiled for (a granted capability widens no filter); `None` for a container.
     pub(crate) seccomp_capabilities: Option<Capabilities>,
+    // Network devices (issue 16, `ContainerBuilder::move_network_device`).
+    pub(crate) net_devices: Vec<crate::net::NetDevice>,
 }
 
 impl Config {

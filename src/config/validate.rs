@@ -82,6 +82,8 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         Setting::Publish,
         Namespaces::NET,
     )?;
+    // Host devices moved into the container's own network namespace (issue 16).
+    crate::net::check_devices(&s.net_devices, ns, &network)?;
     // A writable sysfs is a fresh one, of the container's own network namespace (issue 16).
     need(
         !s.writable_sys || ns.contains(Namespaces::NET),
@@ -298,6 +300,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             None => None,
         },
         seccomp_capabilities: None,
+        net_devices: s.net_devices,
     })
 }
 
