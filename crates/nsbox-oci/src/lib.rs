@@ -31,6 +31,7 @@ mod linux;
 mod lsm;
 mod mount_idmap;
 mod mounts;
+mod net_devices;
 mod numa;
 mod options;
 mod process;

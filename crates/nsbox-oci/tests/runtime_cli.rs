@@ -66,6 +66,9 @@ fn features_lists_what_the_mapping_supports() {
             .contains(&json!("CAP_SYS_ADMIN"))
     );
     assert_eq!(v["linux"]["cgroup"]["systemd"], false);
+    assert_eq!(v["linux"]["netDevices"]["enabled"], true);
+    // The document parses as the spec's features type (oci-spec's).
+    serde_json::from_value::<nsbox_oci::oci_spec::runtime::Features>(v).unwrap();
 }
 
 #[test]
