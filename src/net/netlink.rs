@@ -310,3 +310,30 @@ fn nul_terminated(name: &str) -> Vec<u8> {
     bytes.push(0);
     bytes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_padded_and_read_back_and_malformed_ones_end_the_list() {
+        let mut body = ifinfomsg(7, 1, 1);
+        attribute(&mut body, IFLA_IFNAME, &nul_terminated("eth0"));
+        attribute(&mut body, IFLA_NET_NS_FD, &5u32.to_ne_bytes());
+        assert_eq!(body.len(), IFINFOMSG + 12 + 8);
+        let read: Vec<(u16, Vec<u8>)> = attributes(&body, IFINFOMSG).map(|(k, v)| (k, v.to_vec())).collect();
+        assert_eq!(
+            read,
+            vec![
+                (IFLA_IFNAME, b"eth0\0".to_vec()),
+                (IFLA_NET_NS_FD, 5u32.to_ne_bytes().to_vec())
+            ]
+        );
+        // A length past the end: nothing more is read, nothing panics.
+        let mut bad = ifinfomsg(7, 0, 0);
+        bad.extend_from_slice(&200u16.to_ne_bytes());
+        bad.extend_from_slice(&IFLA_IFNAME.to_ne_bytes());
+        assert_eq!(attributes(&bad, IFINFOMSG).count(), 0);
+        assert_eq!(attributes(&[0u8; 3], IFINFOMSG).count(), 0);
+    }
+}
