@@ -338,7 +338,8 @@ pub enum ConfigError {
     // Exec flags (issue 16).
     /// An exec asked for more than its container has
     /// ([`ExecBuilder::cap_add`](crate::ExecBuilder::cap_add) of a capability outside the
-    /// container's bounding set): an exec never has more than its container.
+    /// container's bounding set): `cap_add` never gives more than the container has
+    /// ([`ExecBuilder::cap_grant`](crate::ExecBuilder::cap_grant) does, when asked).
     #[error("{setting} {value} is beyond the container's {what}")]
     BeyondContainer {
         /// The setting, e.g. [`Setting::Capabilities`].
@@ -584,6 +585,12 @@ pub enum SetupStep {
     /// Entering a new time namespace with its clock offsets (the path is the file written or
     /// opened: `/proc/self/timens_offsets`, `/proc/self/ns/time_for_children`).
     TimeNamespace,
+    // Network devices (issue 16).
+    /// Moving a host network device into the container's network namespace, by the caller
+    /// before the container is released (the path is the device's name on the host;
+    /// `ENODEV` for one that does not exist there, `EEXIST` for a name the container's
+    /// namespace already has).
+    NetworkDevice,
 }
 
 impl fmt::Display for SetupStep {
@@ -593,6 +600,7 @@ impl fmt::Display for SetupStep {
             SetupStep::DeviceNode => "make device node",
             SetupStep::IdmapMount => "make idmapped bind mount",
             SetupStep::TimeNamespace => "enter time namespace",
+            SetupStep::NetworkDevice => "move network device",
             SetupStep::IdMap => "write id maps",
             SetupStep::WaitForParent => "wait for parent",
             SetupStep::JoinNamespaces => "join namespaces",

@@ -52,6 +52,11 @@ pub(crate) struct ExecSettings {
     pub final_cpus: Option<String>,
     /// no_new_privs for an exec of a container without it.
     pub no_new_privileges: bool,
+    // Exec capability grants (issue 16, `crate::exec_flags`).
+    /// Capabilities granted whether or not the container's bounding set has them.
+    pub cap_grant: Capabilities,
+    /// The ambient set instead of the container's (less what `cap_drop` drops).
+    pub ambient: Option<Capabilities>,
 }
 
 /// Configures a command to run in a running container; made by [`Container::exec`].
@@ -173,9 +178,10 @@ impl<'a> ExecBuilder<'a> {
     }
 
     /// Runs the process without `cap`, which the payload may have: an exec can narrow the
-    /// payload's privileges, never widen them.
+    /// payload's privileges; only [`cap_grant`](Self::cap_grant) widens them.
     pub fn cap_drop(&mut self, cap: Capability) -> &mut Self {
         self.settings.cap_add.remove(cap);
+        self.settings.cap_grant.remove(cap);
         self.settings.cap_drop.insert(cap);
         self
     }

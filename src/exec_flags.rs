@@ -1,5 +1,6 @@
 //! What an exec can be given beyond its command, as runc's `exec` flags give it: capabilities
-//! back ([`ExecBuilder::cap_add`], `--cap`), the caller's fds ([`ExecBuilder::preserve_fds`],
+//! back ([`ExecBuilder::cap_add`]) or beyond the container's ([`ExecBuilder::cap_grant`],
+//! `--cap`; [`ExecBuilder::ambient_capabilities`]), the caller's fds ([`ExecBuilder::preserve_fds`],
 //! `--preserve-fds`), a sub-cgroup of the container's ([`ExecBuilder::cgroup`], `--cgroup`)
 //! and its CPUs around the cgroup join ([`ExecBuilder::cpu_affinity`],
 //! `process.execCPUAffinity`).
@@ -19,8 +20,8 @@ impl ExecBuilder<'_> {
     ///
     /// Bounded by the container's bounding set: a capability the container's payload could
     /// never have fails [`spawn`](Self::spawn) with
-    /// [`ConfigError::BeyondContainer`](crate::ConfigError::BeyondContainer). (runc grants
-    /// it; an nsbox exec never has more than its container.)
+    /// [`ConfigError::BeyondContainer`](crate::ConfigError::BeyondContainer). To give one
+    /// beyond it, as runc's `--cap` does, say so with [`cap_grant`](Self::cap_grant).
     ///
     /// ```no_run
     /// use nsbox::Capability;
@@ -36,6 +37,59 @@ impl ExecBuilder<'_> {
     pub fn cap_add(&mut self, cap: Capability) -> &mut Self {
         self.settings.cap_drop.remove(cap);
         self.settings.cap_add.insert(cap);
+        self
+    }
+
+    /// Grants `cap` to the process **whether or not the container has it**: in its bounding
+    /// set and, as root, its permitted and effective sets, as runc's `exec --cap` does
+    /// (`runc exec --cap CAP_SYS_PTRACE` to debug; `docker exec --privileged` sends every
+    /// capability). This widens the process beyond its container: the caller means it.
+    ///
+    /// What still confines the process is the container's: its seccomp filter (compiled for
+    /// the container's capabilities, not the exec's: a profile that allows syscalls by
+    /// capability, as Docker's does, allows no more for a granted one), its no_new_privs, its
+    /// user namespace (a capability there is over what that namespace owns, never over the
+    /// host's: `CAP_SYS_ADMIN` in a container with a user namespace does not mount the host's
+    /// disks), its Landlock rules and the LSM labels it runs under. A capability missing from
+    /// the caller's own bounding set cannot be granted (the exec fails at the capability step,
+    /// `EPERM`).
+    ///
+    /// Like [`cap_add`](Self::cap_add), it reaches a process that is not root only through
+    /// its ambient set ([`ambient_capabilities`](Self::ambient_capabilities)), file
+    /// capabilities or a setuid program; runc 1.2 adds `--cap` to the ambient set too, where
+    /// the kernel raises it only if the process's inheritable set has it, which nsbox makes
+    /// the ambient set: so nothing more. Undoes a [`cap_drop`](Self::cap_drop) of `cap`;
+    /// `cap_drop` after it removes it again.
+    ///
+    /// ```no_run
+    /// use nsbox::Capability;
+    /// let container = nsbox::Container::builder().command("/bin/sleep").arg("60").spawn()?;
+    /// // Podman's default set has no CAP_SYS_PTRACE: strace needs it.
+    /// let status = container
+    ///     .exec()
+    ///     .command("/usr/bin/strace")
+    ///     .args(["-p", "1"])
+    ///     .cap_grant(Capability::CAP_SYS_PTRACE)
+    ///     .status()?;
+    /// # Ok::<(), nsbox::Error>(())
+    /// ```
+    pub fn cap_grant(&mut self, cap: Capability) -> &mut Self {
+        self.settings.cap_drop.remove(cap);
+        self.settings.cap_grant.insert(cap);
+        self
+    }
+
+    /// The process's ambient set instead of the container's (which is the default, less what
+    /// [`cap_drop`](Self::cap_drop) drops): capabilities a process that is not root keeps
+    /// across its `execve`, as
+    /// [`ContainerBuilder::ambient_capabilities`](crate::ContainerBuilder::ambient_capabilities)
+    /// gives them to a payload. Its inheritable set is the same set (never more: CVE-2022-29162).
+    /// Each must be in the exec's bounding set (the container's, with
+    /// [`cap_add`](Self::cap_add) and [`cap_grant`](Self::cap_grant), less
+    /// [`cap_drop`](Self::cap_drop)), else [`spawn`](Self::spawn) fails with
+    /// [`ConfigError::Conflict`](crate::ConfigError::Conflict).
+    pub fn ambient_capabilities(&mut self, caps: impl IntoIterator<Item = Capability>) -> &mut Self {
+        self.settings.ambient = Some(caps.into_iter().collect());
         self
     }
 

@@ -35,10 +35,12 @@
 //!   that process holds). Unlike `PR_SET_PDEATHSIG`, the spawning *thread* does not matter:
 //!   spawn from a thread pool, `spawn_blocking` or a `OnceLock` fixture. Without an init
 //!   (`init(false)`, no PID namespace) the container still follows the spawning thread.
-//! - **`exec` joins, it never widens.** [`Container::exec`] runs another command in a running
-//!   container, `docker exec`'s way, with exactly the payload's confinement: its namespaces and
-//!   cgroup, its user (or a narrower one), capabilities, no_new_privs, seccomp filter and
-//!   Landlock rules. The process dies with the container and with its [`Exec`] handle.
+//! - **`exec` joins, it never widens unless told.** [`Container::exec`] runs another command in
+//!   a running container, `docker exec`'s way, with exactly the payload's confinement: its
+//!   namespaces and cgroup, its user (or a narrower one), capabilities, no_new_privs, seccomp
+//!   filter and Landlock rules. Only [`ExecBuilder::cap_grant`] gives it a capability the
+//!   container lacks (runc's `exec --cap`), under the same filter. The process dies with the
+//!   container and with its [`Exec`] handle.
 //! - **No PATH surprises.** A bare command name is looked up in the container's `PATH`,
 //!   inside the container, never in the caller's.
 //! - **Defaults isolate.** Every namespace, the host root read-only, fresh `/proc`, `/dev`,

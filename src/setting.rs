@@ -183,6 +183,9 @@ pub enum Setting {
     // Namespace joins and time offsets (issue 16).
     /// [`time_offsets`](crate::ContainerBuilder::time_offsets): its nanoseconds.
     TimeOffsets,
+    // Network devices (issue 16).
+    /// [`move_network_device`](crate::ContainerBuilder::move_network_device).
+    NetworkDevice,
 }
 
 impl Setting {
@@ -290,6 +293,7 @@ impl fmt::Display for Setting {
             Setting::MemoryPolicy => "memory_policy",
             Setting::ExecCpuAffinity => "exec cpu_affinity",
             Setting::TimeOffsets => "time_offsets",
+            Setting::NetworkDevice => "move_network_device",
         };
         f.write_str(name)
     }

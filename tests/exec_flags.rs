@@ -1,5 +1,6 @@
 //! `ExecBuilder`'s settings beyond the command, as runc's `exec` flags have them: capabilities
-//! given back within the container's bounding set (`cap_add`), the caller's fds
+//! given back within the container's bounding set (`cap_add`) or granted beyond it
+//! (`cap_grant`, `ambient_capabilities`), the caller's fds
 //! (`preserve_fds`), and a sub-cgroup of the container's (`cgroup`, `cgroup_of`) that never
 //! leaves it. Each read back from the kernel by the exec'd process.
 
@@ -72,6 +73,115 @@ fn cap_add_gives_back_a_dropped_capability_and_never_more_than_the_container() {
         "{err:?}"
     );
     assert!(err.to_string().contains("beyond the container's bounding set"), "{err}");
+}
+
+/// The `/proc/PID/status` field `field` of a process of the caller's PID namespace (hex).
+fn host_status_hex(pid: u32, field: &str) -> u64 {
+    common::status_hex(&fs::read_to_string(format!("/proc/{pid}/status")).unwrap(), field)
+}
+
+#[test]
+fn cap_grant_gives_an_exec_a_capability_the_container_lacks_and_its_seccomp_filter_stays() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    // Podman's 11 capabilities and Docker's seccomp profile: no CAP_SYS_PTRACE, CAP_SYS_ADMIN.
+    let container = sleeper();
+    let ptrace = 1u64 << Capability::CAP_SYS_PTRACE as u32;
+    let admin = 1u64 << Capability::CAP_SYS_ADMIN as u32;
+    assert_eq!(host_status_hex(container.pid(), "CapBnd") & (ptrace | admin), 0);
+    let plain = exec_status_hex(&mut container.exec(), "CapEff");
+    for field in ["CapEff", "CapPrm", "CapBnd"] {
+        let granted = exec_status_hex(container.exec().cap_grant(Capability::CAP_SYS_PTRACE), field);
+        assert_eq!(granted, plain | ptrace, "{field}: {granted:#x}");
+    }
+    // Not the container's: its payload still lacks it, and `cap_add` still refuses it.
+    assert_eq!(host_status_hex(container.pid(), "CapBnd") & ptrace, 0);
+    let err = container
+        .exec()
+        .command("/bin/true")
+        .cap_add(Capability::CAP_SYS_PTRACE)
+        .status()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Config(ConfigError::BeyondContainer { value, .. }) if value == "CAP_SYS_PTRACE"),
+        "{err:?}"
+    );
+    // A drop after the grant takes it away again.
+    let dropped = exec_status_hex(
+        container
+            .exec()
+            .cap_grant(Capability::CAP_SYS_PTRACE)
+            .cap_drop(Capability::CAP_SYS_PTRACE),
+        "CapBnd",
+    );
+    assert_eq!(dropped & ptrace, 0);
+
+    // CAP_SYS_ADMIN granted, yet Docker's profile compiled for the container's capabilities
+    // still refuses sethostname (allowed only with CAP_SYS_ADMIN): the filter is the
+    // container's, not widened for the grant.
+    let granted = exec_status_hex(container.exec().cap_grant(Capability::CAP_SYS_ADMIN), "CapEff");
+    assert_ne!(granted & admin, 0, "{granted:#x}");
+    let out = container
+        .exec()
+        .cap_grant(Capability::CAP_SYS_ADMIN)
+        .command("/bin/hostname")
+        .arg("granted")
+        .output()
+        .expect("exec");
+    assert!(
+        !out.status.success(),
+        "sethostname passed the container's filter: {out:?}"
+    );
+    let hostname = container.exec().command("/bin/hostname").output().expect("exec");
+    assert_ne!(common::stdout_of(&hostname).trim(), "granted");
+}
+
+#[test]
+fn an_exec_as_another_user_keeps_a_granted_capability_only_as_an_ambient_one() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let container = sleeper();
+    let ptrace = 1u64 << Capability::CAP_SYS_PTRACE as u32;
+    let grant = |exec: &mut nsbox::ExecBuilder<'_>| {
+        exec.user(1000, 1000).cap_grant(Capability::CAP_SYS_PTRACE);
+    };
+    // Without an ambient set: only in the bounding set (runc's --cap as non-root gives as
+    // much: the kernel clears the permitted set at the exec of a file without capabilities).
+    let mut exec = container.exec();
+    grant(&mut exec);
+    assert_eq!(exec_status_hex(&mut exec, "CapBnd") & ptrace, ptrace);
+    let mut exec = container.exec();
+    grant(&mut exec);
+    assert_eq!(exec_status_hex(&mut exec, "CapEff"), 0);
+    // With it: ambient, inheritable, permitted and effective after the exec.
+    for field in ["CapAmb", "CapInh", "CapPrm", "CapEff"] {
+        let mut exec = container.exec();
+        grant(&mut exec);
+        exec.ambient_capabilities([Capability::CAP_SYS_PTRACE]);
+        assert_eq!(exec_status_hex(&mut exec, field), ptrace, "{field}");
+    }
+    // An ambient capability beyond the exec's bounding set: refused.
+    let err = container
+        .exec()
+        .user(1000, 1000)
+        .ambient_capabilities([Capability::CAP_SYS_PTRACE])
+        .command("/bin/true")
+        .status()
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Config(ConfigError::Conflict {
+                setting: Setting::AmbientCapabilities,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]

@@ -149,6 +149,12 @@ pub struct Config {
     // Warm pools (issue 17): the socket a pooled container's launcher waits on for its
     // payload (see `crate::pool`); set by the pool on its own copy, never by a builder.
     pub(crate) pool_gate: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+    // Exec capability grants (issue 16, `ExecBuilder::cap_grant`).
+    /// An exec's: the container's capabilities, which bound those its seccomp filter is
+    /// compiled for (a granted capability widens no filter); `None` for a container.
+    pub(crate) seccomp_capabilities: Option<Capabilities>,
+    // Network devices (issue 16, `ContainerBuilder::move_network_device`).
+    pub(crate) net_devices: Vec<crate::net::NetDevice>,
 }
 
 impl Config {

@@ -118,6 +118,9 @@ pub(crate) struct Settings {
     // NUMA memory policy (issue 16, `crate::numa`).
     #[cfg_attr(feature = "serde", serde(default))]
     pub memory_policy: Option<crate::numa::MemoryPolicy>,
+    // Network devices (issue 16, `crate::net::devices`).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub net_devices: Vec<crate::net::NetDevice>,
 }
 
 impl Default for Settings {
@@ -173,6 +176,7 @@ impl Default for Settings {
             receive_host_mounts: false,
             writable_sys: false,
             memory_policy: None,
+            net_devices: Vec::new(),
         }
     }
 }
@@ -241,6 +245,7 @@ impl From<&Config> for Settings {
             receive_host_mounts: c.receive_host_mounts,
             writable_sys: c.writable_sys,
             memory_policy: c.memory_policy,
+            net_devices: c.net_devices,
         }
     }
 }

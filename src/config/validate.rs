@@ -86,6 +86,8 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         Setting::Publish,
         Namespaces::NET,
     )?;
+    // Host devices moved into the container's own network namespace (issue 16).
+    crate::net::check_devices(&s.net_devices, ns, &network)?;
     // A writable sysfs is a fresh one, of the container's own network namespace (issue 16).
     need(
         !s.writable_sys || ns.contains(Namespaces::NET),
@@ -302,6 +304,8 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             None => None,
         },
         pool_gate: None,
+        seccomp_capabilities: None,
+        net_devices: s.net_devices,
     })
 }
 
@@ -539,6 +543,22 @@ pub(crate) fn exec_config(config: &Config, exec: &crate::exec::ExecSettings) -> 
             });
         }
         out.capabilities.insert(cap);
+    }
+    // Granted (`ExecBuilder::cap_grant`), beyond the container's if the caller says so; the
+    // seccomp filter stays compiled for the container's capabilities.
+    for cap in exec.cap_grant.iter() {
+        out.capabilities.insert(cap);
+    }
+    out.seccomp_capabilities = Some(config.seccomp_capabilities.unwrap_or(config.capabilities));
+    if let Some(ambient) = exec.ambient {
+        if !out.capabilities.is_superset(ambient) {
+            return Err(ConfigError::Conflict {
+                setting: Setting::AmbientCapabilities,
+                with: Setting::Capabilities,
+                why: "every ambient capability of an exec must be in its bounding set",
+            });
+        }
+        out.ambient = ambient;
     }
     out.start.preserved_fds = exec.preserved_fds;
     out.no_new_privileges |= exec.no_new_privileges;

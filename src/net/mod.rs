@@ -6,13 +6,17 @@
 //! forwarder thread that joined that namespace (network namespaces are per thread). One thread
 //! per container with published ports, one poll loop over all its connections.
 
+mod devices;
 mod forward;
+mod netlink;
 mod port;
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub(crate) use devices::NetDevice;
+pub(crate) use devices::{check as check_devices, move_into as move_devices};
 pub(crate) use forward::{Connector, Forwarder, Listeners};
 pub use port::{Port, Protocol, PublishedPort};
 

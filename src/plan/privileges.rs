@@ -68,7 +68,11 @@ impl Plan {
         if non_root && config.ambient.bits() != 0 {
             self.push(Step::KeepCapabilities, SetupStep::Capabilities, None);
         }
-        let seccomp = config.seccomp.compile(caps)?;
+        // An exec's filter is the container's: never compiled for a granted capability.
+        let filtered = config
+            .seccomp_capabilities
+            .map_or(caps, |bound| caps.iter().filter(|c| bound.contains(*c)).collect());
+        let seccomp = config.seccomp.compile(filtered)?;
         if !config.no_new_privileges && !seccomp.is_empty() {
             self.push(Step::Seccomp(seccomp.clone()), SetupStep::Seccomp, None);
         }

@@ -123,6 +123,10 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
         None => Ok(()),
     };
     clock.mark("id maps");
+    // Host network devices into the container's namespace, before anything runs in it.
+    if handshake.is_ok() {
+        handshake = crate::net::move_devices(&config.net_devices, pid.as_raw() as u32);
+    }
     if handshake.is_ok() {
         // The namespaces exist since the clone; nothing of the container is set up yet.
         handshake = config

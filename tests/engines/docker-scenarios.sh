@@ -23,6 +23,9 @@
 #   tty-run          docker run -t: stdin is a terminal (/dev/pts/N, ONLCR's \r), status kept
 #   detached-exec    run -d; exec sees the container's files; exec's status (5); exec -t gets
 #                    a terminal, exec without -t none; exec of a missing command fails (126)
+#   privileged-exec  docker exec --privileged: CAP_SYS_ADMIN in the exec's effective set (Docker
+#                    sends every capability), not in the container's PID 1 bounding set; on a
+#                    host whose bounding set lacks one, the exec fails with EPERM (as runc's)
 #   top              docker top (the runtime's `ps --format json`) lists PID 1 of the container
 #   pids-limit       --pids-limit 33: pids.max inside and in the host's pids hierarchy; a
 #                    limit of 8 refuses the 9th process
@@ -185,6 +188,20 @@ detached() {
   check "$rt" "detached-exec: exec without -t has no terminal" "output '$out'" [ "$out" = none ]
   out=$(d exec "$name" /no/such/cmd 2>&1) && rc=0 || rc=$?
   check "$rt" "detached-exec: exec of a missing command fails (126)" "status $rc: $out" [ "$rc" = 126 ]
+
+  # privileged-exec: Docker's process.json puts every capability it knows in bounding,
+  # permitted and effective: CAP_SYS_ADMIN (bit 21) in the exec's CapEff, not in PID 1's
+  # CapBnd. Docker 20.10 sends every capability up to cap_last_cap: where this host's
+  # bounding set lacks one, no runtime can grant it, and runc fails the exec with EPERM.
+  out=$(d exec --privileged "$name" sh -c 'awk "/^CapEff/ {print \$2}" /proc/self/status; awk "/^CapBnd/ {print \$2}" /proc/1/status' 2>&1) && rc=0 || rc=$?
+  a=$(sed -n 1p <<<"$out") b=$(sed -n 2p <<<"$out")
+  if (( 0x$(awk '/^CapBnd/ {print $2}' /proc/self/status) == (1 << ($(cat /proc/sys/kernel/cap_last_cap) + 1)) - 1 )); then
+    check "$rt" "privileged-exec: exec --privileged has CAP_SYS_ADMIN, PID 1 not" "status $rc: $(tr '\n' ' ' <<<"$out")" \
+      eval '[ "$rc" = 0 ] && [[ "$a$b" =~ ^[0-9a-f]+$ ]] && (( (0x$a >> 21) & 1 )) && ! (( (0x$b >> 21) & 1 ))'
+  else
+    check "$rt" "privileged-exec: exec --privileged fails with EPERM (this host's bounding set lacks a capability Docker sends)" \
+      "status $rc: $(tr '\n' ' ' <<<"$out")" eval '[ "$rc" != 0 ] && grep -qi "operation not permitted" <<<"$out"'
+  fi
 
   # top
   pid=$(pid_of "$name")

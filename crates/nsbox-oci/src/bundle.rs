@@ -121,6 +121,7 @@ impl Bundle {
         crate::devices::map(&mut b, linux, caps, namespaces, options)?;
         crate::lsm::intel_rdt(linux, options)?;
         crate::numa::memory_policy(&mut b, linux)?;
+        crate::net_devices::map(&mut b, linux, namespaces)?;
         crate::linux::rest(linux)?;
         crate::resources::cgroups_path(&mut b, linux)?;
         if let Some(resources) = linux.resources() {

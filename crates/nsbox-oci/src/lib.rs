@@ -31,6 +31,7 @@ mod linux;
 mod lsm;
 mod mount_idmap;
 mod mounts;
+mod net_devices;
 mod numa;
 mod options;
 mod process;
@@ -45,6 +46,7 @@ pub use linux::{NSBOX_MASKED_PATHS, NSBOX_READONLY_PATHS};
 /// The `oci-spec` crate, whose runtime types [`Bundle::spec`] and [`Bundle::hooks`] return.
 pub use oci_spec;
 pub use options::Options;
+pub use process::ProcessCapabilities;
 
 /// Entry points for the fuzz targets in `fuzz/`. Not a stable API.
 #[doc(hidden)]

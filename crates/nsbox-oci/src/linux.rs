@@ -187,16 +187,10 @@ pub const NSBOX_READONLY_PATHS: [&str; 5] = ContainerBuilder::DEFAULT_READ_ONLY_
 
 /// Fields nsbox has no setting for: refused whenever given.
 pub(crate) fn rest(linux: &Linux) -> Result<()> {
-    let given = [
-        (
-            "linux.netDevices",
-            linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
-        ),
-        (
-            "linux.mountLabel",
-            linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()),
-        ),
-    ];
+    let given = [(
+        "linux.mountLabel",
+        linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()),
+    )];
     for (field, given) in given {
         if given {
             return Err(unsupported(field, "nsbox has no such setting"));

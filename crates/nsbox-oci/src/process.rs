@@ -162,70 +162,94 @@ fn rlimits(b: &mut ContainerBuilder, p: &Process) -> Result<()> {
 }
 
 /// nsbox gives the payload one set: the bounding set, which is also a root payload's
-/// permitted and effective set, and ambient (= inheritable) on request. What a bundle asks
-/// for must fit that shape; see docs/oci.md for why each rule is what the kernel does anyway.
+/// permitted and effective set, and ambient (= inheritable) on request.
 fn capabilities(b: &mut ContainerBuilder, p: &Process) -> Result<Capabilities> {
-    let caps = p.capabilities().as_ref();
-    let set = |field: &str, given: Option<&oci_spec::runtime::Capabilities>| -> Result<Capabilities> {
-        let mut out = Capabilities::empty();
-        for cap in given.into_iter().flatten() {
-            let name = name_of(cap);
-            let cap = Capabilities::parse(&name).map_err(|_| {
-                unsupported(
+    let sets = ProcessCapabilities::of(p)?;
+    b.capabilities(sets.bounding.iter())
+        .ambient_capabilities(sets.ambient.iter());
+    Ok(sets.bounding)
+}
+
+/// A process's capabilities as nsbox sets them: the bounding set (for a root process also its
+/// permitted and effective sets) and the ambient set (also its inheritable set). The
+/// container's process maps to these, and so does an exec's `process.json`
+/// (`nsbox-runtime exec`: [`ExecBuilder::cap_drop`](nsbox::ExecBuilder::cap_drop) and
+/// [`cap_grant`](nsbox::ExecBuilder::cap_grant) to the bounding set,
+/// [`ambient_capabilities`](nsbox::ExecBuilder::ambient_capabilities)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessCapabilities {
+    /// `process.capabilities.bounding`.
+    pub bounding: Capabilities,
+    /// `process.capabilities.ambient` (= `inheritable`).
+    pub ambient: Capabilities,
+}
+
+impl ProcessCapabilities {
+    /// `p`'s five sets, checked: what the sets ask for must fit nsbox's shape, and a set that
+    /// does not is refused by its field name ([`BundleError`](crate::BundleError)); see
+    /// docs/oci.md for why each rule is what the kernel does anyway. Absent sets are empty.
+    pub fn of(p: &Process) -> std::result::Result<ProcessCapabilities, crate::BundleError> {
+        let caps = p.capabilities().as_ref();
+        let set = |field: &str, given: Option<&oci_spec::runtime::Capabilities>| -> Result<Capabilities> {
+            let mut out = Capabilities::empty();
+            for cap in given.into_iter().flatten() {
+                let name = name_of(cap);
+                let cap = Capabilities::parse(&name).map_err(|_| {
+                    unsupported(
+                        format!("process.capabilities.{field}"),
+                        format!("{name}: unknown to nsbox"),
+                    )
+                })?;
+                out.insert(cap);
+            }
+            Ok(out)
+        };
+        let bounding = set("bounding", caps.and_then(|c| c.bounding().as_ref()))?;
+        let effective = set("effective", caps.and_then(|c| c.effective().as_ref()))?;
+        let permitted = set("permitted", caps.and_then(|c| c.permitted().as_ref()))?;
+        let inheritable = set("inheritable", caps.and_then(|c| c.inheritable().as_ref()))?;
+        let ambient = set("ambient", caps.and_then(|c| c.ambient().as_ref()))?;
+        let root = p.user().uid() == 0;
+        let nnp = p.no_new_privileges().unwrap_or(false);
+        for (field, given) in [("permitted", permitted), ("effective", effective), ("ambient", ambient)] {
+            if !bounding.is_superset(given) {
+                return Err(invalid(
                     format!("process.capabilities.{field}"),
-                    format!("{name}: unknown to nsbox"),
-                )
-            })?;
-            out.insert(cap);
+                    "holds a capability the bounding set lacks",
+                ));
+            }
         }
-        Ok(out)
-    };
-    let bounding = set("bounding", caps.and_then(|c| c.bounding().as_ref()))?;
-    let effective = set("effective", caps.and_then(|c| c.effective().as_ref()))?;
-    let permitted = set("permitted", caps.and_then(|c| c.permitted().as_ref()))?;
-    let inheritable = set("inheritable", caps.and_then(|c| c.inheritable().as_ref()))?;
-    let ambient = set("ambient", caps.and_then(|c| c.ambient().as_ref()))?;
-    let root = p.user().uid() == 0;
-    let nnp = p.no_new_privileges().unwrap_or(false);
-    for (field, given) in [("permitted", permitted), ("effective", effective), ("ambient", ambient)] {
-        if !bounding.is_superset(given) {
-            return Err(invalid(
-                format!("process.capabilities.{field}"),
-                "holds a capability the bounding set lacks",
-            ));
-        }
-    }
-    if root {
-        // A root payload's exec makes permitted = effective = the bounding set (with
-        // no_new_privs, bounded by the permitted set it had): nsbox sets all three alike.
-        if permitted != bounding {
+        if root {
+            // A root payload's exec makes permitted = effective = the bounding set (with
+            // no_new_privs, bounded by the permitted set it had): nsbox sets all three alike.
+            if permitted != bounding {
+                return Err(unsupported(
+                    "process.capabilities.permitted",
+                    "for a root process nsbox makes the permitted set the bounding set",
+                ));
+            }
+            if effective != permitted {
+                return Err(unsupported(
+                    "process.capabilities.effective",
+                    "for a root process nsbox makes the effective set the permitted set",
+                ));
+            }
+        } else if nnp && permitted != ambient {
+            // After exec a non-root payload holds its ambient set (plus file capabilities, which
+            // no_new_privs bounds by the permitted set it had, which nsbox makes the ambient set).
             return Err(unsupported(
                 "process.capabilities.permitted",
-                "for a root process nsbox makes the permitted set the bounding set",
+                "for a non-root process with noNewPrivileges nsbox makes the permitted set the ambient set",
             ));
         }
-        if effective != permitted {
+        if inheritable != ambient {
             return Err(unsupported(
-                "process.capabilities.effective",
-                "for a root process nsbox makes the effective set the permitted set",
+                "process.capabilities.inheritable",
+                "nsbox makes the inheritable set the ambient set (empty without ambient capabilities, CVE-2022-29162)",
             ));
         }
-    } else if nnp && permitted != ambient {
-        // After exec a non-root payload holds its ambient set (plus file capabilities, which
-        // no_new_privs bounds by the permitted set it had, which nsbox makes the ambient set).
-        return Err(unsupported(
-            "process.capabilities.permitted",
-            "for a non-root process with noNewPrivileges nsbox makes the permitted set the ambient set",
-        ));
+        Ok(ProcessCapabilities { bounding, ambient })
     }
-    if inheritable != ambient {
-        return Err(unsupported(
-            "process.capabilities.inheritable",
-            "nsbox makes the inheritable set the ambient set (empty without ambient capabilities, CVE-2022-29162)",
-        ));
-    }
-    b.capabilities(bounding.iter()).ambient_capabilities(ambient.iter());
-    Ok(bounding)
 }
 
 /// An oci-spec enum's name as the spec spells it (`CAP_CHOWN`, `RLIMIT_NOFILE`).

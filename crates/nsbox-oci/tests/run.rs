@@ -727,3 +727,63 @@ fn a_realtime_budget_lets_the_payload_run_sched_fifo() {
     let err = spawn(false).expect_err("no realtime budget");
     assert!(err.to_string().contains("sched"), "{err}");
 }
+
+/// Set in the copy of this binary running in a network namespace of its own.
+const NETDEV_INSIDE: &str = "NSBOX_OCI_TEST_NETDEV_NETNS";
+
+/// `linux.netDevices`: a veth end of the test's own network namespace (never the host's
+/// interfaces: this runs in a copy of the test binary under `unshare --net`) moves into the
+/// container, renamed, up, with its address; its peer goes when the container's namespace
+/// does (a veth pair is destroyed with it).
+#[test]
+fn a_bundles_net_devices_move_into_the_container_renamed_up_with_their_addresses() {
+    let name = "a_bundles_net_devices_move_into_the_container_renamed_up_with_their_addresses";
+    if std::env::var_os(NETDEV_INSIDE).is_none() {
+        if !nsbox_common::root_and_busybox()
+            || !nsbox_common::require("unshare (util-linux)", Path::new("/usr/bin/unshare").exists())
+            || !nsbox_common::require("ip (iproute2)", Path::new("/usr/sbin/ip").exists())
+        {
+            return;
+        }
+        let out = Command::new("/usr/bin/unshare")
+            .arg("--net")
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env(NETDEV_INSIDE, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && text.contains("1 passed"), "{text}");
+        return;
+    }
+    let ip = |args: &[&str]| {
+        let out = Command::new("/usr/sbin/ip").args(args).output().unwrap();
+        assert!(out.status.success(), "ip {args:?}: {out:?}");
+    };
+    let has_link = |name: &str| {
+        Command::new("/usr/sbin/ip")
+            .args(["link", "show", "dev", name])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    ip(&["link", "add", "nsbox-r0", "type", "veth", "peer", "name", "nsbox-r0p"]);
+    ip(&["addr", "add", "10.7.6.5/24", "dev", "nsbox-r0"]);
+    let mut spec = nsbox_spec();
+    set(&mut spec, "/linux/netDevices", json!({"nsbox-r0": {"name": "eth5"}}));
+    let out = run(
+        spec,
+        "/bin/busybox ip -o addr show dev eth5; cat /sys/class/net/eth5/flags",
+    );
+    assert!(out.contains("inet 10.7.6.5/24"), "{out}");
+    let flags = out.lines().last().unwrap_or_default();
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap();
+    assert_ne!(flags & libc::IFF_UP as u32, 0, "{out}");
+    assert!(!has_link("nsbox-r0"));
+    nsbox_common::wait_until(
+        "the moved veth's peer to go",
+        std::time::Duration::from_secs(30),
+        || !has_link("nsbox-r0p"),
+    );
+}

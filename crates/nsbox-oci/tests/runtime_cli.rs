@@ -66,6 +66,9 @@ fn features_lists_what_the_mapping_supports() {
             .contains(&json!("CAP_SYS_ADMIN"))
     );
     assert_eq!(v["linux"]["cgroup"]["systemd"], false);
+    assert_eq!(v["linux"]["netDevices"]["enabled"], true);
+    // The document parses as the spec's features type (oci-spec's).
+    serde_json::from_value::<nsbox_oci::oci_spec::runtime::Features>(v).unwrap();
 }
 
 #[test]
@@ -345,8 +348,9 @@ fn exec_and_update_in_a_running_container() {
     rt.ok(&["delete", "c5"]);
 }
 
-/// An exec's process.json may narrow the container's capabilities (the rest are dropped) and
-/// choose its args, env, cwd, user and terminal; a field it cannot honour is refused by name.
+/// An exec's process.json chooses its capabilities (here narrower than the container's: the
+/// rest are dropped), args, env, cwd, user and terminal; a field it cannot honour is refused
+/// by name.
 #[test]
 fn an_exec_process_json_narrows_capabilities_and_refuses_what_it_cannot_honour() {
     if !nsbox_common::root_and_busybox() {
@@ -377,8 +381,13 @@ fn an_exec_process_json_narrows_capabilities_and_refuses_what_it_cannot_honour()
     );
     for (extra, field) in [
         (
-            json!({"capabilities": caps(&["CAP_KILL", "CAP_SYS_ADMIN"])}),
-            "process.capabilities.bounding",
+            json!({"capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": []}}),
+            "process.capabilities.permitted",
+        ),
+        (
+            json!({"capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"],
+                "permitted": ["CAP_KILL"], "inheritable": ["CAP_KILL"]}}),
+            "process.capabilities.inheritable",
         ),
         (json!({"apparmorProfile": "docker-default"}), "process.apparmorProfile"),
         (json!({"noNewPrivileges": false}), "process.noNewPrivileges"),

@@ -1,4 +1,5 @@
-//! `nsbox-runtime exec`'s flags beyond the process, as runc has them: `--cap`,
+//! `nsbox-runtime exec`'s flags beyond the process, as runc has them: `--cap` (and a
+//! process.json's capabilities beyond the container's, as `docker exec --privileged` sends),
 //! `--preserve-fds`, `--cgroup` (with escapes refused), and `--apparmor`/`--process-label`
 //! refused on a host without them. Each flag's effect is read back from the kernel by the
 //! exec'd process (`/proc/self/status`, `/proc/self/cgroup`, a file written through fd 3).
@@ -15,7 +16,7 @@ use std::process::Command;
 
 use common::set;
 use runtime_support::{RUNTIME, Runtime, bundle, bundle_with, reap};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// The `CapEff:` mask of `/proc/self/status` as printed by an exec.
 fn cap_eff(status: &str) -> u64 {
@@ -26,24 +27,45 @@ fn cap_eff(status: &str) -> u64 {
     u64::from_str_radix(hex.trim(), 16).unwrap()
 }
 
+/// The `field:` mask of a `/proc/…/status` text.
+fn status_mask(status: &str, field: &str) -> u64 {
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|rest| rest.strip_prefix(':')))
+        .unwrap_or_else(|| panic!("no {field} in {status}"));
+    u64::from_str_radix(hex.trim(), 16).unwrap()
+}
+
 #[test]
-fn exec_cap_adds_within_the_bounding_set_and_refuses_beyond_it() {
+fn exec_cap_grants_a_capability_even_beyond_the_containers_bounding_set() {
     if !nsbox_common::root_and_busybox() {
         return;
     }
     let rt = Runtime::new();
     let b = bundle(&["sleep", "1000"]);
     rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), "caps"]);
+    let pid = rt.pid("caps");
     rt.ok(&["start", "caps"]);
     // runc spec's sets: AUDIT_WRITE (29), KILL (5), NET_BIND_SERVICE (10).
     let plain = cap_eff(&rt.ok(&["exec", "caps", "cat", "/proc/self/status"]));
     assert_eq!(plain, 1 << 29 | 1 << 5 | 1 << 10);
     let added = cap_eff(&rt.ok(&["exec", "--cap", "CAP_KILL", "caps", "cat", "/proc/self/status"]));
-    assert_ne!(added & 1 << 5, 0, "{added:#x}");
+    assert_eq!(added, plain);
 
-    // Beyond the container's bounding set: refused (runc would grant it), by name.
-    let msg = rt.fails(&["exec", "--cap", "CAP_SYS_ADMIN", "caps", "true"]);
-    assert!(msg.contains("CAP_SYS_ADMIN") && msg.contains("bounding set"), "{msg}");
+    // CAP_SYS_PTRACE (19), which the container lacks: granted, as runc grants it (debugging).
+    let ptrace = 1u64 << 19;
+    let status = rt.ok(&["exec", "--cap", "CAP_SYS_PTRACE", "caps", "cat", "/proc/self/status"]);
+    for field in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(status_mask(&status, field), plain | ptrace, "{field}: {status}");
+    }
+    // runc adds it to the ambient set too, where the kernel raises nothing without it in the
+    // inheritable set: empty, as under runc.
+    assert_eq!(status_mask(&status, "CapAmb"), 0);
+    assert_eq!(status_mask(&status, "CapInh"), 0);
+    // The container's own process still lacks it.
+    let first = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(status_mask(&first, "CapBnd") & ptrace, 0);
+
     assert!(
         rt.fails(&["exec", "--cap", "CAP_MAKE_COFFEE", "caps", "true"])
             .contains("--cap")
@@ -61,6 +83,77 @@ fn exec_cap_adds_within_the_bounding_set_and_refuses_beyond_it() {
         "caps",
     ]);
     assert!(msg.contains("--cap is not supported with --process"), "{msg}");
+    rt.ok(&["kill", "caps", "KILL"]);
+    reap(pid);
+    rt.ok(&["delete", "caps"]);
+}
+
+/// `docker exec --privileged`: Docker copies the container's process and puts every
+/// capability available to it in bounding, permitted and effective (no inheritable, no
+/// ambient: moby's `execSetPlatformOpt`), as root or as another user.
+#[test]
+fn exec_process_json_with_every_capability_as_docker_exec_privileged_sends() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = bundle(&["sleep", "1000"]);
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), "priv"]);
+    let pid = rt.pid("priv");
+    rt.ok(&["start", "priv"]);
+    // Every capability available here: in this process's bounding set (moby's
+    // GetAllCapabilities; a test environment may lack one).
+    let every = status_mask(&fs::read_to_string("/proc/self/status").unwrap(), "CapBnd");
+    let all: Vec<String> = nsbox::Capabilities::all()
+        .iter()
+        .filter(|c| every & 1 << *c as u32 != 0)
+        .map(|c| c.to_string())
+        .collect();
+    let container: Value = serde_json::from_slice(&fs::read(b.path().join("config.json")).unwrap()).unwrap();
+    let privileged = |uid: u32| {
+        let mut p = container["process"].clone();
+        p["args"] = json!(["cat", "/proc/self/status"]);
+        p["user"] = json!({"uid": uid, "gid": uid});
+        p["capabilities"] = json!({"bounding": all, "permitted": all, "effective": all});
+        p
+    };
+    let process = rt.dir.path().join("privileged.json");
+    fs::write(&process, privileged(0).to_string()).unwrap();
+    let status = rt.ok(&["exec", "--process", process.to_str().unwrap(), "priv"]);
+    for field in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(status_mask(&status, field), every, "{field}: {status}");
+    }
+    assert_eq!(status_mask(&status, "CapInh"), 0);
+    assert_eq!(status_mask(&status, "CapAmb"), 0);
+    // The container's process is as it was.
+    let first = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(status_mask(&first, "CapBnd"), 1 << 29 | 1 << 5 | 1 << 10);
+    // `docker exec --privileged -u 1000`: every capability in the bounding set, none left
+    // after the exec of a file without capabilities (the kernel's rule, as under runc). The
+    // bundle has noNewPrivileges: permitted must then be the ambient set (docs/oci.md), so
+    // this one runs in a container without it.
+    let b2 = bundle_with(&["sleep", "1000"], |spec| {
+        set(spec, "/process/noNewPrivileges", json!(false));
+    });
+    rt.ok(&["create", "--bundle", b2.path().to_str().unwrap(), "priv2"]);
+    let pid2 = rt.pid("priv2");
+    rt.ok(&["start", "priv2"]);
+    let mut user = privileged(1000);
+    user["noNewPrivileges"] = json!(false);
+    fs::write(&process, user.to_string()).unwrap();
+    let status = rt.ok(&["exec", "--process", process.to_str().unwrap(), "priv2"]);
+    assert_eq!(status_mask(&status, "CapBnd"), every);
+    assert_eq!(status_mask(&status, "CapEff"), 0);
+    // With noNewPrivileges a non-root process's permitted set must be its ambient set: what
+    // nsbox cannot honour is refused by field name.
+    fs::write(&process, privileged(1000).to_string()).unwrap();
+    let msg = rt.fails(&["exec", "--process", process.to_str().unwrap(), "priv"]);
+    assert!(msg.contains("process.capabilities.permitted"), "{msg}");
+    for (id, pid) in [("priv", pid), ("priv2", pid2)] {
+        rt.ok(&["kill", id, "KILL"]);
+        reap(pid);
+        rt.ok(&["delete", id]);
+    }
 }
 
 #[test]

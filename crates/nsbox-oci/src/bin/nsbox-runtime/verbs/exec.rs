@@ -39,22 +39,23 @@ pub fn exec(ctx: &mut Ctx, a: &liboci_cli::Exec) -> Result<i32> {
     }
     super::exec_flags::refuse(a)?;
     // A process.json says everything (Docker and containerd copy the container's process and
-    // change it): what an exec cannot differ in from the container is checked, the
-    // capabilities it lacks are dropped. The command line's exec is the container's process
-    // with its args, env, cwd, user and terminal, as runc makes it.
-    let dropped = match &a.process {
+    // change it): what an exec cannot differ in from the container is checked, its
+    // capabilities are taken as given (`docker exec --privileged` sends every one). The
+    // command line's exec is the container's process with its args, env, cwd, user and
+    // terminal, as runc makes it.
+    let capabilities = match &a.process {
         Some(_) => {
             let bundle = nsbox_oci::Bundle::open(&state.bundle)?;
             let container_process = bundle.spec().process().clone().unwrap_or_default();
-            super::exec_process::check(&process, &container_process)?
+            Some(super::exec_process::check(&process, &container_process)?)
         }
-        None => Vec::new(),
+        None => None,
     };
     // The pid is the container's: its start time was checked by `status` above.
     let container = crate::verbs::adopt(&state)?;
     let mut exec = container.exec();
-    for cap in dropped {
-        exec.cap_drop(cap);
+    if let Some(sets) = capabilities {
+        super::exec_process::apply(&mut exec, sets);
     }
     super::exec_flags::apply(&mut exec, a)?;
     // process.execCPUAffinity: the process.json's, else the bundle's process's, as runc's.

@@ -1,4 +1,5 @@
-//! `exec`'s flags beyond the process: `--cap`, `--preserve-fds`, `--cgroup` and
+//! `exec`'s flags beyond the process: `--cap` (granted as runc grants it, beyond the
+//! container's capabilities), `--preserve-fds`, `--cgroup` and
 //! `process.execCPUAffinity` (onto nsbox's `ExecBuilder`), and `--apparmor`/`--process-label`,
 //! refused as config.json's fields are.
 
@@ -34,7 +35,10 @@ pub fn apply(exec: &mut ExecBuilder<'_>, a: &liboci_cli::Exec) -> Result<()> {
     }
     for name in &a.cap {
         let cap = Capabilities::parse(name).map_err(|e| Error(format!("--cap: {e}")))?;
-        exec.cap_add(cap);
+        // runc 1.2 adds it to the bounding, effective, permitted and ambient sets, whatever
+        // the container's: granted (ambient needs it in the inheritable set, which nsbox
+        // makes the ambient one, so the kernel would raise nothing more there).
+        exec.cap_grant(cap);
     }
     let Ok(count) = u32::try_from(a.preserve_fds) else {
         fail!("--preserve-fds {}: not a count", a.preserve_fds);

@@ -49,7 +49,8 @@ pub fn features() -> Result<()> {
                 ],
                 "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
             },
-            "mountExtensions": {"idmap": {"enabled": true}}
+            "mountExtensions": {"idmap": {"enabled": true}},
+            "netDevices": {"enabled": true}
         },
         "annotations": {
             "org.opencontainers.runc.checkpoint.enabled": "false",
