@@ -435,6 +435,15 @@ fn templates_a_pool_cannot_park_are_refused() {
         Pool::new(b, 1).unwrap_err(),
         Error::Pool(PoolError::Template { method: "detach", .. })
     ));
+    let mut b = Container::builder();
+    b.move_network_device("veth-nsbox", "eth0");
+    assert!(matches!(
+        Pool::new(b, 1).unwrap_err(),
+        Error::Pool(PoolError::Template {
+            method: "move_network_device",
+            ..
+        })
+    ));
     assert!(matches!(
         Pool::new(Container::builder(), 0).unwrap_err(),
         Error::Pool(PoolError::Empty)

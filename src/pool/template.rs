@@ -218,6 +218,12 @@ fn refuse_unpoolable(c: &Config) -> Result<()> {
     if c.start.gate.is_some() {
         return refuse("start_gate", "a pooled container already waits at the pool's own gate");
     }
+    if !c.net_devices.is_empty() {
+        return refuse(
+            "move_network_device",
+            "a device can be in one container only; each parked container would take it",
+        );
+    }
     Ok(())
 }
 
