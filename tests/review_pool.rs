@@ -1,0 +1,209 @@
+//! Review of warm pools (`nsbox::Pool`) against a hostile payload: a pooled payload gets exactly
+//! a cold spawn's confinement (capabilities, no_new_privs, seccomp, session), its seccomp
+//! filter is the template's and not one widened by what the parked launcher needs, and the
+//! pool's counters account for every spawn.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{exclusive, root, root_and_busybox, wait_until};
+use nsbox::{ConfigError, Container, ContainerBuilder, Error, Pool, Profile, Seccomp, StartKind, Stdio};
+
+const PARK_LIMIT: Duration = Duration::from_secs(30);
+
+fn wait_parked(pool: &Pool, count: usize) {
+    wait_until("the pool to park its containers", PARK_LIMIT, || {
+        pool.stats().parked >= count
+    });
+}
+
+/// The confinement a payload reports about itself: its capability sets, no_new_privs, seccomp
+/// mode and filter count from /proc/self/status, and whether it leads its own session.
+const CONFINEMENT: &str = r#"grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp|Seccomp_filters|Uid|Gid|Groups):' /proc/$$/status; set -- $(cat /proc/$$/stat); [ "$6" = "$$" ] && echo session-leader || echo "sid $6 pid $$""#;
+
+fn confinement_of_cold(mut template: ContainerBuilder) -> String {
+    let out = template
+        .command("/bin/sh")
+        .args(["-c", CONFINEMENT])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn confinement_of_pooled(pool: &Pool) -> String {
+    wait_parked(pool, 1);
+    let c = pool
+        .spawn(|run| run.command("/bin/sh").args(["-c", CONFINEMENT]).stdout(Stdio::piped()))
+        .unwrap();
+    assert_eq!(c.setup_timings().start(), StartKind::Pooled);
+    let out = c.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_pooled_payload_is_confined_exactly_as_a_cold_one() {
+    if !root() {
+        return;
+    }
+    let _serial = exclusive();
+    let templates: [(&str, fn() -> ContainerBuilder); 3] = [
+        ("default", Container::builder),
+        ("sandbox", || {
+            let mut b = Container::builder();
+            b.profile(Profile::Sandbox);
+            b
+        }),
+        ("fixture", || {
+            let mut b = Container::builder();
+            b.profile(Profile::Fixture);
+            b
+        }),
+    ];
+    for (name, template) in templates {
+        let pool = Pool::new(template(), 1).unwrap();
+        let pooled = confinement_of_pooled(&pool);
+        let cold = confinement_of_cold(template());
+        assert!(cold.contains("NoNewPrivs:\t1"), "{name}: {cold}");
+        assert!(cold.contains("session-leader"), "{name}: {cold}");
+        assert_eq!(
+            pooled, cold,
+            "{name}: a pooled payload's confinement differs from a cold one's"
+        );
+        drop(pool);
+    }
+}
+
+/// What busybox's `sh -c 'cd DIR'` calls (strace), except `chdir`.
+#[cfg(target_arch = "x86_64")]
+const SHELL_WITHOUT_CHDIR: &[&str] = &[
+    "arch_prctl",
+    "brk",
+    "getcwd",
+    "getpid",
+    "getppid",
+    "getrandom",
+    "getuid",
+    "mprotect",
+    "newfstatat",
+    "prctl",
+    "prlimit64",
+    "readlink",
+    "rseq",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "set_robust_list",
+    "set_tid_address",
+    "uname",
+    "fstat",
+    "stat",
+    "lstat",
+];
+#[cfg(not(target_arch = "x86_64"))]
+const SHELL_WITHOUT_CHDIR: &[&str] = &[
+    "brk",
+    "getcwd",
+    "getpid",
+    "getppid",
+    "getrandom",
+    "getuid",
+    "mprotect",
+    "newfstatat",
+    "prctl",
+    "prlimit64",
+    "readlinkat",
+    "rseq",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "set_robust_list",
+    "set_tid_address",
+    "uname",
+    "fstat",
+];
+
+const CD: &str = "cd /tmp && echo moved || echo refused";
+
+fn cd_cold(seccomp: Seccomp) -> String {
+    let out = Container::builder()
+        .seccomp(seccomp)
+        .command("/bin/busybox")
+        .args(["sh", "-c", CD])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn cd_pooled(pool: &Pool) -> String {
+    wait_parked(pool, 1);
+    let c = pool
+        .spawn(|run| {
+            run.command("/bin/busybox")
+                .args(["sh", "-c", CD])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+        })
+        .unwrap();
+    assert_eq!(c.setup_timings().start(), StartKind::Pooled);
+    String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+}
+
+/// A pool used to add `recvmsg`, `mmap`, `dup3` and `chdir` to an allow list for its parked
+/// launcher, and the payload inherited them: `cd` worked in a pooled container whose template
+/// (and cold spawn) refuses it. An allow list lacking one is now refused, as a deny list naming
+/// one is; one naming them all pools, with the cold spawn's filter.
+#[test]
+fn a_pool_never_widens_an_allow_list_for_its_payload() {
+    if !root_and_busybox() {
+        return;
+    }
+    let _serial = exclusive();
+    let without_chdir = Seccomp::allow(SHELL_WITHOUT_CHDIR);
+    assert_eq!(cd_cold(without_chdir.clone()), "refused\n");
+    let mut template = Container::builder();
+    template.seccomp(without_chdir);
+    match Pool::new(template, 1) {
+        Err(Error::Config(ConfigError::SeccompDeniesLauncherSyscall { syscall })) => {
+            assert!(
+                ["recvmsg", "mmap", "dup3", "chdir"].contains(&syscall.as_str()),
+                "{syscall}"
+            );
+        }
+        Err(e) => panic!("{e}"),
+        Ok(pool) => assert_eq!(
+            cd_pooled(&pool),
+            "refused\n",
+            "the pool widened the template's allow list"
+        ),
+    }
+    let with_pool_syscalls = SHELL_WITHOUT_CHDIR
+        .iter()
+        .copied()
+        .chain(["recvmsg", "mmap", "dup3", "chdir"]);
+    let allowed = Seccomp::allow(with_pool_syscalls);
+    let mut template = Container::builder();
+    template.seccomp(allowed.clone());
+    let pool = Pool::new(template, 1).unwrap();
+    assert_eq!(cd_pooled(&pool), cd_cold(allowed));
+    assert_eq!(pool.stats().failed_refills, 0);
+}
+
+/// Every spawn is counted once: a handed-out container whose payload could not be executed was
+/// a hit (the parked container was used up), not nothing.
+#[test]
+fn pool_stats_count_a_failed_handout() {
+    if !root() {
+        return;
+    }
+    let _serial = exclusive();
+    let pool = Pool::new(Container::builder(), 1).unwrap();
+    wait_parked(&pool, 1);
+    let err = pool.spawn(|run| run.command("/nonexistent/command")).unwrap_err();
+    assert!(matches!(err, Error::Setup(_)), "{err}");
+    let stats = pool.stats();
+    assert_eq!(stats.hits + stats.cold_starts, 1, "one spawn, counted once: {stats:?}");
+}
