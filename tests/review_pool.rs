@@ -207,3 +207,34 @@ fn pool_stats_count_a_failed_handout() {
     let stats = pool.stats();
     assert_eq!(stats.hits + stats.cold_starts, 1, "one spawn, counted once: {stats:?}");
 }
+
+/// Handed-out containers are the caller's and outlive the pool (docs/pool.md). A container
+/// without an init keeps its setup's `PR_SET_PDEATHSIG`, which follows the *thread* that
+/// spawned it: for a pooled one, the refill thread, which ends when the pool is dropped.
+#[test]
+fn a_handed_out_container_without_an_init_outlives_its_pool() {
+    if !root() {
+        return;
+    }
+    let _serial = exclusive();
+    let mut template = Container::builder();
+    template.init(false);
+    let pool = match Pool::new(template, 1) {
+        Ok(pool) => pool,
+        // Refusing the template is as good as keeping the promise.
+        Err(Error::Pool(nsbox::PoolError::Template { method: "init", .. })) => return,
+        Err(e) => panic!("{e}"),
+    };
+    wait_parked(&pool, 1);
+    let mut c = pool.spawn(|run| run.command("/bin/sleep").arg("30")).unwrap();
+    assert_eq!(c.setup_timings().start(), StartKind::Pooled);
+    drop(pool);
+    // The refill thread is joined; its death signal, if any, follows at once. Two seconds is
+    // only a generous bound for it to arrive.
+    let status = c.wait_timeout(Duration::from_secs(2)).unwrap();
+    assert!(
+        status.is_none(),
+        "the pool's drop killed a handed-out container: {status:?}"
+    );
+    c.kill(nsbox::Signal::SIGKILL).unwrap();
+}

@@ -11,6 +11,7 @@ mod error;
 mod handout;
 mod refill;
 mod run;
+mod spawner;
 mod stats;
 mod template;
 #[cfg(test)]
