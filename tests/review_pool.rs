@@ -238,3 +238,106 @@ fn a_handed_out_container_without_an_init_outlives_its_pool() {
     );
     c.kill(nsbox::Signal::SIGKILL).unwrap();
 }
+
+const NAMESPACES: [&str; 7] = ["mnt", "pid", "net", "ipc", "uts", "cgroup", "user"];
+
+fn namespaces_of_pooled(pool: &Pool) -> Vec<String> {
+    let script = NAMESPACES.map(|ns| format!("readlink /proc/self/ns/{ns}")).join("; ");
+    let c = pool
+        .spawn(|run| run.command("/bin/sh").args(["-c", &script]).stdout(Stdio::piped()))
+        .unwrap();
+    assert_eq!(c.setup_timings().start(), StartKind::Pooled);
+    let out = c.wait_with_output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Two containers parked side by side share no namespace the template makes (namespace ids
+/// are only unique among live ones: both are parked before either runs).
+#[test]
+fn pooled_containers_share_no_namespace_they_make() {
+    if !root() {
+        return;
+    }
+    let _serial = exclusive();
+    let pool = Pool::new(Container::builder(), 2).unwrap();
+    wait_parked(&pool, 2);
+    let first = namespaces_of_pooled(&pool);
+    let second = namespaces_of_pooled(&pool);
+    assert_eq!(first.len(), NAMESPACES.len(), "{first:?}");
+    let mut made = 0;
+    for ((ns, a), b) in NAMESPACES.iter().zip(&first).zip(&second) {
+        let host = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
+        if *a == host.to_string_lossy() {
+            assert_eq!(a, b, "{ns}: the template shares the host's, so both do");
+            continue;
+        }
+        made += 1;
+        assert_ne!(a, b, "{ns}: two pooled containers share one");
+    }
+    assert!(
+        made >= 5,
+        "the default template makes mnt, pid, net, ipc, uts: {first:?}"
+    );
+}
+
+/// The directories of cgroup parent `name`, one per hierarchy that has it.
+fn parent_dirs(name: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .chain(std::iter::once(std::path::PathBuf::from("/sys/fs/cgroup")))
+        .map(|p| p.join(name))
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
+/// In a template without a PID namespace a payload sees the other parked containers'
+/// launchers, which wait with its own uid and capabilities: if it could pass their ptrace
+/// access check it could `ptrace` them or `pidfd_getfd` their socket and take the next run's
+/// message, stdio and payload. It cannot (checked through `/proc/PID/fd/0`, which asks the
+/// same check; listing `/proc/PID/fd` asks only the owner's).
+#[test]
+fn a_payload_cannot_reach_another_parked_launcher() {
+    if !root() {
+        return;
+    }
+    let _serial = exclusive();
+    let marker = format!("nsbox-review-pool-reach-{}", std::process::id());
+    let mut template = Container::builder();
+    template
+        .namespaces(nsbox::Namespaces::all() - nsbox::Namespaces::PID)
+        .cgroup_parent(&marker);
+    let pool = Pool::new(template, 2).unwrap();
+    wait_parked(&pool, 2);
+    // Every launcher of this pool (its cgroup is a sibling of the payload's, `/../ID` in the
+    // payload's cgroup namespace) but the shell's own process.
+    let script = r#"n=0; for p in /proc/[0-9]*; do
+             [ "${p#/proc/}" = "$$" ] && continue
+             tr '\0' ' ' 2>/dev/null < $p/cmdline | grep -q '^nsbox-exec' || continue
+             grep -q ':/\.\./[^/]*$' 2>/dev/null $p/cgroup || continue
+             n=$((n+1)); readlink $p/fd/0 >/dev/null 2>&1 && echo "reached $p"
+           done; echo "launchers $n"
+           sleep 30 & readlink /proc/$!/fd/0 >/dev/null && echo "reached own child"; kill $!"#;
+    let c = pool
+        .spawn(|run| run.command("/bin/sh").args(["-c", script]).stdout(Stdio::piped()))
+        .unwrap();
+    assert_eq!(c.setup_timings().start(), StartKind::Pooled);
+    let out = String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap();
+    // The other one parked, and maybe the refill thread's next.
+    assert!(
+        !out.ends_with("launchers 0\n"),
+        "the other parked launcher is not seen: {out}"
+    );
+    // The probe works: the payload passes the check for its own child.
+    assert!(out.contains("reached own child"), "{out}");
+    assert!(!out.contains("reached /proc"), "{out}");
+    drop(pool);
+    for dir in parent_dirs(&marker) {
+        std::fs::remove_dir(&dir).unwrap_or_else(|e| panic!("remove {}: {e}", dir.display()));
+    }
+}
