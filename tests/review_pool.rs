@@ -50,7 +50,8 @@ fn a_pooled_payload_is_confined_exactly_as_a_cold_one() {
         return;
     }
     let _serial = exclusive();
-    let templates: [(&str, fn() -> ContainerBuilder); 3] = [
+    type Template = fn() -> ContainerBuilder;
+    let templates: [(&str, Template); 3] = [
         ("default", Container::builder),
         ("sandbox", || {
             let mut b = Container::builder();
