@@ -303,8 +303,11 @@ fn a_tightened_pids_limit_is_in_force_and_a_looser_one_refused() {
     let mut c = pool
         .spawn(|run| {
             run.command("/bin/sh")
-                // `exec`: no fork left to fail, so the shell (as sleep) stays until killed.
-                .args(["-c", &format!("{script}; exec sleep 30")])
+                // `read`: alive until its cgroup was read (a shell whose fork fails may exit,
+                // and an exited process's cgroup reads as the root). `exec`: no fork left to
+                // fail, so the shell (as sleep) stays until killed.
+                .args(["-c", &format!("read go; {script}; exec sleep 30")])
+                .stdin(Stdio::piped())
                 .pids_limit(4)
                 // A file, not a pipe: the background sleeps would hold a pipe open.
                 .stderr(Stdio::from(fs::File::create(&log).unwrap()))
@@ -316,6 +319,7 @@ fn a_tightened_pids_limit_is_in_force_and_a_looser_one_refused() {
         "4",
         "the run's limit (no init without a PID namespace)"
     );
+    c.take_stdin().unwrap().write_all(b"go\n").unwrap();
     wait_until("the shell to run into the limit", PARK_LIMIT, || {
         fs::read_to_string(&log).is_ok_and(|e| e.to_lowercase().contains("fork"))
     });
