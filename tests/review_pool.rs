@@ -342,3 +342,41 @@ fn a_payload_cannot_reach_another_parked_launcher() {
         std::fs::remove_dir(&dir).unwrap_or_else(|e| panic!("remove {}: {e}", dir.display()));
     }
 }
+
+/// A pool of a template without an init parks on the process-wide spawner thread: dropping
+/// it at once, while that thread is setting a container up, still kills, reaps and removes
+/// everything it parked.
+#[test]
+fn dropping_an_init_less_pool_mid_setup_leaves_nothing() {
+    if !root() {
+        return;
+    }
+    let _serial = exclusive();
+    let parent = format!("nsbox-review-pool-drop-{}", std::process::id());
+    let template = || {
+        let mut b = Container::builder();
+        b.init(false).cgroup_parent(&parent);
+        b
+    };
+    // Warm up: the spawner thread and what a first spawn allocates once per process.
+    let pool = Pool::new(template(), 1).unwrap();
+    wait_parked(&pool, 1);
+    drop(pool);
+    let before = common::Snapshot::take();
+    for _ in 0..5 {
+        drop(Pool::new(template(), 2).unwrap());
+    }
+    let pool = Pool::new(template(), 2).unwrap();
+    wait_parked(&pool, 2);
+    drop(pool);
+    before.assert_unchanged("after init-less pools were dropped");
+    for dir in parent_dirs(&parent) {
+        let children = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .count();
+        assert_eq!(children, 0, "cgroups left under {}", dir.display());
+        std::fs::remove_dir(&dir).unwrap_or_else(|e| panic!("remove {}: {e}", dir.display()));
+    }
+}
