@@ -170,7 +170,7 @@ fn a_pool_never_widens_an_allow_list_for_its_payload() {
     match Pool::new(template, 1) {
         Err(Error::Config(ConfigError::SeccompDeniesLauncherSyscall { syscall })) => {
             assert!(
-                ["recvmsg", "mmap", "dup3", "chdir"].contains(&syscall.as_str()),
+                ["recvmsg", "mmap", "dup3", "chdir", "prctl"].contains(&syscall.as_str()),
                 "{syscall}"
             );
         }
@@ -184,7 +184,7 @@ fn a_pool_never_widens_an_allow_list_for_its_payload() {
     let with_pool_syscalls = SHELL_WITHOUT_CHDIR
         .iter()
         .copied()
-        .chain(["recvmsg", "mmap", "dup3", "chdir"]);
+        .chain(["recvmsg", "mmap", "dup3", "chdir", "prctl"]);
     let allowed = Seccomp::allow(with_pool_syscalls);
     let mut template = Container::builder();
     template.seccomp(allowed.clone());
@@ -301,18 +301,29 @@ fn parent_dirs(name: &str) -> Vec<std::path::PathBuf> {
 /// launchers, which wait with its own uid and capabilities: if it could pass their ptrace
 /// access check it could `ptrace` them or `pidfd_getfd` their socket and take the next run's
 /// message, stdio and payload. It cannot (checked through `/proc/PID/fd/0`, which asks the
-/// same check; listing `/proc/PID/fd` asks only the owner's).
+/// same check; listing `/proc/PID/fd` asks only the owner's): with a user namespace per
+/// container the check wants `CAP_SYS_PTRACE` in the launcher's; without one (the same uid
+/// and capabilities in the same namespace) a parked launcher used to pass it, being dumpable,
+/// and is now undumpable until its payload's `execve`.
 #[test]
 fn a_payload_cannot_reach_another_parked_launcher() {
     if !root() {
         return;
     }
     let _serial = exclusive();
+    use nsbox::Namespaces;
+    for namespaces in [
+        Namespaces::all() - Namespaces::PID,
+        Namespaces::all() - Namespaces::PID - Namespaces::USER,
+    ] {
+        payload_cannot_reach_another_parked_launcher(namespaces);
+    }
+}
+
+fn payload_cannot_reach_another_parked_launcher(namespaces: nsbox::Namespaces) {
     let marker = format!("nsbox-review-pool-reach-{}", std::process::id());
     let mut template = Container::builder();
-    template
-        .namespaces(nsbox::Namespaces::all() - nsbox::Namespaces::PID)
-        .cgroup_parent(&marker);
+    template.namespaces(namespaces).cgroup_parent(&marker);
     let pool = Pool::new(template, 2).unwrap();
     wait_parked(&pool, 2);
     // Every launcher of this pool (its cgroup is a sibling of the payload's, `/../ID` in the
@@ -336,7 +347,7 @@ fn a_payload_cannot_reach_another_parked_launcher() {
     );
     // The probe works: the payload passes the check for its own child.
     assert!(out.contains("reached own child"), "{out}");
-    assert!(!out.contains("reached /proc"), "{out}");
+    assert!(!out.contains("reached /proc"), "{namespaces:?}: {out}");
     drop(pool);
     for dir in parent_dirs(&marker) {
         std::fs::remove_dir(&dir).unwrap_or_else(|e| panic!("remove {}: {e}", dir.display()));

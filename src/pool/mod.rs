@@ -93,9 +93,9 @@ impl Pool {
     /// names one), and may not have a [`tty`](ContainerBuilder::tty),
     /// [`logs`](ContainerBuilder::logs), [`detach`](ContainerBuilder::detach) or a
     /// [`start_gate`](ContainerBuilder::start_gate) ([`PoolError::Template`]). Its seccomp
-    /// policy must let the pooled launcher run (`recvmsg`, `mmap`, `dup3`, `chdir` besides
-    /// what every launcher needs), and its payloads inherit that policy, so nothing is added
-    /// to it: an allow list must name all four, and one that does not, or a deny list naming
+    /// policy must let the pooled launcher run (`recvmsg`, `mmap`, `dup3`, `chdir`, `prctl`
+    /// besides what every launcher needs), and its payloads inherit that policy, so nothing is
+    /// added to it: an allow list must name all five, and one that does not, or a deny list naming
     /// one, is refused with [`ConfigError::SeccompDeniesLauncherSyscall`](crate::ConfigError::SeccompDeniesLauncherSyscall).
     ///
     /// Returns at once; the thread parks the containers in the background.

@@ -13,8 +13,9 @@ use crate::error::ConfigError;
 
 /// What a pooled launcher calls after the filter besides the launcher's own (`LAUNCHER_SYSCALLS`): `recvmsg`
 /// for its message and fds, `mmap` for the buffer it reads the message into, `dup3` to make
-/// the fds its stdio, `chdir` to the run's working directory.
-pub(crate) const POOL_LAUNCHER_SYSCALLS: [&str; 4] = ["recvmsg", "mmap", "dup3", "chdir"];
+/// the fds its stdio, `chdir` to the run's working directory, `prctl` to be undumpable while
+/// it waits.
+pub(crate) const POOL_LAUNCHER_SYSCALLS: [&str; 5] = ["recvmsg", "mmap", "dup3", "chdir", "prctl"];
 
 impl Seccomp {
     /// This policy for a warm pool's containers, unchanged: an allow list that does not name
@@ -66,13 +67,13 @@ mod tests {
     #[test]
     fn a_pool_refuses_allow_lists_lacking_its_syscalls_and_deny_lists_naming_one() {
         assert_eq!(
-            Seccomp::allow(["getpid", "mmap", "dup3", "chdir"]).for_pool(),
+            Seccomp::allow(["getpid", "mmap", "dup3", "chdir", "prctl"]).for_pool(),
             Err(ConfigError::SeccompDeniesLauncherSyscall {
                 syscall: "recvmsg".into()
             }),
             "the payload would inherit an added syscall"
         );
-        let complete = Seccomp::allow(["getpid", "chdir", "dup3", "mmap", "recvmsg"]);
+        let complete = Seccomp::allow(["getpid", "chdir", "dup3", "mmap", "recvmsg", "prctl"]);
         assert_eq!(complete.for_pool(), Ok(complete.clone()), "the template's own list");
         for name in POOL_LAUNCHER_SYSCALLS {
             assert_eq!(
