@@ -297,17 +297,18 @@ fn a_tightened_pids_limit_is_in_force_and_a_looser_one_refused() {
     b.namespaces(nsbox::Namespaces::all() - nsbox::Namespaces::PID);
     let pool = Pool::new(b, 1).unwrap();
     wait_parked(&pool, 1);
-    // `read`: the shell waits until the limit is read (past it, a failed fork may end it).
-    let script = "read go; i=0; while [ $i -lt 20 ]; do sleep 30 & i=$((i+1)); done";
+    let script = "i=0; while [ $i -lt 20 ]; do sleep 30 & i=$((i+1)); done";
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("stderr");
     let mut c = pool
         .spawn(|run| {
             run.command("/bin/sh")
-                // `exec`: no fork left to fail, so the shell (as sleep) stays until killed.
-                .args(["-c", &format!("{script}; exec sleep 30")])
-                .pids_limit(4)
+                // `read`: alive until its cgroup was read (a shell whose fork fails may exit,
+                // and an exited process's cgroup reads as the root). `exec`: no fork left to
+                // fail, so the shell (as sleep) stays until killed.
+                .args(["-c", &format!("read go; {script}; exec sleep 30")])
                 .stdin(Stdio::piped())
+                .pids_limit(4)
                 // A file, not a pipe: the background sleeps would hold a pipe open.
                 .stderr(Stdio::from(fs::File::create(&log).unwrap()))
         })
@@ -318,7 +319,6 @@ fn a_tightened_pids_limit_is_in_force_and_a_looser_one_refused() {
         "4",
         "the run's limit (no init without a PID namespace)"
     );
-    use std::io::Write;
     c.take_stdin().unwrap().write_all(b"go\n").unwrap();
     wait_until("the shell to run into the limit", PARK_LIMIT, || {
         fs::read_to_string(&log).is_ok_and(|e| e.to_lowercase().contains("fork"))

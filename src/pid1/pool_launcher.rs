@@ -59,10 +59,18 @@ fn read_exact(socket: usize, buf: *mut u8, len: usize) {
 }
 
 /// Waits on `socket` for the payload, sets it up and executes it (see the module docs).
-/// `error_fd` is closed first: that tells `spawn` the container is parked.
+/// `error_fd` is closed once it is undumpable: that tells `spawn` the container is parked.
 pub fn run(socket: usize, error_fd: usize) -> ! {
-    // SAFETY: close takes no memory.
-    unsafe { syscall4(nr::CLOSE, error_fd, 0, 0, 0) };
+    // Not dumpable while parked: a process with its uid and capabilities in its user namespace
+    // (another container's payload, with neither a PID nor a user namespace of its own) could
+    // ptrace it or take its socket, and with them the next run. The payload's execve makes the
+    // payload dumpable again, as a cold one is.
+    // It cannot fail: `Pool::new` refuses a filter that does not always allow prctl.
+    // SAFETY: prctl and close with integer arguments.
+    unsafe {
+        syscall4(nr::PRCTL, super::PR_SET_DUMPABLE, 0, 0, 0);
+        syscall4(nr::CLOSE, error_fd, 0, 0, 0);
+    }
     let mut header = [0u8; pool::HEADER_LEN];
     let mut control = [0u64; CONTROL_SPACE / 8];
     let iov = Iovec { base: header.as_mut_ptr(), len: header.len() };

@@ -11,6 +11,7 @@ mod error;
 mod handout;
 mod refill;
 mod run;
+mod spawner;
 mod stats;
 mod template;
 #[cfg(test)]
@@ -92,9 +93,10 @@ impl Pool {
     /// names one), and may not have a [`tty`](ContainerBuilder::tty),
     /// [`logs`](ContainerBuilder::logs), [`detach`](ContainerBuilder::detach) or a
     /// [`start_gate`](ContainerBuilder::start_gate) ([`PoolError::Template`]). Its seccomp
-    /// policy must let the pooled launcher run (`recvmsg`, `mmap`, `dup3`, `chdir` besides
-    /// what every launcher needs): an allow list gets them added, a deny list naming one is
-    /// refused with [`ConfigError::SeccompDeniesLauncherSyscall`](crate::ConfigError::SeccompDeniesLauncherSyscall).
+    /// policy must let the pooled launcher run (`recvmsg`, `mmap`, `dup3`, `chdir`, `prctl`
+    /// besides what every launcher needs), and its payloads inherit that policy, so nothing is
+    /// added to it: an allow list must name all five, and one that does not, or a deny list naming
+    /// one, is refused with [`ConfigError::SeccompDeniesLauncherSyscall`](crate::ConfigError::SeccompDeniesLauncherSyscall).
     ///
     /// Returns at once; the thread parks the containers in the background.
     pub fn new(template: ContainerBuilder, size: usize) -> Result<Pool> {
@@ -142,11 +144,20 @@ impl Pool {
             };
             let Some(parked) = parked else { break };
             self.shared.wake.notify_one();
-            if let Some(container) = handout::hand_out(parked, prepared, &template.config)? {
-                Counters::add(&self.shared.counters.hits);
-                return Ok(container);
+            // A parked container is used up whether or not its run could be executed: a failed
+            // handout is a hit, as a failed cold start is a cold start.
+            let hit = || Counters::add(&self.shared.counters.hits);
+            match handout::hand_out(parked, prepared, &template.config) {
+                Ok(Some(container)) => {
+                    hit();
+                    return Ok(container);
+                }
+                Ok(None) => Counters::add(&self.shared.counters.discarded),
+                Err(e) => {
+                    hit();
+                    return Err(e);
+                }
             }
-            Counters::add(&self.shared.counters.discarded);
         }
         Counters::add(&self.shared.counters.cold_starts);
         let mut container = template.cold(template.prepare(&run)?)?;

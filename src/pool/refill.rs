@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::Shared;
 use super::stats::Counters;
+use super::{Shared, spawner};
 
 /// The first wait after a failed refill, doubled per failure in a row up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
@@ -17,6 +17,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// How long after a handout the next setup waits: the handout's exec and a short payload's
 /// start and exit take about a millisecond here.
 pub(super) const GRACE: Duration = Duration::from_millis(2);
+
+/// Sets up one container: on this thread if the template has an init, else on the spawner
+/// thread, whose death alone (the process's) kills it (see `spawner`).
+fn park(shared: &Arc<Shared>) -> crate::Result<super::template::Parked> {
+    if shared.template.config.has_init() {
+        return shared.template.park();
+    }
+    let shared = Arc::clone(shared);
+    spawner::on_lasting_thread(move || shared.template.park())
+        .map_err(|e| crate::Error::io("park a container on the pool's spawner thread", e))?
+}
 
 pub(super) fn run(shared: Arc<Shared>) {
     let mut backoff = Duration::ZERO;
@@ -45,7 +56,7 @@ pub(super) fn run(shared: Arc<Shared>) {
                 };
             }
         }
-        match shared.template.park() {
+        match park(&shared) {
             Ok(parked) => {
                 backoff = Duration::ZERO;
                 let mut state = shared.lock();

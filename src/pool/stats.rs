@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolStats {
-    /// Spawns that got a parked container.
+    /// Spawns that got a parked container (also those whose payload then could not be
+    /// executed: the container was used up), so `hits + cold_starts` counts every spawn that
+    /// passed the run's checks.
     pub hits: u64,
-    /// Spawns that found none parked and started cold (their timings say
+    /// Spawns that found none parked and started cold, successfully or not (their timings say
     /// [`StartKind::PoolFallback`](crate::StartKind::PoolFallback)).
     pub cold_starts: u64,
     /// Containers the refill thread failed to set up (it backs off, then tries again).

@@ -252,6 +252,10 @@ fn tightened(c: &Config, run: &PoolRun) -> Result<Resources> {
     within(Setting::CpuLimit, run.cpus, t.cpus)?;
     let limits = Resources {
         memory: run.memory,
+        // On cgroup v1 the swap limit is written as memory + swap, and only with the memory
+        // limit: a tightened memory limit alone would leave the template's sum, letting the
+        // payload swap what it may no longer keep in memory.
+        swap: run.memory.and(t.swap),
         pids: run.pids,
         cpus: run.cpus,
         ..Resources::default()

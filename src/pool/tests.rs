@@ -81,3 +81,21 @@ fn malformed_messages_are_refused_and_nothing_runs() {
     let (got, _) = report_for(&template, &message([len, 1, 1, 1], body), &null_fds(3));
     assert_eq!(got, 0, "a well-formed message was refused");
 }
+
+/// On cgroup v1 the swap limit is `memory.memsw.limit_in_bytes`, memory plus swap, written
+/// only with the memory limit: a run tightening memory alone left the template's sum, so its
+/// payload could swap more than the template allows (memory tightened by N: N more swap).
+/// The run's limits carry the template's swap limit with a tightened memory limit.
+#[test]
+fn a_tightened_memory_limit_keeps_the_templates_swap_limit() {
+    let mut builder = ContainerBuilder::new();
+    builder.memory_limit(256 << 20).memory_swap_limit(16 << 20);
+    let template = Template::new(builder).unwrap();
+    let mut run = super::PoolRun::default();
+    run.command("/bin/true").memory_limit(64 << 20);
+    let limits = template.prepare(&run).unwrap().limits;
+    assert_eq!((limits.memory, limits.swap), (Some(64 << 20), Some(16 << 20)));
+    // Without a tightened memory limit nothing is rewritten.
+    run.memory = None;
+    assert!(template.prepare(&run).unwrap().limits.is_empty());
+}
