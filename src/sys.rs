@@ -217,22 +217,7 @@ pub fn fsconfig_mount(fs: RawFd, attrs: u64) -> SysResult<RawFd> {
 /// `mount_setattr(MOUNT_ATTR_IDMAP | set)` on the detached mount `tree`: its files' ids shown
 /// through the maps of the user namespace `userns` (parent side, before clone).
 pub fn mount_setattr_idmap(tree: RawFd, set: u64, userns: RawFd) -> SysResult<()> {
-    // SAFETY: mount_attr is plain data; zeroed is valid.
-    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
-    attr.attr_set = set | libc::MOUNT_ATTR_IDMAP;
-    attr.userns_fd = userns as u64;
-    // SAFETY: the path is NUL-terminated; attr is live for the call and its size is passed.
-    check(unsafe {
-        syscall!(
-            Sysno::mount_setattr,
-            tree,
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH as c_uint,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>()
-        )
-    })
-    .map(drop)
+    mount_setattr_idmap_with(tree, 0, set, 0, userns)
 }
 
 /// [`mount_setattr_idmap`] with `flags` (`AT_RECURSIVE`: every mount of the tree) and

@@ -154,14 +154,6 @@ impl Resources {
     /// `nsbox_processes` is what [`nsbox_processes`] says the container's own are.
     pub fn validate(&self, nsbox_processes: u64) -> Result<(), ConfigError> {
         let host = super::host::host();
-        let range = |setting, value: Option<u64>, allowed: std::ops::RangeInclusive<u64>| match value {
-            Some(value) if !allowed.contains(&value) => Err(ConfigError::OutOfRange {
-                setting,
-                value,
-                allowed,
-            }),
-            _ => Ok(()),
-        };
         let at_most = |setting, value: Option<u64>, available: Option<u64>| match (value, available) {
             (Some(value), Some(available)) if value > available => Err(ConfigError::ExceedsHost {
                 setting,
@@ -274,6 +266,22 @@ impl Resources {
             }),
             _ => std::borrow::Cow::Borrowed(self),
         }
+    }
+}
+
+/// `value`, if set, must be in `allowed`.
+pub(super) fn range(
+    setting: Setting,
+    value: Option<u64>,
+    allowed: std::ops::RangeInclusive<u64>,
+) -> Result<(), ConfigError> {
+    match value {
+        Some(value) if !allowed.contains(&value) => Err(ConfigError::OutOfRange {
+            setting,
+            value,
+            allowed,
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -118,14 +118,7 @@ pub(crate) fn weight_to_blkio(weight: u64) -> u64 {
 impl Resources {
     /// The checks of the limits in this file (called by `validate`).
     pub(super) fn validate_tuning(&self) -> Result<(), ConfigError> {
-        let range = |setting, value: Option<u64>, allowed: std::ops::RangeInclusive<u64>| match value {
-            Some(value) if !allowed.contains(&value) => Err(ConfigError::OutOfRange {
-                setting,
-                value,
-                allowed,
-            }),
-            _ => Ok(()),
-        };
+        let range = super::limits::range;
         let host_memory = super::host::host().memory.unwrap_or(u64::MAX);
         range(Setting::MemoryReservation, self.memory_reservation, 1..=host_memory)?;
         range(Setting::MemorySwappiness, self.memory_swappiness, 0..=100)?;

@@ -20,7 +20,7 @@ use std::process::Command;
 
 use common::set;
 use nsbox_oci::{Bundle, Options};
-use runtime_support::{RUNTIME, Runtime, bundle, bundle_with, last_error, pid_of, reap, serial};
+use runtime_support::{RUNTIME, Runtime, bundle, bundle_with, last_error, pass_as_fd_3, pid_of, reap, serial};
 use serde_json::{Value, json};
 
 #[test]
@@ -598,21 +598,7 @@ fn preserved_fds_reach_the_payload() {
         .arg("c9")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null());
-    // SAFETY: dup2 and fcntl on fds, async-signal-safe, in the forked child before exec.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            // dup2 onto itself would keep close-on-exec: clear it instead.
-            let r = if fd == 3 {
-                libc::fcntl(3, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(fd, 3)
-            };
-            match r {
-                -1 => Err(std::io::Error::last_os_error()),
-                _ => Ok(()),
-            }
-        });
-    }
+    pass_as_fd_3(&mut cmd, fd);
     let status = cmd.status().unwrap();
     assert!(status.success());
     drop(out);

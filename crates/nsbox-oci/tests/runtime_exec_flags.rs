@@ -15,7 +15,7 @@ use std::os::fd::AsRawFd;
 use std::process::Command;
 
 use common::set;
-use runtime_support::{RUNTIME, Runtime, bundle, bundle_with, reap};
+use runtime_support::{RUNTIME, Runtime, bundle, bundle_with, pass_as_fd_3, reap};
 use serde_json::{Value, json};
 
 /// The `CapEff:` mask of `/proc/self/status` as printed by an exec.
@@ -203,20 +203,7 @@ fn exec_preserve_fds_passes_the_callers_fds() {
         .arg(rt.root())
         .args(["exec", "--preserve-fds", "1", "fds", "sh", "-c", "echo from-exec >&3"])
         .stdin(std::process::Stdio::null());
-    // SAFETY: dup2 and fcntl on fds, async-signal-safe, in the forked child before exec.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            let r = if fd == 3 {
-                libc::fcntl(3, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(fd, 3)
-            };
-            match r {
-                -1 => Err(std::io::Error::last_os_error()),
-                _ => Ok(()),
-            }
-        });
-    }
+    pass_as_fd_3(&mut cmd, fd);
     let status = cmd.status().unwrap();
     drop(out);
     assert!(status.success(), "{status:?}");

@@ -233,3 +233,23 @@ pub fn try_reap(pid: u32) -> Option<i32> {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// Makes `fd` the command's fd 3 (without close-on-exec), as a caller of `--preserve-fds 1`
+/// passes it.
+pub fn pass_as_fd_3(cmd: &mut Command, fd: std::os::fd::RawFd) {
+    // SAFETY: dup2 and fcntl on fds, async-signal-safe, in the forked child before exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, move || {
+            // dup2 onto itself would keep close-on-exec: clear it instead.
+            let r = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            match r {
+                -1 => Err(std::io::Error::last_os_error()),
+                _ => Ok(()),
+            }
+        });
+    }
+}
