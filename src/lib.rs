@@ -154,6 +154,7 @@ mod sys;
 mod time_offsets;
 mod timing;
 mod unknown_value;
+mod userns_maps;
 
 pub use builder::ContainerBuilder;
 pub use cgroup::{CgroupError, CgroupMode, Controller, IoDeviceLimit, IoLimitKind, Stats};
@@ -190,6 +191,7 @@ pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 pub use time_offsets::ClockOffset;
 pub use timing::SpawnTimings;
 pub use unknown_value::UnknownValueError;
+pub use userns_maps::user_namespace_maps;
 
 /// The README's Rust examples, run by `cargo test` as doctests so that they keep compiling and
 /// working.
