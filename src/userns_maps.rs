@@ -3,6 +3,7 @@
 //! runs with, and what an OCI runtime compares a bundle's `linux.uidMappings` with.
 
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::errno::Errno;
@@ -36,6 +37,14 @@ pub fn user_namespace_maps(path: impl AsRef<Path>) -> Result<(Vec<IdMap>, Vec<Id
     if kind != libc::CLONE_NEWUSER {
         return Err(what(Errno::EINVAL));
     }
+    // The caller's own: it cannot join it again (EINVAL), and needs not.
+    let own = std::fs::metadata("/proc/self/ns/user").map_err(|e| Error::io("stat /proc/self/ns/user", e))?;
+    let target = file
+        .metadata()
+        .map_err(|e| Error::io(format!("stat {}", path.display()), e))?;
+    if (own.dev(), own.ino()) == (target.dev(), target.ino()) {
+        return read_maps("self").map_err(|e| Error::io("read this process's id maps", e));
+    }
     let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| what(Errno::from_nix(e)))?;
     let (wait_r, wait_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| what(Errno::from_nix(e)))?;
     // Signals blocked in the child: none of the caller's handlers may run in its copy, which
@@ -44,7 +53,9 @@ pub fn user_namespace_maps(path: impl AsRef<Path>) -> Result<(Vec<IdMap>, Vec<Id
     let forked = sys::fork();
     if forked == Ok(0) {
         // The child: raw syscalls only (the caller may be multi-threaded). Joins, says so
-        // (its errno, 0 for none), waits for EOF.
+        // (its errno, 0 for none), waits for EOF (its copy of the write end closed first).
+        sys::close(wait_w.as_raw_fd());
+        sys::close(ready_r.as_raw_fd());
         let errno = sys::prctl(libc::PR_SET_DUMPABLE, 0)
             .and_then(|()| sys::setns(file.as_raw_fd(), libc::CLONE_NEWUSER))
             .err()
@@ -61,7 +72,7 @@ pub fn user_namespace_maps(path: impl AsRef<Path>) -> Result<(Vec<IdMap>, Vec<Id
     let mut raw = [0u8; 4];
     let read = match sys::read_full(ready_r.as_raw_fd(), &mut raw) {
         Ok(4) => match i32::from_ne_bytes(raw) {
-            0 => read_maps(pid)
+            0 => read_maps(&pid.to_string())
                 .map_err(|e| Error::io(format!("read the id maps of user namespace {}", path.display()), e)),
             errno => Err(what(Errno::from_raw(errno))),
         },
@@ -73,7 +84,7 @@ pub fn user_namespace_maps(path: impl AsRef<Path>) -> Result<(Vec<IdMap>, Vec<Id
     read
 }
 
-fn read_maps(pid: libc::pid_t) -> std::io::Result<(Vec<IdMap>, Vec<IdMap>)> {
+fn read_maps(pid: &str) -> std::io::Result<(Vec<IdMap>, Vec<IdMap>)> {
     let read = |name: &str| -> std::io::Result<Vec<IdMap>> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/{name}"))?;
         text.lines()

@@ -216,6 +216,32 @@ fn joining_what_is_not_a_live_user_namespace_fails_naming_the_path() {
 }
 
 #[test]
+fn user_namespace_maps_reads_a_namespaces_maps() {
+    let _serial = common::exclusive();
+    let own = nsbox::user_namespace_maps("/proc/self/ns/user").unwrap();
+    let text = std::fs::read_to_string("/proc/self/uid_map").unwrap();
+    let first: Vec<u32> = text.split_whitespace().take(3).map(|n| n.parse().unwrap()).collect();
+    assert_eq!(own.0[0], IdMap::new(first[0], first[1], first[2]));
+    if !common::root() {
+        return;
+    }
+    let target = sandbox();
+    let before = Snapshot::take();
+    let maps = nsbox::user_namespace_maps(ns_path(&target, "user")).unwrap();
+    assert_eq!(
+        maps,
+        (
+            vec![IdMap::new(0, HOST_ROOT, 65536)],
+            vec![IdMap::new(0, HOST_ROOT, 65536)]
+        )
+    );
+    let err = nsbox::user_namespace_maps(ns_path(&target, "net")).unwrap_err();
+    assert!(err.to_string().contains("/ns/net"), "{err}");
+    before.assert_unchanged("reading a user namespace's maps");
+    finish(target);
+}
+
+#[test]
 fn settings_a_joined_user_namespace_cannot_have_are_refused() {
     let path = "/proc/1/ns/user";
     let err = refused(
