@@ -143,6 +143,82 @@ fn a_pod_container_joins_the_sandboxs_user_network_ipc_and_uts_namespaces() {
     finish(target);
 }
 
+/// The container's cgroups take it in as for any spawn: v1 through the `tasks` files the
+/// caller opened (written by the setup process before it takes the namespace's root), v2 by
+/// `CLONE_INTO_CGROUP` from the intermediate, whose permission over the cgroup is its owner's.
+#[test]
+fn a_container_joining_a_user_namespace_is_in_its_cgroups_with_its_limits() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let target = sandbox();
+    let mut joiner = sh_builder("read x || true")
+        .namespaces(Namespaces::all())
+        .join_namespace(Namespaces::USER, ns_path(&target, "user"))
+        .pids_limit(64)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", joiner.pid())).unwrap();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let line = |text: &str, prefix: &str| text.lines().find(|l| l.contains(prefix)).map(str::to_owned);
+    let pids = line(&cgroups, ":pids:").or_else(|| line(&cgroups, "0::")).unwrap();
+    assert_ne!(
+        Some(&pids),
+        line(&own, ":pids:").or_else(|| line(&own, "0::")).as_ref(),
+        "{cgroups}"
+    );
+    let path = pids.splitn(3, ':').nth(2).unwrap();
+    let limit = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .iter()
+        .find_map(|root| std::fs::read_to_string(format!("{root}{path}/pids.max")).ok())
+        .unwrap_or_else(|| panic!("no pids.max for {path}"));
+    // The payload's 64 and nsbox's init.
+    assert_eq!(limit.trim(), "65");
+    if let (Some(unified), Some(caller)) = (line(&cgroups, "0::"), line(&own, "0::")) {
+        assert_ne!(unified, caller, "in the container's v2 cgroup: {cgroups}");
+    }
+    drop(joiner.take_stdin());
+    assert!(joiner.wait().unwrap().success());
+    finish(target);
+}
+
+/// A pod sharing its process namespace: the sandbox's user and PID namespaces joined. The
+/// intermediate is born in the joined PID namespace (the spawning thread entered it), and so is
+/// the setup process it clones, which is still the caller's child (`CLONE_PARENT`).
+#[test]
+fn user_and_pid_namespaces_are_joined_together() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let target = sandbox();
+    let joiner = sh_builder("id -u; cat /proc/1/comm; read x || true")
+        .namespaces(Namespaces::all())
+        .join_namespace(Namespaces::USER, ns_path(&target, "user"))
+        .join_namespace(Namespaces::PID, ns_path(&target, "pid"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = joiner.pid().to_string();
+    assert_eq!(
+        common::ns_link(&pid, "pid"),
+        common::ns_link(&target.pid().to_string(), "pid")
+    );
+    assert_eq!(
+        common::proc_stat(joiner.pid()).unwrap()[1],
+        std::process::id().to_string()
+    );
+    let mut joiner = joiner;
+    drop(joiner.take_stdin());
+    let out = joiner.wait_with_output().unwrap();
+    // PID 1 is the sandbox's init, executed from its memfd.
+    assert_eq!(stdout_of(&out), "0\nmemfd:nsbox-ini\n");
+    finish(target);
+}
+
 #[test]
 fn exec_into_a_container_that_joined_a_user_namespace_is_its_root() {
     let _serial = common::exclusive();
@@ -243,6 +319,7 @@ fn user_namespace_maps_reads_a_namespaces_maps() {
 
 #[test]
 fn settings_a_joined_user_namespace_cannot_have_are_refused() {
+    let _serial = common::exclusive();
     let path = "/proc/1/ns/user";
     let err = refused(
         sh_builder("true")
