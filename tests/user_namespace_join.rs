@@ -220,6 +220,27 @@ fn user_and_pid_namespaces_are_joined_together() {
     finish(target);
 }
 
+/// `Profile::Sandbox` makes a user namespace of its own; joined, the joined one replaces it.
+#[test]
+fn the_sandbox_profile_joins_a_user_namespace_instead_of_making_one() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let target = sandbox();
+    let out = sh_builder("id -u; cat /proc/self/uid_map")
+        .profile(nsbox::Profile::Sandbox)
+        .join_namespace(Namespaces::USER, ns_path(&target, "user"))
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert!(
+        text.starts_with("0\n") && text.contains(&HOST_ROOT.to_string()),
+        "{text}"
+    );
+    finish(target);
+}
+
 #[test]
 fn exec_into_a_container_that_joined_a_user_namespace_is_its_root() {
     let _serial = common::exclusive();
