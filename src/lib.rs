@@ -166,6 +166,7 @@ mod sys;
 mod time_offsets;
 mod timing;
 mod unknown_value;
+mod userns_maps;
 
 pub use builder::ContainerBuilder;
 pub use cgroup::{CgroupError, CgroupMode, Controller, IoDeviceLimit, IoLimitKind, Stats};
@@ -203,6 +204,7 @@ pub use time_offsets::ClockOffset;
 pub use timing::SpawnTimings;
 pub use timing::StartKind;
 pub use unknown_value::UnknownValueError;
+pub use userns_maps::user_namespace_maps;
 
 /// The README's Rust examples, run by `cargo test` as doctests so that they keep compiling and
 /// working.

@@ -29,7 +29,12 @@
 //!   (`pid_ns_for_children`), so the spawning thread enters it around the clone, as for a
 //!   joined network namespace (`spawn::pidns`): the setup process is born in it, and it is the
 //!   payload (no init: the namespace has one). See docs/architecture.md, "Joined PID namespace".
-//! - **user and mount namespaces** stay refused: see [`JOINABLE_NAMESPACES`].
+//! - **a joined user namespace**: entered by a short-lived intermediate process that then
+//!   clones the setup process, with the container's new namespaces, as the caller's child
+//!   (`spawn::userns`): the namespaces the clone creates belong to the joined one, and the
+//!   other joins (network, IPC, UTS, PID…) come after it. See docs/architecture.md, "Joined
+//!   user namespace".
+//! - **a mount namespace** stays refused: see [`JOINABLE_NAMESPACES`].
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -41,20 +46,20 @@ use crate::namespaces::Namespaces;
 /// The range `oom_score_adj` takes (`OOM_SCORE_ADJ_MIN..=OOM_SCORE_ADJ_MAX`).
 pub const OOM_SCORE_ADJ_RANGE: std::ops::RangeInclusive<i32> = -1000..=1000;
 
-/// The namespaces that can be joined by path ([`ContainerBuilder::join_namespace`]): IPC,
-/// UTS, cgroup, PID and time; the network one is [`Network::join_path`](crate::Network::join_path).
+/// The namespaces that can be joined by path ([`ContainerBuilder::join_namespace`]): user,
+/// IPC, UTS, cgroup, PID and time; the network one is [`Network::join_path`](crate::Network::join_path).
 ///
-/// Not a user namespace: `setns(CLONE_NEWUSER)` needs a single-threaded caller, so only the
-/// setup process could join it, after its clone, and every namespace the clone created would
-/// then belong to the caller's user namespace, where the container's root has no capability
-/// (it could not mount in its own mount namespace); doing it right means a clone without new
-/// namespaces, the join, then `unshare` of the rest and a fork for a new PID namespace, a
-/// second setup sequence nsbox does not have. Not a mount namespace: nsbox builds the
-/// container's root in a fresh one, and in a joined one its mounts and `pivot_root` would
-/// change a mount table other processes use (runc, given one, sets the root up inside it
-/// anyway).
+/// A user namespace (`setns(CLONE_NEWUSER)` needs a single-threaded process that shares no
+/// filesystem information) is entered by a short-lived intermediate process, which then
+/// clones the setup process, so that the namespaces the container creates belong to the
+/// joined one (see [`ContainerBuilder::join_namespace`]).
+///
+/// Not a mount namespace: nsbox builds the container's root in a fresh one, and in a joined
+/// one its mounts and `pivot_root` would change a mount table other processes use (runc,
+/// given one, sets the root up inside it anyway).
 pub const JOINABLE_NAMESPACES: Namespaces = Namespaces::from_bits_truncate(
-    Namespaces::IPC.bits()
+    Namespaces::USER.bits()
+        | Namespaces::IPC.bits()
         | Namespaces::UTS.bits()
         | Namespaces::CGROUP.bits()
         | Namespaces::PID.bits()
@@ -109,10 +114,14 @@ impl ProcessAttributes {
 
     /// Whether the setup process must be a copy of the caller, never on its memory: joining
     /// or entering a time namespace needs a single-threaded process (`timens_install`: its
-    /// vDSO data is the memory's), and a setup process born in a joined PID namespace is
-    /// visible to its processes, so its memory must be a non-dumpable copy from the start.
+    /// vDSO data is the memory's), and a setup process born in a joined PID or user namespace
+    /// is reachable by its processes, so its memory must be a non-dumpable copy from the
+    /// start (and a joined user namespace is entered by an intermediate copy anyway).
     pub(crate) fn needs_own_memory(&self) -> bool {
-        self.time_offsets.is_some() || self.joined(Namespaces::TIME).is_some() || self.joined(Namespaces::PID).is_some()
+        self.time_offsets.is_some()
+            || self.joined(Namespaces::TIME).is_some()
+            || self.joined(Namespaces::PID).is_some()
+            || self.joined(Namespaces::USER).is_some()
     }
 }
 
@@ -174,13 +183,27 @@ impl ContainerBuilder {
     }
 
     /// Joins an existing namespace of type `namespace` (one of [`JOINABLE_NAMESPACES`]:
-    /// IPC, UTS, cgroup, PID, time) instead of creating one: `path` is a namespace file such
-    /// as `/proc/PID/ns/ipc` or a bind mount of one. The spawn checks that it is a namespace of
-    /// that type (`NS_GET_NSTYPE`). `build()` refuses other types, two joins of one type, and
-    /// a join together with a new user namespace (its setup process would have no capability
-    /// over the joined one). Settings that need the namespace (a [`hostname`](Self::hostname)
-    /// in a joined UTS namespace, say) are refused: the namespace is not the container's to
-    /// change; sysctls are allowed in a joined IPC namespace, as runc allows them.
+    /// user, IPC, UTS, cgroup, PID, time) instead of creating one: `path` is a namespace file
+    /// such as `/proc/PID/ns/ipc` or a bind mount of one. The spawn checks that it is a
+    /// namespace of that type (`NS_GET_NSTYPE`). `build()` refuses other types, two joins of
+    /// one type, and a join together with a new user namespace (its setup process would have
+    /// no capability over the joined one). Settings that need the namespace (a
+    /// [`hostname`](Self::hostname) in a joined UTS namespace, say) are refused: the namespace
+    /// is not the container's to change; sysctls are allowed in a joined IPC namespace, as
+    /// runc allows them.
+    ///
+    /// **A user namespace** (a Kubernetes pod with `hostUsers: false`, whose containers share
+    /// the sandbox's): the container's process runs in it, as its root until
+    /// [`user`](Self::user), and every namespace the container creates (mount, UTS, PID…)
+    /// belongs to it, so its root may mount in its own mount namespace; other joined
+    /// namespaces are entered after it, and must belong to it (or a namespace below it) where
+    /// the kernel asks for a capability over them. Its id maps are the namespace's own:
+    /// `build()` refuses [`uid_map`](Self::uid_map) and `gid_map` beside it
+    /// ([`ConfigError::Conflict`]; [`user_namespace_maps`](crate::user_namespace_maps) reads
+    /// them), and an overlay root (whose layers would need them). The caller needs
+    /// `CAP_SYS_ADMIN` in the namespace (root, or the namespace's owner). The namespace's
+    /// processes that have `CAP_KILL` in it (its root) may signal the setup process, as they
+    /// may the payload: a `SIGKILL` fails the spawn, a `SIGSTOP` holds it until `SIGCONT`.
     ///
     /// **A PID namespace** (`docker run --pid container:X`, a Kubernetes pod sharing its
     /// process namespace): the payload runs in it as an ordinary process, not its PID 1 and
@@ -318,7 +341,7 @@ fn check_joins(attrs: &ProcessAttributes, ns: Namespaces) -> Result<Namespaces, 
             return Err(ConfigError::Malformed {
                 setting: Setting::JoinNamespace,
                 value,
-                expected: "one of the IPC, UTS, cgroup, PID and time namespaces (network: Network::join_path; user and mount ones cannot be joined, see JOINABLE_NAMESPACES)",
+                expected: "one of the user, IPC, UTS, cgroup, PID and time namespaces (network: Network::join_path; a mount one cannot be joined, see JOINABLE_NAMESPACES)",
             });
         }
         if joined.intersects(join.namespace) {
@@ -344,11 +367,13 @@ fn check_joins(attrs: &ProcessAttributes, ns: Namespaces) -> Result<Namespaces, 
             why: "offsets are set in a new time namespace, not in a joined one",
         });
     }
-    if !joined.is_empty() && ns.contains(Namespaces::USER) {
+    // A joined user namespace replaces a new one (`ns - joined`); a new one beside joins is
+    // refused.
+    if !joined.is_empty() && (ns - joined).contains(Namespaces::USER) {
         return Err(ConfigError::Conflict {
             setting: Setting::JoinNamespace,
             with: Setting::Namespaces,
-            why: "a setup process in a new user namespace has no capability over a namespace owned outside it: join without Namespaces::USER",
+            why: "a setup process in a new user namespace has no capability over a namespace owned outside it: join without Namespaces::USER, or join the user namespace that owns it too",
         });
     }
     Ok(joined)

@@ -105,10 +105,10 @@ pub(crate) fn clone_on_stack(
 
 /// Every signal blocked on this thread while it lives, all 64; the previous mask comes back
 /// on drop.
-struct BlockedSignals(Option<u64>);
+pub(crate) struct BlockedSignals(Option<u64>);
 
 impl BlockedSignals {
-    fn new() -> BlockedSignals {
+    pub(crate) fn new() -> BlockedSignals {
         BlockedSignals(sys::swap_signal_mask(!0).ok())
     }
 }

@@ -988,6 +988,21 @@ pub fn proc_fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &CStr {
     CStr::from_bytes_until_nul(buf).unwrap_or(c"/proc/self/fd/")
 }
 
+/// `clone3(2)` without a new stack (fork-style unless `args` has `CLONE_VM`, which callers of
+/// this never set): returns 0 in the child, which goes on on its copy of this stack.
+pub fn clone3(args: &libc::clone_args) -> SysResult<libc::pid_t> {
+    // SAFETY: `args` is a valid clone_args of the size passed; without CLONE_VM and without a
+    // stack the child runs on a copy of this memory, as after fork.
+    check(unsafe {
+        syscall!(
+            Sysno::clone3,
+            args as *const libc::clone_args,
+            std::mem::size_of::<libc::clone_args>()
+        )
+    })
+    .map(|p| p as libc::pid_t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

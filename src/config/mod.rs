@@ -188,7 +188,8 @@ impl Config {
         self.read_only_root
     }
 
-    /// The user namespace's uid map, as the parent writes it; empty without a user namespace.
+    /// The user namespace's uid map, as the parent writes it; empty without a user namespace
+    /// and with a joined one (its maps are its own: [`user_namespace_maps`](crate::user_namespace_maps)).
     pub fn uid_map(&self) -> &[IdMap] {
         &self.uid_map
     }
@@ -218,6 +219,12 @@ impl Config {
     /// Whether the container gets a cgroup: for limits, or because one was asked for.
     pub(crate) fn wants_cgroup(&self) -> bool {
         self.cgroup || self.cgroup_parent.is_some() || self.cgroup_path.is_some() || !self.resources.is_empty()
+    }
+
+    /// Whether the container's processes run in a user namespace: a new one, or one joined
+    /// by path (`join_namespace`, issue 16), whose maps are its own (`uid_map` is then empty).
+    pub(crate) fn in_user_namespace(&self) -> bool {
+        self.namespaces.contains(Namespaces::USER) || self.process.joined(Namespaces::USER).is_some()
     }
 
     /// Whether a PID 1 init runs in front of the payload.

@@ -118,6 +118,19 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         no_nul(Setting::Hostname, name)?;
         in_range(Setting::Hostname, name.len() as u64, 1..=MAX_HOSTNAME)?;
     }
+    // A joined user namespace (process_attrs) has its maps: none are written, none given.
+    let joined_user = s.process.joined(Namespaces::USER).is_some();
+    if joined_user && (s.uid_map.is_some() || s.gid_map.is_some()) {
+        return Err(ConfigError::Conflict {
+            setting: if s.uid_map.is_some() {
+                Setting::UidMap
+            } else {
+                Setting::GidMap
+            },
+            with: Setting::JoinNamespace,
+            why: "a joined user namespace has its id maps already (nsbox::user_namespace_maps reads them)",
+        });
+    }
     if !ns.contains(Namespaces::USER) {
         let setting = if s.uid_map.is_some() {
             Setting::UidMap
@@ -192,6 +205,13 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
             no_nul(Setting::Rootfs, dir.as_os_str())?;
             *dir = absolute(Setting::Rootfs, dir)?;
         }
+        RootfsKind::Overlay(_) if joined_user => {
+            return Err(ConfigError::Conflict {
+                setting: Setting::Rootfs,
+                with: Setting::JoinNamespace,
+                why: "an overlay root's layers would be idmapped with the container's maps, which a joined user namespace keeps to itself: use Rootfs::dir",
+            });
+        }
         RootfsKind::Overlay(overlay) => check_overlay(overlay)?,
         RootfsKind::Host => {}
     }
@@ -230,7 +250,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
     for (_, soft, hard) in &s.rlimits {
         in_range(Setting::Rlimit, *soft, 0..=*hard)?;
     }
-    super::rlimits::check(&s.rlimits, ns.contains(Namespaces::USER))?;
+    super::rlimits::check(&s.rlimits, ns.contains(Namespaces::USER) || joined_user)?;
     if let Some(parent) = &s.cgroup_parent {
         no_nul(Setting::CgroupParent, parent.as_os_str())?;
         if parent.components().any(|c| matches!(c, Component::ParentDir)) {

@@ -94,8 +94,9 @@ impl Plan {
         }
 
         // From here on, the exec'd process: the payload's credentials and privileges.
-        if ns.contains(Namespaces::USER) {
-            plan.id_maps = Some(IdMaps {
+        if config.in_user_namespace() {
+            // Also in a user namespace the container joined by path (its maps are its own).
+            plan.id_maps = ns.contains(Namespaces::USER).then(|| IdMaps {
                 uid: config.uid_map.clone(),
                 gid: config.gid_map.clone(),
                 allow_setgroups: IdMaps::allows_setgroups(&config.gid_map),

@@ -59,7 +59,7 @@ fn render(builder: &mut ContainerBuilder, dirs: &Dirs) -> String {
 
 /// The checked-in renderings, compiled in: the test reads no file of the checkout, so it runs
 /// as any user.
-const EXPECTED: [(&str, &str); 8] = [
+const EXPECTED: [(&str, &str); 9] = [
     ("default", include_str!("golden/default.txt")),
     ("sandbox-dir", include_str!("golden/sandbox-dir.txt")),
     (
@@ -77,6 +77,7 @@ const EXPECTED: [(&str, &str); 8] = [
         "pid-join-time-offsets",
         include_str!("golden/pid-join-time-offsets.txt"),
     ),
+    ("user-join-pod", include_str!("golden/user-join-pod.txt")),
 ];
 
 fn check(name: &str, rendered: &str) {
@@ -178,6 +179,21 @@ fn golden_plan_of_a_pid_join_with_time_offsets() {
             crate::ClockOffset { secs: 86_400, nanos: 5 },
         );
     check("pid-join-time-offsets", &render(&mut b, &d));
+}
+
+/// A pod's container (issue 16): the user, IPC and UTS namespaces joined (the caller's own
+/// files: any user may open them), new mount, PID and cgroup ones. No id maps; not dumpable
+/// first, the joins, then the namespace's root (`SetCredentials`) after the sources.
+#[test]
+fn golden_plan_of_a_pod_container_joining_a_user_namespace() {
+    let d = dirs();
+    let mut b = Container::builder();
+    b.env_clear().env("PATH", "/usr/bin:/bin").command("/bin/true");
+    b.namespaces(Namespaces::all())
+        .join_namespace(Namespaces::USER, "/proc/self/ns/user")
+        .join_namespace(Namespaces::IPC, "/proc/self/ns/ipc")
+        .join_namespace(Namespaces::UTS, "/proc/self/ns/uts");
+    check("user-join-pod", &render(&mut b, &d));
 }
 
 /// An exec into a container of the defaults: join, fork under nsbox-init, the payload's

@@ -45,6 +45,9 @@ pub(crate) struct Plan {
     /// A joined PID namespace (its checked file and path), which the spawning thread enters
     /// around the clone (`spawn::pidns`).
     pub pid_namespace: Option<(OwnedFd, PathBuf)>,
+    /// A joined user namespace (its checked file and path), which an intermediate process
+    /// enters before it clones the setup process (`spawn::userns`).
+    pub user_namespace: Option<(OwnedFd, PathBuf)>,
     /// The child writes `(step index, errno)` here on failure; CLOEXEC, so EOF means exec.
     pub error_fd: RawFd,
     pub parent: ParentEnds,
@@ -127,9 +130,10 @@ impl Plan {
             plan.child_fds.push(fd);
         }
         let attrs = SetupStep::ProcessAttributes;
-        if config.process.joined(Namespaces::PID).is_some() {
-            // Born in a PID namespace other processes share, a copy of the caller's memory:
-            // out of their reach (ptrace, /proc/PID/mem) before anything else.
+        if config.process.joined(Namespaces::PID).is_some() || config.process.joined(Namespaces::USER).is_some() {
+            // Born in a PID or user namespace other processes share, a copy of the caller's
+            // memory: out of their reach (ptrace, /proc/PID/mem) before anything else (in a
+            // joined user namespace it is born so, from its non-dumpable intermediate).
             plan.push(Step::NotDumpable, attrs, None);
         }
         if config.process.time_offsets.is_some() {
@@ -181,7 +185,7 @@ impl Plan {
             true => Some(rootfs::open_sources(&mut plan, config, cgroup)?),
             false => None,
         };
-        if ns.contains(Namespaces::USER) {
+        if config.in_user_namespace() {
             plan.push(
                 Step::SetCredentials {
                     uid: 0,
@@ -339,6 +343,7 @@ impl Plan {
             clone_flags,
             id_maps: None,
             pid_namespace: None,
+            user_namespace: None,
             error_fd: error.1,
             parent: ParentEnds {
                 error: error.0,

@@ -19,11 +19,18 @@ impl Plan {
     /// One `setns` per namespace joined by path, first thing: what follows happens in it. A
     /// PID namespace is opened and checked here, and entered by the spawning thread around
     /// the clone (`spawn::pidns`): a setns of the setup process would only reach its children.
+    /// A user namespace likewise, entered by the intermediate process (`spawn::userns`).
     pub(super) fn plan_namespace_joins(&mut self, config: &Config) -> Result<()> {
         for join in &config.process.joins {
             let fd = open_namespace(join)?;
             if join.namespace == Namespaces::PID {
                 self.pid_namespace = Some((fd, join.path.clone()));
+                continue;
+            }
+            // Entered by the intermediate process that clones the setup process
+            // (`spawn::userns`), so the setup process is born in it.
+            if join.namespace == Namespaces::USER {
+                self.user_namespace = Some((fd, join.path.clone()));
                 continue;
             }
             let step = Step::JoinNamespaces {

@@ -22,6 +22,7 @@ mod exec;
 mod netns;
 mod pidns;
 mod stopped;
+mod userns;
 pub(crate) use exec::{exec, exec_detached};
 use netns::ThreadNetns;
 use pidns::ThreadPidns;
@@ -271,6 +272,9 @@ fn decode_report(report: &[u8; protocol::REPORT_LEN], got: usize) -> (usize, Err
 fn clone(plan: &mut Plan, start: &ChildStart, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd)> {
     let mut pidfd: RawFd = -1;
     let flags = plan.clone_flags | libc::CLONE_PIDFD as u64;
+    if let Some((userns, path)) = &plan.user_namespace {
+        return userns::clone(userns.as_raw_fd(), path, flags, cgroup_fd, start);
+    }
     let use_clone3 = crate::kernel::clone3_available();
     let ret = if use_clone3 {
         // SAFETY: clone_args is plain data; zeroed is valid and the fields we need are set.

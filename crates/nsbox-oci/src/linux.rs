@@ -9,8 +9,8 @@ use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType, LinuxPersonal
 use crate::error::{Result, invalid, unsupported};
 use crate::options::Options;
 
-/// `linux.namespaces`: the set to create; a network, IPC, UTS, cgroup, PID or time namespace
-/// may be joined by path. Returns the namespaces created (the joined ones are not).
+/// `linux.namespaces`: the set to create; a user, network, IPC, UTS, cgroup, PID or time
+/// namespace may be joined by path. Returns the namespaces created (the joined ones are not).
 pub(crate) fn namespaces(b: &mut ContainerBuilder, linux: &Linux) -> Result<Namespaces> {
     let mut set = Namespaces::empty();
     let mut joined = Namespaces::empty();
@@ -39,14 +39,6 @@ pub(crate) fn namespaces(b: &mut ContainerBuilder, linux: &Linux) -> Result<Name
                 b.join_namespace(bit, path);
                 joined.insert(bit);
             }
-            (Some(_), Namespaces::USER) => {
-                return Err(unsupported(
-                    format!("{field}.path"),
-                    "nsbox does not join a user namespace: only its single-threaded setup process could, after \
-                     the clone, and the namespaces the clone made would then belong to the caller's user \
-                     namespace, where the container's root has no capability over them",
-                ));
-            }
             (Some(_), _) => {
                 return Err(unsupported(
                     format!("{field}.path"),
@@ -71,6 +63,17 @@ pub(crate) fn namespaces(b: &mut ContainerBuilder, linux: &Linux) -> Result<Name
     Ok(set)
 }
 
+/// The path of the user namespace `linux.namespaces` joins, if it joins one.
+fn joined_user_namespace(linux: &Linux) -> Option<&std::path::Path> {
+    linux
+        .namespaces()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find(|ns| ns.typ() == LinuxNamespaceType::User)
+        .and_then(|ns| ns.path().as_deref())
+}
+
 /// Id maps, hostname, domain name and sysctls (what belongs to the namespaces created), and
 /// the personality.
 pub(crate) fn identity(
@@ -87,7 +90,29 @@ pub(crate) fn identity(
             .collect()
     };
     let (uid, gid) = (maps(linux.uid_mappings()), maps(linux.gid_mappings()));
-    if ns.contains(Namespaces::USER) {
+    if let Some(path) = joined_user_namespace(linux) {
+        // containerd's CRI and CRI-O give a pod's containers the sandbox's user namespace by
+        // path and its mappings too; runc accepts both when the mappings are the namespace's
+        // (with a warning) and fails otherwise. nsbox does the same, without the warning: the
+        // namespace's own maps are used, none are written.
+        if !uid.is_empty() || !gid.is_empty() {
+            let (own_uid, own_gid) = nsbox::user_namespace_maps(path).map_err(|e| {
+                invalid(
+                    "linux.uidMappings",
+                    format!("cannot compare with the joined user namespace's: {e}"),
+                )
+            })?;
+            if own_uid != uid || own_gid != gid {
+                return Err(invalid(
+                    "linux.uidMappings",
+                    format!(
+                        "the mappings differ from those of the joined user namespace {} (give none, or its own)",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+    } else if ns.contains(Namespaces::USER) {
         if uid.is_empty() || gid.is_empty() {
             return Err(invalid(
                 "linux.uidMappings",

@@ -192,6 +192,11 @@ fn each_field_maps_onto_its_nsbox_setting() {
             vec![("/network", json!("host")), ("/namespaces", json!(["mnt", "uts", "pid"]))]),
         ("network namespace by path", vec![("/linux/namespaces/1", json!({"type": "network", "path": "/run/netns/a"}))],
             vec![("/network", json!({"join": bytes("/run/netns/a")}))]),
+        ("user namespace by path: no maps of its own", vec![
+            ("/linux/namespaces/6", json!({"type": "user", "path": "/proc/1/ns/user"}))],
+            vec![("/process/joins", json!([{"namespace": ["user"], "path": bytes("/proc/1/ns/user")}])),
+                 ("/namespaces", json!(["mnt", "uts", "ipc", "pid", "net", "cgroup"])),
+                 ("/uid_map", json!(null)), ("/gid_map", json!(null))]),
         ("user namespace and id maps", vec![
             ("/linux/namespaces/6", json!({"type": "user"})),
             ("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}])),
@@ -429,7 +434,6 @@ fn unsupported_fields_are_refused_by_name() {
         (vec![("/linux/resources/memory", json!({"swap": 1048576}))], "linux.resources.memory.swap"),
         (vec![("/linux/resources/memory", json!({"useHierarchy": false}))], "linux.resources.memory.useHierarchy"),
         (vec![("/linux/namespaces/4/path", json!("/proc/1/ns/mnt"))], "linux.namespaces[4].path"),
-        (vec![("/linux/namespaces/6", json!({"type": "user", "path": "/proc/1/ns/user"}))], "linux.namespaces[6].path"),
         (vec![("/linux/namespaces", json!([{"type": "pid"}]))], "linux.namespaces"),
         (vec![("/process/apparmorProfile", json!("docker-default"))], "process.apparmorProfile"),
         (vec![("/process/selinuxLabel", json!("system_u:system_r:container_t:s0"))], "process.selinuxLabel"),
@@ -490,6 +494,43 @@ fn unsupported_fields_are_refused_by_name() {
         assert_eq!(err.field(), Some(field), "{patches:?}: {err}");
         assert!(err.to_string().starts_with(field), "{err}");
     }
+}
+
+/// A joined user namespace with `linux.uidMappings` too, as containerd's CRI writes a pod
+/// container's: accepted when they are the namespace's own (runc warns), refused otherwise.
+#[test]
+fn mappings_beside_a_joined_user_namespace_must_be_its_own() {
+    let own = |name: &str| -> Value {
+        let text = std::fs::read_to_string(format!("/proc/self/{name}")).unwrap();
+        let maps: Vec<Value> = text
+            .lines()
+            .map(|line| {
+                let n: Vec<u64> = line.split_whitespace().map(|n| n.parse().unwrap()).collect();
+                json!({"containerID": n[0], "hostID": n[1], "size": n[2]})
+            })
+            .collect();
+        json!(maps)
+    };
+    let joined = (
+        "/linux/namespaces/6",
+        json!({"type": "user", "path": "/proc/self/ns/user"}),
+    );
+    let config = config_of(&with(&[
+        joined.clone(),
+        ("/linux/uidMappings", own("uid_map")),
+        ("/linux/gidMappings", own("gid_map")),
+    ]));
+    assert_eq!(config["process"]["joins"][0]["namespace"], json!(["user"]));
+    assert_eq!(config["uid_map"], json!(null), "no maps are written");
+    let err = error_of(&with(&[
+        joined,
+        (
+            "/linux/uidMappings",
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+        ),
+        ("/linux/gidMappings", own("gid_map")),
+    ]));
+    assert!(err.to_string().contains("linux.uidMappings"), "{err}");
 }
 
 #[test]

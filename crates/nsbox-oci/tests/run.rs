@@ -672,6 +672,67 @@ fn idmapped_bind_mounts_of_a_bundle_show_and_store_the_mapped_ids() {
     assert!(!roots.join("new").exists());
 }
 
+/// `linux.namespaces[].path` for a user namespace, as containerd's CRI writes a container of a
+/// pod with `hostUsers: false`: the sandbox's user, network, IPC and UTS namespaces joined
+/// (and its mappings given too), mount and PID namespaces of its own. The process is the
+/// namespace's root, with its maps, and what it makes belongs on the host to the mapped root.
+#[test]
+fn a_bundle_joins_a_running_containers_user_network_ipc_and_uts_namespaces() {
+    if !nsbox_common::root_and_busybox() {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    const ROOT: u32 = 300_000;
+    let mut sandbox = nsbox::Container::builder()
+        .namespaces(nsbox::Namespaces::all())
+        .uid_map([nsbox::IdMap::new(0, ROOT, 65536)])
+        .gid_map([nsbox::IdMap::new(0, ROOT, 65536)])
+        .hostname("pod")
+        .command("/bin/sleep")
+        .arg("100")
+        .spawn()
+        .unwrap();
+    let ns = |name: &str| format!("/proc/{}/ns/{name}", sandbox.pid());
+    let link = |name: &str| fs::read_link(ns(name)).unwrap().to_string_lossy().into_owned();
+    let volume = tempfile::Builder::new().prefix("nsbox-oci-userns-").tempdir().unwrap();
+    std::os::unix::fs::chown(volume.path(), Some(ROOT), Some(ROOT)).unwrap();
+    let map = json!([{"containerID": 0, "hostID": ROOT, "size": 65536}]);
+    let mut spec = nsbox_spec();
+    let patches = [
+        ("/linux/namespaces/1", json!({"type": "network", "path": ns("net")})),
+        ("/linux/namespaces/2", json!({"type": "ipc", "path": ns("ipc")})),
+        ("/linux/namespaces/3", json!({"type": "uts", "path": ns("uts")})),
+        ("/linux/namespaces/6", json!({"type": "user", "path": ns("user")})),
+        ("/linux/uidMappings", map.clone()),
+        ("/linux/gidMappings", map),
+        ("/hostname", json!(null)),
+        (
+            "/mounts/6",
+            json!({"destination": "/data", "type": "bind", "source": volume.path(), "options": ["rbind", "rw"]}),
+        ),
+    ];
+    for (pointer, value) in patches {
+        set(&mut spec, pointer, value);
+    }
+    let script = "echo \"uid: $(id -u)\"; echo \"map: $(cat /proc/self/uid_map)\"; echo \"hostname: $(hostname)\"; \
+                  echo \"ns: $(readlink /proc/self/ns/net) $(readlink /proc/self/ns/ipc) $(readlink /proc/self/ns/uts)\"; \
+                  touch /data/made";
+    let out = run(spec, script);
+    assert_eq!(field(&out, "uid"), "0", "{out}");
+    let own_map = fs::read_to_string(format!("/proc/{}/uid_map", sandbox.pid())).unwrap();
+    assert_eq!(field(&out, "map"), own_map.trim(), "{out}");
+    assert_eq!(field(&out, "hostname"), "pod", "{out}");
+    assert_eq!(
+        field(&out, "ns"),
+        format!("{} {} {}", link("net"), link("ipc"), link("uts")),
+        "{out}"
+    );
+    let made = fs::metadata(volume.path().join("made")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (ROOT, ROOT), "made as the mapped root");
+    sandbox.kill(nsbox::Signal::SIGKILL).unwrap();
+    sandbox.wait().unwrap();
+}
+
 /// `linux.resources.cpu.realtimeRuntime`: with realtime group scheduling (v1
 /// `cpu.rt_runtime_us`), a cgroup without a realtime budget cannot run a `SCHED_FIFO` task
 /// (the kernel refuses the policy); with the bundle's budget the payload runs as one.

@@ -65,7 +65,7 @@ pub(super) fn plan_kernel_fs(
     top: usize,
 ) -> Result<()> {
     let ns = config.namespaces;
-    let in_userns = ns.contains(Namespaces::USER);
+    let in_userns = config.in_user_namespace();
     let nosuid_noexec = libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV;
     match proc_slot {
         None => mount(plan, "proc", "/proc", nosuid_noexec, None, top)?,

@@ -8,7 +8,7 @@ use super::*;
 
 /// After the /dev tmpfs (open in slot `dev`) is filled with nsbox's own entries.
 pub(super) fn plan_device_nodes(plan: &mut Plan, config: &Config, dev: usize) -> Result<()> {
-    let in_userns = config.namespaces.contains(Namespaces::USER);
+    let in_userns = config.in_user_namespace();
     for node in &config.device_nodes {
         let path = crate::config::container_path(crate::Setting::DeviceNode, node.path())?;
         if crate::devices::host_dev_node(&path).is_some() {
