@@ -266,6 +266,16 @@ impl ContainerBuilder {
         self
     }
 
+    /// Spawns are born in user and network namespaces made ahead of time by `pool` where it
+    /// has a pair ready and this builder's configuration matches it (see [`NamespacePool`]);
+    /// otherwise they make their own, as without. Not serialized.
+    ///
+    /// [`NamespacePool`]: crate::NamespacePool
+    pub fn namespace_pool(&mut self, pool: &crate::NamespacePool) -> &mut Self {
+        self.settings.namespace_pool = Some(pool.clone());
+        self
+    }
+
     /// Lets the container outlive its handle: dropping the [`Container`] neither kills it nor
     /// waits for it, and the container survives the caller's exit.
     pub fn detach(&mut self) -> &mut Self {

@@ -133,6 +133,8 @@ impl Container {
         (config.stdin, config.stdout, config.stderr) = (None, None, None);
         // A warm pool's socket (issue 17): the launcher's EOF on it must not wait for this copy.
         config.pool_gate = None;
+        // A container's copy keeps no pool (and its refill thread) alive.
+        config.namespace_pool = None;
         // Held by the container itself, until it is reaped.
         self.keep_alive = std::mem::take(&mut config.keep_alive);
         // An exec gets a terminal only if it asks for one (ExecBuilder::tty).

@@ -134,6 +134,8 @@ pub struct Config {
     pub(crate) keep_alive: crate::keep_alive::KeepAlive,
     /// Hooks run once a payload executed (`ContainerBuilder::on_spawn`).
     pub(crate) on_spawn: crate::on_spawn::OnSpawn,
+    /// Pre-made user and network namespaces (`ContainerBuilder::namespace_pool`).
+    pub(crate) namespace_pool: Option<crate::NamespacePool>,
     /// The start gate and created hooks (`ContainerBuilder::start_gate`, `on_created`).
     pub(crate) start: crate::start_gate::StartControl,
     /// Process attributes and namespace settings: oom_score_adj, umask, sysctls, domainname,

@@ -99,6 +99,10 @@ pub(crate) struct Settings {
     /// Hooks run once a payload executed (`ContainerBuilder::on_spawn`): not serialized.
     #[cfg_attr(feature = "serde", serde(skip))]
     pub on_spawn: crate::on_spawn::OnSpawn,
+    /// Pre-made user and network namespaces (`ContainerBuilder::namespace_pool`): not
+    /// serialized.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub namespace_pool: Option<crate::NamespacePool>,
     /// The start gate and created hooks (`ContainerBuilder::start_gate`, `on_created`): not
     /// serialized.
     #[cfg_attr(feature = "serde", serde(skip))]
@@ -169,6 +173,7 @@ impl Default for Settings {
             stop_signal: None,
             keep_alive: Default::default(),
             on_spawn: Default::default(),
+            namespace_pool: None,
             start: Default::default(),
             process: Default::default(),
             masked_paths: None,
@@ -238,6 +243,7 @@ impl From<&Config> for Settings {
             stop_signal: Some(c.stop_signal),
             keep_alive: c.keep_alive,
             on_spawn: c.on_spawn,
+            namespace_pool: c.namespace_pool,
             start: c.start,
             process: c.process,
             masked_paths: c.masked_paths,

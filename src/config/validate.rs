@@ -313,6 +313,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         stop_signal: s.stop_signal.unwrap_or(crate::signal::Signal::SIGTERM),
         keep_alive: s.keep_alive,
         on_spawn: s.on_spawn,
+        namespace_pool: s.namespace_pool,
         start: s.start,
         process: s.process,
         masked_paths: crate::mount_paths::check(Setting::MaskedPaths, s.masked_paths)?,

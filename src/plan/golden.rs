@@ -51,7 +51,7 @@ fn map(b: &mut ContainerBuilder, host: u32, count: u32) {
 /// Renders the plan of `builder` (fork path, no cgroup) with the temp paths named.
 fn render(builder: &mut ContainerBuilder, dirs: &Dirs) -> String {
     let config = builder.build().expect("a valid config");
-    let plan = Plan::new(&config, ID, None, false).expect("plan");
+    let plan = Plan::new(&config, ID, None, false, None).expect("plan");
     plan.render()
         .replace(&*dirs.rootfs.to_string_lossy(), "$ROOTFS")
         .replace(&*dirs.data.to_string_lossy(), "$DATA")

@@ -48,6 +48,9 @@ pub(crate) struct Plan {
     /// A joined user namespace (its checked file and path), which an intermediate process
     /// enters before it clones the setup process (`spawn::userns`).
     pub user_namespace: Option<(OwnedFd, PathBuf)>,
+    /// A pre-made user and network namespace pair (`crate::namespace_pool`) the setup process
+    /// is born in: no `CLONE_NEWUSER | CLONE_NEWNET`, no id maps to write, the loopback up.
+    pub premade: Option<crate::namespace_pool::PremadeNamespaces>,
     /// The child writes `(step index, errno)` here on failure; CLOEXEC, so EOF means exec.
     pub error_fd: RawFd,
     pub parent: ParentEnds,
@@ -110,7 +113,13 @@ impl Plan {
     /// The plan for one container of `config`, joining `cgroup`; its setup process shares the
     /// caller's memory if `shared_memory` (see [`crate::shared_memory::allowed`]) and an init,
     /// if any, can execute its binary.
-    pub fn new(config: &Config, id: &str, cgroup: Option<&Cgroup>, shared_memory: bool) -> Result<Plan> {
+    pub fn new(
+        config: &Config,
+        id: &str,
+        cgroup: Option<&Cgroup>,
+        shared_memory: bool,
+        premade: Option<crate::namespace_pool::PremadeNamespaces>,
+    ) -> Result<Plan> {
         let ns = config.namespaces;
         let (error_r, error_w) = pipe()?;
         // A socket pair, not a pipe: the parent writes with MSG_NOSIGNAL, so a child that died
@@ -125,6 +134,10 @@ impl Plan {
         let status = if config.has_init() { Some(pipe()?) } else { None };
         let sync_w_raw = sync_w.as_raw_fd();
         let mut plan = Plan::bare(ns.bits(), (error_r, error_w.as_raw_fd()), Some(sync_w));
+        if premade.is_some() {
+            plan.clone_flags &= !((libc::CLONE_NEWUSER | libc::CLONE_NEWNET) as u64);
+            plan.premade = premade;
+        }
         if let Some(fd) = crate::pid1::memfd() {
             plan.binary = fd.as_raw_fd();
             plan.child_fds.push(fd);
@@ -344,6 +357,7 @@ impl Plan {
             id_maps: None,
             pid_namespace: None,
             user_namespace: None,
+            premade: None,
             error_fd: error.1,
             parent: ParentEnds {
                 error: error.0,
@@ -508,7 +522,7 @@ impl Plan {
                 Some(name.into()),
             );
         }
-        if ns.contains(Namespaces::NET) {
+        if ns.contains(Namespaces::NET) && self.premade.is_none() {
             self.push(Step::LoopbackUp, SetupStep::Loopback, Some("lo".into()));
         }
         Ok(())

@@ -40,4 +40,11 @@ pub enum PoolError {
     /// The pool's size is 0: nothing could ever be parked.
     #[error("a pool must park at least one container")]
     Empty,
+    /// A [`NamespacePool`](crate::NamespacePool)'s template does not make the namespaces it
+    /// pre-makes, or its size is 0.
+    #[error("a namespace pool {why}")]
+    NamespaceTemplate {
+        /// What its template or size lacks.
+        why: &'static str,
+    },
 }

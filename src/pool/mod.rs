@@ -10,6 +10,7 @@
 mod error;
 mod handout;
 mod refill;
+pub(crate) use refill::GRACE as REFILL_GRACE;
 mod run;
 mod spawner;
 mod stats;

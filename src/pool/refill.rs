@@ -16,7 +16,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// How long after a handout the next setup waits: the handout's exec and a short payload's
 /// start and exit take about a millisecond here.
-pub(super) const GRACE: Duration = Duration::from_millis(2);
+pub(crate) const GRACE: Duration = Duration::from_millis(2);
 
 /// Sets up one container: on this thread if the template has an init, else on the spawner
 /// thread, whose death alone (the process's) kills it (see `spawner`).

@@ -42,7 +42,8 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     // Until the container owns the cgroup, a failure removes it and reports what was left.
     let abandon = |e: Error, cgroup: Option<Cgroup>| e.with_cleanup(cgroup.map(|mut c| c.remove()).unwrap_or_default());
     let shared_memory = crate::shared_memory::allowed(config, cgroup.as_ref());
-    let mut plan = match Plan::new(config, &id, cgroup.as_ref(), shared_memory) {
+    let premade = config.namespace_pool.as_ref().and_then(|pool| pool.take(config));
+    let mut plan = match Plan::new(config, &id, cgroup.as_ref(), shared_memory, premade) {
         Ok(plan) => plan,
         Err(e) => return Err(abandon(e, cgroup)),
     };
@@ -119,9 +120,10 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
 
     // The child waits for one byte after the id maps (it joins its cgroups itself). Closing
     // the socket (on every path) makes a waiting child stop.
-    let mut handshake = match &plan.id_maps {
-        Some(maps) => maps.write(pid).map_err(Error::from),
-        None => Ok(()),
+    // A pre-made pair is mapped already; its fds are no longer needed.
+    let mut handshake = match (&plan.id_maps, plan.premade.take()) {
+        (Some(maps), None) => maps.write(pid).map_err(Error::from),
+        _ => Ok(()),
     };
     clock.mark("id maps");
     // Host network devices into the container's namespace, before anything runs in it.
@@ -272,8 +274,23 @@ fn decode_report(report: &[u8; protocol::REPORT_LEN], got: usize) -> (usize, Err
 fn clone(plan: &mut Plan, start: &ChildStart, cgroup_fd: Option<RawFd>) -> Result<(Pid, OwnedFd)> {
     let mut pidfd: RawFd = -1;
     let flags = plan.clone_flags | libc::CLONE_PIDFD as u64;
+    if let Some(premade) = &plan.premade {
+        let join = userns::Join {
+            user: premade.user.as_raw_fd(),
+            path: std::path::Path::new("(a pre-made user namespace)"),
+            net: Some(premade.net.as_raw_fd()),
+            premade: Some(plan.setup_stack.as_ref().map(Stack::range)),
+        };
+        return userns::clone(&join, flags, cgroup_fd, start);
+    }
     if let Some((userns, path)) = &plan.user_namespace {
-        return userns::clone(userns.as_raw_fd(), path, flags, cgroup_fd, start);
+        let join = userns::Join {
+            user: userns.as_raw_fd(),
+            path,
+            net: None,
+            premade: None,
+        };
+        return userns::clone(&join, flags, cgroup_fd, start);
     }
     let use_clone3 = crate::kernel::clone3_available();
     let ret = if use_clone3 {

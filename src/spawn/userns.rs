@@ -58,6 +58,7 @@ struct Handoff {
 
 const FAILED_JOIN: i32 = 1;
 const FAILED_CLONE: i32 = 2;
+const FAILED_JOIN_NET: i32 = 3;
 
 /// An anonymous shared page holding a [`Handoff`], unmapped on drop.
 struct Page(*mut Handoff);
@@ -119,15 +120,29 @@ fn page_size() -> usize {
     if size > 0 { size as usize } else { 4096 }
 }
 
+/// The namespaces the intermediate enters before it clones the setup process.
+pub(super) struct Join<'a> {
+    pub user: RawFd,
+    /// The path the user namespace was opened from (for errors).
+    pub path: &'a Path,
+    /// A network namespace to enter too: a pre-made pair's, owned by `user`.
+    pub net: Option<RawFd>,
+    /// A pre-made pair (`crate::namespace_pool`): a child of the caller's user namespace,
+    /// owned by its euid, so joining it leaves the memory's dumpable flag alone and the
+    /// intermediate may share the caller's memory; `setup_stack`: the setup process's, when
+    /// it shares it too.
+    pub premade: Option<Option<(*mut u8, usize)>>,
+}
+
 /// Clones the setup process (`flags`: its `CLONE_NEW*` bits; into `cgroup_fd` when given)
-/// through an intermediate that joins the user namespace `userns` (opened from `path`).
+/// through an intermediate that joins `join`'s namespaces.
 pub(super) fn clone(
-    userns: RawFd,
-    path: &Path,
+    join: &Join<'_>,
     flags: u64,
     cgroup_fd: Option<RawFd>,
     start: &ChildStart,
 ) -> Result<(Pid, OwnedFd)> {
+    let path = join.path;
     if !crate::kernel::clone3_available() {
         // clone(2) has no CLONE_PIDFD beside CLONE_PARENT_SETTID (both use parent_tid).
         return Err(SetupError::new(SetupStep::Clone, None, Errno::ENOSYS).into());
@@ -155,22 +170,73 @@ pub(super) fn clone(
     intermediate.exit_signal = libc::SIGCHLD as u64;
 
     let blocked = BlockedSignals::new();
-    let cloned = sys::clone3(&intermediate);
-    if cloned == Ok(0) {
-        // The intermediate, signals still blocked (the guard is never dropped here).
-        run_intermediate(userns, &setup, handoff, start);
+    #[cfg(target_arch = "x86_64")]
+    let shared = match join.premade {
+        Some(setup_stack) if crate::shared_memory::supported() => Some((
+            crate::stack::Stack::new().map_err(|e| Error::io("map the intermediate's stack", e))?,
+            setup_stack,
+        )),
+        _ => None,
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let shared: Option<((), Option<(*mut u8, usize)>)> = None;
+    if let Some((_, Some((low, size)))) = &shared {
+        setup.flags |= libc::CLONE_VM as u64;
+        setup.stack = *low as u64;
+        setup.stack_size = *size as u64;
     }
+    // Kept where the intermediate on the caller's memory reads it until it is reaped.
+    let vm = shared.as_ref().map(|_| VmIntermediate {
+        user: join.user,
+        net: join.net.unwrap_or(-1),
+        setup: &setup,
+        handoff,
+        start,
+    });
+    let cloned = match (&shared, &vm) {
+        #[cfg(target_arch = "x86_64")]
+        (Some((stack, _)), Some(vm)) => {
+            let (low, size) = stack.range();
+            intermediate.flags |= libc::CLONE_VM as u64;
+            intermediate.stack = low as u64;
+            intermediate.stack_size = size as u64;
+            let arg = vm as *const VmIntermediate as *mut libc::c_void;
+            // SAFETY: the stack is the intermediate's alone and outlives it (reaped below,
+            // before `shared` drops); `run_vm_intermediate` uses no thread-locals and never
+            // returns; `vm`, `setup`, the page and `start` outlive it.
+            unsafe { crate::stack::clone3_on_stack(&mut intermediate, run_vm_intermediate, arg) }
+        }
+        _ => {
+            let cloned = sys::clone3(&intermediate);
+            if cloned == Ok(0) {
+                // The intermediate, signals still blocked (the guard is never dropped here).
+                run_intermediate(join, &setup, handoff, start);
+            }
+            cloned
+        }
+    };
     drop(blocked);
     let _intermediate_pid =
         cloned.map_err(|errno| Error::from(SetupError::new(SetupStep::Clone, None, Errno::from_nix(errno))))?;
     // SAFETY: the kernel stored a new pidfd that nothing else owns.
     let intermediate_pidfd = unsafe { OwnedFd::from_raw_fd(intermediate_pidfd) };
     let reaped = reap(&intermediate_pidfd);
+    if reaped.is_err() {
+        // It may still run on its stack: never unmapped or reused then.
+        std::mem::forget(shared);
+    } else {
+        drop(shared);
+    }
     let (tid, pidfd, failed, errno) = page.read();
     if tid != 0 {
         // SAFETY: a nonzero pid means the clone succeeded and installed this pidfd in this
         // process's fd table (CLONE_FILES); nothing else owns it.
         let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+        if join.premade.is_some() {
+            // No PID namespace is joined beside a new user namespace (the configuration
+            // refuses it): the intermediate, and so `tid`, is in the caller's.
+            return Ok((Pid::from_raw(tid), pidfd));
+        }
         return match pid_of(&pidfd) {
             Ok(pid) => Ok((pid, pidfd)),
             Err(e) => {
@@ -183,6 +249,7 @@ pub(super) fn clone(
     let errno = Errno::from_raw(errno);
     Err(match failed {
         FAILED_JOIN => SetupError::new(SetupStep::JoinNamespaces, Some(path.to_path_buf()), errno),
+        FAILED_JOIN_NET => SetupError::new(SetupStep::JoinNetwork, None, errno),
         FAILED_CLONE => SetupError::new(SetupStep::Clone, None, errno),
         // Killed before it could say (the joined namespace's root may signal it).
         _ => SetupError::new(SetupStep::Clone, None, Errno::ECANCELED),
@@ -192,19 +259,73 @@ pub(super) fn clone(
 
 /// The intermediate: raw syscalls only (a copy of a possibly multi-threaded caller), signals
 /// blocked, never returns. Its failures go to the shared page.
-fn run_intermediate(userns: RawFd, setup: &libc::clone_args, handoff: *mut Handoff, start: &ChildStart) -> ! {
+fn run_intermediate(join: &Join<'_>, setup: &libc::clone_args, handoff: *mut Handoff, start: &ChildStart) -> ! {
     let joined = sys::prctl(libc::PR_SET_DUMPABLE, 0)
-        .and_then(|()| sys::setns(userns, libc::CLONE_NEWUSER))
+        .and_then(|()| sys::setns(join.user, libc::CLONE_NEWUSER))
         // The join committed new credentials, which may have made the memory dumpable again.
         .and_then(|()| sys::prctl(libc::PR_SET_DUMPABLE, 0));
     let (failed, errno) = match joined {
         Err(errno) => (FAILED_JOIN, errno),
-        Ok(()) => match sys::clone3(setup) {
-            Ok(0) => crate::child::run(start),
-            Ok(_) => sys::exit(0),
-            Err(errno) => (FAILED_CLONE, errno),
+        Ok(()) => match join.net.map_or(Ok(()), |net| sys::setns(net, libc::CLONE_NEWNET)) {
+            Err(errno) => (FAILED_JOIN_NET, errno),
+            Ok(()) => match sys::clone3(setup) {
+                Ok(0) => crate::child::run(start),
+                Ok(_) => sys::exit(0),
+                Err(errno) => (FAILED_CLONE, errno),
+            },
         },
     };
+    fail_intermediate(handoff, failed, errno)
+}
+
+/// What the intermediate on the caller's memory reads, prepared by the caller.
+struct VmIntermediate<'a> {
+    user: RawFd,
+    /// -1: none.
+    net: RawFd,
+    setup: &'a libc::clone_args,
+    handoff: *mut Handoff,
+    start: &'a ChildStart,
+}
+
+/// The intermediate of a pre-made pair, on the caller's memory and its own stack: joins the
+/// pair (no dumpable flag to set: it is the caller's memory's, and the join leaves it alone,
+/// see `crate::namespace_pool`), clones the setup process (on its stack, sharing the memory
+/// too, when `setup` says so), exits. Raw syscalls only, signals blocked, never returns.
+#[cfg(target_arch = "x86_64")]
+extern "C" fn run_vm_intermediate(arg: *mut libc::c_void) -> ! {
+    // SAFETY: the caller's VmIntermediate, alive until this process is reaped.
+    let vm = unsafe { &*(arg as *const VmIntermediate<'_>) };
+    let (failed, errno) = match sys::setns(vm.user, libc::CLONE_NEWUSER) {
+        Err(errno) => (FAILED_JOIN, errno),
+        Ok(()) => match (vm.net >= 0).then(|| sys::setns(vm.net, libc::CLONE_NEWNET)) {
+            Some(Err(errno)) => (FAILED_JOIN_NET, errno),
+            _ => {
+                let cloned = match vm.setup.flags & libc::CLONE_VM as u64 {
+                    0 => match sys::clone3(vm.setup) {
+                        Ok(0) => crate::child::run(vm.start),
+                        other => other,
+                    },
+                    _ => {
+                        let mut setup = *vm.setup;
+                        let start = vm.start as *const ChildStart as *mut libc::c_void;
+                        // SAFETY: the setup stack is the plan's, used by this child alone; the
+                        // start and the plan outlive it (see crate::shared_memory).
+                        unsafe { crate::stack::clone3_on_stack(&mut setup, crate::child::run_shared, start) }
+                    }
+                };
+                match cloned {
+                    Ok(_) => sys::exit(0),
+                    Err(errno) => (FAILED_CLONE, errno),
+                }
+            }
+        },
+    };
+    fail_intermediate(vm.handoff, failed, errno)
+}
+
+/// The intermediate's failure, into the shared page; then its exit.
+fn fail_intermediate(handoff: *mut Handoff, failed: i32, errno: nix::errno::Errno) -> ! {
     // SAFETY: the shared page, mapped in this copy of the caller's memory until it exits.
     unsafe {
         std::ptr::write_volatile(addr_of_mut!((*handoff).errno), errno as i32);

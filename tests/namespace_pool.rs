@@ -1,0 +1,276 @@
+//! Pre-made user and network namespaces (`nsbox::NamespacePool`, issue 17): a spawn naming
+//! the pool is born in a pair made ahead of time, which is its own (its root has every
+//! capability over its network, the network belongs to its user namespace, the id maps are
+//! the configuration's, the loopback is up), used once; a spawn that does not match makes its
+//! own; the intermediate that enters the pair is gone before anything of the container runs;
+//! the caller stays dumpable; dropping the pool leaves nothing behind.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Snapshot, sh_builder, stdout_of};
+use nsbox::{
+    Capability, Container, ContainerBuilder, Error, IdMap, NamespacePool, Namespaces, Network, PoolError, Signal,
+};
+
+/// A generous bound for the refill thread to make what a test waits for.
+const FILL_LIMIT: Duration = Duration::from_secs(30);
+
+fn template() -> ContainerBuilder {
+    let mut b = Container::builder();
+    b.namespaces(Namespaces::all()).command("/bin/true");
+    b
+}
+
+fn full_pool(size: usize) -> NamespacePool {
+    let pool = NamespacePool::new(&template(), size).unwrap();
+    assert!(pool.wait_full(FILL_LIMIT), "the pool did not fill: {:?}", pool.stats());
+    pool
+}
+
+fn ns_inode(pid: u32, name: &str) -> u64 {
+    std::fs::metadata(format!("/proc/{pid}/ns/{name}")).unwrap().ino()
+}
+
+/// `NS_GET_USERNS` (`_IO(0xb7, 0x1)`): the user namespace that owns a namespace.
+const NS_GET_USERNS: libc::c_ulong = 0xb701;
+
+/// The inode of the user namespace owning `/proc/PID/ns/NAME`.
+fn owner_of(pid: u32, name: &str) -> u64 {
+    let file = std::fs::File::open(format!("/proc/{pid}/ns/{name}")).unwrap();
+    // SAFETY: an ioctl without argument on an fd this function owns; returns a new fd.
+    let fd = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_USERNS as _) };
+    assert!(fd >= 0, "NS_GET_USERNS on {name}: {}", std::io::Error::last_os_error());
+    // SAFETY: the ioctl returned a new fd nothing else owns.
+    let owner = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    owner.metadata().unwrap().ino()
+}
+
+fn finish(mut container: Container) {
+    container.kill(Signal::SIGKILL).unwrap();
+    container.wait().unwrap();
+}
+
+/// What the payload sees of its user and network namespaces, and what its root may do there:
+/// change lo's MTU (CAP_NET_ADMIN over the network namespace), mount a tmpfs (over the mount
+/// namespace, which the pair's user namespace owns too).
+const PROBE: &str = "cat /proc/self/uid_map /proc/self/gid_map; cat /sys/class/net/lo/flags; \
+    busybox ip link set lo mtu 1400 && cat /sys/class/net/lo/mtu; \
+    mount -t tmpfs t /tmp && echo mounted";
+
+#[test]
+fn a_spawn_is_born_in_a_pre_made_pair_that_is_its_own() {
+    let _serial = common::exclusive();
+    if !common::root_and_busybox() {
+        return;
+    }
+    let pool = full_pool(1);
+    let probe = || {
+        let mut b = sh_builder(PROBE);
+        b.namespaces(Namespaces::all())
+            .cap_add(Capability::CAP_NET_ADMIN)
+            .cap_add(Capability::CAP_SYS_ADMIN);
+        b
+    };
+    let cold = stdout_of(&probe().output().unwrap());
+    assert_eq!(pool.stats().hits, 0, "a builder without the pool does not use it");
+    let warm = stdout_of(&probe().namespace_pool(&pool).output().unwrap());
+    assert_eq!(pool.stats().hits, 1, "{:?}", pool.stats());
+    // The same maps, lo up (IFF_UP | IFF_LOOPBACK | IFF_RUNNING...), the same powers.
+    assert_eq!(warm, cold);
+    assert!(warm.contains("0x9") && warm.contains("1400\nmounted"), "{warm}");
+}
+
+#[test]
+fn the_network_belongs_to_the_containers_user_namespace_and_each_pair_is_used_once() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let pool = full_pool(2);
+    let host = (
+        ns_inode(std::process::id(), "user"),
+        ns_inode(std::process::id(), "net"),
+    );
+    let mut seen = BTreeSet::new();
+    let mut containers = Vec::new();
+    for _ in 0..4 {
+        assert!(pool.wait_full(FILL_LIMIT));
+        let container = template()
+            .namespace_pool(&pool)
+            .command("/bin/sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let pid = container.pid();
+        let (user, net) = (ns_inode(pid, "user"), ns_inode(pid, "net"));
+        assert_ne!((user, net), host);
+        assert_eq!(
+            owner_of(pid, "net"),
+            user,
+            "the pair's network belongs to its user namespace"
+        );
+        assert_eq!(owner_of(pid, "mnt"), user, "and so do the namespaces the clone made");
+        assert!(seen.insert(user) && seen.insert(net), "a pair was used twice");
+        containers.push(container);
+    }
+    assert_eq!(pool.stats().hits, 4, "{:?}", pool.stats());
+    containers.into_iter().for_each(finish);
+}
+
+#[test]
+fn a_spawn_that_does_not_match_the_pool_makes_its_own() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let pool = full_pool(1);
+    let other_maps = template()
+        .namespace_pool(&pool)
+        .uid_map([IdMap::new(0, 300_000, 65536)])
+        .gid_map([IdMap::new(0, 300_000, 65536)])
+        .status()
+        .unwrap();
+    assert!(other_maps.success());
+    let host_network = template()
+        .namespace_pool(&pool)
+        .network(Network::Host)
+        .status()
+        .unwrap();
+    assert!(host_network.success());
+    let stats = pool.stats();
+    assert_eq!((stats.hits, stats.unmatched, stats.ready), (0, 2, 1), "{stats:?}");
+    // And one that matches but finds none ready makes its own too.
+    let drained = template().namespace_pool(&pool).status().unwrap();
+    let again = template().namespace_pool(&pool).status().unwrap();
+    assert!(drained.success() && again.success());
+    let stats = pool.stats();
+    assert_eq!(stats.hits + stats.misses, 2, "{stats:?}");
+    assert!(stats.hits >= 1, "{stats:?}");
+}
+
+#[test]
+fn a_template_without_both_namespaces_or_an_empty_pool_is_refused() {
+    let refused = |b: &ContainerBuilder, size| match NamespacePool::new(b, size) {
+        Err(Error::Pool(PoolError::NamespaceTemplate { why })) => why,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let mut no_net = template();
+    no_net.namespaces(Namespaces::all() - Namespaces::NET);
+    assert!(refused(&no_net, 1).contains("user and network"));
+    let mut host = template();
+    host.network(Network::Host);
+    assert!(refused(&host, 1).contains("Network::None"));
+    assert!(refused(&template(), 0).contains("at least one"));
+}
+
+/// Only the setup process is the caller's child when the container is released: the
+/// intermediate, which shared the caller's memory inside the pair's user namespace, is gone.
+#[test]
+fn the_intermediate_is_gone_before_anything_of_the_container_runs() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let pool = full_pool(1);
+    let before = common::children_of(std::process::id());
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = seen.clone();
+    let out = sh_builder("true")
+        .namespaces(Namespaces::all())
+        .namespace_pool(&pool)
+        .on_created(move |pid| {
+            let children = common::children_of(std::process::id());
+            let new: Vec<u32> = children.difference(&before).copied().collect();
+            record.lock().unwrap().push(format!("children {new:?} setup {pid}"));
+            Ok(())
+        })
+        .output()
+        .unwrap();
+    stdout_of(&out);
+    assert_eq!(pool.stats().hits, 1);
+    let seen = seen.lock().unwrap().clone();
+    let setup = seen[0].rsplit(' ').next().unwrap();
+    assert_eq!(seen, [format!("children [{setup}] setup {setup}")]);
+}
+
+/// The intermediate joins the pair on the caller's memory: the join must not touch the
+/// memory's dumpable flag (`commit_creds` resets it unless the new user namespace is a child
+/// of the old one owned by its euid, which a pair's is).
+#[test]
+fn the_caller_stays_dumpable() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    // SAFETY: prctl without pointers.
+    let dumpable = || unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
+    assert_eq!(dumpable(), 1);
+    let pool = full_pool(2);
+    for _ in 0..2 {
+        assert!(template().namespace_pool(&pool).status().unwrap().success());
+    }
+    assert_eq!(pool.stats().hits, 2);
+    assert_eq!(dumpable(), 1, "a pair's join changed the caller's dumpable flag");
+}
+
+#[test]
+fn a_pool_and_its_containers_leave_nothing_behind() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let threads = || std::fs::read_dir("/proc/self/task").unwrap().count();
+    let (before, threads_before) = (Snapshot::take(), threads());
+    {
+        let pool = full_pool(3);
+        let builder = template().namespace_pool(&pool).clone();
+        for _ in 0..3 {
+            assert!(pool.wait_full(FILL_LIMIT));
+            assert!(builder.clone().status().unwrap().success());
+        }
+        // A failing one: the pair is used up, nothing of it stays.
+        assert!(pool.wait_full(FILL_LIMIT));
+        let failed = builder.clone().command("/nonexistent").status();
+        assert!(failed.is_err());
+        assert_eq!(pool.stats().hits, 4, "{:?}", pool.stats());
+        // The builder's clone keeps the pool alive; both go here.
+    }
+    before.assert_unchanged("a namespace pool");
+    common::wait_until("the refill thread to end", FILL_LIMIT, || threads() == threads_before);
+}
+
+/// Exec into a container born in a pair joins the pair's namespaces, as for any container.
+#[test]
+fn exec_into_a_container_born_in_a_pair_is_in_its_namespaces() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let pool = full_pool(1);
+    let container = template()
+        .namespace_pool(&pool)
+        .command("/bin/sleep")
+        .arg("100")
+        .spawn()
+        .unwrap();
+    assert_eq!(pool.stats().hits, 1);
+    let out = container
+        .exec()
+        .command("/bin/sh")
+        .args(["-c", "readlink /proc/self/ns/user /proc/self/ns/net"])
+        .output()
+        .unwrap();
+    let expected = format!(
+        "user:[{}]\nnet:[{}]\n",
+        ns_inode(container.pid(), "user"),
+        ns_inode(container.pid(), "net")
+    );
+    assert_eq!(stdout_of(&out), expected);
+    finish(container);
+}
