@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nsbox::{Container, ContainerBuilder, Namespaces, Pool, Rootfs, Seccomp, StartKind};
+use nsbox::{Container, ContainerBuilder, NamespacePool, Namespaces, Pool, Rootfs, Seccomp, StartKind};
 use nsbox_image::run::{ImageRun, Overrides, RootStrategy};
 use nsbox_image::unpack::{Limits, Mode, Options, apply_layer};
 use nsbox_image::{Source, Store};
@@ -51,6 +51,8 @@ const EXEC_TARGET_RUNC: &str = "nsbox-compare-exec-runc";
 const BASELINE: &str = "baseline";
 /// The warm pool's runner.
 const POOL_RUNNER: &str = "nsbox Pool (warm, 2 parked)";
+/// The cold spawn born in pre-made user and network namespaces.
+const PREMADE_RUNNER: &str = "nsbox + NamespacePool (pre-made user+net ns)";
 
 /// How one runner starts `/bin/true`.
 enum Launch {
@@ -67,6 +69,9 @@ enum Launch {
     /// refill of the one it took is waited for after the measurement, untimed, so it runs
     /// beside no other runner.
     NsboxPool(Box<Pool>),
+    /// nsbox's cold spawn born in pre-made user and network namespaces (`NamespacePool`,
+    /// issue 17): timed once a pair is ready; the refill waited for afterwards, untimed.
+    NsboxPremade(Box<ContainerBuilder>, NamespacePool),
 }
 
 /// One tool on one workload, with its samples.
@@ -142,6 +147,20 @@ impl Runner {
                 while pool.stats().parked < pool.size() && Instant::now() < refilled {
                     std::thread::sleep(Duration::from_micros(50));
                 }
+                match status.success() {
+                    true => Ok(elapsed),
+                    false => Err(format!("exited with {status}")),
+                }
+            }
+            Launch::NsboxPremade(builder, pool) => {
+                if !pool.wait_full(Duration::from_secs(5)) {
+                    eprintln!("{} / {}: no pre-made pair after 5 s", self.workload, self.name);
+                }
+                let start = Instant::now();
+                let status = builder.status().map_err(|e| e.to_string())?;
+                let elapsed = start.elapsed();
+                // Untimed: the refill, so that it never runs beside another runner's spawn.
+                pool.wait_full(Duration::from_secs(5));
                 match status.success() {
                     true => Ok(elapsed),
                     false => Err(format!("exited with {status}")),
@@ -317,6 +336,18 @@ fn runners(dir: &Path) -> Vec<Runner> {
         Ok(p) => list.push(Runner::new(WORKLOAD_A, POOL_RUNNER, Launch::NsboxPool(Box::new(p)))),
         Err(e) => println!("**{WORKLOAD_A} / {POOL_RUNNER} dropped**: {e}"),
     }
+    // (a) cold, born in pre-made user and network namespaces.
+    let premade = |builder: ContainerBuilder| {
+        NamespacePool::new(&builder, 1).map(|pool| {
+            let mut builder = builder;
+            builder.namespace_pool(&pool);
+            Launch::NsboxPremade(Box::new(builder), pool)
+        })
+    };
+    match premade(nsbox(Seccomp::unconfined())) {
+        Ok(launch) => list.push(Runner::new(WORKLOAD_A, PREMADE_RUNNER, launch)),
+        Err(e) => println!("**{WORKLOAD_A} / {PREMADE_RUNNER} dropped**: {e}"),
+    }
 
     // (b) + Docker's default seccomp profile.
     list.push(Runner::nsbox(WORKLOAD_B, nsbox(Seccomp::docker_default())));
@@ -335,6 +366,12 @@ fn runners(dir: &Path) -> Vec<Runner> {
     match pool(Seccomp::docker_default(), true) {
         Ok(p) => list.push(Runner::new(WORKLOAD_C, POOL_RUNNER, Launch::NsboxPool(Box::new(p)))),
         Err(e) => println!("**{WORKLOAD_C} / {POOL_RUNNER} dropped**: {e}"),
+    }
+    let mut limited_premade = nsbox(Seccomp::docker_default());
+    limited_premade.pids_limit(64).cpu_limit(1.0);
+    match premade(limited_premade) {
+        Ok(launch) => list.push(Runner::new(WORKLOAD_C, PREMADE_RUNNER, launch)),
+        Err(e) => println!("**{WORKLOAD_C} / {PREMADE_RUNNER} dropped**: {e}"),
     }
     if installed("crun") {
         list.push(Runner::command(

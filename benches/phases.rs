@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use nsbox::{Container, ContainerBuilder, Namespaces, Rootfs, Seccomp};
+use nsbox::{Container, ContainerBuilder, NamespacePool, Namespaces, Rootfs, Seccomp};
 
 mod common;
 
@@ -29,6 +29,8 @@ struct Samples {
     order: Vec<String>,
     totals: Vec<Duration>,
     walls: Vec<Duration>,
+    /// Pre-made user and network namespaces, waited for (untimed) before each spawn.
+    premade: Option<NamespacePool>,
 }
 
 impl Samples {
@@ -46,7 +48,17 @@ impl Samples {
             order: Vec::new(),
             totals: Vec::new(),
             walls: Vec::new(),
+            premade: None,
         }
+    }
+
+    /// The same, born in pre-made user and network namespaces (`NamespacePool`).
+    fn premade(name: &'static str, configure: impl FnOnce(&mut ContainerBuilder)) -> Samples {
+        let mut samples = Samples::new(name, configure);
+        let pool = NamespacePool::new(&samples.builder, 1).expect("a namespace pool");
+        samples.builder.namespace_pool(&pool);
+        samples.premade = Some(pool);
+        samples
     }
 
     /// Forgets the samples (of the warm-up spawn), keeping the order of the phases.
@@ -58,6 +70,13 @@ impl Samples {
 
     /// One spawn -> exit, recording its phases.
     fn spawn_once(&mut self) {
+        if let Some(pool) = &self.premade {
+            assert!(
+                pool.wait_full(Duration::from_secs(5)),
+                "{}: no pre-made pair",
+                self.name
+            );
+        }
         let start = Instant::now();
         let mut container = self.builder.spawn().unwrap_or_else(|e| panic!("{}: {e}", self.name));
         let timings = container.setup_timings().clone();
@@ -129,6 +148,9 @@ fn main() {
     let mut configs = vec![
         Samples::new("all namespaces", |_| {}),
         Samples::new("all + busybox rootfs", |b| {
+            b.rootfs(Rootfs::dir(rootfs.path()));
+        }),
+        Samples::premade("busybox rootfs, pre-made ns", |b| {
             b.rootfs(Rootfs::dir(rootfs.path()));
         }),
         Samples::new("all + docker seccomp", |b| {

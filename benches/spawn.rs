@@ -14,7 +14,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
-use nsbox::{Container, ContainerBuilder, IdMap, Mount, Namespaces, Pool, Port, Profile, Rootfs, Seccomp, StartKind};
+use nsbox::{
+    Container, ContainerBuilder, IdMap, Mount, NamespacePool, Namespaces, Pool, Port, Profile, Rootfs, Seccomp,
+    StartKind,
+};
 
 mod common;
 
@@ -165,6 +168,7 @@ fn spawn_true(c: &mut Criterion) {
     });
     drop(target);
     pool_rows(&mut group, rootfs.path(), !common::memory_hierarchy_visible());
+    premade_row(&mut group, rootfs.path());
     // Criterion runs one benchmark after the other: the baseline again at the end shows how far
     // the machine drifted meanwhile.
     group.bench_function("fork+exec (baseline, again)", baseline);
@@ -211,6 +215,32 @@ fn pool_rows(
         });
         eprintln!("{name}: {:?} ({cold} spawns found none parked)", pool.stats());
     }
+}
+
+/// A cold spawn born in pre-made user and network namespaces (`NamespacePool`, issue 17):
+/// each iteration waits (untimed) for the pair, then times spawn -> exit. Beside the
+/// comparison runner's (a), whose namespaces the spawn makes itself.
+fn premade_row(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, rootfs: &std::path::Path) {
+    let mut builder = Container::builder();
+    builder
+        .rootfs(Rootfs::dir(rootfs))
+        .seccomp(Seccomp::unconfined())
+        .command("/bin/true");
+    let pool = NamespacePool::new(&builder, 1).expect("a namespace pool");
+    builder.namespace_pool(&pool);
+    group.bench_function("all + busybox rootfs, pre-made user+net ns", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                assert!(pool.wait_full(Duration::from_secs(5)), "no pre-made pair");
+                let start = Instant::now();
+                assert!(builder.status().expect("spawn the container").success());
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    eprintln!("pre-made user+net ns: {:?}", pool.stats());
 }
 
 criterion_group!(benches, spawn_true);
