@@ -16,7 +16,8 @@
 //! - `NSBOX_COMPARE_IDLE_MS` (150): the idle time before each spawn of the cold pass.
 //! - `NSBOX_COMPARE_MEMORY` (20): idle containers for the memory measurement (0: skip).
 //! - `NSBOX_COMPARE_THROUGHPUT` (300), `NSBOX_COMPARE_THROUGHPUT_ROUNDS` (5): spawns per
-//!   runner and round of the throughput table (one worker per CPU; 0: skip).
+//!   runner and round of the throughput table (0: skip); `NSBOX_COMPARE_THROUGHPUT_WORKERS`
+//!   (one per CPU): its worker threads.
 //! - `NSBOX_COMPARE_RUNNERS`: comma-separated parts of runner names to keep (say `nsbox` or
 //!   `nsbox,crun`); the baselines always run. Default: every runner.
 //! - `NSBOX_COMPARE_WORKLOADS`: comma-separated prefixes of workloads to keep (say `(a),(c)`);

@@ -94,7 +94,8 @@ fn rate(job: Job<'_>, count: usize, workers: usize, round: usize) -> Result<f64,
 
 /// Measures and prints the table.
 pub(crate) fn print_throughput(runners: &[Runner], count: usize, rounds: usize) {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let workers = super::env_number("NSBOX_COMPARE_THROUGHPUT_WORKERS", cpus as u64) as usize;
     let chosen: Vec<(&Runner, Job<'_>)> = runners.iter().filter_map(|r| Some((r, Job::of(r)?))).collect();
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); chosen.len()];
     let mut failed: Vec<Option<String>> = vec![None; chosen.len()];
