@@ -178,16 +178,23 @@ fn the_intermediate_is_gone_before_anything_of_the_container_runs() {
         return;
     }
     let pool = full_pool(1);
-    let before = common::children_of(std::process::id());
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let record = seen.clone();
     let out = sh_builder("true")
         .namespaces(Namespaces::all())
         .namespace_pool(&pool)
         .on_created(move |pid| {
-            let children = common::children_of(std::process::id());
-            let new: Vec<u32> = children.difference(&before).copied().collect();
-            record.lock().unwrap().push(format!("children {new:?} setup {pid}"));
+            // The caller's children in the setup process's user namespace: the refill's next
+            // holder, a child too, is in a user namespace of its own.
+            let userns = ns_inode(pid, "user");
+            let inside: Vec<u32> = common::children_of(std::process::id())
+                .into_iter()
+                .filter(|child| std::fs::metadata(format!("/proc/{child}/ns/user")).is_ok_and(|m| m.ino() == userns))
+                .collect();
+            record
+                .lock()
+                .unwrap()
+                .push(format!("in its user namespace {inside:?} setup {pid}"));
             Ok(())
         })
         .output()
@@ -196,7 +203,7 @@ fn the_intermediate_is_gone_before_anything_of_the_container_runs() {
     assert_eq!(pool.stats().hits, 1);
     let seen = seen.lock().unwrap().clone();
     let setup = seen[0].rsplit(' ').next().unwrap();
-    assert_eq!(seen, [format!("children [{setup}] setup {setup}")]);
+    assert_eq!(seen, [format!("in its user namespace [{setup}] setup {setup}")]);
 }
 
 /// The intermediate joins the pair on the caller's memory: the join must not touch the
@@ -273,4 +280,67 @@ fn exec_into_a_container_born_in_a_pair_is_in_its_namespaces() {
     );
     assert_eq!(stdout_of(&out), expected);
     finish(container);
+}
+
+/// Two pools refilling at once beside a fork that never executes (it holds a copy of every fd
+/// of the caller): each holder keeps only its own pipe, so neither waits for the other, and both
+/// pools fill and drop.
+#[test]
+fn two_pools_fill_beside_each_other_and_a_lingering_fork() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    // SAFETY: the child only sleeps and exits (async-signal-safe calls).
+    let lingering = unsafe { libc::fork() };
+    if lingering == 0 {
+        // SAFETY: as above.
+        unsafe {
+            libc::sleep(60);
+            libc::_exit(0);
+        }
+    }
+    let (a, b) = (
+        NamespacePool::new(&template(), 3).unwrap(),
+        NamespacePool::new(&template(), 3).unwrap(),
+    );
+    let filled = (a.wait_full(FILL_LIMIT), b.wait_full(FILL_LIMIT));
+    // SAFETY: the child forked above.
+    unsafe {
+        libc::kill(lingering, libc::SIGKILL);
+        libc::waitpid(lingering, std::ptr::null_mut(), 0);
+    }
+    assert_eq!(filled, (true, true), "{:?} {:?}", a.stats(), b.stats());
+    assert!(template().namespace_pool(&a).status().unwrap().success());
+    assert!(template().namespace_pool(&b).status().unwrap().success());
+    assert_eq!((a.stats().hits, b.stats().hits), (1, 1));
+    drop((a, b));
+}
+
+/// Root mapped to an unprivileged host id: the setup process cannot share the caller's memory
+/// (its credential change would reset the dumpable flag), so the intermediate, which does,
+/// forks it. With a pids limit: the cgroup is joined from inside the pair too.
+#[test]
+fn a_pair_with_unprivileged_maps_and_limits_forks_its_setup_process() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let mut builder = template();
+    builder
+        .uid_map([IdMap::new(0, 300_000, 65536)])
+        .gid_map([IdMap::new(0, 300_000, 65536)])
+        .pids_limit(32);
+    let pool = NamespacePool::new(&builder, 1).unwrap();
+    assert!(pool.wait_full(FILL_LIMIT));
+    let out = builder
+        .namespace_pool(&pool)
+        .command("/bin/sh")
+        .args(["-c", "cat /proc/self/uid_map; cat /sys/class/net/lo/flags"])
+        .output()
+        .unwrap();
+    assert_eq!(pool.stats().hits, 1, "{:?}", pool.stats());
+    let text = stdout_of(&out);
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(fields, ["0", "300000", "65536", "0x9"]);
 }

@@ -333,3 +333,30 @@ fn rootless_inner_idmapped_bind_is_refused_naming_the_source() {
         (SetupStep::IdmapMount, Some(shared.path()), Errno::EPERM)
     );
 }
+
+/// A namespace pool fills for an unprivileged caller (the holder brings `lo` up itself: the
+/// caller may not enter the pair's network namespace), a spawn is born in a pair, and the
+/// caller's dumpable flag is left alone by the join.
+#[test]
+fn rootless_inner_namespace_pool_fills_and_is_used() {
+    if !inner() {
+        return;
+    }
+    let mut template = Container::builder();
+    template.command("/bin/true");
+    let pool = nsbox::NamespacePool::new(&template, 2).unwrap();
+    assert!(
+        pool.wait_full(std::time::Duration::from_secs(30)),
+        "the pool did not fill: {:?}",
+        pool.stats()
+    );
+    let out = common::sh_builder("cat /sys/class/net/lo/flags /proc/self/uid_map")
+        .namespace_pool(&pool)
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(pool.stats().hits, 1, "{:?}", pool.stats());
+    assert!(text.starts_with("0x9\n") && text.contains("65534"), "{text}");
+    // SAFETY: prctl without pointers.
+    assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 1);
+}

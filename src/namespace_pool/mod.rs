@@ -13,7 +13,8 @@
 //! caller's child. For a pair the intermediate shares the caller's memory (`CLONE_VM`): the
 //! kernel then copies no page tables, whatever the caller's size, and the join cannot touch
 //! the memory's dumpable flag (the pair's user namespace is a child of the caller's, owned by
-//! its euid: `cred_cap_issubset` holds, so `commit_creds` leaves it alone).
+//! its euid: `cred_cap_issubset` holds, so `commit_creds` leaves it alone). A pair made under
+//! another euid than the spawning thread's is never used: `NamespacePool::take` drops it.
 //!
 //! Each pair is used once: a used one is never recycled, so nothing one container did to its
 //! network (addresses, routes, sysctls, sockets bound) can reach the next.
@@ -198,7 +199,14 @@ impl NamespacePool {
         state.last_take = Some(Instant::now());
         drop(state);
         shared.wake.notify_all();
-        let counter = match taken {
+        let counter = match &taken {
+            // Made by another euid than this thread's (the caller changed credentials since):
+            // joining it would fail, or, with capabilities kept, reset the caller's dumpable
+            // flag (the new namespace not owned by the euid). Dropped unused.
+            Some(pair) if pair.owner != nix::unistd::geteuid().as_raw() => {
+                shared.unmatched.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
             Some(_) => &shared.hits,
             None => &shared.misses,
         };

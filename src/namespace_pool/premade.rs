@@ -1,13 +1,21 @@
 //! One pair of pre-made namespaces: a user namespace with a container's id maps and a
 //! network namespace it owns, its loopback up. Made by a holder process born in both
 //! (`CLONE_NEWUSER | CLONE_NEWNET`, on the caller's memory where the shared-memory spawn is
-//! supported, so the caller's page tables are not copied), mapped by the same
-//! [`IdMaps::write`] a container's spawn uses, both namespaces opened, and the holder let go
-//! and reaped on every path. The loopback is brought up by this thread, which enters the new
-//! network namespace for one `ioctl` and comes back.
+//! supported, so the caller's page tables are not copied):
 //!
-//! Nothing but the caller ever sees the pair: the holder runs no code of anyone else, exits
-//! before the pair is handed out, and the fds are the caller's alone (`O_CLOEXEC`).
+//! 1. the holder closes every fd but the read end of its pipe (it got a copy of the caller's
+//!    whole fd table, which must not keep other pipes open: another pool's holder, a spawn's
+//!    error pipe) and waits for one byte, a parent death signal set;
+//! 2. this thread writes its id maps with the same [`IdMaps::write`] a spawn uses and opens its
+//!    two namespaces, then writes the byte (never EOF: a fork elsewhere in the caller may hold
+//!    a copy of the write end);
+//! 3. the holder brings `lo` up (it has `CAP_NET_ADMIN` over its own network namespace from
+//!    birth, whoever the caller is) and exits with 0 or the errno; this thread reaps it.
+//!
+//! On any failure, or a panic, in between, the [`Holder`] guard kills and reaps it before its
+//! stack goes back to the pool. Nothing but the caller ever sees the pair: the holder runs no
+//! code of anyone else and has exited before the pair is handed out, and the fds are the
+//! caller's alone (`O_CLOEXEC`).
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -24,26 +32,55 @@ use crate::sys;
 pub(crate) struct PremadeNamespaces {
     pub user: OwnedFd,
     pub net: OwnedFd,
+    /// The euid of the thread that made it: the user namespace's owner.
+    pub owner: u32,
 }
 
-/// The holder's two pipe ends, read by the holder from the caller's memory.
-#[repr(C)]
-struct HolderFds {
-    wait_r: RawFd,
-    wait_w: RawFd,
-}
-
-/// The holder: closes its copy of the write end, waits for EOF, exits. Raw syscalls only, on
-/// the caller's memory (or a copy of it), signals blocked.
+/// The holder: keeps only `arg` (its pipe's read end, as an integer), waits for the byte,
+/// brings `lo` up, exits with the errno (0: up). Raw syscalls only, on the caller's memory
+/// (or a copy of it), signals blocked.
 extern "C" fn hold(arg: *mut libc::c_void) -> ! {
-    // SAFETY: `arg` points to the caller's HolderFds, which outlives the holder (`make` reaps
-    // it before returning).
-    let fds = unsafe { &*(arg as *const HolderFds) };
-    let (wait_r, wait_w) = (fds.wait_r, fds.wait_w);
-    sys::close(wait_w);
+    let wait_r = arg as usize as RawFd;
+    sys::close_all_except(&[wait_r]);
+    // Dies with the thread making it, which reaps it before it goes unless the whole caller
+    // dies; a caller dead before this line closed its write end: the read sees EOF once any
+    // copy a fork elsewhere made is gone too.
+    if sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).is_err() {
+        sys::exit(libc::ECHILD);
+    }
     let mut byte = [0u8; 1];
-    let _ = sys::read_full(wait_r, &mut byte);
-    sys::exit(0)
+    match sys::read_full(wait_r, &mut byte) {
+        Ok(1) => sys::exit(sys::loopback_up().err().map_or(0, |e| e as i32)),
+        _ => sys::exit(libc::ECANCELED),
+    }
+}
+
+/// A holder process, killed (if not done) and reaped on drop; its stack, if it runs on one,
+/// goes back only after that.
+struct Holder {
+    pid: libc::pid_t,
+    reaped: bool,
+    _stack: Option<crate::stack::Stack>,
+}
+
+impl Holder {
+    /// Its exit status, once it exited by itself.
+    fn wait(&mut self) -> sys::SysResult<libc::c_int> {
+        let status = sys::wait_for(self.pid)?;
+        self.reaped = true;
+        Ok(status)
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        if !self.reaped {
+            sys::kill(self.pid, libc::SIGKILL);
+            // Only this thread reaps it; a failure here (ECHILD: someone reaped it with
+            // waitpid(-1)) means it is gone too.
+            let _ = sys::wait_for(self.pid);
+        }
+    }
 }
 
 /// Makes one pair with `maps`.
@@ -51,27 +88,24 @@ pub(crate) fn make(maps: &IdMaps) -> Result<PremadeNamespaces> {
     let fail = |what: &str, e: Errno| Error::io(format!("{what} for a pre-made namespace pair"), e);
     let (wait_r, wait_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("create a pipe", Errno::from_nix(e)))?;
-    let fds = HolderFds {
-        wait_r: wait_r.as_raw_fd(),
-        wait_w: wait_w.as_raw_fd(),
-    };
-    let (pid, stack) =
-        clone_holder(&fds).map_err(|e| fail("create a user and a network namespace", Errno::from_nix(e)))?;
+    let owner = nix::unistd::geteuid().as_raw();
+    let mut holder = clone_holder(wait_r.as_raw_fd())
+        .map_err(|e| fail("create a user and a network namespace", Errno::from_nix(e)))?;
     drop(wait_r);
-    let made = maps
+    let pid = holder.pid;
+    let (user, net) = maps
         .write(Pid::from_raw(pid))
         .map_err(Error::Setup)
-        .and_then(|()| open(pid, "user"))
-        .and_then(|user| Ok((user, open(pid, "net")?)))
-        .and_then(|(user, net)| {
-            loopback_up(&net).map_err(|e| fail("bring the loopback up", Errno::from_nix(e)))?;
-            Ok(PremadeNamespaces { user, net })
-        });
-    // EOF: the holder exits; its namespaces live on in the fds.
-    drop(wait_w);
-    let _ = sys::wait_for(pid);
-    drop(stack);
-    made
+        .and_then(|()| Ok((open(pid, "user")?, open(pid, "net")?)))?;
+    sys::write_all(wait_w.as_raw_fd(), &[1]).map_err(|e| fail("release the holder process", Errno::from_nix(e)))?;
+    let status = holder
+        .wait()
+        .map_err(|e| fail("wait for the holder process", Errno::from_nix(e)))?;
+    match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
+        (true, 0) => Ok(PremadeNamespaces { user, net, owner }),
+        (true, errno) => Err(fail("bring the loopback up", Errno::from_raw(errno))),
+        (false, _) => Err(fail("bring the loopback up", Errno::ECANCELED)),
+    }
 }
 
 fn open(pid: libc::pid_t, kind: &str) -> Result<OwnedFd> {
@@ -81,14 +115,13 @@ fn open(pid: libc::pid_t, kind: &str) -> Result<OwnedFd> {
         .map_err(|e| Error::io(format!("open {path}"), e))
 }
 
-/// The holder, born in a new user and network namespace: on the caller's memory (on its own
-/// stack, returned to be kept until the holder is reaped) where the shared-memory spawn is
-/// supported, else a fork.
-fn clone_holder(fds: &HolderFds) -> sys::SysResult<(libc::pid_t, Option<crate::stack::Stack>)> {
+/// The holder, born in a new user and network namespace: on the caller's memory (on a stack
+/// of its own, kept by the guard) where the shared-memory spawn is supported, else a fork.
+fn clone_holder(wait_r: RawFd) -> sys::SysResult<Holder> {
     let flags = (libc::CLONE_NEWUSER | libc::CLONE_NEWNET) as u64;
     // None of the caller's handlers may run in the holder.
     let _blocked = BlockedSignals::new();
-    let arg = fds as *const HolderFds as *mut libc::c_void;
+    let arg = wait_r as usize as *mut libc::c_void;
     #[cfg(target_arch = "x86_64")]
     if crate::shared_memory::supported() {
         let stack = crate::stack::Stack::new()?;
@@ -99,10 +132,15 @@ fn clone_holder(fds: &HolderFds) -> sys::SysResult<(libc::pid_t, Option<crate::s
         args.exit_signal = libc::SIGCHLD as u64;
         args.stack = low as u64;
         args.stack_size = size as u64;
-        // SAFETY: the stack is the holder's alone and stays mapped until it is reaped (`make`
-        // keeps it); `hold` uses no thread-locals and never returns; `fds` outlives the holder.
+        // SAFETY: the stack is the holder's alone and stays mapped until it is reaped (the
+        // guard keeps it); `hold` uses no thread-locals, reads nothing of the caller's memory
+        // and never returns.
         let pid = unsafe { crate::stack::clone3_on_stack(&mut args, hold, arg) }?;
-        return Ok((pid, Some(stack)));
+        return Ok(Holder {
+            pid,
+            reaped: false,
+            _stack: Some(stack),
+        });
     }
     let forked = sys::clone3(&libc::clone_args {
         flags,
@@ -112,21 +150,11 @@ fn clone_holder(fds: &HolderFds) -> sys::SysResult<(libc::pid_t, Option<crate::s
     });
     match forked {
         Ok(0) => hold(arg),
-        Ok(pid) => Ok((pid, None)),
+        Ok(pid) => Ok(Holder {
+            pid,
+            reaped: false,
+            _stack: None,
+        }),
         Err(e) => Err(e),
     }
-}
-
-/// `lo` up in `net`: this thread enters it for the `ioctl` and comes back. A thread that
-/// cannot come back fails loudly (it is the pool's own refill thread, which then stops).
-fn loopback_up(net: &OwnedFd) -> sys::SysResult<()> {
-    let own = std::fs::File::open("/proc/thread-self/ns/net")
-        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-    sys::setns(net.as_raw_fd(), libc::CLONE_NEWNET)?;
-    let up = sys::loopback_up();
-    if let Err(e) = sys::setns(own.as_raw_fd(), libc::CLONE_NEWNET) {
-        tracing::error!(errno = %e, "a namespace pool's thread could not return to its own network namespace");
-        return Err(e);
-    }
-    up
 }

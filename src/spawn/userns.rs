@@ -7,7 +7,9 @@
 //! belong to the creator's user namespace, so a setup process that joined after its clone would
 //! have no capability over its own mount, UTS, IPC… namespaces. The intermediate:
 //!
-//! - is cloned without `CLONE_VM`: `setns(CLONE_NEWUSER)` commits new credentials, which may
+//! - is cloned without `CLONE_VM` (except into a pre-made pair, see `crate::namespace_pool`,
+//!   where the join provably leaves the flag alone and nothing else is in the namespace):
+//!   `setns(CLONE_NEWUSER)` commits new credentials, which may
 //!   reset the memory's dumpable flag (`commit_creds` when the new capabilities are not a
 //!   subset of the old), which on the caller's memory would be the caller's; older kernels
 //!   also refused a join from a memory with other users (`mm_users > 1`). Without `CLONE_FS`
@@ -344,6 +346,8 @@ fn reap(pidfd: &OwnedFd) -> Result<()> {
         match ret {
             0 => return Ok(()),
             _ if Errno::last() == Errno::EINTR => continue,
+            // Reaped by someone else (a `waitpid(-1)` of the caller's, SIGCHLD ignored): gone.
+            _ if Errno::last() == Errno::ECHILD => return Ok(()),
             _ => {
                 return Err(Error::io(
                     "wait for the user namespace join's intermediate process",
