@@ -52,10 +52,13 @@ pub fn user_namespace_maps(path: impl AsRef<Path>) -> Result<(Vec<IdMap>, Vec<Id
     let blocked = BlockedSignals::new();
     let forked = sys::fork();
     if forked == Ok(0) {
-        // The child: raw syscalls only (the caller may be multi-threaded). Joins, says so
-        // (its errno, 0 for none), waits for EOF (its copy of the write end closed first).
-        sys::close(wait_w.as_raw_fd());
-        sys::close(ready_r.as_raw_fd());
+        // The child: raw syscalls only (the caller may be multi-threaded). Keeps only what it
+        // uses (its copy of the caller's fd table would hold other processes' pipes open: two
+        // such children at once each waited for the EOF the other's copy held back), joins,
+        // says so (its errno, 0 for none), waits until killed (or EOF).
+        let mut keep = [file.as_raw_fd(), ready_w.as_raw_fd(), wait_r.as_raw_fd()];
+        keep.sort_unstable();
+        sys::close_all_except(&keep);
         let errno = sys::prctl(libc::PR_SET_DUMPABLE, 0)
             .and_then(|()| sys::setns(file.as_raw_fd(), libc::CLONE_NEWUSER))
             .err()
@@ -80,6 +83,8 @@ pub fn user_namespace_maps(path: impl AsRef<Path>) -> Result<(Vec<IdMap>, Vec<Id
         Err(e) => Err(what(Errno::from_nix(e))),
     };
     drop(wait_w);
+    // Not EOF alone: a fork elsewhere in the caller may hold a copy of the write end.
+    sys::kill(pid, libc::SIGKILL);
     let _ = sys::wait_for(pid);
     read
 }

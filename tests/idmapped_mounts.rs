@@ -317,3 +317,40 @@ fn attaching_a_directory_onto_a_file_fails_naming_the_target() {
     );
     before.assert_unchanged("after an idmapped bind failed to attach");
 }
+
+/// Idmapped spawns from several threads at once: each helper process that holds a user
+/// namespace for the maps is a fork with a copy of the caller's fds, and must not wait for an
+/// EOF another helper's copy holds back (they did, and two at once could wait for each other).
+#[test]
+fn idmapped_spawns_from_many_threads_at_once_all_finish() {
+    if !common::root() {
+        return;
+    }
+    let _one = common::exclusive();
+    let (_dir, src) = source();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let threads = 6;
+    for t in 0..threads {
+        let (src, done) = (src.clone(), done_tx.clone());
+        std::thread::spawn(move || {
+            for i in 0..10 {
+                // Distinct maps per spawn: each makes its own helper.
+                let map = [IdMap::new(HOST_USER, ROOT_AT + 1 + (t * 10 + i) as u32, 1)];
+                let out = in_user_namespace("stat -c %u /a/owned")
+                    .mount(Mount::bind(&src, "/a").idmap(map, map))
+                    .output();
+                let _ = done.send(out.map(|o| o.status.success()).map_err(|e| e.to_string()));
+            }
+        });
+    }
+    for n in 0..threads * 10 {
+        match done_rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(Ok(true)) => {}
+            Ok(other) => panic!("spawn {n}: {other:?}"),
+            Err(_) => panic!(
+                "{n} of {} idmapped spawns finished within 60 s: a helper waits",
+                threads * 10
+            ),
+        }
+    }
+}

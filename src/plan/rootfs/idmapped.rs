@@ -75,8 +75,11 @@ pub(super) fn user_namespace(uid: &[IdMap], gid: &[IdMap]) -> Result<OwnedFd> {
     let (wait_r, wait_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("create a pipe", e))?;
     let pid = sys::fork_into_user_namespace().map_err(|e| fail("create a user namespace", e))?;
     if pid == 0 {
-        // The child: raw syscalls only (the caller may be multi-threaded). Waits for EOF.
-        sys::close(wait_w.as_raw_fd());
+        // The child: raw syscalls only (the caller may be multi-threaded). Keeps only its pipe
+        // (its copy of the caller's fd table would hold other processes' pipes open: two such
+        // children at once each waited for the EOF the other's copy held back) and waits until
+        // killed (or EOF).
+        sys::close_all_except(&[wait_r.as_raw_fd()]);
         let mut byte = [0u8; 1];
         let _ = sys::read_full(wait_r.as_raw_fd(), &mut byte);
         sys::exit(0);
@@ -94,6 +97,8 @@ pub(super) fn user_namespace(uid: &[IdMap], gid: &[IdMap]) -> Result<OwnedFd> {
             .map_err(|e| Error::io(format!("open {path}"), e))
     });
     drop(wait_w);
+    // Not EOF alone: a fork elsewhere in the caller may hold a copy of the write end.
+    sys::kill(pid, libc::SIGKILL);
     let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
     opened
 }
