@@ -8,7 +8,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,22 +32,14 @@ fn full_pool(size: usize) -> NamespacePool {
     pool
 }
 
-fn ns_inode(pid: u32, name: &str) -> u64 {
-    std::fs::metadata(format!("/proc/{pid}/ns/{name}")).unwrap().ino()
+/// The test lock and a full pool of `size`; `None` (skipped with a reason) without root.
+fn serial_pool(size: usize) -> Option<(std::sync::MutexGuard<'static, ()>, NamespacePool)> {
+    let serial = common::exclusive();
+    common::root().then(|| (serial, full_pool(size)))
 }
 
-/// `NS_GET_USERNS` (`_IO(0xb7, 0x1)`): the user namespace that owns a namespace.
-const NS_GET_USERNS: libc::c_ulong = 0xb701;
-
-/// The inode of the user namespace owning `/proc/PID/ns/NAME`.
-fn owner_of(pid: u32, name: &str) -> u64 {
-    let file = std::fs::File::open(format!("/proc/{pid}/ns/{name}")).unwrap();
-    // SAFETY: an ioctl without argument on an fd this function owns; returns a new fd.
-    let fd = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_USERNS as _) };
-    assert!(fd >= 0, "NS_GET_USERNS on {name}: {}", std::io::Error::last_os_error());
-    // SAFETY: the ioctl returned a new fd nothing else owns.
-    let owner = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    owner.metadata().unwrap().ino()
+fn ns_inode(pid: u32, name: &str) -> u64 {
+    std::fs::metadata(format!("/proc/{pid}/ns/{name}")).unwrap().ino()
 }
 
 fn finish(mut container: Container) {
@@ -88,11 +79,7 @@ fn a_spawn_is_born_in_a_pre_made_pair_that_is_its_own() {
 
 #[test]
 fn the_network_belongs_to_the_containers_user_namespace_and_each_pair_is_used_once() {
-    let _serial = common::exclusive();
-    if !common::root() {
-        return;
-    }
-    let pool = full_pool(2);
+    let Some((_serial, pool)) = serial_pool(2) else { return };
     let host = (
         ns_inode(std::process::id(), "user"),
         ns_inode(std::process::id(), "net"),
@@ -111,11 +98,15 @@ fn the_network_belongs_to_the_containers_user_namespace_and_each_pair_is_used_on
         let (user, net) = (ns_inode(pid, "user"), ns_inode(pid, "net"));
         assert_ne!((user, net), host);
         assert_eq!(
-            owner_of(pid, "net"),
+            common::owner_of(pid, "net"),
             user,
             "the pair's network belongs to its user namespace"
         );
-        assert_eq!(owner_of(pid, "mnt"), user, "and so do the namespaces the clone made");
+        assert_eq!(
+            common::owner_of(pid, "mnt"),
+            user,
+            "and so do the namespaces the clone made"
+        );
         assert!(seen.insert(user) && seen.insert(net), "a pair was used twice");
         containers.push(container);
     }
@@ -125,11 +116,7 @@ fn the_network_belongs_to_the_containers_user_namespace_and_each_pair_is_used_on
 
 #[test]
 fn a_spawn_that_does_not_match_the_pool_makes_its_own() {
-    let _serial = common::exclusive();
-    if !common::root() {
-        return;
-    }
-    let pool = full_pool(1);
+    let Some((_serial, pool)) = serial_pool(1) else { return };
     let other_maps = template()
         .namespace_pool(&pool)
         .uid_map([IdMap::new(0, 300_000, 65536)])
@@ -173,11 +160,7 @@ fn a_template_without_both_namespaces_or_an_empty_pool_is_refused() {
 /// intermediate, which shared the caller's memory inside the pair's user namespace, is gone.
 #[test]
 fn the_intermediate_is_gone_before_anything_of_the_container_runs() {
-    let _serial = common::exclusive();
-    if !common::root() {
-        return;
-    }
-    let pool = full_pool(1);
+    let Some((_serial, pool)) = serial_pool(1) else { return };
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let record = seen.clone();
     let out = sh_builder("true")
@@ -255,11 +238,7 @@ fn a_pool_and_its_containers_leave_nothing_behind() {
 /// Exec into a container born in a pair joins the pair's namespaces, as for any container.
 #[test]
 fn exec_into_a_container_born_in_a_pair_is_in_its_namespaces() {
-    let _serial = common::exclusive();
-    if !common::root() {
-        return;
-    }
-    let pool = full_pool(1);
+    let Some((_serial, pool)) = serial_pool(1) else { return };
     let container = template()
         .namespace_pool(&pool)
         .command("/bin/sleep")

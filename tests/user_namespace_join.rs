@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};
 
@@ -31,20 +31,6 @@ fn sandbox() -> Container {
 
 fn ns_path(container: &Container, name: &str) -> String {
     format!("/proc/{}/ns/{name}", container.pid())
-}
-
-/// `NS_GET_USERNS` (`_IO(0xb7, 0x1)`): the user namespace that owns a namespace.
-const NS_GET_USERNS: libc::c_ulong = 0xb701;
-
-/// The inode of the user namespace owning `/proc/PID/ns/NAME`.
-fn owner_of(pid: u32, name: &str) -> u64 {
-    let file = std::fs::File::open(format!("/proc/{pid}/ns/{name}")).unwrap();
-    // SAFETY: an ioctl without argument on an fd this function owns; returns a new fd.
-    let fd = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_USERNS as _) };
-    assert!(fd >= 0, "NS_GET_USERNS on {name}: {}", std::io::Error::last_os_error());
-    // SAFETY: the ioctl returned a new fd nothing else owns.
-    let owner = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    owner.metadata().unwrap().ino()
 }
 
 fn user_ns_inode(pid: u32) -> u64 {
@@ -79,7 +65,7 @@ fn the_containers_new_namespaces_belong_to_the_joined_user_namespace() {
     assert_eq!(user_ns_inode(joiner.pid()), joined);
     for name in ["mnt", "uts", "ipc", "net", "pid", "cgroup"] {
         assert_eq!(
-            owner_of(joiner.pid(), name),
+            common::owner_of(joiner.pid(), name),
             joined,
             "the owner of the container's {name} namespace"
         );

@@ -9,8 +9,7 @@
 
 mod error;
 mod handout;
-mod refill;
-pub(crate) use refill::GRACE as REFILL_GRACE;
+pub(crate) mod refill;
 mod run;
 mod spawner;
 mod stats;

@@ -5,7 +5,7 @@
 //! its namespaces, mounts) running beside a handout competes for the CPUs just when the run's
 //! payload executes, which tripled the handout's time on a 2-vCPU machine (docs/pool.md).
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::stats::Counters;
@@ -29,32 +29,65 @@ fn park(shared: &Arc<Shared>) -> crate::Result<super::template::Parked> {
         .map_err(|e| crate::Error::io("park a container on the pool's spawner thread", e))?
 }
 
+/// What a refill thread's turn depends on, read under its pool's lock.
+pub(crate) struct Turn {
+    pub stopping: bool,
+    /// Fewer ready than the pool's size.
+    pub room: bool,
+    pub last_take: Option<Instant>,
+}
+
+/// Waits (on `wake`) until there is room, the last handout is [`GRACE`] ago and `backoff`
+/// passed; the guard again, or `None` once the pool is stopping. Shared by this pool's refill
+/// and `namespace_pool`'s.
+pub(crate) fn await_turn<'a, S>(
+    mut state: MutexGuard<'a, S>,
+    wake: &Condvar,
+    backoff: Duration,
+    turn: impl Fn(&S) -> Turn,
+) -> Option<MutexGuard<'a, S>> {
+    let backoff_until = Instant::now() + backoff;
+    loop {
+        let Turn {
+            stopping,
+            room,
+            last_take,
+        } = turn(&state);
+        if stopping {
+            return None;
+        }
+        let retry_at = last_take.map_or(backoff_until, |t| backoff_until.max(t + GRACE));
+        let now = Instant::now();
+        if room && now >= retry_at {
+            return Some(state);
+        }
+        state = match now < retry_at {
+            true => {
+                wake.wait_timeout(state, retry_at - now)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+            false => wake.wait(state).unwrap_or_else(|p| p.into_inner()),
+        };
+    }
+}
+
+/// The backoff after one more failure in a row.
+pub(crate) fn next_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF)
+}
+
 pub(super) fn run(shared: Arc<Shared>) {
     let mut backoff = Duration::ZERO;
     loop {
-        {
-            let backoff_until = Instant::now() + backoff;
-            let mut state = shared.lock();
-            loop {
-                if state.stopping {
-                    return;
-                }
-                let retry_at = state.last_take.map_or(backoff_until, |t| backoff_until.max(t + GRACE));
-                let now = Instant::now();
-                if state.parked.len() < shared.size && now >= retry_at {
-                    break;
-                }
-                state = match now < retry_at {
-                    true => {
-                        shared
-                            .wake
-                            .wait_timeout(state, retry_at - now)
-                            .unwrap_or_else(|p| p.into_inner())
-                            .0
-                    }
-                    false => shared.wake.wait(state).unwrap_or_else(|p| p.into_inner()),
-                };
-            }
+        let turn = |s: &super::State| Turn {
+            stopping: s.stopping,
+            room: s.parked.len() < shared.size,
+            last_take: s.last_take,
+        };
+        match await_turn(shared.lock(), &shared.wake, backoff, turn) {
+            Some(state) => drop(state),
+            None => return,
         }
         match park(&shared) {
             Ok(parked) => {
@@ -71,7 +104,7 @@ pub(super) fn run(shared: Arc<Shared>) {
             Err(e) => {
                 Counters::add(&shared.counters.failed_refills);
                 tracing::debug!(error = %e, "a pool failed to park a container");
-                backoff = (backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
+                backoff = next_backoff(backoff);
             }
         }
     }

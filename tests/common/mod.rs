@@ -515,3 +515,19 @@ pub fn setup_failure_of(result: nsbox::Result<Output>) -> nsbox::SetupError {
         ),
     }
 }
+
+/// `NS_GET_USERNS` (`_IO(0xb7, 0x1)`): the user namespace that owns a namespace.
+const NS_GET_USERNS: libc::c_ulong = 0xb701;
+
+/// The inode of the user namespace owning `/proc/PID/ns/NAME`.
+pub fn owner_of(pid: u32, name: &str) -> u64 {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::fs::MetadataExt;
+    let file = fs::File::open(format!("/proc/{pid}/ns/{name}")).unwrap();
+    // SAFETY: an ioctl without argument on an fd this function owns; returns a new fd.
+    let fd = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_USERNS as _) };
+    assert!(fd >= 0, "NS_GET_USERNS on {name}: {}", std::io::Error::last_os_error());
+    // SAFETY: the ioctl returned a new fd nothing else owns.
+    let owner = fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    owner.metadata().unwrap().ino()
+}
