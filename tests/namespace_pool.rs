@@ -38,6 +38,16 @@ fn serial_pool(size: usize) -> Option<(std::sync::MutexGuard<'static, ()>, Names
     common::root().then(|| (serial, full_pool(size)))
 }
 
+/// A sleeping container of the template, through `pool`.
+fn sleeper(pool: &NamespacePool) -> Container {
+    template()
+        .namespace_pool(pool)
+        .command("/bin/sleep")
+        .arg("100")
+        .spawn()
+        .unwrap()
+}
+
 fn ns_inode(pid: u32, name: &str) -> u64 {
     std::fs::metadata(format!("/proc/{pid}/ns/{name}")).unwrap().ino()
 }
@@ -88,12 +98,7 @@ fn the_network_belongs_to_the_containers_user_namespace_and_each_pair_is_used_on
     let mut containers = Vec::new();
     for _ in 0..4 {
         assert!(pool.wait_full(FILL_LIMIT));
-        let container = template()
-            .namespace_pool(&pool)
-            .command("/bin/sleep")
-            .arg("100")
-            .spawn()
-            .unwrap();
+        let container = sleeper(&pool);
         let pid = container.pid();
         let (user, net) = (ns_inode(pid, "user"), ns_inode(pid, "net"));
         assert_ne!((user, net), host);
@@ -239,12 +244,7 @@ fn a_pool_and_its_containers_leave_nothing_behind() {
 #[test]
 fn exec_into_a_container_born_in_a_pair_is_in_its_namespaces() {
     let Some((_serial, pool)) = serial_pool(1) else { return };
-    let container = template()
-        .namespace_pool(&pool)
-        .command("/bin/sleep")
-        .arg("100")
-        .spawn()
-        .unwrap();
+    let container = sleeper(&pool);
     assert_eq!(pool.stats().hits, 1);
     let out = container
         .exec()
