@@ -728,8 +728,10 @@ fn main() {
         throughput::print_throughput(&runners, throughput, throughput_rounds);
     }
     for r in &runners {
-        if let Launch::NsboxPool(pool) = &r.launch {
-            println!("\n{} / {}: {:?}", r.workload, r.name, pool.stats());
+        match &r.launch {
+            Launch::NsboxPool(pool) => println!("\n{} / {}: {:?}", r.workload, r.name, pool.stats()),
+            Launch::NsboxPremade(_, pool) => println!("\n{} / {}: {:?}", r.workload, r.name, pool.stats()),
+            _ => {}
         }
     }
 
