@@ -249,7 +249,7 @@ fn exec_into_a_container_born_in_a_pair_is_in_its_namespaces() {
     let out = container
         .exec()
         .command("/bin/sh")
-        .args(["-c", "readlink /proc/self/ns/user /proc/self/ns/net"])
+        .args(["-c", "readlink /proc/self/ns/user; readlink /proc/self/ns/net"])
         .output()
         .unwrap();
     let expected = format!(
