@@ -107,11 +107,9 @@ fn the_network_belongs_to_the_containers_user_namespace_and_each_pair_is_used_on
             user,
             "the pair's network belongs to its user namespace"
         );
-        assert_eq!(
-            common::owner_of(pid, "mnt"),
-            user,
-            "and so do the namespaces the clone made"
-        );
+        for name in ["mnt", "ipc", "uts", "pid", "cgroup"] {
+            assert_eq!(common::owner_of(pid, name), user, "the container's {name} namespace");
+        }
         assert!(seen.insert(user) && seen.insert(net), "a pair was used twice");
         containers.push(container);
     }
@@ -322,4 +320,23 @@ fn a_pair_with_unprivileged_maps_and_limits_forks_its_setup_process() {
     let text = stdout_of(&out);
     let fields: Vec<&str> = text.split_whitespace().collect();
     assert_eq!(fields, ["0", "300000", "65536", "0x9"]);
+}
+
+/// A spawn without IPC and UTS namespaces of its own uses a pair's user and network namespaces
+/// only: it stays in the caller's IPC and UTS namespaces, as without the pool.
+#[test]
+fn a_spawn_without_ipc_and_uts_namespaces_keeps_the_callers() {
+    let Some((_serial, pool)) = serial_pool(1) else { return };
+    let mut builder = template();
+    builder
+        .namespaces(Namespaces::all() - Namespaces::IPC - Namespaces::UTS)
+        .namespace_pool(&pool);
+    let container = builder.command("/bin/sleep").arg("100").spawn().unwrap();
+    assert_eq!(pool.stats().hits, 1, "{:?}", pool.stats());
+    let me = std::process::id();
+    for name in ["ipc", "uts"] {
+        assert_eq!(ns_inode(container.pid(), name), ns_inode(me, name), "{name}");
+    }
+    assert_ne!(ns_inode(container.pid(), "net"), ns_inode(me, "net"));
+    finish(container);
 }

@@ -48,7 +48,9 @@ use crate::{ContainerBuilder, IdMap};
 ///
 /// A pair is used once. The template fixes the id maps: a spawn uses a pair only if it makes
 /// new user and network namespaces ([`Network::None`], the default), joins neither, and has
-/// the same uid and gid maps. Each ready pair holds two fds in the caller.
+/// the same uid and gid maps. A pair also has an IPC and a UTS namespace of its own, used by
+/// the spawns that make those (the others stay in the caller's). Each ready pair holds four
+/// fds in the caller.
 ///
 /// ```no_run
 /// use nsbox::{Container, NamespacePool};

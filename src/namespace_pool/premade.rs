@@ -1,13 +1,14 @@
 //! One pair of pre-made namespaces: a user namespace with a container's id maps and a
-//! network namespace it owns, its loopback up. Made by a holder process born in both
-//! (`CLONE_NEWUSER | CLONE_NEWNET`, on the caller's memory where the shared-memory spawn is
-//! supported, so the caller's page tables are not copied):
+//! network namespace it owns, its loopback up (with an IPC and a UTS namespace it owns too,
+//! used by the spawns that make those). Made by a holder process born in them
+//! (`CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS`, on the caller's memory where
+//! the shared-memory spawn is supported, so the caller's page tables are not copied):
 //!
 //! 1. the holder closes every fd but the read end of its pipe (it got a copy of the caller's
 //!    whole fd table, which must not keep other pipes open: another pool's holder, a spawn's
 //!    error pipe) and waits for one byte, a parent death signal set;
 //! 2. this thread writes its id maps with the same [`IdMaps::write`] a spawn uses and opens its
-//!    two namespaces, then writes the byte (never EOF: a fork elsewhere in the caller may hold
+//!    namespaces, then writes the byte (never EOF: a fork elsewhere in the caller may hold
 //!    a copy of the write end);
 //! 3. the holder brings `lo` up (it has `CAP_NET_ADMIN` over its own network namespace from
 //!    birth, whoever the caller is) and exits with 0 or the errno; this thread reaps it.
@@ -32,6 +33,10 @@ use crate::sys;
 pub(crate) struct PremadeNamespaces {
     pub user: OwnedFd,
     pub net: OwnedFd,
+    /// An IPC and a UTS namespace the user namespace owns (the UTS one with the caller's
+    /// host and domain names as they were when it was made, as a clone copies them).
+    pub ipc: OwnedFd,
+    pub uts: OwnedFd,
     /// The euid of the thread that made it: the user namespace's owner.
     pub owner: u32,
 }
@@ -93,16 +98,25 @@ pub(crate) fn make(maps: &IdMaps) -> Result<PremadeNamespaces> {
         .map_err(|e| fail("create a user and a network namespace", Errno::from_nix(e)))?;
     drop(wait_r);
     let pid = holder.pid;
-    let (user, net) = maps
-        .write(Pid::from_raw(pid))
-        .map_err(Error::Setup)
-        .and_then(|()| Ok((open(pid, "user")?, open(pid, "net")?)))?;
+    maps.write(Pid::from_raw(pid)).map_err(Error::Setup)?;
+    let [user, net, ipc, uts] = [
+        open(pid, "user")?,
+        open(pid, "net")?,
+        open(pid, "ipc")?,
+        open(pid, "uts")?,
+    ];
     sys::write_all(wait_w.as_raw_fd(), &[1]).map_err(|e| fail("release the holder process", Errno::from_nix(e)))?;
     let status = holder
         .wait()
         .map_err(|e| fail("wait for the holder process", Errno::from_nix(e)))?;
     match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
-        (true, 0) => Ok(PremadeNamespaces { user, net, owner }),
+        (true, 0) => Ok(PremadeNamespaces {
+            user,
+            net,
+            ipc,
+            uts,
+            owner,
+        }),
         (true, errno) => Err(fail("bring the loopback up", Errno::from_raw(errno))),
         (false, _) => Err(fail("bring the loopback up", Errno::ECANCELED)),
     }
@@ -115,10 +129,10 @@ fn open(pid: libc::pid_t, kind: &str) -> Result<OwnedFd> {
         .map_err(|e| Error::io(format!("open {path}"), e))
 }
 
-/// The holder, born in a new user and network namespace: on the caller's memory (on a stack
+/// The holder, born in its new namespaces: on the caller's memory (on a stack
 /// of its own, kept by the guard) where the shared-memory spawn is supported, else a fork.
 fn clone_holder(wait_r: RawFd) -> sys::SysResult<Holder> {
-    let flags = (libc::CLONE_NEWUSER | libc::CLONE_NEWNET) as u64;
+    let flags = (libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) as u64;
     // None of the caller's handlers may run in the holder.
     let _blocked = BlockedSignals::new();
     let arg = wait_r as usize as *mut libc::c_void;

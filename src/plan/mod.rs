@@ -33,6 +33,13 @@ pub(crate) use step::{BindAttrs, ContainerPath, Leaf, Step};
 pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Everything a spawn needs, prepared before clone.
+/// The `CLONE_NEW*` flags a pre-made pair replaces in a spawn of `ns` (which has new user and
+/// network namespaces): those two, and the IPC and UTS ones where the spawn makes them.
+pub(crate) fn premade_flags(ns: Namespaces) -> u64 {
+    let optional = ns.bits() & (libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) as u64;
+    (libc::CLONE_NEWUSER | libc::CLONE_NEWNET) as u64 | optional
+}
+
 #[derive(Debug)]
 pub(crate) struct Plan {
     pub steps: Vec<Step>,
@@ -51,6 +58,8 @@ pub(crate) struct Plan {
     /// A pre-made user and network namespace pair (`crate::namespace_pool`) the setup process
     /// is born in: no `CLONE_NEWUSER | CLONE_NEWNET`, no id maps to write, the loopback up.
     pub premade: Option<crate::namespace_pool::PremadeNamespaces>,
+    /// The `CLONE_NEW*` flags the pair replaces ([`premade_flags`]); 0 without one.
+    pub premade_flags: u64,
     /// The child writes `(step index, errno)` here on failure; CLOEXEC, so EOF means exec.
     pub error_fd: RawFd,
     pub parent: ParentEnds,
@@ -135,7 +144,8 @@ impl Plan {
         let sync_w_raw = sync_w.as_raw_fd();
         let mut plan = Plan::bare(ns.bits(), (error_r, error_w.as_raw_fd()), Some(sync_w));
         if premade.is_some() {
-            plan.clone_flags &= !((libc::CLONE_NEWUSER | libc::CLONE_NEWNET) as u64);
+            plan.premade_flags = premade_flags(ns);
+            plan.clone_flags &= !plan.premade_flags;
             plan.premade = premade;
         }
         if let Some(fd) = crate::pid1::memfd() {
@@ -358,6 +368,7 @@ impl Plan {
             pid_namespace: None,
             user_namespace: None,
             premade: None,
+            premade_flags: 0,
             error_fd: error.1,
             parent: ParentEnds {
                 error: error.0,

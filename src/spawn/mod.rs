@@ -275,10 +275,19 @@ fn clone(plan: &mut Plan, start: &ChildStart, cgroup_fd: Option<RawFd>) -> Resul
     let mut pidfd: RawFd = -1;
     let flags = plan.clone_flags | libc::CLONE_PIDFD as u64;
     if let Some(premade) = &plan.premade {
+        // The pair's IPC and UTS namespaces where the spawn would have made them.
+        let optional = |fd: &OwnedFd, flag: libc::c_int| match plan.premade_flags & flag as u64 {
+            0 => (-1, flag),
+            _ => (fd.as_raw_fd(), flag),
+        };
         let join = userns::Join {
             user: premade.user.as_raw_fd(),
             path: std::path::Path::new("(a pre-made user namespace)"),
             net: Some(premade.net.as_raw_fd()),
+            others: [
+                optional(&premade.ipc, libc::CLONE_NEWIPC),
+                optional(&premade.uts, libc::CLONE_NEWUTS),
+            ],
             premade: Some(plan.setup_stack.as_ref().map(Stack::range)),
         };
         return userns::clone(&join, flags, cgroup_fd, start);
@@ -288,6 +297,7 @@ fn clone(plan: &mut Plan, start: &ChildStart, cgroup_fd: Option<RawFd>) -> Resul
             user: userns.as_raw_fd(),
             path,
             net: None,
+            others: [(-1, 0); 2],
             premade: None,
         };
         return userns::clone(&join, flags, cgroup_fd, start);

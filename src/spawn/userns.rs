@@ -61,6 +61,7 @@ struct Handoff {
 const FAILED_JOIN: i32 = 1;
 const FAILED_CLONE: i32 = 2;
 const FAILED_JOIN_NET: i32 = 3;
+const FAILED_JOIN_OTHER: i32 = 4;
 
 /// An anonymous shared page holding a [`Handoff`], unmapped on drop.
 struct Page(*mut Handoff);
@@ -129,6 +130,8 @@ pub(super) struct Join<'a> {
     pub path: &'a Path,
     /// A network namespace to enter too: a pre-made pair's, owned by `user`.
     pub net: Option<RawFd>,
+    /// More namespaces of a pair to enter after those (fd, `CLONE_NEW*` type; fd -1: none).
+    pub others: [(RawFd, libc::c_int); 2],
     /// A pre-made pair (`crate::namespace_pool`): a child of the caller's user namespace,
     /// owned by its euid, so joining it leaves the memory's dumpable flag alone and the
     /// intermediate may share the caller's memory; `setup_stack`: the setup process's, when
@@ -191,6 +194,7 @@ pub(super) fn clone(
     let vm = shared.as_ref().map(|_| VmIntermediate {
         user: join.user,
         net: join.net.unwrap_or(-1),
+        others: join.others,
         setup: &setup,
         handoff,
         start,
@@ -252,6 +256,11 @@ pub(super) fn clone(
     Err(match failed {
         FAILED_JOIN => SetupError::new(SetupStep::JoinNamespaces, Some(path.to_path_buf()), errno),
         FAILED_JOIN_NET => SetupError::new(SetupStep::JoinNetwork, None, errno),
+        FAILED_JOIN_OTHER => SetupError::new(
+            SetupStep::JoinNamespaces,
+            Some("(a pre-made IPC or UTS namespace)".into()),
+            errno,
+        ),
         FAILED_CLONE => SetupError::new(SetupStep::Clone, None, errno),
         // Killed before it could say (the joined namespace's root may signal it).
         _ => SetupError::new(SetupStep::Clone, None, Errno::ECANCELED),
@@ -268,8 +277,8 @@ fn run_intermediate(join: &Join<'_>, setup: &libc::clone_args, handoff: *mut Han
         .and_then(|()| sys::prctl(libc::PR_SET_DUMPABLE, 0));
     let (failed, errno) = match joined {
         Err(errno) => (FAILED_JOIN, errno),
-        Ok(()) => match join.net.map_or(Ok(()), |net| sys::setns(net, libc::CLONE_NEWNET)) {
-            Err(errno) => (FAILED_JOIN_NET, errno),
+        Ok(()) => match enter_pair(join.net.unwrap_or(-1), &join.others) {
+            Err(failed) => failed,
             Ok(()) => match sys::clone3(setup) {
                 Ok(0) => crate::child::run(start),
                 Ok(_) => sys::exit(0),
@@ -285,6 +294,7 @@ struct VmIntermediate<'a> {
     user: RawFd,
     /// -1: none.
     net: RawFd,
+    others: [(RawFd, libc::c_int); 2],
     setup: &'a libc::clone_args,
     handoff: *mut Handoff,
     start: &'a ChildStart,
@@ -300,9 +310,9 @@ extern "C" fn run_vm_intermediate(arg: *mut libc::c_void) -> ! {
     let vm = unsafe { &*(arg as *const VmIntermediate<'_>) };
     let (failed, errno) = match sys::setns(vm.user, libc::CLONE_NEWUSER) {
         Err(errno) => (FAILED_JOIN, errno),
-        Ok(()) => match (vm.net >= 0).then(|| sys::setns(vm.net, libc::CLONE_NEWNET)) {
-            Some(Err(errno)) => (FAILED_JOIN_NET, errno),
-            _ => {
+        Ok(()) => match enter_pair(vm.net, &vm.others) {
+            Err(failed) => failed,
+            Ok(()) => {
                 let cloned = match vm.setup.flags & libc::CLONE_VM as u64 {
                     0 => match sys::clone3(vm.setup) {
                         Ok(0) => crate::child::run(vm.start),
@@ -324,6 +334,18 @@ extern "C" fn run_vm_intermediate(arg: *mut libc::c_void) -> ! {
         },
     };
     fail_intermediate(vm.handoff, failed, errno)
+}
+
+/// After the user namespace, a pair's network namespace (`net`, -1: none) and `others`
+/// (fd -1: skipped); what failed and its errno.
+fn enter_pair(net: RawFd, others: &[(RawFd, libc::c_int); 2]) -> std::result::Result<(), (i32, nix::errno::Errno)> {
+    if net >= 0 {
+        sys::setns(net, libc::CLONE_NEWNET).map_err(|e| (FAILED_JOIN_NET, e))?;
+    }
+    for &(fd, kind) in others.iter().filter(|(fd, _)| *fd >= 0) {
+        sys::setns(fd, kind).map_err(|e| (FAILED_JOIN_OTHER, e))?;
+    }
+    Ok(())
 }
 
 /// The intermediate's failure, into the shared page; then its exit.
