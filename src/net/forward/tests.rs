@@ -94,10 +94,12 @@ impl Rig {
         forwarder.accepting(&forwarder.ports()[0])
     }
 
-    /// Waits (bounded) until the port listens (`true`) or does not.
+    /// Waits (bounded) until the port listens (`true`) or does not, by the forwarder's flag and
+    /// the kernel's table alike: the flag turns false just before the socket stops listening
+    /// (`Listener::apply`), and a connect made right after must be refused.
     fn wait_until_accepting(&self, wanted: bool) {
         let deadline = Instant::now() + HANG_GUARD;
-        while self.accepting() != wanted {
+        while self.accepting() != wanted || listens(self.address) != wanted {
             assert!(Instant::now() < deadline, "the port never became accepting={wanted}");
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -471,6 +473,21 @@ mod gate {
 
 use super::gate::Change;
 use super::listener::HostListener;
+
+/// Whether a socket of this network namespace listens on `address` (IPv4): a line of
+/// `/proc/net/tcp` with that local address in state LISTEN (0A).
+fn listens(address: SocketAddr) -> bool {
+    let SocketAddr::V4(v4) = address else { return false };
+    let local = format!("{:08X}:{:04X}", u32::from_le_bytes(v4.ip().octets()), v4.port());
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A")
+        })
+}
 
 fn connect_error(address: SocketAddr) -> Option<ErrorKind> {
     TcpStream::connect_timeout(&address, HANG_GUARD).err().map(|e| e.kind())
