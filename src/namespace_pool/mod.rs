@@ -192,7 +192,11 @@ impl NamespacePool {
     /// A pair for a spawn of `config`, if it matches the pool and one is ready.
     pub(crate) fn take(&self, config: &Config) -> Option<PremadeNamespaces> {
         let shared = &self.0.shared;
-        if !makes_both(config) || maps_of(&config.uid_map, &config.gid_map) != shared.maps {
+        let maps = &shared.maps;
+        let same_maps = config.uid_map == maps.uid
+            && config.gid_map == maps.gid
+            && IdMaps::allows_setgroups(&config.gid_map) == maps.allow_setgroups;
+        if !makes_both(config) || !same_maps {
             shared.unmatched.fetch_add(1, Ordering::Relaxed);
             return None;
         }

@@ -94,8 +94,7 @@ pub(crate) fn make(maps: &IdMaps) -> Result<PremadeNamespaces> {
     let (wait_r, wait_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("create a pipe", Errno::from_nix(e)))?;
     let owner = nix::unistd::geteuid().as_raw();
-    let mut holder = clone_holder(wait_r.as_raw_fd())
-        .map_err(|e| fail("create a user and a network namespace", Errno::from_nix(e)))?;
+    let mut holder = clone_holder(wait_r.as_raw_fd()).map_err(|e| fail("create the namespaces", Errno::from_nix(e)))?;
     drop(wait_r);
     let pid = holder.pid;
     maps.write(Pid::from_raw(pid)).map_err(Error::Setup)?;

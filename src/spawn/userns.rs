@@ -53,7 +53,8 @@ struct Handoff {
     tid: libc::pid_t,
     /// The setup process's pidfd (`CLONE_PIDFD`), in the caller's fd table.
     pidfd: RawFd,
-    /// What failed in the intermediate ([`FAILED_JOIN`], [`FAILED_CLONE`]), and its errno.
+    /// What failed in the intermediate ([`FAILED_JOIN`], [`FAILED_JOIN_NET`],
+    /// [`FAILED_JOIN_OTHER`], [`FAILED_CLONE`]), and its errno.
     failed: i32,
     errno: i32,
 }

@@ -474,18 +474,23 @@ mod gate {
 use super::gate::Change;
 use super::listener::HostListener;
 
-/// Whether a socket of this network namespace listens on `address` (IPv4): a line of
-/// `/proc/net/tcp` with that local address in state LISTEN (0A).
+/// Whether a socket of this network namespace listens on `address` (IPv4).
 fn listens(address: SocketAddr) -> bool {
-    let SocketAddr::V4(v4) = address else { return false };
-    let local = format!("{:08X}:{:04X}", u32::from_le_bytes(v4.ip().octets()), v4.port());
+    in_tcp_state(address, "0A")
+}
+
+/// Whether the IPv4 TCP socket bound to `local` is in `state` (the kernel's hex code: 0A LISTEN,
+/// 08 CLOSE_WAIT), from /proc/net/tcp.
+fn in_tcp_state(local: SocketAddr, state: &str) -> bool {
+    let SocketAddr::V4(local) = local else { unreachable!() };
+    let wanted = format!("{:08X}:{:04X}", u32::from_le_bytes(local.ip().octets()), local.port());
     std::fs::read_to_string("/proc/net/tcp")
         .unwrap()
         .lines()
         .skip(1)
         .any(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A")
+            fields.get(1) == Some(&wanted.as_str()) && fields.get(3) == Some(&state)
         })
 }
 
@@ -640,19 +645,9 @@ fn a_probe_connection_the_server_closed_silently_is_not_handed_to_a_client() {
     rig.kill_and_stop();
 }
 
-/// Whether the TCP socket bound to `local` is in CLOSE_WAIT (its peer closed), from
-/// /proc/net/tcp.
+/// Whether the TCP socket bound to `local` is in CLOSE_WAIT (its peer closed).
 fn in_close_wait(local: SocketAddr) -> bool {
-    let SocketAddr::V4(local) = local else { unreachable!() };
-    let wanted = format!("{:08X}:{:04X}", u32::from_le_bytes(local.ip().octets()), local.port());
-    std::fs::read_to_string("/proc/net/tcp")
-        .unwrap()
-        .lines()
-        .skip(1)
-        .any(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            fields.get(1) == Some(&wanted.as_str()) && fields.get(3) == Some(&"08")
-        })
+    in_tcp_state(local, "08")
 }
 
 #[test]
