@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nsbox::{Container, ContainerBuilder, NamespacePool, Namespaces, Pool, Rootfs, Seccomp, StartKind};
+use nsbox::{CgroupPool, Container, ContainerBuilder, NamespacePool, Namespaces, Pool, Rootfs, Seccomp, StartKind};
 use nsbox_image::run::{ImageRun, Overrides, RootStrategy};
 use nsbox_image::unpack::{Limits, Mode, Options, apply_layer};
 use nsbox_image::{Source, Store};
@@ -54,6 +54,7 @@ const BASELINE: &str = "baseline";
 const POOL_RUNNER: &str = "nsbox Pool (warm, 2 parked)";
 /// The cold spawn born in pre-made user and network namespaces.
 const PREMADE_RUNNER: &str = "nsbox + NamespacePool (pre-made user+net ns)";
+const PREMADE_CGROUP_RUNNER: &str = "nsbox + NamespacePool + CgroupPool (pre-made ns and cgroup)";
 
 /// How one runner starts `/bin/true`.
 enum Launch {
@@ -72,7 +73,7 @@ enum Launch {
     NsboxPool(Box<Pool>),
     /// nsbox's cold spawn born in pre-made user and network namespaces (`NamespacePool`,
     /// issue 17): timed once a pair is ready; the refill waited for afterwards, untimed.
-    NsboxPremade(Box<ContainerBuilder>, NamespacePool),
+    NsboxPremade(Box<ContainerBuilder>, NamespacePool, Option<CgroupPool>),
 }
 
 /// One tool on one workload, with its samples.
@@ -153,15 +154,23 @@ impl Runner {
                     false => Err(format!("exited with {status}")),
                 }
             }
-            Launch::NsboxPremade(builder, pool) => {
-                if !pool.wait_full(Duration::from_secs(5)) {
-                    eprintln!("{} / {}: no pre-made pair after 5 s", self.workload, self.name);
+            Launch::NsboxPremade(builder, pool, cgroups) => {
+                let ready = |pool: &NamespacePool, cgroups: &Option<CgroupPool>| {
+                    let full = Duration::from_secs(5);
+                    pool.wait_full(full)
+                        && cgroups
+                            .as_ref()
+                            .is_none_or(|c| c.wait_full(full) && c.wait_removed(full))
+                };
+                if !ready(pool, cgroups) {
+                    eprintln!("{} / {}: nothing pre-made after 5 s", self.workload, self.name);
                 }
                 let start = Instant::now();
                 let status = builder.status().map_err(|e| e.to_string())?;
                 let elapsed = start.elapsed();
-                // Untimed: the refill, so that it never runs beside another runner's spawn.
-                pool.wait_full(Duration::from_secs(5));
+                // Untimed: the refill (and a used cgroup's removal), so that it never runs
+                // beside another runner's spawn.
+                ready(pool, cgroups);
                 match status.success() {
                     true => Ok(elapsed),
                     false => Err(format!("exited with {status}")),
@@ -342,7 +351,7 @@ fn runners(dir: &Path) -> Vec<Runner> {
         NamespacePool::new(&builder, 1).map(|pool| {
             let mut builder = builder;
             builder.namespace_pool(&pool);
-            Launch::NsboxPremade(Box::new(builder), pool)
+            Launch::NsboxPremade(Box::new(builder), pool, None)
         })
     };
     match premade(nsbox(Seccomp::unconfined())) {
@@ -373,6 +382,20 @@ fn runners(dir: &Path) -> Vec<Runner> {
     match premade(limited_premade) {
         Ok(launch) => list.push(Runner::new(WORKLOAD_C, PREMADE_RUNNER, launch)),
         Err(e) => println!("**{WORKLOAD_C} / {PREMADE_RUNNER} dropped**: {e}"),
+    }
+    let mut limited_premade = nsbox(Seccomp::docker_default());
+    limited_premade.pids_limit(64).cpu_limit(1.0);
+    let with_cgroups = premade(limited_premade).and_then(|launch| match launch {
+        Launch::NsboxPremade(mut builder, pool, None) => {
+            let cgroups = CgroupPool::new(&builder, 1)?;
+            builder.cgroup_pool(&cgroups);
+            Ok(Launch::NsboxPremade(builder, pool, Some(cgroups)))
+        }
+        other => Ok(other),
+    });
+    match with_cgroups {
+        Ok(launch) => list.push(Runner::new(WORKLOAD_C, PREMADE_CGROUP_RUNNER, launch)),
+        Err(e) => println!("**{WORKLOAD_C} / {PREMADE_CGROUP_RUNNER} dropped**: {e}"),
     }
     if installed("crun") {
         list.push(Runner::command(
@@ -730,7 +753,12 @@ fn main() {
     for r in &runners {
         match &r.launch {
             Launch::NsboxPool(pool) => println!("\n{} / {}: {:?}", r.workload, r.name, pool.stats()),
-            Launch::NsboxPremade(_, pool) => println!("\n{} / {}: {:?}", r.workload, r.name, pool.stats()),
+            Launch::NsboxPremade(_, pool, cgroups) => {
+                println!("\n{} / {}: {:?}", r.workload, r.name, pool.stats());
+                if let Some(cgroups) = cgroups {
+                    println!("{} / {}: {:?}", r.workload, r.name, cgroups.stats());
+                }
+            }
             _ => {}
         }
     }

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use nsbox::{Container, ContainerBuilder, NamespacePool, Namespaces, Rootfs, Seccomp};
+use nsbox::{CgroupPool, Container, ContainerBuilder, NamespacePool, Namespaces, Rootfs, Seccomp};
 
 mod common;
 
@@ -31,6 +31,7 @@ struct Samples {
     walls: Vec<Duration>,
     /// Pre-made user and network namespaces, waited for (untimed) before each spawn.
     premade: Option<NamespacePool>,
+    cgroups: Option<CgroupPool>,
 }
 
 impl Samples {
@@ -49,7 +50,17 @@ impl Samples {
             totals: Vec::new(),
             walls: Vec::new(),
             premade: None,
+            cgroups: None,
         }
+    }
+
+    /// [`premade`](Self::premade), with its cgroup made ahead of time too (`CgroupPool`).
+    fn premade_cgroup(name: &'static str, configure: impl FnOnce(&mut ContainerBuilder)) -> Samples {
+        let mut samples = Samples::premade(name, configure);
+        let pool = CgroupPool::new(&samples.builder, 1).expect("a cgroup pool");
+        samples.builder.cgroup_pool(&pool);
+        samples.cgroups = Some(pool);
+        samples
     }
 
     /// The same, born in pre-made user and network namespaces (`NamespacePool`).
@@ -61,6 +72,21 @@ impl Samples {
         samples
     }
 
+    /// Blocks until this configuration's pools are full again and the used cgroup removed.
+    fn wait_for_pools(&self) {
+        if let Some(pool) = &self.premade {
+            assert!(
+                pool.wait_full(Duration::from_secs(5)),
+                "{}: no pre-made pair",
+                self.name
+            );
+        }
+        if let Some(pool) = &self.cgroups {
+            let ready = pool.wait_full(Duration::from_secs(5)) && pool.wait_removed(Duration::from_secs(5));
+            assert!(ready, "{}: no pre-made cgroup", self.name);
+        }
+    }
+
     /// Forgets the samples (of the warm-up spawn), keeping the order of the phases.
     fn clear(&mut self) {
         self.phases.clear();
@@ -70,19 +96,16 @@ impl Samples {
 
     /// One spawn -> exit, recording its phases.
     fn spawn_once(&mut self) {
-        if let Some(pool) = &self.premade {
-            assert!(
-                pool.wait_full(Duration::from_secs(5)),
-                "{}: no pre-made pair",
-                self.name
-            );
-        }
+        self.wait_for_pools();
         let start = Instant::now();
         let mut container = self.builder.spawn().unwrap_or_else(|e| panic!("{}: {e}", self.name));
         let timings = container.setup_timings().clone();
         let status = container.wait().expect("wait for the container");
         self.walls.push(start.elapsed());
         assert!(status.success(), "{}: {status}", self.name);
+        // Untimed: the pools' refill (and the removal of the used cgroup), so that it never
+        // runs beside another configuration's spawn.
+        self.wait_for_pools();
         let mut this_spawn: Vec<(String, Duration)> = Vec::new();
         for (name, d) in timings.phases() {
             let name = stable_name(name);
@@ -163,6 +186,17 @@ fn main() {
         configs.push(Samples::new("all + cgroup limits", |b| {
             b.pids_limit(64).cpu_limit(1.0);
         }));
+        let docker_limits = |b: &mut ContainerBuilder| {
+            b.rootfs(Rootfs::dir(rootfs.path()))
+                .seccomp(Seccomp::docker_default())
+                .pids_limit(64)
+                .cpu_limit(1.0);
+        };
+        configs.push(Samples::premade("pre-made ns, seccomp", |b| {
+            b.rootfs(Rootfs::dir(rootfs.path())).seccomp(Seccomp::docker_default());
+        }));
+        configs.push(Samples::premade("pre-made ns, seccomp, limits", docker_limits));
+        configs.push(Samples::premade_cgroup("+ pre-made cgroup", docker_limits));
     }
 
     // Warm up (seccomp compilation, page cache), then round-robin.

@@ -276,6 +276,17 @@ impl ContainerBuilder {
         self
     }
 
+    /// Spawns take a cgroup made ahead of time by `pool` where it has one ready and this
+    /// builder's cgroup settings match it (see [`CgroupPool`]); otherwise they make their
+    /// own, as without. A container with its own PID namespace then gives its cgroup back to
+    /// the pool for removal when reaped. Not serialized.
+    ///
+    /// [`CgroupPool`]: crate::CgroupPool
+    pub fn cgroup_pool(&mut self, pool: &crate::CgroupPool) -> &mut Self {
+        self.settings.cgroup_pool = Some(pool.clone());
+        self
+    }
+
     /// Lets the container outlive its handle: dropping the [`Container`] neither kills it nor
     /// waits for it, and the container survives the caller's exit.
     pub fn detach(&mut self) -> &mut Self {

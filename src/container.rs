@@ -50,6 +50,9 @@ pub struct Container {
     stdout: Option<ChildStdout>,
     stderr: Option<ChildStderr>,
     cgroup: Option<Cgroup>,
+    /// Where a pooled cgroup goes once the payload is reaped (`CgroupPool`): the pool's
+    /// thread removes it.
+    cgroup_return: Option<crate::cgroup_pool::CgroupReturn>,
     /// The last stats, read just before the cgroup was removed.
     final_stats: Option<Stats>,
     /// From clone until `spawn` saw the payload's exec: the setup process may run on the
@@ -101,6 +104,7 @@ impl Container {
             stdout: None,
             stderr: None,
             cgroup,
+            cgroup_return: None,
             final_stats: None,
             setup_running: true,
             final_stats_wanted: true,
@@ -116,6 +120,10 @@ impl Container {
             seen: crate::ready::Seen::default(),
             keep_alive: Default::default(),
         }
+    }
+
+    pub(crate) fn set_cgroup_return(&mut self, back: Option<crate::cgroup_pool::CgroupReturn>) {
+        self.cgroup_return = back;
     }
 
     pub(crate) fn set_pty(&mut self, pty: crate::pty::Pty) {
@@ -135,6 +143,7 @@ impl Container {
         config.pool_gate = None;
         // A container's copy keeps no pool (and its refill thread) alive.
         config.namespace_pool = None;
+        config.cgroup_pool = None;
         // Held by the container itself, until it is reaped.
         self.keep_alive = std::mem::take(&mut config.keep_alive);
         // An exec gets a terminal only if it asks for one (ExecBuilder::tty).
@@ -543,12 +552,21 @@ impl Container {
                 status = ExitStatus::from_raw(i32::from_le_bytes(buf));
             }
         }
-        if let Some(mut cgroup) = self.cgroup.take() {
+        if let Some(cgroup) = self.cgroup.take() {
             status = status.with_oom_killed(cgroup.oom_killed());
             if self.final_stats_wanted {
                 self.final_stats = Some(cgroup.stats());
             }
             self.status = Some(status);
+            // Pooled, with the container's own PID namespace (empty now that its init is
+            // reaped): the pool's thread removes it, off this wait's path.
+            let mut cgroup = match self.cgroup_return.take() {
+                Some(back) => match back.give_back(&self.id, cgroup) {
+                    None => return Ok(Some(status)),
+                    Some(cgroup) => cgroup,
+                },
+                None => cgroup,
+            };
             let errors = cgroup.remove();
             if !errors.is_empty() {
                 self.cleanup_errors.extend(errors.iter().cloned());

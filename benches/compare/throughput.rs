@@ -31,7 +31,7 @@ impl<'a> Job<'a> {
             Launch::NsboxPool(pool) => Some(Job::Pool(pool)),
             // Each worker's copy of the builder shares the pool; a spawn finding no pair ready
             // makes its own namespaces (the pool's stats say how often).
-            Launch::NsboxPremade(builder, _) => Some(Job::Nsbox(builder)),
+            Launch::NsboxPremade(builder, _, _) => Some(Job::Nsbox(builder)),
             Launch::Command(make) => Some(Job::Command(make.as_ref())),
             _ => None,
         }

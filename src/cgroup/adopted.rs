@@ -47,6 +47,7 @@ impl Cgroup {
             v1: Vec::new(),
             v2,
             v1_moves_memory: false,
+            join_ahead: Default::default(),
         };
         for h in &theirs.v1 {
             let mine = own.v1.iter().find(|o| o.mountpoint == h.mountpoint);

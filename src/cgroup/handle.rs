@@ -43,6 +43,7 @@ impl CgroupHandle {
             v1: Vec::new(),
             v2: None,
             v1_moves_memory: false,
+            join_ahead: Default::default(),
         };
         // A hierarchy where the path lies outside the part mounted here is not one it is in.
         let found = |mountpoint: &Path, root: &Path, own: &Path| {
@@ -186,6 +187,7 @@ impl CgroupHandle {
             v1: std::mem::take(&mut self.cgroup.v1),
             v2: self.cgroup.v2.take(),
             v1_moves_memory: self.cgroup.v1_moves_memory,
+            join_ahead: Default::default(),
         }
     }
 }

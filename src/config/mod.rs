@@ -136,6 +136,8 @@ pub struct Config {
     pub(crate) on_spawn: crate::on_spawn::OnSpawn,
     /// Pre-made user and network namespaces (`ContainerBuilder::namespace_pool`).
     pub(crate) namespace_pool: Option<crate::NamespacePool>,
+    /// Pre-made cgroups (`ContainerBuilder::cgroup_pool`).
+    pub(crate) cgroup_pool: Option<crate::CgroupPool>,
     /// The start gate and created hooks (`ContainerBuilder::start_gate`, `on_created`).
     pub(crate) start: crate::start_gate::StartControl,
     /// Process attributes and namespace settings: oom_score_adj, umask, sysctls, domainname,

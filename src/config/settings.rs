@@ -103,6 +103,9 @@ pub(crate) struct Settings {
     /// serialized.
     #[cfg_attr(feature = "serde", serde(skip))]
     pub namespace_pool: Option<crate::NamespacePool>,
+    /// Pre-made cgroups (`ContainerBuilder::cgroup_pool`): not serialized.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub cgroup_pool: Option<crate::CgroupPool>,
     /// The start gate and created hooks (`ContainerBuilder::start_gate`, `on_created`): not
     /// serialized.
     #[cfg_attr(feature = "serde", serde(skip))]
@@ -174,6 +177,7 @@ impl Default for Settings {
             keep_alive: Default::default(),
             on_spawn: Default::default(),
             namespace_pool: None,
+            cgroup_pool: None,
             start: Default::default(),
             process: Default::default(),
             masked_paths: None,
@@ -244,6 +248,7 @@ impl From<&Config> for Settings {
             keep_alive: c.keep_alive,
             on_spawn: c.on_spawn,
             namespace_pool: c.namespace_pool,
+            cgroup_pool: c.cgroup_pool,
             start: c.start,
             process: c.process,
             masked_paths: c.masked_paths,

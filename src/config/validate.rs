@@ -314,6 +314,7 @@ pub(crate) fn validate(mut s: Settings) -> Result<Config, ConfigError> {
         keep_alive: s.keep_alive,
         on_spawn: s.on_spawn,
         namespace_pool: s.namespace_pool,
+        cgroup_pool: s.cgroup_pool,
         start: s.start,
         process: s.process,
         masked_paths: crate::mount_paths::check(Setting::MaskedPaths, s.masked_paths)?,

@@ -20,22 +20,19 @@
 //! network (addresses, routes, sysctls, sockets bound) can reach the next.
 
 mod premade;
-mod refill;
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::sync::Arc;
 
 pub(crate) use premade::PremadeNamespaces;
 
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::idmap::IdMaps;
 use crate::namespaces::Namespaces;
 use crate::net::Network;
 use crate::pool::PoolError;
+use crate::stock::Stock;
 use crate::{ContainerBuilder, IdMap};
 
 /// Pre-made user and network namespaces, loopback up, for spawns whose builder names the pool
@@ -66,7 +63,10 @@ use crate::{ContainerBuilder, IdMap};
 /// # Ok::<(), nsbox::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct NamespacePool(Arc<Owner>);
+pub struct NamespacePool {
+    stock: Stock<PremadeNamespaces>,
+    maps: Arc<IdMaps>,
+}
 
 /// The counters of a [`NamespacePool`] ([`NamespacePool::stats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -82,36 +82,6 @@ pub struct NamespacePoolStats {
     pub failed_refills: u64,
     /// Pairs ready now.
     pub ready: usize,
-}
-
-/// Held by every clone: stops the refill thread when the last goes.
-struct Owner {
-    shared: Arc<Shared>,
-    refill: Option<std::thread::JoinHandle<()>>,
-}
-
-struct Shared {
-    maps: IdMaps,
-    size: usize,
-    state: Mutex<State>,
-    wake: Condvar,
-    hits: AtomicU64,
-    misses: AtomicU64,
-    unmatched: AtomicU64,
-    failed_refills: AtomicU64,
-}
-
-#[derive(Default)]
-struct State {
-    ready: VecDeque<PremadeNamespaces>,
-    stopping: bool,
-    last_take: Option<Instant>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 impl NamespacePool {
@@ -133,91 +103,45 @@ impl NamespacePool {
             }
             .into());
         }
-        let shared = Arc::new(Shared {
-            maps: maps_of(&config.uid_map, &config.gid_map),
-            size,
-            state: Mutex::new(State::default()),
-            wake: Condvar::new(),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            unmatched: AtomicU64::new(0),
-            failed_refills: AtomicU64::new(0),
-        });
-        let thread = Arc::clone(&shared);
-        let refill = std::thread::Builder::new()
-            .name("nsbox-nspool".into())
-            .spawn(move || refill::run(&thread))
-            .map_err(|e| Error::io("start a namespace pool's refill thread", e))?;
-        Ok(NamespacePool(Arc::new(Owner {
-            shared,
-            refill: Some(refill),
-        })))
+        let maps = Arc::new(maps_of(&config.uid_map, &config.gid_map));
+        let for_thread = Arc::clone(&maps);
+        let stock = Stock::start("nsbox-nspool", size, move || premade::make(&for_thread), |_| true)?;
+        Ok(NamespacePool { stock, maps })
     }
 
     /// The pool's counters.
     pub fn stats(&self) -> NamespacePoolStats {
-        let shared = &self.0.shared;
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let counts = self.stock.counts();
         NamespacePoolStats {
-            hits: get(&shared.hits),
-            misses: get(&shared.misses),
-            unmatched: get(&shared.unmatched),
-            failed_refills: get(&shared.failed_refills),
-            ready: shared.lock().ready.len(),
+            hits: counts.hits,
+            misses: counts.misses,
+            unmatched: counts.unmatched,
+            failed_refills: counts.failed_refills,
+            ready: counts.ready,
         }
     }
 
     /// Blocks until `size` pairs are ready or `timeout` passed; whether it is full. For
     /// benchmarks and tests that want every spawn to find a pair.
     pub fn wait_full(&self, timeout: std::time::Duration) -> bool {
-        let shared = &self.0.shared;
-        let deadline = Instant::now() + timeout;
-        let mut state = shared.lock();
-        loop {
-            if state.ready.len() >= shared.size {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            state = shared
-                .wake
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        self.stock.wait_full(timeout)
     }
 
     /// A pair for a spawn of `config`, if it matches the pool and one is ready.
     pub(crate) fn take(&self, config: &Config) -> Option<PremadeNamespaces> {
-        let shared = &self.0.shared;
-        let maps = &shared.maps;
+        let maps = &self.maps;
         let same_maps = config.uid_map == maps.uid
             && config.gid_map == maps.gid
             && IdMaps::allows_setgroups(&config.gid_map) == maps.allow_setgroups;
         if !makes_both(config) || !same_maps {
-            shared.unmatched.fetch_add(1, Ordering::Relaxed);
+            self.stock.unmatched();
             return None;
         }
-        let mut state = shared.lock();
-        let taken = state.ready.pop_front();
-        state.last_take = Some(Instant::now());
-        drop(state);
-        shared.wake.notify_all();
-        let counter = match &taken {
-            // Made by another euid than this thread's (the caller changed credentials since):
-            // joining it would fail, or, with capabilities kept, reset the caller's dumpable
-            // flag (the new namespace not owned by the euid). Dropped unused.
-            Some(pair) if pair.owner != nix::unistd::geteuid().as_raw() => {
-                shared.unmatched.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
-            Some(_) => &shared.hits,
-            None => &shared.misses,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        taken
+        // A pair made by another euid than this thread's (the caller changed credentials
+        // since): joining it would fail, or, with capabilities kept, reset the caller's
+        // dumpable flag (the new namespace not owned by the euid). Dropped unused.
+        let euid = nix::unistd::geteuid().as_raw();
+        self.stock.take(|pair| pair.owner == euid)
     }
 }
 
@@ -237,21 +161,10 @@ fn maps_of(uid: &[IdMap], gid: &[IdMap]) -> IdMaps {
     }
 }
 
-impl Drop for Owner {
-    fn drop(&mut self) {
-        self.shared.lock().stopping = true;
-        self.shared.wake.notify_all();
-        if let Some(thread) = self.refill.take() {
-            let _ = thread.join();
-        }
-        // The pairs left close with `shared`'s last reference (this one, the thread's gone).
-    }
-}
-
 impl fmt::Debug for NamespacePool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NamespacePool")
-            .field("size", &self.0.shared.size)
+            .field("size", &self.stock.size())
             .field("stats", &self.stats())
             .finish()
     }

@@ -47,4 +47,11 @@ pub enum PoolError {
         /// What its template or size lacks.
         why: &'static str,
     },
+    /// A [`CgroupPool`](crate::CgroupPool)'s template wants no cgroup it could make ahead,
+    /// or its size is 0.
+    #[error("a cgroup pool {why}")]
+    CgroupTemplate {
+        /// What its template or size lacks.
+        why: &'static str,
+    },
 }

@@ -30,7 +30,7 @@ fn park(shared: &Arc<Shared>) -> crate::Result<super::template::Parked> {
 }
 
 /// What a refill thread's turn depends on, read under its pool's lock.
-pub(crate) struct Turn {
+struct Turn {
     pub stopping: bool,
     /// Fewer ready than the pool's size.
     pub room: bool,
@@ -38,9 +38,8 @@ pub(crate) struct Turn {
 }
 
 /// Waits (on `wake`) until there is room, the last handout is [`GRACE`] ago and `backoff`
-/// passed; the guard again, or `None` once the pool is stopping. Shared by this pool's refill
-/// and `namespace_pool`'s.
-pub(crate) fn await_turn<'a, S>(
+/// passed; the guard again, or `None` once the pool is stopping.
+fn await_turn<'a, S>(
     mut state: MutexGuard<'a, S>,
     wake: &Condvar,
     backoff: Duration,

@@ -36,8 +36,15 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
         .check_preserved_fds()
         .map_err(|e| Error::io("preserve the caller's fds", e))?;
     let mut clock = Recorder::start();
-    let id = container_id();
-    let cgroup = Cgroup::for_config(config, &id)?;
+    let pooled = config.cgroup_pool.as_ref().and_then(|pool| pool.take(config));
+    let (id, cgroup, cgroup_return) = match pooled {
+        Some((premade, back)) => (premade.id, Some(premade.cgroup), back),
+        None => {
+            let id = container_id();
+            let cgroup = Cgroup::for_config(config, &id)?;
+            (id, cgroup, None)
+        }
+    };
     clock.mark("cgroup create");
     // Until the container owns the cgroup, a failure removes it and reports what was left.
     let abandon = |e: Error, cgroup: Option<Cgroup>| e.with_cleanup(cgroup.map(|mut c| c.remove()).unwrap_or_default());
@@ -99,6 +106,7 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
         }
     };
     let mut container = Container::new(id, pid, pidfd, plan.parent.status.take(), config.detach, cgroup);
+    container.set_cgroup_return(cgroup_return);
     container.set_output_limit(config.bounds.output_limit);
     container.set_lifeline(plan.parent.lifeline.take());
     container.set_config(config);
@@ -359,7 +367,7 @@ fn clone(plan: &mut Plan, start: &ChildStart, cgroup_fd: Option<RawFd>) -> Resul
 }
 
 /// A fresh random id: 12 hex digits, like a short Docker id.
-fn container_id() -> String {
+pub(crate) fn container_id() -> String {
     let mut bytes = [0u8; 6];
     // SAFETY: bytes is a valid writable buffer of its length.
     let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };

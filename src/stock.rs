@@ -1,0 +1,373 @@
+//! A stock of kernel objects made ahead of time on a thread of its own, for the pools that
+//! hand a spawn something it would otherwise make on its own path: pre-made namespaces
+//! ([`NamespacePool`](crate::NamespacePool)) and pre-made cgroups
+//! ([`CgroupPool`](crate::CgroupPool)).
+//!
+//! The thread makes items until `size` are ready, waits while the stock is full, backs off
+//! after a failure and stops when the last clone of the stock is dropped, disposing of what
+//! is left. Used items may be given back ([`Returns`]) to be disposed of on the same thread
+//! (a cgroup is removed there, after its container was reaped, instead of on the path of the
+//! caller's `wait`). Both kinds of work start only [`GRACE`] after the last handout: work
+//! beside the spawn that took an item competes with it for the CPUs.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::pool::refill::{GRACE, next_backoff};
+
+/// A stock of `T`, shared by its clones; its thread stops when the last clone goes.
+pub(crate) struct Stock<T: Send + 'static>(Arc<Owner<T>>);
+
+impl<T: Send + 'static> Clone for Stock<T> {
+    fn clone(&self) -> Self {
+        Stock(Arc::clone(&self.0))
+    }
+}
+
+struct Owner<T: Send + 'static> {
+    shared: Arc<Shared<T>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Shared<T> {
+    size: usize,
+    state: Mutex<State<T>>,
+    wake: Condvar,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    unmatched: AtomicU64,
+    failed_refills: AtomicU64,
+    failed_disposals: AtomicU64,
+}
+
+struct State<T> {
+    ready: VecDeque<T>,
+    /// Given back, to be disposed of on the thread.
+    used: Vec<T>,
+    /// Taken from `used` by the thread and being disposed of now.
+    disposing: usize,
+    stopping: bool,
+    last_take: Option<Instant>,
+}
+
+/// The counters of a stock, for its pool's public stats.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counts {
+    pub hits: u64,
+    pub misses: u64,
+    pub unmatched: u64,
+    pub failed_refills: u64,
+    pub failed_disposals: u64,
+    pub ready: usize,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What the thread does next.
+enum Job<T> {
+    Make,
+    Dispose(Vec<T>),
+    Stop { ready: VecDeque<T>, used: Vec<T> },
+}
+
+impl<T: Send + 'static> Stock<T> {
+    /// A stock of `size` items made by `make` on a thread named `name`; `dispose` disposes
+    /// of a used item given back (false: it failed, counted).
+    pub fn start(
+        name: &str,
+        size: usize,
+        make: impl FnMut() -> Result<T> + Send + 'static,
+        dispose: fn(T) -> bool,
+    ) -> Result<Stock<T>> {
+        let shared = Arc::new(Shared {
+            size,
+            state: Mutex::new(State {
+                ready: VecDeque::new(),
+                used: Vec::new(),
+                disposing: 0,
+                stopping: false,
+                last_take: None,
+            }),
+            wake: Condvar::new(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            unmatched: AtomicU64::new(0),
+            failed_refills: AtomicU64::new(0),
+            failed_disposals: AtomicU64::new(0),
+        });
+        let thread = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || run(&thread, make, dispose))
+            .map_err(|e| Error::io(format!("start the {name} thread"), e))?;
+        Ok(Stock(Arc::new(Owner {
+            shared,
+            thread: Some(handle),
+        })))
+    }
+
+    pub fn size(&self) -> usize {
+        self.0.shared.size
+    }
+
+    /// The first ready item, if there is one and `usable` accepts it (one it refuses is
+    /// dropped unused and counted as unmatched). Counts a hit or a miss.
+    pub fn take(&self, usable: impl FnOnce(&T) -> bool) -> Option<T> {
+        let shared = &self.0.shared;
+        let mut state = shared.lock();
+        let taken = state.ready.pop_front();
+        state.last_take = Some(Instant::now());
+        drop(state);
+        // The thread restarts its wait for the grace after a handout.
+        shared.wake.notify_all();
+        let counter = match &taken {
+            Some(item) if !usable(item) => {
+                shared.unmatched.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            Some(_) => &shared.hits,
+            None => &shared.misses,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        taken
+    }
+
+    /// Counts a spawn that named the pool but could not use it.
+    pub fn unmatched(&self) {
+        self.0.shared.unmatched.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn counts(&self) -> Counts {
+        let shared = &self.0.shared;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Counts {
+            hits: get(&shared.hits),
+            misses: get(&shared.misses),
+            unmatched: get(&shared.unmatched),
+            failed_refills: get(&shared.failed_refills),
+            failed_disposals: get(&shared.failed_disposals),
+            ready: shared.lock().ready.len(),
+        }
+    }
+
+    /// Blocks until `size` items are ready or `timeout` passed; whether it is full.
+    pub fn wait_full(&self, timeout: Duration) -> bool {
+        let shared = &self.0.shared;
+        let deadline = Instant::now() + timeout;
+        let mut state = shared.lock();
+        loop {
+            if state.ready.len() >= shared.size {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = shared
+                .wake
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Whether every item given back has been disposed of, waiting at most `timeout`.
+    pub fn wait_disposed(&self, timeout: Duration) -> bool {
+        let shared = &self.0.shared;
+        let deadline = Instant::now() + timeout;
+        let mut state = shared.lock();
+        loop {
+            if state.used.is_empty() && state.disposing == 0 {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = shared
+                .wake
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Where a used item goes back to be disposed of on the stock's thread.
+    pub fn returns(&self) -> Returns<T> {
+        Returns(Arc::clone(&self.0.shared))
+    }
+}
+
+/// Gives used items back to a stock, whose thread disposes of them. Held by what uses an item
+/// (a container); keeps the counters and the queue alive, not the thread.
+pub(crate) struct Returns<T>(Arc<Shared<T>>);
+
+impl<T> Returns<T> {
+    /// Queues `item` for its disposal on the stock's thread; the item back if the stock is
+    /// stopping (or stopped): the caller then disposes of it itself.
+    pub fn give_back(&self, item: T) -> std::result::Result<(), T> {
+        let mut state = self.0.lock();
+        if state.stopping {
+            return Err(item);
+        }
+        state.used.push(item);
+        drop(state);
+        self.0.wake.notify_all();
+        Ok(())
+    }
+}
+
+impl<T> std::fmt::Debug for Returns<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Returns").field("size", &self.0.size).finish()
+    }
+}
+
+fn run<T>(shared: &Shared<T>, mut make: impl FnMut() -> Result<T>, dispose: fn(T) -> bool) {
+    let mut backoff = Duration::ZERO;
+    let mut backoff_until = Instant::now();
+    loop {
+        let job = next_job(shared, backoff_until);
+        match job {
+            Job::Stop { ready, used } => {
+                drop(ready);
+                dispose_all(shared, used, dispose);
+                shared.wake.notify_all();
+                return;
+            }
+            Job::Dispose(used) => {
+                let count = used.len();
+                dispose_all(shared, used, dispose);
+                shared.lock().disposing -= count;
+                // `wait_disposed` may be waiting.
+                shared.wake.notify_all();
+            }
+            Job::Make => match make() {
+                Ok(item) => {
+                    backoff = Duration::ZERO;
+                    let mut state = shared.lock();
+                    if state.stopping {
+                        drop(state);
+                        drop(item);
+                        continue;
+                    }
+                    state.ready.push_back(item);
+                    drop(state);
+                    // `wait_full` may be waiting.
+                    shared.wake.notify_all();
+                }
+                Err(e) => {
+                    shared.failed_refills.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "a pool failed to make an item ahead of time");
+                    backoff = next_backoff(backoff);
+                    backoff_until = Instant::now() + backoff;
+                }
+            },
+        }
+    }
+}
+
+fn dispose_all<T>(shared: &Shared<T>, used: Vec<T>, dispose: fn(T) -> bool) {
+    for item in used {
+        if !dispose(item) {
+            shared.failed_disposals.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Waits until there is something to do: stop, dispose of what was given back (once the last
+/// handout is [`GRACE`] ago), or make one more (room, the grace and the backoff passed).
+fn next_job<T>(shared: &Shared<T>, backoff_until: Instant) -> Job<T> {
+    let mut state = shared.lock();
+    loop {
+        if state.stopping {
+            return Job::Stop {
+                ready: std::mem::take(&mut state.ready),
+                used: std::mem::take(&mut state.used),
+            };
+        }
+        let now = Instant::now();
+        let calm_at = state.last_take.map_or(now, |t| t + GRACE);
+        if !state.used.is_empty() && now >= calm_at {
+            state.disposing += state.used.len();
+            return Job::Dispose(std::mem::take(&mut state.used));
+        }
+        let room = state.ready.len() < shared.size;
+        let make_at = calm_at.max(backoff_until);
+        if room && now >= make_at {
+            return Job::Make;
+        }
+        let disposal = (!state.used.is_empty()).then_some(calm_at);
+        let refill = room.then_some(make_at);
+        state = match disposal.into_iter().chain(refill).min() {
+            Some(at) => {
+                shared
+                    .wake
+                    .wait_timeout(state, at.saturating_duration_since(now))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+            None => shared.wake.wait(state).unwrap_or_else(|p| p.into_inner()),
+        };
+    }
+}
+
+impl<T: Send + 'static> Drop for Owner<T> {
+    fn drop(&mut self) {
+        self.shared.lock().stopping = true;
+        self.shared.wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    static DISPOSED: AtomicUsize = AtomicUsize::new(0);
+
+    fn count_disposal(_: u32) -> bool {
+        DISPOSED.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
+    #[test]
+    fn fills_hands_out_disposes_and_drains() {
+        let made = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&made);
+        let stock = Stock::start(
+            "nsbox-test-stock",
+            2,
+            move || Ok(counter.fetch_add(1, Ordering::SeqCst) as u32),
+            count_disposal,
+        )
+        .unwrap();
+        assert!(stock.wait_full(Duration::from_secs(5)));
+        assert_eq!(stock.take(|_| true), Some(0));
+        assert_eq!(stock.take(|_| false), None, "refused: dropped, counted unmatched");
+        let returns = stock.returns();
+        let before = DISPOSED.load(Ordering::SeqCst);
+        returns.give_back(7).unwrap();
+        assert!(stock.wait_disposed(Duration::from_secs(5)));
+        assert_eq!(DISPOSED.load(Ordering::SeqCst), before + 1);
+        assert!(stock.wait_full(Duration::from_secs(5)));
+        let counts = stock.counts();
+        assert_eq!(
+            (counts.hits, counts.unmatched, counts.misses, counts.ready),
+            (1, 1, 0, 2)
+        );
+        drop(stock);
+        // The thread is gone: what comes back now is the giver's to dispose of.
+        assert_eq!(returns.give_back(9), Err(9));
+    }
+}
