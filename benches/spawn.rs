@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use nsbox::{
-    Container, ContainerBuilder, IdMap, Mount, NamespacePool, Namespaces, Pool, Port, Profile, Rootfs, Seccomp,
-    StartKind,
+    CgroupPool, Container, ContainerBuilder, IdMap, Mount, NamespacePool, Namespaces, Pool, Port, Profile, Rootfs,
+    Seccomp, StartKind,
 };
 
 mod common;
@@ -169,6 +169,9 @@ fn spawn_true(c: &mut Criterion) {
     drop(target);
     pool_rows(&mut group, rootfs.path(), !common::memory_hierarchy_visible());
     premade_row(&mut group, rootfs.path());
+    if !common::memory_hierarchy_visible() {
+        premade_cgroup_row(&mut group, rootfs.path());
+    }
     // Criterion runs one benchmark after the other: the baseline again at the end shows how far
     // the machine drifted meanwhile.
     group.bench_function("fork+exec (baseline, again)", baseline);
@@ -241,6 +244,43 @@ fn premade_row(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement:
         })
     });
     eprintln!("pre-made user+net ns: {:?}", pool.stats());
+}
+
+/// The same with Docker's seccomp and pids/cpu limits (the comparison runner's (c)), born in a
+/// pre-made pair and a pre-made cgroup (`CgroupPool`, issue 17): each iteration waits
+/// (untimed) for both pools to be full and the last used cgroup removed.
+fn premade_cgroup_row(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rootfs: &std::path::Path,
+) {
+    let mut builder = Container::builder();
+    builder
+        .rootfs(Rootfs::dir(rootfs))
+        .seccomp(Seccomp::docker_default())
+        .pids_limit(64)
+        .cpu_limit(1.0)
+        .command("/bin/true");
+    let pool = NamespacePool::new(&builder, 1).expect("a namespace pool");
+    let cgroups = CgroupPool::new(&builder, 1).expect("a cgroup pool");
+    builder.namespace_pool(&pool).cgroup_pool(&cgroups);
+    let full = Duration::from_secs(5);
+    group.bench_function(
+        "all + busybox rootfs + docker seccomp + limits, pre-made ns and cgroup",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let ready = pool.wait_full(full) && cgroups.wait_full(full) && cgroups.wait_removed(full);
+                    assert!(ready, "nothing pre-made");
+                    let start = Instant::now();
+                    assert!(builder.status().expect("spawn the container").success());
+                    total += start.elapsed();
+                }
+                total
+            })
+        },
+    );
+    eprintln!("pre-made ns and cgroup: {:?}, {:?}", pool.stats(), cgroups.stats());
 }
 
 criterion_group!(benches, spawn_true);

@@ -279,7 +279,8 @@ impl ContainerBuilder {
     /// Spawns take a cgroup made ahead of time by `pool` where it has one ready and this
     /// builder's cgroup settings match it (see [`CgroupPool`]); otherwise they make their
     /// own, as without. A container with its own PID namespace then gives its cgroup back to
-    /// the pool for removal when reaped. Not serialized.
+    /// the pool for removal when reaped: its `wait` does not wait for the removal, nor report
+    /// a failure of it (the pool's stats count those). Not serialized.
     ///
     /// [`CgroupPool`]: crate::CgroupPool
     pub fn cgroup_pool(&mut self, pool: &crate::CgroupPool) -> &mut Self {

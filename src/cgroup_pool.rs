@@ -27,13 +27,15 @@ use crate::stock::{Returns, Stock};
 /// cgroups are kept ready, refilled after each handout; a spawn that finds none ready, or
 /// whose cgroup settings differ from the template's, creates its own as usual.
 ///
-/// A container with its own PID namespace gives its cgroup back when it is reaped, and the
-/// pool's thread removes it: its `wait` returns without waiting for the removal (nothing of
-/// the container can be left in the cgroup once the namespace's init is reaped). A removal
-/// that fails is logged and counted ([`CgroupPoolStats::failed_removals`]) instead of being
-/// returned by `wait` as [`Error::Cleanup`](crate::Error::Cleanup); [`wait_removed`]
-/// waits for the pending ones. Other containers remove their cgroup in `wait`, as without a
-/// pool. Dropping the last clone of the pool (builders hold clones) stops its thread, removes
+/// A container with its own PID namespace, into which nothing was exec'd
+/// ([`Container::exec`](crate::Container::exec): an exec's own init lives outside that
+/// namespace, in the cgroup), gives its cgroup back when it is reaped, and the pool's thread
+/// removes it, with any cgroup nested in it: its `wait` returns without waiting for the
+/// removal (nothing of the container is left in the cgroup once the namespace's init is
+/// reaped). A removal that fails is logged and counted ([`CgroupPoolStats::failed_removals`])
+/// instead of being returned by `wait` as [`Error::Cleanup`](crate::Error::Cleanup);
+/// [`wait_removed`] waits for the pending ones (removed within 50 ms even under a steady
+/// stream of spawns). Other containers remove their cgroup in `wait`, as without a pool. Dropping the last clone of the pool (builders hold clones) stops its thread, removes
 /// the ready cgroups and those given back; a container reaped after that removes its own.
 ///
 /// The template fixes the cgroup: a spawn uses a pooled one only if it has the same limits,
@@ -92,6 +94,9 @@ pub struct CgroupPoolStats {
     pub unmatched: u64,
     /// Cgroups the pool's thread failed to make (it backs off, then tries again).
     pub failed_refills: u64,
+    /// Used cgroups handed back to the pool for removal (by containers with their own PID
+    /// namespace).
+    pub returned: u64,
     /// Used cgroups the pool's thread failed to remove (each failure is logged).
     pub failed_removals: u64,
     /// Cgroups ready now.
@@ -155,6 +160,7 @@ impl CgroupPool {
             misses: counts.misses,
             unmatched: counts.unmatched,
             failed_refills: counts.failed_refills,
+            returned: counts.returned,
             failed_removals: counts.failed_disposals,
             ready: counts.ready,
         }
@@ -206,9 +212,10 @@ fn make(template: &Template) -> Result<PremadeCgroup> {
     }
 }
 
-/// Removes a used cgroup (on the pool's thread); false if a directory was left.
+/// Removes a used cgroup (on the pool's thread), with what its container nested in it; false
+/// if a directory was left.
 fn remove(mut premade: PremadeCgroup) -> bool {
-    let errors = premade.cgroup.remove();
+    let errors = premade.cgroup.remove_nested();
     for e in &errors {
         tracing::warn!(id = premade.id, error = %e, "a pooled cgroup was not removed");
     }

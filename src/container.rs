@@ -1,6 +1,7 @@
 //! The handle to a running container: wait, signal, stdio, and cleanup on drop.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -53,6 +54,10 @@ pub struct Container {
     /// Where a pooled cgroup goes once the payload is reaped (`CgroupPool`): the pool's
     /// thread removes it.
     cgroup_return: Option<crate::cgroup_pool::CgroupReturn>,
+    /// Whether a process was ever exec'd into the container ([`exec`](Self::exec)): its init
+    /// lives outside the container's PID namespace, in its cgroup, so the cgroup is removed
+    /// (its processes killed) by `wait` itself, never handed back to a pool.
+    exec_started: std::sync::atomic::AtomicBool,
     /// The last stats, read just before the cgroup was removed.
     final_stats: Option<Stats>,
     /// From clone until `spawn` saw the payload's exec: the setup process may run on the
@@ -105,6 +110,7 @@ impl Container {
             stderr: None,
             cgroup,
             cgroup_return: None,
+            exec_started: Default::default(),
             final_stats: None,
             setup_running: true,
             final_stats_wanted: true,
@@ -124,6 +130,11 @@ impl Container {
 
     pub(crate) fn set_cgroup_return(&mut self, back: Option<crate::cgroup_pool::CgroupReturn>) {
         self.cgroup_return = back;
+    }
+
+    /// Notes that a process is being exec'd into the container (see `exec_started`).
+    pub(crate) fn mark_exec_started(&self) {
+        self.exec_started.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn set_pty(&mut self, pty: crate::pty::Pty) {
@@ -444,6 +455,10 @@ impl Container {
     /// [`cleanup_errors`](Self::cleanup_errors) keeps the failures. The same holds for
     /// [`try_wait`](Self::try_wait), [`wait_timeout`](Self::wait_timeout) and
     /// [`wait_with_output`](Self::wait_with_output) (whose output is then dropped).
+    ///
+    /// A cgroup taken from a [`CgroupPool`](crate::CgroupPool) by a container with its own
+    /// PID namespace (and no exec) is removed by the pool's thread instead, right after this
+    /// returns: a failure there is logged and counted in the pool's stats, not returned here.
     pub fn wait(&mut self) -> Result<ExitStatus> {
         self.close_stdin();
         loop {
@@ -560,7 +575,11 @@ impl Container {
             self.status = Some(status);
             // Pooled, with the container's own PID namespace (empty now that its init is
             // reaped): the pool's thread removes it, off this wait's path.
-            let mut cgroup = match self.cgroup_return.take() {
+            let back = self
+                .cgroup_return
+                .take()
+                .filter(|_| !self.exec_started.load(Ordering::Relaxed));
+            let mut cgroup = match back {
                 Some(back) => match back.give_back(&self.id, cgroup) {
                     None => return Ok(Some(status)),
                     Some(cgroup) => cgroup,
@@ -579,7 +598,8 @@ impl Container {
 
     /// The cleanup steps that failed after the payload was reaped (a cgroup directory that
     /// could not be removed, with its path and errno); empty when everything was cleaned up.
-    /// The first wait that reaps the payload also reports them as [`Error::Cleanup`].
+    /// The first wait that reaps the payload also reports them as [`Error::Cleanup`]. (Not
+    /// those of a cgroup a [`CgroupPool`](crate::CgroupPool) removes: see [`wait`](Self::wait).)
     pub fn cleanup_errors(&self) -> &[CleanupError] {
         &self.cleanup_errors
     }

@@ -8,7 +8,9 @@
 //! is left. Used items may be given back ([`Returns`]) to be disposed of on the same thread
 //! (a cgroup is removed there, after its container was reaped, instead of on the path of the
 //! caller's `wait`). Both kinds of work start only [`GRACE`] after the last handout: work
-//! beside the spawn that took an item competes with it for the CPUs.
+//! beside the spawn that took an item competes with it for the CPUs. Disposal waits no longer
+//! than [`MAX_DISPOSAL_DELAY`], nor for more than [`MAX_PENDING`] items: under a steady stream
+//! of spawns closer than the grace, used items would otherwise pile up.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +19,11 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::pool::refill::{GRACE, next_backoff};
+
+/// The longest a given-back item waits for its disposal, grace or not.
+const MAX_DISPOSAL_DELAY: Duration = Duration::from_millis(50);
+/// The most given-back items that wait for the grace: more are disposed of at once.
+const MAX_PENDING: usize = 8;
 
 /// A stock of `T`, shared by its clones; its thread stops when the last clone goes.
 pub(crate) struct Stock<T: Send + 'static>(Arc<Owner<T>>);
@@ -41,12 +48,15 @@ struct Shared<T> {
     unmatched: AtomicU64,
     failed_refills: AtomicU64,
     failed_disposals: AtomicU64,
+    returned: AtomicU64,
 }
 
 struct State<T> {
     ready: VecDeque<T>,
     /// Given back, to be disposed of on the thread.
     used: Vec<T>,
+    /// When the oldest of `used` was given back.
+    used_since: Option<Instant>,
     /// Taken from `used` by the thread and being disposed of now.
     disposing: usize,
     stopping: bool,
@@ -61,6 +71,7 @@ pub(crate) struct Counts {
     pub unmatched: u64,
     pub failed_refills: u64,
     pub failed_disposals: u64,
+    pub returned: u64,
     pub ready: usize,
 }
 
@@ -91,6 +102,7 @@ impl<T: Send + 'static> Stock<T> {
             state: Mutex::new(State {
                 ready: VecDeque::new(),
                 used: Vec::new(),
+                used_since: None,
                 disposing: 0,
                 stopping: false,
                 last_take: None,
@@ -101,6 +113,7 @@ impl<T: Send + 'static> Stock<T> {
             unmatched: AtomicU64::new(0),
             failed_refills: AtomicU64::new(0),
             failed_disposals: AtomicU64::new(0),
+            returned: AtomicU64::new(0),
         });
         let thread = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
@@ -153,6 +166,7 @@ impl<T: Send + 'static> Stock<T> {
             unmatched: get(&shared.unmatched),
             failed_refills: get(&shared.failed_refills),
             failed_disposals: get(&shared.failed_disposals),
+            returned: get(&shared.returned),
             ready: shared.lock().ready.len(),
         }
     }
@@ -217,8 +231,10 @@ impl<T> Returns<T> {
         if state.stopping {
             return Err(item);
         }
+        state.used_since.get_or_insert_with(Instant::now);
         state.used.push(item);
         drop(state);
+        self.0.returned.fetch_add(1, Ordering::Relaxed);
         self.0.wake.notify_all();
         Ok(())
     }
@@ -231,6 +247,18 @@ impl<T> std::fmt::Debug for Returns<T> {
 }
 
 fn run<T>(shared: &Shared<T>, mut make: impl FnMut() -> Result<T>, dispose: fn(T) -> bool) {
+    // A panic in `make` or `dispose` ends the thread: what is given back afterwards goes back
+    // to its giver (stopping), and nobody waits for a thread that is gone.
+    struct StopOnUnwind<'a, T>(&'a Shared<T>);
+    impl<T> Drop for StopOnUnwind<'_, T> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.lock().stopping = true;
+                self.0.wake.notify_all();
+            }
+        }
+    }
+    let _guard = StopOnUnwind(shared);
     let mut backoff = Duration::ZERO;
     let mut backoff_until = Instant::now();
     loop {
@@ -295,8 +323,14 @@ fn next_job<T>(shared: &Shared<T>, backoff_until: Instant) -> Job<T> {
         }
         let now = Instant::now();
         let calm_at = state.last_take.map_or(now, |t| t + GRACE);
-        if !state.used.is_empty() && now >= calm_at {
+        // Given back: disposed of once calm, or at the latest after the longest delay or when
+        // too many wait.
+        let dispose_at = state.used_since.map(|since| calm_at.min(since + MAX_DISPOSAL_DELAY));
+        if let Some(at) = dispose_at
+            && (now >= at || state.used.len() >= MAX_PENDING)
+        {
             state.disposing += state.used.len();
+            state.used_since = None;
             return Job::Dispose(std::mem::take(&mut state.used));
         }
         let room = state.ready.len() < shared.size;
@@ -304,9 +338,8 @@ fn next_job<T>(shared: &Shared<T>, backoff_until: Instant) -> Job<T> {
         if room && now >= make_at {
             return Job::Make;
         }
-        let disposal = (!state.used.is_empty()).then_some(calm_at);
         let refill = room.then_some(make_at);
-        state = match disposal.into_iter().chain(refill).min() {
+        state = match dispose_at.into_iter().chain(refill).min() {
             Some(at) => {
                 shared
                     .wake
@@ -369,5 +402,34 @@ mod tests {
         drop(stock);
         // The thread is gone: what comes back now is the giver's to dispose of.
         assert_eq!(returns.give_back(9), Err(9));
+    }
+
+    static STEADY_DISPOSED: AtomicUsize = AtomicUsize::new(0);
+
+    fn count_steady(_: u32) -> bool {
+        STEADY_DISPOSED.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
+    /// Takes closer together than the grace never let the thread be calm: what is given back
+    /// is still disposed of (at the latest after MAX_DISPOSAL_DELAY or MAX_PENDING items).
+    #[test]
+    fn a_steady_stream_of_handouts_does_not_pile_up_used_items() {
+        let stock = Stock::start("nsbox-test-steady", 1, || Ok(0u32), count_steady).unwrap();
+        let returns = stock.returns();
+        let mut given = 0;
+        let until = Instant::now() + Duration::from_millis(400);
+        while Instant::now() < until {
+            let _ = stock.take(|_| true);
+            returns.give_back(1).unwrap();
+            given += 1;
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        let disposed = STEADY_DISPOSED.load(Ordering::SeqCst);
+        assert!(
+            disposed + MAX_PENDING * 2 >= given,
+            "{disposed} of {given} disposed of while handouts went on"
+        );
+        assert_eq!(stock.counts().returned as usize, given);
     }
 }

@@ -147,9 +147,47 @@ fn a_spawn_takes_the_ready_cgroup_with_its_limits_and_name_and_the_pool_removes_
     );
     let stats = pool.stats();
     assert_eq!(
-        (stats.hits, stats.misses, stats.unmatched, stats.failed_removals),
-        (1, 0, 0, 0)
+        (
+            stats.hits,
+            stats.misses,
+            stats.unmatched,
+            stats.returned,
+            stats.failed_removals
+        ),
+        (1, 0, 0, 1, 0),
+        "handed back to the pool, which removed it"
     );
+}
+
+#[test]
+fn the_pool_removes_what_a_container_nested_in_its_cgroup() {
+    let Some((_serial, pool)) = serial_pool(1) else { return };
+    let mut c = sleeper(&pool);
+    let name = format!("nsbox-{}", c.id());
+    // As a container with a writable cgroup mount would (here made from outside).
+    let dir = dirs_named(&name).into_iter().next().expect("the container's cgroup");
+    std::fs::create_dir(dir.join("nested")).unwrap();
+    c.kill(Signal::SIGKILL).unwrap();
+    c.wait().unwrap();
+    assert!(pool.wait_removed(LIMIT));
+    assert!(dirs_named(&name).is_empty(), "{:?}", dirs_named(&name));
+    let stats = pool.stats();
+    assert_eq!((stats.returned, stats.failed_removals), (1, 0), "{stats:?}");
+}
+
+#[test]
+fn a_container_with_an_exec_removes_its_cgroup_in_wait() {
+    let Some((_serial, pool)) = serial_pool(1) else { return };
+    let mut c = sleeper(&pool);
+    let name = format!("nsbox-{}", c.id());
+    // The exec's init stays in the cgroup, outside the container's PID namespace.
+    let mut exec = c.exec().command("/bin/sleep").arg("100").spawn().unwrap();
+    c.kill(Signal::SIGKILL).unwrap();
+    c.wait().unwrap();
+    assert!(dirs_named(&name).is_empty(), "removed by wait: {:?}", dirs_named(&name));
+    assert_eq!(pool.stats().returned, 0);
+    // Killed with the cgroup.
+    assert!(exec.wait().is_ok());
 }
 
 #[test]
@@ -226,7 +264,8 @@ fn without_a_pid_namespace_wait_kills_what_is_left_and_removes_the_cgroup_itself
     wait_until("the background process to die", LIMIT, || {
         std::fs::read_to_string(format!("/proc/{orphan}/stat")).map_or(true, |s| s.contains(") Z "))
     });
-    assert_eq!(pool.stats().hits, 1);
+    let stats = pool.stats();
+    assert_eq!((stats.hits, stats.returned), (1, 0), "{stats:?}");
     drop(serial);
 }
 

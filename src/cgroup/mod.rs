@@ -466,9 +466,16 @@ impl Cgroup {
     }
 
     /// Opens the join files of a spawn now (on a pool's thread), for the spawn that takes
-    /// this cgroup: ~5-10 µs per hierarchy off its path.
+    /// this cgroup: ~5-10 µs per hierarchy off its path. Only v1 `tasks` files, whose write
+    /// the kernel checks against the opener's euid alone (a v2 `cgroup.procs` write is checked
+    /// against more of the opener's credentials, which may differ per thread): where the
+    /// setup process would join a v2 cgroup by its `cgroup.procs` (no clone3), nothing is
+    /// opened ahead.
     pub fn open_join_files_ahead(&self) -> Result<(), CgroupError> {
         let born_in_v2 = crate::kernel::clone3_available();
+        if self.v2.is_some() && !born_in_v2 {
+            return Ok(());
+        }
         let files = self.open_join_files(born_in_v2)?;
         let euid = nix::unistd::geteuid().as_raw();
         *self.join_ahead.lock().unwrap_or_else(|p| p.into_inner()) = Some(JoinAhead {
@@ -613,6 +620,13 @@ impl Cgroup {
     /// nsbox's to remove: it makes the removal fail (EBUSY), reported.
     pub fn remove(&mut self) -> Vec<CleanupError> {
         self.remove_with(false)
+    }
+
+    /// [`remove`](Self::remove), the cgroups nested in each directory (a container's own, or
+    /// an exec's sub-cgroup) removed first: for a pool's thread, which owns the cgroup of a
+    /// container that is gone.
+    pub fn remove_nested(&mut self) -> Vec<CleanupError> {
+        self.remove_with(true)
     }
 
     /// [`remove`](Self::remove); with `nested`, the cgroups below each directory are removed

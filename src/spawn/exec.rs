@@ -158,6 +158,8 @@ fn start(container: &Container, settings: &ExecSettings, detached: bool) -> Resu
     if container.has_exited() {
         return Err(not_running());
     }
+    // From here a process of nsbox's may be placed in the container's cgroup.
+    container.mark_exec_started();
     crate::preserve_fds::check_open(settings.preserved_fds).map_err(|e| Error::io("preserve the caller's fds", e))?;
     // The container's cgroups, or the sub-cgroups asked for (`crate::exec_cgroup`).
     let cgroups = crate::exec_cgroup::resolve(cgroup, settings, crate::kernel::clone3_available())?;
