@@ -54,6 +54,8 @@ pub struct Container {
     /// Where a pooled cgroup goes once the payload is reaped (`CgroupPool`): the pool's
     /// thread removes it.
     cgroup_return: Option<crate::cgroup_pool::CgroupReturn>,
+    /// The container's mount namespace, held for a `NamespacePool` to release after the reap.
+    mount_namespace: Option<crate::namespace_pool::HeldMountNamespace>,
     /// Whether a process was ever exec'd into the container ([`exec`](Self::exec)): its init
     /// lives outside the container's PID namespace, in its cgroup, so the cgroup is removed
     /// (its processes killed) by `wait` itself, never handed back to a pool.
@@ -110,6 +112,7 @@ impl Container {
             stderr: None,
             cgroup,
             cgroup_return: None,
+            mount_namespace: None,
             exec_started: Default::default(),
             final_stats: None,
             setup_running: true,
@@ -130,6 +133,10 @@ impl Container {
 
     pub(crate) fn set_cgroup_return(&mut self, back: Option<crate::cgroup_pool::CgroupReturn>) {
         self.cgroup_return = back;
+    }
+
+    pub(crate) fn hold_mount_namespace(&mut self, held: Option<crate::namespace_pool::HeldMountNamespace>) {
+        self.mount_namespace = held;
     }
 
     /// Notes that a process is being exec'd into the container (see `exec_started`).
@@ -551,6 +558,10 @@ impl Container {
             return Ok(None);
         }
         let mut status = ExitStatus::from_siginfo(code, raw);
+        // Reaped: its mount tree goes down on the pool's thread (`NamespacePool`).
+        if let Some(held) = self.mount_namespace.take() {
+            held.release();
+        }
         // Reaped: nothing of the container uses the caller's values any more.
         self.keep_alive.release();
         // The listeners go with the container: the port is free again.

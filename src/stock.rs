@@ -7,8 +7,9 @@
 //! after a failure and stops when the last clone of the stock is dropped, disposing of what
 //! is left. Used items may be given back ([`Returns`]) to be disposed of on the same thread
 //! (a cgroup is removed there, after its container was reaped, instead of on the path of the
-//! caller's `wait`). Both kinds of work start only [`GRACE`] after the last handout: work
-//! beside the spawn that took an item competes with it for the CPUs. Disposal waits no longer
+//! caller's `wait`). Both kinds of work start only [`GRACE`] after the last handout (and a
+//! disposal also after the last give-back): work beside the spawn that took an item, or beside
+//! the `wait` that gave one back, competes with it for the CPUs. Disposal waits no longer
 //! than [`MAX_DISPOSAL_DELAY`], nor for more than [`MAX_PENDING`] items: under a steady stream
 //! of spawns closer than the grace, used items would otherwise pile up.
 
@@ -26,22 +27,22 @@ const MAX_DISPOSAL_DELAY: Duration = Duration::from_millis(50);
 const MAX_PENDING: usize = 8;
 
 /// A stock of `T`, shared by its clones; its thread stops when the last clone goes.
-pub(crate) struct Stock<T: Send + 'static>(Arc<Owner<T>>);
+pub(crate) struct Stock<T: Send + 'static, U: Send + 'static = T>(Arc<Owner<T, U>>);
 
-impl<T: Send + 'static> Clone for Stock<T> {
+impl<T: Send + 'static, U: Send + 'static> Clone for Stock<T, U> {
     fn clone(&self) -> Self {
         Stock(Arc::clone(&self.0))
     }
 }
 
-struct Owner<T: Send + 'static> {
-    shared: Arc<Shared<T>>,
+struct Owner<T: Send + 'static, U: Send + 'static> {
+    shared: Arc<Shared<T, U>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-struct Shared<T> {
+struct Shared<T, U> {
     size: usize,
-    state: Mutex<State<T>>,
+    state: Mutex<State<T, U>>,
     wake: Condvar,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -51,12 +52,13 @@ struct Shared<T> {
     returned: AtomicU64,
 }
 
-struct State<T> {
+struct State<T, U> {
     ready: VecDeque<T>,
     /// Given back, to be disposed of on the thread.
-    used: Vec<T>,
-    /// When the oldest of `used` was given back.
+    used: Vec<U>,
+    /// When the oldest of `used` was given back, and the newest.
     used_since: Option<Instant>,
+    last_give: Option<Instant>,
     /// Taken from `used` by the thread and being disposed of now.
     disposing: usize,
     stopping: bool,
@@ -75,34 +77,35 @@ pub(crate) struct Counts {
     pub ready: usize,
 }
 
-impl<T> Shared<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
+impl<T, U> Shared<T, U> {
+    fn lock(&self) -> MutexGuard<'_, State<T, U>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 /// What the thread does next.
-enum Job<T> {
+enum Job<T, U> {
     Make,
-    Dispose(Vec<T>),
-    Stop { ready: VecDeque<T>, used: Vec<T> },
+    Dispose(Vec<U>),
+    Stop { ready: VecDeque<T>, used: Vec<U> },
 }
 
-impl<T: Send + 'static> Stock<T> {
+impl<T: Send + 'static, U: Send + 'static> Stock<T, U> {
     /// A stock of `size` items made by `make` on a thread named `name`; `dispose` disposes
     /// of a used item given back (false: it failed, counted).
     pub fn start(
         name: &str,
         size: usize,
         make: impl FnMut() -> Result<T> + Send + 'static,
-        dispose: fn(T) -> bool,
-    ) -> Result<Stock<T>> {
+        dispose: fn(U) -> bool,
+    ) -> Result<Stock<T, U>> {
         let shared = Arc::new(Shared {
             size,
             state: Mutex::new(State {
                 ready: VecDeque::new(),
                 used: Vec::new(),
                 used_since: None,
+                last_give: None,
                 disposing: 0,
                 stopping: false,
                 last_take: None,
@@ -214,24 +217,26 @@ impl<T: Send + 'static> Stock<T> {
     }
 
     /// Where a used item goes back to be disposed of on the stock's thread.
-    pub fn returns(&self) -> Returns<T> {
+    pub fn returns(&self) -> Returns<T, U> {
         Returns(Arc::clone(&self.0.shared))
     }
 }
 
 /// Gives used items back to a stock, whose thread disposes of them. Held by what uses an item
 /// (a container); keeps the counters and the queue alive, not the thread.
-pub(crate) struct Returns<T>(Arc<Shared<T>>);
+pub(crate) struct Returns<T, U = T>(Arc<Shared<T, U>>);
 
-impl<T> Returns<T> {
+impl<T, U> Returns<T, U> {
     /// Queues `item` for its disposal on the stock's thread; the item back if the stock is
     /// stopping (or stopped): the caller then disposes of it itself.
-    pub fn give_back(&self, item: T) -> std::result::Result<(), T> {
+    pub fn give_back(&self, item: U) -> std::result::Result<(), U> {
         let mut state = self.0.lock();
         if state.stopping {
             return Err(item);
         }
-        state.used_since.get_or_insert_with(Instant::now);
+        let now = Instant::now();
+        state.used_since.get_or_insert(now);
+        state.last_give = Some(now);
         state.used.push(item);
         drop(state);
         self.0.returned.fetch_add(1, Ordering::Relaxed);
@@ -240,17 +245,17 @@ impl<T> Returns<T> {
     }
 }
 
-impl<T> std::fmt::Debug for Returns<T> {
+impl<T, U> std::fmt::Debug for Returns<T, U> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Returns").field("size", &self.0.size).finish()
     }
 }
 
-fn run<T>(shared: &Shared<T>, mut make: impl FnMut() -> Result<T>, dispose: fn(T) -> bool) {
+fn run<T, U>(shared: &Shared<T, U>, mut make: impl FnMut() -> Result<T>, dispose: fn(U) -> bool) {
     // A panic in `make` or `dispose` ends the thread: what is given back afterwards goes back
     // to its giver (stopping), and nobody waits for a thread that is gone.
-    struct StopOnUnwind<'a, T>(&'a Shared<T>);
-    impl<T> Drop for StopOnUnwind<'_, T> {
+    struct StopOnUnwind<'a, T, U>(&'a Shared<T, U>);
+    impl<T, U> Drop for StopOnUnwind<'_, T, U> {
         fn drop(&mut self) {
             if std::thread::panicking() {
                 self.0.lock().stopping = true;
@@ -302,7 +307,7 @@ fn run<T>(shared: &Shared<T>, mut make: impl FnMut() -> Result<T>, dispose: fn(T
     }
 }
 
-fn dispose_all<T>(shared: &Shared<T>, used: Vec<T>, dispose: fn(T) -> bool) {
+fn dispose_all<T, U>(shared: &Shared<T, U>, used: Vec<U>, dispose: fn(U) -> bool) {
     for item in used {
         if !dispose(item) {
             shared.failed_disposals.fetch_add(1, Ordering::Relaxed);
@@ -312,7 +317,7 @@ fn dispose_all<T>(shared: &Shared<T>, used: Vec<T>, dispose: fn(T) -> bool) {
 
 /// Waits until there is something to do: stop, dispose of what was given back (once the last
 /// handout is [`GRACE`] ago), or make one more (room, the grace and the backoff passed).
-fn next_job<T>(shared: &Shared<T>, backoff_until: Instant) -> Job<T> {
+fn next_job<T, U>(shared: &Shared<T, U>, backoff_until: Instant) -> Job<T, U> {
     let mut state = shared.lock();
     loop {
         if state.stopping {
@@ -323,9 +328,13 @@ fn next_job<T>(shared: &Shared<T>, backoff_until: Instant) -> Job<T> {
         }
         let now = Instant::now();
         let calm_at = state.last_take.map_or(now, |t| t + GRACE);
-        // Given back: disposed of once calm, or at the latest after the longest delay or when
-        // too many wait.
-        let dispose_at = state.used_since.map(|since| calm_at.min(since + MAX_DISPOSAL_DELAY));
+        // Given back: disposed of once calm (the grace after the last handout and after the
+        // last give-back: whoever gave it back, a container's `wait`, may still be busy with
+        // its own cleanup), or at the latest after the longest delay or when too many wait.
+        let dispose_at = state.used_since.map(|since| {
+            let calm = state.last_give.map_or(calm_at, |t| calm_at.max(t + GRACE));
+            calm.min(since + MAX_DISPOSAL_DELAY)
+        });
         if let Some(at) = dispose_at
             && (now >= at || state.used.len() >= MAX_PENDING)
         {
@@ -352,7 +361,7 @@ fn next_job<T>(shared: &Shared<T>, backoff_until: Instant) -> Job<T> {
     }
 }
 
-impl<T: Send + 'static> Drop for Owner<T> {
+impl<T: Send + 'static, U: Send + 'static> Drop for Owner<T, U> {
     fn drop(&mut self) {
         self.shared.lock().stopping = true;
         self.shared.wake.notify_all();

@@ -340,3 +340,40 @@ fn a_spawn_without_ipc_and_uts_namespaces_keeps_the_callers() {
     assert_ne!(ns_inode(container.pid(), "net"), ns_inode(me, "net"));
     finish(container);
 }
+
+/// The fds of this process that are the mount namespace `link` (`mnt:[inode]`).
+fn held(link: &str) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy() == link))
+        .count()
+}
+
+/// The caller holds a container's mount namespace while it runs (so that its init does not
+/// tear the mounts down in its exit), and the pool's thread releases it once the container is
+/// reaped; a container reaped after its pool is gone releases its own.
+#[test]
+fn the_pool_holds_the_containers_mount_namespace_and_releases_it_after_the_reap() {
+    let Some((_serial, pool)) = serial_pool(1) else { return };
+    let container = sleeper(&pool);
+    let link = std::fs::read_link(format!("/proc/{}/ns/mnt", container.pid()))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(held(&link), 1, "the caller holds {link} while the container runs");
+    finish(container);
+    assert!(pool.wait_released(FILL_LIMIT));
+    assert_eq!(held(&link), 0, "{link} released after the reap");
+    // A container that outlives its pool releases its own at the reap.
+    assert!(pool.wait_full(FILL_LIMIT));
+    let outliving = sleeper(&pool);
+    let link = std::fs::read_link(format!("/proc/{}/ns/mnt", outliving.pid()))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(held(&link), 1);
+    drop(pool);
+    finish(outliving);
+    assert_eq!(held(&link), 0, "{link} released by the reap itself");
+}

@@ -22,6 +22,7 @@
 mod premade;
 
 use std::fmt;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
 pub(crate) use premade::PremadeNamespaces;
@@ -42,6 +43,14 @@ use crate::{ContainerBuilder, IdMap};
 /// after each handout; a spawn that finds none ready, or whose configuration does not match
 /// the pool's, creates its own as usual. The pool is shared by clones of it; its thread stops
 /// and the pairs left are closed when the last clone is dropped (builders hold clones).
+///
+/// The pool also takes the container's mount teardown off the path of `wait`: the caller
+/// holds a container's mount namespace from its spawn until it is reaped, and the pool's
+/// thread releases it after (within 50 ms): without that reference the container's init would
+/// unmount the whole tree (an RCU grace period, every superblock shut down) in its exit, before
+/// its parent learns of it. So the container's mounts outlive `wait` by a moment: a mount
+/// source (a bind's device, an overlay's upper directory) is still in use until
+/// [`wait_released`](Self::wait_released) says they are gone.
 ///
 /// A pair is used once. The template fixes the id maps: a spawn uses a pair only if it makes
 /// new user and network namespaces ([`Network::None`], the default), joins neither, and has
@@ -64,7 +73,8 @@ use crate::{ContainerBuilder, IdMap};
 /// ```
 #[derive(Clone)]
 pub struct NamespacePool {
-    stock: Stock<PremadeNamespaces>,
+    /// Pairs made ahead; used mount namespaces given back to be released on the thread.
+    stock: Stock<PremadeNamespaces, OwnedFd>,
     maps: Arc<IdMaps>,
 }
 
@@ -105,7 +115,7 @@ impl NamespacePool {
         }
         let maps = Arc::new(maps_of(&config.uid_map, &config.gid_map));
         let for_thread = Arc::clone(&maps);
-        let stock = Stock::start("nsbox-nspool", size, move || premade::make(&for_thread), |_| true)?;
+        let stock = Stock::start("nsbox-nspool", size, move || premade::make(&for_thread), release)?;
         Ok(NamespacePool { stock, maps })
     }
 
@@ -127,6 +137,12 @@ impl NamespacePool {
         self.stock.wait_full(timeout)
     }
 
+    /// Blocks until the mount namespaces of reaped containers given back to the pool have been
+    /// released (their mounts torn down), or `timeout` passed; whether none is pending.
+    pub fn wait_released(&self, timeout: std::time::Duration) -> bool {
+        self.stock.wait_disposed(timeout)
+    }
+
     /// A pair for a spawn of `config`, if it matches the pool and one is ready.
     pub(crate) fn take(&self, config: &Config) -> Option<PremadeNamespaces> {
         let maps = &self.maps;
@@ -143,6 +159,75 @@ impl NamespacePool {
         let euid = nix::unistd::geteuid().as_raw();
         self.stock.take(|pair| pair.owner == euid)
     }
+
+    /// The mount namespace of the container born in a pair whose setup process is `pidfd`
+    /// (`pid`), held until the container is reaped, and where it goes then; `None` (logged) if
+    /// it cannot be opened: the container's init then tears it down as without the pool.
+    pub(crate) fn hold_mount_namespace(&self, pidfd: BorrowedFd<'_>, pid: i32) -> Option<HeldMountNamespace> {
+        match open_mount_namespace(pidfd, pid) {
+            Ok(fd) => Some(HeldMountNamespace {
+                fd,
+                back: MountNamespaceReturn(self.stock.returns()),
+            }),
+            Err(e) => {
+                tracing::debug!(error = %e, "the container's mount namespace is not held");
+                None
+            }
+        }
+    }
+}
+
+/// `PIDFD_GET_MNT_NAMESPACE` (Linux 6.11): `_IO(0xFF, 3)`.
+const PIDFD_GET_MNT_NAMESPACE: libc::c_ulong = 0xFF03;
+
+/// An fd of `pid`'s mount namespace: from its pidfd where the kernel can, else by its
+/// `/proc` path (the pidfd keeps the pid from being reused while the process is unreaped).
+fn open_mount_namespace(pidfd: BorrowedFd<'_>, pid: i32) -> std::io::Result<OwnedFd> {
+    // SAFETY: an ioctl with no argument on a pidfd we own; a non-negative result is a new fd.
+    let raw = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_MNT_NAMESPACE, 0) };
+    if raw >= 0 {
+        // SAFETY: the kernel returned a new fd (close-on-exec) that nothing else owns.
+        return Ok(unsafe { OwnedFd::from_raw_fd(raw) });
+    }
+    let file = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))?;
+    Ok(OwnedFd::from(file))
+}
+
+/// A container's mount namespace held by the caller (see [`MountNamespaceReturn`]).
+#[derive(Debug)]
+pub(crate) struct HeldMountNamespace {
+    fd: OwnedFd,
+    back: MountNamespaceReturn,
+}
+
+impl HeldMountNamespace {
+    /// Once the container is reaped: the pool's thread releases it (here if the pool is gone).
+    pub fn release(self) {
+        self.back.give_back(self.fd);
+    }
+}
+
+/// A container's mount namespace, held by the caller from the spawn on, and where it goes
+/// once the container is reaped: the pool's thread releases it. Without the caller's
+/// reference the container's init would tear the whole mount tree down in its exit (an
+/// expedited RCU grace period and every superblock's shutdown) before its parent learns of it,
+/// on the path of `wait`.
+#[derive(Debug)]
+pub(crate) struct MountNamespaceReturn(crate::stock::Returns<PremadeNamespaces, OwnedFd>);
+
+impl MountNamespaceReturn {
+    /// Hands `mount_namespace` to the pool's thread; closed here if the pool is gone.
+    pub fn give_back(self, mount_namespace: OwnedFd) {
+        drop(self.0.give_back(mount_namespace));
+    }
+}
+
+/// Releases a used container's mount namespace (on the pool's thread): with this last
+/// reference gone, the kernel unmounts its tree (an RCU grace period, then every superblock
+/// of the container torn down) here instead of in the container's init's exit.
+fn release(mount_namespace: OwnedFd) -> bool {
+    drop(mount_namespace);
+    true
 }
 
 /// Whether a spawn of `config` makes both namespaces a pair replaces.

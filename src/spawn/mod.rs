@@ -109,7 +109,6 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     container.set_cgroup_return(cgroup_return);
     container.set_output_limit(config.bounds.output_limit);
     container.set_lifeline(plan.parent.lifeline.take());
-    container.set_config(config);
     // Back to the caller's own network namespace before anything else. A failure to go back
     // to either fails the spawn (the container is killed and reaped as it drops).
     let joined_fd = match (joined.map(ThreadNetns::leave).transpose(), pid_left) {
@@ -119,17 +118,17 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
             return Err(e.with_cleanup(left.map(|left| pidns::leave_failed(&left)).into_iter().collect()));
         }
     };
-    // The child has its own copies now; the parent's would hold pipes open.
-    plan.child_fds.clear();
     let mut parent = plan.parent;
     let mut clock = plan.clock;
     clock.mark("clone");
     tracing::debug!(id = container.id(), pid = pid.as_raw(), "container cloned");
 
     // The child waits for one byte after the id maps (it joins its cgroups itself). Closing
-    // the socket (on every path) makes a waiting child stop.
-    // A pre-made pair is mapped already; its fds are no longer needed.
-    let mut handshake = match (&plan.id_maps, plan.premade.take()) {
+    // the socket (on every path) makes a waiting child stop. Only what the child needs done
+    // first comes before the byte; the rest follows it, beside the child's setup.
+    // A pre-made pair is mapped already.
+    let premade = plan.premade.take();
+    let mut handshake = match (&plan.id_maps, &premade) {
         (Some(maps), None) => maps.write(pid).map_err(Error::from),
         _ => Ok(()),
     };
@@ -159,6 +158,21 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     }
     drop(parent.sync);
     clock.mark("released");
+    // The child has its own copies now; the parent's would hold pipes open (before the error
+    // pipe is read to its EOF below), and the pair's fds are no longer needed.
+    plan.child_fds.clear();
+    // Born in a pair: the caller holds the new mount namespace until the reap, and the pair's
+    // pool releases it (off `wait`'s path).
+    let born_in_pair = premade.is_some();
+    drop(premade);
+    if born_in_pair
+        && config.namespaces.contains(crate::namespaces::Namespaces::MOUNT)
+        && let Some(pool) = &config.namespace_pool
+    {
+        let held = pool.hold_mount_namespace(container.pidfd(), pid.as_raw());
+        container.hold_mount_namespace(held);
+    }
+    container.set_config(config);
     if let Err(e) = handshake {
         let cleanup = container.kill_and_reap();
         return Err(e.with_cleanup(cleanup));
