@@ -158,6 +158,7 @@ impl Runner {
                 let ready = |pool: &NamespacePool, cgroups: &Option<CgroupPool>| {
                     let full = Duration::from_secs(5);
                     pool.wait_full(full)
+                        && pool.wait_released(full)
                         && cgroups
                             .as_ref()
                             .is_none_or(|c| c.wait_full(full) && c.wait_removed(full))
@@ -168,8 +169,8 @@ impl Runner {
                 let start = Instant::now();
                 let status = builder.status().map_err(|e| e.to_string())?;
                 let elapsed = start.elapsed();
-                // Untimed: the refill (and a used cgroup's removal), so that it never runs
-                // beside another runner's spawn.
+                // Untimed: the refill (and the release of the used mount namespace and cgroup),
+                // so that it never runs beside another runner's spawn.
                 ready(pool, cgroups);
                 match status.success() {
                     true => Ok(elapsed),

@@ -72,14 +72,12 @@ impl Samples {
         samples
     }
 
-    /// Blocks until this configuration's pools are full again and the used cgroup removed.
+    /// Blocks until this configuration's pools are full again, the used mount namespace
+    /// released and the used cgroup removed.
     fn wait_for_pools(&self) {
         if let Some(pool) = &self.premade {
-            assert!(
-                pool.wait_full(Duration::from_secs(5)),
-                "{}: no pre-made pair",
-                self.name
-            );
+            let ready = pool.wait_full(Duration::from_secs(5)) && pool.wait_released(Duration::from_secs(5));
+            assert!(ready, "{}: no pre-made pair", self.name);
         }
         if let Some(pool) = &self.cgroups {
             let ready = pool.wait_full(Duration::from_secs(5)) && pool.wait_removed(Duration::from_secs(5));

@@ -235,7 +235,8 @@ fn premade_row(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement:
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                assert!(pool.wait_full(Duration::from_secs(5)), "no pre-made pair");
+                let ready = pool.wait_full(Duration::from_secs(5)) && pool.wait_released(Duration::from_secs(5));
+                assert!(ready, "no pre-made pair");
                 let start = Instant::now();
                 assert!(builder.status().expect("spawn the container").success());
                 total += start.elapsed();
@@ -270,7 +271,10 @@ fn premade_cgroup_row(
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let ready = pool.wait_full(full) && cgroups.wait_full(full) && cgroups.wait_removed(full);
+                    let ready = pool.wait_full(full)
+                        && pool.wait_released(full)
+                        && cgroups.wait_full(full)
+                        && cgroups.wait_removed(full);
                     assert!(ready, "nothing pre-made");
                     let start = Instant::now();
                     assert!(builder.status().expect("spawn the container").success());
