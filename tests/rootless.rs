@@ -359,4 +359,23 @@ fn rootless_inner_namespace_pool_fills_and_is_used() {
     assert!(text.starts_with("0x9\n") && text.contains("65534"), "{text}");
     // SAFETY: prctl without pointers.
     assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 1);
+    // The caller holds a pair-born container's mount namespace until the reap, unprivileged
+    // too, and the pool releases it after.
+    assert!(pool.wait_full(std::time::Duration::from_secs(30)));
+    let mut sleeper = Container::builder();
+    sleeper.namespace_pool(&pool).command("/bin/sleep").arg("100");
+    let mut container = sleeper.spawn().unwrap();
+    let link = std::fs::read_link(format!("/proc/{}/ns/mnt", container.pid())).unwrap();
+    let held = || {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .flatten()
+            .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == link))
+            .count()
+    };
+    assert_eq!(held(), 1, "{} held while the container runs", link.display());
+    container.kill(nsbox::Signal::SIGKILL).unwrap();
+    container.wait().unwrap();
+    assert!(pool.wait_released(std::time::Duration::from_secs(30)));
+    assert_eq!(held(), 0, "{} released", link.display());
 }

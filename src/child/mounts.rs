@@ -280,13 +280,17 @@ fn attach_onto(tree: RawFd, target_fd: RawFd, propagation: libc::c_ulong) -> Sys
     result
 }
 
-/// Mounts a fresh `fstype` on the resolved `target_fd` (a directory, closed here), as `.`
-/// after an `fchdir` to it: a component swapped after resolution cannot redirect it, and
-/// unlike `/proc/self/fd/N` the lookup allocates nothing (three fresh procfs dentries per
-/// mount otherwise, the pid's own among them). Every later step names its paths absolutely or
-/// by fd (`pivot_root` changes to the root itself; the working directory is set last).
+/// Mounts a fresh `fstype` on the resolved `target_fd` (closed here), through
+/// `/proc/self/fd/N`: a component swapped after resolution cannot redirect it.
 fn mount_fresh_on(target_fd: RawFd, fstype: &CStr, flags: libc::c_ulong, data: Option<&CStr>) -> SysResult<()> {
-    let result = sys::fchdir(target_fd).and_then(|()| sys::mount(Some(fstype), c".", Some(fstype), flags, data));
+    let mut buf = [0u8; 32];
+    let result = sys::mount(
+        Some(fstype),
+        sys::proc_fd_path(target_fd, &mut buf),
+        Some(fstype),
+        flags,
+        data,
+    );
     sys::close(target_fd);
     result
 }

@@ -180,8 +180,9 @@ impl NamespacePool {
 /// `PIDFD_GET_MNT_NAMESPACE` (Linux 6.11): `_IO(0xFF, 3)`.
 const PIDFD_GET_MNT_NAMESPACE: libc::c_ulong = 0xFF03;
 
-/// An fd of `pid`'s mount namespace: from its pidfd where the kernel can, else by its
-/// `/proc` path (the pidfd keeps the pid from being reused while the process is unreaped).
+/// An fd of `pid`'s mount namespace: from its pidfd where the kernel can (Linux 6.11), else by
+/// its `/proc` path, checked afterwards through the pidfd: if the process was gone by then
+/// (killed, and reaped by someone else), the pid may have named another process.
 fn open_mount_namespace(pidfd: BorrowedFd<'_>, pid: i32) -> std::io::Result<OwnedFd> {
     // SAFETY: an ioctl with no argument on a pidfd we own; a non-negative result is a new fd.
     let raw = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_MNT_NAMESPACE, 0) };
@@ -190,7 +191,12 @@ fn open_mount_namespace(pidfd: BorrowedFd<'_>, pid: i32) -> std::io::Result<Owne
         return Ok(unsafe { OwnedFd::from_raw_fd(raw) });
     }
     let file = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))?;
-    Ok(OwnedFd::from(file))
+    // SAFETY: signal 0 (a check only) through a pidfd we own; no siginfo.
+    let alive = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), 0, 0usize, 0) } == 0;
+    match alive {
+        true => Ok(OwnedFd::from(file)),
+        false => Err(std::io::Error::from_raw_os_error(libc::ESRCH)),
+    }
 }
 
 /// A container's mount namespace held by the caller (see [`MountNamespaceReturn`]).

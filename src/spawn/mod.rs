@@ -124,14 +124,30 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     tracing::debug!(id = container.id(), pid = pid.as_raw(), "container cloned");
 
     // The child waits for one byte after the id maps (it joins its cgroups itself). Closing
-    // the socket (on every path) makes a waiting child stop. Only what the child needs done
-    // first comes before the byte; the rest follows it, beside the child's setup.
+    // the socket (on every path) makes a waiting child stop. Only what must precede the
+    // child's setup comes before the byte; storing the configuration follows it.
+    // The child has its own copies now; the parent's would hold pipes open (and keep `send`
+    // below from seeing EPIPE when the child is gone).
+    plan.child_fds.clear();
     // A pre-made pair is mapped already.
     let premade = plan.premade.take();
     let mut handshake = match (&plan.id_maps, &premade) {
         (Some(maps), None) => maps.write(pid).map_err(Error::from),
         _ => Ok(()),
     };
+    // Born in a pair: the caller holds the new mount namespace until the reap, and the pair's
+    // pool releases it (off `wait`'s path). Opened while the child waits for the byte: it is
+    // in its mount namespace and still as reachable as at its birth (a setup process that
+    // forks its memory makes itself non-dumpable after the byte).
+    if handshake.is_ok()
+        && premade.is_some()
+        && config.namespaces.contains(crate::namespaces::Namespaces::MOUNT)
+        && let Some(pool) = &config.namespace_pool
+    {
+        let held = pool.hold_mount_namespace(container.pidfd(), pid.as_raw());
+        container.hold_mount_namespace(held);
+    }
+    drop(premade);
     clock.mark("id maps");
     // Host network devices into the container's namespace, before anything runs in it.
     if handshake.is_ok() {
@@ -158,20 +174,6 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
     }
     drop(parent.sync);
     clock.mark("released");
-    // The child has its own copies now; the parent's would hold pipes open (before the error
-    // pipe is read to its EOF below), and the pair's fds are no longer needed.
-    plan.child_fds.clear();
-    // Born in a pair: the caller holds the new mount namespace until the reap, and the pair's
-    // pool releases it (off `wait`'s path).
-    let born_in_pair = premade.is_some();
-    drop(premade);
-    if born_in_pair
-        && config.namespaces.contains(crate::namespaces::Namespaces::MOUNT)
-        && let Some(pool) = &config.namespace_pool
-    {
-        let held = pool.hold_mount_namespace(container.pidfd(), pid.as_raw());
-        container.hold_mount_namespace(held);
-    }
     container.set_config(config);
     if let Err(e) = handshake {
         let cleanup = container.kill_and_reap();
