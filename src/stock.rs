@@ -176,32 +176,22 @@ impl<T: Send + 'static, U: Send + 'static> Stock<T, U> {
 
     /// Blocks until `size` items are ready or `timeout` passed; whether it is full.
     pub fn wait_full(&self, timeout: Duration) -> bool {
-        let shared = &self.0.shared;
-        let deadline = Instant::now() + timeout;
-        let mut state = shared.lock();
-        loop {
-            if state.ready.len() >= shared.size {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            state = shared
-                .wake
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        let size = self.0.shared.size;
+        self.wait_for(timeout, |state| state.ready.len() >= size)
     }
 
     /// Whether every item given back has been disposed of, waiting at most `timeout`.
     pub fn wait_disposed(&self, timeout: Duration) -> bool {
+        self.wait_for(timeout, |state| state.used.is_empty() && state.disposing == 0)
+    }
+
+    /// Waits (on the stock's condition variable) until `done` holds or `timeout` passed.
+    fn wait_for(&self, timeout: Duration, done: impl Fn(&State<T, U>) -> bool) -> bool {
         let shared = &self.0.shared;
         let deadline = Instant::now() + timeout;
         let mut state = shared.lock();
         loop {
-            if state.used.is_empty() && state.disposing == 0 {
+            if done(&state) {
                 return true;
             }
             let now = Instant::now();

@@ -251,12 +251,7 @@ fn without_a_pid_namespace_wait_kills_what_is_left_and_removes_the_cgroup_itself
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    use std::io::BufRead;
-    std::io::BufReader::new(c.take_stdout().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let orphan: u32 = line.trim().parse().expect("pid of the background sleep");
+    let orphan = common::first_line_pid(&mut c);
     let name = format!("nsbox-{}", c.id());
     c.wait().unwrap();
     // Nothing deferred: the cgroup is gone when wait returns, its last process killed.

@@ -293,12 +293,7 @@ fn drop_kills_every_process_of_the_cgroup_without_a_pid_namespace() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    use std::io::BufRead;
-    std::io::BufReader::new(c.take_stdout().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let orphan: u32 = line.trim().parse().expect("pid of the background sleep");
+    let orphan = common::first_line_pid(&mut c);
     assert!(Path::new(&format!("/proc/{orphan}")).exists());
     drop(c);
     wait_until("the background process to die", Duration::from_secs(10), || {

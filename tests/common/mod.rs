@@ -531,3 +531,14 @@ pub fn owner_of(pid: u32, name: &str) -> u64 {
     let owner = fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     owner.metadata().unwrap().ino()
 }
+
+/// The pid a container's payload prints as the first line of its piped stdout (`sleep 60 &
+/// echo $!`: a background process's).
+pub fn first_line_pid(container: &mut nsbox::Container) -> u32 {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(container.take_stdout().expect("a piped stdout"))
+        .read_line(&mut line)
+        .expect("read the payload's first line");
+    line.trim().parse().expect("a pid on the first line")
+}
