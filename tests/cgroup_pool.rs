@@ -333,3 +333,14 @@ fn many_threads_share_a_pool_and_dropping_it_leaves_nothing() {
     before.assert_unchanged("a cgroup pool used from four threads, then dropped");
     drop(serial);
 }
+
+/// The pools are shared across threads (builders hold clones), and a container holding a
+/// pool's return handles still moves between threads.
+#[test]
+fn pools_and_containers_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<CgroupPool>();
+    send_sync::<nsbox::NamespacePool>();
+    send_sync::<Container>();
+    send_sync::<ContainerBuilder>();
+}
