@@ -373,7 +373,11 @@ fn rootless_inner_namespace_pool_fills_and_is_used() {
             .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == link))
             .count()
     };
-    assert_eq!(held(), 1, "{} held while the container runs", link.display());
+    // A setup process on a copy of the caller's memory (the fork-spawn build) is not
+    // dumpable: an unprivileged caller cannot open its namespaces, and the init tears the
+    // mounts down itself, as without the pool.
+    let expected = if cfg!(feature = "fork-spawn") { 0 } else { 1 };
+    assert_eq!(held(), expected, "{} held while the container runs", link.display());
     container.kill(nsbox::Signal::SIGKILL).unwrap();
     container.wait().unwrap();
     assert!(pool.wait_released(std::time::Duration::from_secs(30)));
