@@ -35,8 +35,9 @@ use crate::stock::{Returns, Stock};
 /// reaped). A removal that fails is logged and counted ([`CgroupPoolStats::failed_removals`])
 /// instead of being returned by `wait` as [`Error::Cleanup`](crate::Error::Cleanup);
 /// [`wait_removed`] waits for the pending ones (removed within 50 ms even under a steady
-/// stream of spawns). Other containers remove their cgroup in `wait`, as without a pool. Dropping the last clone of the pool (builders hold clones) stops its thread, removes
-/// the ready cgroups and those given back; a container reaped after that removes its own.
+/// stream of spawns). Other containers remove their cgroup in `wait`, as without a pool.
+/// Dropping the last clone of the pool (builders hold clones) stops its thread, removes the
+/// ready cgroups and those given back; a container reaped after that removes its own.
 ///
 /// The template fixes the cgroup: a spawn uses a pooled one only if it has the same limits,
 /// the same [`cgroup_parent`](ContainerBuilder::cgroup_parent), the same nsbox processes in

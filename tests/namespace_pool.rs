@@ -343,11 +343,7 @@ fn a_spawn_without_ipc_and_uts_namespaces_keeps_the_callers() {
 
 /// The fds of this process that are the mount namespace `link` (`mnt:[inode]`).
 fn held(link: &str) -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .flatten()
-        .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy() == link))
-        .count()
+    common::fds_to(std::path::Path::new(link))
 }
 
 /// The caller holds a container's mount namespace while it runs (so that its init does not

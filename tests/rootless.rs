@@ -366,13 +366,7 @@ fn rootless_inner_namespace_pool_fills_and_is_used() {
     sleeper.namespace_pool(&pool).command("/bin/sleep").arg("100");
     let mut container = sleeper.spawn().unwrap();
     let link = std::fs::read_link(format!("/proc/{}/ns/mnt", container.pid())).unwrap();
-    let held = || {
-        std::fs::read_dir("/proc/self/fd")
-            .unwrap()
-            .flatten()
-            .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == link))
-            .count()
-    };
+    let held = || common::fds_to(&link);
     // A setup process on a copy of the caller's memory (the fork-spawn build) is not
     // dumpable: an unprivileged caller cannot open its namespaces, and the init tears the
     // mounts down itself, as without the pool.

@@ -167,7 +167,7 @@ impl NamespacePool {
         match open_mount_namespace(pidfd, pid) {
             Ok(fd) => Some(HeldMountNamespace {
                 fd,
-                back: MountNamespaceReturn(self.stock.returns()),
+                back: self.stock.returns(),
             }),
             Err(e) => {
                 tracing::debug!(error = %e, "the container's mount namespace is not held");
@@ -199,32 +199,22 @@ fn open_mount_namespace(pidfd: BorrowedFd<'_>, pid: i32) -> std::io::Result<Owne
     }
 }
 
-/// A container's mount namespace held by the caller (see [`MountNamespaceReturn`]).
-#[derive(Debug)]
-pub(crate) struct HeldMountNamespace {
-    fd: OwnedFd,
-    back: MountNamespaceReturn,
-}
-
-impl HeldMountNamespace {
-    /// Once the container is reaped: the pool's thread releases it (here if the pool is gone).
-    pub fn release(self) {
-        self.back.give_back(self.fd);
-    }
-}
-
 /// A container's mount namespace, held by the caller from the spawn on, and where it goes
 /// once the container is reaped: the pool's thread releases it. Without the caller's
 /// reference the container's init would tear the whole mount tree down in its exit (an
 /// expedited RCU grace period and every superblock's shutdown) before its parent learns of it,
 /// on the path of `wait`.
 #[derive(Debug)]
-pub(crate) struct MountNamespaceReturn(crate::stock::Returns<PremadeNamespaces, OwnedFd>);
+pub(crate) struct HeldMountNamespace {
+    fd: OwnedFd,
+    back: crate::stock::Returns<PremadeNamespaces, OwnedFd>,
+}
 
-impl MountNamespaceReturn {
-    /// Hands `mount_namespace` to the pool's thread; closed here if the pool is gone.
-    pub fn give_back(self, mount_namespace: OwnedFd) {
-        drop(self.0.give_back(mount_namespace));
+impl HeldMountNamespace {
+    /// Once the container is reaped: the pool's thread releases it (closed here if the pool
+    /// is gone).
+    pub fn release(self) {
+        drop(self.back.give_back(self.fd));
     }
 }
 

@@ -136,9 +136,9 @@ pub(crate) fn spawn(config: &Config) -> Result<Container> {
         _ => Ok(()),
     };
     // Born in a pair: the caller holds the new mount namespace until the reap, and the pair's
-    // pool releases it (off `wait`'s path). Opened while the child waits for the byte: it is
-    // in its mount namespace and still as reachable as at its birth (a setup process that
-    // forks its memory makes itself non-dumpable after the byte).
+    // pool releases it (off `wait`'s path). Opened while the child waits for the byte, in its
+    // mount namespace (ptrace read access: for an unprivileged caller only where the setup
+    // process runs on the caller's memory; otherwise it is not held, see `NamespacePool`).
     if handshake.is_ok()
         && premade.is_some()
         && config.namespaces.contains(crate::namespaces::Namespaces::MOUNT)

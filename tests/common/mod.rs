@@ -542,3 +542,12 @@ pub fn first_line_pid(container: &mut nsbox::Container) -> u32 {
         .expect("read the payload's first line");
     line.trim().parse().expect("a pid on the first line")
 }
+
+/// How many fds of this process are `link` (a `/proc/self/fd` target such as `mnt:[inode]`).
+pub fn fds_to(link: &Path) -> usize {
+    fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter(|e| fs::read_link(e.path()).is_ok_and(|t| t == link))
+        .count()
+}
