@@ -373,3 +373,22 @@ fn the_pool_holds_the_containers_mount_namespace_and_releases_it_after_the_reap(
     finish(outliving);
     assert_eq!(held(&link), 0, "{link} released by the reap itself");
 }
+
+/// The mount namespace the caller holds for one container never reaches another's payload:
+/// a second pair-born container, spawned while the first runs, sees only its stdio.
+#[test]
+fn a_held_mount_namespace_is_not_among_another_payloads_fds() {
+    let Some((_serial, pool)) = serial_pool(2) else { return };
+    let first = sleeper(&pool);
+    let link = std::fs::read_link(format!("/proc/{}/ns/mnt", first.pid())).unwrap();
+    assert_eq!(common::fds_to(&link), 1, "held by the caller");
+    let out = sh_builder("ls /proc/self/fd").namespace_pool(&pool).output().unwrap();
+    let fds: Vec<String> = stdout_of(&out).split_whitespace().map(str::to_owned).collect();
+    // 0-2, and the one `ls` opened to read the directory.
+    assert!(
+        fds.len() <= 4 && ["0", "1", "2"].iter().all(|f| fds.iter().any(|x| x == f)),
+        "{fds:?}"
+    );
+    assert_eq!(pool.stats().hits, 2);
+    finish(first);
+}
