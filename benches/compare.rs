@@ -55,6 +55,10 @@ const POOL_RUNNER: &str = "nsbox Pool (warm, 2 parked)";
 /// The cold spawn born in pre-made user and network namespaces.
 const PREMADE_RUNNER: &str = "nsbox + NamespacePool (pre-made user+net ns)";
 const PREMADE_CGROUP_RUNNER: &str = "nsbox + NamespacePool + CgroupPool (pre-made ns and cgroup)";
+/// The same two without the pairs' pre-made /dev and /sys (`NamespacePool::namespaces_only`):
+/// the before of that change, in the same run.
+const NS_ONLY_RUNNER: &str = "nsbox + NamespacePool::namespaces_only (no pre-made /dev, /sys)";
+const NS_ONLY_CGROUP_RUNNER: &str = "nsbox + NamespacePool::namespaces_only + CgroupPool";
 
 /// How one runner starts `/bin/true`.
 enum Launch {
@@ -348,16 +352,23 @@ fn runners(dir: &Path) -> Vec<Runner> {
         Err(e) => println!("**{WORKLOAD_A} / {POOL_RUNNER} dropped**: {e}"),
     }
     // (a) cold, born in pre-made user and network namespaces.
-    let premade = |builder: ContainerBuilder| {
-        NamespacePool::new(&builder, 1).map(|pool| {
+    let premade_with = |builder: ContainerBuilder, mounts: bool| {
+        let pool = match mounts {
+            true => NamespacePool::new(&builder, 1),
+            false => NamespacePool::namespaces_only(&builder, 1),
+        };
+        pool.map(|pool| {
             let mut builder = builder;
             builder.namespace_pool(&pool);
             Launch::NsboxPremade(Box::new(builder), pool, None)
         })
     };
-    match premade(nsbox(Seccomp::unconfined())) {
-        Ok(launch) => list.push(Runner::new(WORKLOAD_A, PREMADE_RUNNER, launch)),
-        Err(e) => println!("**{WORKLOAD_A} / {PREMADE_RUNNER} dropped**: {e}"),
+    let premade = |builder: ContainerBuilder| premade_with(builder, true);
+    for (name, mounts) in [(PREMADE_RUNNER, true), (NS_ONLY_RUNNER, false)] {
+        match premade_with(nsbox(Seccomp::unconfined()), mounts) {
+            Ok(launch) => list.push(Runner::new(WORKLOAD_A, name, launch)),
+            Err(e) => println!("**{WORKLOAD_A} / {name} dropped**: {e}"),
+        }
     }
 
     // (b) + Docker's default seccomp profile.
@@ -384,19 +395,21 @@ fn runners(dir: &Path) -> Vec<Runner> {
         Ok(launch) => list.push(Runner::new(WORKLOAD_C, PREMADE_RUNNER, launch)),
         Err(e) => println!("**{WORKLOAD_C} / {PREMADE_RUNNER} dropped**: {e}"),
     }
-    let mut limited_premade = nsbox(Seccomp::docker_default());
-    limited_premade.pids_limit(64).cpu_limit(1.0);
-    let with_cgroups = premade(limited_premade).and_then(|launch| match launch {
-        Launch::NsboxPremade(mut builder, pool, None) => {
-            let cgroups = CgroupPool::new(&builder, 1)?;
-            builder.cgroup_pool(&cgroups);
-            Ok(Launch::NsboxPremade(builder, pool, Some(cgroups)))
+    for (name, mounts) in [(PREMADE_CGROUP_RUNNER, true), (NS_ONLY_CGROUP_RUNNER, false)] {
+        let mut limited_premade = nsbox(Seccomp::docker_default());
+        limited_premade.pids_limit(64).cpu_limit(1.0);
+        let with_cgroups = premade_with(limited_premade, mounts).and_then(|launch| match launch {
+            Launch::NsboxPremade(mut builder, pool, None) => {
+                let cgroups = CgroupPool::new(&builder, 1)?;
+                builder.cgroup_pool(&cgroups);
+                Ok(Launch::NsboxPremade(builder, pool, Some(cgroups)))
+            }
+            other => Ok(other),
+        });
+        match with_cgroups {
+            Ok(launch) => list.push(Runner::new(WORKLOAD_C, name, launch)),
+            Err(e) => println!("**{WORKLOAD_C} / {name} dropped**: {e}"),
         }
-        other => Ok(other),
-    });
-    match with_cgroups {
-        Ok(launch) => list.push(Runner::new(WORKLOAD_C, PREMADE_CGROUP_RUNNER, launch)),
-        Err(e) => println!("**{WORKLOAD_C} / {PREMADE_CGROUP_RUNNER} dropped**: {e}"),
     }
     if installed("crun") {
         list.push(Runner::command(

@@ -63,10 +63,25 @@ impl Samples {
         samples
     }
 
-    /// The same, born in pre-made user and network namespaces (`NamespacePool`).
+    /// The same, born in pre-made user and network namespaces (`NamespacePool`), its /dev and
+    /// /sys made ahead with them.
     fn premade(name: &'static str, configure: impl FnOnce(&mut ContainerBuilder)) -> Samples {
+        Samples::premade_with(name, configure, true)
+    }
+
+    /// [`premade`](Self::premade) without the pre-made /dev and /sys
+    /// (`NamespacePool::namespaces_only`).
+    fn namespaces_only(name: &'static str, configure: impl FnOnce(&mut ContainerBuilder)) -> Samples {
+        Samples::premade_with(name, configure, false)
+    }
+
+    fn premade_with(name: &'static str, configure: impl FnOnce(&mut ContainerBuilder), mounts: bool) -> Samples {
         let mut samples = Samples::new(name, configure);
-        let pool = NamespacePool::new(&samples.builder, 1).expect("a namespace pool");
+        let pool = match mounts {
+            true => NamespacePool::new(&samples.builder, 1),
+            false => NamespacePool::namespaces_only(&samples.builder, 1),
+        };
+        let pool = pool.expect("a namespace pool");
         samples.builder.namespace_pool(&pool);
         samples.premade = Some(pool);
         samples
@@ -172,6 +187,9 @@ fn main() {
             b.rootfs(Rootfs::dir(rootfs.path()));
         }),
         Samples::premade("busybox rootfs, pre-made ns", |b| {
+            b.rootfs(Rootfs::dir(rootfs.path()));
+        }),
+        Samples::namespaces_only("busybox rootfs, pre-made ns only", |b| {
             b.rootfs(Rootfs::dir(rootfs.path()));
         }),
         Samples::new("all + docker seccomp", |b| {

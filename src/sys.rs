@@ -164,13 +164,17 @@ const FSCONFIG_SET_STRING: c_uint = 1;
 const FSCONFIG_CMD_CREATE: c_uint = 6;
 const FSMOUNT_CLOEXEC: c_uint = 0x1;
 
-/// A new, detached `fstype` mount (`fsopen`, one `fsconfig` string per `(key, value)`,
-/// create, `fsmount` with mount attributes `attrs`): its fd, to be attached with `move_mount`.
+/// A new, detached `fstype` mount (`fsopen`, one `fsconfig` per `(key, value)`: a string, or
+/// a flag where the value is empty, as `mount(2)` parses `key` without `=`; create, `fsmount`
+/// with mount attributes `attrs`): its fd, to be attached with `move_mount`.
 pub fn fresh_mount(fstype: &CStr, options: &[(std::ffi::CString, std::ffi::CString)], attrs: u64) -> SysResult<RawFd> {
     let fs = fsopen(fstype)?;
     let mounted = options
         .iter()
-        .try_for_each(|(key, value)| fsconfig_string(fs, key, value))
+        .try_for_each(|(key, value)| match value.is_empty() {
+            true => fsconfig_flag(fs, key),
+            false => fsconfig_string(fs, key, value),
+        })
         .and_then(|()| fsconfig_mount(fs, attrs));
     close(fs);
     mounted
@@ -896,28 +900,40 @@ pub fn set_controlling_terminal(fd: RawFd) -> SysResult<()> {
 /// Sends `fd` over the Unix socket `socket` (SCM_RIGHTS, one byte of data), without
 /// allocating: the control message is built on the stack.
 pub fn send_fd(socket: RawFd, fd: RawFd) -> SysResult<()> {
-    let byte = [0u8; 1];
+    send_fds(socket, &[0], &[fd])
+}
+
+/// Sends `data` and up to [`MAX_SENT_FDS`] `fds` in one message over the Unix socket `socket`
+/// (SCM_RIGHTS), without allocating: the control message is built on the stack.
+pub fn send_fds(socket: RawFd, data: &[u8], fds: &[RawFd]) -> SysResult<()> {
+    if fds.is_empty() || fds.len() > MAX_SENT_FDS {
+        return Err(Errno::EINVAL);
+    }
     let mut iov = libc::iovec {
-        iov_base: byte.as_ptr() as *mut libc::c_void,
-        iov_len: 1,
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
     };
-    // struct cmsghdr (len, level, type) and one int, 8-byte aligned as the kernel expects.
-    let mut control = [0u64; 3];
+    // struct cmsghdr (len, level, type) and the ints, 8-byte aligned as the kernel expects.
+    let mut control = [0u64; 2 + MAX_SENT_FDS.div_ceil(2)];
+    let payload = std::mem::size_of_val(fds) as u32;
     // SAFETY: msghdr is plain data; zeroed is valid; the pointers are set below.
     let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
     message.msg_iov = &mut iov;
     message.msg_iovlen = 1;
     message.msg_control = control.as_mut_ptr() as *mut libc::c_void;
     // SAFETY: CMSG_SPACE/CMSG_LEN are arithmetic.
-    message.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) } as usize;
-    // SAFETY: the control buffer holds one cmsghdr and an int (CMSG_SPACE(4) = 24 bytes here);
-    // CMSG_FIRSTHDR points into it.
+    message.msg_controllen = unsafe { libc::CMSG_SPACE(payload) } as usize;
+    // SAFETY: the control buffer holds one cmsghdr and MAX_SENT_FDS ints (CMSG_SPACE of them
+    // fits: 16 bytes of header, 4 per int, rounded up to 8); CMSG_FIRSTHDR points into it.
     unsafe {
         let header = libc::CMSG_FIRSTHDR(&message);
         (*header).cmsg_level = libc::SOL_SOCKET;
         (*header).cmsg_type = libc::SCM_RIGHTS;
-        (*header).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(header) as *mut c_int, fd);
+        (*header).cmsg_len = libc::CMSG_LEN(payload) as usize;
+        let data = libc::CMSG_DATA(header) as *mut c_int;
+        for (i, fd) in fds.iter().enumerate() {
+            std::ptr::write_unaligned(data.add(i), *fd);
+        }
     }
     // SAFETY: message and everything it points to live for the call.
     check(unsafe {
@@ -930,6 +946,9 @@ pub fn send_fd(socket: RawFd, fd: RawFd) -> SysResult<()> {
     })
     .map(drop)
 }
+
+/// The most fds [`send_fds`] sends in one message.
+pub const MAX_SENT_FDS: usize = 4;
 
 fn ioctl_ifreq(sock: RawFd, request: c_ulong, req: &mut libc::ifreq) -> SysResult<()> {
     // SAFETY: req is a live ifreq, what the SIOC[GS]IF* requests read and write.

@@ -392,3 +392,97 @@ fn a_held_mount_namespace_is_not_among_another_payloads_fds() {
     assert_eq!(pool.stats().hits, 2);
     finish(first);
 }
+
+/// A pair carries the container's /dev and /sys made ahead (where the kernel can make them):
+/// a spawn attaches them, and its payload sees exactly what a cold spawn's fresh mounts give
+/// (entries, modes, owners, device numbers, mount options, superblocks, its own network in
+/// /sys, its own IPC namespace's mqueue).
+#[test]
+fn a_pairs_pre_made_dev_and_sys_are_what_fresh_mounts_give() {
+    let Some((_serial, pool)) = serial_pool(1) else { return };
+    let cold = stdout_of(&sh_builder(common::DEV_AND_SYS_VIEW).output().unwrap());
+    let warm = stdout_of(
+        &sh_builder(common::DEV_AND_SYS_VIEW)
+            .namespace_pool(&pool)
+            .output()
+            .unwrap(),
+    );
+    let stats = pool.stats();
+    assert_eq!(stats.hits, 1, "{stats:?}");
+    let expected = u64::from(common::kernel_mounts_in_detached_trees());
+    assert_eq!(stats.premade_mounts, expected, "{stats:?}");
+    assert_eq!(warm, cold);
+    for line in [
+        "/dev rw,nosuid tmpfs",
+        "/dev/pts rw,nosuid,noexec",
+        "/dev/null ro,",
+        "/sys ro,",
+    ] {
+        assert!(warm.contains(line), "{line} in:\n{warm}");
+    }
+    assert!(warm.ends_with("\nlo\n"), "{warm}");
+    // The mqueue is the container's IPC namespace's, not the host's.
+    assert!(pool.wait_full(FILL_LIMIT));
+    let queue = common::unique("nsbox-q");
+    let out = sh_builder(&format!("touch /dev/mqueue/{queue} && ls /dev/mqueue"))
+        .namespace_pool(&pool)
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), format!("{queue}\n"));
+    assert!(!std::path::Path::new("/dev/mqueue").join(&queue).exists());
+    assert_eq!(pool.stats().premade_mounts, 2 * expected);
+}
+
+/// A spawn whose /dev would differ from the template's (another /dev/shm size, or without its
+/// own mount namespace) still gets the pair, mounts its own /dev and /sys, and the pair's
+/// trees are released on the pool's thread: nothing of them stays.
+#[test]
+fn a_spawn_with_another_dev_gets_the_pair_without_its_trees() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let before = Snapshot::take();
+    let pool = full_pool(1);
+    let out = sh_builder("grep ' /dev/shm ' /proc/self/mountinfo")
+        .namespace_pool(&pool)
+        .shm_size(1 << 20)
+        .output()
+        .unwrap();
+    assert!(stdout_of(&out).contains("size=1024k"), "{}", stdout_of(&out));
+    let stats = pool.stats();
+    assert_eq!((stats.hits, stats.premade_mounts), (1, 0), "{stats:?}");
+    assert!(pool.wait_full(FILL_LIMIT));
+    let mut builder = template();
+    builder
+        .namespaces(Namespaces::all() - Namespaces::MOUNT)
+        .namespace_pool(&pool);
+    assert!(builder.status().unwrap().success());
+    let stats = pool.stats();
+    assert_eq!((stats.hits, stats.premade_mounts), (2, 0), "{stats:?}");
+    assert!(pool.wait_released(FILL_LIMIT));
+    assert!(pool.wait_full(FILL_LIMIT));
+    drop((builder, pool));
+    before.assert_unchanged("after the pool and its unused trees are gone");
+}
+
+/// A pool made with `namespaces_only` makes no trees; spawns mount their own.
+#[test]
+fn a_namespaces_only_pool_makes_no_trees() {
+    let _serial = common::exclusive();
+    if !common::root() {
+        return;
+    }
+    let pool = NamespacePool::namespaces_only(&template(), 1).unwrap();
+    assert!(pool.wait_full(FILL_LIMIT));
+    let warm = stdout_of(
+        &sh_builder(common::DEV_AND_SYS_VIEW)
+            .namespace_pool(&pool)
+            .output()
+            .unwrap(),
+    );
+    let cold = stdout_of(&sh_builder(common::DEV_AND_SYS_VIEW).output().unwrap());
+    let stats = pool.stats();
+    assert_eq!((stats.hits, stats.premade_mounts), (1, 0), "{stats:?}");
+    assert_eq!(warm, cold);
+}

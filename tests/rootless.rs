@@ -376,4 +376,14 @@ fn rootless_inner_namespace_pool_fills_and_is_used() {
     container.wait().unwrap();
     assert!(pool.wait_released(std::time::Duration::from_secs(30)));
     assert_eq!(held(), 0, "{} released", link.display());
+    // Every pair carried the container's /dev and /sys, made ahead by the unprivileged holder
+    // (where the kernel can), and they are what a cold spawn's fresh mounts give.
+    assert!(pool.wait_full(std::time::Duration::from_secs(30)));
+    let view = || common::sh_builder(common::DEV_AND_SYS_VIEW);
+    let warm = stdout_of(&view().namespace_pool(&pool).output().unwrap());
+    let cold = stdout_of(&view().output().unwrap());
+    assert_eq!(warm, cold);
+    let stats = pool.stats();
+    let expected = stats.hits * u64::from(common::kernel_mounts_in_detached_trees());
+    assert_eq!((stats.hits, stats.premade_mounts), (3, expected), "{stats:?}");
 }

@@ -12,6 +12,7 @@ mod mounts;
 mod numa;
 pub(crate) mod overlay;
 mod populate;
+pub(crate) mod premade_mounts;
 mod privileges;
 mod process;
 

@@ -248,7 +248,13 @@ fn put(slots: &mut [RawFd], index: usize, fd: RawFd) -> SysResult<()> {
 /// Binds a copy of the tree at `source` onto the resolved `target_fd` (closed here), made
 /// read-only (and given `attrs`) before it is attached when asked, its propagation changed
 /// once attached (through the tree's fd, which then names the attached mount).
-fn bind_onto(source: RawFd, target_fd: RawFd, recursive: bool, read_only: bool, attrs: &BindAttrs) -> SysResult<()> {
+pub(super) fn bind_onto(
+    source: RawFd,
+    target_fd: RawFd,
+    recursive: bool,
+    read_only: bool,
+    attrs: &BindAttrs,
+) -> SysResult<()> {
     let result = clone_tree_with(source, recursive, read_only, attrs).and_then(|tree| {
         let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
         let moved = sys::move_mount(tree, c"", target_fd, c"", flags).and_then(|()| match attrs.propagation {

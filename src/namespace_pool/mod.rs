@@ -24,6 +24,7 @@ mod premade;
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) use premade::PremadeNamespaces;
 
@@ -32,6 +33,7 @@ use crate::error::Result;
 use crate::idmap::IdMaps;
 use crate::namespaces::Namespaces;
 use crate::net::Network;
+use crate::plan::DevLayout;
 use crate::pool::PoolError;
 use crate::stock::Stock;
 use crate::{ContainerBuilder, IdMap};
@@ -56,7 +58,7 @@ use crate::{ContainerBuilder, IdMap};
 /// new user and network namespaces ([`Network::None`], the default), joins neither, and has
 /// the same uid and gid maps. A pair also has an IPC and a UTS namespace of its own, used by
 /// the spawns that make those (the others stay in the caller's). Each ready pair holds four
-/// fds in the caller.
+/// fds in the caller, six with its /dev and /sys (see [`new`](Self::new)).
 ///
 /// ```no_run
 /// use nsbox::{Container, NamespacePool};
@@ -73,9 +75,14 @@ use crate::{ContainerBuilder, IdMap};
 /// ```
 #[derive(Clone)]
 pub struct NamespacePool {
-    /// Pairs made ahead; used mount namespaces given back to be released on the thread.
+    /// Pairs made ahead; used mount namespaces (and unused trees) given back to be released on
+    /// the thread.
     stock: Stock<PremadeNamespaces, OwnedFd>,
     maps: Arc<IdMaps>,
+    /// The /dev and /sys of the template the pairs' trees are made for, if they are made.
+    layout: Option<Arc<DevLayout>>,
+    /// Spawns given a pair's trees.
+    mounts_attached: Arc<AtomicU64>,
 }
 
 /// The counters of a [`NamespacePool`] ([`NamespacePool::stats`]).
@@ -92,6 +99,8 @@ pub struct NamespacePoolStats {
     pub failed_refills: u64,
     /// Pairs ready now.
     pub ready: usize,
+    /// Spawns born in a pair that attached its pre-made /dev and /sys (a subset of `hits`).
+    pub premade_mounts: u64,
 }
 
 impl NamespacePool {
@@ -99,7 +108,28 @@ impl NamespacePool {
     /// checked here). The template must make new user and network namespaces
     /// ([`Namespaces::USER`], [`Namespaces::NET`], [`Network::None`]) and join neither.
     /// The first pairs are made in the background: spawns right after this may not find one.
+    ///
+    /// Where the template has its own mount namespace and its root is the caller's own ids on
+    /// the host (the default maps), each pair also carries the container's /dev and /sys,
+    /// made ahead: a spawn whose /dev and /sys would be the same (same devpts, /dev/shm and
+    /// /dev/mqueue, read-only or writable /sys) attaches them instead of mounting five
+    /// filesystems, binding six device nodes and making five symlinks. The device nodes are
+    /// the host's as they were when the pair was made. A kernel that cannot make them (before
+    /// Linux 6.15, which lets mounts be attached inside a detached tree) is found at the first
+    /// pair, and the pool then makes none ([`namespaces_only`](Self::namespaces_only) never
+    /// does).
     pub fn new(template: &ContainerBuilder, size: usize) -> Result<NamespacePool> {
+        Self::start(template, size, true)
+    }
+
+    /// A pool of pairs without pre-made /dev and /sys: each pair's holder then needs no copy
+    /// of the caller's mount namespace (less work on the pool's thread, where the spawns'
+    /// own CPU time matters more than their latency).
+    pub fn namespaces_only(template: &ContainerBuilder, size: usize) -> Result<NamespacePool> {
+        Self::start(template, size, false)
+    }
+
+    fn start(template: &ContainerBuilder, size: usize, mounts: bool) -> Result<NamespacePool> {
         if size == 0 {
             return Err(PoolError::NamespaceTemplate {
                 why: "must keep at least one pair",
@@ -114,9 +144,28 @@ impl NamespacePool {
             .into());
         }
         let maps = Arc::new(maps_of(&config.uid_map, &config.gid_map));
+        let layout = (mounts && config.namespaces.contains(Namespaces::MOUNT)).then(|| DevLayout::of(&config));
+        let recipe = layout.as_ref().map(DevLayout::recipe).transpose()?.flatten();
+        let layout = layout.filter(|_| recipe.is_some()).map(Arc::new);
         let for_thread = Arc::clone(&maps);
-        let stock = Stock::start("nsbox-nspool", size, move || premade::make(&for_thread), release)?;
-        Ok(NamespacePool { stock, maps })
+        let mut failed = false;
+        let make = move || {
+            let recipe = recipe.as_ref().filter(|_| !failed && root_is_the_caller(&for_thread));
+            let (pair, not_made) = premade::make(&for_thread, recipe)?;
+            if let Some(errno) = not_made {
+                // Every later pair would fail the same way (the kernel, a host device node).
+                tracing::warn!(%errno, "pre-made /dev and /sys could not be made; this pool's pairs go without");
+                failed = true;
+            }
+            Ok(pair)
+        };
+        let stock = Stock::start("nsbox-nspool", size, make, release)?;
+        Ok(NamespacePool {
+            stock,
+            maps,
+            layout,
+            mounts_attached: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     /// The pool's counters.
@@ -128,6 +177,7 @@ impl NamespacePool {
             unmatched: counts.unmatched,
             failed_refills: counts.failed_refills,
             ready: counts.ready,
+            premade_mounts: self.mounts_attached.load(Ordering::Relaxed),
         }
     }
 
@@ -157,7 +207,28 @@ impl NamespacePool {
         // since): joining it would fail, or, with capabilities kept, reset the caller's
         // dumpable flag (the new namespace not owned by the euid). Dropped unused.
         let euid = nix::unistd::geteuid().as_raw();
-        self.stock.take(|pair| pair.owner == euid)
+        let mut pair = self.stock.take(|pair| pair.owner == euid)?;
+        if let Some(mounts) = pair.mounts.take() {
+            let same = config.namespaces.contains(Namespaces::MOUNT)
+                && self
+                    .layout
+                    .as_deref()
+                    .is_some_and(|layout| *layout == DevLayout::of(config));
+            match same {
+                true => {
+                    self.mounts_attached.fetch_add(1, Ordering::Relaxed);
+                    pair.mounts = Some(mounts);
+                }
+                // Unmounted on the pool's thread, not on this spawn's path.
+                false => {
+                    let back = self.stock.returns();
+                    for tree in [mounts.dev, mounts.sys] {
+                        drop(back.give_back(tree));
+                    }
+                }
+            }
+        }
+        Some(pair)
     }
 
     /// The mount namespace of the container born in a pair whose setup process is `pidfd`
@@ -224,6 +295,15 @@ impl HeldMountNamespace {
 fn release(mount_namespace: OwnedFd) -> bool {
     drop(mount_namespace);
     true
+}
+
+/// Whether the container's root is the caller's own euid and egid on the host: then every
+/// inode the holder makes in the trees has the owner the setup process would give it, and
+/// the holder needs no change of credentials (on the caller's memory it must not: see
+/// `shared_memory`).
+fn root_is_the_caller(maps: &IdMaps) -> bool {
+    IdMap::to_host(&maps.uid, 0) == Some(nix::unistd::geteuid().as_raw())
+        && IdMap::to_host(&maps.gid, 0) == Some(nix::unistd::getegid().as_raw())
 }
 
 /// Whether a spawn of `config` makes both namespaces a pair replaces.

@@ -28,6 +28,7 @@ use crate::namespaces::Namespaces;
 use crate::pid1::protocol;
 use crate::stack::Stack;
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout, StdioKind};
+pub(crate) use rootfs::DevLayout;
 pub(crate) use step::{BindAttrs, ContainerPath, Leaf, Step};
 
 pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -543,6 +544,15 @@ impl Plan {
     pub fn new_slot(&mut self) -> usize {
         self.slots.push(-1);
         self.slots.len() - 1
+    }
+
+    /// A new slot holding `fd`, which the child inherits (the parent's copy is closed once the
+    /// child is cloned).
+    pub fn adopt_fd(&mut self, fd: OwnedFd) -> usize {
+        let slot = self.new_slot();
+        self.slots[slot] = fd.as_raw_fd();
+        self.child_fds.push(fd);
+        slot
     }
 
     /// A new fd slot the child opens `path` into, early, in its own mount namespace.

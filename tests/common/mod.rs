@@ -551,3 +551,75 @@ pub fn fds_to(link: &Path) -> usize {
         .filter(|e| fs::read_link(e.path()).is_ok_and(|t| t == link))
         .count()
 }
+
+/// Whether this kernel attaches a mount inside a detached tree (`move_mount` onto a path of an
+/// `fsmount` not yet attached, Linux 6.15), which a `NamespacePool` needs for its pre-made
+/// /dev and /sys: tried in a forked child in new user and mount namespaces.
+pub fn kernel_mounts_in_detached_trees() -> bool {
+    // Its root is this process's ids (a tmpfs needs its creator's ids mapped).
+    let maps = [
+        (c"/proc/self/setgroups", "deny".to_string()),
+        (c"/proc/self/uid_map", format!("0 {} 1", unsafe { libc::geteuid() })),
+        (c"/proc/self/gid_map", format!("0 {} 1", unsafe { libc::getegid() })),
+    ];
+    // SAFETY: the child of this fork calls only async-signal-safe raw syscalls and _exit.
+    match unsafe { libc::fork() } {
+        0 => {
+            let tmpfs = || {
+                // SAFETY: raw syscalls with NUL-terminated strings and no other pointers.
+                unsafe {
+                    let fs = libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), 0);
+                    let created = libc::syscall(libc::SYS_fsconfig, fs, 6, 0, 0, 0) == 0;
+                    if fs < 0 || !created {
+                        libc::_exit(2);
+                    }
+                    libc::syscall(libc::SYS_fsmount, fs, 0, 0) as i32
+                }
+            };
+            // SAFETY: as above.
+            unsafe {
+                if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) != 0 {
+                    libc::_exit(2);
+                }
+                for (path, map) in &maps {
+                    let fd = libc::open(path.as_ptr(), libc::O_WRONLY);
+                    if fd < 0 || libc::write(fd, map.as_ptr().cast(), map.len()) != map.len() as isize {
+                        libc::_exit(2);
+                    }
+                    libc::close(fd);
+                }
+                let (outer, inner) = (tmpfs(), tmpfs());
+                if outer < 0 || inner < 0 || libc::mkdirat(outer, c"d".as_ptr(), 0o755) != 0 {
+                    libc::_exit(2);
+                }
+                let moved = libc::syscall(
+                    libc::SYS_move_mount,
+                    inner,
+                    c"".as_ptr(),
+                    outer,
+                    c"d".as_ptr(),
+                    libc::MOVE_MOUNT_F_EMPTY_PATH,
+                );
+                libc::_exit(i32::from(moved != 0));
+            }
+        }
+        pid if pid > 0 => {
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) != 2,
+                "the probe failed: {status:#x}"
+            );
+            libc::WEXITSTATUS(status) == 0
+        }
+        _ => panic!("fork: {}", std::io::Error::last_os_error()),
+    }
+}
+
+/// A payload's view of its /dev and /sys, without what differs between two containers
+/// (mount ids, times): each entry's mode, owner and device number, each mount's options,
+/// type, source and superblock options, sorted; the network devices in /sys.
+pub const DEV_AND_SYS_VIEW: &str = "cd /dev && stat -c '%n %f %u %g %t:%T' * pts/* shm mqueue | sort; \
+    awk '$5 ~ /^\\/(dev|sys)(\\/|$)/ { for (i = 7; $i != \"-\"; i++); \
+    print $5, $6, $(i + 1), $(i + 2), $(i + 3) }' /proc/self/mountinfo | sort; ls /sys/class/net";

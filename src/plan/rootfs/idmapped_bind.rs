@@ -99,8 +99,5 @@ pub(super) fn open(
         sys::mount_setattr_idmap_with(tree.as_raw_fd(), recursive_flag, set, clear, userns.as_raw_fd())
             .map_err(fail)?;
     }
-    let slot = plan.new_slot();
-    plan.slots[slot] = tree.as_raw_fd();
-    plan.child_fds.push(tree);
-    Ok(slot)
+    Ok(plan.adopt_fd(tree))
 }

@@ -26,6 +26,7 @@ use crate::error::{Error, Result, SetupStep};
 use crate::mount::MountKind;
 use crate::namespaces::Namespaces;
 use crate::rootfs::RootfsKind;
+pub(crate) use dev::DevLayout;
 use dev::{DEVICES, plan_kernel_fs};
 use hidden::{Hidden, hidden_on_host, hide};
 use host::{FRESH_ON_HOST_ROOT, HostEntry, choose_stage, entry_path, host_top_level};
@@ -148,8 +149,10 @@ pub(super) fn open_sources(
             host_entries.push((entry, slot));
         }
     }
+    // With a pair's pre-made /dev, only the null device is opened (to hide host files).
+    let premade_dev = plan.premade.as_ref().is_some_and(|p| p.mounts.is_some());
     let mut devices = Vec::new();
-    for name in DEVICES {
+    for name in DEVICES.iter().take(if premade_dev { 1 } else { DEVICES.len() }) {
         let host = Path::new("/dev").join(name);
         devices.push((plan.open_source(&host, SetupStep::Mount)?, host));
     }
@@ -279,7 +282,9 @@ pub(super) fn plan_rootfs(plan: &mut Plan, config: &Config, sources: Sources) ->
 
     // In one bind of a tree, /proc, /dev and /sys must be there (nothing is made in it).
     let top_exists = usize::from(whole_host || (root_slot.is_some() && !dir_shadow && read_only));
-    plan_kernel_fs(plan, config, devices, proc_slot, sys_slot, top_exists)?;
+    let trees = plan.premade.as_mut().and_then(|p| p.mounts.take());
+    let trees = trees.map(|t| (plan.adopt_fd(t.dev), plan.adopt_fd(t.sys)));
+    plan_kernel_fs(plan, config, devices, proc_slot, sys_slot, trees, top_exists)?;
     plan_user_mounts(plan, config, user_sources, &tree, placements, cgroupfs.as_ref())?;
     for slot in seal {
         plan.push(Step::ReadOnlyMount(slot), SetupStep::Mount, None);
