@@ -24,6 +24,10 @@ pub(crate) type Superblock = (Vec<(CString, CString)>, u64);
 /// What goes into the trees, prepared by the parent (`plan::rootfs::dev::recipe`).
 #[derive(Debug)]
 pub(crate) struct Recipe {
+    /// What the holder makes of its copy of the caller's mounts first, as the setup process
+    /// does of its own (`Step::PrivatePropagation` or `Step::SlavePropagation`): the device
+    /// nodes bound from it then receive from the host exactly what a fresh spawn's would.
+    pub propagation: libc::c_ulong,
     /// The /dev tmpfs.
     pub dev: Superblock,
     /// The host's device nodes bound into it, read-only: (host path, name in /dev).
@@ -38,6 +42,7 @@ pub(crate) struct Recipe {
 
 /// Makes the two trees: (/dev, /sys), detached. Nothing is left on failure.
 pub(crate) fn build(recipe: &Recipe) -> SysResult<(RawFd, RawFd)> {
+    sys::mount(None, c"/", None, libc::MS_REC | recipe.propagation, None)?;
     let dev = sys::fresh_mount(c"tmpfs", &recipe.dev.0, recipe.dev.1)?;
     let sysfs = fill_dev(dev, recipe).and_then(|()| sys::fresh_mount(c"sysfs", &recipe.sys.0, recipe.sys.1));
     match sysfs {

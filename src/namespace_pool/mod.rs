@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) use premade::PremadeNamespaces;
 
 use crate::config::Config;
+use crate::errno::Errno;
 use crate::error::Result;
 use crate::idmap::IdMaps;
 use crate::namespaces::Namespaces;
@@ -83,6 +84,8 @@ pub struct NamespacePool {
     layout: Option<Arc<DevLayout>>,
     /// Spawns given a pair's trees.
     mounts_attached: Arc<AtomicU64>,
+    /// Pairs whose trees the holder could not make.
+    failed_mounts: Arc<AtomicU64>,
 }
 
 /// The counters of a [`NamespacePool`] ([`NamespacePool::stats`]).
@@ -99,8 +102,12 @@ pub struct NamespacePoolStats {
     pub failed_refills: u64,
     /// Pairs ready now.
     pub ready: usize,
-    /// Spawns born in a pair that attached its pre-made /dev and /sys (a subset of `hits`).
+    /// Spawns born in a pair that were given its pre-made /dev and /sys to attach (a subset
+    /// of `hits`; see [`NamespacePool::new`]).
     pub premade_mounts: u64,
+    /// Pairs made without their /dev and /sys because the holder failed to make them (logged;
+    /// after a refusal of the kernel's, the pool stops asking).
+    pub failed_premade_mounts: u64,
 }
 
 impl NamespacePool {
@@ -114,10 +121,11 @@ impl NamespacePool {
     /// made ahead: a spawn whose /dev and /sys would be the same (same devpts, /dev/shm and
     /// /dev/mqueue, read-only or writable /sys) attaches them instead of mounting five
     /// filesystems, binding six device nodes and making five symlinks. The device nodes are
-    /// the host's as they were when the pair was made. A kernel that cannot make them (before
-    /// Linux 6.15, which lets mounts be attached inside a detached tree) is found at the first
-    /// pair, and the pool then makes none ([`namespaces_only`](Self::namespaces_only) never
-    /// does).
+    /// the host's as they were when the pair was made. A kernel that refuses to make them
+    /// (before Linux 6.15, which lets mounts be attached inside a detached tree) is found at
+    /// the first pair, and the pool then stops asking
+    /// ([`NamespacePoolStats::failed_premade_mounts`]);
+    /// [`namespaces_only`](Self::namespaces_only) never does.
     pub fn new(template: &ContainerBuilder, size: usize) -> Result<NamespacePool> {
         Self::start(template, size, true)
     }
@@ -148,14 +156,19 @@ impl NamespacePool {
         let recipe = layout.as_ref().map(DevLayout::recipe).transpose()?.flatten();
         let layout = layout.filter(|_| recipe.is_some()).map(Arc::new);
         let for_thread = Arc::clone(&maps);
-        let mut failed = false;
+        let failed_mounts = Arc::new(AtomicU64::new(0));
+        let failures = Arc::clone(&failed_mounts);
+        let mut refused = false;
         let make = move || {
-            let recipe = recipe.as_ref().filter(|_| !failed && root_is_the_caller(&for_thread));
+            let recipe = recipe.as_ref().filter(|_| !refused && root_is_the_caller(&for_thread));
             let (pair, not_made) = premade::make(&for_thread, recipe)?;
             if let Some(errno) = not_made {
-                // Every later pair would fail the same way (the kernel, a host device node).
-                tracing::warn!(%errno, "pre-made /dev and /sys could not be made; this pool's pairs go without");
-                failed = true;
+                failures.fetch_add(1, Ordering::Relaxed);
+                // A kernel that refuses (no mounts inside a detached tree, no fsopen, a
+                // filesystem it will not mount here) refuses every later pair too: stop asking.
+                // Anything else (no memory, no fd left) is tried again with the next pair.
+                refused = matches!(errno, Errno::EINVAL | Errno::EPERM | Errno::ENOSYS | Errno::ENODEV);
+                tracing::warn!(%errno, refused, "a pair's /dev and /sys could not be made ahead; it goes without");
             }
             Ok(pair)
         };
@@ -165,6 +178,7 @@ impl NamespacePool {
             maps,
             layout,
             mounts_attached: Arc::new(AtomicU64::new(0)),
+            failed_mounts,
         })
     }
 
@@ -178,6 +192,7 @@ impl NamespacePool {
             failed_refills: counts.failed_refills,
             ready: counts.ready,
             premade_mounts: self.mounts_attached.load(Ordering::Relaxed),
+            failed_premade_mounts: self.failed_mounts.load(Ordering::Relaxed),
         }
     }
 
@@ -219,11 +234,16 @@ impl NamespacePool {
                     self.mounts_attached.fetch_add(1, Ordering::Relaxed);
                     pair.mounts = Some(mounts);
                 }
-                // Unmounted on the pool's thread, not on this spawn's path.
+                // Unmounted on the pool's thread, not on this spawn's path; but a /sys of other
+                // flags goes now: while it lives, the spawn's own sysfs mount would get its
+                // superblock (one per network namespace), read-only or not as the template's.
                 false => {
                     let back = self.stock.returns();
-                    for tree in [mounts.dev, mounts.sys] {
-                        drop(back.give_back(tree));
+                    drop(back.give_back(mounts.dev));
+                    let own = DevLayout::of(config);
+                    match self.layout.as_deref().is_some_and(|layout| layout.same_sysfs(&own)) {
+                        true => drop(back.give_back(mounts.sys)),
+                        false => drop(mounts.sys),
                     }
                 }
             }

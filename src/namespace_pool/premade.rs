@@ -24,7 +24,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, socketpair};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::Pid;
 
 use crate::child::premade_mounts::{self, Recipe};
@@ -65,7 +65,7 @@ struct HoldArgs<'a> {
 
 /// The holder: keeps only its socket, waits for the byte, brings `lo` up, makes and sends the
 /// trees if asked (one message: the errno that stopped them as one byte, or 0 and their two
-/// fds), exits with the loopback's errno (0: up). Raw syscalls only, on the caller's memory
+/// fds), exits with the loopback's errno (0: up, whatever became of the trees). Raw syscalls only, on the caller's memory
 /// (or a copy of it), signals blocked.
 extern "C" fn hold(arg: *mut libc::c_void) -> ! {
     // SAFETY: `make` passes a HoldArgs that outlives the holder (it reaps it, or its guard
@@ -87,13 +87,11 @@ extern "C" fn hold(arg: *mut libc::c_void) -> ! {
         sys::exit(e as i32);
     }
     if let Some(recipe) = args.recipe {
-        let sent = match premade_mounts::build(recipe) {
+        // A failed send leaves no message: the parent takes the pair without trees (EPROTO).
+        let _ = match premade_mounts::build(recipe) {
             Ok((dev, sysfs)) => sys::send_fds(socket, &[0], &[dev, sysfs]),
             Err(e) => sys::write_all(socket, &[(e as i32).clamp(1, 255) as u8]),
         };
-        if let Err(e) = sent {
-            sys::exit(e as i32);
-        }
     }
     sys::exit(0)
 }
@@ -149,19 +147,17 @@ pub(crate) fn make(maps: &IdMaps, recipe: Option<&Recipe>) -> Result<(PremadeNam
         open(pid, "uts")?,
     ];
     sys::write_all(ours.as_raw_fd(), &[1]).map_err(|e| fail("release the holder process", Errno::from_nix(e)))?;
-    // EOF (the holder failed before the trees) is told by its exit status below.
-    let trees = match recipe {
-        Some(_) => receive_trees(&ours),
-        None => Ok(None),
-    };
     let status = holder
         .wait()
         .map_err(|e| fail("wait for the holder process", Errno::from_nix(e)))?;
     match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
         (true, 0) => {
-            let (mounts, not_made) = match trees {
-                Ok(mounts) => (mounts, None),
-                Err(e) => (None, Some(e)),
+            // Sent before the holder exited: already queued, read without waiting (a fork
+            // elsewhere holding a copy of the holder's end cannot delay it).
+            let (mounts, not_made) = match recipe.map(|_| receive_trees(&ours)) {
+                None => (None, None),
+                Some(Ok(mounts)) => (Some(mounts), None),
+                Some(Err(e)) => (None, Some(e)),
             };
             let pair = PremadeNamespaces {
                 user,
@@ -178,32 +174,50 @@ pub(crate) fn make(maps: &IdMaps, recipe: Option<&Recipe>) -> Result<(PremadeNam
     }
 }
 
-/// The holder's message: its two trees, or the errno that stopped them; `Ok(None)` at EOF.
-fn receive_trees(socket: &OwnedFd) -> std::result::Result<Option<PremadeMounts>, Errno> {
+/// The holder's message, queued before it exited: its two trees, or the errno that stopped
+/// them (`EPROTO`: no message, or not two fds). Every fd received is owned before anything
+/// is checked, so none is left behind (with `MSG_CTRUNC` too: fewer fds than sent).
+fn receive_trees(socket: &OwnedFd) -> std::result::Result<PremadeMounts, Errno> {
     let mut byte = [0u8; 1];
-    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([RawFd; 2]);
-    let message = recvmsg::<()>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(Errno::from_nix)?;
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    // Room for more fds than the holder sends: a cmsghdr (16 bytes) and up to 4 ints.
+    let mut control = [0u64; 4];
+    // SAFETY: msghdr is plain data; zeroed is valid; the pointers are set below.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = &mut iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control.as_mut_ptr().cast();
+    message.msg_controllen = std::mem::size_of_val(&control);
+    let flags = libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC;
+    // SAFETY: message and the buffers it points to live for the call.
+    let received = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut message, flags) };
+    if received < 0 {
+        return Err(Errno::last());
+    }
     let mut fds: Vec<OwnedFd> = Vec::new();
-    for cmsg in message.cmsgs().map_err(Errno::from_nix)? {
-        if let ControlMessageOwned::ScmRights(received) = cmsg {
-            // SAFETY: the kernel installed these fds for us alone.
-            fds.extend(received.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+    // SAFETY: the kernel filled `control` up to msg_controllen; CMSG_FIRSTHDR/CMSG_NXTHDR
+    // walk only within it, and each SCM_RIGHTS payload holds cmsg_len - CMSG_LEN(0) bytes of
+    // ints, fds the kernel installed for this process alone.
+    unsafe {
+        let mut header = libc::CMSG_FIRSTHDR(&message);
+        while !header.is_null() {
+            if (*header).cmsg_level == libc::SOL_SOCKET && (*header).cmsg_type == libc::SCM_RIGHTS {
+                let bytes = (*header).cmsg_len - libc::CMSG_LEN(0) as usize;
+                let data = libc::CMSG_DATA(header) as *const libc::c_int;
+                for i in 0..bytes / std::mem::size_of::<libc::c_int>() {
+                    fds.push(OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i))));
+                }
+            }
+            header = libc::CMSG_NXTHDR(&message, header);
         }
     }
-    if message.bytes == 0 {
-        return Ok(None);
-    }
-    match (byte[0], <[OwnedFd; 2]>::try_from(fds)) {
-        (0, Ok([dev, sys])) => Ok(Some(PremadeMounts { dev, sys })),
-        (0, Err(_)) => Err(Errno::EPROTO),
-        (errno, _) => Err(Errno::from_raw(i32::from(errno))),
+    match (received, byte[0], <[OwnedFd; 2]>::try_from(fds)) {
+        (1, 0, Ok([dev, sys])) => Ok(PremadeMounts { dev, sys }),
+        (1, errno @ 1.., _) => Err(Errno::from_raw(i32::from(errno))),
+        _ => Err(Errno::EPROTO),
     }
 }
 

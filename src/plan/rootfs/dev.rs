@@ -83,6 +83,10 @@ pub(crate) struct DevLayout {
     mqueue: bool,
     /// The fresh sysfs's flags; `None`: the host's /sys is bound (no network namespace).
     sysfs: Option<c_ulong>,
+    /// The propagation the setup process gives its copy of the caller's mounts, and so the
+    /// host's device nodes bound from it (`MS_PRIVATE`, or `MS_SLAVE` with
+    /// `receive_host_mounts`).
+    propagation: c_ulong,
 }
 
 impl DevLayout {
@@ -100,7 +104,17 @@ impl DevLayout {
             shm: (!replaced(config, "shm")).then(|| crate::bounds::tmpfs_data("1777", config.bounds.shm_size)),
             mqueue: (ns.contains(Namespaces::IPC) || !in_userns) && !replaced(config, "mqueue"),
             sysfs: ns.contains(Namespaces::NET).then_some(NOSUID_NOEXEC_NODEV | read_only),
+            propagation: match config.receive_host_mounts {
+                true => libc::MS_SLAVE,
+                false => libc::MS_PRIVATE,
+            },
         }
+    }
+
+    /// Whether a sysfs mounted for `other` would be this one's: the kernel keeps one sysfs
+    /// superblock per network namespace, read-only or not as its first mount made it.
+    pub(crate) fn same_sysfs(&self, other: &DevLayout) -> bool {
+        self.sysfs == other.sysfs
     }
 
     /// What a pool's holder makes for containers with this layout, and their `/dev` device
@@ -139,6 +153,7 @@ impl DevLayout {
         let mut devices = DEVICES.iter().map(|d| (format!("/dev/{d}"), d.to_string()));
         let mut links = DEV_LINKS.iter().map(|(n, l)| (n.to_string(), l.to_string()));
         Ok(Some(Recipe {
+            propagation: self.propagation,
             dev: superblock("tmpfs", DEV_TMPFS, DEV_FLAGS)?,
             devices: pairs(&mut devices)?,
             mounts,

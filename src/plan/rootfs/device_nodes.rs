@@ -57,5 +57,7 @@ mod tests {
     #[test]
     fn build_knows_the_nodes_dev_binds() {
         assert_eq!(crate::devices::HOST_DEV_NODES, super::super::dev::DEVICES);
+        // `open_sources` opens them in this order, and `hide` takes the first.
+        assert_eq!(super::super::dev::DEVICES[0], "null");
     }
 }

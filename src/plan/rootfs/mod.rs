@@ -152,7 +152,12 @@ pub(super) fn open_sources(
     // With a pair's pre-made /dev, only the null device is opened (to hide host files).
     let premade_dev = plan.premade.as_ref().is_some_and(|p| p.mounts.is_some());
     let mut devices = Vec::new();
-    for name in DEVICES.iter().take(if premade_dev { 1 } else { DEVICES.len() }) {
+    let names: &[&str] = match premade_dev {
+        true => &["null"],
+        false => &DEVICES,
+    };
+    // The first is the null device (`hide` takes it).
+    for name in names {
         let host = Path::new("/dev").join(name);
         devices.push((plan.open_source(&host, SetupStep::Mount)?, host));
     }
