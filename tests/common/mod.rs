@@ -554,8 +554,10 @@ pub fn fds_to(link: &Path) -> usize {
 
 /// Whether this kernel attaches a mount inside a detached tree (`move_mount` onto a path of an
 /// `fsmount` not yet attached, Linux 6.15), which a `NamespacePool` needs for its pre-made
-/// /dev and /sys: tried in a forked child in new user and mount namespaces. A kernel without
-/// it counts as a missing prerequisite ([`require`]): the caller then checks the fallback.
+/// /dev and /sys: tried in a forked child in new user and mount namespaces. Not a
+/// prerequisite: a kernel without it (the pure cgroup v2 VM's 6.1) must fall back, and the
+/// tests check whichever applies against the pool's own counters, which a wrong answer here
+/// would contradict.
 pub fn kernel_mounts_in_detached_trees() -> bool {
     // Its root is this process's ids (a tmpfs needs its creator's ids mapped).
     let maps = [
@@ -612,12 +614,7 @@ pub fn kernel_mounts_in_detached_trees() -> bool {
                 libc::WIFEXITED(status) && libc::WEXITSTATUS(status) != 2,
                 "the probe failed: {status:#x}"
             );
-            // Without it the tests check the fallback (no trees) only: a skip of the rest.
-            let can = libc::WEXITSTATUS(status) == 0;
-            require(
-                "a kernel that mounts inside detached trees (Linux 6.15) for pre-made /dev and /sys",
-                can,
-            )
+            libc::WEXITSTATUS(status) == 0
         }
         _ => panic!("fork: {}", std::io::Error::last_os_error()),
     }
