@@ -26,6 +26,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[cfg(test)]
+pub(crate) use premade::PremadeMounts;
 pub(crate) use premade::PremadeNamespaces;
 
 use crate::config::Config;

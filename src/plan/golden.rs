@@ -59,7 +59,7 @@ fn render(builder: &mut ContainerBuilder, dirs: &Dirs) -> String {
 
 /// The checked-in renderings, compiled in: the test reads no file of the checkout, so it runs
 /// as any user.
-const EXPECTED: [(&str, &str); 9] = [
+const EXPECTED: [(&str, &str); 10] = [
     ("default", include_str!("golden/default.txt")),
     ("sandbox-dir", include_str!("golden/sandbox-dir.txt")),
     (
@@ -78,6 +78,7 @@ const EXPECTED: [(&str, &str); 9] = [
         include_str!("golden/pid-join-time-offsets.txt"),
     ),
     ("user-join-pod", include_str!("golden/user-join-pod.txt")),
+    ("premade-pair", include_str!("golden/premade-pair.txt")),
 ];
 
 fn check(name: &str, rendered: &str) {
@@ -218,4 +219,26 @@ fn golden_plan_of_an_exec_into_the_defaults() {
     )
     .expect("plan");
     check("exec", &plan.render());
+}
+
+/// The defaults born in a `NamespacePool` pair that carries its /dev and /sys (issue 17): no
+/// user, network, IPC or UTS namespace in the clone, no loopback step, only the null device
+/// opened of the host's nodes, and the two trees attached where the fresh mounts, binds and
+/// symlinks were. (Any open fds stand in for the pair's: a plan only records their numbers.)
+#[test]
+fn golden_plan_of_the_defaults_in_a_pre_made_pair_with_its_trees() {
+    let d = dirs();
+    let fd = || std::os::fd::OwnedFd::from(std::fs::File::open("/dev/null").expect("open /dev/null"));
+    let premade = crate::namespace_pool::PremadeNamespaces {
+        user: fd(),
+        net: fd(),
+        ipc: fd(),
+        uts: fd(),
+        owner: 0,
+        mounts: Some(crate::namespace_pool::PremadeMounts { dev: fd(), sys: fd() }),
+    };
+    let config = base().build().expect("a valid config");
+    let plan = Plan::new(&config, ID, None, false, Some(premade)).expect("plan");
+    let rendered = plan.render().replace(&*d.rootfs.to_string_lossy(), "$ROOTFS");
+    check("premade-pair", &rendered);
 }
