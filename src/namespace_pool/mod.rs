@@ -98,7 +98,9 @@ pub struct NamespacePoolStats {
     pub hits: u64,
     /// Spawns that named the pool and matched it but found no pair ready (they made their own).
     pub misses: u64,
-    /// Spawns that named the pool but could not use it: their id maps or network differ.
+    /// Spawns that named the pool but could not use it: their id maps or network differ, or
+    /// the pair ready was made under another euid or carries a /sys of other flags (see
+    /// [`NamespacePool::new`]).
     pub unmatched: u64,
     /// Pairs the refill thread failed to make (it backs off, then tries again).
     pub failed_refills: u64,
@@ -121,8 +123,10 @@ impl NamespacePool {
     /// Where the template has its own mount namespace and its root is the caller's own ids on
     /// the host (the default maps), each pair also carries the container's /dev and /sys,
     /// made ahead: a spawn whose /dev and /sys would be the same (same devpts, /dev/shm and
-    /// /dev/mqueue, read-only or writable /sys) attaches them instead of mounting five
-    /// filesystems, binding six device nodes and making five symlinks. The device nodes are
+    /// /dev/mqueue, read-only or writable /sys, propagation) attaches them instead of mounting
+    /// five filesystems, binding six device nodes and making five symlinks; one whose /sys
+    /// would have other flags does not take such a pair (the kernel keeps one sysfs
+    /// superblock per network namespace). The device nodes are
     /// the host's as they were when the pair was made. A kernel that refuses to make them
     /// (before Linux 6.15, which lets mounts be attached inside a detached tree) is found at
     /// the first pair, and the pool then stops asking
@@ -169,7 +173,12 @@ impl NamespacePool {
                 // A kernel that refuses (no mounts inside a detached tree, no fsopen, a
                 // filesystem it will not mount here) refuses every later pair too: stop asking.
                 // Anything else (no memory, no fd left) is tried again with the next pair.
-                refused = matches!(errno, Errno::EINVAL | Errno::EPERM | Errno::ENOSYS | Errno::ENODEV);
+                // A host device node missing (ENOENT) fails every pair too (and every cold
+                // spawn's bind of it).
+                refused = matches!(
+                    errno,
+                    Errno::EINVAL | Errno::EPERM | Errno::ENOSYS | Errno::ENODEV | Errno::ENOENT
+                );
                 tracing::warn!(%errno, refused, "a pair's /dev and /sys could not be made ahead; it goes without");
             }
             Ok(pair)
@@ -224,29 +233,33 @@ impl NamespacePool {
         // since): joining it would fail, or, with capabilities kept, reset the caller's
         // dumpable flag (the new namespace not owned by the euid). Dropped unused.
         let euid = nix::unistd::geteuid().as_raw();
-        let mut pair = self.stock.take(|pair| pair.owner == euid)?;
+        // The spawn's own /dev and /sys, where the pool makes trees and the spawn mounts.
+        let own = match (&self.layout, config.namespaces.contains(Namespaces::MOUNT)) {
+            (Some(_), true) => Some(DevLayout::of(config)),
+            _ => None,
+        };
+        // Nor a pair whose /sys tree has other flags than the spawn's sysfs would: the kernel
+        // keeps one sysfs superblock per network namespace, and a copy of the tree's fd in a
+        // process forked meanwhile (another spawn's setup process) may keep it alive past any
+        // close here, so the spawn's own mount would get the tree's flags. Dropped unused
+        // (counted as unmatched); the spawn makes its own network namespace.
+        let sysfs_clash = |pair: &PremadeNamespaces| {
+            pair.mounts.is_some()
+                && matches!((&self.layout, &own), (Some(layout), Some(own)) if !layout.same_sysfs(own))
+        };
+        let mut pair = self.stock.take(|pair| pair.owner == euid && !sysfs_clash(pair))?;
         if let Some(mounts) = pair.mounts.take() {
-            let same = config.namespaces.contains(Namespaces::MOUNT)
-                && self
-                    .layout
-                    .as_deref()
-                    .is_some_and(|layout| *layout == DevLayout::of(config));
-            match same {
-                true => {
+            match (&self.layout, &own) {
+                (Some(layout), Some(own)) if **layout == *own => {
                     self.mounts_attached.fetch_add(1, Ordering::Relaxed);
                     pair.mounts = Some(mounts);
                 }
-                // Unmounted on the pool's thread, not on this spawn's path; but a /sys of other
-                // flags goes now: while it lives, the spawn's own sysfs mount would get its
-                // superblock (one per network namespace), read-only or not as the template's.
-                false => {
+                // Unmounted on the pool's thread, not on this spawn's path (the sysfs
+                // superblock the spawn mounts again, if it lives on, has its flags).
+                _ => {
                     let back = self.stock.returns();
                     drop(back.give_back(mounts.dev));
-                    let own = DevLayout::of(config);
-                    match self.layout.as_deref().is_some_and(|layout| layout.same_sysfs(&own)) {
-                        true => drop(back.give_back(mounts.sys)),
-                        false => drop(mounts.sys),
-                    }
+                    drop(back.give_back(mounts.sys));
                 }
             }
         }

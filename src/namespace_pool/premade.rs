@@ -195,7 +195,11 @@ fn receive_trees(socket: &OwnedFd) -> std::result::Result<PremadeMounts, Errno> 
     // SAFETY: message and the buffers it points to live for the call.
     let received = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut message, flags) };
     if received < 0 {
-        return Err(Errno::last());
+        // EAGAIN: nothing queued (the holder sent nothing).
+        return Err(match Errno::last() {
+            Errno::EAGAIN => Errno::EPROTO,
+            other => other,
+        });
     }
     let mut fds: Vec<OwnedFd> = Vec::new();
     // SAFETY: the kernel filled `control` up to msg_controllen; CMSG_FIRSTHDR/CMSG_NXTHDR
@@ -205,7 +209,7 @@ fn receive_trees(socket: &OwnedFd) -> std::result::Result<PremadeMounts, Errno> 
         let mut header = libc::CMSG_FIRSTHDR(&message);
         while !header.is_null() {
             if (*header).cmsg_level == libc::SOL_SOCKET && (*header).cmsg_type == libc::SCM_RIGHTS {
-                let bytes = (*header).cmsg_len - libc::CMSG_LEN(0) as usize;
+                let bytes = ((*header).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
                 let data = libc::CMSG_DATA(header) as *const libc::c_int;
                 for i in 0..bytes / std::mem::size_of::<libc::c_int>() {
                     fds.push(OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i))));
