@@ -43,7 +43,9 @@ pub(crate) struct HolderRecord {
 
 impl HolderRecord {
     /// Records that the process `pid` (a container's first process, in this process's PID
-    /// namespace), of the container `id`, holds the layers.
+    /// namespace), of the container `id`, holds the layers. A process already gone (a payload
+    /// that exited at once, before this ran) holds nothing: no record, as gc would find it
+    /// stale at once.
     pub fn write(&self, id: &str, pid: u32) -> Result<(), Error> {
         if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             return Err(Error::Corrupt {
@@ -51,10 +53,9 @@ impl HolderRecord {
                 what: format!("container id {id:?} cannot name a lease record"),
             });
         }
-        let start_time = start_time(pid).ok_or_else(|| Error::Corrupt {
-            path: PathBuf::from(format!("/proc/{pid}/stat")),
-            what: "the container's process is gone before its lease was recorded".into(),
-        })?;
+        let Some(start_time) = start_time(pid) else {
+            return Ok(());
+        };
         let record = Record {
             pid,
             start_time,
@@ -186,5 +187,23 @@ mod tests {
             "another pid ns: kept"
         );
         assert!(!Record { pid: u32::MAX, ..me }.alive(ns, &boot), "a pid that is gone");
+    }
+
+    /// A container whose process exited before its spawn's hook wrote the record (a payload
+    /// such as `true`) holds nothing: no record, no error; a live one gets its record.
+    #[test]
+    fn a_process_gone_before_its_record_gets_none() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(leases_dir(root.path())).unwrap();
+        fs::create_dir_all(root.path().join("tmp")).unwrap();
+        let holder = HolderRecord {
+            root: root.path().to_path_buf(),
+            image: Digest::of(b"image"),
+            layers: vec![Digest::of(b"layer")],
+        };
+        holder.write("gone", u32::MAX).unwrap();
+        assert!(!leases_dir(root.path()).join("gone.json").exists());
+        holder.write("alive", std::process::id()).unwrap();
+        assert!(leases_dir(root.path()).join("alive.json").is_file());
     }
 }
