@@ -121,6 +121,7 @@ mod devices;
 mod errno;
 mod error;
 mod exec;
+mod fd_message;
 mod hint;
 mod idmap;
 mod keep_alive;

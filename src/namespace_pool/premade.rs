@@ -22,7 +22,7 @@
 //! code of anyone else and has exited before the pair is handed out, and the fds are the
 //! caller's alone (`O_CLOEXEC`).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::Pid;
@@ -176,49 +176,16 @@ pub(crate) fn make(maps: &IdMaps, recipe: Option<&Recipe>) -> Result<(PremadeNam
 
 /// The holder's message, queued before it exited: its two trees, or the errno that stopped
 /// them (`EPROTO`: no message, or not two fds). Every fd received is owned before anything
-/// is checked, so none is left behind (with `MSG_CTRUNC` too: fewer fds than sent).
+/// is checked (`fd_message`), so none is left behind.
 fn receive_trees(socket: &OwnedFd) -> std::result::Result<PremadeMounts, Errno> {
     let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
+    let message = match crate::fd_message::receive(socket, &mut byte) {
+        Ok(message) => message,
+        // Nothing queued: the holder sent nothing.
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Err(Errno::EPROTO),
+        Err(e) => return Err(Errno::from(e)),
     };
-    // Room for more fds than the holder sends: a cmsghdr (16 bytes) and up to 4 ints.
-    let mut control = [0u64; 4];
-    // SAFETY: msghdr is plain data; zeroed is valid; the pointers are set below.
-    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
-    message.msg_iov = &mut iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control.as_mut_ptr().cast();
-    message.msg_controllen = std::mem::size_of_val(&control);
-    let flags = libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC;
-    // SAFETY: message and the buffers it points to live for the call.
-    let received = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut message, flags) };
-    if received < 0 {
-        // EAGAIN: nothing queued (the holder sent nothing).
-        return Err(match Errno::last() {
-            Errno::EAGAIN => Errno::EPROTO,
-            other => other,
-        });
-    }
-    let mut fds: Vec<OwnedFd> = Vec::new();
-    // SAFETY: the kernel filled `control` up to msg_controllen; CMSG_FIRSTHDR/CMSG_NXTHDR
-    // walk only within it, and each SCM_RIGHTS payload holds cmsg_len - CMSG_LEN(0) bytes of
-    // ints, fds the kernel installed for this process alone.
-    unsafe {
-        let mut header = libc::CMSG_FIRSTHDR(&message);
-        while !header.is_null() {
-            if (*header).cmsg_level == libc::SOL_SOCKET && (*header).cmsg_type == libc::SCM_RIGHTS {
-                let bytes = ((*header).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
-                let data = libc::CMSG_DATA(header) as *const libc::c_int;
-                for i in 0..bytes / std::mem::size_of::<libc::c_int>() {
-                    fds.push(OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i))));
-                }
-            }
-            header = libc::CMSG_NXTHDR(&message, header);
-        }
-    }
-    match (received, byte[0], <[OwnedFd; 2]>::try_from(fds)) {
+    match (message.len, byte[0], <[OwnedFd; 2]>::try_from(message.fds)) {
         (1, 0, Ok([dev, sys])) => Ok(PremadeMounts { dev, sys }),
         (1, errno @ 1.., _) => Err(Errno::from_raw(i32::from(errno))),
         _ => Err(Errno::EPROTO),

@@ -5,7 +5,7 @@
 //! out. Everything received is hostile until checked: see [`Reply::into_socket`].
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::super::port::Protocol;
 use crate::pid1::protocol as wire;
@@ -63,87 +63,39 @@ pub(super) enum Received {
     Gone(io::Error),
 }
 
-/// Aligned room for one control message of up to 12 fds; more are dropped by the kernel
-/// (`MSG_CTRUNC`, and it closes them), fewer are all received and owned here.
-type Control = [u64; 8];
-
 /// Reads one message without waiting.
 pub(super) fn receive(socket: &OwnedFd) -> Received {
     // One byte more than a reply, so a longer message shows (SOCK_SEQPACKET sets MSG_TRUNC too).
     let mut data = [0u8; wire::REPLY_LEN + 1];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
+    let message = match crate::fd_message::receive(socket, &mut data) {
+        Ok(message) => message,
+        Err(e) => {
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Received::Nothing,
+                _ => Received::Gone(e),
+            };
+        }
     };
-    let mut control: Control = [0; 8];
-    // SAFETY: msghdr is plain data; zeroed is valid; the pointers are set below.
-    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
-    message.msg_iov = &mut iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control.as_mut_ptr().cast();
-    message.msg_controllen = std::mem::size_of::<Control>();
-    // SAFETY: message points to live buffers of the sizes given.
-    let n = unsafe {
-        libc::recvmsg(
-            socket.as_raw_fd(),
-            &mut message,
-            libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC,
-        )
-    };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Received::Nothing,
-            _ => Received::Gone(e),
-        };
-    }
-    // Own every fd first, so that each is closed whatever is wrong with the message.
-    let (fds, foreign) = take_fds(&message);
-    if n == 0 && fds.is_empty() {
+    if message.len == 0 && message.fds.is_empty() {
         return Received::Gone(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "the container's port connector is gone",
         ));
     }
-    let malformed = if n != wire::REPLY_LEN as isize || message.msg_flags & libc::MSG_TRUNC != 0 {
+    let malformed = if message.len != wire::REPLY_LEN || message.flags & libc::MSG_TRUNC != 0 {
         Some("a reply that is not 4 bytes")
-    } else if message.msg_flags & libc::MSG_CTRUNC != 0 {
+    } else if message.flags & libc::MSG_CTRUNC != 0 {
         Some("more fds than a reply has room for")
-    } else if foreign {
+    } else if message.foreign {
         Some("a control message other than SCM_RIGHTS")
     } else {
         None
     };
     Received::Reply(Reply {
         errno: i32::from_le_bytes([data[0], data[1], data[2], data[3]]),
-        fds,
+        fds: message.fds,
         malformed,
     })
-}
-
-/// Every fd of every SCM_RIGHTS message in `message`'s control data, and whether it held any
-/// other kind of control message.
-fn take_fds(message: &libc::msghdr) -> (Vec<OwnedFd>, bool) {
-    let (mut fds, mut foreign) = (Vec::new(), false);
-    // SAFETY: the kernel filled message's control buffer, which CMSG_* walk within the length
-    // it reported; each fd it installed is ours alone, so taking ownership is sound.
-    unsafe {
-        let mut header = libc::CMSG_FIRSTHDR(message);
-        while !header.is_null() {
-            if (*header).cmsg_level == libc::SOL_SOCKET && (*header).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(header);
-                let bytes = (*header).cmsg_len as usize - (data as usize - header as usize);
-                for i in 0..bytes / std::mem::size_of::<RawFd>() {
-                    let fd = std::ptr::read_unaligned((data as *const RawFd).add(i));
-                    fds.push(OwnedFd::from_raw_fd(fd));
-                }
-            } else {
-                foreign = true;
-            }
-            header = libc::CMSG_NXTHDR(message, header);
-        }
-    }
-    (fds, foreign)
 }
 
 impl Reply {
