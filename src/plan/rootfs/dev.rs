@@ -1,6 +1,7 @@
 //! The kernel filesystems and /dev every container gets: procfs, a fresh tmpfs /dev with the
 //! host's device nodes bound in, devpts, shm, mqueue, sysfs.
 
+use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
 use libc::c_ulong;
@@ -134,30 +135,31 @@ impl DevLayout {
             }
             Ok((options, mount_attrs(flags)))
         };
-        let mut mounts = vec![("pts", "devpts", superblock("devpts", self.devpts, DEVPTS_FLAGS)?)];
+        let names =
+            |a: &str, b: &str| -> Result<(CString, CString)> { Ok((cstring(a.as_bytes())?, cstring(b.as_bytes())?)) };
+        let mut mounts = vec![("pts", "devpts", self.devpts, DEVPTS_FLAGS)];
         if let Some(shm) = &self.shm {
-            mounts.push(("shm", "tmpfs", superblock("tmpfs", shm, NOSUID_NOEXEC_NODEV)?));
+            mounts.push(("shm", "tmpfs", shm, NOSUID_NOEXEC_NODEV));
         }
         if self.mqueue {
-            mounts.push(("mqueue", "mqueue", superblock("mqueue", "", NOSUID_NOEXEC_NODEV)?));
+            mounts.push(("mqueue", "mqueue", "", NOSUID_NOEXEC_NODEV));
         }
         let mounts = mounts
             .into_iter()
-            .map(|(name, fstype, how)| Ok((cstring(name.as_bytes())?, cstring(fstype.as_bytes())?, how)))
+            .map(|(name, fstype, data, flags)| {
+                let (name, fstype_c) = names(name, fstype)?;
+                Ok((name, fstype_c, superblock(fstype, data, flags)?))
+            })
             .collect::<Result<Vec<_>>>()?;
-        let pairs = |pairs: &mut dyn Iterator<Item = (String, String)>| -> Result<Vec<_>> {
-            pairs
-                .map(|(a, b)| Ok((cstring(a.as_bytes())?, cstring(b.as_bytes())?)))
-                .collect()
-        };
-        let mut devices = DEVICES.iter().map(|d| (format!("/dev/{d}"), d.to_string()));
-        let mut links = DEV_LINKS.iter().map(|(n, l)| (n.to_string(), l.to_string()));
         Ok(Some(Recipe {
             propagation: self.propagation,
             dev: superblock("tmpfs", DEV_TMPFS, DEV_FLAGS)?,
-            devices: pairs(&mut devices)?,
+            devices: DEVICES
+                .iter()
+                .map(|d| names(&format!("/dev/{d}"), d))
+                .collect::<Result<_>>()?,
             mounts,
-            links: pairs(&mut links)?,
+            links: DEV_LINKS.iter().map(|(n, l)| names(n, l)).collect::<Result<_>>()?,
             sys: superblock("sysfs", "", sysfs)?,
         }))
     }
