@@ -9,7 +9,7 @@ mod common;
 use std::fs;
 use std::path::PathBuf;
 
-use common::{root, sh_builder, unique};
+use common::{exact_cgroup_path, remove_cgroup_parent, root, sh_builder, unique};
 use nsbox::{CgroupHandle, CgroupUpdate, Container, ContainerBuilder, Controller, IoDeviceWeight, RdmaLimit, Stdio};
 
 /// The container's directories, by its exact cgroup path.
@@ -46,12 +46,9 @@ fn script_in(path: &str, script: &str, limits: impl FnOnce(&mut ContainerBuilder
 
 /// Kills and reaps the container, and removes the parents its exact path made.
 fn finish(mut child: Container, path: &str) {
-    let dirs = dirs_of(path);
     child.kill(nsbox::Signal::SIGKILL).unwrap();
     child.wait().unwrap();
-    for parent in dirs.iter().filter_map(|d| d.parent()) {
-        let _ = fs::remove_dir(parent);
-    }
+    remove_cgroup_parent(path);
 }
 
 fn is_v1(dirs: &[PathBuf], file: &str) -> bool {
@@ -64,7 +61,7 @@ fn cpu_period_burst_and_idle_land_in_the_cpu_files() {
     if !root() {
         return;
     }
-    let path = format!("/nsbox-test/{}", unique("cpu-tuning"));
+    let path = exact_cgroup_path("cpu-tuning");
     let mut child = sleeper(&path, |b| {
         b.cpu_limit(0.5).cpu_period(200_000);
     })
@@ -79,7 +76,7 @@ fn cpu_period_burst_and_idle_land_in_the_cpu_files() {
     finish(child, &path);
 
     // Burst and idle where the kernel has their files, else an error naming the file.
-    let path = format!("/nsbox-test/{}", unique("cpu-burst"));
+    let path = exact_cgroup_path("cpu-burst");
     let spawned = sleeper(&path, |b| {
         b.cpu_limit(0.5).cpu_burst(20_000).cpu_idle(true);
     });
@@ -98,6 +95,7 @@ fn cpu_period_burst_and_idle_land_in_the_cpu_files() {
             assert!(text.contains("does not exist"), "{text}");
         }
     }
+    remove_cgroup_parent(&path);
 }
 
 #[test]
@@ -137,19 +135,20 @@ fn leaf_weights_and_device_weights_land_or_name_the_missing_file() {
     if !root() {
         return;
     }
-    let path = format!("/nsbox-test/{}", unique("leaf"));
+    let path = exact_cgroup_path("leaf");
     let err = sleeper(&path, |b| {
         b.io_leaf_weight(500);
     })
     .map(|c| finish(c, &path))
     .expect_err("no kernel since 5.0 has CFQ's leaf weights");
+    remove_cgroup_parent(&path);
     assert!(err.to_string().contains("leaf_weight"), "{err}");
 
     // A device weight on the first block device, where a weight file exists for it.
     let Some((major, minor)) = first_block_device() else {
         return;
     };
-    let path = format!("/nsbox-test/{}", unique("weight-device"));
+    let path = exact_cgroup_path("weight-device");
     match sleeper(&path, |b| {
         b.io_device_weight(IoDeviceWeight::new(major, minor, 4950));
     }) {
@@ -179,6 +178,7 @@ fn leaf_weights_and_device_weights_land_or_name_the_missing_file() {
             assert!(text.contains("weight_device") || text.contains("io.weight"), "{text}");
         }
     }
+    remove_cgroup_parent(&path);
 }
 
 /// The first block device in /sys/block (major, minor).
@@ -195,7 +195,7 @@ fn network_class_and_priorities_need_their_v1_hierarchies() {
     if !root() {
         return;
     }
-    let path = format!("/nsbox-test/{}", unique("net"));
+    let path = exact_cgroup_path("net");
     let mounted = |c| {
         nsbox::preflight()
             .controllers
@@ -232,7 +232,7 @@ fn network_class_and_priorities_need_their_v1_hierarchies() {
             }
         }
     }
-    let _ = fs::remove_dir("/sys/fs/cgroup/unified/nsbox-test");
+    remove_cgroup_parent(&path);
 }
 
 #[test]
@@ -240,12 +240,13 @@ fn rdma_limits_need_the_controller_and_the_device() {
     if !root() {
         return;
     }
-    let path = format!("/nsbox-test/{}", unique("rdma"));
+    let path = exact_cgroup_path("rdma");
     let err = sleeper(&path, |b| {
         b.rdma_limit(RdmaLimit::new("nsbox_no_such_hca").hca_handles(2));
     })
     .map(|c| finish(c, &path))
     .expect_err("no such RDMA device");
+    remove_cgroup_parent(&path);
     assert!(err.to_string().contains("rdma"), "{err}");
 }
 
@@ -254,7 +255,7 @@ fn update_lifts_cpu_and_pids_limits_and_keeps_the_quota_over_a_new_period() {
     if !root() {
         return;
     }
-    let path = format!("/nsbox-test/{}", unique("lift"));
+    let path = exact_cgroup_path("lift");
     let child = sleeper(&path, |b| {
         b.cpu_limit(0.5).pids_limit(50);
     })
@@ -301,7 +302,7 @@ fn memory_reservation_lands_and_v1_only_knobs_are_refused_on_v2() {
     if std::env::var_os("NSBOX_EXPECT_MEMORY").is_some_and(|v| v == "1") {
         assert!(usable, "NSBOX_EXPECT_MEMORY=1 but no memory controller");
     }
-    let path = format!("/nsbox-test/{}", unique("memory"));
+    let path = exact_cgroup_path("memory");
     // 16 MB held by the shell, so the usage is well above the smallest limit.
     let script = "x=$(head -c 16000000 /dev/zero | tr '\\0' a); sleep 100";
     let spawned = script_in(&path, script, |b| {
@@ -314,6 +315,7 @@ fn memory_reservation_lands_and_v1_only_knobs_are_refused_on_v2() {
         Err(e) => {
             assert!(!usable, "{e}");
             assert!(e.to_string().contains("memory controller not available"), "{e}");
+            remove_cgroup_parent(&path);
             return;
         }
     };
@@ -361,7 +363,7 @@ fn memory_reservation_lands_and_v1_only_knobs_are_refused_on_v2() {
             b.oom_kill_disable();
         }),
     ] {
-        let path = format!("/nsbox-test/{}", unique("memory-v1"));
+        let path = exact_cgroup_path("memory-v1");
         match sleeper(&path, limits) {
             Ok(child) => {
                 assert!(v1, "{file} on v2");
@@ -375,5 +377,6 @@ fn memory_reservation_lands_and_v1_only_knobs_are_refused_on_v2() {
                 assert!(e.to_string().contains(file), "{e}");
             }
         }
+        remove_cgroup_parent(&path);
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{root, sh_builder, stdout_of, unique, wait_until};
+use common::{exact_cgroup_path, remove_cgroup_parent, root, sh_builder, stdout_of, unique, wait_until};
 use nsbox::{
     Capability, CgroupHandle, CgroupUpdate, DeviceAccess, DeviceNode, DeviceRule, DeviceType, Namespaces, Signal, Stdio,
 };
@@ -155,7 +155,7 @@ fn exact_cgroup_path_is_used_and_removed_on_wait() {
     if !root() {
         return;
     }
-    let path = format!("/nsbox-test/{}", unique("exact"));
+    let path = exact_cgroup_path("exact");
     let mut child = sh_builder("cat /proc/self/cgroup >/dev/null; sleep 100")
         .cgroup_path(&path)
         .pids_limit(50)
@@ -176,9 +176,7 @@ fn exact_cgroup_path_is_used_and_removed_on_wait() {
     child.kill(Signal::SIGKILL).unwrap();
     child.wait().unwrap();
     assert!(dirs.iter().all(|d| !d.exists()), "left behind: {dirs:?}");
-    for parent in dirs.iter().filter_map(|d| d.parent()) {
-        let _ = std::fs::remove_dir(parent);
-    }
+    remove_cgroup_parent(&path);
 }
 
 #[test]
@@ -186,7 +184,7 @@ fn a_detached_containers_cgroup_is_found_again_by_its_path() {
     if !root() {
         return;
     }
-    let path = format!("/nsbox-test/{}", unique("handle"));
+    let path = exact_cgroup_path("handle");
     let child = sh_builder("sh -c 'sleep 100' & sleep 100")
         .cgroup_path(&path)
         .detach()
@@ -246,9 +244,7 @@ fn a_detached_containers_cgroup_is_found_again_by_its_path() {
     let mut status = 0;
     // SAFETY: waitpid on our own child, with a valid status pointer.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    for parent in dirs.iter().filter_map(|d| d.parent()) {
-        let _ = std::fs::remove_dir(parent);
-    }
+    remove_cgroup_parent(&path);
 }
 
 #[test]
@@ -256,7 +252,7 @@ fn kill_all_signals_every_process() {
     if !root() {
         return;
     }
-    let path = format!("/nsbox-test/{}", unique("signal"));
+    let path = exact_cgroup_path("signal");
     let mut child = sh_builder("trap 'echo got-term; exit 0' TERM; sleep 100 & wait")
         .cgroup_path(&path)
         .init(false)
@@ -269,9 +265,7 @@ fn kill_all_signals_every_process() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
     drop(handle);
-    for parent in dirs_of("/nsbox-test") {
-        let _ = std::fs::remove_dir(parent);
-    }
+    remove_cgroup_parent(&path);
 }
 
 #[test]

@@ -201,6 +201,27 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// An exact cgroup path under a parent cgroup of its own: `/nsbox-test-<unique>/c`. Removing
+/// that parent after the test races no other test (with one shared parent, a test that removed
+/// it after its container could do so between another's mkdir of it and of its leaf, failing
+/// that spawn with ENODEV).
+pub fn exact_cgroup_path(prefix: &str) -> String {
+    format!("/nsbox-test-{}/c", unique(prefix))
+}
+
+/// Removes the parent cgroup of an `exact_cgroup_path` from every hierarchy under
+/// /sys/fs/cgroup, best effort (a cgroup still in use stays).
+pub fn remove_cgroup_parent(path: &str) {
+    let Some(parent) = Path::new(path.trim_start_matches('/')).parent() else {
+        return;
+    };
+    let root = Path::new("/sys/fs/cgroup");
+    let _ = fs::remove_dir(root.join(parent));
+    for hierarchy in fs::read_dir(root).into_iter().flatten().flatten() {
+        let _ = fs::remove_dir(hierarchy.path().join(parent));
+    }
+}
+
 /// The target of `/proc/<pid>/ns/<name>` (`self` for this process), e.g. `pid:[4026531836]`.
 pub fn ns_link(pid: &str, name: &str) -> String {
     let link = fs::read_link(format!("/proc/{pid}/ns/{name}")).expect("read ns link");
