@@ -19,7 +19,15 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::pool::refill::{GRACE, next_backoff};
+
+/// How long after a handout the thread's next work waits: the handout's exec and a short
+/// payload's start and exit take about a millisecond here, and a setup (a clone with its
+/// namespaces, mounts) running beside them competes for the CPUs just then, which tripled a
+/// warm handout's time on a 2-vCPU machine (docs/pool.md).
+pub(crate) const GRACE: Duration = Duration::from_millis(2);
+/// The first wait after a failed make, doubled per failure in a row up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The longest a given-back item waits for its disposal, grace or not.
 const MAX_DISPOSAL_DELAY: Duration = Duration::from_millis(50);
@@ -134,25 +142,27 @@ impl<T: Send + 'static, U: Send + 'static> Stock<T, U> {
     }
 
     /// The first ready item, if there is one and `usable` accepts it (one it refuses is
-    /// dropped unused and counted as unmatched). Counts a hit or a miss.
+    /// dropped unused and counted as unmatched). Counts a hit or a miss. Only a hit delays
+    /// the thread's work by the [`GRACE`]: a spawn that found nothing usable starts cold, and
+    /// delaying the refill for it would keep a stock that is behind from ever catching up
+    /// under spawns closer together than the grace.
     pub fn take(&self, usable: impl FnOnce(&T) -> bool) -> Option<T> {
         let shared = &self.0.shared;
-        let mut state = shared.lock();
-        let taken = state.ready.pop_front();
-        state.last_take = Some(Instant::now());
-        drop(state);
-        // The thread restarts its wait for the grace after a handout.
-        shared.wake.notify_all();
-        let counter = match &taken {
-            Some(item) if !usable(item) => {
-                shared.unmatched.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
-            Some(_) => &shared.hits,
-            None => &shared.misses,
+        let taken = shared.lock().ready.pop_front();
+        let Some(item) = taken else {
+            shared.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
         };
-        counter.fetch_add(1, Ordering::Relaxed);
-        taken
+        let hit = usable(&item);
+        if hit {
+            shared.lock().last_take = Some(Instant::now());
+            shared.hits.fetch_add(1, Ordering::Relaxed);
+        } else {
+            shared.unmatched.fetch_add(1, Ordering::Relaxed);
+        }
+        // Room again: the thread restarts its wait (for the grace after a hit).
+        shared.wake.notify_all();
+        hit.then_some(item)
     }
 
     /// Counts a spawn that named the pool but could not use it.
@@ -297,6 +307,11 @@ fn run<T, U>(shared: &Shared<T, U>, mut make: impl FnMut() -> Result<T>, dispose
     }
 }
 
+/// The backoff after one more failure in a row.
+fn next_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF)
+}
+
 fn dispose_all<T, U>(shared: &Shared<T, U>, used: Vec<U>, dispose: fn(U) -> bool) {
     for item in used {
         if !dispose(item) {
@@ -401,6 +416,36 @@ mod tests {
         drop(stock);
         // The thread is gone: what comes back now is the giver's to dispose of.
         assert_eq!(returns.give_back(9), Err(9));
+    }
+
+    /// A spawn that finds nothing usable starts cold and does not delay the thread; a hit
+    /// does. (When every take delayed it, a stream of spawns closer together than the grace
+    /// that once emptied the stock kept it empty.)
+    #[test]
+    fn only_a_hit_delays_the_refill() {
+        let (permit, permits) = std::sync::mpsc::channel::<()>();
+        let make = move || {
+            let closed = || Error::io("wait for a permit", std::io::Error::other("closed"));
+            permits.recv().map_err(|_| closed())?;
+            Ok(0u32)
+        };
+        let stock = Stock::start("nsbox-test-grace", 1, make, |_: u32| true).unwrap();
+        // Dropped before the stock, also when an assertion fails: the thread's make returns
+        // once no permit can come, then it sees the stop.
+        let permit = permit;
+        let last_take = || stock.0.shared.lock().last_take;
+        assert_eq!(stock.take(|_| true), None);
+        assert_eq!(last_take(), None, "a miss");
+        permit.send(()).unwrap();
+        assert!(stock.wait_full(Duration::from_secs(5)));
+        assert_eq!(stock.take(|_| false), None);
+        assert_eq!(last_take(), None, "an item refused");
+        permit.send(()).unwrap();
+        assert!(stock.wait_full(Duration::from_secs(5)));
+        assert_eq!(stock.take(|_| true), Some(0));
+        assert!(last_take().is_some(), "a hit");
+        let counts = stock.counts();
+        assert_eq!((counts.hits, counts.misses, counts.unmatched), (1, 1, 1));
     }
 
     static STEADY_DISPOSED: AtomicUsize = AtomicUsize::new(0);

@@ -9,7 +9,6 @@
 
 mod error;
 mod handout;
-pub(crate) mod refill;
 mod run;
 mod spawner;
 mod stats;
@@ -17,9 +16,7 @@ mod template;
 #[cfg(test)]
 mod tests;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
 pub use error::PoolError;
 pub use run::PoolRun;
@@ -27,7 +24,8 @@ pub use stats::PoolStats;
 
 use crate::ContainerBuilder;
 use crate::container::Container;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::stock::Stock;
 use crate::timing::StartKind;
 use stats::Counters;
 use template::{Parked, Template};
@@ -57,34 +55,11 @@ use template::{Parked, Template};
 /// assert_eq!(out.stdout, b"warm\n");
 /// # Ok::<(), nsbox::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct Pool {
-    shared: Arc<Shared>,
-    refill: Option<JoinHandle<()>>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Shared {
-    template: Template,
-    size: usize,
-    state: Mutex<State>,
-    /// The refill thread waits here for a spawn to take a container, or the pool to drop.
-    wake: Condvar,
+    template: Arc<Template>,
+    /// Parked containers, kept by the stock's thread ("nsbox-pool").
+    stock: Stock<Parked, ()>,
     counters: Counters,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    parked: VecDeque<Parked>,
-    stopping: bool,
-    /// When a spawn last took a container (see `refill::GRACE`).
-    last_take: Option<std::time::Instant>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 impl Pool {
@@ -103,21 +78,14 @@ impl Pool {
         if size == 0 {
             return Err(PoolError::Empty.into());
         }
-        let shared = Arc::new(Shared {
-            template: Template::new(template)?,
-            size,
-            state: Mutex::new(State::default()),
-            wake: Condvar::new(),
-            counters: Counters::default(),
-        });
-        let thread = Arc::clone(&shared);
-        let refill = std::thread::Builder::new()
-            .name("nsbox-pool".into())
-            .spawn(move || refill::run(thread))
-            .map_err(|e| Error::io("start a pool's refill thread", e))?;
+        let template = Arc::new(Template::new(template)?);
+        let maker = Arc::clone(&template);
+        // Nothing is given back: a used container is its caller's.
+        let stock = Stock::start("nsbox-pool", size, move || park(&maker), |()| true)?;
         Ok(Pool {
-            shared,
-            refill: Some(refill),
+            template,
+            stock,
+            counters: Counters::default(),
         })
     }
 
@@ -129,37 +97,18 @@ impl Pool {
     pub fn spawn(&self, configure: impl FnOnce(&mut PoolRun) -> &mut PoolRun) -> Result<Container> {
         let mut run = PoolRun::default();
         configure(&mut run);
-        let template = &self.shared.template;
+        let template = &self.template;
         loop {
             let prepared = template.prepare(&run)?;
-            // Only a handout delays the refill (see `refill::GRACE`): spawns falling back to
-            // cold starts never starve it.
-            let parked = {
-                let mut state = self.shared.lock();
-                let parked = state.parked.pop_front();
-                if parked.is_some() {
-                    state.last_take = Some(std::time::Instant::now());
-                }
-                parked
-            };
-            let Some(parked) = parked else { break };
-            self.shared.wake.notify_one();
+            let Some(parked) = self.stock.take(|_| true) else { break };
             // A parked container is used up whether or not its run could be executed: a failed
             // handout is a hit, as a failed cold start is a cold start.
-            let hit = || Counters::add(&self.shared.counters.hits);
             match handout::hand_out(parked, prepared, &template.config) {
-                Ok(Some(container)) => {
-                    hit();
-                    return Ok(container);
-                }
-                Ok(None) => Counters::add(&self.shared.counters.discarded),
-                Err(e) => {
-                    hit();
-                    return Err(e);
-                }
+                Ok(Some(container)) => return Ok(container),
+                Ok(None) => Counters::add(&self.counters.discarded),
+                Err(e) => return Err(e),
             }
         }
-        Counters::add(&self.shared.counters.cold_starts);
         let mut container = template.cold(template.prepare(&run)?)?;
         let timings = container.setup_timings().clone();
         container.set_timings(timings.started(StartKind::PoolFallback, None));
@@ -168,26 +117,31 @@ impl Pool {
 
     /// The pool's counters now.
     pub fn stats(&self) -> PoolStats {
-        let parked = self.shared.lock().parked.len();
-        self.shared.counters.snapshot(parked)
+        self.counters.snapshot(&self.stock.counts())
     }
 
     /// How many containers the pool keeps parked.
     pub fn size(&self) -> usize {
-        self.shared.size
+        self.stock.size()
     }
 }
 
-impl Drop for Pool {
-    /// Stops the refill thread (after the container it may be setting up), then kills and
-    /// reaps every parked container and removes its cgroup.
-    fn drop(&mut self) {
-        self.shared.lock().stopping = true;
-        self.shared.wake.notify_all();
-        if let Some(thread) = self.refill.take() {
-            let _ = thread.join();
-        }
-        let parked = std::mem::take(&mut self.shared.lock().parked);
-        drop(parked);
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("template", &self.template)
+            .field("stats", &self.stats())
+            .finish()
     }
+}
+
+/// Sets up one container: on the stock's thread if the template has an init, else on the
+/// spawner thread, whose death alone (the process's) kills it (see `spawner`).
+fn park(template: &Arc<Template>) -> Result<Parked> {
+    if template.config.has_init() {
+        return template.park();
+    }
+    let template = Arc::clone(template);
+    spawner::on_lasting_thread(move || template.park())
+        .map_err(|e| crate::Error::io("park a container on the pool's spawner thread", e))?
 }

@@ -21,12 +21,9 @@ pub struct PoolStats {
     pub parked: usize,
 }
 
-/// The live counters.
+/// The pool's own counter; the rest are its stock's.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub hits: AtomicU64,
-    pub cold_starts: AtomicU64,
-    pub failed_refills: AtomicU64,
     pub discarded: AtomicU64,
 }
 
@@ -35,14 +32,17 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn snapshot(&self, parked: usize) -> PoolStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    /// The stats from this and the stock's `counts`: a stock hit is a container taken, and a
+    /// discarded one was taken too; a miss is a cold start (each spawn misses at most once,
+    /// then starts cold).
+    pub fn snapshot(&self, stock: &crate::stock::Counts) -> PoolStats {
+        let discarded = self.discarded.load(Ordering::Relaxed);
         PoolStats {
-            hits: get(&self.hits),
-            cold_starts: get(&self.cold_starts),
-            failed_refills: get(&self.failed_refills),
-            discarded: get(&self.discarded),
-            parked,
+            hits: stock.hits.saturating_sub(discarded),
+            cold_starts: stock.misses,
+            failed_refills: stock.failed_refills,
+            discarded,
+            parked: stock.ready,
         }
     }
 }
