@@ -1,14 +1,15 @@
 //! A stock of kernel objects made ahead of time on a thread of its own, for the pools that
-//! hand a spawn something it would otherwise make on its own path: pre-made namespaces
-//! ([`NamespacePool`](crate::NamespacePool)) and pre-made cgroups
-//! ([`CgroupPool`](crate::CgroupPool)).
+//! hand a spawn something it would otherwise make on its own path: parked containers
+//! ([`Pool`](crate::Pool)), pre-made namespaces ([`NamespacePool`](crate::NamespacePool))
+//! and pre-made cgroups ([`CgroupPool`](crate::CgroupPool)).
 //!
 //! The thread makes items until `size` are ready, waits while the stock is full, backs off
 //! after a failure and stops when the last clone of the stock is dropped, disposing of what
 //! is left. Used items may be given back ([`Returns`]) to be disposed of on the same thread
 //! (a cgroup is removed there, after its container was reaped, instead of on the path of the
-//! caller's `wait`). Both kinds of work start only [`GRACE`] after the last handout (and a
-//! disposal also after the last give-back): work beside the spawn that took an item, or beside
+//! caller's `wait`). Both kinds of work start only [`GRACE`] after the last handout (not
+//! after a take that found the stock empty; a disposal also waits for the grace after the
+//! last give-back): work beside the spawn that took an item, or beside
 //! the `wait` that gave one back, competes with it for the CPUs. Disposal waits no longer
 //! than [`MAX_DISPOSAL_DELAY`], nor for more than [`MAX_PENDING`] items: under a steady stream
 //! of spawns closer than the grace, used items would otherwise pile up.
@@ -142,27 +143,33 @@ impl<T: Send + 'static, U: Send + 'static> Stock<T, U> {
     }
 
     /// The first ready item, if there is one and `usable` accepts it (one it refuses is
-    /// dropped unused and counted as unmatched). Counts a hit or a miss. Only a hit delays
-    /// the thread's work by the [`GRACE`]: a spawn that found nothing usable starts cold, and
-    /// delaying the refill for it would keep a stock that is behind from ever catching up
-    /// under spawns closer together than the grace.
+    /// dropped unused and counted as unmatched). Counts a hit or a miss. Taking an item delays
+    /// the thread's work by the [`GRACE`] (set under the same lock as the pop, so the thread
+    /// cannot start a make in between); finding the stock empty does not: that spawn starts
+    /// cold, and delaying the refill for it would keep a stock that is behind from ever
+    /// catching up under spawns closer together than the grace.
     pub fn take(&self, usable: impl FnOnce(&T) -> bool) -> Option<T> {
         let shared = &self.0.shared;
-        let taken = shared.lock().ready.pop_front();
-        let Some(item) = taken else {
+        let mut state = shared.lock();
+        let Some(item) = state.ready.pop_front() else {
+            drop(state);
             shared.misses.fetch_add(1, Ordering::Relaxed);
             return None;
         };
-        let hit = usable(&item);
-        if hit {
-            shared.lock().last_take = Some(Instant::now());
-            shared.hits.fetch_add(1, Ordering::Relaxed);
-        } else {
-            shared.unmatched.fetch_add(1, Ordering::Relaxed);
-        }
-        // Room again: the thread restarts its wait (for the grace after a hit).
+        state.last_take = Some(Instant::now());
+        drop(state);
+        // Room again: the thread restarts its wait for the grace.
         shared.wake.notify_all();
-        hit.then_some(item)
+        match usable(&item) {
+            true => {
+                shared.hits.fetch_add(1, Ordering::Relaxed);
+                Some(item)
+            }
+            false => {
+                shared.unmatched.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
     }
 
     /// Counts a spawn that named the pool but could not use it.
@@ -418,11 +425,11 @@ mod tests {
         assert_eq!(returns.give_back(9), Err(9));
     }
 
-    /// A spawn that finds nothing usable starts cold and does not delay the thread; a hit
-    /// does. (When every take delayed it, a stream of spawns closer together than the grace
-    /// that once emptied the stock kept it empty.)
+    /// A spawn that finds the stock empty starts cold and does not delay the thread; a take
+    /// does, refused or not. (When a miss delayed it too, a stream of spawns closer together
+    /// than the grace that once emptied the stock kept it empty.)
     #[test]
-    fn only_a_hit_delays_the_refill() {
+    fn a_miss_does_not_delay_the_refill() {
         let (permit, permits) = std::sync::mpsc::channel::<()>();
         let make = move || {
             let closed = || Error::io("wait for a permit", std::io::Error::other("closed"));
@@ -439,11 +446,12 @@ mod tests {
         permit.send(()).unwrap();
         assert!(stock.wait_full(Duration::from_secs(5)));
         assert_eq!(stock.take(|_| false), None);
-        assert_eq!(last_take(), None, "an item refused");
+        let refused = last_take();
+        assert!(refused.is_some(), "an item refused");
         permit.send(()).unwrap();
         assert!(stock.wait_full(Duration::from_secs(5)));
         assert_eq!(stock.take(|_| true), Some(0));
-        assert!(last_take().is_some(), "a hit");
+        assert!(last_take() > refused, "a hit");
         let counts = stock.counts();
         assert_eq!((counts.hits, counts.misses, counts.unmatched), (1, 1, 1));
     }

@@ -103,10 +103,17 @@ impl Pool {
             let Some(parked) = self.stock.take(|_| true) else { break };
             // A parked container is used up whether or not its run could be executed: a failed
             // handout is a hit, as a failed cold start is a cold start.
+            let hit = || Counters::add(&self.counters.hits);
             match handout::hand_out(parked, prepared, &template.config) {
-                Ok(Some(container)) => return Ok(container),
+                Ok(Some(container)) => {
+                    hit();
+                    return Ok(container);
+                }
                 Ok(None) => Counters::add(&self.counters.discarded),
-                Err(e) => return Err(e),
+                Err(e) => {
+                    hit();
+                    return Err(e);
+                }
             }
         }
         let mut container = template.cold(template.prepare(&run)?)?;

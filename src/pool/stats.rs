@@ -21,9 +21,10 @@ pub struct PoolStats {
     pub parked: usize,
 }
 
-/// The pool's own counter; the rest are its stock's.
+/// The pool's own counters; the rest are its stock's.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    pub hits: AtomicU64,
     pub discarded: AtomicU64,
 }
 
@@ -32,16 +33,15 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The stats from this and the stock's `counts`: a stock hit is a container taken, and a
-    /// discarded one was taken too; a miss is a cold start (each spawn misses at most once,
-    /// then starts cold).
+    /// The stats from these and the stock's `counts`, whose misses are the cold starts (a
+    /// spawn misses at most once, then starts cold).
     pub fn snapshot(&self, stock: &crate::stock::Counts) -> PoolStats {
-        let discarded = self.discarded.load(Ordering::Relaxed);
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         PoolStats {
-            hits: stock.hits.saturating_sub(discarded),
+            hits: get(&self.hits),
             cold_starts: stock.misses,
             failed_refills: stock.failed_refills,
-            discarded,
+            discarded: get(&self.discarded),
             parked: stock.ready,
         }
     }
