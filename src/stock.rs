@@ -477,9 +477,12 @@ mod tests {
             given += 1;
             std::thread::sleep(Duration::from_micros(500));
         }
+        // Without the caps none would be disposed of before the stream stops; with them, all
+        // but the last MAX_DISPOSAL_DELAY's or MAX_PENDING's. Half: a bound a thread descheduled
+        // for a while on a loaded machine still meets.
         let disposed = STEADY_DISPOSED.load(Ordering::SeqCst);
         assert!(
-            disposed + MAX_PENDING * 2 >= given,
+            disposed * 2 >= given,
             "{disposed} of {given} disposed of while handouts went on"
         );
         assert_eq!(stock.counts().returned as usize, given);

@@ -29,10 +29,10 @@ fn a_detached_exec_into_an_adopted_container_has_no_nsbox_parent() {
     if !common::root() {
         return;
     }
+    let _guard = common::exclusive();
     let mut builder = Container::builder();
     builder.command("/bin/sleep").arg("60").init(false).detach();
     let mut container = builder.spawn().expect("spawn");
-    let _guard = common::exclusive();
     warm_null_device();
     let before = common::Snapshot::take();
     let adopted = builder.adopt(container.pid()).expect("adopt");
@@ -86,11 +86,11 @@ fn a_failed_detached_exec_is_typed_and_a_dead_pid_is_not_adopted() {
     if !common::root() {
         return;
     }
+    let _guard = common::exclusive();
     let mut builder = Container::builder();
     builder.command("/bin/sleep").arg("60").init(false).detach();
     let mut container = builder.spawn().expect("spawn");
     let adopted = builder.adopt(container.pid()).expect("adopt");
-    let _guard = common::exclusive();
     warm_null_device();
     let before = common::Snapshot::take();
     let err = adopted

@@ -114,14 +114,16 @@ fn killed_caller_leaves_no_container_process() {
     assert!(!processes_in(&ns).is_empty(), "no process in the container's namespace");
     helper.kill().unwrap(); // SIGKILL: no destructor runs
     helper.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(1);
+    // A bound, not a timing check: the lifeline's EOF, the init's kill and the namespace's
+    // teardown on a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !processes_in(&ns).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
     let left = processes_in(&ns);
     assert!(
         left.is_empty(),
-        "1 s after its caller was killed, processes {left:?} of the container live on"
+        "30 s after its caller was killed, processes {left:?} of the container live on"
     );
 }
 

@@ -151,13 +151,15 @@ fn the_port_accepting_flag_follows_the_server() {
     if !root_and_python() {
         return;
     }
-    let c = late_server("0.5");
+    let (c, mut switch) = switched_server();
     let published = c.ports()[0];
     assert!(!c.port_accepting(&published), "accepting before the server listened");
     assert_eq!(attempt(published.host, "early"), Seen::Refused);
+    switch.command("listen");
     common::wait_until("the port to accept", HANG_GUARD, || c.port_accepting(&published));
     // Once the flag says so, the very next connect is served end to end.
     assert_eq!(attempt(published.host, "now"), Seen::Answer("answer now\n".into()));
+    drop(switch);
     kill(c);
 }
 
@@ -192,6 +194,23 @@ struct Switch {
     output: BufReader<ChildStdout>,
 }
 
+/// A server that listens on 7101 when told to (see [`SWITCHED_SERVER`]), and its switch.
+fn switched_server() -> (Container, Switch) {
+    let mut c = Container::builder()
+        .publish(Port::tcp(0, 7101))
+        .command(PYTHON)
+        .args(["-c", SWITCHED_SERVER, "7101"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the server");
+    let switch = Switch {
+        input: c.take_stdin().unwrap(),
+        output: BufReader::new(c.take_stdout().unwrap()),
+    };
+    (c, switch)
+}
+
 impl Switch {
     fn command(&mut self, command: &str) {
         writeln!(self.input, "{command}").unwrap();
@@ -206,20 +225,9 @@ fn a_server_that_stops_listening_is_refused_again_and_accepted_again_when_it_lis
     if !root_and_python() {
         return;
     }
-    let mut c = Container::builder()
-        .publish(Port::tcp(0, 7101))
-        .command(PYTHON)
-        .args(["-c", SWITCHED_SERVER, "7101"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn the server");
+    let (c, mut switch) = switched_server();
     let published = c.ports()[0];
     let address = published.host;
-    let mut switch = Switch {
-        input: c.take_stdin().unwrap(),
-        output: BufReader::new(c.take_stdout().unwrap()),
-    };
     for round in 0..3 {
         assert_eq!(attempt(address, "before"), Seen::Refused, "round {round}");
         switch.command("listen");

@@ -139,6 +139,8 @@ fn on_created_hooks_see_the_namespaces_and_a_failing_one_undoes_the_spawn() {
     if !common::root() {
         return;
     }
+    // From the start: its first spawn would show in another test's snapshot.
+    let _guard = common::exclusive();
     use std::sync::{Arc, Mutex};
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
@@ -158,7 +160,6 @@ fn on_created_hooks_see_the_namespaces_and_a_failing_one_undoes_the_spawn() {
         "the hook saw the caller's netns"
     );
 
-    let _guard = common::exclusive();
     let before = common::Snapshot::take();
     let pids = Arc::new(Mutex::new(Vec::new()));
     let recorded = pids.clone();
