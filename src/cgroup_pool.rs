@@ -42,7 +42,10 @@ use crate::stock::{Returns, Stock};
 /// The template fixes the cgroup: a spawn uses a pooled one only if it has the same limits,
 /// the same [`cgroup_parent`](ContainerBuilder::cgroup_parent), the same nsbox processes in
 /// it (an init, a port connector: they count against the pids limit) and no
-/// [`cgroup_path`](ContainerBuilder::cgroup_path). Each ready cgroup holds one fd in the
+/// [`cgroup_path`](ContainerBuilder::cgroup_path). A relative `cgroup_parent` is resolved
+/// against the caller's own cgroup when each pooled cgroup is made, on the pool's thread: a
+/// caller that moves itself to another cgroup afterwards still gets the cgroups made before,
+/// under the old one. Each ready cgroup holds one fd in the
 /// caller where there is a cgroup2 hierarchy, and the files its spawn joins it through, opened
 /// ahead too (one per hierarchy).
 ///
