@@ -341,6 +341,7 @@ fn pools_and_containers_are_send_and_sync() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<CgroupPool>();
     send_sync::<nsbox::NamespacePool>();
+    send_sync::<nsbox::Pool>();
     send_sync::<Container>();
     send_sync::<ContainerBuilder>();
 }
