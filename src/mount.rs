@@ -100,6 +100,18 @@ pub(crate) struct MountFlags {
     pub propagation: Option<(Propagation, bool)>,
 }
 
+/// `mount(2)`'s per-mount `MS_*` flags and the `MOUNT_ATTR_*` (`mount_setattr(2)`,
+/// `fsmount(2)`) that mean the same; relatime, whose attribute is 0, aside.
+pub(crate) const MS_AND_ATTRS: [(libc::c_ulong, u64); 7] = [
+    (libc::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
+    (libc::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
+    (libc::MS_NODEV, libc::MOUNT_ATTR_NODEV),
+    (libc::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+    (libc::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
+    (libc::MS_NOATIME, libc::MOUNT_ATTR_NOATIME),
+    (libc::MS_STRICTATIME, libc::MOUNT_ATTR_STRICTATIME),
+];
+
 impl MountFlags {
     /// The `MOUNT_ATTR_*` bits to set and to clear (`mount_setattr(2)`), read-only aside.
     pub(crate) fn attrs(&self, tmpfs: bool) -> (u64, u64) {
@@ -131,18 +143,10 @@ impl MountFlags {
     /// The same as `mount(2)` flags (a fresh mount: nothing to clear).
     pub(crate) fn ms_flags(&self, tmpfs: bool) -> libc::c_ulong {
         let (set, _) = self.attrs(tmpfs);
-        let pairs = [
-            (libc::MOUNT_ATTR_NOSUID, libc::MS_NOSUID),
-            (libc::MOUNT_ATTR_NODEV, libc::MS_NODEV),
-            (libc::MOUNT_ATTR_NOEXEC, libc::MS_NOEXEC),
-            (libc::MOUNT_ATTR_NODIRATIME, libc::MS_NODIRATIME),
-            (libc::MOUNT_ATTR_NOATIME, libc::MS_NOATIME),
-            (libc::MOUNT_ATTR_STRICTATIME, libc::MS_STRICTATIME),
-        ];
-        let mut flags = pairs
+        let mut flags = MS_AND_ATTRS
             .iter()
-            .filter(|(attr, _)| set & attr != 0)
-            .fold(0, |f, (_, ms)| f | ms);
+            .filter(|(_, attr)| set & attr != 0)
+            .fold(0, |f, (ms, _)| f | ms);
         if self.atime == Some(Atime::Relative) {
             flags |= libc::MS_RELATIME;
         }

@@ -138,15 +138,7 @@ pub(super) fn run(step: &Step, root: &mut RawFd, slots: &mut [RawFd]) -> SysResu
             let fd = resolve(*root, path, path.prefixes.len(), Leaf::Dir)?;
             put(slots, *index, fd)
         }
-        Step::BindInto { source, dir, name } => {
-            let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW;
-            let source = slot(slots, *source)?;
-            let target_fd = sys::openat(slot(slots, *dir)?, name, flags, 0o644)?;
-            // Read-only: the node is the host's inode; a container root with power over it
-            // (no user namespace, or one mapping root to root) must not chmod or chown it.
-            // Reading and writing the device itself do not need a writable mount.
-            bind_onto(source, target_fd, false, true, &BindAttrs::default())
-        }
+        Step::BindInto { source, dir, name } => bind_node_into(slot(slots, *source)?, slot(slots, *dir)?, name),
         Step::MountInto {
             dir,
             name,
@@ -245,16 +237,20 @@ fn put(slots: &mut [RawFd], index: usize, fd: RawFd) -> SysResult<()> {
     }
 }
 
+/// Binds the host's device node `source` onto a new file `name` in `dir` (a fresh /dev),
+/// read-only: the node is the host's inode; a container root with power over it (no user
+/// namespace, or one mapping root to root) must not chmod or chown it. Reading and writing
+/// the device itself do not need a writable mount.
+pub(super) fn bind_node_into(source: RawFd, dir: RawFd, name: &CStr) -> SysResult<()> {
+    let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW;
+    let target_fd = sys::openat(dir, name, flags, 0o644)?;
+    bind_onto(source, target_fd, false, true, &BindAttrs::default())
+}
+
 /// Binds a copy of the tree at `source` onto the resolved `target_fd` (closed here), made
 /// read-only (and given `attrs`) before it is attached when asked, its propagation changed
 /// once attached (through the tree's fd, which then names the attached mount).
-pub(super) fn bind_onto(
-    source: RawFd,
-    target_fd: RawFd,
-    recursive: bool,
-    read_only: bool,
-    attrs: &BindAttrs,
-) -> SysResult<()> {
+fn bind_onto(source: RawFd, target_fd: RawFd, recursive: bool, read_only: bool, attrs: &BindAttrs) -> SysResult<()> {
     let result = clone_tree_with(source, recursive, read_only, attrs).and_then(|tree| {
         let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
         let moved = sys::move_mount(tree, c"", target_fd, c"", flags).and_then(|()| match attrs.propagation {

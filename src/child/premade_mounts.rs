@@ -14,7 +14,6 @@
 use std::ffi::CString;
 use std::os::fd::RawFd;
 
-use crate::plan::BindAttrs;
 use crate::sys::{self, SysResult};
 
 /// A filesystem's options (a flag where the value is empty, see [`sys::fresh_mount`]) and
@@ -60,9 +59,7 @@ pub(crate) fn build(recipe: &Recipe) -> SysResult<(RawFd, RawFd)> {
 fn fill_dev(dev: RawFd, recipe: &Recipe) -> SysResult<()> {
     for (host, name) in &recipe.devices {
         let source = sys::openat(libc::AT_FDCWD, host, libc::O_PATH, 0)?;
-        let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW;
-        let bound = sys::openat(dev, name, flags, 0o644)
-            .and_then(|target| super::mounts::bind_onto(source, target, false, true, &BindAttrs::default()));
+        let bound = super::mounts::bind_node_into(source, dev, name);
         sys::close(source);
         bound?;
     }

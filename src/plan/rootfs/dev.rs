@@ -167,16 +167,10 @@ impl DevLayout {
 
 /// The `MOUNT_ATTR_*` of `mount(2)`'s per-mount `MS_*` flags.
 fn mount_attrs(flags: c_ulong) -> u64 {
-    [
-        (libc::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
-        (libc::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
-        (libc::MS_NODEV, libc::MOUNT_ATTR_NODEV),
-        (libc::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
-        (libc::MS_STRICTATIME, libc::MOUNT_ATTR_STRICTATIME),
-    ]
-    .iter()
-    .filter(|(ms, _)| flags & ms != 0)
-    .fold(0, |attrs, (_, attr)| attrs | attr)
+    crate::mount::MS_AND_ATTRS
+        .iter()
+        .filter(|(ms, _)| flags & ms != 0)
+        .fold(0, |attrs, (_, attr)| attrs | attr)
 }
 
 /// Step 3: the kernel filesystems and /dev: procfs (or the host's bound), a tmpfs /dev with
